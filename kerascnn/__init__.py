@@ -1,0 +1,35 @@
+"""kerascnn: the classic convolutional networks, declared as data and built with Keras 3.
+
+Attributes are imported on first use, so `import kerascnn` (and `kerascnn --help`) stays fast and does
+not load Keras or a backend until a model is actually built.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "build_from_spec": "kerascnn.spec",
+    "load_spec": "kerascnn.spec",
+    "register_block": "kerascnn.blocks",
+    "ConfigError": "kerascnn.config",
+    "LocalResponseNormalization": "kerascnn.layers",
+    "ChannelPadding": "kerascnn.layers",
+}
+_SUBMODULES = {"blocks", "config", "layers", "spec"}
+
+__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"kerascnn.{name}")
+    raise AttributeError(f"module 'kerascnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

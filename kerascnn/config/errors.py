@@ -1,0 +1,65 @@
+"""The toolkit's one error type for bad specs and recipes.
+
+Every problem found in a user's document is a `ConfigError`: it names the file and line where known,
+the key path (`stages[1].filters`), what was received and what is allowed, and a hint where one helps.
+It subclasses `ValueError`, so code that catches `ValueError` keeps working.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+
+
+def format_path(path: Sequence) -> str:
+    """`("stages", 1, "filters")` -> `"stages[1].filters"`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def did_you_mean(word: str, allowed: Iterable[str]) -> str | None:
+    """A 'did you mean' hint for a misspelt key or name, or None when nothing is close."""
+    by_lower = {}
+    for option in allowed:
+        by_lower.setdefault(str(option).lower(), str(option))
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(repr(by_lower[c]) for c in close) + "?"
+
+
+class ConfigError(ValueError):
+    """A problem in a spec or recipe, located as precisely as the input allows.
+
+    Attributes:
+        message: what is wrong, in plain words (includes what was received).
+        path: the key path inside the document, e.g. `("stages", 1, "filters")`.
+        file: the document's file name, when it came from a file.
+        line: the 1-based line number in that file, when known.
+        hint: a suggestion ("did you mean 'filters'?", the allowed values, ...).
+    """
+
+    def __init__(self, message: str, *, path: Sequence = (), file: str | None = None,
+                 line: int | None = None, hint: str | None = None):
+        self.message = message
+        self.path = tuple(path)
+        self.file = file
+        self.line = line
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        elif self.line:
+            where = f"line {self.line}: "
+        key = f"{format_path(self.path)}: " if self.path else ""
+        hint = f" Hint: {self.hint[0].upper()}{self.hint[1:]}" if self.hint else ""
+        return f"{where}{key}{self.message}{hint}"
