@@ -1,0 +1,56 @@
+"""Shared helpers: tiny models around one block, parameter counts, the every-weight-learns check."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def params(model) -> tuple[int, int]:
+    """(trainable, non-trainable) parameter counts."""
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    return trainable, frozen
+
+
+def block_model(fn, input_shape, name="blk", **kwargs):
+    """A Functional model wrapping one block call."""
+    inputs = keras.Input(input_shape)
+    return keras.Model(inputs, fn(inputs, name=name, **kwargs))
+
+
+def layer_types(model, skip_input=True) -> list[str]:
+    return [type(layer).__name__ for layer in model.layers
+            if not (skip_input and isinstance(layer, keras.layers.InputLayer))]
+
+
+def assert_every_weight_learns(model, batch=2, seed=0):
+    """One SGD step on random data changes every trainable weight, and the forward is finite."""
+    rng = np.random.default_rng(seed)
+    inputs = model.inputs if isinstance(model.inputs, list) else [model.inputs]
+    x = [rng.standard_normal((batch, *t.shape[1:])).astype("float32") for t in inputs]
+    outputs = model.outputs
+    y = [rng.standard_normal((batch, *t.shape[1:])).astype("float32") for t in outputs]
+    x = x[0] if len(x) == 1 else x
+    y = y[0] if len(y) == 1 else y
+    pred = model.predict(x, verbose=0)
+    for p in pred if isinstance(pred, list) else [pred]:
+        assert np.all(np.isfinite(p)), "forward pass is not finite"
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.train_on_batch(x, y)
+    stuck = [w.path for w, b in zip(model.trainable_weights, before)
+             if np.array_equal(keras.ops.convert_to_numpy(w), b)]
+    assert not stuck, f"these weights got no gradient: {stuck}"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.backend.clear_session()
