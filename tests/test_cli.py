@@ -1,0 +1,57 @@
+"""The command line: fast help, summary of a spec file, errors in plain words."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kerascnn.cli import main
+
+
+def test_help_does_not_load_keras():
+    code = ("import sys; from kerascnn.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules)\n"
+            "assert not loaded, loaded\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "summary" in result.stdout
+
+
+def test_console_script_installed():
+    script = Path(sys.executable).with_name("kerascnn")
+    script = str(script) if script.exists() else shutil.which("kerascnn")
+    assert script, "the kerascnn console script is not installed"
+    result = subprocess.run([script, "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("kerascnn ")
+
+
+def test_summary_of_a_spec_file(capsys):
+    assert main(["summary", "recipes/specs/vgg16.toml", "--input-shape", "32,32,3",
+                 "--classes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "stage1_conv1" in out and "head_pred" in out
+    assert "33,638,218" in out  # 14,714,688 conv + 512*4096+4096 + 4096*4096+4096 + 4096*10+10
+
+
+def test_summary_error_is_one_plain_line(tmp_path, capsys):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('input_shape = [32, 32, 3]\n[[stages]]\nblock = "basic"\nfilterz = 8\n')
+    assert main(["summary", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {spec}:4: stages[0].filterz: unknown key")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["summary", "x.toml", "--input-shape", "32,32"], "expected height,width,channels"),
+    (["summary", "x.toml", "--classes", "0"], "expected a positive integer"),
+    (["nonsense"], "invalid choice"),
+])
+def test_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        main(argv)
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err
