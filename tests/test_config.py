@@ -105,7 +105,7 @@ def test_check_call_reports_unknown_missing_and_wrong_keys():
 
     source = Source(file="s.toml", lines={("b",): 4, ("b", "ratoi"): 5})
     assert check_call(block, {"filters": 8}, path=("b",), source=source) == {"filters": 8}
-    with pytest.raises(ConfigError, match=r"s\.toml:5: b\.ratoi: unknown key for block\(\) 'ratoi'\. "
+    with pytest.raises(ConfigError, match=r"s\.toml:5: b\.ratoi: unknown key 'ratoi' for block\(\)\. "
                                           r"Hint: Did you mean 'ratio'\?"):
         check_call(block, {"filters": 8, "ratoi": 4}, path=("b",), source=source)
     with pytest.raises(ConfigError, match=r"s\.toml:4: b: block\(\) needs 'filters'"):

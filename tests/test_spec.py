@@ -241,7 +241,7 @@ def test_unknown_key_with_hint_file_and_line(tmp_path):
     with pytest.raises(ConfigError) as excinfo:
         build_from_spec(path)
     message = located(excinfo, line=17, file=path)
-    assert "stages[1].filterz: unknown key for block 'basic' 'filterz'" in message
+    assert "stages[1].filterz: unknown key 'filterz' for block 'basic'" in message
     assert "Did you mean 'filters'?" in message
 
 
@@ -356,7 +356,7 @@ def test_channel_mismatches_are_named():
     ({"input_shape": [8, 8, 3], "stages": [{"block": "conv", "blocks": []}]},
      r"either `block` \(with `repeats`\) or a `blocks` list"),
     ({"input_shape": [8, 8, 3], "stages": [{"blocks": ["bn"], "repeats": 2}]},
-     r"unknown key for a stage with a `blocks` list 'repeats'"),
+     r"unknown key 'repeats' for a stage with a `blocks` list"),
     ({"input_shape": [8, 8, 3], "stages": [{"blocks": [{"filters": 4}]}]},
      r"a block table needs `block`"),
     ({"input_shape": [8, 8, 3], "stages": [{"blocks": [42]}]},
@@ -366,9 +366,9 @@ def test_channel_mismatches_are_named():
     ({"input_shape": [0, 8, 3], "stages": []}, r"dimensions must be positive"),
     ({"input_shape": [8, 8, 3], "name": "my model", "stages": []}, r"must be an identifier"),
     ({"input_shape": [8, 8, 3], "stages": [{"block": "basic", "filters": 4, "flag": True}]},
-     r"unknown key for block 'basic' 'flag'"),
+     r"unknown key 'flag' for block 'basic'"),
     ({"input_shape": [8, 8, 3], "stages": [{"block": "se", "strides": 2}]},
-     r"unknown key for block 'se' 'strides'"),
+     r"unknown key 'strides' for block 'se'"),
 ])
 def test_structural_errors(spec, message):
     with pytest.raises(ConfigError, match=message):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import keras
 
-from kerascnn.blocks.core import activation_layer, check_activation
+from kerascnn.blocks.core import activation_layer, check_activation, check_positive_int
 
 
 def squeeze_excite(x, *, ratio: int = 16, activation: str = "relu", gate: str = "sigmoid",
@@ -29,8 +29,7 @@ def squeeze_excite(x, *, ratio: int = 16, activation: str = "relu", gate: str = 
         name: prefix of every layer name.
     """
     channels = x.shape[-1]
-    if not isinstance(ratio, int) or isinstance(ratio, bool) or ratio < 1:
-        raise ValueError(f"Layer '{name}': `ratio` must be a positive integer. Received: ratio={ratio!r}")
+    check_positive_int(ratio, "ratio", name)
     if channels // ratio < 1:
         raise ValueError(f"Layer '{name}': squeeze-and-excitation with ratio={ratio} leaves no "
                          f"channel of {channels}. Received: {channels} channels, ratio={ratio}; "

@@ -76,9 +76,9 @@ def conv_bn_act(
     """
     kernel = _pair(kernel_size, "kernel_size", name)
     stride = _pair(strides, "strides", name)
-    _check_positive_int(filters, "filters", name)
-    _check_positive_int(groups, "groups", name)
-    _check_positive_int(dilation_rate, "dilation_rate", name)
+    check_positive_int(filters, "filters", name)
+    check_positive_int(groups, "groups", name)
+    check_positive_int(dilation_rate, "dilation_rate", name)
     channels = x.shape[-1]
     if channels is not None and (channels % groups or filters % groups):
         raise ValueError(
@@ -155,9 +155,9 @@ def pool_layer(x, *, kind: Literal["max", "avg"] = "max", pool_size: int = 2,
     """
     if kind not in ("max", "avg"):
         raise ValueError(f"Layer '{name}': pooling `kind` must be 'max' or 'avg'. Received: {kind!r}")
-    _check_positive_int(pool_size, "pool_size", name)
+    check_positive_int(pool_size, "pool_size", name)
     strides = pool_size if strides is None else strides
-    _check_positive_int(strides, "strides", name)
+    check_positive_int(strides, "strides", name)
     if padding not in ("same", "valid"):
         pad = _pad_pair(padding, name)
         if pad != (0, 0):
@@ -195,7 +195,8 @@ def _check_norm(norm, where):
     return norm
 
 
-def _check_positive_int(value, what, where):
+def check_positive_int(value, what: str, where: str) -> None:
+    """Raise a ValueError naming the layer unless `value` is an int >= 1 (bools refused)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"Layer '{where}': `{what}` must be a positive integer. "
                          f"Received: {what}={value!r}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import keras
 
-from kerascnn.blocks.core import conv_bn_act, dropout_layer, pool_layer
+from kerascnn.blocks.core import check_positive_int, conv_bn_act, dropout_layer, pool_layer
 
 
 def dense_block(x, *, layers: int, growth_rate: int = 32, bottleneck: bool = True,
@@ -32,8 +32,8 @@ def dense_block(x, *, layers: int, growth_rate: int = 32, bottleneck: bool = Tru
         name: prefix of every layer name.
         **conv_args: forwarded to `conv_bn_act`; the convolutions are always pre-activated.
     """
-    if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
-        raise ValueError(f"Layer '{name}': `layers` must be a positive integer. Received: layers={layers!r}")
+    check_positive_int(layers, "layers", name)
+    check_positive_int(growth_rate, "growth_rate", name)
     for i in range(1, layers + 1):
         unit = f"{name}_layer{i}"
         y = x

@@ -6,7 +6,8 @@ from typing import Literal
 
 import keras
 
-from kerascnn.blocks.core import activation_layer, check_activation, dropout_layer
+from kerascnn.blocks.core import (activation_layer, check_activation, check_positive_int,
+                                  dropout_layer)
 
 
 def classifier_head(
@@ -53,16 +54,15 @@ def classifier_head(
             global pooling).
         name: prefix of every layer name.
     """
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        raise ValueError(f"Layer '{name}': `classes` must be a positive integer. Received: classes={classes!r}")
+    check_positive_int(classes, "classes", name)
     if pool not in ("avg", "max", "flatten", None):
         raise ValueError(f"Layer '{name}': `pool` must be 'avg', 'max', 'flatten' or None. "
                          f"Received: pool={pool!r}")
     if classifier not in ("dense", "conv"):
         raise ValueError(f"Layer '{name}': `classifier` must be 'dense' or 'conv'. "
                          f"Received: classifier={classifier!r}")
-    if any(not isinstance(u, int) or isinstance(u, bool) or u < 1 for u in hidden):
-        raise ValueError(f"Layer '{name}': `hidden` must list positive integers. Received: hidden={hidden!r}")
+    for units in hidden:
+        check_positive_int(units, "hidden", name)
     check_activation(classifier_activation, name)
     check_activation(hidden_activation, name)
     if classifier == "conv":

@@ -132,14 +132,18 @@ def check_value(value, tp, *, path: tuple, source: Source):
 
 
 def check_keys(data: Mapping, allowed: Iterable[str], *, path: tuple, source: Source,
-               what: str = "key") -> None:
-    """Reject any key of `data` not in `allowed`, with a 'did you mean' hint."""
+               owner: str | None = None) -> None:
+    """Reject any key of `data` not in `allowed`, with a 'did you mean' hint.
+
+    `owner` completes the message: "unknown key 'filterz' for block 'basic'".
+    """
     allowed = list(allowed)
     for key in data:
         if key not in allowed:
             hint = did_you_mean(key, allowed) or ("allowed: " + ", ".join(allowed) + "."
                                                   if allowed else "this table takes no keys.")
-            raise source.error(path + (key,), f"unknown {what} {key!r}.", hint=hint)
+            where = f" for {owner}" if owner else ""
+            raise source.error(path + (key,), f"unknown key {key!r}{where}.", hint=hint)
 
 
 @functools.lru_cache(maxsize=None)
@@ -178,7 +182,7 @@ def check_call(fn: Callable, kwargs: Mapping, *, path: tuple, source: Source,
         params.setdefault(key, p)
     what = what or f"{fn.__name__}()"
     check_keys(kwargs, [k for k in params if k not in given], path=path, source=source,
-               what=f"key for {what}")
+               owner=what)
     out = {}
     for key, value in kwargs.items():
         out[key] = check_value(value, params[key].annotation, path=path + (key,), source=source)

@@ -37,16 +37,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+import keras
+
 from kerascnn.blocks import BLOCKS, CONV_ARGS, SIDE_OUTPUTS
-from kerascnn.blocks.core import conv_bn_act
+from kerascnn.blocks.core import activation_layer, conv_bn_act, dropout_layer, pool_layer
 from kerascnn.blocks.head import classifier_head
 from kerascnn.config import ConfigError, Source, check_call, check_keys, check_value, load_document
 from kerascnn.config.errors import did_you_mean
 from kerascnn.config.schema import accepts_var_kwargs, parameters
+from kerascnn.layers import LocalResponseNormalization
 from kerascnn.spec.notation import LayerSpec, parse_layer
 
 TOP_KEYS = ("name", "input_shape", "defaults", "stem", "stages", "post", "head")
-STAGE_KEYS = ("name", "block", "repeats", "strides", "blocks")
+STAGE_KEYS = ("name", "block", "repeats", "blocks")  # the rest of a repeated stage: block arguments
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VANISH = ("would be zero or negative", "negative dimension", "Negative dimension")
 
@@ -165,8 +168,6 @@ def build_from_spec(spec: dict | str | Path, *, input_shape=None, classes: int |
 
 def build_plan(plan: Plan):
     """Build the Functional model of a validated `Plan`."""
-    import keras
-
     inputs = keras.Input(shape=plan.input_shape, name="input")
     x = inputs
     side_outputs = []
@@ -192,15 +193,13 @@ def _stage(raw: dict, stage: str, path: tuple, source: Source, names: dict, head
                                  "not both and not neither.")
     if "blocks" in raw:
         check_keys(raw, ("name", "blocks"), path=path, source=source,
-                   what="key for a stage with a `blocks` list")
+                   owner="a stage with a `blocks` list")
         return _items(raw["blocks"], stage, path + ("blocks",), source, names, head)
     block = _block_fn(raw["block"], path + ("block",), source)
     repeats = check_value(raw.get("repeats", 1), int, path=path + ("repeats",), source=source)
     if repeats < 1:
         raise source.error(path + ("repeats",), f"must be at least 1. Received: {repeats}.")
     kwargs = {k: v for k, v in raw.items() if k not in STAGE_KEYS}
-    if "strides" in raw:
-        kwargs["strides"] = raw["strides"]
     kwargs = _check_block_args(raw["block"], block, kwargs, path, source, head, name_given=True)
     first = kwargs
     rest = {k: v for k, v in kwargs.items() if k != "strides"}
@@ -312,11 +311,6 @@ def _build_item(x, item: Item, stage: str, plan: Plan):
 
 
 def _build_layer(x, layer: LayerSpec, name: str, defaults: dict):
-    import keras
-
-    from kerascnn.blocks.core import activation_layer, dropout_layer, pool_layer
-    from kerascnn.layers import LocalResponseNormalization
-
     args = layer.args
     if layer.kind == "conv":
         return conv_bn_act(x, name=name, **{**defaults, **args})

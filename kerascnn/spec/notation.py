@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import keras
+
 from kerascnn.config.errors import did_you_mean
 
 EXAMPLES = ("conv3-64", "conv11-96 s4 p0", "FC-4096", "maxpool", "maxpool3 s2", "avgpool", "gap",
@@ -171,8 +173,6 @@ def _positive(value, what, text) -> int:
 
 
 def _is_activation(name: str) -> bool:
-    import keras  # the notation is parsed before building; keras is needed right after anyway
-
     try:
         keras.activations.get(name)
         return True
