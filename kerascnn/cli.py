@@ -53,7 +53,10 @@ def _summary(args) -> int:
     from kerascnn.spec import build_from_spec
 
     model = build_from_spec(args.spec, input_shape=args.input_shape, classes=args.classes)
-    model.summary(line_length=110)
+    width = 110
+    if not sys.stdout.isatty():  # rich would fall back to 80 columns and clip the table
+        os.environ.setdefault("COLUMNS", str(width))
+    model.summary(line_length=width)
     return 0
 
 

@@ -28,11 +28,13 @@ def test_console_script_installed():
     assert result.returncode == 0 and result.stdout.startswith("kerascnn ")
 
 
-def test_summary_of_a_spec_file(capsys):
+def test_summary_of_a_spec_file(capsys, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # restored after the test
     assert main(["summary", "recipes/specs/vgg16.toml", "--input-shape", "32,32,3",
                  "--classes", "10"]) == 0
     out = capsys.readouterr().out
     assert "stage1_conv1" in out and "head_pred" in out
+    assert "Param #" in out and "1,792" in out  # the last column survives piping: 3*3*3*64 + 64
     assert "33,638,218" in out  # 14,714,688 conv + 512*4096+4096 + 4096*4096+4096 + 4096*10+10
 
 
