@@ -82,3 +82,120 @@ class ChannelPadding(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+def lecun_tanh(x):
+    """LeNet-5's squashing function `1.7159 * tanh(2x / 3)` (LeCun et al. 1998, appendix A).
+
+    The constants make f(1) = 1 and f(-1) = -1 with the maximum second derivative at +-1.
+    """
+    return 1.7159 * ops.tanh(x * (2.0 / 3.0))
+
+
+# Activations the toolkit adds to Keras' own, usable by name in blocks and specs.
+ACTIVATIONS = {"lecun_tanh": lecun_tanh}
+
+
+def get_activation(name):
+    """What `keras.layers.Activation` should receive for an activation name (toolkit names first).
+
+    Raises:
+        ValueError: the name is neither a toolkit nor a Keras activation.
+    """
+    if name in ACTIVATIONS:
+        return ACTIVATIONS[name]
+    keras.activations.get(name)  # raises ValueError for unknown names
+    return name
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class Subsampling2D(keras.layers.Layer):
+    """LeNet-5's subsampling layers S2 and S4 (LeCun et al. 1998, section II.B).
+
+    "The four inputs to a unit in S2 are added, then multiplied by a trainable coefficient, and added
+    to a trainable bias": per channel, `y = w_c * sum(2x2 window) + b_c`, 2 parameters per map (the
+    squashing function follows as its own layer). The coefficient starts at 1 / pool_size^2, making
+    the layer an average pool at initialization. Channels-last input.
+    """
+
+    def __init__(self, pool_size: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
+            raise ValueError(f"`pool_size` must be a positive integer. Received: pool_size={pool_size!r}")
+        self.pool_size = pool_size
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.coefficient = self.add_weight(
+            shape=(channels,), name="coefficient",
+            initializer=keras.initializers.Constant(1.0 / self.pool_size ** 2))
+        self.bias = self.add_weight(shape=(channels,), name="bias", initializer="zeros")
+
+    def call(self, inputs):
+        window_sum = ops.average_pool(inputs, self.pool_size, strides=self.pool_size,
+                                      padding="valid") * (self.pool_size ** 2)
+        return window_sum * self.coefficient + self.bias
+
+    def compute_output_shape(self, input_shape):
+        h, w = (None if d is None else d // self.pool_size for d in input_shape[1:3])
+        return (input_shape[0], h, w, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size}
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class ConnectionTableConv2D(keras.layers.Layer):
+    """A convolution whose output maps each see only some input maps: LeNet-5's layer C3.
+
+    `table[j]` lists the input channels that output map j is connected to (LeCun et al. 1998, Table I).
+    Only the connected kernels exist, so the parameter count is the paper's: for C3,
+    `25 * (6*3 + 6*4 + 3*4 + 6) + 16 = 1,516`. "Valid" padding, stride 1, as in the paper.
+
+    Args:
+        table: for each output map, the input channels it reads.
+        kernel_size: square kernel size.
+        use_bias: one bias per output map.
+        kernel_initializer: a Keras initializer name.
+    """
+
+    def __init__(self, table, kernel_size: int = 5, use_bias: bool = True,
+                 kernel_initializer: str = "glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        if (not isinstance(table, (list, tuple)) or not table
+                or not all(isinstance(row, (list, tuple)) and row for row in table)):
+            raise ValueError(f"`table` must list, for each output map, a non-empty list of input "
+                             f"channels. Received: table={table!r}")
+        self.table = [sorted(int(c) for c in row) for row in table]
+        self.kernel_size = int(kernel_size)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        bad = sorted({c for row in self.table for c in row if not 0 <= c < channels})
+        if bad:
+            raise ValueError(f"Layer '{self.name}': the connection table names input channels {bad}, "
+                             f"but the input has {channels} channels.")
+        k = self.kernel_size
+        self.kernels = [self.add_weight(shape=(k, k, len(row), 1), name=f"kernel_{j}",
+                                        initializer=self.kernel_initializer)
+                        for j, row in enumerate(self.table)]
+        self.bias = (self.add_weight(shape=(len(self.table),), name="bias", initializer="zeros")
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        maps = [ops.conv(ops.take(inputs, row, axis=-1), kernel, padding="valid")
+                for row, kernel in zip(self.table, self.kernels)]
+        y = ops.concatenate(maps, axis=-1)
+        return y + self.bias if self.use_bias else y
+
+    def compute_output_shape(self, input_shape):
+        h, w = (None if d is None else d - self.kernel_size + 1 for d in input_shape[1:3])
+        return (input_shape[0], h, w, len(self.table))
+
+    def get_config(self):
+        return {**super().get_config(), "table": self.table, "kernel_size": self.kernel_size,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}

@@ -395,7 +395,20 @@ EXAMPLES = {
     "mlpconv": ((8, 8, 3), dict(filters=(8, 4))),
     "resnet_stem": ((32, 32, 3), dict(filters=8)),
     "googlenet_stem": ((32, 32, 3), dict()),
+    "subsampling": ((8, 8, 4), dict()),
+    "table_conv": ((14, 14, 6), dict()),
 }
+
+
+def test_lenet5_s2_c3_s4_match_table_1():
+    model = block_model(B.subsampling, (28, 28, 6), name="s2")
+    assert model.output.shape == (None, 14, 14, 6) and params(model) == (12, 0)
+    model = block_model(B.table_conv, (14, 14, 6), name="c3")
+    assert model.output.shape == (None, 10, 10, 16)
+    assert params(model)[0] == 25 * (6 * 3 + 6 * 4 + 3 * 4 + 6) + 16 == 1516
+    model = block_model(B.subsampling, (10, 10, 16), name="s4")
+    assert model.output.shape == (None, 5, 5, 16) and params(model) == (32, 0)
+    assert layer_types(model)[-1] == "Activation"
 
 
 def test_every_registered_block_has_an_example():

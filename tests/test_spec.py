@@ -402,6 +402,8 @@ EVERY_BLOCK_SPEC = {
             "LRN",
             {"block": "aux_classifier", "name": "stage1_aux"},
             {"block": "se", "ratio": 8},
+            {"block": "conv", "filters": 6, "kernel_size": 1},
+            {"block": "table_conv", "kernel_size": 1}, {"block": "subsampling"},
         ]},
         {"block": "basic", "repeats": 2, "strides": 2, "filters": 128, "attention": "se",
          "attention_args": {"ratio": 4}, "shortcut": "A"},

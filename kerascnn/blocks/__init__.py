@@ -19,6 +19,7 @@ from kerascnn.blocks.dense import dense_block, transition
 from kerascnn.blocks.head import classifier_head
 from kerascnn.blocks.inception import (auxiliary_classifier, inception_module,
                                        naive_inception_module)
+from kerascnn.blocks.lenet import LENET5_C3_TABLE, subsampling, table_conv
 from kerascnn.blocks.nin import mlpconv
 from kerascnn.blocks.residual import basic_block, bottleneck_block
 from kerascnn.blocks.stems import googlenet_stem, resnet_stem
@@ -34,6 +35,8 @@ BLOCKS: dict[str, Callable] = {
     "dense": dense_block,
     "transition": transition,
     "mlpconv": mlpconv,
+    "subsampling": subsampling,
+    "table_conv": table_conv,
     "resnet_stem": resnet_stem,
     "googlenet_stem": googlenet_stem,
 }
@@ -75,8 +78,9 @@ def register_block(name: str, *, side_output: bool = False, overwrite: bool = Fa
 
 
 __all__ = [
-    "ATTENTION", "BLOCKS", "CONV_ARGS", "SIDE_OUTPUTS", "activation_layer", "auxiliary_classifier",
-    "basic_block", "bottleneck_block", "classifier_head", "conv_bn_act", "dense_block",
-    "dropout_layer", "googlenet_stem", "inception_module", "mlpconv", "naive_inception_module",
-    "norm_act", "pool_layer", "register_block", "resnet_stem", "squeeze_excite", "transition",
+    "ATTENTION", "BLOCKS", "CONV_ARGS", "LENET5_C3_TABLE", "SIDE_OUTPUTS", "activation_layer",
+    "auxiliary_classifier", "basic_block", "bottleneck_block", "classifier_head", "conv_bn_act",
+    "dense_block", "dropout_layer", "googlenet_stem", "inception_module", "mlpconv",
+    "naive_inception_module", "norm_act", "pool_layer", "register_block", "resnet_stem",
+    "squeeze_excite", "subsampling", "table_conv", "transition",
 ]

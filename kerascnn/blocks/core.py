@@ -11,6 +11,8 @@ from typing import Literal
 
 import keras
 
+from kerascnn.layers import ACTIVATIONS, get_activation
+
 # Convolution arguments a block forwards to `conv_bn_act` through `**conv_args`; a spec's `defaults`
 # table sets them network-wide.
 CONV_ARGS = ("norm", "activation", "use_bias", "kernel_initializer", "bn_momentum", "bn_epsilon")
@@ -134,7 +136,7 @@ def activation_layer(x, activation: str | None, *, name: str):
     if activation is None or activation == "linear":
         return x
     check_activation(activation, name)
-    return keras.layers.Activation(activation, name=name)(x)
+    return keras.layers.Activation(get_activation(activation), name=name)(x)
 
 
 def dropout_layer(x, rate: float, *, name: str):
@@ -175,11 +177,12 @@ def check_activation(activation, where: str) -> None:
     try:
         if not isinstance(activation, str):
             raise ValueError
-        keras.activations.get(activation)
+        get_activation(activation)
     except ValueError:
         raise ValueError(
             f"Layer '{where}': unknown activation {activation!r}. Use a Keras activation name "
-            f"such as 'relu', 'tanh', 'sigmoid', 'swish', 'gelu' or 'linear'.") from None
+            f"such as 'relu', 'tanh', 'sigmoid', 'swish', 'gelu' or 'linear', or one of the "
+            f"toolkit's: {', '.join(ACTIVATIONS)}.") from None
 
 
 def block_activation(conv_args: dict) -> str | None:

@@ -1,7 +1,8 @@
 """Networks as data: the spec format, the layer notation, validation and building."""
 
-from kerascnn.spec.build import Plan, build_from_spec, build_plan, load_spec, validate_spec
+from kerascnn.spec.build import (Graph, Plan, assemble, build_from_spec, build_plan, load_spec,
+                                 validate_spec)
 from kerascnn.spec.notation import LayerSpec, parse_layer
 
-__all__ = ["LayerSpec", "Plan", "build_from_spec", "build_plan", "load_spec", "parse_layer",
-           "validate_spec"]
+__all__ = ["Graph", "LayerSpec", "Plan", "assemble", "build_from_spec", "build_plan", "load_spec",
+           "parse_layer", "validate_spec"]

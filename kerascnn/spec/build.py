@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 import keras
 
 from kerascnn.blocks import BLOCKS, CONV_ARGS, SIDE_OUTPUTS
@@ -166,11 +167,21 @@ def build_from_spec(spec: dict | str | Path, *, input_shape=None, classes: int |
     return build_plan(plan)
 
 
-def build_plan(plan: Plan):
-    """Build the Functional model of a validated `Plan`."""
+@dataclass
+class Graph:
+    """The tensors of a built plan: what the zoo needs to choose a model's outputs."""
+
+    inputs: Any
+    stage_outputs: dict[str, Any]  # "stem", "stage1", ..., "post" -> the stage's last tensor
+    side_outputs: list
+    output: Any  # the head's output, or the last stage's when there is no head
+
+
+def assemble(plan: Plan) -> Graph:
+    """Create every layer of a validated `Plan` on a new `keras.Input`."""
     inputs = keras.Input(shape=plan.input_shape, name="input")
     x = inputs
-    side_outputs = []
+    stage_outputs, side_outputs = {}, []
     for stage, items in plan.stages:
         for item in items:
             y = _build_item(x, item, stage, plan)
@@ -178,11 +189,18 @@ def build_plan(plan: Plan):
                 side_outputs.append(y)
             else:
                 x = y
+        stage_outputs[stage] = x
     if plan.head is not None:
         x = _guard(lambda: classifier_head(x, name="head", **plan.head), x, ("head",), "head",
                    "head", plan)
-    outputs = [x, *side_outputs] if side_outputs else x
-    return keras.Model(inputs, outputs, name=plan.name)
+    return Graph(inputs=inputs, stage_outputs=stage_outputs, side_outputs=side_outputs, output=x)
+
+
+def build_plan(plan: Plan):
+    """Build the Functional model of a validated `Plan` (side outputs after the main one)."""
+    graph = assemble(plan)
+    outputs = [graph.output, *graph.side_outputs] if graph.side_outputs else graph.output
+    return keras.Model(graph.inputs, outputs, name=plan.name)
 
 
 # --- validation -------------------------------------------------------------------------------------

@@ -26,9 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import keras
-
 from kerascnn.config.errors import did_you_mean
+from kerascnn.layers import get_activation
 
 EXAMPLES = ("conv3-64", "conv11-96 s4 p0", "FC-4096", "maxpool", "maxpool3 s2", "avgpool", "gap",
             "gmp", "LRN", "dropout-0.5", "flatten", "bn", "relu")
@@ -174,7 +173,7 @@ def _positive(value, what, text) -> int:
 
 def _is_activation(name: str) -> bool:
     try:
-        keras.activations.get(name)
+        get_activation(name)
         return True
     except ValueError:
         return False
