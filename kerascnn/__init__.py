@@ -11,6 +11,13 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "build": "kerascnn.zoo",
+    "list_models": "kerascnn.zoo",
+    "get_model_info": "kerascnn.zoo",
+    "drop_side_outputs": "kerascnn.zoo",
+    "register_model": "kerascnn.zoo",
+    "port_weights": "kerascnn.zoo",
+    "load_model": "kerascnn.saving",
     "build_from_spec": "kerascnn.spec",
     "load_spec": "kerascnn.spec",
     "register_block": "kerascnn.blocks",
@@ -18,7 +25,7 @@ _EXPORTS = {
     "LocalResponseNormalization": "kerascnn.layers",
     "ChannelPadding": "kerascnn.layers",
 }
-_SUBMODULES = {"blocks", "config", "layers", "spec"}
+_SUBMODULES = {"blocks", "config", "layers", "saving", "spec", "zoo"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 

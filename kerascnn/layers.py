@@ -85,6 +85,33 @@ class ChannelPadding(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")
+class ScaledAdd(keras.layers.Layer):
+    """`shortcut + scale * residual` for inputs `[shortcut, residual]`: a scaled residual addition.
+
+    Szegedy et al., "Inception-v4, Inception-ResNet and the Impact of Residual Connections on
+    Learning", AAAI 2017, section 3.3: scaling the residual by 0.1-0.3 before adding it keeps very wide
+    Inception-ResNets from dying early in training. keras.applications' InceptionResNetV2 computes the
+    same with its `CustomScaleLayer`. No weights.
+    """
+
+    def __init__(self, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool):
+            raise ValueError(f"`scale` must be a number. Received: scale={scale!r}")
+        self.scale = float(scale)
+
+    def call(self, inputs):
+        shortcut, residual = inputs
+        return shortcut + ops.cast(self.scale, residual.dtype) * residual
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
 def lecun_tanh(x):
     """LeNet-5's squashing function `1.7159 * tanh(2x / 3)` (LeCun et al. 1998, appendix A).
 

@@ -397,6 +397,10 @@ EXAMPLES = {
     "googlenet_stem": ((32, 32, 3), dict()),
     "subsampling": ((8, 8, 4), dict()),
     "table_conv": ((14, 14, 6), dict()),
+    "branches": ((8, 8, 8), dict(branches=[["conv1-4"], ["conv1-4", [["conv1x3-2"], ["conv3x1-2"]]],
+                                           ["avgpool3 s1 same", "conv1-4 nobn"]])),
+    "inception_resnet": ((8, 8, 8), dict(branches=[["conv1-4"], ["conv1-2", "conv3-4"]],
+                                         scale=0.2)),
 }
 
 
@@ -438,3 +442,84 @@ def test_register_block():
             B.register_block("test_bad")(lambda x, name: x)
     finally:
         B.BLOCKS.pop("test_double_conv", None)
+
+
+# --- branches and Inception-ResNet blocks (Inception-v4 paper) ----------------------------------------
+
+def conv_bn(k, cin, cout, kw=None):
+    """A bias-free convolution with its BN's gamma and beta (trainable)."""
+    return k * (kw or k) * cin * cout + 2 * cout
+
+
+def test_inception_v4_inception_a_matches_figure_4():
+    from kerascnn.zoo.inception import INCEPTION_A
+
+    model = block_model(B.branches, (35, 35, 384), branches=INCEPTION_A)
+    assert model.output.shape == (None, 35, 35, 384)
+    expected = (conv_bn(1, 384, 96) + conv_bn(1, 384, 64) + conv_bn(3, 64, 96)
+                + conv_bn(1, 384, 64) + conv_bn(3, 64, 96) + conv_bn(3, 96, 96) + conv_bn(1, 384, 96))
+    assert params(model)[0] == expected
+    names = {layer.name for layer in model.layers[1:]}
+    assert {"blk_b1_conv1", "blk_b1_conv1_bn", "blk_b1_conv1_act", "blk_b3_conv3", "blk_b4_pool1",
+            "blk_b4_conv1", "blk_concat"} <= names
+    assert model.layers[-1].name == "blk_concat"
+
+
+def test_inception_v4_inception_c_forks_and_reduction_b_halves():
+    from kerascnn.zoo.inception import INCEPTION_C, REDUCTION_B
+
+    model = block_model(B.branches, (8, 8, 1536), branches=INCEPTION_C)
+    assert model.output.shape == (None, 8, 8, 1536)  # 256 + 2 x 256 + 2 x 256 + 256
+    fork = model.get_layer("blk_b2_concat")
+    assert [t.name for t in fork.input] == [model.get_layer("blk_b2a_conv1_act").output.name,
+                                             model.get_layer("blk_b2b_conv1_act").output.name]
+    assert model.get_layer("blk_b2a_conv1").kernel.shape == (1, 3, 384, 256)
+    assert model.get_layer("blk_b2b_conv1").kernel.shape == (3, 1, 384, 256)
+    model = block_model(B.branches, (17, 17, 1024), branches=REDUCTION_B)
+    assert model.output.shape == (None, 8, 8, 1536)  # 192 + 320 + the 1024 pooled
+
+
+def test_inception_resnet_block_is_scaled_residual_sum():
+    inputs = keras.Input((6, 6, 8))
+    out = B.inception_resnet_block(inputs, branches=[["conv1-4"], ["conv1-2", "conv3-4"]],
+                                   scale=0.17, name="blk")
+    model = keras.Model(inputs, out)
+    probe = keras.Model(inputs, [model.get_layer("blk_proj").output, out])
+    proj = model.get_layer("blk_proj")
+    assert proj.use_bias and proj.kernel.shape == (1, 1, 8, 8)  # linear, back to the input's width
+    assert "blk_proj_bn" not in [layer.name for layer in model.layers]
+    x = np.random.default_rng(0).standard_normal((2, 6, 6, 8)).astype("float32")
+    up, y = probe.predict(x, verbose=0)
+    np.testing.assert_allclose(y, np.maximum(x + 0.17 * up, 0), rtol=1e-5, atol=1e-6)
+    last = block_model(B.inception_resnet_block, (6, 6, 8), branches=[["conv1-4"]],
+                       final_activation=False)
+    assert layer_types(last)[-1] == "ScaledAdd"
+
+
+@pytest.mark.parametrize("branches,message", [
+    ([], "non-empty list of branches"),
+    ([["conv1-4"], "conv3-4"], "branch 2 must be a non-empty list"),
+    ([["conv1-4"], ["conv3-4", "maxpol"]], "branch 2: unknown layer 'maxpol'"),
+    ([["conv1-4"], ["gap"]], "branch 2: 'gap' does not keep a feature map"),
+    ([["conv1-4", [["conv1-2"], "x"]]], "branch 1's fork branch 2 must be"),
+])
+def test_branches_reject_malformed_lists(branches, message):
+    with pytest.raises(ValueError, match=message):
+        block_model(B.branches, (8, 8, 4), branches=branches)
+
+
+def test_branches_must_meet_at_one_size():
+    with pytest.raises(ValueError, match=r"same height and width.*branch 1: 8x8, branch 2: 3x3"):
+        block_model(B.branches, (8, 8, 4), branches=[["conv1-4"], ["maxpool3 s2 valid"]])
+
+
+def test_shortcut_b_subsamples_an_identity_across_a_stride():
+    # Same width, stride 2 (the last block of a ResNetV2 stage in keras.applications): a strided
+    # 1x1 max-pool, no projection. A change of width still projects.
+    model = block_model(B.bottleneck_block, (8, 8, 32), filters=8, strides=2, preact=True,
+                        stride_on="3x3")
+    names = [layer.name for layer in model.layers]
+    assert "blk_shortcut_pool" in names and "blk_shortcut" not in names
+    assert model.output.shape == (None, 4, 4, 32)
+    model = block_model(B.bottleneck_block, (8, 8, 16), filters=8, strides=2)
+    assert "blk_shortcut" in [layer.name for layer in model.layers]

@@ -38,6 +38,37 @@ def test_summary_of_a_spec_file(capsys, monkeypatch):
     assert "33,638,218" in out  # 14,714,688 conv + 512*4096+4096 + 4096*4096+4096 + 4096*10+10
 
 
+def test_list_shows_every_model_with_paper_and_input_without_keras():
+    code = ("import sys; from kerascnn.cli import main\n"
+            "assert main(['list']) == 0\n"
+            "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules)\n"
+            "assert not loaded, loaded\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    from kerascnn.zoo import list_models
+
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert list(rows) == list_models()
+    assert "224x224x3" in rows["resnet50"] and "25,557,032" in rows["resnet50"]
+    assert "Deep Residual Learning for Image Recognition" in rows["resnet50"]
+    assert "32x32x3" in rows["densenet_bc_100_12"] and "CIFAR-10 (10)" in rows["densenet_bc_100_12"]
+
+
+def test_list_one_family_and_unknown_family(capsys):
+    assert main(["list", "--family", "densenet"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert names == ["densenet121", "densenet169", "densenet201", "densenet264", "densenet_bc_100_12"]
+    assert main(["list", "--family", "resnt"]) == 2
+    assert "unknown family 'resnt'" in capsys.readouterr().err
+
+
+def test_summary_of_a_registered_model(capsys, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["summary", "resnet20"]) == 0
+    out = capsys.readouterr().out
+    assert "stage3_block3_out" in out and "Trainable params: 269,722" in out
+
+
 def test_summary_error_is_one_plain_line(tmp_path, capsys):
     spec = tmp_path / "bad.toml"
     spec.write_text('input_shape = [32, 32, 3]\n[[stages]]\nblock = "basic"\nfilterz = 8\n')

@@ -408,7 +408,10 @@ EVERY_BLOCK_SPEC = {
         {"block": "basic", "repeats": 2, "strides": 2, "filters": 128, "attention": "se",
          "attention_args": {"ratio": 4}, "shortcut": "A"},
         {"block": "bottleneck", "filters": 8, "groups": 2, "base_width": 32, "preact": True},
-        {"blocks": [{"block": "dense", "layers": 2, "growth_rate": 8}, {"block": "transition"}]},
+        {"blocks": [{"block": "dense", "layers": 2, "growth_rate": 8}, {"block": "transition"},
+                    {"block": "branches", "branches": [["conv1-8"], ["maxpool3 s1 same"]]},
+                    {"block": "inception_resnet", "branches": [["conv1-4"], ["conv1x3-4"]],
+                     "scale": 0.3}]},
         {"blocks": [{"block": "mlpconv", "filters": [16, 8]}, {"block": "conv", "filters": 8},
                     {"block": "resnet_stem", "filters": 8, "pool": False}, "conv3-8 g2 preact"]},
     ],
@@ -428,6 +431,7 @@ def test_every_block_round_trips_through_keras_file_in_safe_mode(tmp_path):
     model = build_from_spec(copy.deepcopy(EVERY_BLOCK_SPEC))
     assert any(isinstance(layer, kerascnn.LocalResponseNormalization) for layer in model.layers)
     assert any(isinstance(layer, kerascnn.ChannelPadding) for layer in model.layers)
+    assert any(isinstance(layer, kerascnn.layers.ScaledAdd) for layer in model.layers)
     x = np.random.default_rng(0).standard_normal((3, 64, 64, 3)).astype("float32")
     expected = model.predict(x, verbose=0)
     path = tmp_path / "every_block.keras"
@@ -438,3 +442,17 @@ def test_every_block_round_trips_through_keras_file_in_safe_mode(tmp_path):
     for a, b in zip(actual, expected):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+
+
+def test_branch_notation_is_checked_before_building(tmp_path):
+    path = write(tmp_path, """\
+        input_shape = [32, 32, 3]
+        stem = ["conv3-8"]
+        [[stages]]
+        blocks = [
+          {block = "branches", branches = [["conv1-8"], ["conv1-4", "cnv3-8"]]},
+        ]
+        """)
+    with pytest.raises(ConfigError, match=r"branch 2: unknown layer 'cnv3-8'") as excinfo:
+        validate_spec(path)
+    located(excinfo, line=5, file=path)

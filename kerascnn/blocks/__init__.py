@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable
 
 from kerascnn.blocks.attention import ATTENTION, squeeze_excite
+from kerascnn.blocks.branches import branches, inception_resnet_block
 from kerascnn.blocks.core import (CONV_ARGS, activation_layer, conv_bn_act, dropout_layer,
                                   norm_act, pool_layer)
 from kerascnn.blocks.dense import dense_block, transition
@@ -30,6 +31,8 @@ BLOCKS: dict[str, Callable] = {
     "bottleneck": bottleneck_block,
     "inception": inception_module,
     "inception_naive": naive_inception_module,
+    "branches": branches,
+    "inception_resnet": inception_resnet_block,
     "aux_classifier": auxiliary_classifier,
     "se": squeeze_excite,
     "dense": dense_block,
@@ -49,7 +52,9 @@ def register_block(name: str, *, side_output: bool = False, overwrite: bool = Fa
     """Decorator: make a block function available to specs as `block = "<name>"`.
 
     The function must take the input tensor first and keyword-only arguments including `name`;
-    annotate its arguments (`filters: int`) and specs validate them before anything is built.
+    annotate its arguments (`filters: int`) and specs validate them before anything is built. A
+    function attribute `check_args(name=..., **arguments)` that raises ValueError is called too, for
+    checks annotations cannot express.
 
     Example:
         @kerascnn.register_block("my_block")
@@ -79,8 +84,8 @@ def register_block(name: str, *, side_output: bool = False, overwrite: bool = Fa
 
 __all__ = [
     "ATTENTION", "BLOCKS", "CONV_ARGS", "LENET5_C3_TABLE", "SIDE_OUTPUTS", "activation_layer",
-    "auxiliary_classifier", "basic_block", "bottleneck_block", "classifier_head", "conv_bn_act",
-    "dense_block", "dropout_layer", "googlenet_stem", "inception_module", "mlpconv",
+    "auxiliary_classifier", "basic_block", "bottleneck_block", "branches", "classifier_head", "conv_bn_act",
+    "dense_block", "dropout_layer", "googlenet_stem", "inception_module", "inception_resnet_block", "mlpconv",
     "naive_inception_module", "norm_act", "pool_layer", "register_block", "resnet_stem",
     "squeeze_excite", "subsampling", "table_conv", "transition",
 ]

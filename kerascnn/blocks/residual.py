@@ -12,8 +12,9 @@
 Shortcuts (He et al. 2016, section 4.1):
 - "A": parameter-free. Identity, subsampled by a strided 1x1 max-pool when the block strides, with zero
   channels appended when the width grows (used by the paper's CIFAR-10 networks).
-- "B": a 1x1 projection (conv + BN) where the shape changes, identity elsewhere (the paper's ImageNet
-  networks; the common default).
+- "B": a 1x1 projection (conv + BN) where the number of channels changes, identity elsewhere (the
+  paper's ImageNet networks; the common default); an identity across a stride is subsampled by a
+  strided 1x1 max-pool, as in TF-slim's and keras.applications' ResNetV2.
 - "C": a projection on every block.
 In pre-activation blocks a projection reads the pre-activated input and has no BN of its own, as in the
 identity-mappings paper.
@@ -193,7 +194,7 @@ def _shortcut(x, source, *, filters, strides, kind, preact, name, conv_args):
         raise ValueError(f"Layer '{name}': `shortcut` must be 'A', 'B' or 'C' (He et al. 2016, "
                          f"section 4.1). Received: shortcut={kind!r}")
     channels = x.shape[-1]
-    if kind == "C" or (kind == "B" and (strides != 1 or channels != filters)):
+    if kind == "C" or (kind == "B" and channels != filters):
         if preact:
             return _bare_conv(source, filters=filters, kernel_size=1, strides=strides,
                               name=f"{name}_shortcut", conv_args=conv_args)

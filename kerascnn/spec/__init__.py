@@ -2,7 +2,7 @@
 
 from kerascnn.spec.build import (Graph, Plan, assemble, build_from_spec, build_plan, load_spec,
                                  validate_spec)
-from kerascnn.spec.notation import LayerSpec, parse_layer
+from kerascnn.blocks.notation import LayerSpec, parse_layer
 
 __all__ = ["Graph", "LayerSpec", "Plan", "assemble", "build_from_spec", "build_plan", "load_spec",
            "parse_layer", "validate_spec"]

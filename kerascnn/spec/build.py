@@ -19,7 +19,7 @@ A spec (a dict, or a TOML/YAML file) has these keys:
     [head]                            # optional: classifier_head's arguments; omit for a backbone
     classes = 1000
 
-Items in `stem`, `blocks` and `post` are notation strings (see `kerascnn.spec.notation`) or block
+Items in `stem`, `blocks` and `post` are notation strings (see `kerascnn.blocks.notation`) or block
 tables (`{block = "inception", filters = [...], name = "inception3a"}`).
 
 Layer names encode place: the stem's layers start with `stem_`, stage i's with its name (`stage{i}` by
@@ -38,16 +38,17 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
 import keras
 
 from kerascnn.blocks import BLOCKS, CONV_ARGS, SIDE_OUTPUTS
-from kerascnn.blocks.core import activation_layer, conv_bn_act, dropout_layer, pool_layer
+from kerascnn.blocks.core import conv_bn_act
 from kerascnn.blocks.head import classifier_head
+from kerascnn.blocks.notation import LayerSpec, build_layer, parse_layer
 from kerascnn.config import ConfigError, Source, check_call, check_keys, check_value, load_document
 from kerascnn.config.errors import did_you_mean
 from kerascnn.config.schema import accepts_var_kwargs, parameters
-from kerascnn.layers import LocalResponseNormalization
-from kerascnn.spec.notation import LayerSpec, parse_layer
+from kerascnn.saving import recursion_headroom
 
 TOP_KEYS = ("name", "input_shape", "defaults", "stem", "stages", "post", "head")
 STAGE_KEYS = ("name", "block", "repeats", "blocks")  # the rest of a repeated stage: block arguments
@@ -200,7 +201,8 @@ def build_plan(plan: Plan):
     """Build the Functional model of a validated `Plan` (side outputs after the main one)."""
     graph = assemble(plan)
     outputs = [graph.output, *graph.side_outputs] if graph.side_outputs else graph.output
-    return keras.Model(graph.inputs, outputs, name=plan.name)
+    with recursion_headroom():
+        return keras.Model(graph.inputs, outputs, name=plan.name)
 
 
 # --- validation -------------------------------------------------------------------------------------
@@ -218,7 +220,7 @@ def _stage(raw: dict, stage: str, path: tuple, source: Source, names: dict, head
     if repeats < 1:
         raise source.error(path + ("repeats",), f"must be at least 1. Received: {repeats}.")
     kwargs = {k: v for k, v in raw.items() if k not in STAGE_KEYS}
-    kwargs = _check_block_args(raw["block"], block, kwargs, path, source, head, name_given=True)
+    kwargs = _check_block_args(raw["block"], block, kwargs, path, source, head, name=f"{stage}_block1")
     first = kwargs
     rest = {k: v for k, v in kwargs.items() if k != "strides"}
     items = []
@@ -274,19 +276,28 @@ def _block_item(raw: dict, stage: str, path: tuple, source: Source, names: dict,
                                              f"one prefix.", hint=f"use e.g. '{stage}_{name}'.")
     _claim(name, path, source, names)
     kwargs = {k: v for k, v in raw.items() if k not in ("block", "name")}
-    kwargs = _check_block_args(raw["block"], fn, kwargs, path, source, head, name_given=True)
+    kwargs = _check_block_args(raw["block"], fn, kwargs, path, source, head, name)
     return Item(path=path, name=name, block=raw["block"], kwargs=kwargs)
 
 
-def _check_block_args(block_name, fn, kwargs, path, source, head, name_given):
+def _check_block_args(block_name, fn, kwargs, path, source, head, name):
     extra = None
     if accepts_var_kwargs(fn):
         extra = {k: p for k, p in parameters(conv_bn_act).items() if k in CONV_ARGS}
     given = []
     if block_name in SIDE_OUTPUTS and head is not None:
         given.append("classes")  # side classifiers default to the head's classes
-    return check_call(fn, kwargs, path=path, source=source, extra=extra, given=given,
-                      what=f"block {block_name!r}")
+    checked = check_call(fn, kwargs, path=path, source=source, extra=extra, given=given,
+                         what=f"block {block_name!r}")
+    check = getattr(fn, "check_args", None)
+    if check is not None:  # what annotations cannot say (a branch list's notation, say)
+        try:
+            check(name=name, **checked)
+        except ValueError as e:
+            key = next((k for k in checked if k in str(e)), None)  # the argument it is about
+            raise source.error(path + ((key,) if key else ()), str(e),
+                               value=getattr(e, "item", None)) from None
+    return checked
 
 
 def _block_fn(block, path, source):
@@ -316,7 +327,7 @@ def _claim(name: str, path: tuple, source: Source, names: dict) -> None:
 
 def _build_item(x, item: Item, stage: str, plan: Plan):
     if item.layer is not None:
-        return _guard(lambda: _build_layer(x, item.layer, item.name, plan.defaults), x, item.path,
+        return _guard(lambda: build_layer(x, item.layer, name=item.name, defaults=plan.defaults), x, item.path,
                       stage, item.name, plan)
     fn = BLOCKS[item.block]
     accepted = parameters(fn)
@@ -326,38 +337,6 @@ def _build_item(x, item: Item, stage: str, plan: Plan):
         kwargs["classes"] = plan.head["classes"]
     kwargs.update(item.kwargs)
     return _guard(lambda: fn(x, name=item.name, **kwargs), x, item.path, stage, item.name, plan)
-
-
-def _build_layer(x, layer: LayerSpec, name: str, defaults: dict):
-    args = layer.args
-    if layer.kind == "conv":
-        return conv_bn_act(x, name=name, **{**defaults, **args})
-    if layer.kind == "fc":
-        if len(x.shape) != 2:
-            raise ValueError(f"'{layer.text}' needs a flattened input but receives shape "
-                             f"{tuple(x.shape)}; put 'flatten' (or 'gap') before it.")
-        x = keras.layers.Dense(args["units"], name=name)(x)
-        return activation_layer(x, args.get("activation", defaults.get("activation", "relu")),
-                                name=f"{name}_act")
-    if layer.kind == "pool":
-        return pool_layer(x, name=name, **args)
-    if layer.kind == "gap":
-        return keras.layers.GlobalAveragePooling2D(name=name)(x)
-    if layer.kind == "gmp":
-        return keras.layers.GlobalMaxPooling2D(name=name)(x)
-    if layer.kind == "lrn":
-        return LocalResponseNormalization(name=name, **args)(x)
-    if layer.kind == "dropout":
-        return dropout_layer(x, args["rate"], name=name)
-    if layer.kind == "flatten":
-        return keras.layers.Flatten(name=name)(x)
-    if layer.kind == "bn":
-        return keras.layers.BatchNormalization(
-            momentum=defaults.get("bn_momentum", 0.9), epsilon=defaults.get("bn_epsilon", 1e-5),
-            name=name)(x)
-    if layer.kind == "act":
-        return activation_layer(x, args["activation"], name=name)
-    raise AssertionError(f"unhandled layer kind {layer.kind!r}")  # parse_layer only makes the above
 
 
 def _guard(build, x, path, stage, item_name, plan: Plan):

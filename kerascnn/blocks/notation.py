@@ -26,8 +26,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import keras
+
+from kerascnn.blocks.core import activation_layer, conv_bn_act, dropout_layer, pool_layer
 from kerascnn.config.errors import did_you_mean
-from kerascnn.layers import get_activation
+from kerascnn.layers import LocalResponseNormalization, get_activation
 
 EXAMPLES = ("conv3-64", "conv11-96 s4 p0", "FC-4096", "maxpool", "maxpool3 s2", "avgpool", "gap",
             "gmp", "LRN", "dropout-0.5", "flatten", "bn", "relu")
@@ -177,3 +180,37 @@ def _is_activation(name: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def build_layer(x, layer: LayerSpec, *, name: str, defaults: dict | None = None):
+    """Build one parsed notation item named `name`; `defaults` are network-wide convolution arguments."""
+    defaults = defaults or {}
+    args = layer.args
+    if layer.kind == "conv":
+        return conv_bn_act(x, name=name, **{**defaults, **args})
+    if layer.kind == "fc":
+        if len(x.shape) != 2:
+            raise ValueError(f"'{layer.text}' needs a flattened input but receives shape "
+                             f"{tuple(x.shape)}; put 'flatten' (or 'gap') before it.")
+        x = keras.layers.Dense(args["units"], name=name)(x)
+        return activation_layer(x, args.get("activation", defaults.get("activation", "relu")),
+                                name=f"{name}_act")
+    if layer.kind == "pool":
+        return pool_layer(x, name=name, **args)
+    if layer.kind == "gap":
+        return keras.layers.GlobalAveragePooling2D(name=name)(x)
+    if layer.kind == "gmp":
+        return keras.layers.GlobalMaxPooling2D(name=name)(x)
+    if layer.kind == "lrn":
+        return LocalResponseNormalization(name=name, **args)(x)
+    if layer.kind == "dropout":
+        return dropout_layer(x, args["rate"], name=name)
+    if layer.kind == "flatten":
+        return keras.layers.Flatten(name=name)(x)
+    if layer.kind == "bn":
+        return keras.layers.BatchNormalization(
+            momentum=defaults.get("bn_momentum", 0.9), epsilon=defaults.get("bn_epsilon", 1e-5),
+            name=name)(x)
+    if layer.kind == "act":
+        return activation_layer(x, args["activation"], name=name)
+    raise AssertionError(f"unhandled layer kind {layer.kind!r}")  # parse_layer only makes the above
