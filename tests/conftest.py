@@ -54,3 +54,9 @@ def _seed():
     keras.utils.set_random_seed(1234)
     yield
     keras.backend.clear_session()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first: with `pytest -n auto`, the long ones start at once instead of leaving one
+    worker busy at the end while the others idle (the suite's wall time on 2 cores)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -23,6 +23,8 @@ REQUIRED = (
     "se_resnet50 se_resnet101 se_resnext50_32x4d").split()
 
 DEEP = {"resnet1202", "preact_resnet1001", "densenet264"}
+# Over 15 s for the round trip on 2 cores: marked slow too, so they start first (conftest).
+SLOW = DEEP | {"resnext101_32x8d", "inception_resnet_v2", "preact_resnet152", "resnet152"}
 # A small input each model supports (the others take 32x32, the CIFAR size).
 SMALL_INPUT = {"alexnet": 96, "zfnet": 64, "inception_v4": 75, "inception_resnet_v2": 75}
 # Families whose classifier reads a flattened map: their parameter count depends on the input size.
@@ -36,7 +38,7 @@ def small_shape(name):
 
 
 def registry_params():
-    return [pytest.param(n, marks=pytest.mark.slow) if n in DEEP else n for n in list_models()]
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_models()]
 
 
 def test_registry_has_every_required_model():
