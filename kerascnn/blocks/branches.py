@@ -49,7 +49,7 @@ def branches(x, *, branches: list[list[Any]], name: str, **conv_args):
     joined by `{name}_b{i}_concat`; the module's output is `{name}_concat`.
     """
     check_branches(branches, name)
-    return _concat(x, branches, name, conv_args, output=f"{name}_concat")
+    return _concat(x, branches, _numbered(name, len(branches)), conv_args, output=f"{name}_concat")
 
 
 def inception_resnet_block(x, *, branches: list[list[Any]], scale: float = 1.0,
@@ -70,7 +70,8 @@ def inception_resnet_block(x, *, branches: list[list[Any]], scale: float = 1.0,
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
         raise ValueError(f"Layer '{name}': `scale` must be a positive number. Received: "
                          f"scale={scale!r}")
-    mixed = _concat(x, branches, name, conv_args, output=f"{name}_concat")
+    mixed = _concat(x, branches, _numbered(name, len(branches)), conv_args,
+                    output=f"{name}_concat")
     linear = {**conv_args, "norm": None, "activation": None, "use_bias": True}
     up = conv_bn_act(mixed, filters=x.shape[-1], kernel_size=1, name=f"{name}_proj", **linear)
     y = ScaledAdd(scale, name=f"{name}_add")([x, up])
@@ -126,10 +127,9 @@ def _check_list(value, name, where):
                                   f"branches hold {', '.join(_SPATIAL)} layers.", item=item)
 
 
-def _concat(x, branch_list, prefix, conv_args, *, output):
-    outputs = []
-    for i, branch in enumerate(branch_list, start=1):
-        outputs.append(_branch(x, branch, f"{prefix}_b{i}", conv_args))
+def _concat(x, branch_list, prefixes, conv_args, *, output):
+    """Build each branch from `x` under its prefix and concatenate them as `output`."""
+    outputs = [_branch(x, branch, prefix, conv_args) for branch, prefix in zip(branch_list, prefixes)]
     if len(outputs) == 1:
         return outputs[0]
     sizes = {tuple(o.shape[1:3]) for o in outputs}
@@ -141,25 +141,22 @@ def _concat(x, branch_list, prefix, conv_args, *, output):
     return keras.layers.Concatenate(axis=-1, name=output)(outputs)
 
 
+def _numbered(prefix, count):
+    return [f"{prefix}_b{i}" for i in range(1, count + 1)]
+
+
 def _branch(x, branch, prefix, conv_args):
     counts: dict[str, int] = {}
     forks = 0
     for item in branch:
-        if isinstance(item, (list, tuple)):
+        if isinstance(item, (list, tuple)):  # a fork: sub-branches {prefix}a, {prefix}b, ...
             forks += 1
             fork = prefix if forks == 1 else f"{prefix}f{forks}"
-            x = _concat_fork(x, item, fork, conv_args)
+            x = _concat(x, item, [f"{fork}{letter}" for letter in "abcdefghijklmnopqrstuvwxyz"],
+                        conv_args, output=f"{fork}_concat")
             continue
         layer = parse_layer(item)
         counts[layer.name_kind] = counts.get(layer.name_kind, 0) + 1
         x = build_layer(x, layer, name=f"{prefix}_{layer.name_kind}{counts[layer.name_kind]}",
                         defaults=conv_args)
     return x
-
-
-def _concat_fork(x, sub_branches, prefix, conv_args):
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    outputs = [_branch(x, b, f"{prefix}{letters[i]}", conv_args) for i, b in enumerate(sub_branches)]
-    if len(outputs) == 1:
-        return outputs[0]
-    return keras.layers.Concatenate(axis=-1, name=f"{prefix}_concat")(outputs)
