@@ -10,13 +10,19 @@ import pytest
 from kerascnn.cli import main
 
 
-def test_help_does_not_load_keras():
-    code = ("import sys; from kerascnn.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+def run_without_backend(call: str):
+    """Run `call` (code using `main`) in a fresh interpreter; fail if it imported a backend."""
+    code = ("import sys; from kerascnn.cli import main\n" + call +
             "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules)\n"
             "assert not loaded, loaded\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_help_does_not_load_keras():
+    result = run_without_backend(
+        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n")
     assert "summary" in result.stdout
 
 
@@ -39,12 +45,7 @@ def test_summary_of_a_spec_file(capsys, monkeypatch):
 
 
 def test_list_shows_every_model_with_paper_and_input_without_keras():
-    code = ("import sys; from kerascnn.cli import main\n"
-            "assert main(['list']) == 0\n"
-            "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules)\n"
-            "assert not loaded, loaded\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    result = run_without_backend("assert main(['list']) == 0\n")
     from kerascnn.zoo import list_models
 
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
