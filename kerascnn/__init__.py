@@ -18,6 +18,7 @@ _EXPORTS = {
     "register_model": "kerascnn.zoo",
     "port_weights": "kerascnn.zoo",
     "load_model": "kerascnn.saving",
+    "profile": "kerascnn.analysis",
     "build_from_spec": "kerascnn.spec",
     "load_spec": "kerascnn.spec",
     "register_block": "kerascnn.blocks",
@@ -25,7 +26,7 @@ _EXPORTS = {
     "LocalResponseNormalization": "kerascnn.layers",
     "ChannelPadding": "kerascnn.layers",
 }
-_SUBMODULES = {"blocks", "config", "layers", "saving", "spec", "zoo"}
+_SUBMODULES = {"analysis", "blocks", "config", "layers", "saving", "spec", "zoo"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 

@@ -47,17 +47,28 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=_list)
 
     summary = commands.add_parser(
-        "summary", help="build a registered model or a spec file and print its layers",
-        description="Build a registered model (see `kerascnn list`) or validate and build a spec "
-                    "(.toml or .yaml), and print every layer with its output shape and parameters.")
-    summary.add_argument("spec", metavar="MODEL_OR_SPEC",
-                         help="a model name such as resnet50, or a spec file such as "
-                              "recipes/specs/vgg16.toml")
-    summary.add_argument("--input-shape", type=_shape, metavar="H,W,C",
-                         help="override the spec's input shape, e.g. 32,32,3")
-    summary.add_argument("--classes", type=_positive_int, metavar="N",
-                         help="override the number of classes")
+        "summary", help="per-layer shapes, parameters, multiply-adds, memory and receptive field",
+        description="Build a registered model (see `kerascnn list`), a spec file (.toml/.yaml) or a "
+                    "saved .keras model and print one row per layer: output shape, parameters, "
+                    "multiply-adds, activation memory, receptive field and stride, then the totals "
+                    "and the training memory estimate.")
+    summary.add_argument("spec", metavar="MODEL_OR_FILE",
+                         help="a model name such as resnet50, a spec file such as "
+                              "recipes/specs/vgg16.toml, or a saved model.keras")
+    _model_arguments(summary)
+    _format_arguments(summary)
     summary.set_defaults(run=_summary)
+
+    compare = commands.add_parser(
+        "compare", help="several models side by side: parameters, multiply-adds, memory",
+        description="Profile several models (names, spec files or .keras files) and print their "
+                    "totals side by side; --plot draws parameters against multiply-adds.")
+    compare.add_argument("models", nargs="+", metavar="MODEL_OR_FILE")
+    _model_arguments(compare)
+    _format_arguments(compare)
+    compare.add_argument("--plot", metavar="FILE.png",
+                         help="also draw parameters vs multiply-adds, log scales (never overwritten)")
+    compare.set_defaults(run=_compare)
 
     port = commands.add_parser(
         "port", help="save a keras.applications network's weights as the kerascnn model",
@@ -81,7 +92,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from kerascnn.config.errors import ConfigError, did_you_mean
@@ -100,35 +110,170 @@ def _list(args) -> int:
         table.add_row(name, info.family, "x".join(map(str, info.input_shape)),
                       f"{info.dataset} ({info.classes})",
                       f"{info.params:,}" if info.params else "", info.paper)
+    _print_table(table)
+    return 0
+
+
+def _model_arguments(parser) -> None:
+    parser.add_argument("--input-shape", type=_shape, metavar="H,W,C",
+                        help="build at this input, e.g. 32,32,3 (default: the model's own)")
+    parser.add_argument("--classes", type=_positive_int, metavar="N",
+                        help="override the number of classes")
+    parser.add_argument("--batch-size", type=_positive_int, default=1, metavar="N",
+                        help="multiply-adds and activations for a batch of N (default 1)")
+
+
+def _format_arguments(parser) -> None:
+    formats = parser.add_mutually_exclusive_group()
+    for flag, what in [("json", "JSON: the totals and a `layers` list"),
+                       ("markdown", "a Markdown table"), ("csv", "CSV, one row per layer")]:
+        formats.add_argument(f"--{flag}", dest="format", action="store_const", const=flag,
+                             help=what)
+
+
+def _summary(args) -> int:
+    _check_source(args.spec)
+    _quiet_backend()
+    from kerascnn.analysis import profile, report
+
+    model = _model_for(args.spec, args.input_shape, args.classes)
+    result = profile(model, batch_size=args.batch_size)
+    if args.format == "json":
+        print(report.to_json(result))
+    elif args.format == "csv":
+        sys.stdout.write(report.to_csv(result))
+    elif args.format == "markdown":
+        sys.stdout.write(report.to_markdown(result))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
+        console.print(report.rich_table(result))
+        console.print("\n".join([""] + report.footer(result)), highlight=False)
+    else:  # piped: no wrapping, whole rows
+        print(report.text_table(result))
+    return 0
+
+
+def _compare(args) -> int:
+    from pathlib import Path
+
+    from kerascnn.config.errors import ConfigError
+
+    for source in args.models:
+        _check_source(source)
+    if args.plot is not None:
+        plot = Path(args.plot)
+        if plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise ConfigError(f"--plot must end in .png, .svg or .pdf. Received: {args.plot!r}.")
+        if plot.exists():
+            raise ConfigError(f"{args.plot!r} exists; kerascnn does not overwrite it. Choose "
+                              f"another name or remove it first.")
+    _quiet_backend()
+    import keras
+
+    from kerascnn.analysis import profile, report
+
+    profiles, inputs = [], []
+    for source in args.models:
+        model = _model_for(source, args.input_shape, args.classes)
+        profiles.append(profile(model, batch_size=args.batch_size))
+        inputs.append("x".join(str(d) for d in model.input_shape[1:]))
+        keras.backend.clear_session()  # one model's graph at a time
+    if args.format == "json":
+        import json
+
+        print(json.dumps(report.comparison_dicts(profiles, inputs), indent=2))
+    else:
+        rows = report.comparison_rows(profiles, inputs)
+        if args.format == "csv":
+            import csv
+
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(["model", "input", "params", "macs", "activations",
+                             "activation_bytes", "training_memory_bytes"])
+            for p, shape in zip(profiles, inputs):
+                writer.writerow([p.model_name, shape, p.params, p.macs, p.activations,
+                                 p.activation_bytes, p.training_memory().total])
+        elif args.format == "markdown":
+            print("| " + " | ".join(report.COMPARE_COLUMNS) + " |")
+            print("|---|---|" + "--:|" * (len(report.COMPARE_COLUMNS) - 2))
+            for row in rows:
+                print("| " + " | ".join(row) + " |")
+        else:
+            from rich.table import Table
+
+            table = Table(box=None, header_style="bold", pad_edge=False)
+            for column in report.COMPARE_COLUMNS:
+                table.add_column(column, justify="left" if column in ("model", "input")
+                                 else "right")
+            for row in rows:
+                table.add_row(*row)
+            _print_table(table)
+    if args.plot is not None:
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        report.plot_comparison(profiles, args.plot)
+        print(f"plot saved to {args.plot}", file=sys.stderr)
+    return 0
+
+
+MODEL_FILES = (".toml", ".yaml", ".yml", ".keras")
+
+
+def _check_source(text: str) -> None:
+    """A model argument that is neither a file nor a registered name fails before Keras loads."""
+    from pathlib import Path
+
+    from kerascnn.config.errors import ConfigError
+    from kerascnn.zoo import MODELS, get_model_info
+
+    path = Path(text)
+    if path.is_file():
+        if path.suffix.lower() not in MODEL_FILES:
+            raise ConfigError(f"{text!r}: expected a spec (.toml, .yaml) or a saved model "
+                              f"(.keras). Received a {path.suffix or 'file without suffix'}.")
+        return
+    if text in MODELS:
+        return
+    if path.suffix.lower() in MODEL_FILES or "/" in text or "\\" in text:
+        raise ConfigError(f"no such file: {text!r}.")
+    get_model_info(text)  # an unknown name: the error lists close matches
+
+
+def _model_for(text: str, input_shape, classes):
+    """The model a command argument names: a registry name, a spec file or a saved .keras model."""
+    from pathlib import Path
+
+    path = Path(text)
+    if path.is_file() and path.suffix.lower() == ".keras":
+        from kerascnn.config.errors import ConfigError
+        from kerascnn.saving import load_model
+
+        if classes is not None:
+            raise ConfigError("--classes cannot change a saved model.")
+        model = load_model(path)
+        if input_shape is not None:
+            raise ConfigError("--input-shape cannot change a saved model; profile it at its own "
+                              "input.")
+        return model
+    if path.is_file():
+        from kerascnn.spec import build_from_spec
+
+        return build_from_spec(path, input_shape=input_shape, classes=classes)
+    from kerascnn.zoo import build
+
+    return build(text, input_shape=input_shape, classes=classes)
+
+
+def _print_table(table) -> None:
+    from rich.console import Console
+
     if sys.stdout.isatty():
         Console().print(table)
     else:  # piped: one row per line, no wrapping, no trailing blanks
         console = Console(width=250, file=io.StringIO(), color_system=None)
         console.print(table)
         print("\n".join(line.rstrip() for line in console.file.getvalue().splitlines()))
-    return 0
-
-
-def _summary(args) -> int:
-    from pathlib import Path
-
-    from kerascnn.zoo import MODELS
-
-    is_model = args.spec in MODELS and not Path(args.spec).exists()
-    _quiet_backend()
-    if is_model:
-        from kerascnn.zoo import build
-
-        model = build(args.spec, input_shape=args.input_shape, classes=args.classes)
-    else:
-        from kerascnn.spec import build_from_spec
-
-        model = build_from_spec(args.spec, input_shape=args.input_shape, classes=args.classes)
-    width = 110
-    if not sys.stdout.isatty():  # rich would fall back to 80 columns and clip the table
-        os.environ.setdefault("COLUMNS", str(width))
-    model.summary(line_length=width)
-    return 0
 
 
 def _port(args) -> int:

@@ -26,9 +26,12 @@ def inception_module(x, *, filters: tuple[int, int, int, int, int, int], name: s
     `(#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)`; inception (3a) is
     `(64, 96, 128, 16, 32, 32)` and outputs 64 + 128 + 32 + 32 = 256 channels.
 
-    Cost on an HxWxC input: `H W (C (f1 + f3r + f5r + fp) + 9 f3r f3 + 25 f5r f5)` multiply-adds.
-    The lecture's 28x28x256 example with (128, 64, 192, 64, 96, 64) costs 358M, against 854M for the
-    naive module with the same output widths.
+    Cost on an HxWxC input: `H W (C (f1 + f3r + f5r + fp) + 9 f3r f3 + 25 f5r f5)` multiply-adds
+    (`kerascnn.profile` counts them; tests/test_analysis.py holds the numbers). On the lecture's
+    28x28x256 example, (64, 128, 192, 64, 96, 64) costs 358,055,936 (the lecture's "358M"), against
+    854,196,224 for the naive module with 1x1/3x3/5x5 widths 128/192/96. The lecture's figure draws
+    (128, 64, 192, 64, 96, 64), whose six terms, as the slide itself lists them, sum to 271,351,808:
+    its "358M" total needs the 128-wide reduction in front of the 3x3 convolution.
 
     Layers: `{name}_b1`, `{name}_b2_reduce`, `{name}_b2`, `{name}_b3_reduce`, `{name}_b3`,
     `{name}_b4_pool`, `{name}_b4_proj` (each conv with its `_bn`/`_act`), `{name}_concat`.
