@@ -46,15 +46,30 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--family", help="only this family, e.g. resnet, densenet, vgg")
     listing.set_defaults(run=_list)
 
+    train = commands.add_parser(
+        "train", help="run a recipe with model.fit into a resumable run directory",
+        description="Validate a recipe, then train: progress bars, a run directory with the "
+                    "resolved recipe, checkpoints, history, TensorBoard logs, curves and the "
+                    "final model. Running the same command again resumes an interrupted run.")
+    train.add_argument("recipe", metavar="RECIPE", help="a recipe file, e.g. recipes/lenet5_digits.toml")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")
+    train.add_argument("--output", metavar="DIR", help="the run directory (output.dir)")
+    train.add_argument("--restart", action="store_true",
+                       help="start a new run beside an existing one (it is kept) instead of "
+                            "resuming or refusing")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=_train)
+
     summary = commands.add_parser(
         "summary", help="per-layer shapes, parameters, multiply-adds, memory and receptive field",
-        description="Build a registered model (see `kerascnn list`), a spec file (.toml/.yaml) or a "
-                    "saved .keras model and print one row per layer: output shape, parameters, "
+        description="Build a registered model (see `kerascnn list`), a spec or recipe file "
+                    "(.toml/.yaml) or a saved .keras model and print one row per layer: output shape, parameters, "
                     "multiply-adds, activation memory, receptive field and stride, then the totals "
                     "and the training memory estimate.")
     summary.add_argument("spec", metavar="MODEL_OR_FILE",
                          help="a model name such as resnet50, a spec file such as "
-                              "recipes/specs/vgg16.toml, or a saved model.keras")
+                              "recipes/specs/vgg16.toml, a recipe, or a saved model.keras")
     _model_arguments(summary)
     _format_arguments(summary)
     summary.set_defaults(run=_summary)
@@ -112,6 +127,32 @@ def _list(args) -> int:
                       f"{info.params:,}" if info.params else "", info.paper)
     _print_table(table)
     return 0
+
+
+def _train(args) -> int:
+    from pathlib import Path
+
+    from kerascnn.config.errors import ConfigError
+    from kerascnn.recipe import load_recipe
+
+    if not Path(args.recipe).is_file():
+        raise ConfigError(f"no recipe file at {args.recipe!r}.",
+                          hint="the quickstart is recipes/lenet5_digits.toml.")
+    overrides = list(args.overrides)
+    if args.output:
+        overrides.append(f"output.dir={_toml_string(args.output)}")
+    recipe = load_recipe(args.recipe, overrides)  # every error before Keras loads
+    _quiet_backend()
+    from kerascnn.train import train
+
+    train(recipe, restart=args.restart, verbose=0 if args.quiet else "auto")
+    return 0
+
+
+def _toml_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)  # a JSON string is a valid TOML basic string
 
 
 def _model_arguments(parser) -> None:
@@ -257,12 +298,41 @@ def _model_for(text: str, input_shape, classes):
                               "input.")
         return model
     if path.is_file():
+        from kerascnn.config import load_document
+        from kerascnn.recipe import is_recipe
+
+        document, _ = load_document(path)
+        if is_recipe(document):
+            return _recipe_model(path, input_shape, classes)
         from kerascnn.spec import build_from_spec
 
         return build_from_spec(path, input_shape=input_shape, classes=classes)
     from kerascnn.zoo import build
 
     return build(text, input_shape=input_shape, classes=classes)
+
+
+def _recipe_model(path, input_shape, classes):
+    """A recipe's model at the recipe's input size, without reading its data: the image size and
+    channels the recipe states (or --input-shape), and its classes (or --classes)."""
+    from kerascnn.config.errors import ConfigError
+    from kerascnn.recipe import load_recipe
+    from kerascnn.train import build_model
+
+    recipe = load_recipe(path)
+    d = recipe.data
+    if input_shape is None:
+        if d.image_size is None or (d.channels is None and d.source not in ("digits",)):
+            raise ConfigError(f"{path}: the input size comes from the data; give --input-shape "
+                              f"H,W,C (or set data.image_size and data.channels).")
+        channels = d.channels or (1 if d.source == "digits" else 3)
+        input_shape = (*d.image_size, channels)
+    if classes is None:
+        classes = d.classes if d.source == "synthetic" else 10 if d.source == "digits" else None
+        if classes is None:
+            raise ConfigError(f"{path}: the number of classes comes from the data; give "
+                              f"--classes N.")
+    return build_model(recipe, input_shape, classes)
 
 
 def _print_table(table) -> None:

@@ -164,7 +164,8 @@ def accepts_var_kwargs(fn: Callable) -> bool:
 
 def check_call(fn: Callable, kwargs: Mapping, *, path: tuple, source: Source,
                extra: Mapping[str, inspect.Parameter] | None = None,
-               given: Iterable[str] = (), what: str | None = None) -> dict:
+               given: Iterable[str] = (), what: str | None = None,
+               skip: tuple[str, ...] = ("x", "name")) -> dict:
     """Validate `kwargs` for a call of `fn`; return them with types normalised.
 
     Args:
@@ -176,8 +177,9 @@ def check_call(fn: Callable, kwargs: Mapping, *, path: tuple, source: Source,
             arguments a block forwards to `conv_bn_act`).
         given: parameter names the caller supplies itself (not required from the document).
         what: how to call `fn` in messages, e.g. "block 'bottleneck'".
+        skip: parameters the document never gives (a block's tensor `x` and its `name`).
     """
-    params = dict(parameters(fn))
+    params = dict(parameters(fn, skip))
     for key, p in (extra or {}).items():
         params.setdefault(key, p)
     what = what or f"{fn.__name__}()"

@@ -1,0 +1,194 @@
+"""Where images come from: each source returns unbatched `tf.data` datasets of `(image, label)` with
+images as float32 in [0, 255], HxWxC, and labels as int32, plus what the pipeline needs to know.
+
+- digits: scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels), real and offline;
+- synthetic: a generated task (one fixed random pattern per class, shifted and noisy);
+- folder: `keras.utils.image_dataset_from_directory` conventions, one sub-folder per class;
+- tfds: any tensorflow-datasets image classification set (`tfds.load`, with `data_dir` and splits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kerascnn.config import ConfigError
+from kerascnn.recipe import DataSection, Recipe
+
+
+@dataclass
+class Splits:
+    """Unbatched datasets and their sizes; `val`/`test` may be None."""
+
+    train: object
+    val: object
+    test: object
+    sizes: dict
+    classes: int
+    class_names: list[str]
+    image_shape: tuple[int, int, int]  # the source's own
+    description: str
+
+
+def load_source(recipe: Recipe, seed: int) -> Splits:
+    d = recipe.data
+    loader = {"digits": _digits, "synthetic": _synthetic, "folder": _folder, "tfds": _tfds}
+    return loader[d.source](recipe, d, seed)
+
+
+def _split_arrays(x, y, d: DataSection, seed: int, what: str) -> Splits:
+    import tensorflow as tf
+    from sklearn.model_selection import train_test_split
+
+    parts = {}
+    rest_x, rest_y = x, y
+    if d.test_fraction > 0:
+        rest_x, test_x, rest_y, test_y = train_test_split(
+            x, y, test_size=d.test_fraction, random_state=seed, stratify=y)
+        parts["test"] = (test_x, test_y)
+    if d.validation_split > 0:
+        rest_x, val_x, rest_y, val_y = train_test_split(
+            rest_x, rest_y, test_size=d.validation_split, random_state=seed + 1, stratify=rest_y)
+        parts["val"] = (val_x, val_y)
+    parts["train"] = (rest_x, rest_y)
+    sets = {k: tf.data.Dataset.from_tensor_slices((v[0].astype("float32"), v[1].astype("int32")))
+            for k, v in parts.items()}
+    classes = int(y.max()) + 1
+    return Splits(train=sets["train"], val=sets.get("val"), test=sets.get("test"),
+                  sizes={k: len(v[1]) for k, v in parts.items()}, classes=classes,
+                  class_names=[str(i) for i in range(classes)], image_shape=tuple(x.shape[1:]),
+                  description=what)
+
+
+def _digits(recipe, d, seed):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images * (255.0 / 16.0))[..., None]  # 8x8x1, 0..255
+    return _split_arrays(x, digits.target, d, seed, "scikit-learn digits (8x8)")
+
+
+def synthetic_images(classes: int, samples: int, size=(32, 32), channels: int = 3, seed: int = 0):
+    """One fixed random low-frequency pattern per class, randomly shifted, scaled and noised: a task
+    a small CNN learns well above chance, and a linear model on pixels does not solve by rote."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    coarse = rng.uniform(0, 1, (classes, 4, 4, channels))
+    templates = np.kron(coarse, np.ones((1, (h + 7) // 4, (w + 7) // 4, 1)))[:, :h + 4, :w + 4]
+    labels = rng.permutation(np.arange(samples) % classes)
+    images = np.empty((samples, h, w, channels), dtype="float32")
+    for i, k in enumerate(labels):
+        dy, dx = rng.integers(0, 5, size=2)
+        patch = templates[k, dy:dy + h, dx:dx + w] * rng.uniform(0.6, 1.0)
+        images[i] = np.clip(255 * (patch + rng.normal(0, 0.25, patch.shape)), 0, 255)
+    return images, labels
+
+
+def _synthetic(recipe, d, seed):
+    size = d.image_size or (32, 32)
+    x, y = synthetic_images(d.classes, d.samples, size, d.channels or 3, seed=seed)
+    return _split_arrays(x, y, d, seed, f"synthetic patterns ({d.classes} classes)")
+
+
+def _folder(recipe, d, seed):
+    import keras
+
+    root = _resolve(recipe, d.path, "path")
+    kwargs = dict(labels="inferred", label_mode="int", batch_size=None, seed=seed,
+                  color_mode="grayscale" if d.channels == 1 else "rgb",
+                  image_size=tuple(d.image_size or (256, 256)), verbose=False)
+    if d.validation_split > 0:
+        train, val = keras.utils.image_dataset_from_directory(
+            root, validation_split=d.validation_split, subset="both", **kwargs)
+    else:
+        train, val = keras.utils.image_dataset_from_directory(root, shuffle=True, **kwargs), None
+    names = list(train.class_names)
+    test = None
+    if d.test_path:
+        test_root = _resolve(recipe, d.test_path, "test_path")
+        test = keras.utils.image_dataset_from_directory(test_root, shuffle=False, **kwargs)
+        if list(test.class_names) != names:
+            raise recipe.error(("data", "test_path"), f"the test folder's classes "
+                                                      f"{list(test.class_names)} differ from the "
+                                                      f"training folder's {names}.")
+    sizes = {"train": _count(train), "val": _count(val), "test": _count(test)}
+    shape = (*(d.image_size or (256, 256)), 1 if d.channels == 1 else 3)
+    return Splits(train=_as_int_labels(train), val=_as_int_labels(val), test=_as_int_labels(test),
+                  sizes={k: v for k, v in sizes.items() if v is not None}, classes=len(names),
+                  class_names=names, image_shape=shape, description=f"image folder {root}")
+
+
+def _tfds(recipe, d, seed):
+    import tensorflow_datasets as tfds
+
+    splits = [d.train_split]
+    if d.validation_split > 0:
+        cut = round(100 * (1 - d.validation_split))
+        splits = [f"{d.train_split}[:{cut}%]", f"{d.train_split}[{cut}%:]"]
+    if d.test_split:
+        splits.append(d.test_split)
+    try:
+        datasets, info = tfds.load(d.name, split=splits, data_dir=d.data_dir, as_supervised=True,
+                                   with_info=True, shuffle_files=True,
+                                   read_config=tfds.ReadConfig(shuffle_seed=seed))
+    except Exception as e:  # noqa: BLE001  (unknown names, no internet, a missing manual download)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise recipe.error(("data", "name"), f"tensorflow-datasets could not load {d.name!r}: "
+                                             f"{first}") from None
+    train = datasets[0]
+    val = datasets[1] if d.validation_split > 0 else None
+    test = datasets[-1] if d.test_split else None
+    label = info.features["label"]
+    image_shape = tuple(info.features["image"].shape)
+
+    def count(split):
+        try:
+            return int(info.splits[split].num_examples)
+        except (KeyError, ValueError):
+            return None
+
+    sizes = {"train": count(splits[0]), "val": count(splits[1]) if val is not None else None,
+             "test": count(d.test_split) if test is not None else None}
+
+    def cast(image, y):
+        import tensorflow as tf
+
+        return tf.cast(image, "float32"), tf.cast(y, "int32")
+
+    return Splits(train=train.map(cast), val=None if val is None else val.map(cast),
+                  test=None if test is None else test.map(cast),
+                  sizes={k: v for k, v in sizes.items() if v is not None},
+                  classes=int(label.num_classes), class_names=list(label.names),
+                  image_shape=image_shape, description=f"tfds {d.name}")
+
+
+def _resolve(recipe, path, key) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_absolute() and recipe.path is not None and not p.exists():
+        p = recipe.path.parent / p
+    if not p.is_dir():
+        raise recipe.error(("data", key), f"no folder at {path!r}.")
+    if not any(child.is_dir() for child in p.iterdir()):
+        raise recipe.error(("data", key), f"{path!r} has no class sub-folders: put each class's "
+                                          f"images in a folder named after the class.")
+    return p
+
+
+def _count(ds):
+    if ds is None:
+        return None
+    n = int(ds.cardinality())
+    return n if n >= 0 else None
+
+
+def _as_int_labels(ds):
+    if ds is None:
+        return None
+    import tensorflow as tf
+
+    return ds.map(lambda x, y: (tf.cast(x, "float32"), tf.cast(y, "int32")))
+
+
+__all__ = ["Splits", "load_source", "synthetic_images", "ConfigError"]

@@ -1,0 +1,380 @@
+"""`train(recipe)`: one recipe, one `model.fit`, one run directory (see `rundir`).
+
+The path of a run: validate (done when the recipe loaded) -> run directory (resume or refuse) ->
+seed, precision, distribution -> data (tf.data) -> model (zoo or spec) -> compile (optimizer, weight
+decay, schedule, label smoothing, auxiliary losses) -> fit with callbacks (backup for resume, last and
+best checkpoints, history, TensorBoard) -> test evaluation with the best weights -> model.keras,
+metrics.json, curves.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from kerascnn.config import ConfigError
+from kerascnn.recipe import Recipe
+from kerascnn.train import rundir
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    model_path: Path
+
+
+def train(recipe: Recipe, *, restart: bool = False, verbose: int | str = "auto",
+          log=print) -> RunResult:
+    """Run a recipe; returns where it went and its metrics.
+
+    Args:
+        restart: start a new run beside an existing one instead of refusing (never deletes).
+        verbose: Keras' progress display ("auto": a progress bar in a terminal, one line per epoch
+            otherwise; 0 silent).
+        log: where the start line and the report go.
+    """
+    t = recipe.train
+    path, resume = rundir.prepare(recipe, restart=restart)
+    keras.utils.set_random_seed(t.seed)
+    precision = _precision(t.mixed_precision)
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        return _run(recipe, path, resume, precision, verbose, log)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _run(recipe: Recipe, path: Path, resume: bool, precision: str, verbose, log) -> RunResult:
+    from kerascnn.data import load_data
+
+    t = recipe.train
+    strategy, strategy_name = _strategy(t.distribution, recipe)
+    data = load_data(recipe)
+    with strategy.scope():
+        model = build_model(recipe, data.input_shape, data.classes)
+        outputs = len(model.outputs)
+        side = outputs - 1
+        if len(t.aux_loss_weights) != side:
+            raise recipe.error(("train", "aux_loss_weights"), (
+                f"the model has {side} auxiliary output(s); give one weight for each, e.g. "
+                f"aux_loss_weights = {[0.3] * side} (GoogLeNet)." if side else
+                f"the model has no auxiliary outputs, so aux_loss_weights must be empty. "
+                f"Received: {list(t.aux_loss_weights)}."))
+        steps = data.steps_per_epoch or _count_batches(data.train)
+        compile_model(model, recipe, steps)
+    train_ds, val_ds, test_ds = (_repeat_labels(ds, outputs) for ds in (data.train, data.val,
+                                                                         data.test))
+    (path / "data.json").write_text(json.dumps(data.to_dict(), indent=2), encoding="utf-8")
+
+    monitor = _monitor(model, has_val=val_ds is not None)
+    history_path = path / "history.csv"
+    start_epoch = _backup_epoch(path) if resume else 0
+    rows = _read_history(history_path, before=start_epoch)
+    best_so_far = min((float(r[monitor]) for r in rows if r.get(monitor)), default=None)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(path / "backup"), double_checkpoint=True,
+                                         delete_checkpoint=False),
+        HistoryWriter(history_path, rows),
+        keras.callbacks.ModelCheckpoint(str(path / "last.keras")),
+        keras.callbacks.ModelCheckpoint(str(path / "best.keras"), monitor=monitor, mode="min",
+                                        save_best_only=True,
+                                        initial_value_threshold=best_so_far),
+    ]
+    if recipe.output.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(path / "logs")))
+    if t.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss" if val_ds is not None else "loss", factor=t.gamma,
+            patience=t.patience, min_lr=t.min_learning_rate, verbose=1))
+
+    params = model.count_params()
+    sizes = " / ".join(f"{k} {data.sizes[k]:,}" for k in ("train", "val", "test")
+                       if k in data.sizes)
+    log(f"kerascnn train: {recipe.name} -> {path}" + (f" (resuming after epoch {start_epoch})"
+                                                       if resume else ""))
+    log(f"  model  {model.name}: {params:,} parameters, input {'x'.join(map(str, data.input_shape))}"
+        f", {data.classes} classes" + (f", {outputs - 1} auxiliary heads" if outputs > 1 else ""))
+    log(f"  data   {data.description}: {sizes} images, batch {recipe.data.batch_size}")
+    log(f"  device {_device()}; precision {precision}; distribution {strategy_name}; "
+        f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {t.epochs} epochs")
+
+    started = time.perf_counter()
+    if start_epoch < t.epochs:
+        model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, callbacks=callbacks,
+                  verbose=verbose, shuffle=False)  # tf.data shuffles
+    seconds = time.perf_counter() - started
+    trained_epochs = t.epochs - start_epoch
+
+    return _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log)
+
+
+def build_model(recipe: Recipe, input_shape, classes):
+    """The recipe's model for this data's input shape and classes."""
+    m = recipe.model
+    if m.name is not None:
+        from kerascnn.zoo import build
+
+        try:
+            return build(m.name, input_shape=input_shape, classes=classes, **m.options)
+        except ConfigError as e:
+            raise recipe.error(("model", "options"), e.message, hint=e.hint) from None
+    from kerascnn.spec import build_from_spec
+
+    spec = m.spec
+    if isinstance(spec, str):
+        spec_path = Path(spec)
+        if not spec_path.is_absolute() and recipe.path is not None and not spec_path.exists():
+            spec_path = recipe.path.parent / spec_path
+        if not spec_path.is_file():
+            raise recipe.error(("model", "spec"), f"no spec file at {spec!r}.")
+        spec = spec_path
+    return build_from_spec(spec, input_shape=input_shape, classes=classes)
+
+
+def compile_model(model, recipe: Recipe, steps_per_epoch: int) -> None:
+    t = recipe.train
+    if t.schedule in ("plateau",):
+        rate = t.learning_rate
+    else:
+        from kerascnn.train.schedules import EpochSchedule
+
+        rate = EpochSchedule("constant" if t.schedule == "constant" else t.schedule,
+                             t.learning_rate, steps_per_epoch, t.epochs, t.milestones, t.gamma,
+                             t.warmup_epochs, t.min_learning_rate)
+    decay = t.weight_decay or None
+    if t.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(rate, momentum=t.momentum, nesterov=t.nesterov,
+                                         weight_decay=decay)
+    elif t.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
+    elif t.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(rate, weight_decay=t.weight_decay)
+    else:
+        optimizer = keras.optimizers.RMSprop(rate, momentum=t.momentum, weight_decay=decay)
+    if t.weight_decay and not t.decay_all:
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
+    outputs = len(model.outputs)
+    kwargs = dict(optimizer=optimizer, jit_compile=t.jit_compile,
+                  steps_per_execution=t.steps_per_execution)
+    if outputs == 1:
+        model.compile(loss=loss, metrics=["accuracy"], **kwargs)
+    else:
+        model.compile(loss=[loss] * outputs, loss_weights=[1.0, *t.aux_loss_weights],
+                      metrics=[["accuracy"]] + [[] for _ in range(outputs - 1)], **kwargs)
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """history.csv, one row per finished epoch, continuous across resumes: rows of epochs the
+    backup did not reach are dropped, so a resumed epoch is not listed twice."""
+
+    def __init__(self, path: Path, rows: list[dict]):
+        super().__init__()
+        self.path = Path(path)
+        self.rows = rows
+
+    def on_train_begin(self, logs=None):
+        self._write()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1}
+        for key, value in (logs or {}).items():
+            row[key] = float(value)
+        row["learning_rate"] = float(keras.ops.convert_to_numpy(
+            self.model.optimizer.learning_rate))
+        self.rows.append(row)
+        self._write()
+
+    def _write(self):
+        keys = []
+        for row in self.rows:
+            keys += [k for k in row if k not in keys]
+        tmp = self.path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=keys or ["epoch"])
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(tmp, self.path)
+
+
+def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) -> RunResult:
+    from kerascnn.saving import load_model
+    from kerascnn.zoo import drop_side_outputs
+
+    rows = _read_history(path / "history.csv")
+    best_row = min(rows, key=lambda r: float(r.get(monitor, "inf"))) if rows else {}
+    best = load_model(path / "best.keras") if (path / "best.keras").exists() else \
+        load_model(path / "last.keras")
+    inference = drop_side_outputs(best)
+    metrics = {"epochs": len(rows), "monitor": monitor,
+               "best_epoch": int(best_row["epoch"]) if best_row else None,
+               "best": {k: float(v) for k, v in best_row.items() if k != "epoch"},
+               "final": {k: float(v) for k, v in rows[-1].items() if k != "epoch"} if rows else {},
+               "seconds": round(seconds, 2),
+               "images_per_second": (round(trained_epochs * data.sizes["train"] / seconds, 1)
+                                     if seconds > 0 and trained_epochs and "train" in data.sizes
+                                     else None)}
+    model_path = path / "model.keras"
+    inference.save(model_path)  # before compiling: no optimizer state in the inference model
+    if test_ds is not None:
+        inference.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+        first = test_ds.map(lambda x, y: (x, y[0] if isinstance(y, tuple) else y))
+        values = inference.evaluate(first, verbose=0, return_dict=True)
+        metrics["test"] = {k: float(v) for k, v in values.items()}
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    plot_curves(rows, path / "curves.png", title=recipe.name)
+    import shutil
+
+    shutil.rmtree(path / "backup", ignore_errors=True)
+    rundir.update_state(path, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+                        epochs=len(rows))
+    report = [f"done: {len(rows)} epochs in {seconds:.1f} s this session"
+              + (f" ({metrics['images_per_second']:,.0f} images/s)"
+                 if metrics["images_per_second"] else "")]
+    if best_row:
+        report.append(f"  best {monitor} {float(best_row[monitor]):.4f} at epoch "
+                      f"{metrics['best_epoch']}; final "
+                      + ", ".join(f"{k} {v:.4f}" for k, v in metrics["final"].items()
+                                  if k != "learning_rate"))
+    if "test" in metrics:
+        report.append("  test (best weights) " + ", ".join(f"{k} {v:.4f}"
+                                                           for k, v in metrics["test"].items()))
+    report.append(f"  saved {model_path}, metrics.json, history.csv, curves.png")
+    for line in report:
+        log(line)
+    return RunResult(run_dir=path, metrics=metrics, model_path=model_path)
+
+
+def plot_curves(rows: list[dict], target: Path, title: str = "") -> None:
+    """Loss and accuracy per epoch, training against validation."""
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [int(r["epoch"]) for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        keys = [k for k in rows[0] if k == metric or (k.endswith(f"_{metric}") and
+                                                      not k.startswith("val_"))][:1]
+        for key in keys:
+            ax.plot(epochs, [float(r[key]) for r in rows], label="training")
+            if f"val_{key}" in rows[0]:
+                ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(target)
+    plt.close(fig)
+
+
+def _read_history(path: Path, before: int | None = None) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [dict(r) for r in csv.DictReader(f)]
+    except FileNotFoundError:
+        return []
+    return [r for r in rows if before is None or int(r["epoch"]) <= before]
+
+
+def _backup_epoch(path: Path) -> int:
+    """The epochs the backup holds (0 when a run was killed before its first epoch ended)."""
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            return int(json.loads((path / "backup" / name).read_text())["epoch"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return 0
+
+
+def _monitor(model, *, has_val: bool) -> str:
+    """The best model is the one with the lowest validation loss (training loss without a
+    validation set): smoother than accuracy, which on small validation sets ties for many epochs."""
+    return "val_loss" if has_val else "loss"
+
+
+def _repeat_labels(ds, outputs):
+    if ds is None or outputs == 1:
+        return ds
+    return ds.map(lambda x, y: (x, tuple([y] * outputs)))
+
+
+def _count_batches(ds) -> int:
+    return sum(1 for _ in ds)
+
+
+def _precision(setting) -> str:
+    if setting is True:
+        return "mixed_bfloat16" if keras.backend.backend() == "jax" else "mixed_float16"
+    if setting is False or not _accelerators():
+        return "float32"
+    return "mixed_bfloat16" if keras.backend.backend() == "jax" else "mixed_float16"
+
+
+def _accelerators() -> list[str]:
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if backend == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform != "cpu"]
+    if backend == "torch":
+        import torch
+
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return []
+
+
+def _device() -> str:
+    accelerators = _accelerators()
+    if accelerators:
+        return f"{len(accelerators)} accelerator(s) ({keras.backend.backend()})"
+    return f"CPU ({os.cpu_count()} cores, {keras.backend.backend()})"
+
+
+class _NoStrategy:
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def _strategy(setting: str, recipe: Recipe):
+    backend = keras.backend.backend()
+    if setting == "mirrored" and backend != "tensorflow":
+        raise recipe.error(("train", "distribution"), f"'mirrored' is TensorFlow's "
+                                                      f"MirroredStrategy; the backend is {backend}.",
+                           hint="use distribution = \"auto\" (keras.distribution.DataParallel "
+                                "on JAX).")
+    if setting == "none":
+        return _NoStrategy(), "none"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        if setting == "mirrored" or len(gpus) > 1:
+            strategy = tf.distribute.MirroredStrategy()
+            return strategy, f"MirroredStrategy ({strategy.num_replicas_in_sync} replicas)"
+    elif backend == "jax" and setting == "auto":
+        devices = keras.distribution.list_devices()
+        if len(devices) > 1:
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+            return _NoStrategy(), f"DataParallel ({len(devices)} devices)"
+    return _NoStrategy(), "none"

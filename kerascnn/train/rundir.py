@@ -1,0 +1,94 @@
+"""The run directory: what a run leaves behind, and the rules that keep one run from clobbering another.
+
+```
+runs/lenet5_digits/
+  recipe.yaml      the resolved recipe (every default filled in)
+  run.json         fingerprint, status, versions, timings
+  data.json        classes, sizes and the normalization constants (for evaluate/predict)
+  backup/          the resume point (Keras BackupAndRestore), removed when the run finishes
+  last.keras       the model after the last finished epoch
+  best.keras       the model at its lowest validation loss
+  model.keras      the final model for inference: best weights, auxiliary heads removed
+  history.csv      one row per epoch; metrics.json: best/final/test metrics, time, images/s
+  logs/            TensorBoard
+  curves.png       loss and accuracy, training vs validation
+```
+
+Rules: a directory holding an unfinished run of the same recipe (same fingerprint) is resumed; one
+holding a different recipe's run, or a finished run, is never touched: `restart=True` starts a new run
+beside it (`runs/x-2`), anything else is an error that says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from kerascnn import __version__
+from kerascnn.config import ConfigError
+from kerascnn.recipe import Recipe, dump
+
+
+def prepare(recipe: Recipe, *, restart: bool = False) -> tuple[Path, bool]:
+    """The directory this run writes to, and whether it resumes an unfinished one there."""
+    path = recipe.run_dir()
+    state = read_state(path)
+    if state is None and path.exists() and any(path.iterdir()):
+        if not restart:
+            raise ConfigError(f"{path} exists and is not a kerascnn run directory; kerascnn will "
+                              f"not write into it.", hint="set output.dir (or --output) to a new "
+                                                          "folder, or pass --restart to use "
+                                                          f"{_free(path)}.")
+        path = _free(path)
+    elif state is not None:
+        same = state.get("fingerprint") == recipe.fingerprint
+        finished = state.get("status") == "finished"
+        if same and not finished and not restart:
+            return path, True
+        if not restart:
+            why = ("finished" if same else
+                   f"was made by a different recipe (fingerprint {state.get('fingerprint')}, "
+                   f"this one {recipe.fingerprint})")
+            raise ConfigError(f"the run in {path} {why}; kerascnn never overwrites a run.",
+                              hint=f"pass --restart to start a new run in {_free(path)} (the old "
+                                   f"one is kept), or set output.dir.")
+        path = _free(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "recipe.yaml").write_text(dump(recipe), encoding="utf-8")
+    write_state(path, {"recipe": recipe.name, "fingerprint": recipe.fingerprint,
+                       "status": "running", "kerascnn": __version__,
+                       "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+    return path, False
+
+
+def read_state(path: Path) -> dict | None:
+    try:
+        return json.loads((Path(path) / "run.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError):
+        return {"status": "unreadable"}
+
+
+def write_state(path: Path, state: dict) -> None:
+    """Atomic: a crash leaves the old file or the new one, never half of one."""
+    target = Path(path) / "run.json"
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def update_state(path: Path, **changes) -> None:
+    state = read_state(path) or {}
+    state.update(changes)
+    write_state(path, state)
+
+
+def _free(path: Path) -> Path:
+    for i in range(2, 10_000):
+        candidate = path.with_name(f"{path.name}-{i}")
+        if not candidate.exists():
+            return candidate
+    raise ConfigError(f"no free run directory name beside {path}.")

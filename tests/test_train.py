@@ -1,0 +1,250 @@
+"""Recipes and `kerascnn train`: validation before anything runs, every data source through the real
+loading code, training that learns, auxiliary losses, run directories that are never clobbered, and
+resume after SIGKILL."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kerascnn.config import ConfigError
+from kerascnn.recipe import describe_keys, load_recipe
+from kerascnn.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A small CNN as an inline spec: what a user writes for their own network.
+SMALL_CNN = {"defaults": {"norm": "batch"},
+             "stages": [{"blocks": ["conv3-16", "maxpool"]}, {"blocks": ["conv3-32", "maxpool"]}],
+             "head": {"pool": "avg"}}
+
+
+def recipe(tmp_path, **tables):
+    doc = {"model": {"spec": SMALL_CNN},
+           "data": {"source": "synthetic", "classes": 4, "samples": 400, "image_size": [16, 16],
+                    "batch_size": 32},
+           "train": {"epochs": 3, "optimizer": "adam", "learning_rate": 0.01},
+           "output": {"dir": str(tmp_path / "run"), "tensorboard": False}}
+    for key, value in tables.items():
+        doc[key] = {**doc.get(key, {}), **value}
+    return load_recipe(doc, name="test")
+
+
+def history(run_dir):
+    with open(Path(run_dir) / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --- recipes ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,message", [
+    ('[model]\nname = "lenet5"\n[data]\nsource = "digits"\n[train]\nepochz = 3\n',
+     "recipe.toml:6: train.epochz: unknown key 'epochz' for [train]. Hint: Did you mean 'epochs'?"),
+    ('[model]\nname = "resnet5"\n[data]\nsource = "digits"\n',
+     "recipe.toml:2: model.name: unknown model 'resnet5'. Hint: Did you mean 'resnet56'"),
+    ('[model]\nname = "lenet5"\nspec = "x.toml"\n[data]\nsource = "digits"\n',
+     "model: give exactly one of `name`"),
+    ('[model]\nname = "lenet5"\n[data]\nsource = "tfds"\n', "data: source 'tfds' needs `name`"),
+    ('[model]\nname = "lenet5"\n[data]\nsource = "digits"\n[train]\nschedule = "step"\n',
+     "train.milestones: schedule 'step' needs milestones"),
+    ('[model]\nname = "lenet5"\n[data]\nsource = "digits"\nbatch_size = "big"\n',
+     "recipe.toml:5: data.batch_size: expected an integer. Received: 'big'"),
+    ('[model]\nname = "lenet5"\n[data]\nsource = "digits"\n[data.augment]\nflips = true\n',
+     "data.augment.flips: unknown key 'flips' for [data.augment]. Hint: Did you mean 'flip'?"),
+    ('[model]\nname = "lenet5"\n', "the recipe needs [data] with a `source`"),
+    ('[model]\nname = "lenet5"\n[data]\nsource = "digits"\n[optimizer]\nlr = 1\n',
+     "unknown key 'optimizer' for a recipe"),
+])
+def test_recipe_errors_name_file_line_and_key(tmp_path, text, message):
+    path = tmp_path / "recipe.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as excinfo:
+        load_recipe(path)
+    assert message in str(excinfo.value)
+
+
+def test_overrides_and_resolved_recipe(tmp_path):
+    r = load_recipe(REPO / "recipes" / "lenet5_digits.toml",
+                    ["train.epochs=3", "data.image_size=[28, 28]", "train.optimizer=sgd",
+                     "data.augment.flip=true"])
+    assert (r.train.epochs, r.data.image_size, r.train.optimizer) == (3, (28, 28), "sgd")
+    assert r.augment.flip and r.augment.crop_padding == 2
+    again = load_recipe(REPO / "recipes" / "lenet5_digits.toml", ["train.epochs=9"])
+    different = load_recipe(REPO / "recipes" / "lenet5_digits.toml", ["train.seed=1"])
+    base = load_recipe(REPO / "recipes" / "lenet5_digits.toml")
+    assert again.fingerprint == base.fingerprint != different.fingerprint  # epochs may change
+    for bad, message in [("train.epochs", "expects KEY=VALUE"), ("trian.epochs=3", "'train'")]:
+        with pytest.raises(ConfigError, match=message):
+            load_recipe(REPO / "recipes" / "lenet5_digits.toml", [bad])
+    assert "  epochs: an integer (default 10)" in describe_keys()
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
+    r = recipe(tmp_path, train={"epochs": 6, "schedule": "cosine", "weight_decay": 1e-4,
+                                "optimizer": "sgd", "learning_rate": 0.05, "nesterov": True})
+    result = train(r, verbose=0, log=lambda *a: None)
+    run = result.run_dir
+    assert result.metrics["test"]["accuracy"] > 0.8  # chance: 0.25
+    assert {"recipe.yaml", "run.json", "data.json", "history.csv", "metrics.json", "last.keras",
+            "best.keras", "model.keras", "curves.png"} <= {p.name for p in run.iterdir()}
+    assert not (run / "backup").exists()
+    assert [int(row["epoch"]) for row in history(run)] == [1, 2, 3, 4, 5, 6]
+    rates = [float(row["learning_rate"]) for row in history(run)]
+    assert rates[0] > rates[-1]  # cosine
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    # The saved recipe reloads to the same run; the saved model reloads in safe mode.
+    assert load_recipe(run / "recipe.yaml").fingerprint == r.fingerprint
+    import kerascnn
+
+    model = kerascnn.load_model(run / "model.keras")
+    assert model.output_shape == (None, 4)
+    # A finished run is never overwritten; --restart puts a new one beside it.
+    with pytest.raises(ConfigError, match="finished; kerascnn never overwrites a run"):
+        train(r, verbose=0, log=lambda *a: None)
+    other = recipe(tmp_path, train={"epochs": 1})
+    with pytest.raises(ConfigError, match="different recipe"):
+        train(other, verbose=0, log=lambda *a: None)
+    again = train(other, restart=True, verbose=0, log=lambda *a: None)
+    assert again.run_dir == run.with_name("run-2") and (run / "model.keras").exists()
+
+
+def test_digits_quickstart_recipe_learns(tmp_path):
+    """The quickstart's real data and model (fewer epochs): well above chance already."""
+    r = load_recipe(REPO / "recipes" / "lenet5_digits.toml",
+                    ["train.epochs=4", f"output.dir={json.dumps(str(tmp_path / 'q'))}",
+                     "output.tensorboard=true"])
+    result = train(r, verbose=0, log=lambda *a: None)
+    assert result.metrics["test"]["accuracy"] > 0.85
+    assert any((result.run_dir / "logs").rglob("*tfevents*"))
+    data = json.loads((result.run_dir / "data.json").read_text())
+    assert data["sizes"] == {"test": 360, "val": 144, "train": 1293}
+    assert data["input_shape"] == [32, 32, 1]
+
+
+def test_image_folder_source(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 24), ("test", 8)):
+        for k, colour in enumerate(["red", "blue"]):
+            folder = tmp_path / split / colour
+            folder.mkdir(parents=True)
+            for i in range(count):
+                image = rng.integers(0, 60, (20, 20, 3), dtype=np.uint8)
+                image[..., 0 if k == 0 else 2] += 180
+                Image.fromarray(image).save(folder / f"{i}.png")
+    r = recipe(tmp_path, data={"source": "folder", "path": str(tmp_path / "train"),
+                               "test_path": str(tmp_path / "test"), "image_size": [16, 16],
+                               "validation_split": 0.25, "batch_size": 8,
+                               "augment": {"flip": True, "scale": [0.5, 1.0]}},
+               train={"epochs": 4})
+    result = train(r, verbose=0, log=lambda *a: None)
+    data = json.loads((result.run_dir / "data.json").read_text())
+    assert data["class_names"] == ["blue", "red"] and data["sizes"]["test"] == 16
+    assert data["sizes"]["train"] + data["sizes"]["val"] == 48
+    assert result.metrics["test"]["accuracy"] >= 0.9
+    bad = recipe(tmp_path, data={"source": "folder", "path": str(tmp_path / "missing")},
+                 output={"dir": str(tmp_path / "other")})
+    with pytest.raises(ConfigError, match="no folder at"):
+        train(bad, verbose=0, log=lambda *a: None)
+
+
+def test_tfds_source_through_tfds_load(tmp_path):
+    """The real `tfds.load` path, with tensorflow-datasets' own mock data (no download)."""
+    import tensorflow_datasets as tfds
+
+    r = recipe(tmp_path, data={"source": "tfds", "name": "cifar10", "image_size": [16, 16],
+                               "validation_split": 0.2, "batch_size": 16,
+                               "augment": {"crop_padding": 2, "flip": True}},
+               train={"epochs": 1})
+    with tfds.testing.mock_data(num_examples=64):
+        result = train(r, verbose=0, log=lambda *a: None)
+    data = json.loads((result.run_dir / "data.json").read_text())
+    assert data["classes"] == 10 and len(data["class_names"]) == 10
+    assert data["input_shape"] == [16, 16, 3]
+    assert "test" in result.metrics and len(history(result.run_dir)) == 1
+
+
+def test_auxiliary_losses(tmp_path):
+    spec = {"stages": [{"blocks": ["conv3-16", "maxpool",
+                                   {"block": "aux_classifier", "name": "stage1_aux1", "dropout": 0.0}]},
+                       {"blocks": ["conv3-16", "maxpool"]}],
+            "head": {"pool": "avg"}}
+    r = recipe(tmp_path, model={"spec": spec}, data={"image_size": [32, 32]},
+               train={"epochs": 2, "aux_loss_weights": [0.3]})
+    result = train(r, verbose=0, log=lambda *a: None)
+    rows = history(result.run_dir)
+    assert any(key.startswith("stage1_aux1") and key.endswith("loss") for key in rows[0])
+    import kerascnn
+
+    assert len(kerascnn.load_model(result.run_dir / "model.keras").outputs) == 1  # heads dropped
+    assert len(kerascnn.load_model(result.run_dir / "last.keras").outputs) == 2
+    missing = recipe(tmp_path, model={"spec": spec}, data={"image_size": [32, 32]},
+                     output={"dir": str(tmp_path / "other")})
+    with pytest.raises(ConfigError, match=r"1 auxiliary output\(s\); give one weight for each"):
+        train(missing, verbose=0, log=lambda *a: None)
+
+
+@pytest.mark.slow
+def test_sigkill_then_the_same_command_resumes(tmp_path):
+    spec = tmp_path / "recipe.toml"
+    run = tmp_path / "run"
+    spec.write_text(f"""
+[model]
+spec = {{stages = [{{blocks = ["conv3-16", "maxpool"]}}], head = {{pool = "avg"}}}}
+[data]
+source = "synthetic"
+classes = 3
+samples = 3000
+image_size = [24, 24]
+batch_size = 16
+[train]
+epochs = 6
+optimizer = "adam"
+learning_rate = 0.003
+[output]
+dir = {json.dumps(str(run))}
+tensorboard = false
+""")
+    command = [sys.executable, "-m", "kerascnn.cli", "train", str(spec), "--quiet"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and first.poll() is None:
+        if (run / "history.csv").exists() and len(history(run)) >= 2:
+            break
+        time.sleep(0.2)
+    assert first.poll() is None, f"the run ended before it could be killed:\n{first.stdout.read()}"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = len(history(run))
+    assert 2 <= killed_at < 6
+    assert json.loads((run / "run.json").read_text())["status"] == "running"
+
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "resuming after epoch" in second.stdout
+    epochs = [int(row["epoch"]) for row in history(run)]
+    assert epochs == [1, 2, 3, 4, 5, 6]  # continuous: no epoch repeated or missing
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 6
+
+
+def test_train_command_errors_are_plain(tmp_path, capsys):
+    from kerascnn.cli import main
+
+    assert main(["train", str(tmp_path / "nope.toml")]) == 2
+    assert "no recipe file at" in capsys.readouterr().err
+    assert main(["train", str(REPO / "recipes" / "lenet5_digits.toml"),
+                 "--set", "train.lr=0.1"]) == 2
+    assert "unknown key 'lr' for [train]" in capsys.readouterr().err
