@@ -291,6 +291,21 @@ def test_summary_formats(capsys):
     assert "stage3_block3_out" in out and "81x81" in out and "269,722 trainable" in out
 
 
+def test_summary_of_a_recipe_file(tmp_path, capsys):
+    """The recipe's model at the recipe's input, without reading its data."""
+    assert main(["summary", "recipes/lenet5_digits.toml", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model"] == "lenet5" and data["params"] == 60_850
+    assert data["layers"][0]["output_shapes"] == [[1, 32, 32, 1]]
+    recipe = tmp_path / "folder.toml"
+    recipe.write_text('[model]\nname = "resnet20"\n[data]\nsource = "folder"\npath = "x"\n')
+    assert main(["summary", str(recipe)]) == 2
+    assert "give --input-shape" in capsys.readouterr().err
+    assert main(["summary", str(recipe), "--input-shape", "32,32,3", "--classes", "7",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"][-2]["output_shapes"] == [[1, 7]]
+
+
 def test_summary_of_a_saved_model(tmp_path, capsys):
     path = tmp_path / "lenet.keras"
     kerascnn.build("lenet5").save(path)
