@@ -225,32 +225,12 @@ def _compare(args) -> int:
         import json
 
         print(json.dumps(report.comparison_dicts(profiles, inputs), indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(report.comparison_csv(profiles, inputs))
+    elif args.format == "markdown":
+        sys.stdout.write(report.comparison_markdown(profiles, inputs))
     else:
-        rows = report.comparison_rows(profiles, inputs)
-        if args.format == "csv":
-            import csv
-
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow(["model", "input", "params", "macs", "activations",
-                             "activation_bytes", "training_memory_bytes"])
-            for p, shape in zip(profiles, inputs):
-                writer.writerow([p.model_name, shape, p.params, p.macs, p.activations,
-                                 p.activation_bytes, p.training_memory().total])
-        elif args.format == "markdown":
-            print("| " + " | ".join(report.COMPARE_COLUMNS) + " |")
-            print("|---|---|" + "--:|" * (len(report.COMPARE_COLUMNS) - 2))
-            for row in rows:
-                print("| " + " | ".join(row) + " |")
-        else:
-            from rich.table import Table
-
-            table = Table(box=None, header_style="bold", pad_edge=False)
-            for column in report.COMPARE_COLUMNS:
-                table.add_column(column, justify="left" if column in ("model", "input")
-                                 else "right")
-            for row in rows:
-                table.add_row(*row)
-            _print_table(table)
+        _print_table(report.comparison_table(profiles, inputs))
     if args.plot is not None:
         Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         report.plot_comparison(profiles, args.plot)

@@ -369,7 +369,7 @@ def _check_semantics(r: Recipe) -> None:
     if t.schedule in ("plateau", "onecycle") and t.warmup_epochs:
         raise r.error(("train", "warmup_epochs"), f"schedule {t.schedule!r} sets the learning "
                                                   f"rate itself; remove warmup_epochs.")
-    if t.warmup_epochs < 0 or t.warmup_epochs >= t.epochs and t.warmup_epochs:
+    if not 0 <= t.warmup_epochs < t.epochs:  # epochs >= 1 was checked above
         raise r.error(("train", "warmup_epochs"), f"must be between 0 and epochs - 1. Received: "
                                                   f"{t.warmup_epochs!r}.")
 

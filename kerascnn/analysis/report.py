@@ -104,13 +104,17 @@ def to_csv(profile: Profile) -> str:
     return out.getvalue()
 
 
-def to_markdown(profile: Profile) -> str:
+def _markdown_table(columns, rows, left: int) -> list[str]:
+    """Markdown lines; the first `left` columns left-aligned, the numbers right-aligned."""
     def line(cells):
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
-    lines = [line(COLUMNS), "|" + "|".join("---" if i < 3 else "--:"
-                                           for i in range(len(COLUMNS))) + "|"]
-    lines += [line(row) for row in rows_for_display(profile)]
+    rule = "|" + "|".join("---" if i < left else "--:" for i in range(len(columns))) + "|"
+    return [line(columns), rule] + [line(row) for row in rows]
+
+
+def to_markdown(profile: Profile) -> str:
+    lines = _markdown_table(COLUMNS, rows_for_display(profile), left=3)
     return "\n".join(lines + [""] + footer(profile)) + "\n"
 
 
@@ -124,6 +128,33 @@ def comparison_rows(profiles: Sequence[Profile], inputs: Sequence[str]) -> list[
     return [[p.model_name, shape, f"{p.params:,}", human(p.macs), human(p.activations),
              human(p.activation_bytes, "B"), human(p.training_memory().total, "B")]
             for p, shape in zip(profiles, inputs)]
+
+
+def comparison_markdown(profiles: Sequence[Profile], inputs: Sequence[str]) -> str:
+    return "\n".join(_markdown_table(COMPARE_COLUMNS, comparison_rows(profiles, inputs),
+                                     left=2)) + "\n"
+
+
+def comparison_csv(profiles: Sequence[Profile], inputs: Sequence[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["model", "input", "params", "macs", "activations", "activation_bytes",
+                     "training_memory_bytes"])
+    for p, shape in zip(profiles, inputs):
+        writer.writerow([p.model_name, shape, p.params, p.macs, p.activations,
+                         p.activation_bytes, p.training_memory().total])
+    return out.getvalue()
+
+
+def comparison_table(profiles: Sequence[Profile], inputs: Sequence[str]):
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in COMPARE_COLUMNS:
+        table.add_column(column, justify="left" if column in ("model", "input") else "right")
+    for row in comparison_rows(profiles, inputs):
+        table.add_row(*row)
+    return table
 
 
 def comparison_dicts(profiles: Sequence[Profile], inputs: Sequence[str]) -> list[dict]:

@@ -316,9 +316,8 @@ def _count_batches(ds) -> int:
 
 
 def _precision(setting) -> str:
-    if setting is True:
-        return "mixed_bfloat16" if keras.backend.backend() == "jax" else "mixed_float16"
-    if setting is False or not _accelerators():
+    """The dtype policy: mixed precision when asked, or with "auto" where an accelerator is."""
+    if setting is False or (setting == "auto" and not _accelerators()):
         return "float32"
     return "mixed_bfloat16" if keras.backend.backend() == "jax" else "mixed_float16"
 
