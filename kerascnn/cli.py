@@ -52,14 +52,41 @@ def _parser() -> argparse.ArgumentParser:
                     "resolved recipe, checkpoints, history, TensorBoard logs, curves and the "
                     "final model. Running the same command again resumes an interrupted run.")
     train.add_argument("recipe", metavar="RECIPE", help="a recipe file, e.g. recipes/lenet5_digits.toml")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")
-    train.add_argument("--output", metavar="DIR", help="the run directory (output.dir)")
-    train.add_argument("--restart", action="store_true",
-                       help="start a new run beside an existing one (it is kept) instead of "
-                            "resuming or refusing")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_train_options(train)
     train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="accuracy, top-5, loss and per-class accuracy of a trained model",
+        description="Evaluate a run directory's model (or a .keras file) on labelled images: the "
+                    "run's own test split by default, a folder with one sub-folder per class, or "
+                    "a recipe's data. Images are fed exactly as in the run's validation.")
+    evaluate.add_argument("target", metavar="RUN_DIR_OR_MODEL",
+                          help="a run directory (runs/lenet5_digits) or a .keras file")
+    evaluate.add_argument("--data", metavar="FOLDER_OR_RECIPE",
+                          help="a folder of labelled images or a recipe file (default: the run's "
+                               "own recipe)")
+    evaluate.add_argument("--split", choices=("test", "val"), default="test",
+                          help="which split of a recipe's data (default test)")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=64, metavar="N")
+    evaluate.add_argument("--normalize", choices=("unit", "imagenet", "none"),
+                          help="how to normalize images for a model outside a run directory")
+    evaluate.add_argument("--confusion", metavar="FILE.png",
+                          help="also draw the confusion matrix (never overwritten)")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser(
+        "predict", help="the most probable classes of image files",
+        description="Classify image files (PNG, JPEG, BMP, GIF; folders are searched) with a "
+                    "run directory's model or a .keras file, fed as in the run's validation.")
+    predict.add_argument("target", metavar="RUN_DIR_OR_MODEL")
+    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
+    predict.add_argument("--top", type=_positive_int, default=3, metavar="K",
+                         help="how many classes to show per image (default 3)")
+    predict.add_argument("--normalize", choices=("unit", "imagenet", "none"),
+                         help="how to normalize images for a model outside a run directory")
+    predict.add_argument("--json", action="store_true", help="print the result as JSON")
+    predict.set_defaults(run=_predict)
 
     summary = commands.add_parser(
         "summary", help="per-layer shapes, parameters, multiply-adds, memory and receptive field",
@@ -129,6 +156,54 @@ def _list(args) -> int:
     return 0
 
 
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """--set, --output, --restart, --quiet: the options of `kerascnn train` and of recipe scripts."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")
+    parser.add_argument("--output", metavar="DIR", help="the run directory (output.dir)")
+    parser.add_argument("--restart", action="store_true",
+                        help="start a new run beside an existing one (it is kept) instead of "
+                             "resuming or refusing")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def recipe_overrides(args) -> list[str]:
+    """The `--set` overrides of parsed train options, `--output` included."""
+    overrides = list(args.overrides)
+    if args.output:
+        overrides.append(f"output.dir={_toml_string(args.output)}")
+    return overrides
+
+
+def run_script(recipe: dict, *, model=None, argv: list[str] | None = None,
+               description: str | None = None) -> int:
+    """The command line of a recipe script (`python recipes/x.py --set train.epochs=3 ...`): the
+    options of `kerascnn train`, the same validation, the same trainer; returns the exit status.
+
+    Args:
+        recipe: the recipe as a dict (the tables of a TOML recipe).
+        model: a function `(input_shape, classes) -> keras.Model`, for a recipe without [model].
+    """
+    from kerascnn.config.errors import ConfigError
+    from kerascnn.recipe import load_recipe
+
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_options(parser)
+    args = parser.parse_args(argv)
+    try:
+        loaded = load_recipe(recipe, recipe_overrides(args))
+        _quiet_backend()
+        from kerascnn.train import train
+
+        train(loaded, model=model, restart=args.restart, verbose=0 if args.quiet else "auto")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _train(args) -> int:
     from pathlib import Path
 
@@ -138,14 +213,83 @@ def _train(args) -> int:
     if not Path(args.recipe).is_file():
         raise ConfigError(f"no recipe file at {args.recipe!r}.",
                           hint="the quickstart is recipes/lenet5_digits.toml.")
-    overrides = list(args.overrides)
-    if args.output:
-        overrides.append(f"output.dir={_toml_string(args.output)}")
-    recipe = load_recipe(args.recipe, overrides)  # every error before Keras loads
+    recipe = load_recipe(args.recipe, recipe_overrides(args))  # every error before Keras loads
     _quiet_backend()
     from kerascnn.train import train
 
     train(recipe, restart=args.restart, verbose=0 if args.quiet else "auto")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from pathlib import Path
+
+    from kerascnn.config.errors import ConfigError
+
+    if args.confusion is not None:
+        plot = Path(args.confusion)
+        if plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise ConfigError(f"--confusion must end in .png, .svg or .pdf. Received: "
+                              f"{args.confusion!r}.")
+        if plot.exists():
+            raise ConfigError(f"{args.confusion!r} exists; kerascnn does not overwrite it.")
+    if not Path(args.target).exists():
+        raise ConfigError(f"no run directory or model at {args.target!r}.")
+    _quiet_backend()
+    from kerascnn.inference import evaluate, plot_confusion
+
+    result = evaluate(args.target, args.data, split=args.split, batch_size=args.batch_size,
+                      normalize=args.normalize)
+    if args.json:
+        import json
+
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        from rich.table import Table
+
+        print(f"{args.target} on {result.data}: {result.examples:,} images")
+        line = f"  accuracy {result.accuracy:.4f}  loss {result.loss:.4f}"
+        if result.top5_accuracy is not None:
+            line += f"  top-5 accuracy {result.top5_accuracy:.4f}"
+        print(line)
+        if len(result.per_class) <= 50:
+            table = Table(box=None, header_style="bold", pad_edge=False)
+            table.add_column("class")
+            table.add_column("images", justify="right")
+            table.add_column("accuracy", justify="right")
+            for i, name in enumerate(result.class_names):
+                if name in result.per_class:
+                    table.add_row(name, str(sum(result.confusion[i])),
+                                  f"{result.per_class[name]:.4f}")
+            _print_table(table)
+    if args.confusion is not None:
+        Path(args.confusion).parent.mkdir(parents=True, exist_ok=True)
+        plot_confusion(result, args.confusion)
+        print(f"confusion matrix saved to {args.confusion}", file=sys.stderr)
+    return 0
+
+
+def _predict(args) -> int:
+    from pathlib import Path
+
+    from kerascnn.config.errors import ConfigError
+    from kerascnn.inference import image_files
+
+    if not Path(args.target).exists():
+        raise ConfigError(f"no run directory or model at {args.target!r}.")
+    image_files(args.images)  # missing files fail before Keras loads
+    _quiet_backend()
+    from kerascnn.inference import predict
+
+    results = predict(args.target, args.images, top=args.top, normalize=args.normalize)
+    if args.json:
+        import json
+
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+        return 0
+    for r in results:
+        best = ", ".join(f"{c} {p:.1%}" for c, p in zip(r.classes, r.probabilities))
+        print(f"{r.path}: {best}")
     return 0
 
 

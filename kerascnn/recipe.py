@@ -45,7 +45,8 @@ else:  # pragma: no cover
 
 @dataclass(frozen=True)
 class ModelSection:
-    """`[model]`: what to build. Exactly one of `name` and `spec`.
+    """`[model]`: what to build. Exactly one of `name` and `spec` (no `[model]` at all when a Python
+    script passes its own model to `train(recipe, model=...)`).
 
     Attributes:
         name: a registered model (`kerascnn list`), e.g. "resnet20".
@@ -92,7 +93,12 @@ class DataSection:
         train_split, test_split: tfds split names (`test_split = ""` for none).
         validation_split: the fraction of the training images held out for validation.
         test_fraction: digits and synthetic: the fraction held out as the test set.
-        image_size: [height, width] the images are resized to (default: the source's size).
+        image_size: [height, width] the network sees (default: the source's size).
+        load_size: [height, width] the images are first brought to; training then crops
+            `image_size` at a random place and evaluation the centre (AlexNet and VGG: 256 -> 224).
+        resize: how images reach `load_size` or `image_size`: "stretch" (bilinear resize) or
+            "pad" (centred on a black canvas, or centre-cropped: LeNet-5's 28x28 digits in a 32x32
+            field).
         channels: 1 or 3 (default: the source's).
         batch_size: images per step.
         normalize: "standardize" (per-channel mean and std of the training images), "unit"
@@ -113,6 +119,8 @@ class DataSection:
     validation_split: float = 0.1
     test_fraction: float = 0.2
     image_size: tuple[int, int] | None = None
+    load_size: tuple[int, int] | None = None
+    resize: Literal["stretch", "pad"] = "stretch"
     channels: int | None = None
     batch_size: int = 128
     normalize: Literal["standardize", "unit", "imagenet", "none"] = "standardize"
@@ -136,18 +144,25 @@ class TrainSection:
         weight_decay: decoupled weight decay, as Keras optimizers apply it (`w -= lr * wd * w`; for
             SGD this is the papers' L2 penalty up to the momentum term).
         decay_all: also decay BN's scale and shift and the biases (off: the common practice).
-        schedule: "constant", "step" (x `gamma` at each of `milestones`, in epochs), "cosine",
+        schedule: "constant", "step" (x `gamma` at each of `milestones`, in epochs, or every
+            `step_every` epochs), "cosine",
             "plateau" (x `gamma` when the validation loss stalls `patience` epochs: AlexNet's
             "divide by 10"), or "onecycle".
-        milestones, gamma, patience, min_learning_rate: schedule settings.
+        milestones, step_every, gamma, patience, min_learning_rate: schedule settings.
         warmup_epochs: linear warm-up from 0 (step, cosine, constant).
         label_smoothing: e.g. 0.1 (Inception-v3).
         aux_loss_weights: one weight per auxiliary output (GoogLeNet: [0.3, 0.3]).
         seed: seeds Python, NumPy and the backend.
         mixed_precision: true, false or "auto" (on with a GPU).
         jit_compile: XLA: true, false or "auto" (Keras' choice).
-        distribution: "auto" (all GPUs of this machine when there are several), "none", or
-            "mirrored" (tf.distribute.MirroredStrategy over this machine's devices).
+        distribution: "auto" (all GPUs of this machine when there are several), "none",
+            "mirrored" (tf.distribute.MirroredStrategy over this machine's devices: its GPUs, else
+            its logical CPUs), or "multi_worker" (keras.distribution.DataParallel across
+            processes and hosts, JAX backend: start `kerascnn train` once per worker).
+        workers: "multi_worker": every worker's "host:port", the first one the coordinator.
+        worker: "multi_worker": this process's index in `workers` (usually given per process:
+            `--set train.worker=1`; default: the environment's KERAS_DISTRIBUTION_PROCESS_ID).
+            Worker 0 writes the run directory; worker k writes `<dir>.worker<k>`.
         steps_per_execution: batches per compiled call.
     """
 
@@ -160,6 +175,7 @@ class TrainSection:
     decay_all: bool = False
     schedule: Literal["constant", "step", "cosine", "plateau", "onecycle"] = "constant"
     milestones: tuple[int, ...] = ()
+    step_every: int = 0
     gamma: float = 0.1
     patience: int = 5
     min_learning_rate: float = 0.0
@@ -169,7 +185,9 @@ class TrainSection:
     seed: int = 0
     mixed_precision: Literal["auto"] | bool = "auto"
     jit_compile: Literal["auto"] | bool = "auto"
-    distribution: Literal["auto", "none", "mirrored"] = "auto"
+    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
+    workers: tuple[str, ...] = ()
+    worker: int | None = None
     steps_per_execution: int = 1
 
 
@@ -201,6 +219,7 @@ class Recipe:
     source: Source = field(repr=False, compare=False)
     path: Path | None = None
     description: str = ""
+    builder: str | None = None  # the Python function that builds the model, when not [model]
 
     @property
     def fingerprint(self) -> str:
@@ -210,6 +229,8 @@ class Recipe:
         doc["train"].pop("epochs", None)
         for key in ("output", "description", "name"):
             doc.pop(key, None)
+        if self.builder:
+            doc["model"] = {"builder": self.builder}
         text = json.dumps(doc, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -218,8 +239,9 @@ class Recipe:
             return Path(self.output.dir)
         return Path("runs") / self.name
 
-    def error(self, path: tuple, message: str, hint: str | None = None) -> ConfigError:
-        return self.source.error(path, message, hint=hint)
+    def error(self, path: tuple, message: str, hint: str | None = None,
+              value=None) -> ConfigError:
+        return self.source.error(path, message, hint=hint, value=value)
 
     def resolved(self) -> dict:
         """The document with every default filled in (what `recipe.yaml` in a run directory holds)."""
@@ -233,6 +255,8 @@ class Recipe:
             out[key] = {k: v for k, v in values.items() if v is not None}
         out["data"]["augment"] = {k: (list(v) if isinstance(v, tuple) else v)
                                   for k, v in asdict(self.augment).items() if v is not None}
+        if self.model.name is None and self.model.spec is None:
+            del out["model"]  # built in Python (`builder`)
         return out
 
 
@@ -254,12 +278,14 @@ def load_recipe(source: str | Path | dict, overrides: list[str] | tuple[str, ...
         path = Path(source)
         document, src = load_document(path)
     for text in overrides:
-        apply_override(document, text)
+        key = apply_override(document, text)
+        src.overrides[key] = text.strip()
     return validate_recipe(document, src, path=path, name=name)
 
 
-def apply_override(document: dict, text: str) -> None:
-    """`train.epochs=3` -> document["train"]["epochs"] = 3 (the value read as TOML)."""
+def apply_override(document: dict, text: str) -> tuple[str, ...]:
+    """`train.epochs=3` -> document["train"]["epochs"] = 3 (the value read as TOML); returns the
+    key path."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     parts = key.split(".")
@@ -283,6 +309,7 @@ def apply_override(document: dict, text: str) -> None:
             raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is not a table.")
         node = child
     node[parts[-1]] = value
+    return tuple(parts)
 
 
 def validate_recipe(document: dict, source: Source | None = None, *, path: Path | None = None,
@@ -316,7 +343,8 @@ def validate_recipe(document: dict, source: Source | None = None, *, path: Path 
 def _check_semantics(r: Recipe) -> None:
     """What types cannot say: exclusive keys, ranges, keys a source needs."""
     m, d, a, t = r.model, r.data, r.augment, r.train
-    if (m.name is None) == (m.spec is None):
+    if m.name is not None and m.spec is not None or ("model" in r.document and m.name is None
+                                                      and m.spec is None):
         raise r.error(("model",), "give exactly one of `name` (a registered model) and `spec` "
                                   "(a spec file or table).")
     if m.name is not None:
@@ -343,6 +371,14 @@ def _check_semantics(r: Recipe) -> None:
                 (("train", "steps_per_execution"), t.steps_per_execution)]
     if d.image_size is not None:
         positive += [(("data", "image_size"), min(d.image_size))]
+    if d.load_size is not None:
+        positive += [(("data", "load_size"), min(d.load_size))]
+        if d.image_size is None or any(l < i for l, i in zip(d.load_size, d.image_size)):
+            raise r.error(("data", "load_size"), f"crops of image_size are taken from load_size, so "
+                                                 f"it needs image_size and must be at least as "
+                                                 f"large. Received: load_size "
+                                                 f"{list(d.load_size)}, image_size "
+                                                 f"{list(d.image_size) if d.image_size else None}.")
     for key_path, value in positive:
         if value < 1:
             raise r.error(key_path, f"must be a positive integer. Received: {value!r}.")
@@ -359,16 +395,47 @@ def _check_semantics(r: Recipe) -> None:
     if t.learning_rate <= 0:
         raise r.error(("train", "learning_rate"), f"must be positive. Received: "
                                                   f"{t.learning_rate!r}.")
-    if t.schedule == "step" and not t.milestones:
-        raise r.error(("train", "milestones"), "schedule 'step' needs milestones: the epochs at "
-                                               "which the learning rate is multiplied by gamma.",
+    if t.schedule == "step" and not t.milestones and not t.step_every:
+        raise r.error(("train", "milestones"), "schedule 'step' needs milestones (the epochs at "
+                                               "which the learning rate is multiplied by gamma) "
+                                               "or step_every (every so many epochs).",
                       hint="milestones = [30, 60, 90] (the ResNet paper's ImageNet schedule).")
+    if t.milestones and t.step_every:
+        raise r.error(("train", "step_every"), "give milestones or step_every, not both.")
+    if t.step_every < 0:
+        raise r.error(("train", "step_every"), f"must be 0 or more. Received: {t.step_every!r}.")
     if sorted(set(t.milestones)) != list(t.milestones) or any(e < 1 for e in t.milestones):
         raise r.error(("train", "milestones"), f"must be increasing positive epochs. Received: "
                                                f"{list(t.milestones)}.")
     if t.schedule in ("plateau", "onecycle") and t.warmup_epochs:
         raise r.error(("train", "warmup_epochs"), f"schedule {t.schedule!r} sets the learning "
                                                   f"rate itself; remove warmup_epochs.")
+    if t.distribution == "multi_worker":
+        if not t.workers:
+            raise r.error(("train", "workers"), "distribution 'multi_worker' needs the workers' "
+                                                "addresses, the coordinator first.",
+                          hint='workers = ["10.0.0.1:1234", "10.0.0.2:1234"].')
+        for address in t.workers:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                raise r.error(("train", "workers"), f"each worker is \"host:port\". Received: "
+                                                    f"{address!r}.", value=address)
+        worker = t.worker
+        if worker is None:
+            import os
+
+            text = os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "")
+            if not text.isdigit():
+                raise r.error(("train", "worker"), "which worker is this process? Give "
+                                                   "--set train.worker=N (N from 0) or set "
+                                                   "KERAS_DISTRIBUTION_PROCESS_ID.")
+            worker = int(text)
+        if not 0 <= worker < len(t.workers):
+            raise r.error(("train", "worker"), f"must be between 0 and {len(t.workers) - 1} (the "
+                                               f"number of workers - 1). Received: {worker!r}.")
+    elif t.workers or t.worker is not None:
+        raise r.error(("train", "workers" if t.workers else "worker"),
+                      "workers and worker apply to distribution = \"multi_worker\" only.")
     if not 0 <= t.warmup_epochs < t.epochs:  # epochs >= 1 was checked above
         raise r.error(("train", "warmup_epochs"), f"must be between 0 and epochs - 1. Received: "
                                                   f"{t.warmup_epochs!r}.")

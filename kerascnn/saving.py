@@ -36,11 +36,13 @@ def recursion_headroom(limit: int = DEEP_GRAPH_RECURSION_LIMIT):
 def load_model(path, *, safe_mode: bool = True, **kwargs):
     """`keras.saving.load_model` with `safe_mode=True` and room for the deepest graphs.
 
-    kerascnn's own layers are registered with Keras on import, so they need no `custom_objects`.
+    kerascnn's own layers and learning-rate schedule (in a checkpoint's optimizer) are registered
+    with Keras on import, so they need no `custom_objects`.
     """
     import keras
 
     import kerascnn.layers  # noqa: F401  (registers the toolkit's layers and activations)
+    import kerascnn.train.schedules  # noqa: F401  (a checkpoint's optimizer uses EpochSchedule)
 
     with recursion_headroom():
         return keras.saving.load_model(path, safe_mode=safe_mode, **kwargs)

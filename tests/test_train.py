@@ -248,3 +248,51 @@ def test_train_command_errors_are_plain(tmp_path, capsys):
     assert main(["train", str(REPO / "recipes" / "lenet5_digits.toml"),
                  "--set", "train.lr=0.1"]) == 2
     assert "unknown key 'lr' for [train]" in capsys.readouterr().err
+
+
+def test_set_errors_name_the_override_not_a_file_line(tmp_path):
+    path = REPO / "recipes" / "lenet5_digits.toml"
+    with pytest.raises(ConfigError) as excinfo:
+        load_recipe(path, ["train.epochs=0"])
+    assert str(excinfo.value) == ("--set train.epochs=0: train.epochs: must be a positive "
+                                  "integer. Received: 0.")
+    with pytest.raises(ConfigError, match=r"^--set train\.lr=1: train\.lr: unknown key"):
+        load_recipe(path, ["train.lr=1"])
+    for overrides, message in [
+            (["data.load_size=[16, 16]"], "load_size: crops of image_size are taken from"),
+            (["train.schedule=step", "train.milestones=[5]", "train.step_every=2"],
+             "milestones or step_every, not both"),
+            (["train.distribution=multi_worker"], "needs the workers' addresses"),
+            (["train.workers=['a:1']"], "apply to distribution = \"multi_worker\" only"),
+            (["train.distribution=multi_worker", "train.workers=['host']"], "\"host:port\""),
+            (["train.distribution=multi_worker", "train.workers=['a:1', 'b:1']",
+              "train.worker=2"], "between 0 and 1")]:
+        with pytest.raises(ConfigError, match=message):
+            load_recipe(path, overrides)
+
+
+def test_step_every_and_a_model_built_in_python(tmp_path):
+    import keras
+
+    from kerascnn.train import rundir
+
+    def tiny(input_shape, classes):
+        inputs = keras.Input(input_shape)
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+        return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(x))
+
+    doc = {"data": {"source": "synthetic", "classes": 3, "samples": 96, "image_size": [12, 12],
+                    "batch_size": 32},
+           "train": {"epochs": 3, "schedule": "step", "step_every": 1, "gamma": 0.5},
+           "output": {"dir": str(tmp_path / "run"), "tensorboard": False}}
+    r = load_recipe(doc, name="python")
+    with pytest.raises(ConfigError, match="the recipe has no \\[model\\]"):
+        train(r, verbose=0, log=lambda *a: None)
+    result = train(r, model=tiny, verbose=0, log=lambda *a: None)
+    rates = [float(row["learning_rate"]) for row in history(result.run_dir)]
+    assert rates == pytest.approx([0.1, 0.05, 0.025])  # x 0.5 after every epoch
+    # A resumed run must build the same layers.
+    other = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(3)])
+    with pytest.raises(ConfigError, match="the model built now differs"):
+        rundir.check_architecture(result.run_dir, other, resume=True)

@@ -37,6 +37,7 @@ class Source:
     file: str | None = None
     lines: dict[tuple, int] = field(default_factory=dict)
     text: list[str] = field(default_factory=list)
+    overrides: dict[tuple, str] = field(default_factory=dict)  # key path -> the `--set` that set it
 
     def line_of(self, path: tuple, value: Any = None) -> int | None:
         """The line of `path`; else of its nearest located ancestor, refined by searching for `value`."""
@@ -57,7 +58,12 @@ class Source:
 
     def error(self, path: tuple, message: str, *, hint: str | None = None,
               value: Any = None) -> ConfigError:
-        """A `ConfigError` for `path`, located in this source."""
+        """A `ConfigError` for `path`, located in this source (or in the `--set` that gave it)."""
+        path = tuple(path)
+        for cut in range(len(path), 0, -1):
+            if path[:cut] in self.overrides:
+                return ConfigError(message, path=path, hint=hint,
+                                   origin=f"--set {self.overrides[path[:cut]]}")
         return ConfigError(message, path=path, file=self.file,
                            line=self.line_of(path, value), hint=hint)
 

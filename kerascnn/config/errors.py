@@ -43,20 +43,24 @@ class ConfigError(ValueError):
         file: the document's file name, when it came from a file.
         line: the 1-based line number in that file, when known.
         hint: a suggestion ("did you mean 'filters'?", the allowed values, ...).
+        origin: where the value came from when not from the file, e.g. "--set train.epochs=0".
     """
 
     def __init__(self, message: str, *, path: Sequence = (), file: str | None = None,
-                 line: int | None = None, hint: str | None = None):
+                 line: int | None = None, hint: str | None = None, origin: str | None = None):
         self.message = message
         self.path = tuple(path)
         self.file = file
         self.line = line
         self.hint = hint
+        self.origin = origin
         super().__init__(str(self))
 
     def __str__(self) -> str:
         where = ""
-        if self.file:
+        if self.origin:
+            where = f"{self.origin}: "
+        elif self.file:
             where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
         elif self.line:
             where = f"line {self.line}: "

@@ -1,7 +1,7 @@
 """Data for recipes: sources (digits, synthetic, image folders, tensorflow-datasets) and the tf.data
 pipeline that feeds `model.fit`."""
 
-from kerascnn.data.pipeline import Data, load_data, normalize_images
+from kerascnn.data.pipeline import Data, Preprocessing, load_data
 from kerascnn.data.sources import synthetic_images
 
-__all__ = ["Data", "load_data", "normalize_images", "synthetic_images"]
+__all__ = ["Data", "Preprocessing", "load_data", "synthetic_images"]

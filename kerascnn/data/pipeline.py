@@ -1,12 +1,14 @@
 """The tf.data input pipeline of a recipe: resize, augment (training only), normalize, one-hot, batch.
 
 `load_data(recipe)` returns batched datasets ready for `model.fit` and the facts the run reports and
-saves (sizes, classes, normalization constants, so evaluation and prediction repeat it exactly).
+saves. What turns a raw image into the network's input is one `Preprocessing` record (size, resize
+method, channels, mean and std), kept in the run directory's `data.json`, so that evaluation and
+prediction repeat exactly what validation did during training.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -18,6 +20,67 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 STATS_SAMPLE = 10_000  # images used to estimate the training set's mean and std
 
 
+@dataclass(frozen=True)
+class Preprocessing:
+    """Raw image (HxWxC, values 0-255) -> network input, as in evaluation.
+
+    Attributes:
+        input_shape: the network's (height, width, channels).
+        load_size: the size images are first brought to; the centre `input_shape[:2]` is then
+            cropped (equal to the input size when there is no crop).
+        resize: "stretch" (bilinear) or "pad" (centred on black, or centre-cropped).
+        mean, std: per channel, subtracted and divided after the crop.
+    """
+
+    input_shape: tuple[int, int, int]
+    load_size: tuple[int, int]
+    resize: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def from_dict(cls, facts: dict) -> Preprocessing:
+        shape = tuple(int(v) for v in facts["input_shape"])
+        return cls(input_shape=shape,
+                   load_size=tuple(int(v) for v in facts.get("load_size", shape[:2])),
+                   resize=str(facts.get("resize", "stretch")),
+                   mean=tuple(float(v) for v in facts["mean"]),
+                   std=tuple(float(v) for v in facts["std"]))
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def shape(self, image):
+        """Channels converted and brought to `load_size` (what training caches and augments)."""
+        import tensorflow as tf
+
+        channels = self.input_shape[2]
+        if image.shape[-1] != channels:
+            image = (tf.image.grayscale_to_rgb(image) if channels == 3
+                     else tf.image.rgb_to_grayscale(image))
+        image = fit_size(image, self.load_size, self.resize)
+        return tf.ensure_shape(image, (*self.load_size, channels))
+
+    def centre(self, image):
+        import tensorflow as tf
+
+        h, w = self.input_shape[:2]
+        if tuple(self.load_size) == (h, w):
+            return image
+        return tf.image.resize_with_crop_or_pad(image, h, w)
+
+    def normalize(self, image):
+        import tensorflow as tf
+
+        return (image - tf.constant(self.mean, "float32")) / tf.constant(self.std, "float32")
+
+    def __call__(self, image):
+        """The evaluation path for one image tensor: shape, centre crop, normalize."""
+        import tensorflow as tf
+
+        return self.normalize(self.centre(self.shape(tf.cast(image, "float32"))))
+
+
 @dataclass
 class Data:
     train: object
@@ -26,26 +89,32 @@ class Data:
     sizes: dict
     classes: int
     class_names: list[str]
-    input_shape: tuple[int, int, int]
-    mean: list[float]
-    std: list[float]
+    preprocessing: Preprocessing
     description: str
     steps_per_epoch: int | None = None
-    facts: dict = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.preprocessing.input_shape
 
     def to_dict(self) -> dict:
         """What a run directory keeps (`data.json`) to feed evaluation and prediction the same way."""
         return {"description": self.description, "sizes": self.sizes, "classes": self.classes,
-                "class_names": self.class_names, "input_shape": list(self.input_shape),
-                "mean": self.mean, "std": self.std}
+                "class_names": self.class_names, **self.preprocessing.to_dict()}
 
 
-def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None) -> Data:
+def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
+              statistics: tuple[list[float], list[float]] | None = None,
+              drop_remainder: bool = False) -> Data:
     """The recipe's data as batched `tf.data` datasets of `(normalized image, one-hot label)`.
 
     Args:
         outputs: the model's number of outputs (GoogLeNet with auxiliary heads: 3); labels are
             repeated for each.
+        statistics: (mean, std) per channel to normalize with, instead of the recipe's
+            `normalize` (evaluating a trained model on other data: its training statistics).
+        drop_remainder: drop each split's last, smaller batch (several processes must run equal
+            batches in step).
     """
     import tensorflow as tf
 
@@ -53,31 +122,34 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None) -> D
     seed = recipe.train.seed if seed is None else seed
     splits = load_source(recipe, seed)
     h, w = d.image_size or splits.image_shape[:2]
+    if h is None or w is None:
+        raise recipe.error(("data", "image_size"), f"the images of {splits.description} vary in "
+                                                   f"size; set image_size = [height, width].")
     channels = d.channels or splits.image_shape[2]
-
-    def shape(image, label):
-        if image.shape[-1] != channels:
-            image = (tf.image.grayscale_to_rgb(image) if channels == 3
-                     else tf.image.rgb_to_grayscale(image))
-        if tuple(image.shape[:2]) != (h, w):
-            image = tf.image.resize(image, (h, w))
-        image = tf.ensure_shape(image, (h, w, channels))
-        return image, label
-
-    shaped = {k: None if ds is None else ds.map(shape, num_parallel_calls=tf.data.AUTOTUNE)
+    load_size = tuple(d.load_size or (h, w))
+    shaping = Preprocessing((int(h), int(w), int(channels)), load_size, d.resize, (), ())
+    shaped = {k: None if ds is None else ds.map(lambda x, y: (shaping.shape(x), y),
+                                                 num_parallel_calls=tf.data.AUTOTUNE)
               for k, ds in (("train", splits.train), ("val", splits.val), ("test", splits.test))}
-    mean, std = _statistics(d.normalize, shaped["train"], channels)
-    mean_t = tf.constant(mean, "float32")
-    std_t = tf.constant(std, "float32")
+    if statistics is not None:
+        mean, std = [float(v) for v in statistics[0]], [float(v) for v in statistics[1]]
+        if len(mean) != channels or len(std) != channels:
+            raise ValueError(f"statistics must give {channels} means and stds. Received: "
+                             f"{statistics!r}.")
+    else:
+        mean, std = _statistics(d.normalize, shaped["train"], channels)
+    pre = Preprocessing(shaping.input_shape, load_size, d.resize, tuple(mean), tuple(std))
+    cropped = load_size != (h, w)
 
     def finish(image, label):
-        image = (image - mean_t) / std_t
         y = tf.one_hot(label, splits.classes)
-        return image, (y if outputs == 1 else tuple([y] * outputs))
+        return pre.normalize(image), (y if outputs == 1 else tuple([y] * outputs))
 
     def augment(image, label):
         if aug.scale is not None:
             image = _random_resized_crop(image, aug.scale, aug.ratio, (h, w))
+        elif cropped:
+            image = tf.image.random_crop(image, (h, w, channels))
         if aug.crop_padding:
             p = aug.crop_padding
             image = tf.pad(image, [[p, p], [p, p], [0, 0]])
@@ -91,26 +163,35 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None) -> D
             ds = ds.cache()
         if training:
             ds = ds.shuffle(d.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-            if aug.scale is not None or aug.crop_padding or aug.flip:
+            if aug.scale is not None or aug.crop_padding or aug.flip or cropped:
                 ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        elif cropped:
+            ds = ds.map(lambda x, y: (pre.centre(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.batch(d.batch_size).prefetch(tf.data.AUTOTUNE)
+        ds = ds.batch(d.batch_size, drop_remainder=drop_remainder)
+        return ds.prefetch(tf.data.AUTOTUNE)
 
     train_size = splits.sizes.get("train")
-    data = Data(
+    return Data(
         train=batched(shaped["train"], True),
         val=None if shaped["val"] is None else batched(shaped["val"], False),
         test=None if shaped["test"] is None else batched(shaped["test"], False),
         sizes=splits.sizes, classes=splits.classes, class_names=splits.class_names,
-        input_shape=(int(h), int(w), int(channels)), mean=mean, std=std,
-        description=splits.description,
-        steps_per_epoch=None if train_size is None else -(-train_size // d.batch_size))
-    return data
+        preprocessing=pre, description=splits.description,
+        steps_per_epoch=None if train_size is None else (
+            train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)))
 
 
-def normalize_images(images, mean, std):
-    """Apply a run's normalization to raw images (0-255), as `load_data` did in training."""
-    return (np.asarray(images, "float32") - np.asarray(mean, "float32")) / np.asarray(std, "float32")
+def fit_size(image, size, method: str = "stretch"):
+    """One image (HxWxC tensor) brought to `size`: "stretch" resizes it bilinearly, "pad" centres it
+    on a black canvas or crops its centre (no resampling)."""
+    import tensorflow as tf
+
+    if tuple(image.shape[:2]) == tuple(size):
+        return image
+    if method == "pad":
+        return tf.image.resize_with_crop_or_pad(image, *size)
+    return tf.image.resize(image, size)
 
 
 def _statistics(kind, train, channels) -> tuple[list[float], list[float]]:

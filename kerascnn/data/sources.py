@@ -96,9 +96,10 @@ def _folder(recipe, d, seed):
     import keras
 
     root = _resolve(recipe, d.path, "path")
+    size = tuple(d.load_size or d.image_size or (256, 256))
     kwargs = dict(labels="inferred", label_mode="int", batch_size=None, seed=seed,
-                  color_mode="grayscale" if d.channels == 1 else "rgb",
-                  image_size=tuple(d.image_size or (256, 256)), verbose=False)
+                  color_mode="grayscale" if d.channels == 1 else "rgb", image_size=size,
+                  pad_to_aspect_ratio=d.resize == "pad", verbose=False)
     if d.validation_split > 0:
         train, val = keras.utils.image_dataset_from_directory(
             root, validation_split=d.validation_split, subset="both", **kwargs)
@@ -114,7 +115,7 @@ def _folder(recipe, d, seed):
                                                       f"{list(test.class_names)} differ from the "
                                                       f"training folder's {names}.")
     sizes = {"train": _count(train), "val": _count(val), "test": _count(test)}
-    shape = (*(d.image_size or (256, 256)), 1 if d.channels == 1 else 3)
+    shape = (*size, 1 if d.channels == 1 else 3)
     return Splits(train=_as_int_labels(train), val=_as_int_labels(val), test=_as_int_labels(test),
                   sizes={k: v for k, v in sizes.items() if v is not None}, classes=len(names),
                   class_names=names, image_shape=shape, description=f"image folder {root}")
@@ -130,7 +131,8 @@ def _tfds(recipe, d, seed):
     if d.test_split:
         splits.append(d.test_split)
     try:
-        datasets, info = tfds.load(d.name, split=splits, data_dir=d.data_dir, as_supervised=True,
+        data_dir = str(Path(d.data_dir).expanduser()) if d.data_dir else None
+        datasets, info = tfds.load(d.name, split=splits, data_dir=data_dir, as_supervised=True,
                                    with_info=True, shuffle_files=True,
                                    read_config=tfds.ReadConfig(shuffle_seed=seed))
     except Exception as e:  # noqa: BLE001  (unknown names, no internet, a missing manual download)

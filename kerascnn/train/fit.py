@@ -10,9 +10,11 @@ metrics.json, curves.png.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,35 +32,55 @@ class RunResult:
     model_path: Path
 
 
-def train(recipe: Recipe, *, restart: bool = False, verbose: int | str = "auto",
-          log=print) -> RunResult:
+def train(recipe: Recipe, *, model: Callable | None = None, restart: bool = False,
+          verbose: int | str = "auto", log=print) -> RunResult:
     """Run a recipe; returns where it went and its metrics.
 
     Args:
+        model: a function `(input_shape, classes) -> keras.Model` that builds the network in
+            Python, for a recipe without `[model]` (the `recipes/*.py` scripts). Its qualified name
+            enters the recipe's fingerprint, and the built architecture is checked on resume.
         restart: start a new run beside an existing one instead of refusing (never deletes).
         verbose: Keras' progress display ("auto": a progress bar in a terminal, one line per epoch
             otherwise; 0 silent).
         log: where the start line and the report go.
     """
+    if model is not None:
+        if recipe.model.name is not None or recipe.model.spec is not None:
+            raise ValueError("train(model=...) builds the network in Python; the recipe must not "
+                             "also have a [model]. Received a recipe with [model] "
+                             f"{recipe.model.name or 'spec'!r}.")
+        if not callable(model):
+            raise ValueError(f"`model` must be a function (input_shape, classes) -> keras.Model. "
+                             f"Received: {model!r}.")
+        builder = f"{getattr(model, '__module__', '?')}.{getattr(model, '__qualname__', model)}"
+        recipe = dataclasses.replace(recipe, builder=builder)
+    elif recipe.model.name is None and recipe.model.spec is None:
+        raise recipe.error((), "the recipe has no [model]: give its `name` (a registered model) "
+                               "or a `spec`.", hint="from Python, pass train(recipe, model=fn).")
     t = recipe.train
-    path, resume = rundir.prepare(recipe, restart=restart)
+    distributed = _initialize_workers(recipe)
+    path, resume = rundir.prepare(recipe, restart=restart, worker=distributed)
     keras.utils.set_random_seed(t.seed)
     precision = _precision(t.mixed_precision)
     keras.mixed_precision.set_global_policy(precision)
     try:
-        return _run(recipe, path, resume, precision, verbose, log)
+        return _run(recipe, model, path, resume, precision, verbose, log)
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
 
-def _run(recipe: Recipe, path: Path, resume: bool, precision: str, verbose, log) -> RunResult:
+def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verbose,
+         log) -> RunResult:
     from kerascnn.data import load_data
 
     t = recipe.train
     strategy, strategy_name = _strategy(t.distribution, recipe)
-    data = load_data(recipe)
+    # Across processes every worker must run the same number of equal batches.
+    data = load_data(recipe, drop_remainder=t.distribution == "multi_worker")
     with strategy.scope():
-        model = build_model(recipe, data.input_shape, data.classes)
+        model = build_model(recipe, data.input_shape, data.classes, builder=builder)
+        rundir.check_architecture(path, model, resume=resume)
         outputs = len(model.outputs)
         side = outputs - 1
         if len(t.aux_loss_weights) != side:
@@ -103,7 +125,7 @@ def _run(recipe: Recipe, path: Path, resume: bool, precision: str, verbose, log)
         f", {data.classes} classes" + (f", {outputs - 1} auxiliary heads" if outputs > 1 else ""))
     log(f"  data   {data.description}: {sizes} images, batch {recipe.data.batch_size}")
     log(f"  device {_device()}; precision {precision}; distribution {strategy_name}; "
-        f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {t.epochs} epochs")
+        f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(t.epochs, 'epoch')}")
 
     started = time.perf_counter()
     if start_epoch < t.epochs:
@@ -115,8 +137,14 @@ def _run(recipe: Recipe, path: Path, resume: bool, precision: str, verbose, log)
     return _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log)
 
 
-def build_model(recipe: Recipe, input_shape, classes):
-    """The recipe's model for this data's input shape and classes."""
+def build_model(recipe: Recipe, input_shape, classes, *, builder: Callable | None = None):
+    """The recipe's model (or `builder`'s) for this data's input shape and classes."""
+    if builder is not None:
+        model = builder(tuple(input_shape), int(classes))
+        if not isinstance(model, keras.Model):
+            raise ValueError(f"the model function {recipe.builder or builder!r} must return a "
+                             f"keras.Model. Received: {type(model).__name__}.")
+        return model
     m = recipe.model
     if m.name is not None:
         from kerascnn.zoo import build
@@ -145,8 +173,10 @@ def compile_model(model, recipe: Recipe, steps_per_epoch: int) -> None:
     else:
         from kerascnn.train.schedules import EpochSchedule
 
+        milestones = t.milestones or tuple(range(t.step_every, t.epochs, t.step_every or 1)
+                                           if t.step_every else ())
         rate = EpochSchedule("constant" if t.schedule == "constant" else t.schedule,
-                             t.learning_rate, steps_per_epoch, t.epochs, t.milestones, t.gamma,
+                             t.learning_rate, steps_per_epoch, t.epochs, milestones, t.gamma,
                              t.warmup_epochs, t.min_learning_rate)
     decay = t.weight_decay or None
     if t.optimizer == "sgd":
@@ -183,12 +213,15 @@ class HistoryWriter(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._write()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        # The rate of the epoch's first step (read at its end, it would be the next epoch's).
+        self._rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1}
         for key, value in (logs or {}).items():
             row[key] = float(value)
-        row["learning_rate"] = float(keras.ops.convert_to_numpy(
-            self.model.optimizer.learning_rate))
+        row["learning_rate"] = self._rate
         self.rows.append(row)
         self._write()
 
@@ -206,13 +239,14 @@ class HistoryWriter(keras.callbacks.Callback):
 
 def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) -> RunResult:
     from kerascnn.saving import load_model
-    from kerascnn.zoo import drop_side_outputs
 
     rows = _read_history(path / "history.csv")
     best_row = min(rows, key=lambda r: float(r.get(monitor, "inf"))) if rows else {}
     best = load_model(path / "best.keras") if (path / "best.keras").exists() else \
         load_model(path / "last.keras")
-    inference = drop_side_outputs(best)
+    # A new Functional model over the same layers: main output only, and not compiled (no
+    # optimizer in the file, nothing but Keras and kerascnn's layers needed to load it).
+    inference = keras.Model(best.inputs, best.outputs[0], name=best.name)
     metrics = {"epochs": len(rows), "monitor": monitor,
                "best_epoch": int(best_row["epoch"]) if best_row else None,
                "best": {k: float(v) for k, v in best_row.items() if k != "epoch"},
@@ -235,7 +269,7 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
     shutil.rmtree(path / "backup", ignore_errors=True)
     rundir.update_state(path, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
                         epochs=len(rows))
-    report = [f"done: {len(rows)} epochs in {seconds:.1f} s this session"
+    report = [f"done: {_plural(len(rows), 'epoch')} in {seconds:.1f} s this session"
               + (f" ({metrics['images_per_second']:,.0f} images/s)"
                  if metrics["images_per_second"] else "")]
     if best_row:
@@ -278,6 +312,10 @@ def plot_curves(rows: list[dict], target: Path, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(target)
     plt.close(fig)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _read_history(path: Path, before: int | None = None) -> list[dict]:
@@ -355,6 +393,30 @@ class _NoStrategy:
         return contextlib.nullcontext()
 
 
+def _initialize_workers(recipe: Recipe) -> int | None:
+    """`distribution = "multi_worker"`: join the other processes (JAX backend) before anything
+    else touches a device; returns this process's id, None on a single process."""
+    t = recipe.train
+    if t.distribution != "multi_worker":
+        return None
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise recipe.error(("train", "distribution"), (
+            f"'multi_worker' runs keras.distribution across processes, which needs the JAX "
+            f"backend; the backend is {backend}. tf.distribute.MultiWorkerMirroredStrategy "
+            f"fails inside Keras 3's fit (keras-team/keras#20585)."),
+            hint="run with KERAS_BACKEND=jax.")
+    import jax
+
+    # CPU all-reduce across processes (GPUs use NCCL regardless). Nothing may query the devices
+    # before `initialize`.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    worker = t.worker if t.worker is not None else int(os.environ["KERAS_DISTRIBUTION_PROCESS_ID"])
+    if not jax.distributed.is_initialized():
+        keras.distribution.initialize(",".join(t.workers), len(t.workers), worker)
+    return worker
+
+
 def _strategy(setting: str, recipe: Recipe):
     backend = keras.backend.backend()
     if setting == "mirrored" and backend != "tensorflow":
@@ -369,11 +431,17 @@ def _strategy(setting: str, recipe: Recipe):
 
         gpus = tf.config.list_logical_devices("GPU")
         if setting == "mirrored" or len(gpus) > 1:
-            strategy = tf.distribute.MirroredStrategy()
+            # Several GPUs, else every logical CPU (tests split one CPU in two)
+            devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+            strategy = tf.distribute.MirroredStrategy(devices=devices)
             return strategy, f"MirroredStrategy ({strategy.num_replicas_in_sync} replicas)"
-    elif backend == "jax" and setting == "auto":
+    elif backend == "jax" and setting in ("auto", "multi_worker"):
         devices = keras.distribution.list_devices()
         if len(devices) > 1:
             keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-            return _NoStrategy(), f"DataParallel ({len(devices)} devices)"
+            import jax
+
+            processes = jax.process_count()
+            return _NoStrategy(), (f"DataParallel ({len(devices)} devices"
+                                   + (f", {processes} processes)" if processes > 1 else ")"))
     return _NoStrategy(), "none"

@@ -21,6 +21,7 @@ beside it (`runs/x-2`), anything else is an error that says so.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -31,9 +32,15 @@ from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe, dump
 
 
-def prepare(recipe: Recipe, *, restart: bool = False) -> tuple[Path, bool]:
-    """The directory this run writes to, and whether it resumes an unfinished one there."""
+def prepare(recipe: Recipe, *, restart: bool = False,
+            worker: int | None = None) -> tuple[Path, bool]:
+    """The directory this run writes to, and whether it resumes an unfinished one there.
+
+    `worker` k > 0 of a multi-worker run writes beside the chief's directory, in `<dir>.worker<k>`.
+    """
     path = recipe.run_dir()
+    if worker:
+        path = path.with_name(f"{path.name}.worker{worker}")
     state = read_state(path)
     if state is None and path.exists() and any(path.iterdir()):
         if not restart:
@@ -61,6 +68,21 @@ def prepare(recipe: Recipe, *, restart: bool = False) -> tuple[Path, bool]:
                        "status": "running", "kerascnn": __version__,
                        "created": time.strftime("%Y-%m-%d %H:%M:%S")})
     return path, False
+
+
+def check_architecture(path: Path, model, *, resume: bool) -> None:
+    """Record the built model's architecture (a hash of its config) in run.json; a resumed run
+    whose model is built differently (its Python code changed) is refused."""
+    text = json.dumps(model.get_config(), sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    recorded = (read_state(path) or {}).get("architecture")
+    if resume and recorded and recorded != digest:
+        raise ConfigError(f"the model built now differs from the one the run in {path} trained "
+                          f"(architecture {digest}, the run's {recorded}); kerascnn will not "
+                          f"resume it with other layers.",
+                          hint="pass --restart (train(..., restart=True)) to start a new run "
+                               "beside it.")
+    update_state(path, architecture=digest)
 
 
 def read_state(path: Path) -> dict | None:
