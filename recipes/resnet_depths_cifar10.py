@@ -1,0 +1,97 @@
+"""Table 6 of He et al. (2016), "Deep residual learning for image recognition", in a loop: ResNet-20,
+32, 44, 56 and 110 trained on CIFAR-10 by recipes/resnet20_cifar10.toml (ResNet-110 with the
+warm-up of recipes/resnet110_cifar10.toml), then their test errors beside the paper's and a plot of
+error against depth.
+
+    python recipes/resnet_depths_cifar10.py                         # all five, as the paper
+    python recipes/resnet_depths_cifar10.py --depths 20 32 --set train.epochs=30
+
+Each depth is an ordinary run directory (runs/resnet<depth>_cifar10): an interrupted sweep resumes
+where it stopped, and finished depths are read back rather than trained again.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from kerascnn.cli import add_train_options, recipe_overrides
+
+HERE = Path(__file__).resolve().parent
+PAPER_ERROR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}  # Table 6, % test error
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--depths", type=int, nargs="+", default=sorted(PAPER_ERROR),
+                        choices=sorted(PAPER_ERROR), metavar="DEPTH",
+                        help="which of 20 32 44 56 110 (default: all)")
+    add_train_options(parser)
+    args = parser.parse_args(argv)
+
+    import keras
+
+    from kerascnn.config import ConfigError
+    from kerascnn.recipe import load_recipe
+    from kerascnn.train import rundir, train
+
+    base = Path(args.output) if args.output else Path("runs")
+    args.output = None  # each depth gets its own directory under `base`
+    errors = {}
+    try:
+        recipes = []
+        for depth in args.depths:  # every recipe validated before the first one trains
+            overrides = [f"model.name=resnet{depth}",
+                         f'output.dir="{(base / f"resnet{depth}_cifar10").as_posix()}"',
+                         *(["train.warmup_epochs=1"] if depth >= 110 else []),
+                         *recipe_overrides(args)]
+            recipes.append((depth, load_recipe(HERE / "resnet20_cifar10.toml", overrides,
+                                               name=f"resnet{depth}_cifar10")))
+        for depth, recipe in recipes:
+            keras.backend.clear_session()  # one network's graph at a time
+            state = rundir.read_state(recipe.run_dir()) or {}
+            if state.get("status") == "finished" and not args.restart:
+                metrics = json.loads((recipe.run_dir() / "metrics.json").read_text())
+            else:
+                metrics = train(recipe, restart=args.restart,
+                                verbose=0 if args.quiet else "auto").metrics
+            if "test" in metrics:
+                errors[depth] = 100 * (1 - metrics["test"]["accuracy"])
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    print(f"\n{'model':<11}{'test error':>11}{'paper':>8}")
+    for depth, error in errors.items():
+        print(f"resnet{depth:<5}{error:>10.2f}%{PAPER_ERROR[depth]:>7.2f}%")
+    if errors:
+        plot = base / "resnet_depths_cifar10.png"
+        _plot(errors, plot)
+        print(f"plot: {plot}")
+    return 0
+
+
+def _plot(errors: dict, target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=110)
+    depths = sorted(errors)
+    ax.plot(depths, [errors[d] for d in depths], "o-", label="this run")
+    ax.plot(depths, [PAPER_ERROR[d] for d in depths], "s--", label="He et al. (2016), Table 6")
+    ax.set_xscale("log")
+    ax.set_xticks(depths, [str(d) for d in depths])
+    ax.set_xlabel("depth (layers)")
+    ax.set_ylabel("CIFAR-10 test error (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(target)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
