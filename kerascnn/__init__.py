@@ -25,8 +25,14 @@ _EXPORTS = {
     "ConfigError": "kerascnn.config",
     "LocalResponseNormalization": "kerascnn.layers",
     "ChannelPadding": "kerascnn.layers",
+    "load_recipe": "kerascnn.recipe",
+    "freeze": "kerascnn.finetune",
+    "unfreeze": "kerascnn.finetune",
+    "replace_head": "kerascnn.finetune",
+    "trainable_report": "kerascnn.finetune",
 }
-_SUBMODULES = {"analysis", "blocks", "config", "layers", "saving", "spec", "zoo"}
+_SUBMODULES = {"analysis", "blocks", "config", "data", "finetune", "inference", "layers",
+               "recipe", "saving", "spec", "train", "zoo"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 
