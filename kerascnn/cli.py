@@ -227,12 +227,7 @@ def _evaluate(args) -> int:
     from kerascnn.config.errors import ConfigError
 
     if args.confusion is not None:
-        plot = Path(args.confusion)
-        if plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-            raise ConfigError(f"--confusion must end in .png, .svg or .pdf. Received: "
-                              f"{args.confusion!r}.")
-        if plot.exists():
-            raise ConfigError(f"{args.confusion!r} exists; kerascnn does not overwrite it.")
+        _check_new_plot(args.confusion, "--confusion")
     if not Path(args.target).exists():
         raise ConfigError(f"no run directory or model at {args.target!r}.")
     _quiet_backend()
@@ -293,6 +288,19 @@ def _predict(args) -> int:
     return 0
 
 
+def _check_new_plot(text: str, flag: str) -> None:
+    """A picture to write: a .png/.svg/.pdf name that is not taken (kerascnn never overwrites)."""
+    from pathlib import Path
+
+    from kerascnn.config.errors import ConfigError
+
+    if Path(text).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ConfigError(f"{flag} must end in .png, .svg or .pdf. Received: {text!r}.")
+    if Path(text).exists():
+        raise ConfigError(f"{text!r} exists; kerascnn does not overwrite it. Choose another name "
+                          f"or remove it first.")
+
+
 def _toml_string(text: str) -> str:
     import json
 
@@ -343,17 +351,11 @@ def _summary(args) -> int:
 def _compare(args) -> int:
     from pathlib import Path
 
-    from kerascnn.config.errors import ConfigError
 
     for source in args.models:
         _check_source(source)
     if args.plot is not None:
-        plot = Path(args.plot)
-        if plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-            raise ConfigError(f"--plot must end in .png, .svg or .pdf. Received: {args.plot!r}.")
-        if plot.exists():
-            raise ConfigError(f"{args.plot!r} exists; kerascnn does not overwrite it. Choose "
-                              f"another name or remove it first.")
+        _check_new_plot(args.plot, "--plot")
     _quiet_backend()
     import keras
 

@@ -68,7 +68,7 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
             ImageNet mean and std) or "none" (0-255 as they are).
     """
     from kerascnn.data import Preprocessing
-    from kerascnn.data.pipeline import IMAGENET_MEAN, IMAGENET_STD
+    from kerascnn.data.pipeline import fixed_statistics
     from kerascnn.saving import load_model
     from kerascnn.zoo import drop_side_outputs
 
@@ -109,10 +109,7 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
         if None in shape:
             raise ConfigError(f"{model_path} takes any image size; kerascnn needs a fixed input.")
         channels = shape[2]
-        mean, std = {"unit": ([0.0] * channels, [255.0] * channels),
-                     "none": ([0.0] * channels, [1.0] * channels),
-                     "imagenet": (list(IMAGENET_MEAN), list(IMAGENET_STD)) if channels == 3 else
-                     ([float(np.mean(IMAGENET_MEAN))], [float(np.mean(IMAGENET_STD))])}[normalize]
+        mean, std = fixed_statistics(normalize, channels)
         pre = Preprocessing(shape, shape[:2], "stretch", tuple(mean), tuple(std))
         names = [str(i) for i in range(classes)]
     if len(names) != classes or tuple(model.input_shape[1:]) != pre.input_shape:

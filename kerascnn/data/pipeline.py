@@ -194,7 +194,9 @@ def fit_size(image, size, method: str = "stretch"):
     return tf.image.resize(image, size)
 
 
-def _statistics(kind, train, channels) -> tuple[list[float], list[float]]:
+def fixed_statistics(kind: str, channels: int) -> tuple[list[float], list[float]]:
+    """Mean and std per channel of the normalizations that need no data: "none", "unit",
+    "imagenet"."""
     if kind == "none":
         return [0.0] * channels, [1.0] * channels
     if kind == "unit":
@@ -203,6 +205,11 @@ def _statistics(kind, train, channels) -> tuple[list[float], list[float]]:
         if channels == 1:
             return [float(np.mean(IMAGENET_MEAN))], [float(np.mean(IMAGENET_STD))]
         return list(IMAGENET_MEAN), list(IMAGENET_STD)
+
+
+def _statistics(kind, train, channels) -> tuple[list[float], list[float]]:
+    if kind != "standardize":
+        return fixed_statistics(kind, channels)
     total = np.zeros(channels)
     squares = np.zeros(channels)
     count = 0
