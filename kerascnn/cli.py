@@ -351,7 +351,6 @@ def _summary(args) -> int:
 def _compare(args) -> int:
     from pathlib import Path
 
-
     for source in args.models:
         _check_source(source)
     if args.plot is not None:
