@@ -12,6 +12,7 @@ import os
 import sys
 
 from kerascnn import __version__
+from kerascnn.inference import NORMALIZATIONS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=("test", "val"), default="test",
                           help="which split of a recipe's data (default test)")
     evaluate.add_argument("--batch-size", type=_positive_int, default=64, metavar="N")
-    evaluate.add_argument("--normalize", choices=("unit", "imagenet", "none"),
+    evaluate.add_argument("--normalize", choices=NORMALIZATIONS,
                           help="how to normalize images for a model outside a run directory")
     evaluate.add_argument("--confusion", metavar="FILE.png",
                           help="also draw the confusion matrix (never overwritten)")
@@ -83,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     predict.add_argument("--top", type=_positive_int, default=3, metavar="K",
                          help="how many classes to show per image (default 3)")
-    predict.add_argument("--normalize", choices=("unit", "imagenet", "none"),
+    predict.add_argument("--normalize", choices=NORMALIZATIONS,
                          help="how to normalize images for a model outside a run directory")
     predict.add_argument("--json", action="store_true", help="print the result as JSON")
     predict.set_defaults(run=_predict)

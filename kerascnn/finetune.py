@@ -126,8 +126,9 @@ def replace_head(model, classes: int, *, dropout: float = 0.0, keep_hidden: bool
 
     The features are the input of the last Dense (or 1x1-convolution) classifier: with
     `keep_hidden`, VGG's and AlexNet's pretrained FC-4096 layers are kept and only the last layer is
-    new; otherwise the new head starts from the pooled (or flattened) features. The layers shared with
-    `model` keep their weights and their `trainable` flags.
+    new; otherwise the new head starts from the pooled (or flattened) features. A backbone without
+    a classifier (`include_top=False`) gets the new head on its output, average-pooled first when it
+    is a feature map. The layers shared with `model` keep their weights and their `trainable` flags.
 
     New layers: `{name}_new_drop` (when `dropout`), `{name}_new_logits`, `{name}_new_pred`.
     """
@@ -137,8 +138,12 @@ def replace_head(model, classes: int, *, dropout: float = 0.0, keep_hidden: bool
                    if isinstance(layer, keras.layers.Dense)
                    or (isinstance(layer, keras.layers.Conv2D) and layer.name.endswith("_logits"))]
     if not classifiers:
-        raise ValueError(f"Model '{model.name}' has no Dense classifier to replace.")
-    if keep_hidden:
+        features = model.outputs[0]
+        if len(model.outputs) != 1 or len(features.shape) not in (2, 4):
+            raise ValueError(f"Model '{model.name}' has no Dense classifier to replace, and its "
+                             f"output is not features to put one on. Received outputs of shape "
+                             f"{[tuple(o.shape) for o in model.outputs]}.")
+    elif keep_hidden:
         features = classifiers[-1].input
     else:
         pooled = [layer for layer in model.layers
@@ -197,3 +202,44 @@ def format_report(rows: list[StageRow]) -> str:
                  f"{sum(r.trainable for r in rows):>13,}{sum(r.frozen for r in rows):>13,}"
                  f"{sum(r.statistics for r in rows):>15,}")
     return "\n".join(lines)
+
+
+def trainable_stages(model, *, exclude: str | None = None) -> list[str]:
+    """The stages (first part of the layer names) that hold weights, in order; `exclude` leaves
+    out the layers it prefixes (a new head)."""
+    names = []
+    for layer in _weighted_layers(model):
+        if layer.weights and not (exclude and _matches(layer.name, exclude)):
+            stage = layer.name.split("_")[0]
+            if stage not in names:
+                names.append(stage)
+    return names
+
+
+def set_trainable(model, unfreeze_what: str | Sequence[str] | int | float = "none", *,
+                  head: str, batchnorm: bool = False) -> keras.Model:
+    """Exactly this trains: the layers prefixed by `head`, and what `unfreeze_what` names; the rest
+    is frozen (a fine-tuning phase, whatever trained before it).
+
+    Args:
+        unfreeze_what: "none", "all", a stage or layer-name prefix (it and everything after), a list
+            of prefixes (just those), an integer K (the top K stages with weights, the head's
+            layers not counted) or a fraction (the top fraction of the layers).
+        head: the prefix of the classifier's layers, which always train ("head_new").
+        batchnorm: as in `unfreeze`.
+    """
+    freeze(model, 1.0)
+    unfreeze(model, [head], batchnorm=True)
+    which = unfreeze_what
+    if which == "none" or which == 0:
+        return model
+    if which == "all":
+        which = 0
+    elif isinstance(which, int) and not isinstance(which, bool):
+        stages = trainable_stages(model, exclude=head)
+        if which > len(stages):
+            raise ValueError(f"unfreeze = {which} top stages, but model '{model.name}' has "
+                             f"{len(stages)} with weights below the classifier: "
+                             f"{', '.join(stages)}.")
+        which = stages[-which]
+    return unfreeze(model, which, batchnorm=batchnorm)

@@ -4,7 +4,7 @@ predict the classes of image files.
 A run directory knows how its images were fed (`data.json`: input size, resize, crop, mean and std,
 class names), so evaluation and prediction repeat exactly what validation did during training. A bare
 `.keras` file outside a run directory says none of that: its input size comes from the model, and the
-normalization must be named (`normalize="unit"`, "imagenet" or "none").
+normalization must be named (`normalize="unit"`, "imagenet", "caffe", "tf" or "none").
 """
 
 from __future__ import annotations
@@ -60,12 +60,18 @@ class Evaluation:
                 "class_names": self.class_names, "confusion": self.confusion, "data": self.data}
 
 
+# What a model outside a run directory may be told about its input (keras.applications' modes:
+# "imagenet" is "torch", "caffe" is VGG's and ResNet's BGR mean subtraction, "tf" is [-1, 1]).
+NORMALIZATIONS = ("unit", "imagenet", "caffe", "tf", "none")
+
+
 def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained:
     """A run directory's model (`model.keras`; an unfinished run's `best.keras`), or a `.keras` file.
 
     Args:
         normalize: for a model outside a run directory: "unit" (x / 255), "imagenet" (the
-            ImageNet mean and std) or "none" (0-255 as they are).
+            ImageNet mean and std), "caffe" (BGR, ImageNet mean subtracted: ported VGG and
+            ResNet weights), "tf" ([-1, 1]) or "none" (0-255 as they are).
     """
     from kerascnn.data import Preprocessing
     from kerascnn.data.pipeline import fixed_statistics
@@ -101,16 +107,18 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
         pre = Preprocessing.from_dict(facts)
         names = [str(n) for n in facts.get("class_names") or range(classes)]
     else:
-        if normalize not in ("unit", "imagenet", "none"):
+        if normalize not in NORMALIZATIONS:
             raise ConfigError(f"{model_path} is not in a run directory, so how its images were "
-                              f"normalized is unknown: give normalize \"unit\", \"imagenet\" or "
-                              f"\"none\". Received: {normalize!r}.")
+                              f"normalized is unknown: give normalize "
+                              f"{', '.join(repr(n) for n in NORMALIZATIONS)}. Received: "
+                              f"{normalize!r}.")
         shape = tuple(int(d) for d in model.input_shape[1:])
         if None in shape:
             raise ConfigError(f"{model_path} takes any image size; kerascnn needs a fixed input.")
         channels = shape[2]
         mean, std = fixed_statistics(normalize, channels)
-        pre = Preprocessing(shape, shape[:2], "stretch", tuple(mean), tuple(std))
+        pre = Preprocessing(shape, shape[:2], "stretch", tuple(mean), tuple(std),
+                            bgr=normalize == "caffe" and channels == 3)
         names = [str(i) for i in range(classes)]
     if len(names) != classes or tuple(model.input_shape[1:]) != pre.input_shape:
         raise ConfigError(f"{model_path} does not match its data.json: the model takes "
@@ -284,7 +292,7 @@ def _recipe_dataset(trained: Trained, data, split: str, batch_size: int):
                  f"data.channels={pre.input_shape[2]}", f"data.batch_size={batch_size}",
                  "data.cache=false"]
     recipe = load_recipe(source, overrides)
-    loaded = load_data(recipe, statistics=(list(pre.mean), list(pre.std)))
+    loaded = load_data(recipe, normalization=pre)
     dataset = loaded.test if split == "test" else loaded.val
     if dataset is None:
         raise ConfigError(f"{recipe_path}: its data has no {split} split.")

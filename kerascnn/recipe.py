@@ -8,7 +8,7 @@ and key, with a "did you mean" hint), so this module is also the reference of ev
 [model]                      # ModelSection: a registry name with options, or a spec
 name = "lenet5"
 
-[data]                       # DataSection: digits | synthetic | folder | tfds
+[data]                       # DataSection: digits | synthetic | glyphs | folder | tfds
 source = "digits"
 image_size = [32, 32]
 
@@ -28,8 +28,10 @@ their values read as TOML values (`3`, `0.1`, `true`, `"text"`, `[32, 32]`; bare
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -84,15 +86,16 @@ class DataSection:
 
     Attributes:
         source: "digits" (scikit-learn's 8x8 handwritten digits, real and offline), "synthetic" (a
-            generated pattern task), "folder" (one sub-folder per class) or "tfds" (a
-            tensorflow-datasets name: mnist, cifar10, cifar100, imagenette, imagenet2012, ...).
+            generated pattern task), "glyphs" (generated handwriting, an Omniglot in miniature:
+            as many classes as asked, 32x32 by default), "folder" (one sub-folder per class) or
+            "tfds" (a tensorflow-datasets name: mnist, cifar10, cifar100, imagenette, ...).
         name: the tfds dataset name.
         data_dir: tfds' data directory.
         path: the image folder (source "folder").
         test_path: a folder of test images, same classes (source "folder").
         train_split, test_split: tfds split names (`test_split = ""` for none).
         validation_split: the fraction of the training images held out for validation.
-        test_fraction: digits and synthetic: the fraction held out as the test set.
+        test_fraction: digits, synthetic and glyphs: the fraction held out as the test set.
         image_size: [height, width] the network sees (default: the source's size).
         load_size: [height, width] the images are first brought to; training then crops
             `image_size` at a random place and evaluation the centre (AlexNet and VGG: 256 -> 224).
@@ -102,14 +105,21 @@ class DataSection:
         channels: 1 or 3 (default: the source's).
         batch_size: images per step.
         normalize: "standardize" (per-channel mean and std of the training images), "unit"
-            (divide by 255), "imagenet" (the ImageNet mean and std) or "none".
-        classes, samples: the synthetic task's classes and number of images.
+            (divide by 255), "imagenet" (the ImageNet mean and std: keras.applications' "torch"
+            mode), "caffe" (RGB to BGR, the ImageNet mean subtracted, no scaling: what
+            keras.applications' VGG and ResNet weights expect), "tf" (to [-1, 1]: ResNetV2,
+            InceptionResNetV2) or "none".
+        classes, samples: the generated tasks' (synthetic, glyphs) classes and number of images.
+        class_subset: keep only these classes of the source (by label index), renumbered 0, 1, ...
+            in this order: a split of one dataset into two tasks (CIFAR-10's animals and vehicles).
+        train_per_class: keep this many training images of each class (digits, synthetic,
+            glyphs; drawn with the seed): learning from few labelled examples.
         shuffle_buffer: tf.data shuffle buffer.
         cache: keep decoded images in memory after the first epoch.
         augment: see `AugmentSection`.
     """
 
-    source: Literal["digits", "synthetic", "folder", "tfds"]
+    source: Literal["digits", "synthetic", "glyphs", "folder", "tfds"]
     name: str | None = None
     data_dir: str | None = None
     path: str | None = None
@@ -123,12 +133,18 @@ class DataSection:
     resize: Literal["stretch", "pad"] = "stretch"
     channels: int | None = None
     batch_size: int = 128
-    normalize: Literal["standardize", "unit", "imagenet", "none"] = "standardize"
+    normalize: Literal["standardize", "unit", "imagenet", "caffe", "tf", "none"] = "standardize"
     classes: int = 10
     samples: int = 2000
+    class_subset: tuple[int, ...] = ()
+    train_per_class: int | None = None
     shuffle_buffer: int = 10_000
     cache: bool = True
     augment: dict = field(default_factory=dict)
+
+
+Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
+Schedule = Literal["constant", "step", "cosine", "plateau", "onecycle"]
 
 
 @dataclass(frozen=True)
@@ -167,13 +183,13 @@ class TrainSection:
     """
 
     epochs: int = 10
-    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "sgd"
+    optimizer: Optimizer = "sgd"
     learning_rate: float = 0.1
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
     decay_all: bool = False
-    schedule: Literal["constant", "step", "cosine", "plateau", "onecycle"] = "constant"
+    schedule: Schedule = "constant"
     milestones: tuple[int, ...] = ()
     step_every: int = 0
     gamma: float = 0.1
@@ -192,6 +208,86 @@ class TrainSection:
 
 
 @dataclass(frozen=True)
+class FinetuneSection:
+    """`[finetune]`: start from trained weights instead of `[model]`, put a new classifier on, and
+    train in phases (`[[finetune.phases]]`), each a resumable run of its own.
+
+    Attributes:
+        weights: where the starting weights come from: a run directory (its `model.keras`; its
+            `data.json` also gives the normalization, as the pretrained layers expect it) or a
+            `.keras` file; with `application`, "imagenet" (downloaded by keras.applications) or
+            the path of that application's weights file.
+        application: a keras.applications network ("ResNet50", "VGG16", "DenseNet121", ...) whose
+            weights are ported into the zoo's equivalent (`kerascnn port`), with kerascnn's layer
+            names; `[data] normalize` must then be the network's own ("caffe", "tf", "imagenet").
+        new_head: replace the classifier by a new one for the data's classes (off: train the
+            start's own classifier on, for data with the same classes).
+        dropout: dropout before the new classifier.
+        keep_hidden: keep the start's hidden fully connected layers (VGG's FC-4096s) under the new
+            classifier; off: the new classifier sits right on the pooled features (with
+            `application`, off gives the network without its top, at any input size).
+        phases: the phases, in order (see `PhaseSection`).
+    """
+
+    weights: str
+    application: str | None = None
+    new_head: bool = True
+    dropout: float = 0.0
+    keep_hidden: bool = True
+    phases: tuple[dict, ...] = ()
+
+
+# The [train] keys a phase may set for itself; the others (seed, precision, distribution, ...)
+# hold for the whole recipe.
+PHASE_TRAIN_KEYS = ("optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
+                    "schedule", "milestones", "step_every", "gamma", "patience",
+                    "min_learning_rate", "warmup_epochs", "label_smoothing")
+
+
+@dataclass(frozen=True)
+class PhaseSection:
+    """`[[finetune.phases]]`: one phase of fine-tuning. It starts from the previous phase's best
+    weights (the first from `weights`), trains what `unfreeze` names and the new classifier, and
+    is a run directory of its own inside the recipe's (`<dir>/<n>-<name>/`), resumed like any run;
+    a finished phase is kept, never trained again.
+
+    Attributes:
+        epochs: this phase's epochs.
+        name: names the phase's directory (default "phase<n>").
+        unfreeze: what trains besides the classifier: "none" (the classifier alone: the start is
+            a fixed feature extractor), "all", a stage or layer-name prefix ("stage4": that stage
+            and everything after it), a list of prefixes (just those layers), an integer K (the
+            top K stages that have weights) or a fraction (the top fraction of the layers).
+        batchnorm: let the unfrozen BatchNormalization layers train and update their statistics
+            (off: they stay in inference mode; see `kerascnn.finetune`).
+        optimizer, learning_rate, momentum, nesterov, weight_decay, schedule, milestones,
+            step_every, gamma, patience, min_learning_rate, warmup_epochs, label_smoothing: this
+            phase's own, instead of `[train]`'s (a smaller learning rate for deeper unfreezing).
+    """
+
+    epochs: int
+    name: str | None = None
+    unfreeze: str | tuple[str, ...] | int | float = "none"
+    batchnorm: bool = False
+    optimizer: Optimizer | None = None
+    learning_rate: float | None = None
+    momentum: float | None = None
+    nesterov: bool | None = None
+    weight_decay: float | None = None
+    schedule: Schedule | None = None
+    milestones: tuple[int, ...] | None = None
+    step_every: int | None = None
+    gamma: float | None = None
+    patience: int | None = None
+    min_learning_rate: float | None = None
+    warmup_epochs: int | None = None
+    label_smoothing: float | None = None
+
+    def directory(self, index: int) -> str:
+        return f"{index + 1}-{self.name or f'phase{index + 1}'}"
+
+
+@dataclass(frozen=True)
 class OutputSection:
     """`[output]`: the run directory (default `runs/<recipe file name>`) and TensorBoard logs."""
 
@@ -200,14 +296,16 @@ class OutputSection:
 
 
 SECTIONS = {"model": ModelSection, "data": DataSection, "train": TrainSection,
-            "output": OutputSection}
+            "finetune": FinetuneSection, "output": OutputSection}
 TOP_LEVEL = [*SECTIONS, "name", "description"]
 
 
 @dataclass(frozen=True)
 class Recipe:
     """A validated recipe. `document` is the resolved dict (overrides applied); `source` locates
-    its keys in the file for later errors."""
+    its keys in the file for later errors. A fine-tuning recipe has `finetune` and its `phases`;
+    `phase_recipe(i, ...)` is the recipe of its phase i (`phase` set, `[train]` as that phase
+    trains)."""
 
     name: str
     model: ModelSection
@@ -220,17 +318,24 @@ class Recipe:
     path: Path | None = None
     description: str = ""
     builder: str | None = None  # the Python function that builds the model, when not [model]
+    finetune: FinetuneSection | None = None
+    phases: tuple[PhaseSection, ...] = ()
+    phase: int | None = None  # set in the recipe of one fine-tuning phase
 
     @property
     def fingerprint(self) -> str:
-        """A hash of everything that shapes the run but `train.epochs` (so a finished run can be
+        """A hash of everything that shapes the run but the epochs (so an unfinished run can be
         extended) and `[output]`: a resumed run must have the same one."""
         doc = self.resolved()  # defaults filled in: the same run however it is written
         doc["train"].pop("epochs", None)
+        for phase in doc.get("finetune", {}).get("phases", []):
+            phase.pop("epochs", None)
         for key in ("output", "description", "name"):
             doc.pop(key, None)
-        if self.builder:
+        if self.builder and self.phase is None:  # a phase's model is its [finetune]'s
             doc["model"] = {"builder": self.builder}
+        if self.phase is not None:
+            doc["phase"] = self.phase
         text = json.dumps(doc, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -241,6 +346,10 @@ class Recipe:
 
     def error(self, path: tuple, message: str, hint: str | None = None,
               value=None) -> ConfigError:
+        path = tuple(path)
+        if (self.phase is not None and path[:1] == ("train",) and len(path) > 1
+                and path[1] in self.document["finetune"]["phases"][self.phase]):
+            path = ("finetune", "phases", self.phase, *path[1:])  # the phase set it
         return self.source.error(path, message, hint=hint, value=value)
 
     def resolved(self) -> dict:
@@ -248,16 +357,33 @@ class Recipe:
         out = {"name": self.name}
         if self.description:
             out["description"] = self.description
-        for key, section in (("model", self.model), ("data", self.data), ("train", self.train),
-                             ("output", self.output)):
-            values = {k: (list(v) if isinstance(v, tuple) else v)
-                      for k, v in asdict(section).items()}
-            out[key] = {k: v for k, v in values.items() if v is not None}
-        out["data"]["augment"] = {k: (list(v) if isinstance(v, tuple) else v)
-                                  for k, v in asdict(self.augment).items() if v is not None}
+        sections = [("model", self.model), ("data", self.data), ("train", self.train)]
+        if self.finetune is not None:
+            sections.append(("finetune", self.finetune))
+        for key, section in [*sections, ("output", self.output)]:
+            out[key] = _plain(section)
+        out["data"]["augment"] = _plain(self.augment)
+        if self.finetune is not None:
+            out["finetune"]["phases"] = [_plain(p) for p in self.phases]
         if self.model.name is None and self.model.spec is None:
-            del out["model"]  # built in Python (`builder`)
+            del out["model"]  # built in Python (`builder`), or started from weights (`finetune`)
         return out
+
+    def phase_recipe(self, index: int, parent: Path) -> Recipe:
+        """The recipe of phase `index`: `[train]` with the phase's own keys, its run directory
+        inside `parent` (the fine-tuning run's directory)."""
+        phase = self.phases[index]
+        own = {k: v for k, v in asdict(phase).items() if k in PHASE_TRAIN_KEYS and v is not None}
+        train = dataclasses.replace(self.train, epochs=phase.epochs, **own)
+        output = dataclasses.replace(self.output, dir=str(Path(parent) / phase.directory(index)))
+        return dataclasses.replace(self, train=train, output=output, phase=index,
+                                   name=f"{self.name}/{phase.directory(index)}")
+
+
+def _plain(section) -> dict:
+    """A section as plain data: tuples as lists, unset (None) keys left out."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(section).items()
+            if v is not None}
 
 
 def is_recipe(document: dict) -> bool:
@@ -303,21 +429,33 @@ def apply_override(document: dict, text: str) -> tuple[str, ...]:
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word: a string
     node = document
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is not a table.")
-        node = child
-    node[parts[-1]] = value
-    return tuple(parts)
+    path: tuple = ()
+    for i, part in enumerate(parts):
+        if isinstance(node, list):  # finetune.phases.1.epochs: an index into an array of tables
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {key}: {'.'.join(parts[:i])} has {len(node)} entries, "
+                                  f"numbered from 0. Received: {part!r}.")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:i])} is not a table.")
+        path += (part,)
+        if i == len(parts) - 1:
+            node[part] = value
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            node = node[part]
+    return path
 
 
 def validate_recipe(document: dict, source: Source | None = None, *, path: Path | None = None,
                     name: str | None = None) -> Recipe:
     source = source or Source()
     check_keys(document, TOP_LEVEL, path=(), source=source, owner="a recipe")
-    sections = {}
+    sections = {"finetune": None}
     for key, cls in SECTIONS.items():
+        if key == "finetune" and key not in document:
+            continue
         raw = document.get(key, {})
         if not isinstance(raw, dict):
             raise source.error((key,), f"[{key}] must be a table. Received: {raw!r}.")
@@ -326,6 +464,10 @@ def validate_recipe(document: dict, source: Source | None = None, *, path: Path 
                                hint="source = \"digits\", \"synthetic\", \"folder\" or \"tfds\".")
         sections[key] = cls(**check_call(cls, raw, path=(key,), source=source,
                                          what=f"[{key}]", skip=()))
+    phases = ()
+    if sections["finetune"] is not None:
+        phases = tuple(_phase(raw, i, source)
+                       for i, raw in enumerate(sections["finetune"].phases))
     augment_raw = sections["data"].augment
     augment = AugmentSection(**check_call(AugmentSection, augment_raw, path=("data", "augment"),
                                           source=source, what="[data.augment]", skip=()))
@@ -335,9 +477,91 @@ def validate_recipe(document: dict, source: Source | None = None, *, path: Path 
     recipe = Recipe(name=recipe_name, model=sections["model"], data=sections["data"],
                     augment=augment, train=sections["train"], output=sections["output"],
                     document=document, source=source, path=path,
-                    description=str(document.get("description", "")))
+                    description=str(document.get("description", "")),
+                    finetune=sections["finetune"], phases=phases)
     _check_semantics(recipe)
+    if recipe.finetune is not None:
+        _check_finetune(recipe)
     return recipe
+
+
+def _phase(raw, index: int, source: Source) -> PhaseSection:
+    path = ("finetune", "phases", index)
+    if not isinstance(raw, dict):
+        raise source.error(path, f"each phase is a table ([[finetune.phases]]). Received: "
+                                 f"{raw!r}.")
+    return PhaseSection(**check_call(PhaseSection, raw, path=path, source=source,
+                                     what="a phase", skip=()))
+
+
+def _check_finetune(r: Recipe) -> None:
+    """A fine-tuning recipe: where its weights come from, its phases, and each phase's training
+    checked as a recipe of its own (an error names the phase's key when the phase set it)."""
+    f = r.finetune
+    if "model" in r.document:
+        raise r.error(("model",), "a recipe with [finetune] starts from its `weights`; remove "
+                                  "[model].")
+    if "epochs" in r.document.get("train", {}):
+        raise r.error(("train", "epochs"), "each fine-tuning phase gives its own epochs; remove "
+                                           "train.epochs.")
+    if not r.phases:
+        raise r.error(("finetune",), "give at least one phase.",
+                      hint='[[finetune.phases]] with epochs = 5 (and unfreeze = "none": the new '
+                           'classifier alone).')
+    if not f.weights:
+        raise r.error(("finetune", "weights"), "must name a run directory, a .keras file or, "
+                                               "with application, \"imagenet\".")
+    if f.application is not None:
+        from kerascnn.zoo.port import find_source
+
+        try:
+            source = find_source(f.application)
+        except ConfigError as e:
+            raise r.error(("finetune", "application"), e.message, hint=e.hint) from None
+        expected = source.preprocessing
+        if r.data.normalize != expected:
+            raise r.error(("data", "normalize"), (
+                f"{source.application}'s weights expect inputs normalized as "
+                f"keras.applications prepares them: normalize = \"{expected}\". Received: "
+                f"{r.data.normalize!r}."))
+    elif f.weights == "imagenet":
+        raise r.error(("finetune", "weights"), "\"imagenet\" weights come from keras.applications: "
+                                               "name the network with `application`.",
+                      hint='application = "ResNet50".')
+    elif not f.weights.endswith(".keras") and "normalize" in r.document.get("data", {}):
+        raise r.error(("data", "normalize"), "fine-tuning from a run directory normalizes the "
+                                             "images as that run did (its data.json); remove "
+                                             "data.normalize.")
+    if not f.new_head and (f.dropout or "keep_hidden" in r.document["finetune"]):
+        raise r.error(("finetune", "new_head"), "dropout and keep_hidden shape the new "
+                                                "classifier; with new_head = false there is none.")
+    if not 0.0 <= f.dropout < 1.0:
+        raise r.error(("finetune", "dropout"), f"must be between 0 and 1. Received: "
+                                               f"{f.dropout!r}.")
+    if r.train.distribution == "multi_worker":
+        raise r.error(("train", "distribution"), "fine-tuning phases run on one process; "
+                                                 "'multi_worker' is not supported with "
+                                                 "[finetune].")
+    names = set()
+    for i, phase in enumerate(r.phases):
+        where = ("finetune", "phases", i)
+        if phase.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", phase.name):
+            raise r.error(where + ("name",), f"names a directory: letters, digits, _ and - "
+                                             f"only. Received: {phase.name!r}.")
+        if phase.name is not None and phase.name in names:
+            raise r.error(where + ("name",), f"two phases are called {phase.name!r}.")
+        names.add(phase.name)
+        u = phase.unfreeze
+        if isinstance(u, float) and not 0.0 <= u <= 1.0:
+            raise r.error(where + ("unfreeze",), f"a fraction must be between 0 and 1. "
+                                                 f"Received: {u!r}.")
+        if isinstance(u, int) and not isinstance(u, bool) and u < 0:
+            raise r.error(where + ("unfreeze",), f"the number of top stages must be 0 or more. "
+                                                 f"Received: {u!r}.")
+        if isinstance(u, tuple) and not u:
+            raise r.error(where + ("unfreeze",), "an empty list unfreezes nothing: write "
+                                                 "\"none\".")
+        _check_semantics(r.phase_recipe(i, r.run_dir()))
 
 
 def _check_semantics(r: Recipe) -> None:
@@ -384,8 +608,21 @@ def _check_semantics(r: Recipe) -> None:
             raise r.error(key_path, f"must be a positive integer. Received: {value!r}.")
     if d.channels not in (None, 1, 3):
         raise r.error(("data", "channels"), f"must be 1 or 3. Received: {d.channels!r}.")
-    if d.source == "synthetic" and d.classes < 2:
+    if d.source in ("synthetic", "glyphs") and d.classes < 2 and not d.class_subset:
         raise r.error(("data", "classes"), "a classification task needs at least 2 classes.")
+    if d.class_subset and (len(set(d.class_subset)) != len(d.class_subset)
+                           or len(d.class_subset) < 2 or min(d.class_subset) < 0):
+        raise r.error(("data", "class_subset"), f"must list at least 2 different class indices "
+                                                f"(from 0). Received: {list(d.class_subset)}.")
+    if d.train_per_class is not None:
+        if d.source in ("folder", "tfds"):
+            raise r.error(("data", "train_per_class"), f"applies to the sources read into memory "
+                                                       f"(digits, synthetic, glyphs), not "
+                                                       f"{d.source!r}.",
+                          hint="copy the images you want into a folder of their own.")
+        if d.train_per_class < 1:
+            raise r.error(("data", "train_per_class"), f"must be a positive integer. Received: "
+                                                       f"{d.train_per_class!r}.")
     if a.crop_padding < 0:
         raise r.error(("data", "augment", "crop_padding"),
                       f"must be 0 or more. Received: {a.crop_padding!r}.")

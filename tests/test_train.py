@@ -296,3 +296,78 @@ def test_step_every_and_a_model_built_in_python(tmp_path):
                               keras.layers.Dense(3)])
     with pytest.raises(ConfigError, match="the model built now differs"):
         rundir.check_architecture(result.run_dir, other, resume=True)
+
+
+# --- data: glyphs, class subsets, few labels, keras.applications normalizations -------------------
+
+def labels_of(ds):
+    return np.concatenate([np.argmax(y, -1) for _, y in ds.as_numpy_iterator()])
+
+
+def test_glyphs_class_subsets_and_few_labels(tmp_path):
+    from kerascnn.data import load_data
+    from kerascnn.data.sources import glyph_images
+
+    r = recipe(tmp_path, data={"source": "glyphs", "class_subset": [7, 3, 5], "samples": 90,
+                               "train_per_class": 4, "test_fraction": 0.2,
+                               "validation_split": 0.1, "image_size": None})
+    data = load_data(r)
+    assert data.input_shape == (32, 32, 1) and data.class_names == ["glyph7", "glyph3", "glyph5"]
+    assert data.sizes["train"] == 12 and sorted(np.bincount(labels_of(data.train))) == [4, 4, 4]
+    assert data.description == "glyphs 7, 3, 5, 4 training images per class"
+    # A glyph is the same whatever the other classes: glyph 5 drawn alone, with no noise in the
+    # way, has most of its ink where glyph 5 of the subset does.
+    alone, _ = glyph_images([5], 40, seed=1)
+    mixed, labels = glyph_images([7, 3, 5], 120, seed=1)
+    mean_alone, mean_mixed = alone.mean(0)[..., 0], mixed[labels == 2].mean(0)[..., 0]
+    assert np.corrcoef(mean_alone.ravel(), mean_mixed.ravel())[0, 1] > 0.9
+    other = mixed[labels == 0].mean(0)[..., 0]
+    assert np.corrcoef(mean_alone.ravel(), other.ravel())[0, 1] < 0.6
+    # digits: classes 3 and 8 of the real data, renumbered in the order given
+    digits = load_data(recipe(tmp_path, data={"source": "digits", "class_subset": [8, 3],
+                                              "image_size": None}))
+    assert digits.class_names == ["8", "3"] and sum(digits.sizes.values()) == 174 + 183
+    with pytest.raises(ConfigError, match=r"data.class_subset: scikit-learn digits \(8x8\) has no "
+                                          r"class \[12\]"):
+        load_data(recipe(tmp_path, data={"source": "digits", "class_subset": [1, 12]}))
+    with pytest.raises(ConfigError, match="train_per_class: applies to the sources read into "
+                                          "memory"):
+        recipe(tmp_path, data={"source": "folder", "path": "x", "train_per_class": 5})
+    with pytest.raises(ConfigError, match="class_subset: must list at least 2 different"):
+        recipe(tmp_path, data={"class_subset": [1, 1]})
+
+
+def test_class_subset_of_a_folder_renumbers_the_labels(tmp_path):
+    from PIL import Image
+
+    from kerascnn.data import load_data
+
+    for k, name in enumerate(["ant", "bee", "cat"]):
+        folder = tmp_path / "images" / name
+        folder.mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8, 3), 60 * k + i, np.uint8)).save(folder / f"{i}.png")
+    r = recipe(tmp_path, data={"source": "folder", "path": str(tmp_path / "images"),
+                               "class_subset": [2, 0], "validation_split": 0.0,
+                               "image_size": [8, 8], "normalize": "none", "batch_size": 4})
+    data = load_data(r)
+    assert data.classes == 2 and data.class_names == ["cat", "ant"]
+    seen = {}
+    for x, y in data.train.unbatch().as_numpy_iterator():
+        seen.setdefault(int(np.argmax(y)), set()).add(int(x[0, 0, 0]) // 60)
+    assert seen == {0: {2}, 1: {0}}  # cat images are class 0 now, ant images class 1
+
+
+def test_caffe_and_tf_normalizations_match_keras_applications(tmp_path):
+    import keras
+
+    from kerascnn.data import load_data
+
+    for mode, normalize in (("caffe", "caffe"), ("tf", "tf"), ("torch", "imagenet")):
+        r = recipe(tmp_path, data={"normalize": normalize, "samples": 16, "classes": 2})
+        data = load_data(r)
+        pre = data.preprocessing
+        image = np.random.default_rng(0).uniform(0, 255, (1, 16, 16, 3)).astype("float32")
+        expected = keras.applications.imagenet_utils.preprocess_input(image.copy(), mode=mode)
+        np.testing.assert_allclose(np.asarray(pre.normalize(image)), expected, rtol=1e-5,
+                                   atol=1e-4)

@@ -17,6 +17,7 @@ from kerascnn.recipe import Recipe
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # keras.applications.imagenet_utils, mode "caffe"
 STATS_SAMPLE = 10_000  # images used to estimate the training set's mean and std
 
 
@@ -29,7 +30,9 @@ class Preprocessing:
         load_size: the size images are first brought to; the centre `input_shape[:2]` is then
             cropped (equal to the input size when there is no crop).
         resize: "stretch" (bilinear) or "pad" (centred on black, or centre-cropped).
-        mean, std: per channel, subtracted and divided after the crop.
+        mean, std: per channel, subtracted and divided after the crop (in BGR order with `bgr`).
+        bgr: reverse the channels to BGR first (the Caffe convention of keras.applications' VGG
+            and ResNet weights).
     """
 
     input_shape: tuple[int, int, int]
@@ -37,6 +40,7 @@ class Preprocessing:
     resize: str
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    bgr: bool = False
 
     @classmethod
     def from_dict(cls, facts: dict) -> Preprocessing:
@@ -45,7 +49,7 @@ class Preprocessing:
                    load_size=tuple(int(v) for v in facts.get("load_size", shape[:2])),
                    resize=str(facts.get("resize", "stretch")),
                    mean=tuple(float(v) for v in facts["mean"]),
-                   std=tuple(float(v) for v in facts["std"]))
+                   std=tuple(float(v) for v in facts["std"]), bgr=bool(facts.get("bgr", False)))
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -72,6 +76,8 @@ class Preprocessing:
     def normalize(self, image):
         import tensorflow as tf
 
+        if self.bgr:
+            image = image[..., ::-1]
         return (image - tf.constant(self.mean, "float32")) / tf.constant(self.std, "float32")
 
     def __call__(self, image):
@@ -104,15 +110,16 @@ class Data:
 
 
 def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
-              statistics: tuple[list[float], list[float]] | None = None,
+              normalization: Preprocessing | None = None,
               drop_remainder: bool = False) -> Data:
     """The recipe's data as batched `tf.data` datasets of `(normalized image, one-hot label)`.
 
     Args:
         outputs: the model's number of outputs (GoogLeNet with auxiliary heads: 3); labels are
             repeated for each.
-        statistics: (mean, std) per channel to normalize with, instead of the recipe's
-            `normalize` (evaluating a trained model on other data: its training statistics).
+        normalization: normalize as this record does (its mean, std and channel order) instead
+            of as the recipe's `normalize` says: a trained model fed other data (evaluation,
+            fine-tuning) sees it as it saw its training images.
         drop_remainder: drop each split's last, smaller batch (several processes must run equal
             batches in step).
     """
@@ -131,14 +138,15 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
     shaped = {k: None if ds is None else ds.map(lambda x, y: (shaping.shape(x), y),
                                                  num_parallel_calls=tf.data.AUTOTUNE)
               for k, ds in (("train", splits.train), ("val", splits.val), ("test", splits.test))}
-    if statistics is not None:
-        mean, std = [float(v) for v in statistics[0]], [float(v) for v in statistics[1]]
+    if normalization is not None:
+        mean, std, bgr = normalization.mean, normalization.std, normalization.bgr
         if len(mean) != channels or len(std) != channels:
-            raise ValueError(f"statistics must give {channels} means and stds. Received: "
-                             f"{statistics!r}.")
+            raise ValueError(f"normalization must give {channels} means and stds. Received: "
+                             f"mean {list(mean)}, std {list(std)}.")
     else:
         mean, std = _statistics(d.normalize, shaped["train"], channels)
-    pre = Preprocessing(shaping.input_shape, load_size, d.resize, tuple(mean), tuple(std))
+        bgr = d.normalize == "caffe" and channels == 3
+    pre = Preprocessing(shaping.input_shape, load_size, d.resize, tuple(mean), tuple(std), bgr)
     cropped = load_size != (h, w)
 
     def finish(image, label):
@@ -196,7 +204,12 @@ def fit_size(image, size, method: str = "stretch"):
 
 def fixed_statistics(kind: str, channels: int) -> tuple[list[float], list[float]]:
     """Mean and std per channel of the normalizations that need no data: "none", "unit",
-    "imagenet"."""
+    "imagenet", "caffe" (in BGR order), "tf"."""
+    if kind == "caffe":
+        mean = list(CAFFE_MEAN_BGR) if channels == 3 else [float(np.mean(CAFFE_MEAN_BGR))]
+        return mean, [1.0] * channels
+    if kind == "tf":
+        return [127.5] * channels, [127.5] * channels
     if kind == "none":
         return [0.0] * channels, [1.0] * channels
     if kind == "unit":

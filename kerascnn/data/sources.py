@@ -3,6 +3,9 @@ images as float32 in [0, 255], HxWxC, and labels as int32, plus what the pipelin
 
 - digits: scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels), real and offline;
 - synthetic: a generated task (one fixed random pattern per class, shifted and noisy);
+- glyphs: generated handwriting, an Omniglot in miniature (one fixed random glyph of strokes per class,
+  drawn rotated, scaled, shifted, jittered and noisy), with as many classes as wanted: the source of
+  transfer-learning experiments (pretrain on many glyphs, fine-tune on a few examples of new ones);
 - folder: `keras.utils.image_dataset_from_directory` conventions, one sub-folder per class;
 - tfds: any tensorflow-datasets image classification set (`tfds.load`, with `data_dir` and splits).
 """
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
-from kerascnn.recipe import DataSection, Recipe
+from kerascnn.recipe import Recipe
 
 
 @dataclass
@@ -34,14 +37,29 @@ class Splits:
 
 def load_source(recipe: Recipe, seed: int) -> Splits:
     d = recipe.data
-    loader = {"digits": _digits, "synthetic": _synthetic, "folder": _folder, "tfds": _tfds}
-    return loader[d.source](recipe, d, seed)
+    loader = {"digits": _digits, "synthetic": _synthetic, "glyphs": _glyphs, "folder": _folder,
+              "tfds": _tfds}
+    splits = loader[d.source](recipe, d, seed)
+    if d.class_subset and d.source in ("folder", "tfds"):
+        splits = _keep_classes(recipe, splits, d.class_subset)
+    return splits
 
 
-def _split_arrays(x, y, d: DataSection, seed: int, what: str) -> Splits:
+def _split_arrays(recipe: Recipe, x, y, seed: int, what: str, names: list[str],
+                  subset: tuple[int, ...] = ()) -> Splits:
+    """Arrays -> stratified test, validation and training splits; `subset` keeps (and renumbers)
+    some classes first, `train_per_class` then keeps that many training images of each."""
     import tensorflow as tf
     from sklearn.model_selection import train_test_split
 
+    d = recipe.data
+    if subset:
+        _check_subset(recipe, subset, len(names), what)
+        keep = np.isin(y, subset)
+        index = {c: i for i, c in enumerate(subset)}
+        x, y = x[keep], np.array([index[int(c)] for c in y[keep]])
+        names = [names[c] for c in subset]
+        what += f", classes {_ranges(subset)}"
     parts = {}
     rest_x, rest_y = x, y
     if d.test_fraction > 0:
@@ -52,14 +70,65 @@ def _split_arrays(x, y, d: DataSection, seed: int, what: str) -> Splits:
         rest_x, val_x, rest_y, val_y = train_test_split(
             rest_x, rest_y, test_size=d.validation_split, random_state=seed + 1, stratify=rest_y)
         parts["val"] = (val_x, val_y)
+    if d.train_per_class:
+        rng = np.random.default_rng(seed + 2)
+        chosen = []
+        for k in range(len(names)):
+            members = np.flatnonzero(rest_y == k)
+            if len(members) < d.train_per_class:
+                raise recipe.error(("data", "train_per_class"), f"class {names[k]!r} has "
+                                   f"{len(members)} training images, fewer than "
+                                   f"{d.train_per_class}.")
+            chosen.append(rng.choice(members, d.train_per_class, replace=False))
+        order = rng.permutation(np.concatenate(chosen))
+        rest_x, rest_y = rest_x[order], rest_y[order]
+        what += f", {d.train_per_class} training images per class"
     parts["train"] = (rest_x, rest_y)
     sets = {k: tf.data.Dataset.from_tensor_slices((v[0].astype("float32"), v[1].astype("int32")))
             for k, v in parts.items()}
-    classes = int(y.max()) + 1
     return Splits(train=sets["train"], val=sets.get("val"), test=sets.get("test"),
-                  sizes={k: len(v[1]) for k, v in parts.items()}, classes=classes,
-                  class_names=[str(i) for i in range(classes)], image_shape=tuple(x.shape[1:]),
-                  description=what)
+                  sizes={k: len(v[1]) for k, v in parts.items()}, classes=len(names),
+                  class_names=list(names), image_shape=tuple(x.shape[1:]), description=what)
+
+
+def _check_subset(recipe, subset, classes: int, what: str) -> None:
+    wrong = [c for c in subset if not 0 <= c < classes]
+    if wrong:
+        raise recipe.error(("data", "class_subset"), f"{what} has no class {wrong} (its classes "
+                                                     f"are 0 to {classes - 1}).")
+
+
+def _ranges(values) -> str:
+    """[0, 1, 2, 5] -> "0-2, 5"."""
+    out, start = [], None
+    for i, v in enumerate(values):
+        if start is None:
+            start = v
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            out.append(str(start) if start == v else f"{start}-{v}")
+            start = None
+    return ", ".join(out)
+
+
+def _keep_classes(recipe, splits: Splits, subset) -> Splits:
+    """A tf.data source with only `subset`'s classes, renumbered 0..k-1 in subset order."""
+    import tensorflow as tf
+
+    _check_subset(recipe, subset, splits.classes, splits.description)
+    table = np.full(splits.classes, -1, dtype="int32")
+    table[list(subset)] = np.arange(len(subset), dtype="int32")
+    lookup = tf.constant(table)
+
+    def keep(ds):
+        if ds is None:
+            return None
+        return ds.map(lambda x, y: (x, tf.gather(lookup, y))).filter(lambda x, y: y >= 0)
+
+    return Splits(train=keep(splits.train), val=keep(splits.val), test=keep(splits.test),
+                  sizes={}, classes=len(subset),  # sizes unknown until read
+                  class_names=[splits.class_names[c] for c in subset],
+                  image_shape=splits.image_shape,
+                  description=f"{splits.description}, classes {_ranges(list(subset))}")
 
 
 def _digits(recipe, d, seed):
@@ -67,7 +136,8 @@ def _digits(recipe, d, seed):
 
     digits = load_digits()
     x = (digits.images * (255.0 / 16.0))[..., None]  # 8x8x1, 0..255
-    return _split_arrays(x, digits.target, d, seed, "scikit-learn digits (8x8)")
+    return _split_arrays(recipe, x, digits.target, seed, "scikit-learn digits (8x8)",
+                         [str(i) for i in range(10)], d.class_subset)
 
 
 def synthetic_images(classes: int, samples: int, size=(32, 32), channels: int = 3, seed: int = 0):
@@ -86,10 +156,58 @@ def synthetic_images(classes: int, samples: int, size=(32, 32), channels: int = 
     return images, labels
 
 
+def glyph(index: int) -> np.ndarray:
+    """Glyph `index` of the alphabet: four strokes, (4, 2 ends, (y, x)) in the unit square; three
+    join into a path, one stands apart. The same glyph for the same index, whatever the seed."""
+    rng = np.random.default_rng(1000 + index)
+    points = rng.uniform(0.15, 0.85, (4, 2))
+    path = np.stack([points[:-1], points[1:]], axis=1)
+    return np.concatenate([path, rng.uniform(0.15, 0.85, (1, 2, 2))])
+
+
+def glyph_images(glyphs, samples: int, size=(32, 32), seed: int = 0):
+    """Handwritten-looking renderings of the glyphs `glyphs` (alphabet indices), labels 0..k-1.
+
+    Each image draws its class's glyph rotated by up to 20 degrees, scaled by 0.7-1.1, shifted by
+    up to a tenth of the image, every stroke end jittered, with a random pen width and Gaussian
+    noise: white strokes on black, values 0-255, one channel.
+    """
+    rng = np.random.default_rng(seed)
+    glyphs = list(glyphs)
+    strokes = np.stack([glyph(g) for g in glyphs]) - 0.5
+    labels = rng.permutation(np.arange(samples) % len(glyphs))
+    h, w = size
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij"), -1)
+    pixels = grid.reshape(-1, 1, 2)
+    images = np.empty((samples, h, w, 1), dtype="float32")
+    for i, k in enumerate(labels):
+        angle, scale = rng.uniform(-0.35, 0.35), rng.uniform(0.7, 1.1)
+        turn = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        ends = strokes[k] @ turn.T + 0.5 + rng.uniform(-0.1, 0.1, 2)
+        ends = ends + rng.normal(0, 0.02, ends.shape)
+        start, direction = ends[:, 0], ends[:, 1] - ends[:, 0]
+        t = np.clip(((pixels - start) * direction).sum(-1)
+                    / np.maximum((direction ** 2).sum(-1), 1e-9), 0, 1)
+        distance = np.linalg.norm(pixels - (start + t[..., None] * direction), axis=-1).min(1)
+        ink = np.clip(1 - (distance - rng.uniform(0.025, 0.05)) * max(h, w) / 1.5, 0, 1)
+        noisy = ink.reshape(h, w) + rng.normal(0, 0.15, (h, w))
+        images[i, ..., 0] = 255 * np.clip(noisy, 0, 1)
+    return images, labels
+
+
+def _glyphs(recipe, d, seed):
+    size = d.image_size or (32, 32)
+    chosen = list(d.class_subset) if d.class_subset else list(range(d.classes))
+    x, y = glyph_images(chosen, d.samples, size, seed=seed)
+    what = (f"glyphs {_ranges(chosen)}" if d.class_subset else f"glyphs ({d.classes} classes)")
+    return _split_arrays(recipe, x, y, seed, what, [f"glyph{g}" for g in chosen])
+
+
 def _synthetic(recipe, d, seed):
     size = d.image_size or (32, 32)
     x, y = synthetic_images(d.classes, d.samples, size, d.channels or 3, seed=seed)
-    return _split_arrays(x, y, d, seed, f"synthetic patterns ({d.classes} classes)")
+    return _split_arrays(recipe, x, y, seed, f"synthetic patterns ({d.classes} classes)",
+                         [str(i) for i in range(d.classes)], d.class_subset)
 
 
 def _folder(recipe, d, seed):
@@ -193,4 +311,4 @@ def _as_int_labels(ds):
     return ds.map(lambda x, y: (tf.cast(x, "float32"), tf.cast(y, "int32")))
 
 
-__all__ = ["Splits", "load_source", "synthetic_images", "ConfigError"]
+__all__ = ["Splits", "load_source", "synthetic_images", "glyph_images", "ConfigError"]

@@ -33,8 +33,9 @@ class RunResult:
 
 
 def train(recipe: Recipe, *, model: Callable | None = None, restart: bool = False,
-          verbose: int | str = "auto", log=print) -> RunResult:
-    """Run a recipe; returns where it went and its metrics.
+          verbose: int | str = "auto", log=print, normalization=None) -> RunResult:
+    """Run a recipe; returns where it went and its metrics. A recipe with `[finetune]` runs its
+    phases (`kerascnn.train.phases`).
 
     Args:
         model: a function `(input_shape, classes) -> keras.Model` that builds the network in
@@ -44,7 +45,16 @@ def train(recipe: Recipe, *, model: Callable | None = None, restart: bool = Fals
         verbose: Keras' progress display ("auto": a progress bar in a terminal, one line per epoch
             otherwise; 0 silent).
         log: where the start line and the report go.
+        normalization: a `Preprocessing` to normalize the images as, instead of the recipe's
+            `normalize` (a fine-tuning phase: as the pretrained network's run did).
     """
+    if recipe.finetune is not None and recipe.phase is None:
+        if model is not None:
+            raise ValueError("a recipe with [finetune] starts from its weights; do not pass "
+                             "train(model=...).")
+        from kerascnn.train.phases import finetune
+
+        return finetune(recipe, restart=restart, verbose=verbose, log=log)
     if model is not None:
         if recipe.model.name is not None or recipe.model.spec is not None:
             raise ValueError("train(model=...) builds the network in Python; the recipe must not "
@@ -65,19 +75,20 @@ def train(recipe: Recipe, *, model: Callable | None = None, restart: bool = Fals
     precision = _precision(t.mixed_precision)
     keras.mixed_precision.set_global_policy(precision)
     try:
-        return _run(recipe, model, path, resume, precision, verbose, log)
+        return _run(recipe, model, path, resume, precision, verbose, log, normalization)
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
 
 def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verbose,
-         log) -> RunResult:
+         log, normalization) -> RunResult:
     from kerascnn.data import load_data
 
     t = recipe.train
     strategy, strategy_name = _strategy(t.distribution, recipe)
     # Across processes every worker must run the same number of equal batches.
-    data = load_data(recipe, drop_remainder=t.distribution == "multi_worker")
+    data = load_data(recipe, drop_remainder=t.distribution == "multi_worker",
+                     normalization=normalization)
     with strategy.scope():
         model = build_model(recipe, data.input_shape, data.classes, builder=builder)
         rundir.check_architecture(path, model, resume=resume)
@@ -286,8 +297,10 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
     return RunResult(run_dir=path, metrics=metrics, model_path=model_path)
 
 
-def plot_curves(rows: list[dict], target: Path, title: str = "") -> None:
-    """Loss and accuracy per epoch, training against validation."""
+def plot_curves(rows: list[dict], target: Path, title: str = "",
+                phases: list[tuple[int, str]] = ()) -> None:
+    """Loss and accuracy per epoch, training against validation; `phases` marks where each
+    fine-tuning phase starts (after that many epochs, its name)."""
     if not rows:
         return
     import matplotlib
@@ -304,6 +317,10 @@ def plot_curves(rows: list[dict], target: Path, title: str = "") -> None:
             ax.plot(epochs, [float(r[key]) for r in rows], label="training")
             if f"val_{key}" in rows[0]:
                 ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], label="validation")
+        for start, name in phases:
+            ax.axvline(start + 0.5, color="grey", linestyle="--", linewidth=0.8)
+            ax.annotate(name, (start + 0.5, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -12), textcoords="offset points", fontsize=8, color="grey")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

@@ -46,17 +46,23 @@ class PortSource:
     model: str  # the kerascnn registry name
     options: dict = field(default_factory=dict)
     fold: str = "none"  # how convolution biases kerascnn lacks are folded: none, next_bn, stream
+    # The input the weights expect, as a recipe's `normalize` (keras.applications' preprocess_input
+    # modes: caffe = BGR with the ImageNet mean subtracted, tf = [-1, 1], torch = "imagenet").
+    preprocessing: str = "caffe"
 
 
 def _sources() -> dict[str, PortSource]:
     table = {"vgg16": PortSource("VGG16", "vgg16"), "vgg19": PortSource("VGG19", "vgg19"),
-             "inception_resnet_v2": PortSource("InceptionResNetV2", "inception_resnet_v2")}
+             "inception_resnet_v2": PortSource("InceptionResNetV2", "inception_resnet_v2",
+                                               preprocessing="tf")}
     for depth in (50, 101, 152):
         table[f"resnet{depth}"] = PortSource(f"ResNet{depth}", f"resnet{depth}", fold="next_bn")
         table[f"resnet{depth}v2"] = PortSource(f"ResNet{depth}V2", f"preact_resnet{depth}",
-                                               {"downsample": "last"}, fold="stream")
+                                               {"downsample": "last"}, fold="stream",
+                                               preprocessing="tf")
     for depth in (121, 169, 201):
-        table[f"densenet{depth}"] = PortSource(f"DenseNet{depth}", f"densenet{depth}")
+        table[f"densenet{depth}"] = PortSource(f"DenseNet{depth}", f"densenet{depth}",
+                                               preprocessing="imagenet")
     return table
 
 

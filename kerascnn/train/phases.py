@@ -1,0 +1,265 @@
+"""Fine-tuning recipes: `[finetune]` phases, each a run of its own inside the recipe's run directory.
+
+The lecture's transfer-learning recipe, as data: take a network trained on a big task, put a new
+classifier on it, train the classifier alone on the new data (phase 1, the rest frozen), then unfreeze
+the top stages and go on with a smaller learning rate (phase 2).
+
+```
+runs/glyphs_finetune/
+  recipe.yaml, run.json   the whole recipe; "finished" once every phase is
+  1-head/                 phase 1: a run directory like any (resumable, never clobbered)
+  2-top/                  phase 2: starts from 1-head/model.keras (its best weights)
+  model.keras, data.json  the last phase's model, and how its images are fed (evaluate, predict)
+  history.csv, curves.png every phase's epochs in one table and one plot, phases marked
+  metrics.json            each phase's metrics, and the last phase's test metrics
+```
+
+Running the recipe again resumes: finished phases are kept as they are (never trained again), an
+interrupted phase resumes from its last finished epoch, the phases after it follow.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from pathlib import Path
+
+from kerascnn.config import ConfigError
+from kerascnn.recipe import Recipe
+from kerascnn.train import rundir
+
+
+def finetune(recipe: Recipe, *, restart: bool = False, verbose="auto", log=print):
+    """Run a recipe with `[finetune]`: every phase in turn (see the module docstring)."""
+    from kerascnn.train.fit import RunResult
+
+    start = Start(recipe)
+    start.check_phases()  # every phase's `unfreeze` names layers that exist: before any data
+    parent, resume = rundir.prepare(recipe, restart=restart)
+    log(f"kerascnn finetune: {recipe.name} -> {parent}"
+        + (" (resuming)" if resume else "") + f"; start {start.describe()}, "
+        + f"{len(recipe.phases)} phase{'s' if len(recipe.phases) != 1 else ''}")
+    results, previous = [], None
+    for index, phase in enumerate(recipe.phases):
+        sub = recipe.phase_recipe(index, parent)
+        state = rundir.read_state(sub.run_dir()) or {}
+        if (state.get("status") == "finished" and state.get("fingerprint") == sub.fingerprint
+                and (sub.run_dir() / "model.keras").is_file()):
+            log(f"phase {index + 1} ({phase.directory(index)}): finished before; kept")
+            metrics = json.loads((sub.run_dir() / "metrics.json").read_text(encoding="utf-8"))
+            result = RunResult(sub.run_dir(), metrics, sub.run_dir() / "model.keras")
+        else:
+            result = _train_phase(sub, index, start, previous, verbose, log)
+        results.append(result)
+        previous = result.model_path
+    return _combine(recipe, parent, results, log)
+
+
+def _train_phase(sub: Recipe, index: int, start: Start, previous: Path | None, verbose, log):
+    from kerascnn.train.fit import train
+
+    phase = sub.phases[index]
+
+    def build(input_shape, classes):  # a stable name: it enters the phase's fingerprint
+        model = start.model(input_shape, classes) if previous is None else _load(previous)
+        if tuple(model.input_shape[1:]) != tuple(input_shape):
+            raise sub.error(("data", "image_size"), (
+                f"the data gives {tuple(input_shape)} images; the starting model takes "
+                f"{tuple(model.input_shape[1:])}."),
+                hint="set data.image_size and data.channels to the model's input.")
+        return start.set_trainable(model, phase, index)
+
+    return train(sub, model=build, verbose=verbose, log=log, normalization=start.normalization)
+
+
+class Start:
+    """Where a fine-tuning recipe's weights come from, resolved and checked before any data is
+    read: a run directory, a `.keras` file, or a keras.applications network ported to the zoo."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        f = recipe.finetune
+        self.normalization = None
+        self._loaded = None
+        self.path = None
+        if f.application is not None:
+            from kerascnn.zoo.port import find_source
+
+            self.source = find_source(f.application)
+            if f.weights != "imagenet":
+                self.path = self._resolve(f.weights, expect="file")
+            return
+        self.path = self._resolve(f.weights, expect="any")
+        if self.path.is_dir():
+            model_path = self.path / "model.keras"
+            if not model_path.is_file() or not (self.path / "data.json").is_file():
+                raise recipe.error(("finetune", "weights"), (
+                    f"{self.path} holds no finished kerascnn run (model.keras and data.json)."),
+                    hint="finish the run first (kerascnn train its recipe), or name a .keras file.")
+            from kerascnn.data import Preprocessing
+
+            facts = json.loads((self.path / "data.json").read_text(encoding="utf-8"))
+            self.normalization = Preprocessing.from_dict(facts)
+            self.path = model_path
+        elif self.path.suffix != ".keras":
+            raise recipe.error(("finetune", "weights"), f"expected a run directory or a .keras "
+                                                        f"file. Received: {f.weights!r}.")
+
+    def describe(self) -> str:
+        f = self.recipe.finetune
+        if f.application is not None:
+            return f"keras.applications {self.source.application} ({f.weights})"
+        return str(self.path)
+
+    def _resolve(self, text: str, *, expect: str) -> Path:
+        path = Path(text).expanduser()
+        if not path.is_absolute() and not path.exists() and self.recipe.path is not None:
+            path = self.recipe.path.parent / path
+        if not path.exists() or (expect == "file" and not path.is_file()):
+            raise self.recipe.error(("finetune", "weights"), f"nothing at {text!r}.",
+                                    hint="a run directory, a .keras file, or with application "
+                                         "\"imagenet\" or the path of its weights file.")
+        return path
+
+    @property
+    def head(self) -> str | None:
+        return "head_new" if self.recipe.finetune.new_head else None
+
+    def model(self, input_shape, classes: int):
+        """The starting network for this data, with its new classifier when asked."""
+        from kerascnn.finetune import replace_head
+
+        f = self.recipe.finetune
+        if f.application is not None:
+            model = self._port(input_shape)
+        else:
+            if self._loaded is None:
+                self._loaded = _load(self.path)
+            model = self._loaded
+        if f.new_head:
+            return replace_head(model, classes, dropout=f.dropout, keep_hidden=f.keep_hidden)
+        given = int(model.output_shape[-1])
+        if given != classes:
+            raise self.recipe.error(("finetune", "new_head"), (
+                f"the starting model has {given} classes and the data {classes}; keeping its "
+                f"classifier needs the same classes."), hint="new_head = true.")
+        return model
+
+    def set_trainable(self, model, phase, index: int):
+        from kerascnn.finetune import set_trainable, trainable_stages
+
+        head = self.head or trainable_stages(model)[-1]
+        try:
+            return set_trainable(model, phase.unfreeze, head=head, batchnorm=phase.batchnorm)
+        except ValueError as e:
+            raise self.recipe.error(("finetune", "phases", index, "unfreeze"), str(e)) from None
+
+    def check_phases(self) -> None:
+        """Every phase's `unfreeze` against the network phase 1 starts from (the same layers in
+        every phase), before any data is read. A ported network is checked on the zoo's
+        architecture, unweighted."""
+        f = self.recipe.finetune
+        if f.application is not None:
+            from kerascnn.zoo import build, get_model_info
+
+            d = self.recipe.data
+            shape = get_model_info(self.source.model).input_shape
+            if d.image_size is not None:
+                shape = (*d.image_size, shape[2])
+            top = self._include_top()
+            model = build(self.source.model, input_shape=shape, include_top=top,
+                          pooling=None if top else "avg", **self.source.options)
+        else:
+            if self._loaded is None:
+                self._loaded = _load(self.path)
+            model = self._loaded
+        if f.new_head:
+            from kerascnn.finetune import replace_head
+
+            model = replace_head(model, 2, dropout=f.dropout, keep_hidden=f.keep_hidden)
+        for index, phase in enumerate(self.recipe.phases):
+            self.set_trainable(model, phase, index)
+
+    def _include_top(self) -> bool:
+        # Only VGG has hidden layers above its features worth keeping (FC-4096 twice); they need
+        # the 224x224 input they were trained at.
+        return self.recipe.finetune.keep_hidden and self.source.model.startswith("vgg")
+
+    def _port(self, input_shape):
+        import keras
+
+        from kerascnn.zoo.port import port_weights
+
+        top = self._include_top()
+        options = dict(input_shape=tuple(input_shape), include_top=top,
+                       pooling=None if top else "avg")
+        try:
+            if self.path is not None:
+                return port_weights(self.path, architecture=self.source.application, **options)
+            constructor = getattr(keras.applications, self.source.application)
+            try:
+                source = constructor(weights="imagenet", include_top=top,
+                                     input_shape=(*tuple(input_shape)[:2], 3))
+            except Exception as e:  # noqa: BLE001  (Keras raises a bare Exception offline)
+                raise ConfigError(f"keras.applications could not load {self.source.application}'s "
+                                  f"ImageNet weights: {_first_line(e)}") from None
+            return port_weights(source, **options)
+        except ConfigError as e:
+            hint = ("keep_hidden = false (VGG's hidden layers need 224x224 images)" if top else
+                    "without internet, download the weights file elsewhere and give its path as "
+                    "finetune.weights")
+            raise self.recipe.error(("finetune", "weights"), e.message, hint=e.hint or hint) \
+                from None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _load(path: Path):
+    from kerascnn.saving import load_model
+
+    return load_model(path)
+
+
+def _combine(recipe: Recipe, parent: Path, results, log):
+    """The fine-tuning run's own files from its phases'."""
+    from kerascnn.train.fit import RunResult, plot_curves
+
+    rows, boundaries, phases = [], [], []
+    for index, result in enumerate(results):
+        name = recipe.phases[index].directory(index)
+        with open(result.run_dir / "history.csv", newline="", encoding="utf-8") as f:
+            phase_rows = list(csv.DictReader(f))
+        offset = len(rows)
+        for row in phase_rows:
+            rows.append({"phase": name, **row, "epoch": offset + int(row["epoch"])})
+        boundaries.append((offset, name))
+        phases.append({"phase": name, **result.metrics})
+    keys = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    with open(parent / "history.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    plot_curves(rows, parent / "curves.png", title=recipe.name, phases=boundaries)
+    last = results[-1]
+    for name in ("model.keras", "data.json"):
+        shutil.copy2(last.run_dir / name, parent / name)
+    metrics = {"phases": phases, "epochs": len(rows),
+               "seconds": round(sum(p.get("seconds", 0.0) for p in phases), 2)}
+    if "test" in last.metrics:
+        metrics["test"] = last.metrics["test"]
+    (parent / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    rundir.update_state(parent, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+                        epochs=len(rows))
+    summary = "; ".join(f"{p['phase']} {p.get('test', {}).get('accuracy', float('nan')):.4f}"
+                        for p in phases)
+    log(f"finetune done: {len(rows)} epochs in {len(phases)} phases; test accuracy after each: "
+        f"{summary}")
+    log(f"  saved {parent / 'model.keras'}, metrics.json, history.csv, curves.png")
+    return RunResult(run_dir=parent, metrics=metrics, model_path=parent / "model.keras")
