@@ -21,6 +21,10 @@ learning_rate = 0.001
 dir = "runs/lenet5_digits"
 ```
 
+A fine-tuning recipe has `[finetune]` (FinetuneSection: the starting weights, the new classifier) and
+`[[finetune.phases]]` (PhaseSection: epochs, what to unfreeze, the phase's own learning rate) instead of
+`[model]`; `kerascnn.train.phases` runs it.
+
 Command-line overrides (`--set train.epochs=3`) are applied to the parsed document before validation,
 their values read as TOML values (`3`, `0.1`, `true`, `"text"`, `[32, 32]`; bare words are strings).
 """
@@ -692,7 +696,8 @@ def describe_keys() -> str:
     from kerascnn.config.schema import describe, parameters
 
     lines = []
-    for key, cls in [*SECTIONS.items(), ("data.augment", AugmentSection)]:
+    for key, cls in [*SECTIONS.items(), ("data.augment", AugmentSection),
+                     ("[finetune.phases]", PhaseSection)]:
         lines.append(f"[{key}]")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for pname, p in parameters(cls, ()).items():

@@ -109,8 +109,9 @@ def test_transfer_beats_training_from_scratch_and_frozen_layers_stay_bit_identic
     assert [p["phase"] for p in phases] == ["1-head", "2-top"]
     assert test_accuracy(pre) > 0.7
     baseline = test_accuracy(scratch)
-    # Measured (seed 0): scratch 0.770, frozen features 0.865, after phase 2 0.888.
-    assert frozen_features >= baseline + 0.08, (frozen_features, baseline)
+    # Measured (seed 0): scratch 0.770, frozen features 0.865, after phase 2 0.888; seeds 1 and 2
+    # give margins of 13 and 9 points (README).
+    assert frozen_features >= baseline + 0.06, (frozen_features, baseline)
     assert test_accuracy(fine) >= baseline + 0.08, (test_accuracy(fine), baseline)
 
     # Phase 1 changed nothing but the new classifier; phase 2 also stage3's convolution, never
