@@ -240,6 +240,11 @@ class FinetuneSection:
     keep_hidden: bool = True
     phases: tuple[dict, ...] = ()
 
+    @property
+    def normalized_by_start(self) -> bool:
+        """Starting from a run directory, whose data.json says how to normalize."""
+        return self.application is None and not self.weights.endswith(".keras")
+
 
 # The [train] keys a phase may set for itself; the others (seed, precision, distribution, ...)
 # hold for the whole recipe.
@@ -367,8 +372,11 @@ class Recipe:
         for key, section in [*sections, ("output", self.output)]:
             out[key] = _plain(section)
         out["data"]["augment"] = _plain(self.augment)
-        if self.finetune is not None:
+        if self.finetune is not None:  # leave out what does not apply, so that it loads again
             out["finetune"]["phases"] = [_plain(p) for p in self.phases]
+            out["train"].pop("epochs")  # each phase's own
+            if self.finetune.normalized_by_start:
+                out["data"].pop("normalize")
         if self.model.name is None and self.model.spec is None:
             del out["model"]  # built in Python (`builder`), or started from weights (`finetune`)
         return out
@@ -532,7 +540,7 @@ def _check_finetune(r: Recipe) -> None:
         raise r.error(("finetune", "weights"), "\"imagenet\" weights come from keras.applications: "
                                                "name the network with `application`.",
                       hint='application = "ResNet50".')
-    elif not f.weights.endswith(".keras") and "normalize" in r.document.get("data", {}):
+    elif f.normalized_by_start and "normalize" in r.document.get("data", {}):
         raise r.error(("data", "normalize"), "fine-tuning from a run directory normalizes the "
                                              "images as that run did (its data.json); remove "
                                              "data.normalize.")

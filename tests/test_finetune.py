@@ -174,6 +174,10 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     recipe = load_recipe(finetune_doc(tmp_path, start.run_dir), name="fine")
     result = train(recipe, verbose=0, log=lines.append)
     assert result.model_path == tmp_path / "fine" / "model.keras"
+    from kerascnn.inference import evaluate
+
+    # The run directory's recipe.yaml, data.json and model.keras: evaluate repeats the test.
+    assert evaluate(tmp_path / "fine").accuracy == pytest.approx(result.metrics["test"]["accuracy"])
     assert json.loads((tmp_path / "fine" / "run.json").read_text())["status"] == "finished"
     with pytest.raises(ConfigError, match="finished; kerascnn never overwrites a run"):
         train(recipe, verbose=0, log=lines.append)
