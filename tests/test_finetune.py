@@ -240,6 +240,8 @@ def test_finetune_errors_at_run_time_come_before_the_data(tmp_path, monkeypatch)
     """Missing weights, an `unfreeze` that names no layer and a model whose input does not fit
     the data: errors that name the key, the first two before any data is read or any run
     directory made (the corrected recipe then runs where the wrong one would have)."""
+    import json
+
     import kerascnn.data
     from kerascnn.config import ConfigError
     from kerascnn.recipe import load_recipe
@@ -264,6 +266,11 @@ def test_finetune_errors_at_run_time_come_before_the_data(tmp_path, monkeypatch)
                        output={"dir": str(tmp_path / "c")})
     with pytest.raises(ConfigError, match=r"data.image_size: the data gives \(20, 20, 3\) images"):
         train(load_recipe(doc), **quiet)
+    # From a .keras file the recipe's own normalize applies.
+    doc = finetune_doc(tmp_path, start.model_path, data={"normalize": "unit"},
+                       output={"dir": str(tmp_path / "d")})
+    train(load_recipe(doc), **quiet)
+    assert json.loads((tmp_path / "d" / "data.json").read_text())["std"] == [255.0] * 3
 
 
 def test_set_reaches_into_phases(tmp_path):
