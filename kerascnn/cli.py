@@ -56,6 +56,23 @@ def _parser() -> argparse.ArgumentParser:
     add_train_options(train)
     train.set_defaults(run=_train)
 
+    tune = commands.add_parser(
+        "tune", help="search a recipe's [tune] space with keras-tuner",
+        description="Run the hyperparameter search a recipe's [tune] table declares (random, "
+                    "hyperband or bayesian, keras-tuner), print every trial, and write the best "
+                    "trial's recipe as a file `kerascnn train` runs. Running the same command "
+                    "again resumes an interrupted search.")
+    tune.add_argument("recipe", metavar="RECIPE", help="a recipe file with [tune]")
+    tune.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="KEY=VALUE", help="override a recipe key, e.g. --set "
+                                                "tune.max_trials=3 (repeatable)")
+    tune.add_argument("--output", metavar="DIR",
+                      help="the search directory (default: the run directory's name + _tune)")
+    tune.add_argument("--restart", action="store_true",
+                      help="start a new search beside one made by a different recipe")
+    tune.add_argument("--quiet", action="store_true", help="no progress bars")
+    tune.set_defaults(run=_tune)
+
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, top-5, loss and per-class accuracy of a trained model",
         description="Evaluate a run directory's model (or a .keras file) on labelled images: the "
@@ -219,6 +236,22 @@ def _train(args) -> int:
     from kerascnn.train import train
 
     train(recipe, restart=args.restart, verbose=0 if args.quiet else "auto")
+    return 0
+
+
+def _tune(args) -> int:
+    from pathlib import Path
+
+    from kerascnn.config.errors import ConfigError
+    from kerascnn.recipe import load_recipe
+
+    if not Path(args.recipe).is_file():
+        raise ConfigError(f"no recipe file at {args.recipe!r}.")
+    recipe = load_recipe(args.recipe, args.overrides)  # every error before Keras loads
+    _quiet_backend()
+    from kerascnn.tune import tune
+
+    tune(recipe, directory=args.output, restart=args.restart, verbose=0 if args.quiet else "auto")
     return 0
 
 

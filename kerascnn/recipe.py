@@ -39,7 +39,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from kerascnn.config import ConfigError, Source, check_call, check_keys, load_document
 
@@ -297,6 +297,61 @@ class PhaseSection:
 
 
 @dataclass(frozen=True)
+class TuneSection:
+    """`[tune]`: a hyperparameter search over the recipe's own keys with keras-tuner
+    (`kerascnn tune RECIPE`; `kerascnn train` ignores this table).
+
+    Attributes:
+        tuner: "random" (RandomSearch), "hyperband" (Hyperband) or "bayesian"
+            (BayesianOptimization).
+        objective: the metric to optimize, as Keras logs it: "val_accuracy", "val_loss", ...
+        direction: "max" or "min" (default: max for accuracies, min otherwise).
+        max_trials: trials to run (random, bayesian).
+        executions_per_trial: models trained per trial, their objective averaged.
+        max_epochs: hyperband's most epochs for one model (default train.epochs).
+        factor, hyperband_iterations: hyperband's reduction factor and brackets' repeats.
+        max_consecutive_failed_trials: stop the search after this many failed trials in a row.
+        space: `"key.path" = {type = ...}` per tuned recipe key (see `SpaceEntry`), e.g.
+            `"train.learning_rate" = {type = "float", min = 1e-4, max = 1e-1, sampling = "log"}`.
+    """
+
+    tuner: Literal["random", "hyperband", "bayesian"] = "random"
+    objective: str = "val_accuracy"
+    direction: Literal["min", "max"] | None = None
+    max_trials: int = 10
+    executions_per_trial: int = 1
+    max_epochs: int | None = None
+    factor: int = 3
+    hyperband_iterations: int = 1
+    max_consecutive_failed_trials: int = 3
+    space: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SpaceEntry:
+    """One tuned key of `[tune.space]`: a keras-tuner hyperparameter.
+
+    Attributes:
+        type: "choice" (`values`), "int" or "float" (`min`, `max`, `step`, `sampling`),
+            "boolean", or "fixed" (`value`).
+        values: the choices (numbers, strings or booleans, all of one kind).
+        min, max, step: the range (inclusive) and its step.
+        sampling: "linear", "log" or "reverse_log".
+        value: a fixed value.
+        default: the value tried first (default: keras-tuner's, the first choice or `min`).
+    """
+
+    type: Literal["choice", "int", "float", "boolean", "fixed"]
+    values: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    sampling: Literal["linear", "log", "reverse_log"] = "linear"
+    value: Any = None
+    default: Any = None
+
+
+@dataclass(frozen=True)
 class OutputSection:
     """`[output]`: the run directory (default `runs/<recipe file name>`) and TensorBoard logs."""
 
@@ -305,7 +360,8 @@ class OutputSection:
 
 
 SECTIONS = {"model": ModelSection, "data": DataSection, "train": TrainSection,
-            "finetune": FinetuneSection, "output": OutputSection}
+            "finetune": FinetuneSection, "tune": TuneSection, "output": OutputSection}
+OPTIONAL = ("finetune", "tune")  # tables a recipe may leave out entirely
 TOP_LEVEL = [*SECTIONS, "name", "description"]
 
 
@@ -330,6 +386,8 @@ class Recipe:
     finetune: FinetuneSection | None = None
     phases: tuple[PhaseSection, ...] = ()
     phase: int | None = None  # set in the recipe of one fine-tuning phase
+    tune: TuneSection | None = None
+    space: dict[str, SpaceEntry] = field(default_factory=dict)  # [tune.space], validated
 
     @property
     def fingerprint(self) -> str:
@@ -339,7 +397,7 @@ class Recipe:
         doc["train"].pop("epochs", None)
         for phase in doc.get("finetune", {}).get("phases", []):
             phase.pop("epochs", None)
-        for key in ("output", "description", "name"):
+        for key in ("output", "description", "name", "tune"):  # training ignores [tune]
             doc.pop(key, None)
         if self.builder and self.phase is None:  # a phase's model is its [finetune]'s
             doc["model"] = {"builder": self.builder}
@@ -369,9 +427,13 @@ class Recipe:
         sections = [("model", self.model), ("data", self.data), ("train", self.train)]
         if self.finetune is not None:
             sections.append(("finetune", self.finetune))
+        if self.tune is not None:
+            sections.append(("tune", self.tune))
         for key, section in [*sections, ("output", self.output)]:
             out[key] = _plain(section)
         out["data"]["augment"] = _plain(self.augment)
+        if self.tune is not None:
+            out["tune"]["space"] = {k: _plain(v) for k, v in self.space.items()}
         if self.finetune is not None:  # leave out what does not apply, so that it loads again
             out["finetune"]["phases"] = [_plain(p) for p in self.phases]
             out["train"].pop("epochs")  # each phase's own
@@ -464,9 +526,9 @@ def validate_recipe(document: dict, source: Source | None = None, *, path: Path 
                     name: str | None = None) -> Recipe:
     source = source or Source()
     check_keys(document, TOP_LEVEL, path=(), source=source, owner="a recipe")
-    sections = {"finetune": None}
+    sections = {key: None for key in OPTIONAL}
     for key, cls in SECTIONS.items():
-        if key == "finetune" and key not in document:
+        if key in OPTIONAL and key not in document:
             continue
         raw = document.get(key, {})
         if not isinstance(raw, dict):
@@ -490,11 +552,123 @@ def validate_recipe(document: dict, source: Source | None = None, *, path: Path 
                     augment=augment, train=sections["train"], output=sections["output"],
                     document=document, source=source, path=path,
                     description=str(document.get("description", "")),
-                    finetune=sections["finetune"], phases=phases)
+                    finetune=sections["finetune"], phases=phases, tune=sections["tune"],
+                    space=_space(sections["tune"], source))
     _check_semantics(recipe)
     if recipe.finetune is not None:
         _check_finetune(recipe)
+    if recipe.tune is not None:
+        _check_tune(recipe)
     return recipe
+
+
+def _space(tune: TuneSection | None, source: Source) -> dict[str, SpaceEntry]:
+    if tune is None:
+        return {}
+    out = {}
+    for key, raw in tune.space.items():
+        path = ("tune", "space", key)
+        if not isinstance(raw, dict):
+            raise source.error(path, f"each tuned key takes a table such as {{type = \"choice\", "
+                                     f"values = [...]}}. Received: {raw!r}.")
+        out[key] = SpaceEntry(**check_call(SpaceEntry, raw, path=path, source=source,
+                                           what="a tuned key", skip=()))
+    return out
+
+
+def space_points(recipe: Recipe) -> list[tuple[str, object]]:
+    """(key, value) pairs that together cover every end of the search space: each choice, each
+    range's min and max, both booleans, the fixed values."""
+    points = []
+    for key, entry in recipe.space.items():
+        if entry.type == "choice":
+            points += [(key, v) for v in entry.values]
+        elif entry.type in ("int", "float"):
+            cast = int if entry.type == "int" else float
+            points += [(key, cast(entry.min)), (key, cast(entry.max))]
+        elif entry.type == "boolean":
+            points += [(key, True), (key, False)]
+        else:
+            points.append((key, entry.value))
+    return points
+
+
+def with_values(recipe: Recipe, values: dict) -> Recipe:
+    """The recipe with `values` ({"train.learning_rate": 0.01, ...}) set, validated anew, without
+    its [tune] (a trial's recipe, or the best one)."""
+    document = copy.deepcopy(recipe.document)
+    document.pop("tune", None)
+    for key, value in values.items():
+        node = document
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = list(value) if isinstance(value, tuple) else value
+    return validate_recipe(document, recipe.source, path=recipe.path, name=recipe.name)
+
+
+def _check_tune(r: Recipe) -> None:
+    """The search space: every key a recipe key, every end of every range a valid value for it
+    (checked one at a time on the recipe; combinations are the trials' business)."""
+    t = r.tune
+    for key, value in [("max_trials", t.max_trials), ("executions_per_trial",
+                                                       t.executions_per_trial),
+                       ("max_consecutive_failed_trials", t.max_consecutive_failed_trials),
+                       ("hyperband_iterations", t.hyperband_iterations),
+                       ("max_epochs", t.max_epochs or 1)]:
+        if value < 1:
+            raise r.error(("tune", key), f"must be a positive integer. Received: {value!r}.")
+    if t.factor < 2:
+        raise r.error(("tune", "factor"), f"must be 2 or more. Received: {t.factor!r}.")
+    objectives = ["val_accuracy", "val_loss", "accuracy", "loss"]
+    if t.objective not in objectives:
+        from kerascnn.config.errors import did_you_mean
+
+        raise r.error(("tune", "objective"), f"must be a metric the training logs: "
+                                             f"{', '.join(objectives)}. Received: "
+                                             f"{t.objective!r}.",
+                      hint=did_you_mean(t.objective, objectives))
+    if t.objective.startswith("val_") and r.data.validation_split == 0 and r.data.source != "tfds":
+        raise r.error(("tune", "objective"), f"{t.objective!r} needs validation data; "
+                                             f"data.validation_split is 0.")
+    if not r.space:
+        raise r.error(("tune", "space"), "nothing to tune: give [tune.space] at least one key.",
+                      hint='"train.learning_rate" = {type = "float", min = 1e-4, max = 0.1, '
+                           'sampling = "log"}.')
+    for key, entry in r.space.items():
+        path = ("tune", "space", key)
+        root = key.split(".")[0]
+        if root not in ("model", "data", "train", "finetune") or "." not in key:
+            raise r.error(path, f"a tuned key is a recipe key path such as "
+                                f"\"train.learning_rate\" in [model], [data], [train] or "
+                                f"[finetune]. Received: {key!r}.")
+        needs = {"choice": ("values",), "int": ("min", "max"), "float": ("min", "max"),
+                 "fixed": ("value",), "boolean": ()}[entry.type]
+        missing = [n for n in needs if getattr(entry, n) is None]
+        if missing:
+            raise r.error(path, f"type {entry.type!r} needs {' and '.join(missing)}.")
+        if entry.type == "choice":
+            kinds = {type(v) for v in entry.values}
+            if not entry.values or len(kinds) > 1 or not kinds <= {int, float, str, bool}:
+                raise r.error(path + ("values",), f"give one or more values of one kind "
+                                                  f"(numbers, strings or booleans). Received: "
+                                                  f"{list(entry.values)}.")
+        if entry.type in ("int", "float"):
+            if entry.min > entry.max:
+                raise r.error(path, f"min must not exceed max. Received: min {entry.min}, max "
+                                    f"{entry.max}.")
+            if entry.sampling != "linear" and entry.min <= 0:
+                raise r.error(path + ("sampling",), f"{entry.sampling} sampling needs min > 0. "
+                                                    f"Received: min {entry.min}.")
+            if entry.type == "int" and any(v is not None and v != int(v)
+                                           for v in (entry.min, entry.max, entry.step)):
+                raise r.error(path, "an int range needs whole min, max and step.")
+    for key, value in space_points(r):
+        try:
+            with_values(r, {key: value})
+        except ConfigError as e:
+            raise r.error(("tune", "space", key), f"the value {value!r} does not make a valid "
+                                                  f"recipe: {e}") from None
 
 
 def _phase(raw, index: int, source: Source) -> PhaseSection:
@@ -705,7 +879,7 @@ def describe_keys() -> str:
 
     lines = []
     for key, cls in [*SECTIONS.items(), ("data.augment", AugmentSection),
-                     ("[finetune.phases]", PhaseSection)]:
+                     ("[finetune.phases]", PhaseSection), ("tune.space.\"<key>\"", SpaceEntry)]:
         lines.append(f"[{key}]")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for pname, p in parameters(cls, ()).items():

@@ -1,0 +1,383 @@
+"""Hyperparameter search with keras-tuner, declared in a recipe's `[tune]` table.
+
+`kerascnn tune RECIPE` runs `tune(recipe)`: a `RecipeHyperModel` (a `keras_tuner.HyperModel` whose
+`build(hp)` sets the sampled values on the recipe's own keys and builds that recipe's model, compiled as
+`kerascnn train` compiles it) searched by keras-tuner's RandomSearch, Hyperband or BayesianOptimization.
+
+```
+runs/<name>_tune/
+  tune.json         the recipe's fingerprint (with its [tune]) and the search's status
+  tuner/            keras-tuner's project (oracle, trials, checkpoints): the same command resumes it
+  results.csv       one row per trial: status, values, objective, and why a failed trial failed
+  best_recipe.yaml  the best trial's recipe, complete: `kerascnn train runs/<name>_tune/best_recipe.yaml`
+```
+
+A trial whose values do not make a valid recipe or model (too small an input for the depth, say), whose
+loss becomes NaN, or that runs out of memory is recorded as failed with its reason, and the search goes
+on (keras-tuner stops after `max_consecutive_failed_trials` in a row). Completed trials are never run
+again: rerunning an interrupted search continues it.
+
+Distributed search is keras-tuner's own: start the same command on every machine with
+`KERASTUNER_TUNER_ID` ("chief" on one, "tuner0", "tuner1", ... on the others), `KERASTUNER_ORACLE_IP`
+and `KERASTUNER_ORACLE_PORT` set; the chief hands out trials, the workers train them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import keras_tuner
+
+from kerascnn.config import ConfigError
+from kerascnn.recipe import Recipe, with_values
+
+class RecipeHyperModel(keras_tuner.HyperModel):
+    """A recipe and its `[tune.space]` as a keras-tuner HyperModel.
+
+    Every tuned key is a hyperparameter named by its key path ("train.learning_rate"); `build(hp)`
+    returns the compiled model of the recipe with those values, `fit(hp, model, ...)` trains it on the
+    recipe's data (loaded once per distinct `[data]`).
+    """
+
+    def __init__(self, recipe: Recipe, *, verbose="auto"):
+        if recipe.tune is None or not recipe.space:
+            raise ValueError(f"the recipe {recipe.name!r} has no [tune.space] to search.")
+        super().__init__(name=recipe.name)
+        self.recipe = recipe
+        self.verbose = verbose
+        self._data: dict[str, object] = {}
+        # While keras-tuner collects the space (it calls build() with the defaults when the tuner
+        # is made), build() only declares it: no data read, no model built that may not fit.
+        self.declaring = False
+
+    def declare_hyperparameters(self, hp):
+        self.values(hp)
+
+    def values(self, hp) -> dict:
+        """Declare the space on `hp` and return this trial's values, by key path."""
+        out = {}
+        for key, e in self.recipe.space.items():
+            if e.type == "choice":
+                out[key] = hp.Choice(key, list(e.values), default=e.default)
+            elif e.type == "int":
+                out[key] = hp.Int(key, int(e.min), int(e.max), step=int(e.step) if e.step else None,
+                                  sampling=e.sampling, default=e.default)
+            elif e.type == "float":
+                out[key] = hp.Float(key, float(e.min), float(e.max), step=e.step,
+                                    sampling=e.sampling, default=e.default)
+            elif e.type == "boolean":
+                out[key] = hp.Boolean(key, default=bool(e.default))
+            else:
+                out[key] = hp.Fixed(key, e.value)
+        return out
+
+    def trial_recipe(self, hp) -> Recipe:
+        values = self.values(hp)
+        try:
+            return with_values(self.recipe, values)
+        except ConfigError as e:
+            raise keras_tuner.errors.FailedTrialError(
+                f"these values do not make a valid recipe: {e}") from None
+
+    def data(self, recipe: Recipe):
+        from kerascnn.data import load_data
+
+        key = json.dumps([recipe.resolved()["data"], recipe.train.seed], sort_keys=True)
+        if key not in self._data:
+            self._data[key] = load_data(recipe)
+        return self._data[key]
+
+    def build(self, hp):
+        from kerascnn.train.fit import build_model, compile_model
+
+        if self.declaring:
+            self.values(hp)
+            return None
+        recipe = self.trial_recipe(hp)
+        data = self.data(recipe)
+        try:
+            model = build_model(recipe, data.input_shape, data.classes)
+            steps = data.steps_per_epoch or sum(1 for _ in data.train)
+            compile_model(model, recipe, steps)
+        except ValueError as e:  # ConfigError included: a combination the network cannot take
+            raise keras_tuner.errors.FailedTrialError(
+                f"the model cannot be built: {_first_line(e)}") from None
+        if len(model.outputs) - 1 != len(recipe.train.aux_loss_weights):
+            raise keras_tuner.errors.FailedTrialError(
+                f"the model has {len(model.outputs) - 1} auxiliary outputs and "
+                f"train.aux_loss_weights {len(recipe.train.aux_loss_weights)} weights.")
+        return model
+
+    def fit(self, hp, model, *args, callbacks=None, **kwargs):
+        from kerascnn.train.fit import _repeat_labels
+
+        recipe = self.trial_recipe(hp)
+        data = self.data(recipe)
+        outputs = len(model.outputs)
+        train, val = (_repeat_labels(ds, outputs) for ds in (data.train, data.val))
+        kwargs.setdefault("epochs", recipe.train.epochs)
+        kwargs.setdefault("verbose", self.verbose)
+        kwargs.setdefault("shuffle", False)  # tf.data shuffles
+        callbacks = [*(callbacks or []), FailOnNaN()]
+        if recipe.train.schedule == "plateau":
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss" if val is not None else "loss", factor=recipe.train.gamma,
+                patience=recipe.train.patience, min_lr=recipe.train.min_learning_rate))
+        try:
+            return model.fit(train, validation_data=val, callbacks=callbacks, **kwargs)
+        except Exception as e:  # noqa: BLE001  (out of memory has a class per backend)
+            if "out of memory" in str(e).lower() or "resourceexhausted" in type(e).__name__.lower():
+                raise keras_tuner.errors.FailedTrialError(
+                    f"out of memory: {_first_line(e)}") from None
+            raise
+
+
+class FailOnNaN(keras.callbacks.Callback):
+    """Fail the trial (recorded, the search goes on) as soon as the loss is not finite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise keras_tuner.errors.FailedTrialError(
+                f"the loss became {float(loss)} at batch {batch} (learning rate too high?).")
+
+
+@dataclass
+class TrialRow:
+    trial: str
+    status: str
+    values: dict
+    score: float | None
+    reason: str
+
+
+@dataclass
+class TuneResult:
+    directory: Path
+    trials: list[TrialRow]
+    best_recipe: Path | None
+    best_values: dict
+
+
+def tune(recipe: Recipe, *, directory: str | Path | None = None, restart: bool = False,
+         verbose="auto", log=print) -> TuneResult:
+    """Run the recipe's `[tune]` search (resuming an interrupted one); returns every trial and
+    writes the best recipe.
+
+    Args:
+        directory: where the search lives (default: the run directory's name + "_tune").
+        restart: start a new search beside one made by a different recipe (never deletes).
+    """
+    if recipe.tune is None:
+        raise recipe.error((), "the recipe has no [tune] table to search with.",
+                           hint='add [tune] and [tune.space] with "train.learning_rate" = '
+                                '{type = "float", min = 1e-4, max = 0.1, sampling = "log"}.')
+    if recipe.finetune is not None or (recipe.model.name is None and recipe.model.spec is None):
+        raise recipe.error(("tune",), "tuning needs a recipe with [model]; fine-tuning recipes "
+                                      "and models built in Python are not searched yet.")
+    t = recipe.tune
+    path = _directory(recipe, directory, restart)
+    keras.utils.set_random_seed(recipe.train.seed)
+    hypermodel = RecipeHyperModel(recipe, verbose=verbose)
+    direction = t.direction or ("max" if "acc" in t.objective else "min")
+    common = dict(hypermodel=hypermodel,
+                  objective=keras_tuner.Objective(t.objective, direction=direction),
+                  directory=str(path), project_name="tuner", overwrite=False,
+                  seed=recipe.train.seed, executions_per_trial=t.executions_per_trial,
+                  max_consecutive_failed_trials=t.max_consecutive_failed_trials)
+    hypermodel.declaring = True
+    if t.tuner == "hyperband":
+        tuner = keras_tuner.Hyperband(max_epochs=t.max_epochs or recipe.train.epochs,
+                                      factor=t.factor, hyperband_iterations=t.hyperband_iterations,
+                                      **common)
+    elif t.tuner == "bayesian":
+        tuner = keras_tuner.BayesianOptimization(max_trials=t.max_trials, **common)
+    else:
+        tuner = keras_tuner.RandomSearch(max_trials=t.max_trials, **common)
+    hypermodel.declaring = False
+    done = sum(1 for trial in tuner.oracle.trials.values() if trial.status in _ENDED)
+    log(f"kerascnn tune: {recipe.name} -> {path}" + (f" (resuming after {done} trials)"
+                                                      if done else "")
+        + f"; {t.tuner} search of {len(recipe.space)} keys, objective {t.objective} "
+        + f"({direction})")
+    started = time.perf_counter()
+    tuner.search(verbose=verbose)
+    rows = trial_rows(tuner, recipe)
+    best_values = {}
+    best_path = None
+    completed = [r for r in rows if r.status == "COMPLETED" and r.score is not None]
+    if completed:
+        best_values = completed[0].values
+        best_path = path / "best_recipe.yaml"
+        _write_best(recipe, best_values, completed[0], len(rows), best_path)
+    _write_results(rows, path / "results.csv")
+    _update(path, status="finished", trials=len(rows), seconds=round(
+        time.perf_counter() - started, 1))
+    log(format_results(rows, t.objective))
+    if best_path is not None:
+        log(f"best: trial {completed[0].trial}, {t.objective} {completed[0].score:.4f}; "
+            f"train it with: kerascnn train {best_path}")
+    return TuneResult(directory=path, trials=rows, best_recipe=best_path, best_values=best_values)
+
+
+_ENDED = ("COMPLETED", "FAILED", "INVALID")
+
+
+def trial_rows(tuner, recipe: Recipe) -> list[TrialRow]:
+    """Every trial of the search, the best first and the failed last."""
+    direction = tuner.oracle.objective.direction
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        values = {k: v for k, v in trial.hyperparameters.values.items() if k in recipe.space}
+        reason = _reason(trial.message) if trial.status in ("FAILED", "INVALID") else ""
+        score = trial.score if trial.status == "COMPLETED" else None
+        rows.append(TrialRow(trial.trial_id, str(trial.status), values, score, reason))
+
+    def order(row):
+        if row.score is None:
+            return (1, 0.0)
+        return (0, -row.score if direction == "max" else row.score)
+
+    return sorted(rows, key=order)
+
+
+def format_results(rows: list[TrialRow], objective: str) -> str:
+    keys = []
+    for row in rows:
+        keys += [k for k in row.values if k not in keys]
+    header = ["trial", "status", *keys, objective]
+    table = [header]
+    for row in rows:
+        table.append([row.trial, row.status.lower(), *(_show(row.values.get(k)) for k in keys),
+                      f"{row.score:.4f}" if row.score is not None else row.reason[:60]])
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip()
+                     for line in table)
+
+
+def _show(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _reason(message: str | None) -> str:
+    """The failure's own words: the last line of keras-tuner's traceback, without the class."""
+    lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return "failed"
+    last = lines[-1]
+    head, sep, rest = last.partition(": ")
+    return rest if sep and "Error" in head.split(".")[-1] else last
+
+
+def _directory(recipe: Recipe, directory, restart: bool) -> Path:
+    run = recipe.run_dir()
+    path = Path(directory) if directory else run.with_name(run.name + "_tune")
+    fingerprint = tune_fingerprint(recipe)
+    state = _state(path)
+    if state is None and path.exists() and any(path.iterdir()):
+        if not restart:
+            raise ConfigError(f"{path} exists and is not a kerascnn search; kerascnn will not "
+                              f"write into it.", hint="pass --output with a new folder, or "
+                                                      "--restart.")
+        path = _free(path)
+    elif state is not None and state.get("fingerprint") != fingerprint:
+        if not restart:
+            raise ConfigError(f"the search in {path} was made by a different recipe or search "
+                              f"space (fingerprint {state.get('fingerprint')}, this one "
+                              f"{fingerprint}); kerascnn never overwrites a search.",
+                              hint=f"pass --restart to start a new one in {_free(path)} (the "
+                                   f"old one is kept).")
+        path = _free(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if _state(path) is None:
+        _write_state(path, {"recipe": recipe.name, "fingerprint": fingerprint,
+                            "status": "running", "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+    else:
+        _update(path, status="running")
+    return path
+
+
+def tune_fingerprint(recipe: Recipe) -> str:
+    """What a search depends on: the recipe with its [tune], but not its budget of trials (a
+    search can be extended) nor its output and names."""
+    doc = recipe.resolved()
+    for key in ("output", "name", "description"):
+        doc.pop(key, None)
+    doc["tune"].pop("max_trials", None)
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _state(path: Path) -> dict | None:
+    try:
+        return json.loads((path / "tune.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError):
+        return {"status": "unreadable"}
+
+
+def _write_state(path: Path, state: dict) -> None:
+    import os
+
+    tmp = path / "tune.json.tmp"
+    tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
+    os.replace(tmp, path / "tune.json")
+
+
+def _update(path: Path, **changes) -> None:
+    _write_state(path, {**(_state(path) or {}), **changes})
+
+
+def _free(path: Path) -> Path:
+    for i in range(2, 10_000):
+        candidate = path.with_name(f"{path.name}-{i}")
+        if not candidate.exists():
+            return candidate
+    raise ConfigError(f"no free directory name beside {path}.")
+
+
+def _write_results(rows: list[TrialRow], target: Path) -> None:
+    keys = []
+    for row in rows:
+        keys += [k for k in row.values if k not in keys]
+    with open(target, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["trial", "status", *keys, "objective", "reason"])
+        for row in rows:
+            writer.writerow([row.trial, row.status, *(row.values.get(k, "") for k in keys),
+                             "" if row.score is None else row.score, row.reason])
+
+
+def _write_best(recipe: Recipe, values: dict, row: TrialRow, trials: int, target: Path) -> None:
+    """The best trial's recipe as a complete file: no [tune], paths made absolute (the file lives
+    in the search directory), its own name and run directory."""
+    import yaml
+
+    best = with_values(recipe, values)
+    doc = best.resolved()
+    doc["name"] = f"{recipe.name}_best"
+    doc["output"]["dir"] = str(recipe.run_dir().with_name(f"{recipe.name}_best"))
+    base = recipe.path.parent if recipe.path is not None else Path.cwd()
+    for table, key in (("model", "spec"), ("data", "path"), ("data", "test_path")):
+        value = doc.get(table, {}).get(key)
+        if isinstance(value, str) and not Path(value).is_absolute():
+            candidate = Path(value) if Path(value).exists() else base / value
+            doc[table][key] = str(candidate.resolve())
+    header = (f"# The best of {trials} trials of the search in {target.parent} "
+              f"({recipe.tune.objective} {row.score:.4f}, trial {row.trial}):\n"
+              + "".join(f"#   {k} = {v!r}\n" for k, v in values.items()))
+    target.write_text(header + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

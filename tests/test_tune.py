@@ -1,0 +1,175 @@
+"""Hyperparameter search (`[tune]`, `kerascnn tune`): random and hyperband searches on generated data,
+the best recipe file trains as is, a killed search resumes without repeating finished trials, an
+invalid combination or a NaN loss is a failed trial and the search goes on, errors before anything runs."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kerascnn.config import ConfigError
+from kerascnn.recipe import load_recipe
+
+SPEC = {"defaults": {"norm": "batch"},
+        "stages": [{"blocks": ["conv3-8", "maxpool"]}, {"blocks": ["conv3-16", "maxpool"]}],
+        "head": {"pool": "avg"}}
+
+
+def document(tmp_path, **tables):
+    doc = {"model": {"spec": SPEC},
+           "data": {"source": "synthetic", "classes": 3, "samples": 240, "image_size": [16, 16],
+                    "batch_size": 32},
+           "train": {"epochs": 2, "optimizer": "adam", "learning_rate": 0.01},
+           "tune": {"tuner": "random", "max_trials": 3,
+                    "space": {"train.learning_rate": {"type": "float", "min": 1e-3, "max": 0.1,
+                                                      "sampling": "log"},
+                              "train.optimizer": {"type": "choice",
+                                                  "values": ["sgd", "adam"]}}},
+           "output": {"dir": str(tmp_path / "run"), "tensorboard": False}}
+    for key, value in tables.items():
+        doc[key] = {**doc.get(key, {}), **value}
+    return doc
+
+
+def write_recipe(path: Path, doc: dict) -> Path:
+    """The document as a YAML recipe file."""
+    import yaml
+
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def results(directory):
+    with open(Path(directory) / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def quiet(*a):
+    pass
+
+
+def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
+    from kerascnn.cli import main
+    from kerascnn.tune import tune
+
+    recipe = load_recipe(document(tmp_path), name="search")
+    result = tune(recipe, verbose=0, log=quiet)
+    assert result.directory == tmp_path / "run_tune"
+    rows = results(result.directory)
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"COMPLETED"}
+    assert len({r["train.learning_rate"] for r in rows}) == 3  # sampled, not repeated
+    scores = [float(r["objective"]) for r in rows]
+    assert scores == sorted(scores, reverse=True)  # best first
+    best = load_recipe(result.best_recipe)
+    assert best.tune is None and best.name == "search_best"
+    assert best.train.learning_rate == pytest.approx(float(rows[0]["train.learning_rate"]))
+    assert best.train.optimizer == rows[0]["train.optimizer"]
+    assert main(["train", str(result.best_recipe), "--quiet", "--set", "train.epochs=1",
+                 "--output", str(tmp_path / "best")]) == 0
+    assert json.loads((tmp_path / "best" / "metrics.json").read_text())["epochs"] == 1
+    # The same search again: nothing retrained, the same best.
+    again = tune(recipe, verbose=0, log=quiet)
+    assert [r.trial for r in again.trials] == [r["trial"] for r in rows]
+
+
+@pytest.mark.slow
+def test_hyperband_and_a_failed_trial_that_does_not_stop_the_search(tmp_path):
+    """Hyperband over registered models, one of which cannot take 16x16 images (LeNet-5's C5
+    needs 5x5 maps): its trials are recorded as failed with the reason, the others complete."""
+    from kerascnn.tune import tune
+
+    doc = document(tmp_path, model={"name": "resnet20"},
+                   tune={"tuner": "hyperband", "max_epochs": 2, "factor": 2,
+                         "max_consecutive_failed_trials": 10,
+                         "space": {"model.name": {"type": "choice",
+                                                  "values": ["lenet5", "resnet20"],
+                                                  "default": "lenet5"}}})
+    del doc["model"]["spec"]
+    result = tune(load_recipe(doc, name="hb"), verbose=0, log=quiet)
+    rows = results(result.directory)
+    failed = [r for r in rows if r["status"] == "FAILED"]
+    completed = [r for r in rows if r["status"] == "COMPLETED"]
+    assert failed and completed
+    assert all(r["model.name"] == "lenet5" for r in failed)
+    assert "the model cannot be built" in failed[0]["reason"] and "too small" in failed[0]["reason"]
+    assert all(r["model.name"] == "resnet20" for r in completed)
+    assert load_recipe(result.best_recipe).model.name == "resnet20"
+
+
+def test_a_nan_loss_fails_its_trial(tmp_path):
+    from kerascnn.tune import tune
+
+    doc = document(tmp_path, tune={"max_trials": 2, "space": {
+        "train.learning_rate": {"type": "choice", "values": [1e30, 0.01], "default": 1e30},
+        "train.optimizer": {"type": "fixed", "value": "sgd"}}})
+    result = tune(load_recipe(doc), verbose=0, log=quiet)
+    by_rate = {float(r["train.learning_rate"]): r for r in results(result.directory)}
+    assert by_rate[1e30]["status"] == "FAILED" and "the loss became" in by_rate[1e30]["reason"]
+    assert by_rate[0.01]["status"] == "COMPLETED"
+
+
+@pytest.mark.slow
+def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
+    doc = document(tmp_path, tune={"max_trials": 4})
+    path = write_recipe(tmp_path / "search.yaml", doc)
+    command = [sys.executable, "-m", "kerascnn.cli", "tune", str(path), "--quiet"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    first_trial = tmp_path / "run_tune" / "tuner" / "trial_0" / "trial.json"
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if first_trial.exists() and json.loads(first_trial.read_text())["status"] == "COMPLETED":
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "the search ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stamp = first_trial.stat().st_mtime_ns
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "resuming after" in finished.stdout
+    rows = results(tmp_path / "run_tune")
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"COMPLETED"}
+    assert first_trial.stat().st_mtime_ns == stamp  # trial 0 was not run again
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"space": {}}, "tune.space: nothing to tune"),
+    ({"space": {"train.learnin_rate": {"type": "float", "min": 0.1, "max": 1.0}}},
+     "the value 0.1 does not make a valid recipe"),
+    ({"space": {"train.learning_rate": {"type": "float", "min": 0.0, "max": 1.0,
+                                        "sampling": "log"}}}, "log sampling needs min > 0"),
+    ({"space": {"train.epochs": {"type": "int", "min": 3, "max": 1}}}, "min must not exceed max"),
+    ({"space": {"train.optimizer": {"type": "choice", "values": ["sgd", "adamm"]}}},
+     "the value 'adamm' does not make a valid recipe"),
+    ({"space": {"train.optimizer": {"type": "choice"}}}, "type 'choice' needs values"),
+    ({"space": {"learning_rate": {"type": "float", "min": 0.1, "max": 1.0}}},
+     "a tuned key is a recipe key path"),
+    ({"objective": "val_acc"}, "Hint: Did you mean 'val_accuracy'?"),
+    ({"tuner": "grid"}, "tune.tuner: expected one of 'random', 'hyperband', 'bayesian'"),
+    ({"max_trials": 0}, "tune.max_trials: must be a positive integer"),
+])
+def test_search_space_errors_name_the_key(tmp_path, change, message):
+    doc = document(tmp_path)
+    doc["tune"] = {**doc["tune"], **change}
+    with pytest.raises(ConfigError) as caught:
+        load_recipe(doc)
+    assert message in str(caught.value)
+
+
+def test_train_ignores_tune_and_tune_needs_it(tmp_path):
+    from kerascnn.cli import main
+
+    doc = document(tmp_path)
+    with_tune = load_recipe(doc)
+    del doc["tune"]
+    assert load_recipe(doc).fingerprint == with_tune.fingerprint  # a run resumes either way
+    path = write_recipe(tmp_path / "plain.yaml", doc)
+    assert main(["tune", str(path)]) == 2
