@@ -28,6 +28,7 @@ import csv
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,11 +203,18 @@ def tune(recipe: Recipe, *, directory: str | Path | None = None, restart: bool =
     else:
         tuner = keras_tuner.RandomSearch(max_trials=t.max_trials, **common)
     hypermodel.declaring = False
+    role = _role()
+    if role == "worker":  # the chief's oracle hands out the trials and keeps the results
+        log(f"kerascnn tune: {recipe.name}: worker {os.environ['KERASTUNER_TUNER_ID']} of the "
+            f"search at {os.environ['KERASTUNER_ORACLE_IP']}:"
+            f"{os.environ.get('KERASTUNER_ORACLE_PORT', '')}")
+        tuner.search(verbose=verbose)
+        return TuneResult(directory=path, trials=[], best_recipe=None, best_values={})
     done = sum(1 for trial in tuner.oracle.trials.values() if trial.status in _ENDED)
     log(f"kerascnn tune: {recipe.name} -> {path}" + (f" (resuming after {done} trials)"
                                                       if done else "")
         + f"; {t.tuner} search of {len(recipe.space)} keys, objective {t.objective} "
-        + f"({direction})")
+        + f"({direction})" + ("; chief: the workers train" if role == "chief" else ""))
     started = time.perf_counter()
     tuner.search(verbose=verbose)
     rows = trial_rows(tuner, recipe)
@@ -228,6 +236,14 @@ def tune(recipe: Recipe, *, directory: str | Path | None = None, restart: bool =
 
 
 _ENDED = ("COMPLETED", "FAILED", "INVALID")
+
+
+def _role() -> str:
+    """"single", or in keras-tuner's distributed mode (KERASTUNER_* variables) "chief" or
+    "worker"."""
+    if not os.environ.get("KERASTUNER_ORACLE_IP"):
+        return "single"
+    return "chief" if os.environ.get("KERASTUNER_TUNER_ID") == "chief" else "worker"
 
 
 def trial_rows(tuner, recipe: Recipe) -> list[TrialRow]:
@@ -281,9 +297,15 @@ def _reason(message: str | None) -> str:
 def _directory(recipe: Recipe, directory, restart: bool) -> Path:
     run = recipe.run_dir()
     path = Path(directory) if directory else run.with_name(run.name + "_tune")
+    if _role() == "worker":  # the chief owns the directory and its checks
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     fingerprint = tune_fingerprint(recipe)
     state = _state(path)
-    if state is None and path.exists() and any(path.iterdir()):
+    # A chief may find the keras-tuner project its workers made before it started.
+    made_by_workers = _role() == "chief" and path.exists() and \
+        {child.name for child in path.iterdir()} <= {"tuner"}
+    if state is None and path.exists() and any(path.iterdir()) and not made_by_workers:
         if not restart:
             raise ConfigError(f"{path} exists and is not a kerascnn search; kerascnn will not "
                               f"write into it.", hint="pass --output with a new folder, or "
@@ -326,9 +348,7 @@ def _state(path: Path) -> dict | None:
 
 
 def _write_state(path: Path, state: dict) -> None:
-    import os
-
-    tmp = path / "tune.json.tmp"
+    tmp = path / f"tune.json.{os.getpid()}.tmp"  # the processes of a distributed search share it
     tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
     os.replace(tmp, path / "tune.json")
 

@@ -173,3 +173,51 @@ def test_train_ignores_tune_and_tune_needs_it(tmp_path):
     assert load_recipe(doc).fingerprint == with_tune.fingerprint  # a run resumes either way
     path = write_recipe(tmp_path / "plain.yaml", doc)
     assert main(["tune", str(path)]) == 2
+
+
+@pytest.mark.slow
+def test_distributed_search_with_a_chief_and_two_workers(tmp_path):
+    """keras-tuner's own chief/worker mode on 127.0.0.1: the chief's oracle hands out 4 trials,
+    two worker processes train them, the chief writes the results and the best recipe."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = write_recipe(tmp_path / "search.yaml", document(tmp_path, tune={"max_trials": 4}))
+    command = [sys.executable, "-m", "kerascnn.cli", "tune", str(path), "--quiet"]
+    processes, logs = [], []
+
+    def start(role):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERASTUNER_TUNER_ID": role,
+               "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+        log = tmp_path / f"{role}.log"
+        logs.append(log)
+        with open(log, "w") as out:
+            processes.append(subprocess.Popen(command, env=env, stdout=out,
+                                              stderr=subprocess.STDOUT))
+
+    try:
+        # The workers first: they wait for the chief, so both are there when it hands out
+        # trials (keras-tuner's client waits for a chief, not for a search that has ended).
+        start("tuner0")
+        start("tuner1")
+        deadline = time.time() + 120
+        while time.time() < deadline and not all("worker tuner" in log.read_text()
+                                                  for log in logs):
+            time.sleep(0.2)
+        start("chief")
+        for process in processes:
+            process.wait(timeout=180)
+    finally:
+        for process in processes:
+            process.kill()
+    outputs = [log.read_text() for log in logs]
+    assert [p.returncode for p in processes] == [0, 0, 0], outputs
+    assert "chief: the workers train" in outputs[2] and "worker tuner0" in outputs[0]
+    rows = results(tmp_path / "run_tune")
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"COMPLETED"}
+    trained_by = {json.loads(p.read_text()).get("trial_id") for p in
+                  (tmp_path / "run_tune" / "tuner").glob("trial_*/trial.json")}
+    assert len(trained_by) == 4
+    assert (tmp_path / "run_tune" / "best_recipe.yaml").is_file()
