@@ -38,6 +38,9 @@ import keras_tuner
 
 from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe, with_values
+from kerascnn.train import rundir
+
+STATE = "tune.json"  # the search's fingerprint and status, beside keras-tuner's project
 
 class RecipeHyperModel(keras_tuner.HyperModel):
     """A recipe and its `[tune.space]` as a keras-tuner HyperModel.
@@ -226,8 +229,8 @@ def tune(recipe: Recipe, *, directory: str | Path | None = None, restart: bool =
         best_path = path / "best_recipe.yaml"
         _write_best(recipe, best_values, completed[0], len(rows), best_path)
     _write_results(rows, path / "results.csv")
-    _update(path, status="finished", trials=len(rows), seconds=round(
-        time.perf_counter() - started, 1))
+    rundir.update_state(path, STATE, status="finished", trials=len(rows),
+                        seconds=round(time.perf_counter() - started, 1))
     log(format_results(rows, t.objective))
     if best_path is not None:
         log(f"best: trial {completed[0].trial}, {t.objective} {completed[0].score:.4f}; "
@@ -301,7 +304,7 @@ def _directory(recipe: Recipe, directory, restart: bool) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         return path
     fingerprint = tune_fingerprint(recipe)
-    state = _state(path)
+    state = rundir.read_state(path, STATE)
     # A chief may find the keras-tuner project its workers made before it started.
     made_by_workers = _role() == "chief" and path.exists() and \
         {child.name for child in path.iterdir()} <= {"tuner"}
@@ -310,21 +313,22 @@ def _directory(recipe: Recipe, directory, restart: bool) -> Path:
             raise ConfigError(f"{path} exists and is not a kerascnn search; kerascnn will not "
                               f"write into it.", hint="pass --output with a new folder, or "
                                                       "--restart.")
-        path = _free(path)
+        path = rundir.free_path(path)
     elif state is not None and state.get("fingerprint") != fingerprint:
         if not restart:
             raise ConfigError(f"the search in {path} was made by a different recipe or search "
                               f"space (fingerprint {state.get('fingerprint')}, this one "
                               f"{fingerprint}); kerascnn never overwrites a search.",
-                              hint=f"pass --restart to start a new one in {_free(path)} (the "
+                              hint=f"pass --restart to start a new one in {rundir.free_path(path)} (the "
                                    f"old one is kept).")
-        path = _free(path)
+        path = rundir.free_path(path)
     path.mkdir(parents=True, exist_ok=True)
-    if _state(path) is None:
-        _write_state(path, {"recipe": recipe.name, "fingerprint": fingerprint,
-                            "status": "running", "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+    if rundir.read_state(path, STATE) is None:
+        rundir.write_state(path, {"recipe": recipe.name, "fingerprint": fingerprint,
+                                  "status": "running",
+                                  "created": time.strftime("%Y-%m-%d %H:%M:%S")}, STATE)
     else:
-        _update(path, status="running")
+        rundir.update_state(path, STATE, status="running")
     return path
 
 
@@ -336,33 +340,6 @@ def tune_fingerprint(recipe: Recipe) -> str:
         doc.pop(key, None)
     doc["tune"].pop("max_trials", None)
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _state(path: Path) -> dict | None:
-    try:
-        return json.loads((path / "tune.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except (OSError, ValueError):
-        return {"status": "unreadable"}
-
-
-def _write_state(path: Path, state: dict) -> None:
-    tmp = path / f"tune.json.{os.getpid()}.tmp"  # the processes of a distributed search share it
-    tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
-    os.replace(tmp, path / "tune.json")
-
-
-def _update(path: Path, **changes) -> None:
-    _write_state(path, {**(_state(path) or {}), **changes})
-
-
-def _free(path: Path) -> Path:
-    for i in range(2, 10_000):
-        candidate = path.with_name(f"{path.name}-{i}")
-        if not candidate.exists():
-            return candidate
-    raise ConfigError(f"no free directory name beside {path}.")
 
 
 def _write_results(rows: list[TrialRow], target: Path) -> None:

@@ -47,8 +47,8 @@ def prepare(recipe: Recipe, *, restart: bool = False,
             raise ConfigError(f"{path} exists and is not a kerascnn run directory; kerascnn will "
                               f"not write into it.", hint="set output.dir (or --output) to a new "
                                                           "folder, or pass --restart to use "
-                                                          f"{_free(path)}.")
-        path = _free(path)
+                                                          f"{free_path(path)}.")
+        path = free_path(path)
     elif state is not None:
         same = state.get("fingerprint") == recipe.fingerprint
         finished = state.get("status") == "finished"
@@ -59,9 +59,9 @@ def prepare(recipe: Recipe, *, restart: bool = False,
                    f"was made by a different recipe (fingerprint {state.get('fingerprint')}, "
                    f"this one {recipe.fingerprint})")
             raise ConfigError(f"the run in {path} {why}; kerascnn never overwrites a run.",
-                              hint=f"pass --restart to start a new run in {_free(path)} (the old "
+                              hint=f"pass --restart to start a new run in {free_path(path)} (the old "
                                    f"one is kept), or set output.dir.")
-        path = _free(path)
+        path = free_path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / "recipe.yaml").write_text(dump(recipe), encoding="utf-8")
     write_state(path, {"recipe": recipe.name, "fingerprint": recipe.fingerprint,
@@ -85,30 +85,32 @@ def check_architecture(path: Path, model, *, resume: bool) -> None:
     update_state(path, architecture=digest)
 
 
-def read_state(path: Path) -> dict | None:
+def read_state(path: Path, name: str = "run.json") -> dict | None:
     try:
-        return json.loads((Path(path) / "run.json").read_text(encoding="utf-8"))
+        return json.loads((Path(path) / name).read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError):
         return {"status": "unreadable"}
 
 
-def write_state(path: Path, state: dict) -> None:
-    """Atomic: a crash leaves the old file or the new one, never half of one."""
-    target = Path(path) / "run.json"
-    tmp = target.with_suffix(".json.tmp")
+def write_state(path: Path, state: dict, name: str = "run.json") -> None:
+    """Atomic: a crash leaves the old file or the new one, never half of one (and processes that
+    share the directory, a distributed search's, never share a temporary file)."""
+    target = Path(path) / name
+    tmp = target.with_name(f"{name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
     os.replace(tmp, target)
 
 
-def update_state(path: Path, **changes) -> None:
-    state = read_state(path) or {}
+def update_state(path: Path, name: str = "run.json", **changes) -> None:
+    state = read_state(path, name) or {}
     state.update(changes)
-    write_state(path, state)
+    write_state(path, state, name)
 
 
-def _free(path: Path) -> Path:
+def free_path(path: Path) -> Path:
+    """The first `<path>-2`, `<path>-3`, ... that does not exist."""
     for i in range(2, 10_000):
         candidate = path.with_name(f"{path.name}-{i}")
         if not candidate.exists():
