@@ -63,14 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                     "trial's recipe as a file `kerascnn train` runs. Running the same command "
                     "again resumes an interrupted search.")
     tune.add_argument("recipe", metavar="RECIPE", help="a recipe file with [tune]")
-    tune.add_argument("--set", dest="overrides", action="append", default=[],
-                      metavar="KEY=VALUE", help="override a recipe key, e.g. --set "
-                                                "tune.max_trials=3 (repeatable)")
-    tune.add_argument("--output", metavar="DIR",
-                      help="the search directory (default: the run directory's name + _tune)")
-    tune.add_argument("--restart", action="store_true",
-                      help="start a new search beside one made by a different recipe")
-    tune.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_train_options(tune, example="tune.max_trials=3",
+                      output="the search directory (default: the run directory's name + _tune)",
+                      restart="start a new search beside one made by a different recipe")
     tune.set_defaults(run=_tune)
 
     evaluate = commands.add_parser(
@@ -174,15 +169,17 @@ def _list(args) -> int:
     return 0
 
 
-def add_train_options(parser: argparse.ArgumentParser) -> None:
-    """--set, --output, --restart, --quiet: the options of `kerascnn train` and of recipe scripts."""
+def add_train_options(parser: argparse.ArgumentParser, *, example: str = "train.epochs=3",
+                      output: str = "the run directory (output.dir)",
+                      restart: str = "start a new run beside an existing one (it is kept) "
+                                     "instead of resuming or refusing") -> None:
+    """--set, --output, --restart, --quiet: the options of `kerascnn train`, `kerascnn tune` and
+    of recipe scripts (the help texts say what --output and --restart mean for each)."""
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
-                        help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")
-    parser.add_argument("--output", metavar="DIR", help="the run directory (output.dir)")
-    parser.add_argument("--restart", action="store_true",
-                        help="start a new run beside an existing one (it is kept) instead of "
-                             "resuming or refusing")
+                        help=f"override a recipe key, e.g. --set {example} (repeatable)")
+    parser.add_argument("--output", metavar="DIR", help=output)
+    parser.add_argument("--restart", action="store_true", help=restart)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -222,7 +219,8 @@ def run_script(recipe: dict, *, model=None, argv: list[str] | None = None,
     return 0
 
 
-def _train(args) -> int:
+def _recipe_file(args, overrides: list[str]):
+    """The command's recipe file, validated with its overrides: every error before Keras loads."""
     from pathlib import Path
 
     from kerascnn.config.errors import ConfigError
@@ -231,8 +229,13 @@ def _train(args) -> int:
     if not Path(args.recipe).is_file():
         raise ConfigError(f"no recipe file at {args.recipe!r}.",
                           hint="the quickstart is recipes/lenet5_digits.toml.")
-    recipe = load_recipe(args.recipe, recipe_overrides(args))  # every error before Keras loads
+    recipe = load_recipe(args.recipe, overrides)
     _quiet_backend()
+    return recipe
+
+
+def _train(args) -> int:
+    recipe = _recipe_file(args, recipe_overrides(args))
     from kerascnn.train import train
 
     train(recipe, restart=args.restart, verbose=0 if args.quiet else "auto")
@@ -240,15 +243,7 @@ def _train(args) -> int:
 
 
 def _tune(args) -> int:
-    from pathlib import Path
-
-    from kerascnn.config.errors import ConfigError
-    from kerascnn.recipe import load_recipe
-
-    if not Path(args.recipe).is_file():
-        raise ConfigError(f"no recipe file at {args.recipe!r}.")
-    recipe = load_recipe(args.recipe, args.overrides)  # every error before Keras loads
-    _quiet_backend()
+    recipe = _recipe_file(args, args.overrides)  # --output is the search's directory
     from kerascnn.tune import tune
 
     tune(recipe, directory=args.output, restart=args.restart, verbose=0 if args.quiet else "auto")
