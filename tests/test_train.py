@@ -240,6 +240,36 @@ tensorboard = false
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 6
 
 
+def test_killed_after_the_last_epoch_resumes_from_the_backup(tmp_path, monkeypatch):
+    """Interrupted between the last epoch's backup and the end of training: the rerun trains
+    nothing, restores the backup and writes last.keras from it (saved only when training ends)."""
+    from kerascnn.train import fit
+
+    ended = {}
+
+    def interrupted(self, logs=None):
+        ended["weights"] = [w.numpy().copy() for w in self.model.weights]
+        raise KeyboardInterrupt
+
+    r = recipe(tmp_path, train={"epochs": 2})
+    with monkeypatch.context() as patch:
+        patch.setattr(fit.SaveAtEnd, "on_train_end", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            train(r, verbose=0, log=lambda *a: None)
+    run = tmp_path / "run"
+    assert not (run / "last.keras").exists() and (run / "backup").is_dir()
+    assert len(history(run)) == 2
+    messages = []
+    result = train(r, verbose=0, log=messages.append)
+    assert "resuming after epoch 2" in messages[0]
+    assert [int(row["epoch"]) for row in history(run)] == [1, 2] and result.metrics["epochs"] == 2
+    import kerascnn
+
+    last = kerascnn.load_model(run / "last.keras")
+    for saved, expected in zip(last.weights, ended["weights"]):
+        np.testing.assert_array_equal(saved.numpy(), expected, err_msg=saved.path)
+
+
 def test_train_command_errors_are_plain(tmp_path, capsys):
     from kerascnn.cli import main
 

@@ -115,7 +115,7 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
         keras.callbacks.BackupAndRestore(str(path / "backup"), double_checkpoint=True,
                                          delete_checkpoint=False),
         HistoryWriter(history_path, rows),
-        keras.callbacks.ModelCheckpoint(str(path / "last.keras")),
+        SaveAtEnd(path / "last.keras"),
         keras.callbacks.ModelCheckpoint(str(path / "best.keras"), monitor=monitor, mode="min",
                                         save_best_only=True,
                                         initial_value_threshold=best_so_far),
@@ -139,9 +139,10 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
         f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(t.epochs, 'epoch')}")
 
     started = time.perf_counter()
-    if start_epoch < t.epochs:
-        model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, callbacks=callbacks,
-                  verbose=verbose, shuffle=False)  # tf.data shuffles
+    # Also when the backup holds every epoch (killed after the last one): fit then restores the
+    # backup and trains nothing, and SaveAtEnd writes last.keras from the restored weights.
+    model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, callbacks=callbacks,
+              verbose=verbose, shuffle=False)  # tf.data shuffles
     seconds = time.perf_counter() - started
     trained_epochs = t.epochs - start_epoch
 
@@ -210,6 +211,19 @@ def compile_model(model, recipe: Recipe, steps_per_epoch: int) -> None:
     else:
         model.compile(loss=[loss] * outputs, loss_weights=[1.0, *t.aux_loss_weights],
                       metrics=[["accuracy"]] + [[] for _ in range(outputs - 1)], **kwargs)
+
+
+class SaveAtEnd(keras.callbacks.Callback):
+    """last.keras once, when training ends: the resume point of an interrupted run is the backup
+    (saved every epoch), so a second full save per epoch bought nothing and cost a third of the
+    epoch time of small models (measured on glyphs_scratch: 3.9 of 13.8 s)."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_train_end(self, logs=None):
+        self.model.save(self.path)
 
 
 class HistoryWriter(keras.callbacks.Callback):

@@ -6,7 +6,7 @@ runs/lenet5_digits/
   run.json         fingerprint, status, versions, timings
   data.json        classes, sizes and the normalization constants (for evaluate/predict)
   backup/          the resume point (Keras BackupAndRestore), removed when the run finishes
-  last.keras       the model after the last finished epoch
+  last.keras       the model when training ended (the backup holds an interrupted run's last epoch)
   best.keras       the model at its lowest validation loss
   model.keras      the final model for inference: best weights, auxiliary heads removed
   history.csv      one row per epoch; metrics.json: best/final/test metrics, time, images/s
