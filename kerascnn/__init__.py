@@ -30,9 +30,10 @@ _EXPORTS = {
     "unfreeze": "kerascnn.finetune",
     "replace_head": "kerascnn.finetune",
     "trainable_report": "kerascnn.finetune",
+    "HyperCNN": "kerascnn.hypermodel",
 }
-_SUBMODULES = {"analysis", "blocks", "config", "data", "finetune", "inference", "layers",
-               "recipe", "saving", "spec", "train", "zoo"}
+_SUBMODULES = {"analysis", "blocks", "config", "data", "finetune", "hypermodel", "inference",
+               "layers", "recipe", "saving", "spec", "train", "tune", "zoo"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 

@@ -576,11 +576,11 @@ def _space(tune: TuneSection | None, source: Source) -> dict[str, SpaceEntry]:
     return out
 
 
-def space_points(recipe: Recipe) -> list[tuple[str, object]]:
-    """(key, value) pairs that together cover every end of the search space: each choice, each
+def space_points(space: dict[str, SpaceEntry]) -> list[tuple[str, object]]:
+    """(key, value) pairs that together cover every end of a search space: each choice, each
     range's min and max, both booleans, the fixed values."""
     points = []
-    for key, entry in recipe.space.items():
+    for key, entry in space.items():
         if entry.type == "choice":
             points += [(key, v) for v in entry.values]
         elif entry.type in ("int", "float"):
@@ -605,6 +605,31 @@ def with_values(recipe: Recipe, values: dict) -> Recipe:
             node = node.setdefault(part, {})
         node[parts[-1]] = list(value) if isinstance(value, tuple) else value
     return validate_recipe(document, recipe.source, path=recipe.path, name=recipe.name)
+
+
+def space_entry_problem(entry: SpaceEntry) -> tuple[tuple, str] | None:
+    """What is wrong with one search-space entry on its own, as (sub-path, message); None if
+    nothing. Shared by `[tune.space]` and `kerascnn.hypermodel.HyperCNN(space=...)`."""
+    needs = {"choice": ("values",), "int": ("min", "max"), "float": ("min", "max"),
+             "fixed": ("value",), "boolean": ()}[entry.type]
+    missing = [n for n in needs if getattr(entry, n) is None]
+    if missing:
+        return (), f"type {entry.type!r} needs {' and '.join(missing)}."
+    if entry.type == "choice":
+        kinds = {type(v) for v in entry.values}
+        if not entry.values or len(kinds) > 1 or not kinds <= {int, float, str, bool}:
+            return ("values",), (f"give one or more values of one kind (numbers, strings or "
+                                 f"booleans). Received: {list(entry.values)}.")
+    if entry.type in ("int", "float"):
+        if entry.min > entry.max:
+            return (), f"min must not exceed max. Received: min {entry.min}, max {entry.max}."
+        if entry.sampling != "linear" and entry.min <= 0:
+            return ("sampling",), (f"{entry.sampling} sampling needs min > 0. Received: min "
+                                   f"{entry.min}.")
+        if entry.type == "int" and any(v is not None and v != int(v)
+                                       for v in (entry.min, entry.max, entry.step)):
+            return (), "an int range needs whole min, max and step."
+    return None
 
 
 def _check_tune(r: Recipe) -> None:
@@ -642,28 +667,10 @@ def _check_tune(r: Recipe) -> None:
             raise r.error(path, f"a tuned key is a recipe key path such as "
                                 f"\"train.learning_rate\" in [model], [data], [train] or "
                                 f"[finetune]. Received: {key!r}.")
-        needs = {"choice": ("values",), "int": ("min", "max"), "float": ("min", "max"),
-                 "fixed": ("value",), "boolean": ()}[entry.type]
-        missing = [n for n in needs if getattr(entry, n) is None]
-        if missing:
-            raise r.error(path, f"type {entry.type!r} needs {' and '.join(missing)}.")
-        if entry.type == "choice":
-            kinds = {type(v) for v in entry.values}
-            if not entry.values or len(kinds) > 1 or not kinds <= {int, float, str, bool}:
-                raise r.error(path + ("values",), f"give one or more values of one kind "
-                                                  f"(numbers, strings or booleans). Received: "
-                                                  f"{list(entry.values)}.")
-        if entry.type in ("int", "float"):
-            if entry.min > entry.max:
-                raise r.error(path, f"min must not exceed max. Received: min {entry.min}, max "
-                                    f"{entry.max}.")
-            if entry.sampling != "linear" and entry.min <= 0:
-                raise r.error(path + ("sampling",), f"{entry.sampling} sampling needs min > 0. "
-                                                    f"Received: min {entry.min}.")
-            if entry.type == "int" and any(v is not None and v != int(v)
-                                           for v in (entry.min, entry.max, entry.step)):
-                raise r.error(path, "an int range needs whole min, max and step.")
-    for key, value in space_points(r):
+        problem = space_entry_problem(entry)
+        if problem:
+            raise r.error(path + problem[0], problem[1])
+    for key, value in space_points(r.space):
         try:
             with_values(r, {key: value})
         except ConfigError as e:

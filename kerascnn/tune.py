@@ -37,6 +37,7 @@ import keras
 import keras_tuner
 
 from kerascnn.config import ConfigError
+from kerascnn.hypermodel import declare
 from kerascnn.recipe import Recipe, with_values
 from kerascnn.train import rundir
 
@@ -66,21 +67,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
 
     def values(self, hp) -> dict:
         """Declare the space on `hp` and return this trial's values, by key path."""
-        out = {}
-        for key, e in self.recipe.space.items():
-            if e.type == "choice":
-                out[key] = hp.Choice(key, list(e.values), default=e.default)
-            elif e.type == "int":
-                out[key] = hp.Int(key, int(e.min), int(e.max), step=int(e.step) if e.step else None,
-                                  sampling=e.sampling, default=e.default)
-            elif e.type == "float":
-                out[key] = hp.Float(key, float(e.min), float(e.max), step=e.step,
-                                    sampling=e.sampling, default=e.default)
-            elif e.type == "boolean":
-                out[key] = hp.Boolean(key, default=bool(e.default))
-            else:
-                out[key] = hp.Fixed(key, e.value)
-        return out
+        return {key: declare(hp, key, entry) for key, entry in self.recipe.space.items()}
 
     def trial_recipe(self, hp) -> Recipe:
         values = self.values(hp)

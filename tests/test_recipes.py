@@ -17,8 +17,10 @@ from kerascnn.zoo.factory import make_spec
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
-# The recipes that reproduce a paper's network on its data (the rest: fine-tuning and glyphs).
-PAPER_RECIPES = [p for p in RECIPES if load_recipe(p).model.name is not None]
+# The recipes that reproduce a paper's network on its data (the rest: fine-tuning, glyphs, searches).
+PAPER_RECIPES = [p for p in RECIPES
+                 if load_recipe(p).model.name is not None and load_recipe(p).tune is None]
+SEARCH_RECIPES = [p for p in RECIPES if load_recipe(p).tune is not None]
 # (image size, channels, classes) of each dataset the recipes name (None: the sizes vary)
 DATASETS = {"digits": ((8, 8), 1, 10), "mnist": ((28, 28), 1, 10), "cifar10": ((32, 32), 3, 10),
             "imagenet2012": (None, 3, 1000), "imagenette/full-size-v2": (None, 3, 10)}
@@ -69,6 +71,34 @@ def test_paper_recipe_runs_on_tfds_mock_data(tmp_path, name, examples, capsys):
     assert metrics["epochs"] == 1 and 0 <= metrics["test"]["accuracy"] <= 1
     data = json.loads((tmp_path / name / "data.json").read_text())
     assert data["input_shape"] == list(get_model_info(name.split("_")[0]).input_shape)
+
+
+@pytest.mark.parametrize("path", SEARCH_RECIPES, ids=lambda p: p.stem)
+def test_search_recipe_trials_build_and_train_on_tfds_mock_data(path):
+    """A shipped search: valid (every end of its space checked as a recipe when it loads); its
+    first trial (each key at its default) and a trial at the other end of every choice build the
+    model they name, and the first trains an epoch through tfds.load on mock data."""
+    import keras_tuner
+    import tensorflow_datasets as tfds
+
+    from kerascnn.tune import RecipeHyperModel
+
+    recipe = load_recipe(path, ["data.batch_size=16"])
+    assert recipe.name == path.stem and recipe.space
+    hypermodel = RecipeHyperModel(recipe, verbose=0)
+    first, last = keras_tuner.HyperParameters(), keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(first)
+    hypermodel.declare_hyperparameters(last)
+    for key, entry in recipe.space.items():
+        if entry.type == "choice":
+            last.values[key] = entry.values[-1]
+    with tfds.testing.mock_data(num_examples=48):
+        other = hypermodel.build(last)
+        assert other.name == last.values.get("model.name", other.name)
+        model = hypermodel.build(first)
+        assert model.name == first.values.get("model.name", model.name)
+        history = hypermodel.fit(first, model, epochs=1)
+    assert np.isfinite(history.history["loss"][0])
 
 
 def test_inception_small_script(tmp_path, capsys):

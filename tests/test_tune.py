@@ -78,6 +78,21 @@ def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
     assert [r.trial for r in again.trials] == [r["trial"] for r in rows]
 
 
+def test_bayesian_search_fits_its_model_after_the_initial_points(tmp_path):
+    """keras-tuner's BayesianOptimization: with one hyperparameter, 3 random points, then its
+    Gaussian process proposes the 4th. An int range with a step (the batch size)."""
+    from kerascnn.tune import tune
+
+    doc = document(tmp_path, tune={"tuner": "bayesian", "max_trials": 4, "space": {
+        "data.batch_size": {"type": "int", "min": 16, "max": 64, "step": 16}}})
+    doc["train"]["epochs"] = 1
+    result = tune(load_recipe(doc, name="bayes"), verbose=0, log=quiet)
+    rows = results(result.directory)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"COMPLETED"}
+    assert {int(r["data.batch_size"]) for r in rows} <= {16, 32, 48, 64}
+    assert load_recipe(result.best_recipe).data.batch_size == int(rows[0]["data.batch_size"])
+
+
 @pytest.mark.slow
 def test_hyperband_and_a_failed_trial_that_does_not_stop_the_search(tmp_path):
     """Hyperband over registered models, one of which cannot take 16x16 images (LeNet-5's C5

@@ -71,7 +71,8 @@ def resnet(
         groups: cardinality of the 3x3 convolutions (ResNeXt).
         base_width: ResNeXt's width per group d.
         width_factor: Wide ResNet's k.
-        attention: "se" for SE-ResNets.
+        attention: "se" for SE-ResNets; None or "none" for none (a recipe or search space can
+            only write the string).
         attention_args: e.g. `{"ratio": 16}`.
         block_dropout: dropout between a basic block's convolutions (WRN).
         dropout: dropout before the classifier.
@@ -79,6 +80,13 @@ def resnet(
     if len(depths) != len(widths):
         raise ValueError(f"`depths` and `widths` must have one entry per stage. "
                          f"Received: depths={tuple(depths)}, widths={tuple(widths)}")
+    from kerascnn.blocks.attention import ATTENTION
+
+    if attention == "none":
+        attention = None
+    if attention is not None and attention not in ATTENTION:
+        raise ValueError(f"`attention` must be 'none' or one of {sorted(ATTENTION)}. "
+                         f"Received: attention={attention!r}")
     args: dict = {"preact": preact, "shortcut": shortcut, "groups": groups,
                   "width_factor": width_factor}
     if attention:
