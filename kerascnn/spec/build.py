@@ -48,7 +48,7 @@ from kerascnn.blocks.notation import LayerSpec, build_layer, parse_layer
 from kerascnn.config import ConfigError, Source, check_call, check_keys, check_value, load_document
 from kerascnn.config.errors import did_you_mean
 from kerascnn.config.schema import accepts_var_kwargs, parameters
-from kerascnn.saving import recursion_headroom
+from kerascnn.saving import plain_variable_scopes, recursion_headroom
 
 TOP_KEYS = ("name", "input_shape", "defaults", "stem", "stages", "post", "head")
 STAGE_KEYS = ("name", "block", "repeats", "blocks")  # the rest of a repeated stage: block arguments
@@ -183,17 +183,18 @@ def assemble(plan: Plan) -> Graph:
     inputs = keras.Input(shape=plan.input_shape, name="input")
     x = inputs
     stage_outputs, side_outputs = {}, []
-    for stage, items in plan.stages:
-        for item in items:
-            y = _build_item(x, item, stage, plan)
-            if item.side_output:
-                side_outputs.append(y)
-            else:
-                x = y
-        stage_outputs[stage] = x
-    if plan.head is not None:
-        x = _guard(lambda: classifier_head(x, name="head", **plan.head), x, ("head",), "head",
-                   "head", plan)
+    with plain_variable_scopes():  # a third faster on TensorFlow (kerascnn.saving)
+        for stage, items in plan.stages:
+            for item in items:
+                y = _build_item(x, item, stage, plan)
+                if item.side_output:
+                    side_outputs.append(y)
+                else:
+                    x = y
+            stage_outputs[stage] = x
+        if plan.head is not None:
+            x = _guard(lambda: classifier_head(x, name="head", **plan.head), x, ("head",),
+                       "head", "head", plan)
     return Graph(inputs=inputs, stage_outputs=stage_outputs, side_outputs=side_outputs, output=x)
 
 
