@@ -64,14 +64,14 @@ def quadrants(n, seed):
 
 
 @pytest.mark.slow
-def test_search_over_three_families_records_a_model_too_big_for_the_input(tmp_path):
-    """Grid search (every point once): LeNet-5 classic and modern, ResNet-20, and AlexNet, whose
-    feature map vanishes at 32x32: a failed trial with that reason; the search goes on and its best
-    model learned the task."""
-    hm = HyperCNN(["lenet5", "alexnet", "resnet20"], input_shape=(32, 32, 1), classes=3,
+def test_search_over_families_records_a_model_too_big_for_the_input(tmp_path):
+    """Grid search (every point once): LeNet-5 classic and modern, and AlexNet, whose feature map
+    vanishes at 32x32: a failed trial with that reason; the search goes on and its best model
+    learned the task. (ResNet-20's options are built in the test above; training it here would
+    double the time.)"""
+    hm = HyperCNN(["lenet5", "alexnet"], input_shape=(32, 32, 1), classes=3,
                   space={"optimizer": ["adam"], "learning_rate": [3e-3], "lenet.dropout": None,
-                         "resnet.dropout": None, "resnet.attention": None, "alexnet.dropout": None,
-                         "alexnet.lrn": None})
+                         "alexnet.dropout": None, "alexnet.lrn": None})
     tuner = keras_tuner.GridSearch(hm, objective="val_accuracy", directory=str(tmp_path),
                                    project_name="grid", seed=0)
     x, y = quadrants(192, seed=0)
@@ -79,13 +79,13 @@ def test_search_over_three_families_records_a_model_too_big_for_the_input(tmp_pa
     trials = list(tuner.oracle.trials.values())
     seen = sorted((t.hyperparameters.values["model"], t.hyperparameters.values.get("lenet.modern"))
                   for t in trials)
-    assert seen == [("alexnet", None), ("lenet5", False), ("lenet5", True), ("resnet20", None)]
+    assert seen == [("alexnet", None), ("lenet5", False), ("lenet5", True)]
     failed = [t for t in trials if t.status == "FAILED"]
     assert [t.hyperparameters.values["model"] for t in failed] == ["alexnet"]
     assert "the input 32x32 is too small for this network" in failed[0].message
-    assert sum(t.status == "COMPLETED" for t in trials) == 3
+    assert sum(t.status == "COMPLETED" for t in trials) == 2
     best = tuner.get_best_models(1)[0]
-    assert best.name in ("lenet5", "resnet20")
+    assert best.name == "lenet5"
     x_test, y_test = quadrants(96, seed=1)
     accuracy = np.mean(np.argmax(best.predict(x_test, verbose=0), 1) == np.argmax(y_test, 1))
     assert accuracy > 0.8  # chance: 1/3

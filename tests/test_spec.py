@@ -456,3 +456,27 @@ def test_branch_notation_is_checked_before_building(tmp_path):
     with pytest.raises(ConfigError, match=r"branch 2: unknown layer 'cnv3-8'") as excinfo:
         validate_spec(path)
     located(excinfo, line=5, file=path)
+
+
+def test_variables_are_made_without_tensorflow_scopes_and_keep_their_keras_paths():
+    """`plain_variable_scopes` (a third off TensorFlow build times): only while a model is built or
+    loaded, reentrant, restored after an error; Keras paths (what saving and freezing use) unchanged."""
+    import keras.src.backend as backend
+
+    from kerascnn.saving import plain_variable_scopes
+
+    before = backend.name_scope
+    with pytest.raises(RuntimeError):
+        with plain_variable_scopes():
+            inside = backend.name_scope
+            with plain_variable_scopes():
+                assert backend.name_scope is inside
+            assert backend.name_scope is inside
+            raise RuntimeError
+    assert backend.name_scope is before
+    model = kerascnn.build("resnet20")
+    kernel = model.get_layer("stage1_block1_conv1").kernel
+    assert kernel.path == "stage1_block1_conv1/kernel"
+    if keras.backend.backend() == "tensorflow":
+        assert inside is not before
+        assert kernel.value.name == "kernel:0"  # TensorFlow's own name: no layer scope

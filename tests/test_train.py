@@ -100,6 +100,7 @@ def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
     assert [int(row["epoch"]) for row in history(run)] == [1, 2, 3, 4, 5, 6]
     rates = [float(row["learning_rate"]) for row in history(run)]
     assert rates[0] > rates[-1]  # cosine
+    assert all(float(row["seconds"]) > 0 for row in history(run))  # each epoch's time
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
     # The saved recipe reloads to the same run; the saved model reloads in safe mode.
     assert load_recipe(run / "recipe.yaml").fingerprint == r.fingerprint

@@ -241,12 +241,15 @@ class HistoryWriter(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         # The rate of the epoch's first step (read at its end, it would be the next epoch's).
         self._rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1}
         for key, value in (logs or {}).items():
             row[key] = float(value)
         row["learning_rate"] = self._rate
+        # Training, validation and the backup of the epoch (benchmarks/run.py reads it).
+        row["seconds"] = round(time.perf_counter() - self._started, 3)
         self.rows.append(row)
         self._write()
 
@@ -274,8 +277,8 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
     inference = keras.Model(best.inputs, best.outputs[0], name=best.name)
     metrics = {"epochs": len(rows), "monitor": monitor,
                "best_epoch": int(best_row["epoch"]) if best_row else None,
-               "best": {k: float(v) for k, v in best_row.items() if k != "epoch"},
-               "final": {k: float(v) for k, v in rows[-1].items() if k != "epoch"} if rows else {},
+               "best": _numbers(best_row),
+               "final": _numbers(rows[-1]) if rows else {},
                "seconds": round(seconds, 2),
                "images_per_second": (round(trained_epochs * data.sizes["train"] / seconds, 1)
                                      if seconds > 0 and trained_epochs and "train" in data.sizes
@@ -301,7 +304,7 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
         report.append(f"  best {monitor} {float(best_row[monitor]):.4f} at epoch "
                       f"{metrics['best_epoch']}; final "
                       + ", ".join(f"{k} {v:.4f}" for k, v in metrics["final"].items()
-                                  if k != "learning_rate"))
+                                  if k not in ("learning_rate", "seconds")))
     if "test" in metrics:
         report.append("  test (best weights) " + ", ".join(f"{k} {v:.4f}"
                                                            for k, v in metrics["test"].items()))
@@ -309,6 +312,11 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
     for line in report:
         log(line)
     return RunResult(run_dir=path, metrics=metrics, model_path=model_path)
+
+
+def _numbers(row: dict) -> dict:
+    """A history row's values (a column added by a later version is empty in earlier rows)."""
+    return {k: float(v) for k, v in row.items() if k != "epoch" and v not in ("", None)}
 
 
 def plot_curves(rows: list[dict], target: Path, title: str = "",
