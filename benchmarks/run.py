@@ -52,6 +52,12 @@ def alternate(candidates: dict[str, Callable[[], float]], repeats: int) -> dict[
     return results
 
 
+def spread(values: list[float]) -> str:
+    """The median, and the range in brackets: this VM's 2 cores are at times only one (a window
+    then runs at half speed), so single measurements mislead."""
+    return f"{statistics.median(values):.1f} ({min(values):.0f}–{max(values):.0f})"
+
+
 def table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |",
              "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
@@ -59,11 +65,18 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def fit_rate(model, x, y, batch: int) -> float:
-    """Training images/s of one epoch of `model.fit` over in-memory arrays (compiled already)."""
+def fit_rate(model, dataset, images: int, epochs: int = 1) -> float:
+    """Training images/s of `epochs` epochs of `model.fit` (the model compiled and warmed up)."""
     start = time.perf_counter()
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-    return len(x) / (time.perf_counter() - start)
+    model.fit(dataset, epochs=epochs, verbose=0)
+    return epochs * images / (time.perf_counter() - start)
+
+
+def memory_dataset(x, y, batch: int):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache().prefetch(
+        tf.data.AUTOTUNE)
 
 
 def random_task(n: int, size: int, classes: int = 10, seed: int = 0):
@@ -90,30 +103,32 @@ def part_builder(quick: bool) -> str:
 
     import kerascnn
 
-    size, batch, steps, repeats = (64, 16, 4, 3) if quick else (224, 32, 4, 5)
+    size, batch, steps, repeats = (64, 16, 8, 5) if quick else (224, 32, 8, 5)
     rows = []
     for name, app in [("resnet50", "ResNet50"), ("vgg16", "VGG16"),
                       ("densenet121", "DenseNet121")]:
         keras.backend.clear_session()
         x, y = random_task(batch * steps, size)
+        data = memory_dataset(x, y, batch)
         ours = kerascnn.build(name, input_shape=(size, size, 3), classes=10)
         theirs = getattr(keras.applications, app)(weights=None, input_shape=(size, size, 3),
                                                    classes=10)
         for model in (ours, theirs):
             compile_sgd(model)
-            model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compilation, warm-up
-        rates = alternate({"kerascnn": lambda: fit_rate(ours, x, y, batch),
-                           "applications": lambda: fit_rate(theirs, x, y, batch)}, repeats)
+            model.fit(data, epochs=1, verbose=0)  # compilation, warm-up
+        rates = alternate({"kerascnn": lambda: fit_rate(ours, data, len(x)),
+                           "applications": lambda: fit_rate(theirs, data, len(x))}, repeats)
         a, b = (statistics.median(rates[k]) for k in ("kerascnn", "applications"))
         rows.append([f"`{name}` / `{app}`", f"{ours.count_params():,} / {theirs.count_params():,}",
-                     f"{a:.1f}", f"{b:.1f}", f"**{a / b:.3f}**"])
+                     spread(rates["kerascnn"]), spread(rates["applications"]),
+                     f"**{a / b:.3f}**"])
         log(f"builder {name}: {a:.1f} vs {b:.1f} images/s")
     return (f"Training images/s, {size}x{size}x3 inputs, 10 classes, batch {batch}, {steps} steps "
-            f"per measurement, float32, SGD momentum 0.9, median of {repeats} alternated epochs "
-            f"after a warm-up epoch. Parameters differ where keras.applications keeps conv biases "
+            f"per measurement (a cached in-memory tf.data dataset), float32, SGD momentum 0.9, "
+            f"median (range) of {repeats} alternated epochs after a warm-up epoch. Parameters differ where keras.applications keeps conv biases "
             f"before BN (ResNet50).\n\n"
             + table(["model (kerascnn / keras.applications)", "params", "kerascnn images/s",
-                     "keras.applications images/s", "ratio"], rows))
+                     "keras.applications images/s", "ratio of medians"], rows))
 
 
 # --- 2. trainer defaults ---------------------------------------------------------------------------
@@ -129,7 +144,7 @@ def part_trainer(quick: bool) -> str:
     from kerascnn.recipe import load_recipe
     from kerascnn.train import train
 
-    samples, epochs, repeats, batch = (1600, 4, 2, 64) if quick else (4000, 6, 3, 128)
+    samples, epochs, repeats, batch = (1600, 4, 3, 64) if quick else (4000, 6, 5, 128)
     work = Path(tempfile.mkdtemp(prefix="kerascnn-bench-"))
     doc = {"model": {"name": "resnet20"},
            "data": {"source": "synthetic", "classes": 10, "samples": samples,
@@ -155,7 +170,7 @@ def part_trainer(quick: bool) -> str:
         train(load_recipe(doc, name="bench"), verbose=0, log=lambda *a: None)
         with open(run / "history.csv", newline="") as f:
             seconds = [float(r["seconds"]) for r in csv.DictReader(f)][1:]  # after compilation
-        return len(x) / statistics.median(seconds)
+        return len(x) * len(seconds) / sum(seconds)
 
     class EpochTimes(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -172,7 +187,7 @@ def part_trainer(quick: bool) -> str:
         timer.seconds = []
         model.fit(x, y, batch_size=batch, epochs=epochs, validation_data=(xv, yv),
                   callbacks=[timer], verbose=0)
-        return len(x) / statistics.median(timer.seconds[1:])
+        return len(x) * len(timer.seconds[1:]) / sum(timer.seconds[1:])
 
     try:
         rates = alternate({"kerascnn train": kerascnn_train, "model.fit": plain_fit}, repeats)
@@ -182,14 +197,12 @@ def part_trainer(quick: bool) -> str:
     log(f"trainer: {a:.1f} vs {b:.1f} images/s")
     return (f"`resnet20`, {len(x):,} training and {len(xv):,} validation images of 32x32x3, batch "
             f"{batch}, SGD momentum 0.9, {epochs} epochs per run (the first, with compilation, "
-            f"left out; the median of the others), {repeats} alternated runs each. Both validate "
+            f"left out), {repeats} alternated runs each; median (range) of the runs. Both validate "
             f"every epoch; kerascnn also writes its backup, best checkpoint and history.\n\n"
-            + table(["trainer", "training images/s (median)", "runs"],
-                    [["`kerascnn train` (defaults)", f"{a:.1f}",
-                      ", ".join(f"{r:.0f}" for r in rates["kerascnn train"])],
-                     ["plain `model.fit` (NumPy arrays)", f"{b:.1f}",
-                      ", ".join(f"{r:.0f}" for r in rates["model.fit"])],
-                     ["ratio", f"**{a / b:.3f}**", ""]]))
+            + table(["trainer", "training images/s"],
+                    [["`kerascnn train` (defaults)", spread(rates["kerascnn train"])],
+                     ["plain `model.fit` (NumPy arrays)", spread(rates["model.fit"])],
+                     ["ratio of medians", f"**{a / b:.3f}**"]]))
 
 
 # --- 3. input pipeline -----------------------------------------------------------------------------
@@ -203,7 +216,7 @@ def part_pipeline(quick: bool) -> str:
     from kerascnn.data import load_data
     from kerascnn.recipe import load_recipe
 
-    per_class, repeats, batch = (64, 3, 64) if quick else (256, 5, 128)
+    per_class, repeats, batch = (96, 5, 64) if quick else (256, 5, 128)
     work = Path(tempfile.mkdtemp(prefix="kerascnn-bench-"))
     rng = np.random.default_rng(0)
     for k in range(10):  # 10 classes of 48x48 JPEGs, a colour and noise per class
@@ -233,24 +246,19 @@ def part_pipeline(quick: bool) -> str:
             model.fit(memory, epochs=1, verbose=0)  # compilation
             model.fit(data.train, epochs=1, verbose=0)  # and the cache filled, when it caches
 
-            def rate(ds):
-                start = time.perf_counter()
-                model.fit(ds, epochs=1, verbose=0)
-                return n / (time.perf_counter() - start)
-
-            rates = alternate({"folder": lambda: rate(data.train),
-                               "memory": lambda: rate(memory)}, repeats)
+            rates = alternate({"folder": lambda: fit_rate(model, data.train, n, epochs=2),
+                               "memory": lambda: fit_rate(model, memory, n, epochs=2)}, repeats)
             a, b = (statistics.median(rates[k]) for k in ("folder", "memory"))
-            rows.append([f"JPEG folder, cache = {str(cache).lower()}", f"{a:.1f}", f"{b:.1f}",
-                         f"**{a / b:.3f}**"])
+            rows.append([f"JPEG folder, cache = {str(cache).lower()}", spread(rates["folder"]),
+                         spread(rates["memory"]), f"**{a / b:.3f}**"])
             log(f"pipeline cache={cache}: {a:.1f} vs {b:.1f} images/s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return (f"`resnet20` trained on {n:,} 48x48 JPEGs (10 class folders) brought to 32x32, 4-pixel "
             f"padded random crops and flips, batch {batch}, against one epoch of the same "
-            f"pipeline's output held in memory (`from_tensor_slices`); median of {repeats} "
-            f"alternated epochs after warm-up.\n\n"
-            + table(["data path", "images/s", "from memory, images/s", "ratio"], rows))
+            f"pipeline's output held in memory (`from_tensor_slices`); median (range) of {repeats} "
+            f"alternated windows of 2 epochs after warm-up.\n\n"
+            + table(["data path", "images/s", "from memory, images/s", "ratio of medians"], rows))
 
 
 # --- 4. scaling ------------------------------------------------------------------------------------
@@ -278,22 +286,24 @@ def part_scaling(quick: bool) -> str:
     depth = table(["model (default input)", "layers", "params", "GMACs", "build (s)",
                    "profile (s)"], rows)
 
-    batches, repeats = ([32, 128], 2) if quick else ([16, 32, 64, 128, 256], 3)
+    batches, repeats = ([32, 128], 3) if quick else ([16, 32, 64, 128, 256], 5)
     x, y = random_task(512 if quick else 1024, 32)
     keras.backend.clear_session()
     model = kerascnn.build("resnet20", input_shape=(32, 32, 3), classes=10)
     compile_sgd(model)
-    rows = []
+    data = {batch: memory_dataset(x, y, batch) for batch in batches}
     for batch in batches:
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compiles for this batch size
-        rates = alternate({"fit": lambda: fit_rate(model, x, y, batch)}, repeats)["fit"]
-        rows.append([str(batch), f"{statistics.median(rates):.1f}"])
-        log(f"scaling batch {batch}: {statistics.median(rates):.1f} images/s")
+        model.fit(data[batch], epochs=1, verbose=0)  # compiles for this batch size
+    rates = alternate({batch: (lambda b=batch: fit_rate(model, data[b], len(x)))
+                       for batch in batches}, repeats)
+    rows = [[str(batch), spread(rates[batch])] for batch in batches]
+    log("scaling batches: " + ", ".join(f"{b}: {statistics.median(r):.0f}"
+                                        for b, r in rates.items()))
     throughput = table(["batch", "images/s"], rows)
     return (f"Build and profile time against depth, one build each after a warm-up build:\n\n"
             f"{depth}\n\n`resnet20` training throughput (32x32x3, float32, `model.fit` from "
-            f"{len(x)} in-memory images, median of {repeats} epochs after warm-up) against batch "
-            f"size:\n\n{throughput}")
+            f"{len(x)} in-memory images, median (range) of {repeats} epochs after warm-up, batch "
+            f"sizes alternated) against batch size:\n\n{throughput}")
 
 
 # --- the run ---------------------------------------------------------------------------------------
