@@ -117,27 +117,22 @@ class HyperCNN(keras_tuner.HyperModel):
                  metrics: Sequence = ("accuracy",), name: str = "hyper_cnn", tunable: bool = True):
         super().__init__(name=name, tunable=tunable)
         from kerascnn.zoo import MODELS
+        from kerascnn.zoo.factory import check_task
 
         self.models = _expand(models, MODELS)
         shape = tuple(input_shape)
         if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
             raise ConfigError(f"`input_shape` is (height, width, channels), positive integers. "
                               f"Received: input_shape={input_shape!r}.")
-        if task not in TASK_LOSSES:
-            raise ConfigError(f"`task` must be one of {', '.join(map(repr, TASK_LOSSES))}. "
-                              f"Received: task={task!r}.")
-        if task == "binary":
-            if classes not in (None, 1):
-                raise ConfigError(f"task='binary' has one sigmoid output: leave `classes` out. "
-                                  f"Received: classes={classes!r}.")
-        elif not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        classes = check_task(task, classes)
+        if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
             raise ConfigError(f"`classes` must be a positive integer for task={task!r}. "
                               f"Received: classes={classes!r}.")
         self.input_shape, self.classes, self.task = shape, classes, task
         self.loss = loss or TASK_LOSSES[task]
         self.metrics = list(metrics)
         self.space, self.applies = _resolve_space(DEFAULT_SPACE, dict(space or {}), self.models,
-                                                  shape, classes or 1)
+                                                  shape, classes)
 
     def declare_hyperparameters(self, hp):
         """The whole space, each family option in a conditional scope on "model"."""

@@ -112,6 +112,7 @@ def test_search_over_families_records_a_model_too_big_for_the_input(tmp_path):
     (dict(space={"resnet.dropout": {"type": "float", "low": 0}}), "unknown key 'low'"),
     (dict(space={"googlenet.aux": {"type": "boolean"}}), "has no option 'aux'"),
     (dict(task="binary", classes=3), "task='binary' has one sigmoid output"),
+    (dict(task="ordinal"), "`task` must be one of 'multiclass', 'binary', 'multilabel'"),
     (dict(classes=None), "`classes` must be a positive integer"),
     (dict(input_shape=(32, 32)), "`input_shape` is"),
 ])

@@ -160,3 +160,21 @@ def test_port_command_saves_and_never_overwrites(tmp_path, capsys):
     assert output.read_bytes() == before
     assert main(["port", "ResNet5", "-o", str(tmp_path / "x.keras")]) == 2
     assert "Did you mean 'ResNet50'" in capsys.readouterr().err
+
+
+def test_port_from_a_legacy_h5_file_as_keras_applications_downloads(tmp_path):
+    """The ImageNet files keras.applications downloads (`vgg16_weights_tf_dim_ordering_tf_kernels.h5`)
+    are in the legacy HDF5 layout, groups named by layer, the classifier `predictions`. Written here
+    in that layout by Keras' own legacy writer, from random weights (no internet)."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    source = randomize(keras.applications.VGG16(weights=None, input_shape=(32, 32, 3), classes=7))
+    path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    with h5py.File(path, "r") as f:
+        assert "predictions" in f and "layers" not in f  # the legacy layout, not Keras 3's
+    target = kerascnn.port_weights(path, architecture="VGG16", input_shape=(32, 32, 3))
+    assert target.output_shape == (None, 7)  # the classes read from the file's `predictions`
+    assert_same_function(source, target, images(32))

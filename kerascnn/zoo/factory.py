@@ -65,15 +65,7 @@ def build(
     info = get_model_info(name)
     spec = make_spec(name, options)
     spec["input_shape"] = list(input_shape) if input_shape is not None else list(info.input_shape)
-    if task not in TASK_ACTIVATIONS:
-        raise ConfigError(f"`task` must be one of {', '.join(map(repr, TASK_ACTIVATIONS))}. "
-                          f"Received: task={task!r}.")
-    if task == "binary":
-        if classes not in (None, 1):
-            raise ConfigError(f"task='binary' has one sigmoid output, so `classes` must be 1 or "
-                              f"left out. Received: classes={classes!r}; for several independent "
-                              f"labels use task='multilabel'.")
-        classes = 1
+    classes = check_task(task, classes)
     if classifier_activation == "auto":
         classifier_activation = TASK_ACTIVATIONS[task]
     if features and include_top:
@@ -108,6 +100,21 @@ def build(
         outputs = [x, *graph.side_outputs] if include_top and graph.side_outputs else x
     with recursion_headroom():
         return keras.Model(graph.inputs, outputs, name=name)
+
+
+def check_task(task: str, classes: int | None) -> int | None:
+    """`classes` for `task`: "binary" has one sigmoid unit (`classes` 1 or left out); the others
+    keep what was given."""
+    if task not in TASK_ACTIVATIONS:
+        raise ConfigError(f"`task` must be one of {', '.join(map(repr, TASK_ACTIVATIONS))}. "
+                          f"Received: task={task!r}.")
+    if task == "binary":
+        if classes not in (None, 1):
+            raise ConfigError(f"task='binary' has one sigmoid output, so `classes` must be 1 or "
+                              f"left out. Received: classes={classes!r}; for several independent "
+                              f"labels use task='multilabel'.")
+        return 1
+    return classes
 
 
 def make_spec(name: str, options: dict | None = None) -> dict:
