@@ -18,9 +18,9 @@ from kerascnn.zoo.factory import make_spec
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
 # The recipes that reproduce a paper's network on its data (the rest: fine-tuning, glyphs, searches).
-PAPER_RECIPES = [p for p in RECIPES
-                 if load_recipe(p).model.name is not None and load_recipe(p).tune is None]
-SEARCH_RECIPES = [p for p in RECIPES if load_recipe(p).tune is not None]
+LOADED = {p: load_recipe(p) for p in RECIPES}
+PAPER_RECIPES = [p for p, r in LOADED.items() if r.model.name is not None and r.tune is None]
+SEARCH_RECIPES = [p for p, r in LOADED.items() if r.tune is not None]
 # (image size, channels, classes) of each dataset the recipes name (None: the sizes vary)
 DATASETS = {"digits": ((8, 8), 1, 10), "mnist": ((28, 28), 1, 10), "cifar10": ((32, 32), 3, 10),
             "imagenet2012": (None, 3, 1000), "imagenette/full-size-v2": (None, 3, 10)}

@@ -215,8 +215,8 @@ def compile_model(model, recipe: Recipe, steps_per_epoch: int) -> None:
 
 class SaveAtEnd(keras.callbacks.Callback):
     """last.keras once, when training ends: the resume point of an interrupted run is the backup
-    (saved every epoch), so a second full save per epoch bought nothing and cost a third of the
-    epoch time of small models (measured on glyphs_scratch: 3.9 of 13.8 s)."""
+    (saved every epoch), so a second full save per epoch bought nothing and cost much of a small
+    model's epoch (recipes/glyphs_scratch.toml, 40 epochs: fit 13.8 s with it, 11.9 s without)."""
 
     def __init__(self, path: Path):
         super().__init__()
