@@ -239,16 +239,14 @@ def image_files(items) -> list[Path]:
 
 def plot_confusion(result: Evaluation, target: str | Path, title: str = "") -> None:
     """The confusion matrix as a picture, rows the true class, columns the predicted one."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the backend alone
 
     matrix = np.asarray(result.confusion, dtype=float)
     rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
     k = len(result.class_names)
     size = min(3 + 0.4 * k, 14)
-    fig, ax = plt.subplots(figsize=(size, size), dpi=110)
+    fig = Figure(figsize=(size, size), dpi=110)
+    ax = fig.subplots()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     if k <= 30:
         ax.set_xticks(range(k), result.class_names, rotation=90)
@@ -265,7 +263,6 @@ def plot_confusion(result: Evaluation, target: str | Path, title: str = "") -> N
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(target)
-    plt.close(fig)
 
 
 def _recipe_dataset(trained: Trained, data, split: str, batch_size: int):

@@ -73,12 +73,10 @@ def main(argv=None) -> int:
 
 
 def _plot(errors: dict, target: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: leaves the backend alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=110)
+    fig = Figure(figsize=(5, 3.5), dpi=110)
+    ax = fig.subplots()
     depths = sorted(errors)
     ax.plot(depths, [errors[d] for d in depths], "o-", label="this run")
     ax.plot(depths, [PAPER_ERROR[d] for d in depths], "s--", label="He et al. (2016), Table 6")
@@ -90,7 +88,6 @@ def _plot(errors: dict, target: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(target)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

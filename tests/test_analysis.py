@@ -131,8 +131,9 @@ def test_receptive_field_follows_strides_dilation_and_merges():
 # 3.6, 3.8, 7.6, 11.3 x 10^9 (one decimal: 2%); SENet (Hu et al. 2018) Table 2 "GFLOPs" 3.87, 7.60,
 # 4.25 (SENet also counts its gates' pooling and scaling: 1%); ResNeXt (Xie et al. 2017) Table 1,
 # 4.2 x 10^9; torchvision's model tables (GFLOPS) where the papers give none (Wide ResNet-50-2,
-# ResNeXt-101 32x8d, DenseNet-121).
+# ResNeXt-101 32x8d, DenseNet-121); the plain-34 of the ResNet paper's section 3.3, "3.6 billion FLOPs".
 PUBLISHED_MACS = {"resnet18": (1.8e9, 0.02), "resnet34": (3.6e9, 0.02), "resnet50": (3.8e9, 0.02),
+                  "plain34": (3.6e9, 0.02),
                   "resnet101": (7.6e9, 0.02), "resnet152": (11.3e9, 0.02),
                   "se_resnet50": (3.87e9, 0.01), "se_resnet101": (7.60e9, 0.01),
                   "se_resnext50_32x4d": (4.25e9, 0.01), "resnext50_32x4d": (4.2e9, 0.01),

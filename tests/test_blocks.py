@@ -124,6 +124,19 @@ def test_shortcut_c_projects_even_when_shapes_match():
     assert params(model)[0] == 2 * 9 * 16 * 16 + 16 * 16 + 3 * bn(16)
 
 
+@pytest.mark.parametrize("block,preact", [(B.basic_block, False), (B.basic_block, True),
+                                           (B.bottleneck_block, False)])
+def test_plain_block_is_the_residual_block_without_its_addition(block, preact):
+    # He et al. 2016's plain networks: the same layers, no shortcut, no Add: option A's weights.
+    plain = block_model(block, (8, 8, 16), filters=32, strides=2, preact=preact, shortcut="none")
+    residual = block_model(block, (8, 8, 16), filters=32, strides=2, preact=preact, shortcut="A")
+    assert plain.output.shape == residual.output.shape
+    assert params(plain) == params(residual)
+    branch = [ly.name for ly in residual.layers if "shortcut" not in ly.name and ly.name != "blk_add"]
+    assert [ly.name for ly in plain.layers[1:]] == branch[1:]
+    assert layer_types(plain)[-1] == ("Conv2D" if preact else "Activation")
+
+
 def test_shortcut_a_cannot_remove_channels():
     with pytest.raises(ValueError, match=r"'blk_shortcut': shortcut 'A' can only add channels.*"
                                          r"Received: 32 input channels, 16 output"):

@@ -3,6 +3,7 @@ parameter count; hand formulas and published numbers for the papers' own tables;
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -20,7 +21,8 @@ REQUIRED = (
     "resnet1202 preact_resnet18 preact_resnet34 preact_resnet50 preact_resnet101 preact_resnet152 "
     "preact_resnet164 preact_resnet1001 wide_resnet28_10 wide_resnet50_2 resnext50_32x4d "
     "resnext101_32x8d densenet121 densenet169 densenet201 densenet264 densenet_bc_100_12 "
-    "se_resnet50 se_resnet101 se_resnext50_32x4d").split()
+    "se_resnet50 se_resnet101 se_resnext50_32x4d plain18 plain34 plain20 plain32 plain44 plain56"
+).split()
 
 DEEP = {"resnet1202", "preact_resnet1001", "densenet264"}
 # Over 15 s for the round trip on 2 cores: marked slow too, so they start first (conftest).
@@ -105,6 +107,24 @@ def test_alexnet_params_by_hand():
     grouped = expected - (conv(5, 96, 256, False) + conv(3, 384, 384, False)
                           + conv(3, 384, 256, False)) // 2
     assert params(kerascnn.build("alexnet", groups=2))[0] == grouped == 60_965_224
+
+
+@pytest.mark.parametrize("depth", [18, 20, 56])
+def test_plain_network_is_its_resnet_without_the_shortcuts(depth):
+    # He et al. 2016, section 4.1: "plain" baselines with the ResNet's layers and no shortcuts.
+    plain = kerascnn.build(f"plain{depth}", input_shape=(32, 32, 3))
+    residual = kerascnn.build(f"resnet{depth}", input_shape=(32, 32, 3))
+    assert not [ly for ly in plain.layers if isinstance(ly, keras.layers.Add)]
+    assert len([ly for ly in residual.layers if isinstance(ly, keras.layers.Add)]) == (
+        8 if depth == 18 else (depth - 2) // 2)
+    kept = [ly.name for ly in residual.layers if "shortcut" not in ly.name
+            and not ly.name.endswith("_add")]
+    assert [ly.name for ly in plain.layers[1:]] == kept[1:]
+    projections = sum(int(np.prod(w.shape)) for w in residual.trainable_weights
+                      if "shortcut" in w.path)
+    # CIFAR: option A shortcuts have no weights; ImageNet: option B's 1x1 projections (and BN).
+    assert params(residual)[0] - params(plain)[0] == projections
+    assert (projections > 0) == (depth == 18)
 
 
 VGG_TABLE_2 = {"vgg11": 133, "vgg11_lrn": 133, "vgg13": 133, "vgg16_c": 134, "vgg16": 138,

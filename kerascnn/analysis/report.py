@@ -166,14 +166,11 @@ def comparison_dicts(profiles: Sequence[Profile], inputs: Sequence[str]) -> list
 def plot_comparison(profiles: Sequence[Profile], path) -> None:
     """Parameters against multiply-adds, one labelled point per model, both axes logarithmic: the
     accuracy-free half of the classic comparison chart (Canziani et al., 2016)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from matplotlib.figure import Figure  # no pyplot: leaves the backend alone
     from matplotlib.ticker import FuncFormatter, LogLocator
 
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    fig = Figure(figsize=(7, 5), dpi=120)
+    ax = fig.subplots()
     for p in profiles:
         point = (p.macs / p.batch_size / 1e9, p.params / 1e6)
         ax.scatter(*point, s=36)
@@ -193,4 +190,3 @@ def plot_comparison(profiles: Sequence[Profile], path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)

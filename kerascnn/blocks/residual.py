@@ -16,6 +16,9 @@ Shortcuts (He et al. 2016, section 4.1):
   paper's ImageNet networks; the common default); an identity across a stride is subsampled by a
   strided 1x1 max-pool, as in TF-slim's and keras.applications' ResNetV2.
 - "C": a projection on every block.
+- "none": no shortcut at all: the paper's *plain* networks (section 4.1, Fig. 3 middle; plain-20 ...
+  plain-56 on CIFAR-10, Fig. 6 left), the baselines that show deeper plain networks train worse. A
+  plain block is the residual block with its addition left out; it has the parameters of option A.
 In pre-activation blocks a projection reads the pre-activated input and has no BN of its own, as in the
 identity-mappings paper.
 """
@@ -31,7 +34,7 @@ from kerascnn.blocks.core import (activation_layer, block_activation, conv_bn_ac
                                   norm_act)
 from kerascnn.layers import ChannelPadding
 
-Shortcut = Literal["A", "B", "C"]
+Shortcut = Literal["A", "B", "C", "none"]
 
 
 def basic_block(
@@ -68,7 +71,7 @@ def basic_block(
         groups: grouped 3x3 convolutions.
         width_factor: Wide ResNet's k: both convolutions and the output have `filters * k` channels.
         preact: pre-activation ordering (identity-mappings paper, Wide ResNet).
-        shortcut: "A", "B" or "C" (see the module docstring).
+        shortcut: "A", "B", "C" or "none" (a plain block; see the module docstring).
         dropout: dropout rate between the two convolutions (Wide ResNet uses 0.3 on CIFAR).
         attention: an attention module by name ("se"), applied before the addition.
         attention_args: its arguments, e.g. `{"ratio": 16}`.
@@ -141,7 +144,7 @@ def bottleneck_block(
         width_factor: multiplies the inner width (Wide ResNet-50-2 uses 2).
         stride_on: "1x1" (paper, v1) or "3x3" (v1.5).
         preact: pre-activation ordering.
-        shortcut: "A", "B" or "C" (see the module docstring).
+        shortcut: "A", "B", "C" or "none" (a plain block; see the module docstring).
         attention: an attention module by name ("se"), applied before the addition.
         attention_args: its arguments, e.g. `{"ratio": 16}`.
         name: prefix of every layer name.
@@ -179,6 +182,8 @@ def bottleneck_block(
 
 def _merge(y, short, *, preact, attention, attention_args, name, conv_args):
     y = apply_attention(y, attention, attention_args, name=f"{name}_{attention}")
+    if short is None:  # a plain block
+        return y if preact else activation_layer(y, block_activation(conv_args), name=f"{name}_out")
     if tuple(y.shape[1:]) != tuple(short.shape[1:]):
         raise ValueError(f"Layer '{name}_add': the residual branch gives shape {tuple(y.shape[1:])} "
                          f"but the shortcut gives {tuple(short.shape[1:])}.")
@@ -190,9 +195,11 @@ def _merge(y, short, *, preact, attention, attention_args, name, conv_args):
 
 def _shortcut(x, source, *, filters, strides, kind, preact, name, conv_args):
     """The shortcut path; `source` is what a projection reads (the pre-activated x when preact)."""
-    if kind not in ("A", "B", "C"):
-        raise ValueError(f"Layer '{name}': `shortcut` must be 'A', 'B' or 'C' (He et al. 2016, "
-                         f"section 4.1). Received: shortcut={kind!r}")
+    if kind not in ("A", "B", "C", "none"):
+        raise ValueError(f"Layer '{name}': `shortcut` must be 'A', 'B', 'C' or 'none' (He et al. "
+                         f"2016, section 4.1). Received: shortcut={kind!r}")
+    if kind == "none":
+        return None
     channels = x.shape[-1]
     if kind == "C" or (kind == "B" and channels != filters):
         if preact:

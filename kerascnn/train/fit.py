@@ -325,13 +325,11 @@ def plot_curves(rows: list[dict], target: Path, title: str = "",
     fine-tuning phase starts (after that many epochs, its name)."""
     if not rows:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the backend alone
 
     epochs = [int(r["epoch"]) for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    fig = Figure(figsize=(10, 4), dpi=110)
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         keys = [k for k in rows[0] if k == metric or (k.endswith(f"_{metric}") and
                                                       not k.startswith("val_"))][:1]
@@ -350,7 +348,6 @@ def plot_curves(rows: list[dict], target: Path, title: str = "",
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(target)
-    plt.close(fig)
 
 
 def _plural(n: int, word: str) -> str:

@@ -42,7 +42,7 @@ def resnet(
     widths: tuple[int, ...] = (64, 128, 256, 512),
     stem: Literal["imagenet", "cifar"] = "imagenet",
     preact: bool = False,
-    shortcut: Literal["A", "B", "C"] = "B",
+    shortcut: Literal["A", "B", "C", "none"] = "B",
     stride_on: Literal["1x1", "3x3"] = "1x1",
     downsample: Literal["first", "last"] = "first",
     groups: int = 1,
@@ -62,7 +62,9 @@ def resnet(
         widths: base filters per stage.
         stem: "imagenet" (7x7/2 conv and 3x3/2 max-pool) or "cifar" (one 3x3 conv, 16 filters).
         preact: pre-activation blocks, bare stem convolution and a final BN-ReLU.
-        shortcut: "A" (zero-padding), "B" (projection where shapes change) or "C" (always project).
+        shortcut: "A" (zero-padding), "B" (projection where shapes change), "C" (always project)
+            or "none": the paper's plain network of the same depth, the baseline of its Fig. 4 and
+            6 (registered as plain18, plain34, plain20, ..., plain56).
         stride_on: in bottlenecks, the convolution that strides ("1x1": paper, "3x3": v1.5).
         downsample: which block of a stage strides: "first" (the papers; stages 2, 3, ...) or "last"
             (the TF-slim / keras.applications ResNetV2 arrangement: the last block of every stage but
@@ -145,6 +147,20 @@ for _depth, _millions, _params in [(20, "0.27", 269_722), (32, "0.46", 464_154),
     _n = (_depth - 2) // 6
     _register(f"resnet{_depth}", RESNET, _params, f"Table 6: {_millions}M parameters", block="basic",
               depths=(_n,) * 3, widths=(16, 32, 64), stem="cifar", shortcut="A", **_CIFAR)
+
+# The plain baselines (section 4.1, Table 2 / Fig. 4 on ImageNet; section 4.2, Fig. 6 on CIFAR-10):
+# the same networks with no shortcuts; deeper plain networks train worse, the residual ones do not.
+for _depth, _params in [(18, 11_515_688), (34, 21_623_848)]:
+    _block, _depths = _IMAGENET[_depth]
+    _register(f"plain{_depth}", RESNET, _params,
+              f"Table 2: plain-{_depth}, {_FLOPS[_depth]}x10^9 FLOPs like resnet{_depth}; Fig. 4: "
+              f"plain-34 trains worse than plain-18", block=_block, depths=_depths, shortcut="none")
+for _depth, _params in [(20, 269_722), (32, 464_154), (44, 658_586), (56, 853_018)]:
+    _n = (_depth - 2) // 6
+    _register(f"plain{_depth}", RESNET, _params,
+              "Fig. 6 (left): the deeper the plain network, the higher its training error",
+              block="basic", depths=(_n,) * 3, widths=(16, 32, 64), stem="cifar", shortcut="none",
+              **_CIFAR)
 
 _PREACT_PARAMS = {18: 11_687_784, 34: 21_795_944, 50: 25_549_416, 101: 44_541_544, 152: 60_185_192}
 for _depth, (_block, _depths) in _IMAGENET.items():
