@@ -211,6 +211,9 @@ def compile_model(model, recipe: Recipe, steps_per_epoch: int) -> None:
     else:
         model.compile(loss=[loss] * outputs, loss_weights=[1.0, *t.aux_loss_weights],
                       metrics=[["accuracy"]] + [[] for _ in range(outputs - 1)], **kwargs)
+    # The optimizer's slots made now, eagerly: made inside the first traced train step instead,
+    # each costs ~8 ms on TensorFlow (5 s for ResNet-56's 336 variables, against 0.3 s here).
+    model.optimizer.build(model.trainable_variables)
 
 
 class SaveAtEnd(keras.callbacks.Callback):
