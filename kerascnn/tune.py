@@ -41,6 +41,9 @@ from kerascnn.hypermodel import declare
 from kerascnn.recipe import Recipe, with_values
 from kerascnn.train import rundir
 
+__all__ = ["tune", "RecipeHyperModel", "TuneResult", "TrialRow", "FailOnNaN", "trial_rows",
+           "format_results", "tune_fingerprint"]
+
 STATE = "tune.json"  # the search's fingerprint and status, beside keras-tuner's project
 
 class RecipeHyperModel(keras_tuner.HyperModel):
@@ -107,12 +110,13 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return model
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
-        from kerascnn.train.fit import _repeat_labels
+        from kerascnn.train.fit import _repeat_labels, build_training_state
 
         recipe = self.trial_recipe(hp)
         data = self.data(recipe)
         outputs = len(model.outputs)
         train, val = (_repeat_labels(ds, outputs) for ds in (data.train, data.val))
+        build_training_state(model, train)
         kwargs.setdefault("epochs", recipe.train.epochs)
         kwargs.setdefault("verbose", self.verbose)
         kwargs.setdefault("shuffle", False)  # tf.data shuffles
@@ -255,6 +259,7 @@ def trial_rows(tuner, recipe: Recipe) -> list[TrialRow]:
 
 
 def format_results(rows: list[TrialRow], objective: str) -> str:
+    """The trials as an aligned text table: trial, status, each tuned value, the objective."""
     keys = []
     for row in rows:
         keys += [k for k in row.values if k not in keys]
