@@ -23,6 +23,9 @@ import keras
 
 from kerascnn.blocks import classifier_head
 
+__all__ = ["freeze", "unfreeze", "replace_head", "set_trainable", "trainable_report",
+           "format_report", "trainable_stages", "StageRow"]
+
 _BATCHNORM = (keras.layers.BatchNormalization,)
 
 

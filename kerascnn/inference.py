@@ -19,6 +19,9 @@ from kerascnn.config import ConfigError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
+__all__ = ["Trained", "Evaluation", "Prediction", "load_trained", "evaluate", "predict",
+           "plot_confusion", "image_files", "NORMALIZATIONS"]
+
 
 @dataclass
 class Trained:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+__all__ = ["LocalResponseNormalization", "ChannelPadding", "ScaledAdd", "Subsampling2D",
+           "ConnectionTableConv2D", "lecun_tanh", "get_activation"]
+
 
 @keras.saving.register_keras_serializable(package="kerascnn")
 class LocalResponseNormalization(keras.layers.Layer):

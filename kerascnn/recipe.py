@@ -43,6 +43,11 @@ from typing import Any, Literal
 
 from kerascnn.config import ConfigError, Source, check_call, check_keys, load_document
 
+__all__ = ["load_recipe", "Recipe", "ModelSection", "DataSection", "AugmentSection",
+           "TrainSection", "FinetuneSection", "PhaseSection", "TuneSection", "SpaceEntry",
+           "OutputSection", "apply_override", "validate_recipe", "is_recipe", "with_values",
+           "space_points", "space_entry_problem", "dump"]
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -353,7 +358,13 @@ class SpaceEntry:
 
 @dataclass(frozen=True)
 class OutputSection:
-    """`[output]`: the run directory (default `runs/<recipe file name>`) and TensorBoard logs."""
+    """`[output]`: where the run goes.
+
+    Attributes:
+        dir: the run directory (default `runs/<recipe name>`, relative to where the command runs;
+            `--output` on the command line).
+        tensorboard: write TensorBoard logs to `<dir>/logs`.
+    """
 
     dir: str | None = None
     tensorboard: bool = True
@@ -524,6 +535,11 @@ def apply_override(document: dict, text: str) -> tuple[str, ...]:
 
 def validate_recipe(document: dict, source: Source | None = None, *, path: Path | None = None,
                     name: str | None = None) -> Recipe:
+    """Validate a recipe document (already read and overridden) into a `Recipe`.
+
+    Raises:
+        ConfigError: the first problem, located by key path (and file and line from `source`).
+    """
     source = source or Source()
     check_keys(document, TOP_LEVEL, path=(), source=source, owner="a recipe")
     sections = {key: None for key in OPTIONAL}
@@ -876,27 +892,3 @@ def dump(recipe: Recipe) -> str:
     import yaml
 
     return yaml.safe_dump(recipe.resolved(), sort_keys=False)
-
-
-def describe_keys() -> str:
-    """Every recipe key with its type and default, generated from the dataclasses (for the docs)."""
-    import dataclasses
-
-    from kerascnn.config.schema import describe, parameters
-
-    lines = []
-    for key, cls in [*SECTIONS.items(), ("data.augment", AugmentSection),
-                     ("[finetune.phases]", PhaseSection), ("tune.space.\"<key>\"", SpaceEntry)]:
-        lines.append(f"[{key}]")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        for pname, p in parameters(cls, ()).items():
-            f = fields[pname]
-            if f.default is not dataclasses.MISSING:
-                default = repr(f.default)
-            elif f.default_factory is not dataclasses.MISSING:
-                default = repr(f.default_factory())
-            else:
-                default = "required"
-            lines.append(f"  {pname}: {describe(p.annotation)} (default {default})")
-    return "\n".join(lines)
-

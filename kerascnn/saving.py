@@ -23,6 +23,9 @@ from __future__ import annotations
 import contextlib
 import sys
 
+__all__ = ["load_model", "plain_variable_scopes", "recursion_headroom",
+           "DEEP_GRAPH_RECURSION_LIMIT"]
+
 # Frames for the deepest graphs the zoo has (4,213 layers) with room to spare; Python 3.11+ spends no
 # C stack on Python-to-Python calls, so this is safe on an 8 MiB main-thread stack.
 DEEP_GRAPH_RECURSION_LIMIT = 30_000

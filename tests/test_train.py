@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from kerascnn.config import ConfigError
-from kerascnn.recipe import describe_keys, load_recipe
+from kerascnn.recipe import load_recipe
+from kerascnn.reference import recipe_reference
 from kerascnn.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +84,9 @@ def test_overrides_and_resolved_recipe(tmp_path):
     for bad, message in [("train.epochs", "expects KEY=VALUE"), ("trian.epochs=3", "'train'")]:
         with pytest.raises(ConfigError, match=message):
             load_recipe(REPO / "recipes" / "lenet5_digits.toml", [bad])
-    assert "  epochs: an integer (default 10)" in describe_keys()
+    # The reference (docs/recipes.md) is generated from the same schema, meanings included.
+    assert ("| `epochs` | an integer | `10` | epochs to train (a resumed run finishes this many in "
+            "all). |") in recipe_reference()
 
 
 # --- training ---------------------------------------------------------------------------------------

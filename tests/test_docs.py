@@ -1,0 +1,77 @@
+"""The reference in docs/ is generated from the code (`python -m kerascnn.reference docs`), so it
+cannot drift: these tests fail when a committed file is out of date or something public is
+undocumented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kerascnn import reference
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.fixture(scope="module")
+def generated():
+    return reference.generate()
+
+
+@pytest.mark.parametrize("name", reference.FILES)
+def test_committed_reference_is_current(name, generated):
+    committed = (DOCS / name).read_text(encoding="utf-8")
+    assert committed == generated[name], (
+        f"docs/{name} is out of date: run `python -m kerascnn.reference docs` and commit it")
+
+
+def test_every_recipe_key_is_described():
+    from kerascnn.config.schema import parameters
+
+    text = reference.recipe_reference()  # raises if a key has no description
+    for section, cls in reference._recipe_sections():
+        for key in parameters(cls, ()):
+            assert f"| `{key}` |" in text, f"[{section}] {key}"
+
+
+def test_an_undescribed_key_is_an_error(monkeypatch):
+    from kerascnn import recipe
+
+    monkeypatch.setattr(recipe.OutputSection, "__doc__", "`[output]`: no attributes described.")
+    with pytest.raises(ValueError, match=r"OutputSection\.dir, OutputSection\.tensorboard"):
+        reference.recipe_reference()
+
+
+def test_every_public_function_and_class_has_a_docstring():
+    assert reference.undocumented() == []
+    api = reference.public_api()
+    assert "kerascnn.blocks" in api and "basic_block" in api["kerascnn.blocks"]
+
+
+def test_every_command_is_in_the_cli_reference():
+    import argparse
+
+    from kerascnn.cli import _parser
+
+    text = reference.cli_reference()
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in commands.choices:
+        assert f"## `kerascnn {name}`" in text
+
+
+def test_docstrings_become_markdown_lists():
+    def f(x, *, width: int):
+        """Do it.
+
+        Args:
+            x: the input.
+            width: how wide; a long explanation
+                over two lines.
+
+        Example:
+            f(1, width=2)
+        """
+
+    assert reference._docstring(f) == (
+        "Do it.\n\n\n**Args:**\n\n- `x`: the input.\n- `width`: how wide; a long explanation\n"
+        "  over two lines.\n\n\n**Example:**\n\n```python\nf(1, width=2)\n```")
