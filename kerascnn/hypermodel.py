@@ -39,9 +39,12 @@ import keras_tuner
 from kerascnn.config import ConfigError
 from kerascnn.config.errors import did_you_mean
 
+__all__ = ["HyperCNN", "DEFAULT_SPACE", "declare"]
+
 # The search space every HyperCNN starts from: the training settings, and for each family the options
 # a user would try first (regularisation and the block choices the papers compare). Family options
-# take the family's own default as their first value, so the first trial is the paper's model.
+# take the family's own default as their default value (keras-tuner's tuners still draw the first
+# trial like any other).
 DROPOUT = {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1}
 DEFAULT_SPACE: dict[str, dict | None] = {
     "optimizer": {"type": "choice", "values": ["adam", "sgd"]},

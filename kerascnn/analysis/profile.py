@@ -199,6 +199,12 @@ class Profile:
 
         return text_table(self)
 
+    def _repr_markdown_(self) -> str:
+        """The per-layer table and the totals, as a notebook shows a profile."""
+        from kerascnn.analysis.report import to_markdown
+
+        return to_markdown(self)
+
 
 def profile(model, *, batch_size: int = 1, input_shape: Sequence[int | None] | None = None
             ) -> Profile:
