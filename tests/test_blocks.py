@@ -217,7 +217,8 @@ def test_preact_bottleneck_order():
 
 
 def test_residual_errors():
-    with pytest.raises(ValueError, match=r"`shortcut` must be 'A', 'B' or 'C'.*Received: shortcut='D'"):
+    with pytest.raises(ValueError, match=r"`shortcut` must be 'A', 'B', 'C' or 'none'.*Received: "
+                                         r"shortcut='D'"):
         block_model(B.basic_block, (8, 8, 16), filters=16, shortcut="D")
     with pytest.raises(ValueError, match=r"unknown attention 'cbam'"):
         block_model(B.basic_block, (8, 8, 16), filters=16, attention="cbam")

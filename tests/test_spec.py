@@ -255,7 +255,7 @@ def test_unknown_top_level_key(tmp_path):
 @pytest.mark.parametrize("old,new,line,message", [
     ("filters = 16", 'filters = "16"', 11, r"stages\[0\]\.filters: expected an integer\. Received: '16'"),
     ("repeats = 2\nfilters = 16", 'repeats = 2\nfilters = 16\nshortcut = "D"', 12,
-     r"expected one of 'A', 'B', 'C'\. Received: 'D'"),
+     r"expected one of 'A', 'B', 'C', 'none'\. Received: 'D'"),
     ('block = "basic"\nrepeats = 2\nfilters = 16', 'block = "bottleneck"\nrepeats = 2', 8,
      r"block 'bottleneck' needs 'filters'"),
     ('block = "basic"\nrepeats = 2\nfilters = 16', 'block = "basik"\nrepeats = 2\nfilters = 16', 9,
