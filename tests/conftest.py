@@ -5,6 +5,13 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    # Each pytest-xdist worker gets its share of the cores, rather than every worker's TensorFlow
+    # starting a thread per core (on 2 cores and 2 workers: the suite 9% faster). Processes the
+    # tests start (notebook kernels, `kerascnn train`) inherit it.
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ.setdefault(_var, str(_share))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

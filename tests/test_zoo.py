@@ -53,7 +53,7 @@ def test_registry_has_every_required_model():
 @pytest.mark.parametrize("name", registry_params())
 def test_model_learns_and_round_trips(name, tmp_path):
     """Small input: finite forward, a gradient for every weight (a deep variant: its smaller
-    sibling's, `GRADIENT_CHECKED_BY`), `.keras` safe-mode round trip."""
+    sibling's, `GRADIENT_CHECKED_BY`), `.keras` safe-mode round trip (but `ROUND_TRIP_SKIPPED`)."""
     model = kerascnn.build(name, input_shape=small_shape(name))
     assert model.name == name
     info = get_model_info(name)
@@ -67,6 +67,8 @@ def test_model_learns_and_round_trips(name, tmp_path):
         assert np.all(np.isfinite(model(x, training=True).numpy()))
     else:
         assert_every_weight_gets_a_gradient(model, x)
+    if name in ROUND_TRIP_SKIPPED:
+        return
     expected = model(x, training=False).numpy()
     path = tmp_path / f"{name}.keras"
     model.save(path)
@@ -86,10 +88,17 @@ GRADIENT_CHECKED_BY = {
 }
 
 
+# Its blocks are PreAct-ResNet-164's, round-tripped above, and ResNet-1202 proves that a graph
+# this deep loads (kerascnn.load_model's recursion room); its save and load cost 20 s of the suite.
+ROUND_TRIP_SKIPPED = {"preact_resnet1001"}
+
+
 def test_gradient_siblings_are_registered_and_checked():
     for name, sibling in GRADIENT_CHECKED_BY.items():
         assert sibling in MODELS and sibling not in GRADIENT_CHECKED_BY, name
         assert get_model_info(name).family == get_model_info(sibling).family
+    assert "resnet1202" in MODELS and "resnet1202" not in ROUND_TRIP_SKIPPED
+    assert all(GRADIENT_CHECKED_BY.get(name) in MODELS for name in ROUND_TRIP_SKIPPED)
 
 
 def assert_every_weight_gets_a_gradient(model, x):
