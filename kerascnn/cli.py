@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during training (its message is logged)
+        return 143 if type(e).__name__ == "Terminated" else 130
     except BrokenPipeError:  # `kerascnn list | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

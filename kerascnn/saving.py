@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
 
-__all__ = ["load_model", "plain_variable_scopes", "recursion_headroom",
+__all__ = ["load_model", "check_archive", "plain_variable_scopes", "recursion_headroom",
            "DEEP_GRAPH_RECURSION_LIMIT"]
 
 # Frames for the deepest graphs the zoo has (4,213 layers) with room to spare; Python 3.11+ spends no
@@ -68,16 +69,106 @@ def plain_variable_scopes():
         backend.name_scope = original
 
 
-def load_model(path, *, safe_mode: bool = True, **kwargs):
-    """`keras.saving.load_model` with `safe_mode=True` and room for the deepest graphs.
+def load_model(path, *, allow_h5: bool = False, trusted_modules: tuple[str, ...] = (),
+               compile: bool = True):
+    """The one loader every kerascnn command uses: `keras.saving.load_model` with `safe_mode=True`
+    (no switch turns it off), after `check_archive` has read the file's config, and with room for
+    the deepest graphs.
 
-    kerascnn's own layers and learning-rate schedule (in a checkpoint's optimizer) are registered
-    with Keras on import, so they need no `custom_objects`.
+    Args:
+        path: a `.keras` file. A legacy `.h5` model is refused unless `allow_h5=True`: Keras'
+            legacy loader reads it, and the format can carry Python code.
+        trusted_modules: packages whose registered Keras classes the file may use besides Keras'
+            and kerascnn's (your own layers: `("mypackage",)`).
+        compile: restore the training configuration, as Keras does.
+
+    Raises:
+        ConfigError: the file is missing, not a model, truncated, or names a Lambda layer or any
+            class or function outside Keras, kerascnn and `trusted_modules`; it says which.
     """
     import keras
 
     import kerascnn.layers  # noqa: F401  (registers the toolkit's layers and activations)
     import kerascnn.train.schedules  # noqa: F401  (a checkpoint's optimizer uses EpochSchedule)
+    from kerascnn.config import ConfigError
 
-    with recursion_headroom(), plain_variable_scopes():
-        return keras.saving.load_model(path, safe_mode=safe_mode, **kwargs)
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no model file at {str(path)!r}.")
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        if not allow_h5:
+            raise ConfigError(f"{path} is a legacy HDF5 model; kerascnn loads .keras files. The "
+                              f"legacy format can carry Python code and is read by Keras' legacy "
+                              f"loader.", hint="if you trust the file, pass allow_h5=True and "
+                                               "save it again as .keras.")
+    elif path.suffix.lower() == ".keras":
+        check_archive(path, trusted_modules)
+    else:
+        raise ConfigError(f"{path}: a model file ends in .keras. Received: {path.suffix!r}.")
+    try:
+        with recursion_headroom(), plain_variable_scopes():
+            return keras.saving.load_model(path, safe_mode=True, compile=compile)
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001  (Keras raises many types for a damaged file)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{path}: Keras could not load the model: {first}") from e
+
+
+def check_archive(path, trusted_modules: tuple[str, ...] = ()) -> None:
+    """Read a `.keras` archive's config.json without building anything, and refuse what
+    `load_model` must not run: a Lambda layer (Python code, also refused by Keras' safe mode) and
+    any class or function whose module is not Keras', kerascnn's or one of `trusted_modules`
+    (configs that name `os.system` or `subprocess.Popen`, whatever Keras' own checks allow)."""
+    import json
+    import zipfile
+
+    from kerascnn.config import ConfigError
+
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except zipfile.BadZipFile:
+        raise ConfigError(f"{path} is not a .keras archive (truncated, or another format).") \
+            from None
+    except KeyError:
+        raise ConfigError(f"{path} has no config.json: not a saved Keras model.") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: its config.json is unreadable ({e}).") from None
+    trusted = ("keras", "kerascnn", *trusted_modules)
+
+    def allowed(module: str) -> bool:
+        return any(module == t or module.startswith(t + ".") for t in trusted)
+
+    def walk(node, layer: str) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, layer)
+            return
+        if not isinstance(node, dict):
+            return
+        inner = node.get("config")
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str) and "class_name" in node:
+            layer = inner["name"]
+        where = f"{path}: layer {layer!r}" if layer else f"{path}"
+        class_name, module = node.get("class_name"), node.get("module")
+        if class_name in ("Lambda", "__lambda__"):
+            raise ConfigError(f"{where} is a Lambda layer: Python code inside a model file. "
+                              f"kerascnn never loads one.")
+        if isinstance(module, str) and "class_name" in node:
+            if module == "builtins" and class_name == "function":
+                name = node.get("config")
+                if not (isinstance(name, str) and any(name.startswith(f"{t}>")
+                                                      for t in trusted)):
+                    raise ConfigError(f"{where} names the function {name!r}, which is neither "
+                                      f"Keras' nor registered by kerascnn; refused.")
+            elif not allowed(module):
+                raise ConfigError(f"{where} names {module}.{class_name}, outside Keras and "
+                                  f"kerascnn; refused.",
+                                  hint="if these are your own registered layers, pass their "
+                                       "package: load_model(path, trusted_modules=(...)).")
+        for value in node.values():
+            walk(value, layer)
+
+    walk(config, "")

@@ -179,6 +179,7 @@ def tune(recipe: Recipe, *, directory: str | Path | None = None, restart: bool =
                                       "and models built in Python are not searched yet.")
     t = recipe.tune
     path = _directory(recipe, directory, restart)
+    check_project(path / "tuner")
     keras.utils.set_random_seed(recipe.train.seed)
     hypermodel = RecipeHyperModel(recipe, verbose=verbose)
     direction = t.direction or ("max" if "acc" in t.objective else "min")
@@ -322,6 +323,23 @@ def _directory(recipe: Recipe, directory, restart: bool) -> Path:
     else:
         rundir.update_state(path, STATE, status="running")
     return path
+
+
+def check_project(project: Path) -> None:
+    """Every file keras-tuner will read back (oracle.json, tuner0.json, each trial.json) parses;
+    otherwise a `ConfigError` naming the file (a search killed while keras-tuner wrote it), rather
+    than a traceback from inside keras-tuner, or a search that quietly forgets trials."""
+    for file in sorted(Path(project).rglob("*.json")) if Path(project).is_dir() else []:
+        try:
+            json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            trial = file.parent.name if file.parent.name.startswith("trial_") else None
+            raise ConfigError(
+                f"the search's file {file} is unreadable ({_first_line(e)}): truncated or "
+                f"damaged, kerascnn cannot resume the search from it.",
+                hint=(f"delete {file.parent} to run that trial again, " if trial else "")
+                + "or pass --restart to start a new search beside this one (it is kept).") \
+                from None
 
 
 def tune_fingerprint(recipe: Recipe) -> str:

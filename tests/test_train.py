@@ -1,14 +1,9 @@
 """Recipes and `kerascnn train`: validation before anything runs, every data source through the real
-loading code, training that learns, auxiliary losses, run directories that are never clobbered, and
-resume after SIGKILL."""
+loading code, training that learns, auxiliary losses, run directories that are never clobbered (kills and
+resumes: tests/test_reliability.py)."""
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -198,56 +193,10 @@ def test_auxiliary_losses(tmp_path):
         train(missing, verbose=0, log=lambda *a: None)
 
 
-@pytest.mark.slow
-def test_sigkill_then_the_same_command_resumes(tmp_path):
-    spec = tmp_path / "recipe.toml"
-    run = tmp_path / "run"
-    spec.write_text(f"""
-[model]
-spec = {{stages = [{{blocks = ["conv3-16", "maxpool"]}}], head = {{pool = "avg"}}}}
-[data]
-source = "synthetic"
-classes = 3
-samples = 3000
-image_size = [24, 24]
-batch_size = 16
-[train]
-epochs = 6
-optimizer = "adam"
-learning_rate = 0.003
-[output]
-dir = {json.dumps(str(run))}
-tensorboard = false
-""")
-    command = [sys.executable, "-m", "kerascnn.cli", "train", str(spec), "--quiet"]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and first.poll() is None:
-        if (run / "history.csv").exists() and len(history(run)) >= 2:
-            break
-        time.sleep(0.2)
-    assert first.poll() is None, f"the run ended before it could be killed:\n{first.stdout.read()}"
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    killed_at = len(history(run))
-    assert 2 <= killed_at < 6
-    assert json.loads((run / "run.json").read_text())["status"] == "running"
-
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "resuming after epoch" in second.stdout
-    epochs = [int(row["epoch"]) for row in history(run)]
-    assert epochs == [1, 2, 3, 4, 5, 6]  # continuous: no epoch repeated or missing
-    assert json.loads((run / "run.json").read_text())["status"] == "finished"
-    assert json.loads((run / "metrics.json").read_text())["epochs"] == 6
-
-
 def test_killed_after_the_last_epoch_resumes_from_the_backup(tmp_path, monkeypatch):
     """Interrupted between the last epoch's backup and the end of training: the rerun trains
     nothing, restores the backup and writes last.keras from it (saved only when training ends)."""
-    from kerascnn.train import fit
+    from kerascnn.train import checkpoints
 
     ended = {}
 
@@ -257,7 +206,7 @@ def test_killed_after_the_last_epoch_resumes_from_the_backup(tmp_path, monkeypat
 
     r = recipe(tmp_path, train={"epochs": 2})
     with monkeypatch.context() as patch:
-        patch.setattr(fit.SaveAtEnd, "on_train_end", interrupted)
+        patch.setattr(checkpoints.Checkpoints, "on_train_end", interrupted)
         with pytest.raises(KeyboardInterrupt):
             train(r, verbose=0, log=lambda *a: None)
     run = tmp_path / "run"

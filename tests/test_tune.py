@@ -76,6 +76,14 @@ def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
     # The same search again: nothing retrained, the same best.
     again = tune(recipe, verbose=0, log=quiet)
     assert [r.trial for r in again.trials] == [r["trial"] for r in rows]
+    # A file keras-tuner reads back, truncated (killed while it wrote): an error naming it.
+    for damaged in (sorted(result.directory.glob("tuner/trial_*/trial.json"))[0],
+                    result.directory / "tuner" / "oracle.json"):
+        text = damaged.read_text()
+        damaged.write_text(text[: len(text) // 2])
+        with pytest.raises(ConfigError, match=f"the search's file {damaged} is unreadable"):
+            tune(recipe, verbose=0, log=quiet)
+        damaged.write_text(text)
 
 
 def test_bayesian_search_fits_its_model_after_the_initial_points(tmp_path):

@@ -248,11 +248,21 @@ def _tfds(recipe, d, seed):
         splits = [f"{d.train_split}[:{cut}%]", f"{d.train_split}[{cut}%:]"]
     if d.test_split:
         splits.append(d.test_split)
+    data_dir = str(Path(d.data_dir).expanduser()) if d.data_dir else None
+
+    def load(download: bool):
+        return tfds.load(d.name, split=splits, data_dir=data_dir, as_supervised=True,
+                         with_info=True, shuffle_files=True, download=download,
+                         read_config=tfds.ReadConfig(shuffle_seed=seed))
+
     try:
-        data_dir = str(Path(d.data_dir).expanduser()) if d.data_dir else None
-        datasets, info = tfds.load(d.name, split=splits, data_dir=data_dir, as_supervised=True,
-                                   with_info=True, shuffle_files=True,
-                                   read_config=tfds.ReadConfig(shuffle_seed=seed))
+        try:
+            datasets, info = load(download=False)  # prepared: no network at all
+        except Exception:  # noqa: BLE001  (not prepared, or not a dataset: checked next)
+            _check_known_and_online(recipe, d.name, data_dir)
+            datasets, info = load(download=True)
+    except ConfigError:
+        raise
     except Exception as e:  # noqa: BLE001  (unknown names, no internet, a missing manual download)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise recipe.error(("data", "name"), f"tensorflow-datasets could not load {d.name!r}: "
@@ -282,6 +292,35 @@ def _tfds(recipe, d, seed):
                   sizes={k: v for k, v in sizes.items() if v is not None},
                   classes=int(label.num_classes), class_names=list(label.names),
                   image_shape=image_shape, description=f"tfds {d.name}")
+
+
+# Where tensorflow-datasets downloads prepared datasets from first (its GCS mirror).
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+
+
+def _check_known_and_online(recipe, name: str, data_dir: str | None) -> None:
+    """A dataset tfds has not prepared needs a download: without internet, say so at once (tfds
+    itself retries for minutes before it gives up: 3.5 min for MNIST on a machine without DNS)."""
+    import socket
+
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as e:  # noqa: BLE001  (an unknown name: tfds lists the known ones)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise recipe.error(("data", "name"), f"tensorflow-datasets has no dataset {name!r}: "
+                                             f"{first}") from None
+    if builder.is_prepared():
+        return
+    try:
+        socket.create_connection(DOWNLOAD_HOST, timeout=10).close()
+    except OSError as e:
+        raise recipe.error(("data", "name"), (
+            f"tensorflow-datasets has not prepared {name!r} in {Path(builder.data_dir).parents[1]}, "
+            f"and this machine cannot reach {DOWNLOAD_HOST[0]} to download it ({e})."),
+            hint=f"prepare it where there is internet (`tfds build {name} --data_dir DIR`, or "
+                 f"one `kerascnn train` there), copy DIR here and set data.data_dir.") from None
 
 
 def _resolve(recipe, path, key) -> Path:

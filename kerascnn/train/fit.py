@@ -3,13 +3,12 @@
 The path of a run: validate (done when the recipe loaded) -> run directory (resume or refuse) ->
 seed, precision, distribution -> data (tf.data) -> model (zoo or spec) -> compile (optimizer, weight
 decay, schedule, label smoothing, auxiliary losses) -> fit with callbacks (backup for resume, last and
-best checkpoints, history, TensorBoard) -> test evaluation with the best weights -> model.keras,
+best checkpoints, history, TensorBoard: `checkpoints`) -> test evaluation with the best weights -> model.keras,
 metrics.json, curves.png.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
@@ -22,7 +21,7 @@ import keras
 
 from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe
-from kerascnn.train import rundir
+from kerascnn.train import checkpoints, rundir
 
 
 @dataclass
@@ -75,7 +74,13 @@ def train(recipe: Recipe, *, model: Callable | None = None, restart: bool = Fals
     precision = _precision(t.mixed_precision)
     keras.mixed_precision.set_global_policy(precision)
     try:
-        return _run(recipe, model, path, resume, precision, verbose, log, normalization)
+        with checkpoints.stop_on_sigterm():
+            return _run(recipe, model, path, resume, precision, verbose, log, normalization)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the backup holds every finished epoch
+        rundir.update_state(path, status="interrupted")
+        log(f"interrupted ({'SIGTERM' if isinstance(e, checkpoints.Terminated) else 'Ctrl-C'}); "
+            f"run the same command again to resume {path} after its last finished epoch")
+        raise
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -109,19 +114,9 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
     (path / "data.json").write_text(json.dumps(data.to_dict(), indent=2), encoding="utf-8")
 
     monitor = _monitor(model, has_val=val_ds is not None)
-    history_path = path / "history.csv"
-    start_epoch = _backup_epoch(path) if resume else 0
-    rows = _read_history(history_path, before=start_epoch)
-    best_so_far = min((float(r[monitor]) for r in rows if r.get(monitor)), default=None)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(path / "backup"), double_checkpoint=True,
-                                         delete_checkpoint=False),
-        HistoryWriter(history_path, rows),
-        SaveAtEnd(path / "last.keras"),
-        keras.callbacks.ModelCheckpoint(str(path / "best.keras"), monitor=monitor, mode="min",
-                                        save_best_only=True,
-                                        initial_value_threshold=best_so_far),
-    ]
+    start_epoch, rows, best_so_far = (checkpoints.restore(model, path, monitor, log) if resume
+                                      else (0, [], None))
+    callbacks = [checkpoints.Checkpoints(path, monitor, rows, best_so_far)]
     if recipe.output.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(path / "logs")))
     if t.schedule == "plateau":
@@ -141,10 +136,14 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
         f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(t.epochs, 'epoch')}")
 
     started = time.perf_counter()
-    # Also when the backup holds every epoch (killed after the last one): fit then restores the
-    # backup and trains nothing, and SaveAtEnd writes last.keras from the restored weights.
-    model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, callbacks=callbacks,
-              verbose=verbose, shuffle=False)  # tf.data shuffles
+    # Also when the backup holds every epoch (killed after the last one): fit then trains nothing,
+    # and last.keras is written from the restored weights.
+    try:
+        model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=start_epoch,
+                  callbacks=callbacks, verbose=verbose, shuffle=False)  # tf.data shuffles
+    except checkpoints.TrainingDiverged as e:
+        rundir.update_state(path, status="diverged", error=e.message)
+        raise
     seconds = time.perf_counter() - started
     trained_epochs = t.epochs - start_epoch
 
@@ -237,62 +236,10 @@ def build_training_state(model, dataset) -> None:
     build(data_batch=batch)
 
 
-class SaveAtEnd(keras.callbacks.Callback):
-    """last.keras once, when training ends: the resume point of an interrupted run is the backup
-    (saved every epoch), so a second full save per epoch bought nothing and cost much of a small
-    model's epoch (recipes/glyphs_scratch.toml, 40 epochs: fit 13.8 s with it, 11.9 s without)."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path = Path(path)
-
-    def on_train_end(self, logs=None):
-        self.model.save(self.path)
-
-
-class HistoryWriter(keras.callbacks.Callback):
-    """history.csv, one row per finished epoch, continuous across resumes: rows of epochs the
-    backup did not reach are dropped, so a resumed epoch is not listed twice."""
-
-    def __init__(self, path: Path, rows: list[dict]):
-        super().__init__()
-        self.path = Path(path)
-        self.rows = rows
-
-    def on_train_begin(self, logs=None):
-        self._write()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        # The rate of the epoch's first step (read at its end, it would be the next epoch's).
-        self._rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1}
-        for key, value in (logs or {}).items():
-            row[key] = float(value)
-        row["learning_rate"] = self._rate
-        # Training, validation and the backup of the epoch (benchmarks/run.py reads it).
-        row["seconds"] = round(time.perf_counter() - self._started, 3)
-        self.rows.append(row)
-        self._write()
-
-    def _write(self):
-        keys = []
-        for row in self.rows:
-            keys += [k for k in row if k not in keys]
-        tmp = self.path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=keys or ["epoch"])
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.path)
-
-
 def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) -> RunResult:
     from kerascnn.saving import load_model
 
-    rows = _read_history(path / "history.csv")
+    rows = checkpoints.read_history(path / "history.csv")
     best_row = min(rows, key=lambda r: float(r.get(monitor, "inf"))) if rows else {}
     best = load_model(path / "best.keras") if (path / "best.keras").exists() else \
         load_model(path / "last.keras")
@@ -308,7 +255,7 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
                                      if seconds > 0 and trained_epochs and "train" in data.sizes
                                      else None)}
     model_path = path / "model.keras"
-    inference.save(model_path)  # before compiling: no optimizer state in the inference model
+    checkpoints.atomic_save(inference, model_path)  # before compiling: no optimizer state in the inference model
     if test_ds is not None:
         inference.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
         first = test_ds.map(lambda x, y: (x, y[0] if isinstance(y, tuple) else y))
@@ -317,11 +264,11 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
         metrics["test"] = {k: float(v) for k, v in values.items()}
     (path / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     plot_curves(rows, path / "curves.png", title=recipe.name)
-    import shutil
-
-    shutil.rmtree(path / "backup", ignore_errors=True)
     rundir.update_state(path, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
                         epochs=len(rows))
+    import shutil
+
+    shutil.rmtree(path / checkpoints.BACKUP, ignore_errors=True)  # finished: never resumed
     report = [f"done: {_plural(len(rows), 'epoch')} in {seconds:.1f} s this session"
               + (f" ({metrics['images_per_second']:,.0f} images/s)"
                  if metrics["images_per_second"] else "")]
@@ -377,25 +324,6 @@ def plot_curves(rows: list[dict], target: Path, title: str = "",
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _read_history(path: Path, before: int | None = None) -> list[dict]:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [dict(r) for r in csv.DictReader(f)]
-    except FileNotFoundError:
-        return []
-    return [r for r in rows if before is None or int(r["epoch"]) <= before]
-
-
-def _backup_epoch(path: Path) -> int:
-    """The epochs the backup holds (0 when a run was killed before its first epoch ended)."""
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
-        try:
-            return int(json.loads((path / "backup" / name).read_text())["epoch"])
-        except (OSError, ValueError, KeyError):
-            continue
-    return 0
 
 
 def _monitor(model, *, has_val: bool) -> str:

@@ -5,7 +5,8 @@ runs/lenet5_digits/
   recipe.yaml      the resolved recipe (every default filled in)
   run.json         fingerprint, status, versions, timings
   data.json        classes, sizes and the normalization constants (for evaluate/predict)
-  backup/          the resume point (Keras BackupAndRestore), removed when the run finishes
+  backup/          the resume point: the last two epochs' weights and optimizer state, each with a
+                   record of its size and SHA-256 (`checkpoints`); removed when the run finishes
   last.keras       the model when training ended (the backup holds an interrupted run's last epoch)
   best.keras       the model at its lowest validation loss
   model.keras      the final model for inference: best weights, auxiliary heads removed

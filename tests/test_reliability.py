@@ -1,0 +1,357 @@
+"""The guarantees of RELIABILITY.md, each proven here: runs survive real kills, damaged backups never
+restart a run silently, the best model only improves, a diverging run stops cleanly, and model files
+cannot run code."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import keras
+import pytest
+
+import kerascnn
+from kerascnn.config import ConfigError
+from kerascnn.recipe import load_recipe
+from kerascnn.train import checkpoints, train
+
+REPO = Path(__file__).resolve().parents[1]
+quiet = dict(verbose=0, log=lambda *a: None)
+
+
+def small_recipe(run: Path, **train_table) -> dict:
+    return {"model": {"spec": {"stages": [{"blocks": ["conv3-8", "maxpool"]}],
+                               "head": {"pool": "avg"}}},
+            "data": {"source": "synthetic", "classes": 3, "samples": 300, "image_size": [12, 12],
+                     "batch_size": 32},
+            "train": {"epochs": 3, "optimizer": "adam", "learning_rate": 0.01, **train_table},
+            "output": {"dir": str(run), "tensorboard": False}}
+
+
+def history_epochs(run: Path) -> list[int]:
+    return [int(r["epoch"]) for r in checkpoints.read_history(run / "history.csv")]
+
+
+def committed(run: Path) -> int:
+    """The newest epoch the backup has a record of (0: none)."""
+    records = sorted((run / "backup").glob("epoch-*.json"))
+    return int(records[-1].stem.split("-")[1]) if records else 0
+
+
+def interrupted_run(tmp_path, epochs=3) -> Path:
+    """A run stopped after its last epoch's backup, before it finished: a backup of each of the
+    last two epochs, history.csv and best.keras, status "interrupted"."""
+    run = tmp_path / "run"
+    original = checkpoints.Checkpoints.on_train_end
+
+    def stop(self, logs=None):
+        raise KeyboardInterrupt
+
+    checkpoints.Checkpoints.on_train_end = stop
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(load_recipe(small_recipe(run, epochs=epochs), name="t"), **quiet)
+    finally:
+        checkpoints.Checkpoints.on_train_end = original
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert committed(run) == epochs and history_epochs(run) == list(range(1, epochs + 1))
+    return run
+
+
+# --- kills -----------------------------------------------------------------------------------------
+
+DRIVER = '''
+import os, signal, sys
+from pathlib import Path
+from kerascnn.train import checkpoints
+
+kind, where, nth, name = sys.argv[1].split(":")
+sig = getattr(signal, "SIG" + name)
+if kind == "batch":  # during epoch `where`, after batch `nth`
+    original = checkpoints.Checkpoints.on_train_batch_end
+
+    def on_batch(self, batch, logs=None):
+        original(self, batch, logs)
+        if self._epoch == int(where) and batch + 1 == int(nth):
+            os.kill(os.getpid(), sig)
+
+    checkpoints.Checkpoints.on_train_batch_end = on_batch
+else:  # while writing the file `where` for the `nth` time: half of it written, never renamed
+    real, seen = os.replace, [0]
+
+    def replace(src, dst):
+        if Path(dst).name == where:
+            seen[0] += 1
+            if seen[0] == int(nth):
+                data = Path(src).read_bytes()
+                Path(src).write_bytes(data[: len(data) // 2])
+                os.kill(os.getpid(), sig)
+        real(src, dst)
+
+    os.replace = replace
+from kerascnn.cli import main
+sys.exit(main(["train", sys.argv[2], "--quiet"]))
+'''
+
+# (kill point, signal) in the order one run meets them, and the epochs its backup holds after;
+# the batches are drawn at random each time (the test's message gives them).
+KILLS = [
+    ("batch:1:{}", "KILL", 0),                      # mid-epoch, nothing finished yet
+    ("write:epoch-0001.weights.h5:1", "KILL", 0),   # writing the first backup
+    ("write:best.keras:1", "KILL", 1),              # writing the best model
+    ("write:history.csv:2", "KILL", 2),             # after epoch 2's backup, before its row
+    ("write:epoch-0003.json:1", "TERM", 2),         # committing a backup record, SIGTERM
+    ("batch:4:{}", "TERM", 3),                      # mid-epoch, SIGTERM
+    ("write:model.keras:1", "KILL", 4),             # after the last epoch, writing the result
+]
+
+
+@pytest.mark.slow
+def test_killed_at_every_kind_of_point_the_run_resumes_and_loses_no_epoch(tmp_path):
+    """One run killed seven times in real processes, by SIGKILL and SIGTERM, mid-epoch and in the
+    middle of writing each file it writes; every rerun resumes after the last backed-up epoch, and
+    the last one finishes with every epoch listed once."""
+    import yaml
+
+    run = tmp_path / "run"
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(small_recipe(run, epochs=4)))
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    expected_start = 0
+    for point, name, holds in [*KILLS, (None, None, 4)]:
+        point = point and point.format(random.randint(1, 6))  # 7 batches an epoch
+        command = ([sys.executable, str(driver), f"{point}:{name}", str(recipe)] if point else
+                   [sys.executable, "-m", "kerascnn.cli", "train", str(recipe), "--quiet"])
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        out = done.stdout + done.stderr
+        where = f"kill point {point} {name}:\n{out}"
+        if expected_start or (run / "run.json").exists() and not point.startswith("batch:1:"):
+            assert f"resuming after epoch {expected_start}" in out, where
+        assert done.returncode == {"KILL": -9, "TERM": 143, None: 0}[name], where
+        if name == "TERM":
+            assert "interrupted (SIGTERM); run the same command again to resume" in out, where
+        assert committed(run) == holds or (point is None and not (run / "backup").exists()), where
+        assert history_epochs(run) == list(range(1, holds + 1)) or point == "write:history.csv:2"
+        expected_start = holds
+    assert history_epochs(run) == [1, 2, 3, 4]
+    state = json.loads((run / "run.json").read_text())
+    assert state["status"] == "finished" and state["epochs"] == 4
+    assert not list(run.rglob(".*.tmp*")), "a temporary file was left behind"
+    for name in ("best.keras", "last.keras", "model.keras"):
+        kerascnn.load_model(run / name)
+
+
+# --- damaged backups, the best model, divergence -----------------------------------------------------
+
+@pytest.mark.slow
+def test_a_damaged_backup_falls_back_to_the_previous_one_and_none_never_restarts(tmp_path):
+    run = interrupted_run(tmp_path)
+    weights = run / "backup" / "epoch-0003.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated
+    messages = []
+    result = train(load_recipe(small_recipe(run), name="t"), verbose=0, log=messages.append)
+    assert "epoch-0003.json: epoch-0003.weights.h5 does not match its record" in messages[0]
+    assert "resuming from epoch 2's" in messages[0]
+    assert "resuming after epoch 2" in messages[1]
+    assert history_epochs(run) == [1, 2, 3] and result.metrics["epochs"] == 3
+
+    run = interrupted_run(tmp_path / "again")
+    for weights in (run / "backup").glob("*.weights.h5"):
+        weights.write_bytes(b"\0" * 100)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match=r"cannot resume the run in .*: every backup is "
+                                          r"unreadable .*will not start it again from scratch"):
+        train(load_recipe(small_recipe(run), name="t"), **quiet)
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # untouched
+    for path in (run / "backup").iterdir():
+        path.unlink()
+    with pytest.raises(ConfigError, match=r"history.csv records 3 finished epoch\(s\) but "):
+        train(load_recipe(small_recipe(run), name="t"), **quiet)
+
+
+def test_the_best_model_is_replaced_only_by_a_better_one_after_a_resume(tmp_path):
+    """The threshold after a resume is the lowest loss history.csv ever recorded, also of epochs
+    after the backup a rerun falls back to (their best.keras may be on disk)."""
+    model = kerascnn.build("lenet5", input_shape=(32, 32, 1), classes=3)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)
+    callback = checkpoints.Checkpoints(tmp_path, "val_loss", [], None)
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, loss in enumerate([0.5, 0.3, 0.4]):
+        callback.on_epoch_begin(epoch)
+        callback.on_epoch_end(epoch, {"loss": 1.0, "val_loss": loss})
+    (tmp_path / "backup" / "epoch-0003.json").unlink()  # the rerun falls back to epoch 2
+    def written():  # os.replace gives best.keras a new inode each time it is saved
+        return (tmp_path / "best.keras").stat().st_ino
+
+    best = written()
+    start, rows, threshold = checkpoints.restore(model, tmp_path, "val_loss", log=lambda *a: None)
+    assert (start, [int(r["epoch"]) for r in rows], threshold) == (2, [1, 2], 0.3)
+    again = checkpoints.Checkpoints(tmp_path, "val_loss", rows, threshold)
+    again.set_model(model)
+    again.on_epoch_begin(2)
+    again.on_epoch_end(2, {"loss": 1.0, "val_loss": 0.35})  # worse than epoch 2's 0.3: kept
+    assert written() == best
+    again.on_epoch_begin(3)
+    again.on_epoch_end(3, {"loss": 1.0, "val_loss": 0.25})
+    assert written() != best
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_keeps_its_good_files(tmp_path):
+    r = load_recipe(small_recipe(tmp_path / "run", optimizer="sgd", learning_rate=1e6), name="t")
+    with pytest.raises(checkpoints.TrainingDiverged, match=r"the training loss became (nan|inf) "
+                                                           r"at epoch 1, batch \d+ \(learning rate "
+                                                           r"1e\+06\); the run stopped"):
+        train(r, **quiet)
+    run = tmp_path / "run"
+    assert json.loads((run / "run.json").read_text())["status"] == "diverged"
+    assert not (run / "best.keras").exists() and committed(run) == 0
+
+    # Diverging after two good epochs: their backup and best.keras are kept as they were.
+    run = interrupted_run(tmp_path / "later", epochs=2)
+    kept = {p: p.read_bytes() for p in [run / "best.keras", *(run / "backup").iterdir()]}
+    original = checkpoints.Checkpoints.on_train_batch_end
+
+    def nan_in_epoch_3(self, batch, logs=None):
+        original(self, batch, {"loss": float("nan")} if self._epoch == 3 and batch == 1 else logs)
+
+    checkpoints.Checkpoints.on_train_batch_end = nan_in_epoch_3
+    try:
+        with pytest.raises(checkpoints.TrainingDiverged, match="at epoch 3, batch 2"):
+            train(load_recipe(small_recipe(run), name="t"), **quiet)
+    finally:
+        checkpoints.Checkpoints.on_train_batch_end = original
+    assert {p: p.read_bytes() for p in kept} == kept and committed(run) == 2
+    assert history_epochs(run) == [1, 2]
+
+
+# --- loading models ----------------------------------------------------------------------------------
+
+def _rewrite_config(source: Path, target: Path, change) -> Path:
+    with zipfile.ZipFile(source) as archive:
+        files = {n: archive.read(n) for n in archive.namelist()}
+    config = json.loads(files["config.json"])
+    change(config)
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return target
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "lenet5.keras"
+    kerascnn.build("lenet5").save(path)
+    return path
+
+
+def _set_first_layer(config, **keys):
+    config["config"]["layers"][1].update(keys)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: _set_first_layer(c, module="os", class_name="system"),
+     "layer 'stage1_conv1' names os.system, outside Keras and kerascnn; refused"),
+    (lambda c: _set_first_layer(c, module="subprocess", class_name="Popen"),
+     "names subprocess.Popen, outside Keras and kerascnn"),
+    (lambda c: c["config"]["layers"][1]["config"].update(
+        activation={"module": "builtins", "class_name": "function", "config": "os.system",
+                    "registered_name": "function"}),
+     "layer 'stage1_conv1' names the function 'os.system', which is neither Keras' nor"),
+    (lambda c: _set_first_layer(c, class_name="Lambda"),
+     "layer 'stage1_conv1' is a Lambda layer: Python code inside a model file"),
+])
+def test_hostile_model_files_are_refused_before_keras_reads_them(saved, tmp_path, change, message):
+    hostile = _rewrite_config(saved, tmp_path / "hostile.keras", change)
+    with pytest.raises(ConfigError, match=message):
+        kerascnn.load_model(hostile)
+
+
+def test_a_lambda_layer_a_legacy_h5_and_damaged_files_are_plain_errors(saved, tmp_path):
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2, name="double")(inputs)).save(
+        tmp_path / "lambda.keras")
+    with pytest.raises(ConfigError, match="layer 'double' is a Lambda layer"):
+        kerascnn.load_model(tmp_path / "lambda.keras")
+    model = kerascnn.load_model(saved)
+    model.save(tmp_path / "legacy.h5")
+    with pytest.raises(ConfigError, match=r"legacy HDF5 model; kerascnn loads \.keras files"):
+        kerascnn.load_model(tmp_path / "legacy.h5")
+    assert kerascnn.load_model(tmp_path / "legacy.h5", allow_h5=True).count_params() == \
+        model.count_params()
+    (tmp_path / "truncated.keras").write_bytes(saved.read_bytes()[:3000])
+    with pytest.raises(ConfigError, match=r"is not a \.keras archive \(truncated"):
+        kerascnn.load_model(tmp_path / "truncated.keras")
+    with pytest.raises(ConfigError, match="no model file at"):
+        kerascnn.load_model(tmp_path / "missing.keras")
+    with pytest.raises(TypeError):
+        kerascnn.load_model(saved, safe_mode=False)  # no switch turns safe mode off
+
+
+def test_every_command_reads_models_through_the_one_loader_and_recipes_cannot_unsafe_it(tmp_path):
+    import ast
+
+    readers = []
+    for path in (REPO / "kerascnn").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            keras_loader = (isinstance(func, ast.Attribute) and func.attr == "load_model"
+                            and isinstance(func.value, ast.Attribute)
+                            and func.value.attr in ("saving", "models"))
+            unsafe = any(k.arg == "safe_mode" and not (isinstance(k.value, ast.Constant)
+                                                       and k.value.value is True)
+                         for k in node.keywords)
+            if (keras_loader and path.name != "saving.py") or unsafe:
+                readers.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not readers, readers
+    for table in ("train", "data", "model", "output", "finetune"):
+        doc = small_recipe(tmp_path)
+        doc.setdefault(table, {})["safe_mode"] = False
+        with pytest.raises(ConfigError, match="unknown key 'safe_mode'"):
+            load_recipe(doc, name="t")
+
+
+def test_the_cli_refuses_a_hostile_model_plainly(saved, tmp_path, capsys):
+    from kerascnn.cli import main
+
+    from PIL import Image
+
+    hostile = _rewrite_config(saved, tmp_path / "hostile.keras",
+                              lambda c: _set_first_layer(c, class_name="Lambda"))
+    Image.new("L", (32, 32)).save(tmp_path / "digit.png")
+    for command in (["summary", str(hostile)], ["predict", str(hostile), str(tmp_path)],
+                    ["evaluate", str(hostile)]):
+        assert main(command) == 2
+        assert "is a Lambda layer" in capsys.readouterr().err
+
+
+# --- data errors before training ---------------------------------------------------------------------
+
+def test_an_unprepared_tfds_dataset_offline_is_a_clear_error_at_once(tmp_path, monkeypatch):
+    import time
+
+    from kerascnn.data import load_data, sources
+
+    monkeypatch.setattr(sources, "DOWNLOAD_HOST", ("offline.invalid", 443))  # no such host
+    doc = small_recipe(tmp_path / "run")
+    doc["data"] = {"source": "tfds", "name": "mnist", "data_dir": str(tmp_path / "tfds")}
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"data.name: tensorflow-datasets has not prepared "
+                                          r"'mnist' in .*tfds, and this machine cannot reach "
+                                          r"offline.invalid to download it"):
+        load_data(load_recipe(doc, name="t"))
+    assert time.perf_counter() - started < 30  # tfds alone retries for minutes
+    doc["data"]["name"] = "mnistt"
+    with pytest.raises(ConfigError, match="tensorflow-datasets has no dataset 'mnistt'"):
+        load_data(load_recipe(doc, name="t"))
