@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 import kerascnn
@@ -355,3 +356,28 @@ def test_an_unprepared_tfds_dataset_offline_is_a_clear_error_at_once(tmp_path, m
     doc["data"]["name"] = "mnistt"
     with pytest.raises(ConfigError, match="tensorflow-datasets has no dataset 'mnistt'"):
         load_data(load_recipe(doc, name="t"))
+
+
+def test_reliability_md_names_only_tests_that_exist():
+    """Every `tests/x.py::test_name` RELIABILITY.md cites is a test function in that file."""
+    import re
+
+    text = (REPO / "RELIABILITY.md").read_text(encoding="utf-8")
+    cited = set(re.findall(r"`(tests/\w+\.py)::(\w+)`", text))
+    assert len(cited) >= 15
+    missing = [f"{f}::{name}" for f, name in sorted(cited)
+               if f"def {name}(" not in (REPO / f).read_text(encoding="utf-8")]
+    assert not missing, missing
+
+
+# --- determinism -----------------------------------------------------------------------------------
+
+def test_the_same_recipe_and_seed_give_bit_identical_weights_another_seed_differs(tmp_path):
+    def weights(seed):
+        run = tmp_path / f"seed{seed}-{len(list(tmp_path.iterdir()))}"
+        result = train(load_recipe(small_recipe(run, epochs=2, seed=seed), name="t"), **quiet)
+        return [w.numpy() for w in kerascnn.load_model(result.model_path).weights]
+
+    first, again, other = weights(0), weights(0), weights(1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
