@@ -790,6 +790,14 @@ def _check_semantics(r: Recipe) -> None:
     if m.spec is not None and m.options:
         raise r.error(("model", "options"), "`options` apply to a registered model; put the "
                                             "settings in the spec itself.")
+    for key, where in (("classes", "the data's classes"),
+                       ("input_shape", "data.image_size and data.channels")):
+        if key in m.options:
+            raise r.error(("model", "options", key), f"the model's {key} come from {where}; it "
+                                                     f"cannot be set here. Received: "
+                                                     f"{m.options[key]!r}.",
+                          hint="for a subset of a dataset's classes, set data.class_subset."
+                          if key == "classes" else "set data.image_size = [height, width].")
     needs = {"tfds": "name", "folder": "path"}
     if d.source in needs and getattr(d, needs[d.source]) is None:
         raise r.error(("data",), f"source {d.source!r} needs `{needs[d.source]}`.")

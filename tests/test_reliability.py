@@ -381,3 +381,60 @@ def test_the_same_recipe_and_seed_give_bit_identical_weights_another_seed_differ
     first, again, other = weights(0), weights(0), weights(1)
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def _image_folder(root: Path, classes="ab", per_class=4) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(
+                root / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda root: [p.unlink() for p in (root / "b").iterdir()],
+     r"data.path: the class folder 'b' of '.*' holds no images \(.bmp, .gif, .jpeg, .jpg, .png\)"),
+    (lambda root: (root / "a" / "3.png").write_bytes(b""),
+     r"data.path: 1 of the 8 image files in '.*' is not images \(empty, or another kind of "
+     r"file\): a/3.png"),
+    (lambda root: (root / "b" / "page.jpg").write_text("<html>a saved web page</html>"),
+     r"1 of the 9 image files .* b/page.jpg"),
+])
+def test_bad_image_folders_are_named_before_training(tmp_path, damage, message):
+    from kerascnn.data import load_data
+
+    root = _image_folder(tmp_path / "images")
+    damage(root)
+    doc = small_recipe(tmp_path / "run")
+    doc["data"] = {"source": "folder", "path": str(root), "image_size": [16, 16]}
+    with pytest.raises(ConfigError, match=message):
+        load_data(load_recipe(doc, name="t"))
+
+
+def test_the_data_decides_classes_and_input_shape_and_grayscale_needs_an_explicit_conversion(
+        tmp_path):
+    for key, value in (("classes", 5), ("input_shape", [32, 32, 3])):
+        doc = small_recipe(tmp_path / "run")
+        doc["model"] = {"name": "resnet20", "options": {key: value}}
+        with pytest.raises(ConfigError, match=f"model.options.{key}: the model's {key} come from"):
+            load_recipe(doc, name="t")
+    # An RGB network fine-tuned on grayscale digits: an error naming data.channels, before any
+    # epoch; with data.channels = 3 the digits are converted and the run trains.
+    rgb = tmp_path / "rgb.keras"
+    kerascnn.build("lenet5", input_shape=(32, 32, 3), classes=10).save(rgb)
+    doc = {"data": {"source": "digits", "image_size": [32, 32], "batch_size": 64},
+           "finetune": {"weights": str(rgb), "phases": [{"name": "head", "epochs": 1}]},
+           "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
+    with pytest.raises(ConfigError, match=r"data.image_size: the data gives \(32, 32, 1\) images; "
+                                          r"the starting model takes \(32, 32, 3\).*data.channels"):
+        train(load_recipe(doc, name="t"), **quiet)
+    assert not (tmp_path / "fine" / "1-head" / "history.csv").exists()
+    doc["data"]["channels"] = 3
+    doc["output"]["dir"] = str(tmp_path / "converted")
+    result = train(load_recipe(doc, name="t"), **quiet)
+    assert result.metrics["epochs"] == 1 and len(result.metrics["phases"]) == 1
+    assert json.loads((tmp_path / "converted" / "data.json").read_text())["input_shape"][-1] == 3

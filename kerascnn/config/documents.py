@@ -179,7 +179,10 @@ class _SafeLoader(yaml.SafeLoader):
 
 
 def _load_yaml(text: str, file: str | None) -> tuple[Any, dict]:
-    loader = _SafeLoader(text)
+    try:
+        loader = _SafeLoader(text)  # reads the text at once: a control character fails here
+    except yaml.YAMLError as e:
+        raise ConfigError(f"invalid YAML: {e}.", file=file) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -332,7 +332,45 @@ def _resolve(recipe, path, key) -> Path:
     if not any(child.is_dir() for child in p.iterdir()):
         raise recipe.error(("data", key), f"{path!r} has no class sub-folders: put each class's "
                                           f"images in a folder named after the class.")
+    _check_images(recipe, key, p)
     return p
+
+
+# The first bytes of each format Keras' image_dataset_from_directory decodes.
+IMAGE_SIGNATURES = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",),
+                    ".jpeg": (b"\xff\xd8\xff",), ".gif": (b"GIF87a", b"GIF89a"), ".bmp": (b"BM",)}
+
+
+def _check_images(recipe, key: str, root: Path) -> None:
+    """Every class folder holds images, and every image file starts as an image does: an empty
+    class, or a file that is not an image whatever its name says (an empty copy, a saved web page),
+    is named here rather than found by TensorFlow in the middle of an epoch. (A file damaged past
+    its first bytes still shows only when it is decoded.)"""
+    empty, bad, total = [], [], 0
+    for folder in sorted(c for c in root.iterdir() if c.is_dir()):
+        images = [f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SIGNATURES
+                  and f.is_file()]
+        total += len(images)
+        if not images:
+            empty.append(folder.name)
+        for image in images:
+            with open(image, "rb") as f:
+                head = f.read(8)
+            if not any(head.startswith(sig) for sigs in IMAGE_SIGNATURES.values()
+                       for sig in sigs):  # TensorFlow reads the content, not the name
+                bad.append(str(image.relative_to(root)))
+    if empty:
+        raise recipe.error(("data", key), (
+            f"the class folder{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} of "
+            f"{str(root)!r} hold{'' if len(empty) > 1 else 's'} no images "
+            f"({', '.join(sorted(set(IMAGE_SIGNATURES)))})."))
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise recipe.error(("data", key), f"{len(bad)} of the {total} image files in "
+                                          f"{str(root)!r} {'is' if len(bad) == 1 else 'are'} "
+                                          f"not images (empty, or another kind of file): "
+                                          f"{shown}.",
+                           hint="remove or replace them.")
 
 
 def _count(ds):
