@@ -505,7 +505,7 @@ def _print_table(table) -> None:
 def _port(args) -> int:
     from pathlib import Path
 
-    from kerascnn.config.errors import ConfigError
+    from kerascnn.config.errors import ConfigError, first_line
     from kerascnn.zoo.port import find_source
 
     output = Path(args.output)
@@ -531,7 +531,7 @@ def _port(args) -> int:
                 weights="imagenet", include_top=not args.no_top)
         except Exception as e:  # noqa: BLE001  (a failed download has many exception types)
             raise ConfigError(f"could not fetch the ImageNet weights of {spec.application}: "
-                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                              f"{first_line(e)}",
                               hint="without internet, download the .h5 elsewhere and pass "
                                    "--weights FILE.") from None
     model = port_weights(source, architecture=spec.application, input_shape=args.input_shape,

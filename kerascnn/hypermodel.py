@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 import keras
 import keras_tuner
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, first_line
 from kerascnn.config.errors import did_you_mean
 
 __all__ = ["HyperCNN", "DEFAULT_SPACE", "declare"]
@@ -166,7 +166,7 @@ class HyperCNN(keras_tuner.HyperModel):
                               for k, v in options.items())
             raise keras_tuner.errors.FailedTrialError(
                 f"{name}" + (f" ({shown})" if shown else "") + " cannot be built: "
-                + str(e).strip().splitlines()[0]) from None
+                + first_line(e)) from None
         model.compile(optimizer=self.optimizer(hp), loss=self.loss, metrics=list(self.metrics))
         return model
 

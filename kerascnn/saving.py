@@ -90,7 +90,7 @@ def load_model(path, *, allow_h5: bool = False, trusted_modules: tuple[str, ...]
 
     import kerascnn.layers  # noqa: F401  (registers the toolkit's layers and activations)
     import kerascnn.train.schedules  # noqa: F401  (a checkpoint's optimizer uses EpochSchedule)
-    from kerascnn.config import ConfigError
+    from kerascnn.config import ConfigError, first_line
 
     path = Path(path)
     if not path.is_file():
@@ -111,8 +111,7 @@ def load_model(path, *, allow_h5: bool = False, trusted_modules: tuple[str, ...]
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001  (Keras raises many types for a damaged file)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"{path}: Keras could not load the model: {first}") from e
+        raise ConfigError(f"{path}: Keras could not load the model: {first_line(e)}") from e
 
 
 def check_archive(path, trusted_modules: tuple[str, ...] = ()) -> None:

@@ -36,7 +36,7 @@ from pathlib import Path
 import keras
 import keras_tuner
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, first_line
 from kerascnn.hypermodel import declare
 from kerascnn.recipe import Recipe, with_values
 from kerascnn.train import rundir
@@ -102,7 +102,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             compile_model(model, recipe, steps)
         except ValueError as e:  # ConfigError included: a combination the network cannot take
             raise keras_tuner.errors.FailedTrialError(
-                f"the model cannot be built: {_first_line(e)}") from None
+                f"the model cannot be built: {first_line(e)}") from None
         if len(model.outputs) - 1 != len(recipe.train.aux_loss_weights):
             raise keras_tuner.errors.FailedTrialError(
                 f"the model has {len(model.outputs) - 1} auxiliary outputs and "
@@ -130,7 +130,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         except Exception as e:  # noqa: BLE001  (out of memory has a class per backend)
             if "out of memory" in str(e).lower() or "resourceexhausted" in type(e).__name__.lower():
                 raise keras_tuner.errors.FailedTrialError(
-                    f"out of memory: {_first_line(e)}") from None
+                    f"out of memory: {first_line(e)}") from None
             raise
 
 
@@ -335,7 +335,7 @@ def check_project(project: Path) -> None:
         except (OSError, ValueError) as e:
             trial = file.parent.name if file.parent.name.startswith("trial_") else None
             raise ConfigError(
-                f"the search's file {file} is unreadable ({_first_line(e)}): truncated or "
+                f"the search's file {file} is unreadable ({first_line(e)}): truncated or "
                 f"damaged, kerascnn cannot resume the search from it.",
                 hint=(f"delete {file.parent} to run that trial again, " if trial else "")
                 + "or pass --restart to start a new search beside this one (it is kept).") \
@@ -385,6 +385,3 @@ def _write_best(recipe: Recipe, values: dict, row: TrialRow, trials: int, target
     target.write_text(header + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -23,6 +23,13 @@ def format_path(path: Sequence) -> str:
     return out
 
 
+def first_line(error: BaseException) -> str:
+    """An exception's message in one line, for a plain error built on top of it (its class name
+    when it has no message)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def did_you_mean(word: str, allowed: Iterable[str]) -> str | None:
     """A 'did you mean' hint for a misspelt key or name, or None when nothing is close."""
     by_lower = {}

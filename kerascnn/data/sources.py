@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, first_line
 from kerascnn.recipe import Recipe
 
 
@@ -264,9 +264,8 @@ def _tfds(recipe, d, seed):
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001  (unknown names, no internet, a missing manual download)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise recipe.error(("data", "name"), f"tensorflow-datasets could not load {d.name!r}: "
-                                             f"{first}") from None
+                                             f"{first_line(e)}") from None
     train = datasets[0]
     val = datasets[1] if d.validation_split > 0 else None
     test = datasets[-1] if d.test_split else None
@@ -308,9 +307,8 @@ def _check_known_and_online(recipe, name: str, data_dir: str | None) -> None:
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # noqa: BLE001  (an unknown name: tfds lists the known ones)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise recipe.error(("data", "name"), f"tensorflow-datasets has no dataset {name!r}: "
-                                             f"{first}") from None
+                                             f"{first_line(e)}") from None
     if builder.is_prepared():
         return
     try:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -40,7 +41,8 @@ from pathlib import Path
 
 import keras
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, first_line
+from kerascnn.train.rundir import write_atomic
 
 __all__ = ["Checkpoints", "Terminated", "TrainingDiverged", "atomic_save", "read_history",
            "restore", "stop_on_sigterm"]
@@ -96,12 +98,6 @@ def atomic_save(model, target: Path, *, weights_only: bool = False) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _write_atomic(target: Path, text: str) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-
-
 def _digest(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -123,12 +119,11 @@ def write_history(path: Path, rows: list[dict]) -> None:
     keys = []
     for row in rows:
         keys += [k for k in row if k not in keys]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=keys or ["epoch"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=keys or ["epoch"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue())
 
 
 def _records(backup: Path) -> list[Path]:
@@ -162,7 +157,7 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
                 model.optimizer.build(model.trainable_variables)
             model.load_weights(weights)
         except Exception as e:  # noqa: BLE001  (any failure: try the previous backup)
-            damaged.append(f"{record_path.name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            damaged.append(f"{record_path.name}: {first_line(e)}")
             continue
         if damaged:
             log(f"  warning: the newer backup is unreadable ({'; '.join(damaged)}); resuming from "
@@ -239,7 +234,7 @@ class Checkpoints(keras.callbacks.Callback):
         atomic_save(self.model, weights, weights_only=True)
         record = {"epoch": epoch, "weights": weights.name, "size": weights.stat().st_size,
                   "sha256": _digest(weights), "row": row}
-        _write_atomic(backup / f"epoch-{epoch:04d}.json", json.dumps(record, indent=1))
+        write_atomic(backup / f"epoch-{epoch:04d}.json", json.dumps(record, indent=1))
         for old in _records(backup)[KEEP:]:
             old.unlink(missing_ok=True)
             (backup / f"{old.stem}.weights.h5").unlink(missing_ok=True)

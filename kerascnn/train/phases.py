@@ -26,7 +26,7 @@ import shutil
 import time
 from pathlib import Path
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, first_line
 from kerascnn.recipe import Recipe
 from kerascnn.train import rundir
 
@@ -204,7 +204,7 @@ class Start:
                                      input_shape=(*tuple(input_shape)[:2], 3))
             except Exception as e:  # noqa: BLE001  (Keras raises a bare Exception offline)
                 raise ConfigError(f"keras.applications could not load {self.source.application}'s "
-                                  f"ImageNet weights: {_first_line(e)}") from None
+                                  f"ImageNet weights: {first_line(e)}") from None
             return port_weights(source, **options)
         except ConfigError as e:
             hint = ("keep_hidden = false (VGG's hidden layers need 224x224 images)" if top else
@@ -212,11 +212,6 @@ class Start:
                     "finetune.weights")
             raise self.recipe.error(("finetune", "weights"), e.message, hint=e.hint or hint) \
                 from None
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _load(path: Path):

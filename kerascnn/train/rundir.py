@@ -96,11 +96,16 @@ def read_state(path: Path, name: str = "run.json") -> dict | None:
 
 
 def write_state(path: Path, state: dict, name: str = "run.json") -> None:
-    """Atomic: a crash leaves the old file or the new one, never half of one (and processes that
-    share the directory, a distributed search's, never share a temporary file)."""
-    target = Path(path) / name
-    tmp = target.with_name(f"{name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
+    """Atomic: a crash leaves the old file or the new one, never half of one."""
+    write_atomic(Path(path) / name, json.dumps(state, indent=2))
+
+
+def write_atomic(target: Path, text: str) -> None:
+    """A text file, whole or not at all (the temporary name holds the process id: processes that
+    share a directory, a distributed search's, never share one)."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8", newline="")
     os.replace(tmp, target)
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, first_line
 from kerascnn.config.errors import did_you_mean
 
 
@@ -174,7 +174,7 @@ def _source_model(source, architecture, include_top, input_shape):
             model.load_weights(path)
     except (ValueError, KeyError, OSError) as e:
         raise ConfigError(f"{str(path)!r} does not hold {spec.application} weights "
-                          f"(include_top={top}): {str(e).splitlines()[0]}") from None
+                          f"(include_top={top}): {first_line(e)}") from None
     skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
     if skipped:  # Keras loads what matches and warns about the rest: not a faithful port
         raise ConfigError(f"{str(path)!r} does not hold all of {spec.application}'s weights "
