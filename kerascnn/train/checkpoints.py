@@ -156,6 +156,7 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
             if model.optimizer is not None and not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
             model.load_weights(weights)
+            row = dict(record["row"])
         except Exception as e:  # noqa: BLE001  (any failure: try the previous backup)
             damaged.append(f"{record_path.name}: {first_line(e)}")
             continue
@@ -163,10 +164,9 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
             log(f"  warning: the newer backup is unreadable ({'; '.join(damaged)}); resuming from "
                 f"epoch {epoch}'s, so the epochs after it are trained again")
         by_epoch = {int(r["epoch"]): r for r in rows}
-        by_epoch.setdefault(epoch, dict(record["row"]))
+        by_epoch.setdefault(epoch, row)
         kept = [by_epoch[e] for e in sorted(by_epoch) if e <= epoch]
-        values = [float(r[monitor]) for r in [*rows, record["row"]] if r.get(monitor) not in
-                  (None, "")]
+        values = [float(r[monitor]) for r in [*rows, row] if r.get(monitor) not in (None, "")]
         return epoch, kept, min(values, default=None)
     if damaged or rows:
         what = (f"every backup is unreadable ({'; '.join(damaged)})" if damaged else
@@ -212,9 +212,8 @@ class Checkpoints(keras.callbacks.Callback):
                 f"the backup and best.keras hold the last good epoch.")
 
     def on_epoch_end(self, epoch, logs=None):
+        # (A non-finite epoch loss was already stopped at its batch: on_train_batch_end.)
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
-        if not math.isfinite(row.get("loss", 0.0)):
-            self.on_train_batch_end(-1, {"loss": row["loss"]})
         row["learning_rate"] = self._rate
         row["seconds"] = round(time.perf_counter() - self._started, 3)  # training and validation
         self._commit_backup(epoch + 1, row)
