@@ -4,7 +4,10 @@ transferable are features in deep neural networks?", NIPS 2014).
 
 Layers are chosen by what their names say. kerascnn names every layer from its stage (`stem_conv`,
 `stage3_block2_conv1`, `head_logits`), keras.applications from its block (`conv4_block2_1_conv`), so
-`up_to="stage3"` or `up_to="conv4"` freezes everything up to the end of that stage.
+`up_to="stage3"` or `up_to="conv4"` freezes everything up to the end of that stage. A layer's stage is
+`kerascnn.spec.stage_of(name)`, the text before the first underscore: the one rule that `freeze`,
+`unfreeze`, `trainable_report`, `trainable_stages` and the fine-tuning phases share (specs refuse stage
+names that would break it).
 
 BatchNormalization: a frozen BN layer runs in inference mode (Keras 3: `trainable=False` means its
 moving mean and variance are used and never updated), so frozen parts compute exactly what they
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 import keras
 
 from kerascnn.blocks import classifier_head
+from kerascnn.spec import stage_of
 
 __all__ = ["freeze", "unfreeze", "replace_head", "set_trainable", "trainable_report",
            "format_report", "trainable_stages", "StageRow"]
@@ -68,7 +72,7 @@ def _cut(model, up_to) -> int:
 def _stage_names(model) -> list[str]:
     names = []
     for layer in _weighted_layers(model):
-        stage = layer.name.split("_")[0]
+        stage = stage_of(layer.name)
         if stage not in names:
             names.append(stage)
     return names
@@ -175,10 +179,10 @@ class StageRow:
 
 
 def trainable_report(model) -> list[StageRow]:
-    """Per stage (the first part of the layer names): layers, trainable and frozen parameters."""
+    """Per stage (`stage_of` each layer's name): layers, trainable and frozen parameters."""
     rows: dict[str, list[int]] = {}
     for layer in _weighted_layers(model):
-        stage = layer.name.split("_")[0]
+        stage = stage_of(layer.name)
         row = rows.setdefault(stage, [0, 0, 0, 0])
         row[0] += 1
         trainable = sum(_size(w) for w in layer.trainable_weights)
@@ -208,12 +212,12 @@ def format_report(rows: list[StageRow]) -> str:
 
 
 def trainable_stages(model, *, exclude: str | None = None) -> list[str]:
-    """The stages (first part of the layer names) that hold weights, in order; `exclude` leaves
+    """The stages (`stage_of` the layer names) that hold weights, in order; `exclude` leaves
     out the layers it prefixes (a new head)."""
     names = []
     for layer in _weighted_layers(model):
         if layer.weights and not (exclude and _matches(layer.name, exclude)):
-            stage = layer.name.split("_")[0]
+            stage = stage_of(layer.name)
             if stage not in names:
                 names.append(stage)
     return names

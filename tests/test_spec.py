@@ -348,7 +348,7 @@ def test_channel_mismatches_are_named():
      r"stages\[1\]\.name: stage name 'a' is already used"),
     ({"input_shape": [8, 8, 3], "stages": [{"blocks": [{"block": "conv", "filters": 4,
                                                         "name": "mine"}]}]},
-     r"block name 'mine' must start with its stage's name 'stage1'"),
+     r"block name 'mine' must be its stage's name 'stage1' or start with 'stage1_'"),
     ({"input_shape": [8, 8, 3], "stages": [{"blocks": [
         {"block": "conv", "filters": 4, "name": "stage1_x"},
         {"block": "conv", "filters": 4, "name": "stage1_x"}]}]},

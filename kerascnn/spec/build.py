@@ -24,8 +24,10 @@ tables (`{block = "inception", filters = [...], name = "inception3a"}`).
 
 Layer names encode place: the stem's layers start with `stem_`, stage i's with its name (`stage{i}` by
 default), the head's with `head_`. Items are named `{stage}_{kind}{n}` (`stage1_conv2`,
-`stage2_block1`) unless given a `name`, which must then start with the stage's name so that everything
-in a stage shares its prefix (freezing and feature extraction rely on it).
+`stage2_block1`) unless given a `name`, which must then be the stage's name or start with it and an
+underscore. A layer's stage is therefore the text before the first underscore of its name
+(`stage_of`), one rule that freezing, `unfreeze = K`, fine-tuning phases, `trainable_report` and
+feature extraction all read; stage names may not contain an underscore themselves.
 
 Validation checks every key, type, notation item, block argument and name before any layer exists.
 Value errors that only show while building (a feature map that vanishes, groups that do not divide
@@ -53,6 +55,7 @@ from kerascnn.saving import plain_variable_scopes, recursion_headroom
 TOP_KEYS = ("name", "input_shape", "defaults", "stem", "stages", "post", "head")
 STAGE_KEYS = ("name", "block", "repeats", "blocks")  # the rest of a repeated stage: block arguments
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STAGE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _VANISH = ("would be zero or negative", "negative dimension", "Negative dimension")
 
 
@@ -143,7 +146,7 @@ def validate_spec(spec: dict | str | Path, *, input_shape=None, classes: int | N
         raw = check_value(raw, dict, path=path, source=source)
         stage_name = check_value(raw.get("name", f"stage{i + 1}"), str, path=path + ("name",),
                                  source=source)
-        _check_name(stage_name, path + ("name",), source, what="stage name")
+        _check_stage_name(stage_name, path + ("name",), source)
         if stage_name in ("stem", "post", "head") or any(stage_name == s for s, _ in stages):
             raise source.error(path + ("name",), f"stage name {stage_name!r} is already used.")
         stages.append((stage_name, _stage(raw, stage_name, path, source, names, head)))
@@ -271,10 +274,11 @@ def _block_item(raw: dict, stage: str, path: tuple, source: Source, names: dict,
     name = raw.get("name", default_name)
     name = check_value(name, str, path=path + ("name",), source=source)
     _check_name(name, path + ("name",), source, what="block name")
-    if name != default_name and not name.startswith(stage):
-        raise source.error(path + ("name",), f"block name {name!r} must start with its stage's "
-                                             f"name {stage!r}, so that the stage's layers share "
-                                             f"one prefix.", hint=f"use e.g. '{stage}_{name}'.")
+    if name != default_name and stage_of(name) != stage:
+        raise source.error(path + ("name",), f"block name {name!r} must be its stage's name "
+                                             f"{stage!r} or start with '{stage}_', so that the "
+                                             f"stage's layers are read back as the stage's.",
+                           hint=f"use e.g. '{stage}_{name}'.")
     _claim(name, path, source, names)
     kwargs = {k: v for k, v in raw.items() if k not in ("block", "name")}
     kwargs = _check_block_args(raw["block"], fn, kwargs, path, source, head, name)
@@ -313,6 +317,27 @@ def _block_fn(block, path, source):
 def _check_name(name, path, source, what):
     if not _NAME.match(name):
         raise source.error(path, f"{what} {name!r} must be an identifier (letters, digits, '_').")
+
+
+def stage_of(layer_name: str) -> str:
+    """The stage a layer belongs to: the text before the first underscore of its name
+    (`stage3_block2_conv1` -> `stage3`, `inception4a_b2_reduce` -> `inception4a`, `head_logits` ->
+    `head`). Specs guarantee it (stage names have no underscore; every item is named
+    `{stage}_...`); for keras.applications' names it gives their block groups (`conv4`)."""
+    return layer_name.split("_", 1)[0]
+
+
+def _check_stage_name(name, path, source):
+    if not isinstance(name, str) or not _STAGE_NAME.match(name):
+        if isinstance(name, str) and "_" in name and _NAME.match(name):
+            raise source.error(path, (
+                f"stage name {name!r} contains '_'. Layer names are '<stage>_<item>' and "
+                f"freezing, `unfreeze`, fine-tuning phases and trainable_report read a layer's "
+                f"stage as the text before its first underscore, so {name!r}'s layers would be "
+                f"read as stage {stage_of(name)!r}."),
+                hint=f"name it without underscores, e.g. {name.replace('_', '')!r}.")
+        raise source.error(path, f"stage name {name!r} must be letters and digits, starting "
+                                 f"with a letter.")
 
 
 def _claim(name: str, path: tuple, source: Source, names: dict) -> None:

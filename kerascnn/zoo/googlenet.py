@@ -28,24 +28,30 @@ INCEPTION = {
 
 def googlenet(*, aux: bool = False, lrn: bool = True, dropout: float = 0.4,
               aux_dropout: float = 0.7) -> dict:
-    """GoogLeNet, optionally with its two auxiliary classifiers as side outputs."""
-    def module(key):
-        return {"block": "inception", "filters": list(INCEPTION[key]), "name": f"inception{key}"}
+    """GoogLeNet, optionally with its two auxiliary classifiers as side outputs.
 
-    def side(index):
-        return [{"block": "aux_classifier", "name": f"inception4_aux{index}",
+    The stages are Table 1's rows: each inception module a stage of its own (`inception3a`, ...,
+    `inception5b`, the paper's names), and the max-pools between the groups (`pool3`, `pool4`), so
+    that freezing, `unfreeze = K` and reports count the modules the table lists."""
+    def module(key, *extra):
+        return {"name": f"inception{key}",
+                "blocks": [{"block": "inception", "filters": list(INCEPTION[key]),
+                            "name": f"inception{key}"}, *extra]}
+
+    def side(key):  # an auxiliary classifier on the module's output
+        return [{"block": "aux_classifier", "name": f"inception{key}_aux",
                  "dropout": aux_dropout}] if aux else []
+
+    def pool(group):
+        return {"name": f"pool{group}", "blocks": ["maxpool3 s2 same"]}
 
     return {
         "defaults": {"norm": "none"},
         "stem": {"block": "googlenet_stem", "lrn": lrn},
-        "stages": [
-            {"name": "inception3", "blocks": [module("3a"), module("3b"), "maxpool3 s2 same"]},
-            {"name": "inception4", "blocks": [module("4a"), *side(1), module("4b"), module("4c"),
-                                              module("4d"), *side(2), module("4e"),
-                                              "maxpool3 s2 same"]},
-            {"name": "inception5", "blocks": [module("5a"), module("5b")]},
-        ],
+        "stages": [module("3a"), module("3b"), pool(3),
+                   module("4a", *side("4a")), module("4b"), module("4c"),
+                   module("4d", *side("4d")), module("4e"), pool(4),
+                   module("5a"), module("5b")],
         "head": {"pool": "avg", "dropout": dropout},
     }
 
