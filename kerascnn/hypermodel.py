@@ -38,8 +38,9 @@ import keras_tuner
 
 from kerascnn.config import ConfigError, first_line
 from kerascnn.config.errors import did_you_mean
+from kerascnn.losses import CrossEntropy, label_problem
 
-__all__ = ["HyperCNN", "DEFAULT_SPACE", "declare"]
+__all__ = ["HyperCNN", "DEFAULT_SPACE", "SearchFailed", "declare"]
 
 # The search space every HyperCNN starts from: the training settings, and for each family the options
 # a user would try first (regularisation and the block choices the papers compare). Family options
@@ -67,8 +68,6 @@ DEFAULT_SPACE: dict[str, dict | None] = {
 }
 TRAINING_KEYS = ("optimizer", "learning_rate", "weight_decay", "momentum")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-TASK_LOSSES = {"multiclass": "categorical_crossentropy", "binary": "binary_crossentropy",
-               "multilabel": "binary_crossentropy"}
 
 
 def declare(hp, name: str, entry):
@@ -102,9 +101,9 @@ class HyperCNN(keras_tuner.HyperModel):
             Keys: "optimizer" ("adam", "adamw", "sgd"), "learning_rate", "weight_decay",
             "momentum" (sgd), and "<family>.<option>" for any option of the family's spec
             function or any network-wide convolution setting ("resnet.activation").
-        loss: default: categorical cross-entropy (one-hot labels; pass
-            "sparse_categorical_crossentropy" for integer labels), binary cross-entropy for the
-            sigmoid tasks.
+        loss: default: `kerascnn.losses.CrossEntropy(task)`, which takes the labels in either
+            form Keras users write them: integer class ids or one-hot labels (binary
+            cross-entropy for the sigmoid tasks).
         metrics: compiled metrics.
         name, tunable: as `keras_tuner.HyperModel`.
 
@@ -132,10 +131,12 @@ class HyperCNN(keras_tuner.HyperModel):
             raise ConfigError(f"`classes` must be a positive integer for task={task!r}. "
                               f"Received: classes={classes!r}.")
         self.input_shape, self.classes, self.task = shape, classes, task
-        self.loss = loss or TASK_LOSSES[task]
+        self.loss = loss or CrossEntropy(task)
         self.metrics = list(metrics)
         self.space, self.applies = _resolve_space(DEFAULT_SPACE, dict(space or {}), self.models,
                                                   shape, classes)
+        self._completed = 0  # trials whose fit returned, in this process
+        self._failures: list[tuple[dict, str]] = []  # (values, reason) of the trials that failed
 
     def declare_hyperparameters(self, hp):
         """The whole space, each family option in a conditional scope on "model"."""
@@ -155,6 +156,7 @@ class HyperCNN(keras_tuner.HyperModel):
         # scope it sees in build() while it collects the space, and each build is a real model.
         if "model" not in hp:
             self.declare_hyperparameters(hp)
+        self._check_not_a_failed_search(hp)
         name = hp.get("model")
         options = {key.split(".", 1)[1]: hp.get(key) for key in self.applies
                    if name in self.applies[key]}
@@ -164,11 +166,46 @@ class HyperCNN(keras_tuner.HyperModel):
         except ValueError as e:  # ConfigError included: too small an input, an impossible mix
             shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}"
                               for k, v in options.items())
-            raise keras_tuner.errors.FailedTrialError(
-                f"{name}" + (f" ({shown})" if shown else "") + " cannot be built: "
-                + first_line(e)) from None
+            reason = f"{name}" + (f" ({shown})" if shown else "") + " cannot be built: " \
+                + first_line(e)
+            self._failed(hp, reason)
+            raise keras_tuner.errors.FailedTrialError(reason) from None
         model.compile(optimizer=self.optimizer(hp), loss=self.loss, metrics=list(self.metrics))
         return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        """`model.fit(*args, **kwargs)`, after the labels are checked: labels no trial could learn
+        from (ids outside 0..classes-1, one-hot rows of another width) stop the search at once with
+        `keras_tuner.errors.FatalValueError`, instead of failing every trial the same way."""
+        y = kwargs.get("y", args[1] if len(args) > 1 else None)
+        for what, labels in (("y", y), ("validation_data", _labels_of(kwargs.get(
+                "validation_data")))):
+            if labels is not None and hasattr(labels, "shape"):
+                problem = label_problem(labels, task=self.task, classes=self.classes)
+                if problem:
+                    raise keras_tuner.errors.FatalValueError(
+                        f"HyperCNN(task={self.task!r}, classes={self.classes}): {what}: "
+                        f"{problem}")
+        try:
+            history = model.fit(*args, **kwargs)
+        except Exception as e:
+            if not isinstance(e, keras_tuner.errors.FatalError):
+                self._failed(hp, first_line(e))
+            raise
+        self._completed += 1
+        return history
+
+    def _failed(self, hp, reason: str) -> None:
+        self._failures.append((dict(hp.values), reason))
+
+    def _check_not_a_failed_search(self, hp) -> None:
+        """keras-tuner's `get_best_models` builds the best trial's model and loads its
+        checkpoint; when every trial failed, the "best" is a failed trial, which has none
+        (FileNotFoundError). Building a failed trial's values when no trial has completed is
+        that call: say why the trials failed instead."""
+        if self._completed or dict(hp.values) not in [v for v, _ in self._failures]:
+            return
+        raise SearchFailed([_Failed(reason) for _, reason in self._failures])
 
     def optimizer(self, hp):
         """The trial's optimizer: "optimizer" at "learning_rate" (and "weight_decay", "momentum")."""
@@ -182,6 +219,44 @@ class HyperCNN(keras_tuner.HyperModel):
         if kind == "adamw":
             return keras.optimizers.AdamW(rate, weight_decay=decay or 0.004)
         return keras.optimizers.Adam(rate, weight_decay=decay)
+
+
+class SearchFailed(ConfigError):
+    """No trial of a search completed: one error listing each distinct reason the trials failed
+    (with how many trials failed for it), instead of keras-tuner's last traceback or a missing
+    checkpoint file later."""
+
+    def __init__(self, rows, *, where: str | None = None,
+                 again: str = "search again (a new directory, or the tuner's overwrite=True)"):
+        reasons: dict[str, int] = {}
+        for row in rows:
+            if row.status != "COMPLETED":
+                reasons[row.reason or "failed"] = reasons.get(row.reason or "failed", 0) + 1
+        self.reasons = reasons
+        listed = "; ".join(f"{reason} ({_count(n)})" for reason, n in reasons.items())
+        super().__init__(f"every trial of the search failed, so it has no best model: {listed}"
+                         + (f". Each trial's reason is in {where}" if where else "") + ".",
+                         hint=f"fix the cause they share (a problem with the data or its labels "
+                              f"fails every trial), then {again}.")
+
+
+def _count(n: int) -> str:
+    return "1 trial" if n == 1 else f"{n} trials"
+
+
+class _Failed:
+    """A failed trial as `SearchFailed` lists it."""
+
+    status = "FAILED"
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def _labels_of(validation_data):
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) >= 2:
+        return validation_data[1]
+    return None
 
 
 def _expand(models, registry) -> list[str]:

@@ -48,7 +48,7 @@ def test_binary_task_has_one_sigmoid_unit():
     hm = HyperCNN("lenet5", input_shape=(32, 32, 1), task="binary",
                   space={"lenet.modern": {"type": "fixed", "value": True}})
     model = hm.build(keras_tuner.HyperParameters())
-    assert model.output_shape == (None, 1) and hm.loss == "binary_crossentropy"
+    assert model.output_shape == (None, 1) and hm.loss.task == "binary"
     assert model.layers[-1].get_config()["activation"] == "sigmoid"
 
 
@@ -120,3 +120,72 @@ def test_bad_arguments_are_refused_with_what_was_received(args, message):
     kwargs = {"models": ["resnet20"], "input_shape": (32, 32, 3), "classes": 10, **args}
     with pytest.raises(ConfigError, match=message):
         HyperCNN(kwargs.pop("models"), **kwargs)
+
+
+@pytest.mark.slow
+def test_integer_labels_as_keras_tuner_examples_write_them(tmp_path):
+    """keras-tuner's own examples: `tuner.search(x, y, validation_split=..., epochs=1)` with y as
+    integer class ids. Every trial used to fail ("`target` and `output` must have the same rank")
+    and get_best_models() then raised FileNotFoundError; the loss now follows the labels given."""
+    x, onehot = quadrants(128, seed=0)
+    ids = np.argmax(onehot, 1)
+    for labels in (ids, ids[:, None]):  # (n,) and (n, 1)
+        hm = HyperCNN("lenet5", input_shape=(32, 32, 1), classes=3,
+                      space={"optimizer": ["adam"], "learning_rate": [3e-3]})
+        tuner = keras_tuner.RandomSearch(hm, objective="val_accuracy", max_trials=2, seed=0,
+                                         directory=str(tmp_path), project_name=f"r{labels.ndim}")
+        tuner.search(x, labels, validation_split=0.25, epochs=3, batch_size=32, verbose=0)
+        statuses = [t.status for t in tuner.oracle.trials.values()]
+        assert statuses and set(statuses) == {"COMPLETED"}, statuses
+        best = tuner.get_best_models(1)[0]
+        x_test, y_test = quadrants(96, seed=1)
+        accuracy = np.mean(np.argmax(best.predict(x_test, verbose=0), 1) == np.argmax(y_test, 1))
+        assert accuracy > 0.6  # chance: 1/3
+    # The sigmoid tasks: binary 0/1 labels as (n,), multi-label multi-hot rows.
+    for task, classes, y in (("binary", None, (ids == 0).astype("int64")),
+                             ("multilabel", 3, np.stack([ids == 0, ids == 1, ids != 2], 1))):
+        hm = HyperCNN("lenet5", input_shape=(32, 32, 1), classes=classes, task=task,
+                      space={"optimizer": ["adam"], "learning_rate": [3e-3]})
+        model = hm.build(keras_tuner.HyperParameters())
+        history = hm.fit(keras_tuner.HyperParameters(), model, x, y.astype("float32"), epochs=2,
+                         batch_size=32, verbose=0)
+        assert history.history["loss"][-1] < history.history["loss"][0], task
+
+
+def test_labels_no_trial_can_learn_stop_the_search_at_once(tmp_path):
+    """Labels that do not fit the task (ids outside 0..classes-1, one-hot rows of another width)
+    end the search with one FatalValueError that says so, instead of failing every trial."""
+    x, onehot = quadrants(64, seed=0)
+    hm = HyperCNN("lenet5", input_shape=(32, 32, 1), classes=3,
+                  space={"optimizer": ["adam"], "learning_rate": [3e-3]})
+    for y, message in ((np.argmax(onehot, 1) + 1, r"y: integer class ids must lie in 0\.\.2 "
+                                                   r"\(3 classes\)\. Received ids from 1 to 3"),
+                       (np.zeros((64, 5)), r"expected integer class ids, shape \(n,\), or one-hot "
+                                           r"labels, shape \(n, 3\)\. Received shape \(64, 5\)")):
+        tuner = keras_tuner.RandomSearch(hm, objective="val_accuracy", max_trials=3,
+                                         directory=str(tmp_path), project_name="fatal",
+                                         overwrite=True)
+        with pytest.raises(keras_tuner.errors.FatalValueError, match=message):
+            tuner.search(x, y, validation_split=0.25, epochs=1, verbose=0)
+        assert len(tuner.oracle.trials) == 1  # the first trial stopped the search
+
+
+@pytest.mark.slow
+def test_a_search_whose_every_trial_failed_says_why_instead_of_a_missing_checkpoint(tmp_path):
+    """Every trial fails (28x28 images for a HyperCNN declared at 32x32): get_best_models() used
+    to raise FileNotFoundError for trial_0/checkpoint.weights.h5; now one error lists the distinct
+    reasons and how many trials each failed."""
+    from kerascnn.hypermodel import SearchFailed
+
+    hm = HyperCNN("lenet5", input_shape=(32, 32, 1), classes=3,
+                  space={"optimizer": ["adam"], "learning_rate": [3e-3, 1e-3]})
+    tuner = keras_tuner.RandomSearch(hm, objective="val_accuracy", max_trials=2, seed=0,
+                                     directory=str(tmp_path), project_name="failed")
+    x, y = quadrants(64, seed=0)
+    tuner.search(x[:, 2:30, 2:30], y, validation_split=0.25, epochs=1, verbose=0)
+    assert len(tuner.oracle.trials) == 2
+    assert {t.status for t in tuner.oracle.trials.values()} <= {"FAILED", "INVALID"}
+    with pytest.raises(SearchFailed, match=r"every trial of the search failed, so it has no best "
+                                           r"model: .*expected shape=\(None, 32, 32, 1\), found "
+                                           r"shape=\(None, 28, 28.*\(2 trials\)"):
+        tuner.get_best_models(1)
