@@ -16,8 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
+from kerascnn.data.folder import OTHER_IMAGE_FORMATS
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+# Image formats TensorFlow cannot decode are found in folders too, so that they are named, not ignored
+# (OTHER_IMAGE_FORMATS).
 
 __all__ = ["Trained", "Evaluation", "Prediction", "load_trained", "evaluate", "predict",
            "plot_confusion", "image_files", "NORMALIZATIONS"]
@@ -56,11 +59,13 @@ class Evaluation:
     confusion: list[list[int]]
     data: str
     extra: dict = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # unreadable images left out: path -> why
 
     def to_dict(self) -> dict:
         return {"examples": self.examples, "loss": self.loss, "accuracy": self.accuracy,
                 "top5_accuracy": self.top5_accuracy, "per_class": self.per_class,
-                "class_names": self.class_names, "confusion": self.confusion, "data": self.data}
+                "class_names": self.class_names, "confusion": self.confusion, "data": self.data,
+                "skipped": self.skipped}
 
 
 # What a model outside a run directory may be told about its input (keras.applications' modes:
@@ -132,7 +137,8 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
 
 
 def evaluate(target: str | Path | Trained, data: str | Path | None = None, *,
-             split: str = "test", batch_size: int = 64, normalize: str | None = None) -> Evaluation:
+             split: str = "test", batch_size: int = 64, normalize: str | None = None,
+             bad_images: str = "error") -> Evaluation:
     """Accuracy, top-5 accuracy, loss, per-class accuracy and confusion matrix of a trained model.
 
     Args:
@@ -140,14 +146,18 @@ def evaluate(target: str | Path | Trained, data: str | Path | None = None, *,
         data: a folder of labelled images (one sub-folder per class, named as the run's classes), a
             recipe file (its data, `split`), or None: the run's own recipe and `split`.
         split: "test" or "val" of a recipe's data.
+        bad_images: image files that cannot be read: "error" (a `ConfigError` naming them, before
+            anything is evaluated) or "skip" (left out, listed in `Evaluation.skipped`), as a
+            recipe's `data.bad_images`.
     """
     trained = target if isinstance(target, Trained) else load_trained(target, normalize=normalize)
     if split not in ("test", "val"):
         raise ConfigError(f"split must be 'test' or 'val'. Received: {split!r}.")
+    _check_policy(bad_images)
     if data is not None and Path(data).is_dir():
-        dataset, what = _folder_dataset(trained, Path(data), batch_size)
+        dataset, what, skipped = _folder_dataset(trained, Path(data), batch_size, bad_images)
     else:
-        dataset, what = _recipe_dataset(trained, data, split, batch_size)
+        dataset, what, skipped = _recipe_dataset(trained, data, split, batch_size, bad_images)
     probabilities, labels = [], []
     for x, y in dataset.as_numpy_iterator():
         probabilities.append(np.asarray(trained.model.predict_on_batch(x), "float64"))
@@ -170,28 +180,48 @@ def evaluate(target: str | Path | Trained, data: str | Path | None = None, *,
                  for i in range(k) if totals[i]}
     return Evaluation(examples=len(y), loss=loss, accuracy=float(np.mean(predicted == y)),
                       top5_accuracy=top5, class_names=trained.class_names, per_class=per_class,
-                      confusion=confusion.tolist(), data=what)
+                      confusion=confusion.tolist(), data=what, skipped=skipped)
+
+
+BAD_IMAGES = ("error", "skip")
+
+
+def _check_policy(bad_images: str) -> None:
+    if bad_images not in BAD_IMAGES:
+        raise ConfigError(f"bad_images must be 'error' or 'skip'. Received: {bad_images!r}.")
 
 
 @dataclass
 class Prediction:
+    """One image's most probable classes, best first; `error` says why an unreadable image (left
+    out with `bad_images="skip"`) has none."""
+
     path: str
     classes: list[str]  # best first
     probabilities: list[float]
+    error: str | None = None
 
     def to_dict(self) -> dict:
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
         return {"path": self.path, "top": [{"class": c, "probability": p}
                                            for c, p in zip(self.classes, self.probabilities)]}
 
 
 def predict(target: str | Path | Trained, images, *, top: int = 5, batch_size: int = 64,
-            normalize: str | None = None) -> list[Prediction]:
+            normalize: str | None = None, bad_images: str = "error") -> list[Prediction]:
     """The `top` most probable classes of each image file (files, or folders searched for images).
 
-    Images are read with `tf.io.decode_image` (PNG, JPEG, BMP, GIF) and fed as in validation.
+    Images are read with `tf.io.decode_image` (PNG, JPEG, BMP, GIF, WebP) and fed as in validation.
+    Every file is checked before any is classified (`kerascnn.data.folder.check_images`): with
+    `bad_images="error"` an unreadable one is a `ConfigError` naming each; with "skip" it gets a
+    `Prediction` whose `error` says why, in its place.
     """
     import tensorflow as tf
 
+    from kerascnn.data.folder import check_images, describe_bad
+
+    _check_policy(bad_images)
     trained = target if isinstance(target, Trained) else load_trained(target, normalize=normalize)
     files = image_files(images)
     if top < 1:
@@ -199,24 +229,34 @@ def predict(target: str | Path | Trained, images, *, top: int = 5, batch_size: i
     top = min(top, len(trained.class_names))
     pre = trained.preprocessing
     channels = pre.input_shape[2]
-    out = []
-    for start in range(0, len(files), batch_size):
-        chunk = files[start:start + batch_size]
-        batch = []
-        for f in chunk:
-            try:
-                image = tf.io.decode_image(tf.io.read_file(str(f)), channels=channels,
-                                           expand_animations=False)
-            except tf.errors.InvalidArgumentError:
-                raise ConfigError(f"{f}: not an image tensorflow can read (PNG, JPEG, BMP, "
-                                  f"GIF).") from None
-            batch.append(pre(image))
+    bad = check_images([str(f) for f in files], channels=channels)
+    bad.update({str(f): f"a {f.suffix[1:].upper()} image, a format TensorFlow cannot read"
+                for f in files if f.suffix.lower() not in _readable()})
+    if bad and bad_images == "error":
+        raise ConfigError(f"{len(bad)} of the {len(files)} image files cannot be read: "
+                          f"{describe_bad(bad)}.",
+                          hint="remove them, or pass --bad-images skip (bad_images=\"skip\") to "
+                               "classify the others.")
+    readable = [f for f in files if str(f) not in bad]
+    found = {}
+    for start in range(0, len(readable), batch_size):
+        chunk = readable[start:start + batch_size]
+        batch = [pre(tf.io.decode_image(tf.io.read_file(str(f)), channels=channels,
+                                        expand_animations=False)) for f in chunk]
         probabilities = np.asarray(trained.model.predict_on_batch(tf.stack(batch)), "float64")
         for f, p in zip(chunk, probabilities):
             order = np.argsort(-p)[:top]
-            out.append(Prediction(path=str(f), classes=[trained.class_names[i] for i in order],
-                                  probabilities=[float(p[i]) for i in order]))
-    return out
+            found[str(f)] = Prediction(path=str(f),
+                                       classes=[trained.class_names[i] for i in order],
+                                       probabilities=[float(p[i]) for i in order])
+    return [found.get(str(f)) or Prediction(path=str(f), classes=[], probabilities=[],
+                                            error=bad[str(f)]) for f in files]
+
+
+def _readable() -> tuple[str, ...]:
+    from kerascnn.data.folder import readable_formats
+
+    return readable_formats()
 
 
 def image_files(items) -> list[Path]:
@@ -227,7 +267,8 @@ def image_files(items) -> list[Path]:
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                           or p.suffix.lower() in OTHER_IMAGE_FORMATS)
             if not found:
                 raise ConfigError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
             files += found
@@ -268,7 +309,7 @@ def plot_confusion(result: Evaluation, target: str | Path, title: str = "") -> N
     fig.savefig(target)
 
 
-def _recipe_dataset(trained: Trained, data, split: str, batch_size: int):
+def _recipe_dataset(trained: Trained, data, split: str, batch_size: int, bad_images: str):
     from kerascnn.data import load_data
     from kerascnn.recipe import load_recipe
 
@@ -290,7 +331,7 @@ def _recipe_dataset(trained: Trained, data, split: str, batch_size: int):
     overrides = [f"data.image_size={list(pre.input_shape[:2])}",
                  f"data.load_size={list(pre.load_size)}", f'data.resize="{pre.resize}"',
                  f"data.channels={pre.input_shape[2]}", f"data.batch_size={batch_size}",
-                 "data.cache=false"]
+                 "data.cache=false", f'data.bad_images="{bad_images}"']
     recipe = load_recipe(source, overrides)
     loaded = load_data(recipe, normalization=pre)
     dataset = loaded.test if split == "test" else loaded.val
@@ -300,7 +341,7 @@ def _recipe_dataset(trained: Trained, data, split: str, batch_size: int):
         raise ConfigError(f"{recipe_path}: its data has {loaded.classes} classes, the model "
                           f"{len(trained.class_names)}.")
     labels = dataset.map(lambda x, y: (x, _argmax(y)))
-    return labels, f"{loaded.description}, {split} split"
+    return labels, f"{loaded.description}, {split} split", loaded.skipped
 
 
 def _argmax(y):
@@ -309,10 +350,11 @@ def _argmax(y):
     return tf.argmax(y, axis=-1, output_type=tf.int32)
 
 
-def _folder_dataset(trained: Trained, folder: Path, batch_size: int):
+def _folder_dataset(trained: Trained, folder: Path, batch_size: int, bad_images: str):
     """Labelled images in class sub-folders; each sub-folder must be one of the model's classes."""
-    import keras
     import tensorflow as tf
+
+    from kerascnn.data.folder import describe_bad, images_dataset, index_folder
 
     pre = trained.preprocessing
     names = sorted(p.name for p in folder.iterdir() if p.is_dir())
@@ -323,11 +365,16 @@ def _folder_dataset(trained: Trained, folder: Path, batch_size: int):
                           f"{', ...' if len(trained.class_names) > 20 else ''}). "
                           + (f"Unknown: {', '.join(unknown)}." if unknown else
                              "Found no sub-folders."))
-    dataset = keras.utils.image_dataset_from_directory(
-        folder, labels="inferred", label_mode="int", class_names=names, batch_size=None,
-        color_mode="grayscale" if pre.input_shape[2] == 1 else "rgb", image_size=pre.load_size,
-        pad_to_aspect_ratio=pre.resize == "pad", shuffle=False, verbose=False)
+    index = index_folder(folder, seed=None, shuffle=False, channels=pre.input_shape[2])
+    if index.bad and bad_images == "error":
+        raise ConfigError(f"{len(index.bad)} of the {index.total} image files in {str(folder)!r} "
+                          f"cannot be read: {describe_bad(index.bad, index.root)}.",
+                          hint="remove or replace them, or pass --bad-images skip "
+                               "(bad_images=\"skip\") to evaluate without them.")
+    dataset = images_dataset(index.paths, index.labels, size=pre.load_size,
+                             channels=pre.input_shape[2], resize=pre.resize)
     lookup = tf.constant([trained.class_names.index(n) for n in names], "int32")
     dataset = dataset.map(lambda x, y: (pre(x), tf.gather(lookup, y)),
                           num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), f"image folder {folder}"
+    return (dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), f"image folder {folder}",
+            index.bad)

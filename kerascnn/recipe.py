@@ -127,6 +127,11 @@ class DataSection:
             glyphs; drawn with the seed): learning from few labelled examples.
         shuffle_buffer: tf.data shuffle buffer.
         cache: keep decoded images in memory after the first epoch.
+        bad_images: what to do with image files that cannot be read (source "folder"; every
+            image is decoded once before training and the result remembered): "error" (stop
+            before the first epoch, naming them) or "skip" (train without them; the run's log and
+            metrics.json name them). Files in formats TensorFlow cannot decode (TIFF, HEIC, ...)
+            count as unreadable; WebP is read.
         autotune: let tf.data's autotuner choose parallelism and buffer sizes while training
             (off: every parallel map uses one thread per core, prefetching still adapts). Off by
             default: on a 2-core machine the autotuner left one core idle in about a third of
@@ -155,6 +160,7 @@ class DataSection:
     train_per_class: int | None = None
     shuffle_buffer: int = 10_000
     cache: bool = True
+    bad_images: Literal["error", "skip"] = "error"
     autotune: bool = False
     augment: dict = field(default_factory=dict)
 
@@ -169,7 +175,10 @@ class TrainSection:
 
     Attributes:
         epochs: epochs to train (a resumed run finishes this many in all).
-        optimizer: "sgd", "adam", "adamw" or "rmsprop".
+        optimizer: "sgd", "adam", "adamw" or "rmsprop". The default, Adam at 0.001 with a
+            constant rate (Keras' own default), trains every small zoo network on the offline data
+            from the first epoch; the papers' settings (SGD with momentum 0.9 at 0.1 and a step
+            schedule, for the ResNets) are written out in their recipes.
         learning_rate: the base learning rate.
         momentum: SGD and RMSprop momentum.
         nesterov: Nesterov momentum (SGD).
@@ -204,8 +213,8 @@ class TrainSection:
     """
 
     epochs: int = 10
-    optimizer: Optimizer = "sgd"
-    learning_rate: float = 0.1
+    optimizer: Optimizer = "adam"
+    learning_rate: float = 0.001
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0

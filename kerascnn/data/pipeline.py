@@ -8,7 +8,7 @@ prediction repeat exactly what validation did during training.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -98,6 +98,7 @@ class Data:
     preprocessing: Preprocessing
     description: str
     steps_per_epoch: int | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # unreadable images left out: path -> why
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -196,7 +197,7 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
         val=None if shaped["val"] is None else batched(shaped["val"], False),
         test=None if shaped["test"] is None else batched(shaped["test"], False),
         sizes=splits.sizes, classes=splits.classes, class_names=splits.class_names,
-        preprocessing=pre, description=splits.description,
+        preprocessing=pre, description=splits.description, skipped=splits.skipped,
         steps_per_epoch=None if train_size is None else (
             train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)))
 

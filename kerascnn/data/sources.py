@@ -6,13 +6,14 @@ images as float32 in [0, 255], HxWxC, and labels as int32, plus what the pipelin
 - glyphs: generated handwriting, an Omniglot in miniature (one fixed random glyph of strokes per class,
   drawn rotated, scaled, shifted, jittered and noisy), with as many classes as wanted: the source of
   transfer-learning experiments (pretrain on many glyphs, fine-tune on a few examples of new ones);
-- folder: `keras.utils.image_dataset_from_directory` conventions, one sub-folder per class;
+- folder: `keras.utils.image_dataset_from_directory` conventions, one sub-folder per class, every
+  image checked once before training (`kerascnn.data.folder`: unreadable files named, or skipped);
 - tfds: any tensorflow-datasets image classification set (`tfds.load`, with `data_dir` and splits).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ class Splits:
     class_names: list[str]
     image_shape: tuple[int, int, int]  # the source's own
     description: str
+    skipped: dict[str, str] = field(default_factory=dict)  # unreadable files left out: path -> why
 
 
 def load_source(recipe: Recipe, seed: int) -> Splits:
@@ -128,7 +130,8 @@ def _keep_classes(recipe, splits: Splits, subset) -> Splits:
                   sizes={}, classes=len(subset),  # sizes unknown until read
                   class_names=[splits.class_names[c] for c in subset],
                   image_shape=splits.image_shape,
-                  description=f"{splits.description}, classes {_ranges(list(subset))}")
+                  description=f"{splits.description}, classes {_ranges(list(subset))}",
+                  skipped=splits.skipped)
 
 
 def _digits(recipe, d, seed):
@@ -211,32 +214,73 @@ def _synthetic(recipe, d, seed):
 
 
 def _folder(recipe, d, seed):
-    import keras
+    from kerascnn.data.folder import images_dataset
 
     root = _resolve(recipe, d.path, "path")
     size = tuple(d.load_size or d.image_size or (256, 256))
-    kwargs = dict(labels="inferred", label_mode="int", batch_size=None, seed=seed,
-                  color_mode="grayscale" if d.channels == 1 else "rgb", image_size=size,
-                  pad_to_aspect_ratio=d.resize == "pad", verbose=False)
-    if d.validation_split > 0:
-        train, val = keras.utils.image_dataset_from_directory(
-            root, validation_split=d.validation_split, subset="both", **kwargs)
-    else:
-        train, val = keras.utils.image_dataset_from_directory(root, shuffle=True, **kwargs), None
-    names = list(train.class_names)
-    test = None
+    channels = 1 if d.channels == 1 else 3
+    index = _indexed(recipe, "path", root, seed=seed, channels=channels)
+    parts = index.split(d.validation_split)
+    if parts[1] is not None and (not len(parts[1][0]) or not len(parts[0][0])):
+        raise recipe.error(("data", "validation_split"), (
+            f"{len(index.paths)} images are too few to hold out {d.validation_split:g} of them "
+            f"for validation."))
+    names = index.class_names
+    skipped = dict(index.bad)
+    test, test_count = None, None
     if d.test_path:
         test_root = _resolve(recipe, d.test_path, "test_path")
-        test = keras.utils.image_dataset_from_directory(test_root, shuffle=False, **kwargs)
-        if list(test.class_names) != names:
+        test_names = sorted(c.name for c in test_root.iterdir() if c.is_dir())
+        if test_names != names:
             raise recipe.error(("data", "test_path"), f"the test folder's classes "
-                                                      f"{list(test.class_names)} differ from the "
+                                                      f"{test_names} differ from the "
                                                       f"training folder's {names}.")
-    sizes = {"train": _count(train), "val": _count(val), "test": _count(test)}
-    shape = (*size, 1 if d.channels == 1 else 3)
-    return Splits(train=_as_int_labels(train), val=_as_int_labels(val), test=_as_int_labels(test),
+        tested = _indexed(recipe, "test_path", test_root, seed=None, channels=channels,
+                          shuffle=False)
+        skipped.update(tested.bad)
+        test = images_dataset(tested.paths, tested.labels, size=size, channels=channels,
+                              resize=d.resize)
+        test_count = len(tested.paths)
+
+    def dataset(part):
+        return None if part is None else images_dataset(part[0], part[1], size=size,
+                                                        channels=channels, resize=d.resize)
+
+    sizes = {"train": len(parts[0][0]), "val": None if parts[1] is None else len(parts[1][0]),
+             "test": test_count}
+    return Splits(train=dataset(parts[0]), val=dataset(parts[1]), test=test,
                   sizes={k: v for k, v in sizes.items() if v is not None}, classes=len(names),
-                  class_names=names, image_shape=shape, description=f"image folder {root}")
+                  class_names=names, image_shape=(*size, channels),
+                  description=f"image folder {root}", skipped=skipped)
+
+
+def _indexed(recipe, key: str, root: Path, **options):
+    """The folder's images, checked once (`kerascnn.data.folder`): files that cannot be read stop
+    the run here, listed, or with `data.bad_images = "skip"` are left out and reported."""
+    from kerascnn.data.folder import describe_bad, index_folder
+
+    index = index_folder(root, **options)
+    if index.bad and recipe.data.bad_images == "error":
+        many = len(index.bad) > 1
+        raise recipe.error(("data", key), (
+            f"{len(index.bad)} of the {index.total} image files in {str(root)!r} "
+            f"{'are' if many else 'is'} unreadable: {describe_bad(index.bad, root)}."),
+            hint="remove or replace them, or set data.bad_images = \"skip\" to train without "
+                 "them (the run names them in its log and metrics.json).")
+    if index.empty:
+        many = len(index.empty) > 1
+        raise recipe.error(("data", key), (
+            f"the class folder{'s' if many else ''} {', '.join(map(repr, index.empty))} of "
+            f"{str(root)!r} hold{'' if many else 's'} no "
+            f"{'readable ' if index.bad else ''}images "
+            f"({', '.join(sorted(_formats()))})."))
+    return index
+
+
+def _formats():
+    from kerascnn.data.folder import readable_formats
+
+    return readable_formats()
 
 
 def _tfds(recipe, d, seed):
@@ -330,60 +374,7 @@ def _resolve(recipe, path, key) -> Path:
     if not any(child.is_dir() for child in p.iterdir()):
         raise recipe.error(("data", key), f"{path!r} has no class sub-folders: put each class's "
                                           f"images in a folder named after the class.")
-    _check_images(recipe, key, p)
     return p
-
-
-# The first bytes of each format Keras' image_dataset_from_directory decodes.
-IMAGE_SIGNATURES = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",),
-                    ".jpeg": (b"\xff\xd8\xff",), ".gif": (b"GIF87a", b"GIF89a"), ".bmp": (b"BM",)}
-
-
-def _check_images(recipe, key: str, root: Path) -> None:
-    """Every class folder holds images, and every image file starts as an image does: an empty
-    class, or a file that is not an image whatever its name says (an empty copy, a saved web page),
-    is named here rather than found by TensorFlow in the middle of an epoch. (A file damaged past
-    its first bytes still shows only when it is decoded.)"""
-    empty, bad, total = [], [], 0
-    for folder in sorted(c for c in root.iterdir() if c.is_dir()):
-        images = [f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SIGNATURES
-                  and f.is_file()]
-        total += len(images)
-        if not images:
-            empty.append(folder.name)
-        for image in images:
-            with open(image, "rb") as f:
-                head = f.read(8)
-            if not any(head.startswith(sig) for sigs in IMAGE_SIGNATURES.values()
-                       for sig in sigs):  # TensorFlow reads the content, not the name
-                bad.append(str(image.relative_to(root)))
-    if empty:
-        raise recipe.error(("data", key), (
-            f"the class folder{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} of "
-            f"{str(root)!r} hold{'' if len(empty) > 1 else 's'} no images "
-            f"({', '.join(sorted(set(IMAGE_SIGNATURES)))})."))
-    if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise recipe.error(("data", key), f"{len(bad)} of the {total} image files in "
-                                          f"{str(root)!r} {'is' if len(bad) == 1 else 'are'} "
-                                          f"not images (empty, or another kind of file): "
-                                          f"{shown}.",
-                           hint="remove or replace them.")
-
-
-def _count(ds):
-    if ds is None:
-        return None
-    n = int(ds.cardinality())
-    return n if n >= 0 else None
-
-
-def _as_int_labels(ds):
-    if ds is None:
-        return None
-    import tensorflow as tf
-
-    return ds.map(lambda x, y: (tf.cast(x, "float32"), tf.cast(y, "int32")))
 
 
 __all__ = ["Splits", "load_source", "synthetic_images", "glyph_images", "ConfigError"]
