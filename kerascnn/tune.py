@@ -24,11 +24,13 @@ and `KERASTUNER_ORACLE_PORT` set; the chief hands out trials, the workers train 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +39,10 @@ import keras
 import keras_tuner
 
 from kerascnn.config import ConfigError, first_line
-from kerascnn.hypermodel import declare
+from kerascnn.hypermodel import SearchFailed, declare
 from kerascnn.recipe import Recipe, with_values
 from kerascnn.train import rundir
+from kerascnn.train.fit import progress
 
 __all__ = ["tune", "RecipeHyperModel", "TuneResult", "TrialRow", "FailOnNaN", "trial_rows",
            "format_results", "tune_fingerprint"]
@@ -59,7 +62,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             raise ValueError(f"the recipe {recipe.name!r} has no [tune.space] to search.")
         super().__init__(name=recipe.name)
         self.recipe = recipe
-        self.verbose = verbose
+        self.verbose = progress(verbose)
         self._data: dict[str, object] = {}
         # While keras-tuner collects the space (it calls build() with the defaults when the tuner
         # is made), build() only declares it: no data read, no model built that may not fit.
@@ -177,10 +180,19 @@ def tune(recipe: Recipe, *, directory: str | Path | None = None, restart: bool =
     if recipe.finetune is not None or (recipe.model.name is None and recipe.model.spec is None):
         raise recipe.error(("tune",), "tuning needs a recipe with [model]; fine-tuning recipes "
                                       "and models built in Python are not searched yet.")
+    path, lock = _directory(recipe, directory, restart)
+    try:
+        return _search(recipe, path, verbose, log)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
     t = recipe.tune
-    path = _directory(recipe, directory, restart)
     check_project(path / "tuner")
     keras.utils.set_random_seed(recipe.train.seed)
+    verbose = progress(verbose)
     hypermodel = RecipeHyperModel(recipe, verbose=verbose)
     direction = t.direction or ("max" if "acc" in t.objective else "min")
     common = dict(hypermodel=hypermodel,
@@ -211,7 +223,12 @@ def tune(recipe: Recipe, *, directory: str | Path | None = None, restart: bool =
         + f"; {t.tuner} search of {len(recipe.space)} keys, objective {t.objective} "
         + f"({direction})" + ("; chief: the workers train" if role == "chief" else ""))
     started = time.perf_counter()
-    tuner.search(verbose=verbose)
+    try:
+        with _plain_display(verbose):
+            tuner.search(verbose=verbose)
+    except RuntimeError as e:  # keras-tuner: too many failed trials in a row
+        if "consecutive failures" not in str(e):
+            raise
     rows = trial_rows(tuner, recipe)
     best_values = {}
     best_path = None
@@ -221,9 +238,13 @@ def tune(recipe: Recipe, *, directory: str | Path | None = None, restart: bool =
         best_path = path / "best_recipe.yaml"
         _write_best(recipe, best_values, completed[0], len(rows), best_path)
     _write_results(rows, path / "results.csv")
-    rundir.update_state(path, STATE, status="finished", trials=len(rows),
-                        seconds=round(time.perf_counter() - started, 1))
+    rundir.update_state(path, STATE, status="finished" if completed else "failed",
+                        trials=len(rows), seconds=round(time.perf_counter() - started, 1))
     log(format_results(rows, t.objective))
+    if not completed:
+        raise SearchFailed(rows, where=str(path / "results.csv"),
+                           again="search again into a new directory (--output DIR; this one is "
+                                 "kept)")
     if best_path is not None:
         log(f"best: trial {completed[0].trial}, {t.objective} {completed[0].score:.4f}; "
             f"train it with: kerascnn train {best_path}")
@@ -231,6 +252,22 @@ def tune(recipe: Recipe, *, directory: str | Path | None = None, restart: bool =
 
 
 _ENDED = ("COMPLETED", "FAILED", "INVALID")
+
+
+@contextlib.contextmanager
+def _plain_display(verbose: int):
+    """keras-tuner takes any process that can import IPython for a notebook (its check reads the
+    class of `IPython.get_ipython()`, which is None outside one) and clears the "notebook" between
+    trials with terminal escape codes; printing plain lines (verbose 2), it is told otherwise."""
+    utils = sys.modules.get("keras_tuner.src.utils")
+    if verbose != 2 or not getattr(utils, "IS_NOTEBOOK", False) or "ipykernel" in sys.modules:
+        yield
+        return
+    utils.IS_NOTEBOOK = False
+    try:
+        yield
+    finally:
+        utils.IS_NOTEBOOK = True
 
 
 def _role() -> str:
@@ -290,39 +327,51 @@ def _reason(message: str | None) -> str:
     return rest if sep and "Error" in head.split(".")[-1] else last
 
 
-def _directory(recipe: Recipe, directory, restart: bool) -> Path:
+def _directory(recipe: Recipe, directory, restart: bool):
+    """The search's directory and, on a chief or a single process, the lock that makes this
+    process its one writer (`rundir.DirectoryLock`; None on a worker, which the chief directs)."""
     run = recipe.run_dir()
     path = Path(directory) if directory else run.with_name(run.name + "_tune")
     if _role() == "worker":  # the chief owns the directory and its checks
         path.mkdir(parents=True, exist_ok=True)
-        return path
+        return path, None
     fingerprint = tune_fingerprint(recipe)
-    state = rundir.read_state(path, STATE)
     # A chief may find the keras-tuner project its workers made before it started.
     made_by_workers = _role() == "chief" and path.exists() and \
-        {child.name for child in path.iterdir()} <= {"tuner"}
-    if state is None and path.exists() and any(path.iterdir()) and not made_by_workers:
+        {child.name for child in path.iterdir()} <= {"tuner", rundir.LOCK}
+    if rundir.read_state(path, STATE) is None and rundir.has_content(path) \
+            and not made_by_workers:
         if not restart:
             raise ConfigError(f"{path} exists and is not a kerascnn search; kerascnn will not "
                               f"write into it.", hint="pass --output with a new folder, or "
                                                       "--restart.")
         path = rundir.free_path(path)
-    elif state is not None and state.get("fingerprint") != fingerprint:
-        if not restart:
-            raise ConfigError(f"the search in {path} was made by a different recipe or search "
-                              f"space (fingerprint {state.get('fingerprint')}, this one "
-                              f"{fingerprint}); kerascnn never overwrites a search.",
-                              hint=f"pass --restart to start a new one in {rundir.free_path(path)} (the "
-                                   f"old one is kept).")
-        path = rundir.free_path(path)
     path.mkdir(parents=True, exist_ok=True)
-    if rundir.read_state(path, STATE) is None:
-        rundir.write_state(path, {"recipe": recipe.name, "fingerprint": fingerprint,
-                                  "status": "running",
-                                  "created": time.strftime("%Y-%m-%d %H:%M:%S")}, STATE)
-    else:
-        rundir.update_state(path, STATE, status="running")
-    return path
+    lock = rundir.DirectoryLock(path, "search").acquire()
+    try:
+        state = rundir.read_state(path, STATE)
+        if state is not None and state.get("fingerprint") != fingerprint:
+            if not restart:
+                raise ConfigError(f"the search in {path} was made by a different recipe or search "
+                                  f"space (fingerprint {state.get('fingerprint')}, this one "
+                                  f"{fingerprint}); kerascnn never overwrites a search.",
+                                  hint=f"pass --restart to start a new one in "
+                                       f"{rundir.free_path(path)} (the old one is kept).")
+            lock.release()
+            path = rundir.free_path(path)
+            path.mkdir(parents=True, exist_ok=True)
+            lock = rundir.DirectoryLock(path, "search").acquire()
+            state = None
+        if state is None:
+            rundir.write_state(path, {"recipe": recipe.name, "fingerprint": fingerprint,
+                                      "status": "running",
+                                      "created": time.strftime("%Y-%m-%d %H:%M:%S")}, STATE)
+        else:
+            rundir.update_state(path, STATE, status="running")
+    except BaseException:
+        lock.release()
+        raise
+    return path, lock
 
 
 def check_project(project: Path) -> None:

@@ -13,6 +13,10 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         os.environ.setdefault(_var, str(_share))
 
+import contextlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -54,6 +58,32 @@ def assert_every_weight_learns(model, batch=2, seed=0):
     stuck = [w.path for w, b in zip(model.trainable_weights, before)
              if np.array_equal(keras.ops.convert_to_numpy(w), b)]
     assert not stuck, f"these weights got no gradient: {stuck}"
+
+
+# Holds a directory's lock, as a running `kerascnn train` or `tune` does, until killed.
+_HOLD = """
+import sys, time
+from kerascnn.train.rundir import DirectoryLock
+DirectoryLock(sys.argv[1]).acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def held_by_another_process(directory):
+    """`with held_by_another_process(path) as holder`: the directory's one-writer lock held by
+    another process (`holder.pid`) for the block; killed after it (SIGKILL: its lock is released
+    by the operating system, as a killed run's is)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(directory)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 @pytest.fixture(autouse=True)

@@ -286,3 +286,84 @@ def test_shipped_imagenet_finetune_recipes_run_from_a_weights_file(tmp_path, rec
                                       source.get_layer(theirs).kernel)
         assert not first.get_layer(ours).trainable
     assert (tmp_path / "run" / "model.keras").is_file()
+
+
+# --- stage membership: one rule for freeze, unfreeze = K, trainable_report and the phases ----------
+
+NAMED = {"defaults": {"norm": "batch"},
+         "stages": [{"name": "conva", "blocks": ["conv3-8", "maxpool"]},
+                    {"name": "convb", "blocks": [{"block": "conv", "filters": 8,
+                                                  "kernel_size": 3, "name": "convb_x_y"}]},
+                    {"name": "top", "blocks": ["conv3-8"]}],
+         "head": {"pool": "avg"}}
+
+
+def test_a_stage_name_with_an_underscore_is_refused_with_the_reason(tmp_path):
+    """Layer names are `<stage>_<item>` and every part reads a layer's stage as the text before its
+    first underscore: `conv_a` used to be accepted and then read as stage `conv` by freezing,
+    `unfreeze = K`, trainable_report and the phases."""
+    from kerascnn.config import ConfigError
+    from kerascnn.recipe import load_recipe
+    from kerascnn.train import train
+
+    spec = {**NAMED, "stages": [{**NAMED["stages"][0], "name": "conv_a"}, *NAMED["stages"][1:]]}
+    message = (r"stages\[0\].name: stage name 'conv_a' contains '_'.*read a layer's stage as the "
+               r"text before its first underscore, so 'conv_a''s layers would be read as stage "
+               r"'conv'.*Hint: Name it without underscores, e.g. 'conva'")
+    with pytest.raises(ConfigError, match=message):
+        kerascnn.build_from_spec({**spec, "input_shape": [16, 16, 3]}, classes=3)
+    doc = {"model": {"spec": spec},
+           "data": {"source": "synthetic", "classes": 3, "samples": 60, "image_size": [16, 16]},
+           "output": {"dir": str(tmp_path / "run"), "tensorboard": False}}
+    with pytest.raises(ConfigError, match=message):
+        train(load_recipe(doc, name="t"), verbose=0, log=lambda *a: None)
+    assert not (tmp_path / "run").exists()
+
+
+def test_freeze_report_and_two_phases_read_the_same_stages(tmp_path):
+    """A spec whose stage and block names are more than `stage<i>` (a block named `convb_x_y`):
+    `freeze`, `trainable_report` and a two-phase fine-tuning recipe (`unfreeze = 1`: the top stage)
+    agree on which layers each stage holds; GoogLeNet's reported stages are its feature stages."""
+    import json
+
+    from kerascnn.finetune import trainable_stages
+    from kerascnn.recipe import load_recipe
+    from kerascnn.spec import stage_of
+    from kerascnn.train import train
+
+    model = kerascnn.build_from_spec({**NAMED, "input_shape": [16, 16, 3], "head": {
+        "pool": "avg", "classes": 3}})
+    assert [r.stage for r in trainable_report(model)] == ["conva", "convb", "top", "head"]
+    assert trainable_stages(model) == ["conva", "convb", "top", "head"]
+    freeze(model, "convb")
+    frozen = {stage_of(layer.name) for layer in model.layers[1:] if not layer.trainable}
+    assert frozen == {"conva", "convb"}
+    rows = {r.stage: r for r in trainable_report(model)}
+    assert rows["convb"].trainable == 0 and rows["convb"].frozen > 0 and rows["top"].trainable
+
+    quiet = dict(verbose=0, log=lambda *a: None)
+    start = {"model": {"spec": NAMED},
+             "data": {"source": "synthetic", "classes": 3, "samples": 120, "image_size": [16, 16],
+                      "batch_size": 16},
+             "train": {"epochs": 1},
+             "output": {"dir": str(tmp_path / "start"), "tensorboard": False}}
+    train(load_recipe(start, name="start"), **quiet)
+    doc = finetune_doc(tmp_path, tmp_path / "start")
+    result = train(load_recipe(doc, name="fine"), **quiet)
+    assert [p["phase"] for p in result.metrics["phases"]] == ["1-head", "2-top"]
+    before = kerascnn.load_model(tmp_path / "start" / "model.keras")
+    after = kerascnn.load_model(tmp_path / "fine" / "2-top" / "model.keras")
+    for stage, trained in (("conva", False), ("convb", False), ("top", True)):
+        old = {w.path: np.array(w) for layer in before.layers if stage_of(layer.name) == stage
+               for w in layer.trainable_weights}
+        new = {w.path: np.array(w) for layer in after.layers if stage_of(layer.name) == stage
+               for w in layer.weights if w.path in old}
+        assert old and set(old) == set(new), stage
+        same = all(np.array_equal(old[k], new[k]) for k in old)
+        assert same != trained, f"stage {stage}: trained {not same}, expected {trained}"
+    recorded = json.loads((tmp_path / "fine" / "2-top" / "metrics.json").read_text())
+    assert recorded["epochs"] == 1
+
+    googlenet = kerascnn.build("googlenet", aux=True)
+    features = kerascnn.build("googlenet", features=True)
+    assert [r.stage for r in trainable_report(googlenet)] == ["stem", *features.output, "head"]

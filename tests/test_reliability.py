@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import kerascnn
+from conftest import held_by_another_process
 from kerascnn.config import ConfigError
 from kerascnn.recipe import load_recipe
 from kerascnn.train import checkpoints, train
@@ -238,6 +239,132 @@ def test_a_diverging_run_stops_with_a_clear_error_and_keeps_its_good_files(tmp_p
     assert history_epochs(run) == [1, 2]
 
 
+# --- one writer per directory, a full disk --------------------------------------------------------
+
+def _wait_for(condition, seconds=120):
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow
+def test_a_second_process_on_a_running_run_is_refused_and_a_killed_run_still_resumes(tmp_path):
+    """The same `kerascnn train RECIPE` started twice: the second is refused at once, naming the
+    directory and the process that holds it, and the first run's files are untouched; once the
+    holder is killed (SIGKILL: no clean-up of its own), the operating system has released the lock
+    and the same command resumes. (Before: both trained, and the run was left with run.json of one
+    process and history.csv of the other.)"""
+    import yaml
+
+    run = tmp_path / "run"
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(small_recipe(run, epochs=200)))
+    command = [sys.executable, "-m", "kerascnn.cli", "train", str(recipe), "--quiet"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert _wait_for(lambda: committed(run) >= 1 or first.poll() is not None)
+        assert first.poll() is None, first.stderr.read()
+        before = {p.name: p.read_bytes() for p in (run / "run.json", run / "recipe.yaml")}
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        error = second.stderr.strip().splitlines()[-1]
+        assert error.startswith(f"error: {run} is in use: process {first.pid} (`"), error
+        assert "is writing this run, and a run directory has one writer at a time" in error
+        assert {p.name: p.read_bytes() for p in (run / "run.json", run / "recipe.yaml")} == before
+    finally:
+        first.kill()
+        first.wait()
+    held = committed(run)
+    again = subprocess.run([*command, "--set", f"train.epochs={held + 1}"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert history_epochs(run) == list(range(1, held + 2))
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+
+
+def test_fine_tuning_runs_hold_their_directory_too(tmp_path):
+    """A fine-tuning run's directory (its phases inside) has one writer like any run."""
+    start = interrupted_run(tmp_path / "start", epochs=1)
+    train(load_recipe(small_recipe(start, epochs=1), name="t"), **quiet)  # finish it
+    doc = {"data": small_recipe(start)["data"],
+           "finetune": {"weights": str(start), "phases": [{"name": "head", "epochs": 1}]},
+           "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
+    with held_by_another_process(tmp_path / "fine") as holder:
+        with pytest.raises(ConfigError, match=rf"{tmp_path / 'fine'} is in use: process "
+                                              rf"{holder.pid} "):
+            train(load_recipe(doc, name="fine"), **quiet)
+        assert sorted(p.name for p in (tmp_path / "fine").iterdir()) == [".lock"]
+    assert train(load_recipe(doc, name="fine"), **quiet).metrics["epochs"] == 1
+
+
+# Runs `kerascnn train` with one file of the run written to /dev/full from the given epoch on: the
+# kernel's own "No space left on device" (ENOSPC), through the real writers (h5py, zipfile, csv).
+FULL_DISK = '''
+import os, sys
+from pathlib import Path
+from kerascnn.train import checkpoints
+from kerascnn.cli import main
+
+target, epoch, recipe = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+original = checkpoints.Checkpoints.on_epoch_end
+
+def on_epoch_end(self, index, logs=None):
+    if index + 1 == epoch:  # the temporary file the next write of `target` goes to
+        name = Path(target).name
+        suffix = ".weights.h5" if name.endswith(".weights.h5") else Path(name).suffix
+        tmp = self.run_dir / Path(target).parent / f".{name}.{os.getpid()}.tmp{suffix}"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink("/dev/full", tmp)
+    original(self, index, logs)
+
+checkpoints.Checkpoints.on_epoch_end = on_epoch_end
+sys.exit(main(["train", recipe, "--quiet"]))
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["best.keras", "backup/epoch-0002.weights.h5"])
+def test_a_full_disk_names_the_file_loses_nothing_and_the_same_command_resumes(tmp_path, target):
+    """No space left while epoch 2's files are written: one line names the file that could not be
+    written, says nothing written before was lost and that the same command resumes; exit status
+    74; no traceback. Then the same command resumes after the last epoch whose files are whole."""
+    import yaml
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    run = tmp_path / "run"
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(small_recipe(run, epochs=3)))
+    driver = tmp_path / "full_disk.py"
+    driver.write_text(FULL_DISK)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, str(driver), target, "2", str(recipe)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 74, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    error = done.stderr.strip().splitlines()[-1]
+    kept = 2 if target == "best.keras" else 1  # best.keras is written after epoch 2's backup
+    assert error == (f"error: could not write {run / target}: No space left on device. Nothing "
+                     f"written before was lost; it holds {kept} finished epoch"
+                     f"{'s' if kept > 1 else ''}; free some space and run the same command again "
+                     f"to resume."), error
+    assert committed(run) == kept and history_epochs(run) == list(range(1, kept + 1))
+    assert not list(run.rglob(".*.tmp*")), "a temporary file was left behind"
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    again = subprocess.run([sys.executable, "-m", "kerascnn.cli", "train", str(recipe)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming after epoch {kept}" in again.stdout
+    assert history_epochs(run) == [1, 2, 3]
+    kerascnn.load_model(run / "best.keras")
+
+
 # --- loading models ----------------------------------------------------------------------------------
 
 def _rewrite_config(source: Path, target: Path, change) -> Path:
@@ -387,26 +514,120 @@ def test_the_same_recipe_and_seed_give_bit_identical_weights_another_seed_differ
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
 
 
-def _image_folder(root: Path, classes="ab", per_class=4) -> Path:
+def _image_folder(root: Path, classes="ab", per_class=4, suffix=".png") -> Path:
     from PIL import Image
 
     rng = np.random.default_rng(0)
     for name in classes:
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(
-                root / name / f"{i}.png")
+            image = rng.integers(0, 60, (20, 20, 3), dtype=np.uint8)
+            image[..., "abc".index(name) % 3] += 180  # a colour per class: learnable
+            Image.fromarray(image).save(root / name / f"{i}{suffix}")
     return root
+
+
+def _truncate(path: Path) -> Path:
+    """Cut a file to a third of its bytes: its header intact, so only decoding finds it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    return path
+
+
+@pytest.mark.slow
+def test_a_damaged_jpeg_among_good_ones_is_named_before_training_or_skipped(tmp_path,
+                                                                            monkeypatch):
+    """36 JPEGs, one cut to a third (the header intact): training used to die inside the first
+    epoch with `jpeg::Uncompress failed` from IteratorGetNext and no file name. Now, with
+    data.bad_images = "error" (the default), the run stops before anything is written, naming the
+    file; with "skip" it trains on the 35 others and its log and metrics.json name the one left
+    out. A WebP image is read (Keras' loader skipped it without a word), a TIFF is named. The decode
+    pass is remembered: a second run decodes nothing again."""
+    from kerascnn.data import folder
+
+    monkeypatch.setenv("KERASCNN_CACHE", str(tmp_path / "cache"))
+    root = _image_folder(tmp_path / "images", per_class=18, suffix=".jpg")
+    damaged = _truncate(root / "a" / "7.jpg")
+    doc = small_recipe(tmp_path / "run", epochs=2)
+    doc["data"] = {"source": "folder", "path": str(root), "image_size": [16, 16],
+                   "batch_size": 8, "validation_split": 0.2}
+    with pytest.raises(ConfigError, match=rf"data.path: 1 of the 36 image files in '{root}' is "
+                                          r"unreadable: a/7.jpg \(damaged: jpeg::Uncompress "
+                                          r"failed.*Hint: Remove or replace them, or set "
+                                          r"data.bad_images = \"skip\""):
+        train(load_recipe(doc, name="t"), **quiet)
+    assert [p.name for p in (tmp_path / "run").iterdir()] == [".lock"]  # nothing written
+
+    from PIL import Image
+
+    Image.open(root / "b" / "0.jpg").save(root / "b" / "extra.webp")
+    Image.open(root / "b" / "1.jpg").save(root / "b" / "scan.tiff")
+    decoded = []
+    real = folder._decode_failures
+    monkeypatch.setattr(folder, "_decode_failures",
+                        lambda paths, channels: decoded.extend(paths) or real(paths, channels))
+    doc["data"]["bad_images"] = "skip"
+    lines = []
+    result = train(load_recipe(doc, name="t"), verbose=0, log=lines.append)
+    assert str(root / "b" / "extra.webp") in decoded and len(decoded) == 1  # the rest: remembered
+    skipped = {str(damaged): result.metrics["skipped_images"]["files"][str(damaged)],
+               str(root / "b" / "scan.tiff"): "a TIFF image, a format TensorFlow cannot read"}
+    assert result.metrics["skipped_images"] == {"count": 2, "files": skipped}
+    assert skipped[str(damaged)].startswith("damaged: jpeg::Uncompress failed")
+    data = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert data["sizes"]["train"] + data["sizes"]["val"] == 36  # 35 JPEGs and the WebP
+    assert any(line.startswith("  data   skipped 2 unreadable image files "
+                               "(data.bad_images = \"skip\"): ") and str(damaged) in line
+               for line in lines), lines
+    # evaluate and predict: the same choice, the same names.
+    from kerascnn.inference import evaluate, predict
+
+    with pytest.raises(ConfigError, match=r"2 of the 38 image files in .* cannot be read: "
+                                          r"a/7.jpg \(damaged: .*b/scan.tiff"):
+        evaluate(tmp_path / "run", root)
+    result = evaluate(tmp_path / "run", root, bad_images="skip")
+    assert result.examples == 36 and set(result.skipped) == set(skipped)
+    with pytest.raises(ConfigError, match=r"1 of the 2 image files cannot be read: .*7.jpg "
+                                          r"\(damaged"):
+        predict(tmp_path / "run", [damaged, root / "b" / "2.jpg"])
+    found = predict(tmp_path / "run", [damaged, root / "b" / "2.jpg"], bad_images="skip")
+    assert found[0].error.startswith("damaged: ") and not found[0].classes
+    assert found[1].error is None and len(found[1].classes) == 2
+
+
+def test_the_folder_source_splits_as_keras_does(tmp_path):
+    """kerascnn reads folders itself (to name the files it cannot read), in the order and with the
+    validation split of keras.utils.image_dataset_from_directory for the same seed: a folder gives
+    the runs it gave before."""
+    import keras
+
+    from kerascnn.data.folder import index_folder
+
+    root = _image_folder(tmp_path / "images", classes="abc", per_class=7)
+    (root / "b" / "nested").mkdir()
+    _image_folder(root / "b" / "nested", classes="c", per_class=2)
+    for seed in (0, 3):
+        train_ds, val_ds = keras.utils.image_dataset_from_directory(
+            root, validation_split=0.25, subset="both", seed=seed, batch_size=None,
+            image_size=(8, 8), verbose=False)
+        index = index_folder(root, seed=seed, check=False)
+        (train_paths, train_labels), (val_paths, val_labels) = index.split(0.25)
+        assert train_paths == [str(Path(p).resolve()) for p in train_ds.file_paths]
+        assert val_paths == [str(Path(p).resolve()) for p in val_ds.file_paths]
+        assert index.class_names == train_ds.class_names == ["a", "b", "c"]
+        assert list(train_labels) == ["abc".index(Path(p).relative_to(root).parts[0])
+                                      for p in train_paths]
 
 
 @pytest.mark.parametrize("damage,message", [
     (lambda root: [p.unlink() for p in (root / "b").iterdir()],
-     r"data.path: the class folder 'b' of '.*' holds no images \(.bmp, .gif, .jpeg, .jpg, .png\)"),
+     r"data.path: the class folder 'b' of '.*' holds no images \(.bmp, .gif, .jpeg, .jpg, .png, "
+     r".webp\)"),
     (lambda root: (root / "a" / "3.png").write_bytes(b""),
-     r"data.path: 1 of the 8 image files in '.*' is not images \(empty, or another kind of "
-     r"file\): a/3.png"),
+     r"data.path: 1 of the 8 image files in '.*' is unreadable: a/3.png \(an empty file\)"),
     (lambda root: (root / "b" / "page.jpg").write_text("<html>a saved web page</html>"),
-     r"1 of the 9 image files .* b/page.jpg"),
+     r"1 of the 9 image files .* b/page.jpg \(not an image \(another kind of file under an "
+     r"image's name\)\)"),
 ])
 def test_bad_image_folders_are_named_before_training(tmp_path, damage, message):
     from kerascnn.data import load_data

@@ -42,7 +42,7 @@ from pathlib import Path
 import keras
 
 from kerascnn.config import ConfigError, first_line
-from kerascnn.train.rundir import write_atomic
+from kerascnn.train.rundir import write_atomic, written
 
 __all__ = ["Checkpoints", "Terminated", "TrainingDiverged", "atomic_save", "read_history",
            "restore", "stop_on_sigterm"]
@@ -83,17 +83,15 @@ def stop_on_sigterm():
 
 
 def atomic_save(model, target: Path, *, weights_only: bool = False) -> None:
-    """`model.save(target)` (or `save_weights`), whole or not at all."""
+    """`model.save(target)` (or `save_weights`), whole or not at all; an OSError (a full disk)
+    names `target`."""
     target = Path(target)
     # Keras picks the format from the suffix: the temporary name keeps it.
     suffix = ".weights.h5" if weights_only else target.suffix
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp{suffix}")
     try:
-        if weights_only:
-            model.save_weights(tmp)
-        else:
-            model.save(tmp)
-        os.replace(tmp, target)
+        written(target, lambda: (model.save_weights(tmp) if weights_only else model.save(tmp),
+                                 os.replace(tmp, target)))
     finally:
         tmp.unlink(missing_ok=True)
 

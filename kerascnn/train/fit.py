@@ -9,6 +9,7 @@ metrics.json, curves.png.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -41,8 +42,9 @@ def train(recipe: Recipe, *, model: Callable | None = None, restart: bool = Fals
             Python, for a recipe without `[model]` (the `recipes/*.py` scripts). Its qualified name
             enters the recipe's fingerprint, and the built architecture is checked on resume.
         restart: start a new run beside an existing one instead of refusing (never deletes).
-        verbose: Keras' progress display ("auto": a progress bar in a terminal, one line per epoch
-            otherwise; 0 silent).
+        verbose: Keras' progress display: "auto" (a live progress bar in a terminal or a notebook,
+            one plain line per epoch when standard output is a file or a pipe: `progress`), 1, 2
+            or 0 (silent).
         log: where the start line and the report go.
         normalization: a `Preprocessing` to normalize the images as, instead of the recipe's
             `normalize` (a fine-tuning phase: as the pretrained network's run did).
@@ -68,21 +70,41 @@ def train(recipe: Recipe, *, model: Callable | None = None, restart: bool = Fals
         raise recipe.error((), "the recipe has no [model]: give its `name` (a registered model) "
                                "or a `spec`.", hint="from Python, pass train(recipe, model=fn).")
     t = recipe.train
+    verbose = progress(verbose)
+    check_spec(recipe)
     distributed = _initialize_workers(recipe)
-    path, resume = rundir.prepare(recipe, restart=restart, worker=distributed)
-    keras.utils.set_random_seed(t.seed)
-    precision = _precision(t.mixed_precision)
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        with checkpoints.stop_on_sigterm():
-            return _run(recipe, model, path, resume, precision, verbose, log, normalization)
-    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the backup holds every finished epoch
-        rundir.update_state(path, status="interrupted")
-        log(f"interrupted ({'SIGTERM' if isinstance(e, checkpoints.Terminated) else 'Ctrl-C'}); "
-            f"run the same command again to resume {path} after its last finished epoch")
-        raise
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    with rundir.claim(recipe, restart=restart, worker=distributed) as (path, resume):
+        keras.utils.set_random_seed(t.seed)
+        precision = _precision(t.mixed_precision)
+        keras.mixed_precision.set_global_policy(precision)
+        try:
+            with checkpoints.stop_on_sigterm():
+                return _run(recipe, model, path, resume, precision, verbose, log, normalization)
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the backup holds every finished epoch
+            if (path / "run.json").exists():
+                rundir.update_state(path, status="interrupted")
+            log(f"interrupted ({'SIGTERM' if isinstance(e, checkpoints.Terminated) else 'Ctrl-C'}"
+                f"); run the same command again to resume {path} after its last finished epoch")
+            raise
+        except OSError as e:  # a full disk: only a file of this run (the data was read before)
+            raise _unwritable(e, path) from None
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+
+
+def _unwritable(error: OSError, path: Path) -> Exception:
+    """A file of the run that could not be written (a full disk, a quota) as one plain
+    `DiskWriteError`; any other OSError as it is."""
+    target = Path(error.filename) if isinstance(error.filename, str) else None
+    if target is None or path.resolve() not in target.resolve().parents:
+        return error
+    epochs = len(checkpoints.read_history(path / "history.csv"))
+    with contextlib.suppress(OSError):  # the disk may still be full
+        if (path / "run.json").exists():
+            rundir.update_state(path, status="interrupted", error=f"could not write {target}")
+    done = f"it holds {_plural(epochs, 'finished epoch')}" if epochs else "no epoch had finished"
+    return rundir.DiskWriteError(target, error, resume=(
+        f"{done}; free some space and run the same command again to resume"))
 
 
 def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verbose,
@@ -96,6 +118,8 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
                      normalization=normalization)
     with strategy.scope():
         model = build_model(recipe, data.input_shape, data.classes, builder=builder)
+        if not resume:  # the data loaded and the model built: the run's first files
+            rundir.begin(path, recipe)
         rundir.check_architecture(path, model, resume=resume)
         outputs = len(model.outputs)
         side = outputs - 1
@@ -111,7 +135,7 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
                                                                          data.test))
     with strategy.scope():
         build_training_state(model, train_ds)
-    (path / "data.json").write_text(json.dumps(data.to_dict(), indent=2), encoding="utf-8")
+    rundir.write_atomic(path / "data.json", json.dumps(data.to_dict(), indent=2))
 
     monitor = _monitor(model, has_val=val_ds is not None)
     start_epoch, rows, best_so_far = (checkpoints.restore(model, path, monitor, log) if resume
@@ -132,6 +156,12 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
     log(f"  model  {model.name}: {params:,} parameters, input {'x'.join(map(str, data.input_shape))}"
         f", {data.classes} classes" + (f", {outputs - 1} auxiliary heads" if outputs > 1 else ""))
     log(f"  data   {data.description}: {sizes} images, batch {recipe.data.batch_size}")
+    if data.skipped:
+        from kerascnn.data.folder import describe_bad
+
+        log(f"  data   skipped {len(data.skipped)} unreadable image file"
+            f"{'s' if len(data.skipped) > 1 else ''} (data.bad_images = \"skip\"): "
+            + describe_bad(data.skipped, shown=len(data.skipped)))
     log(f"  device {_device()}; precision {precision}; distribution {strategy_name}; "
         f"{model.steps_per_execution} batch{'es' if model.steps_per_execution > 1 else ''} a call; "
         f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(t.epochs, 'epoch')}")
@@ -169,7 +199,12 @@ def build_model(recipe: Recipe, input_shape, classes, *, builder: Callable | Non
             raise recipe.error(("model", "options"), e.message, hint=e.hint) from None
     from kerascnn.spec import build_from_spec
 
-    spec = m.spec
+    return build_from_spec(_spec_of(recipe), input_shape=input_shape, classes=classes)
+
+
+def _spec_of(recipe: Recipe):
+    """The recipe's spec: its inline table, or its file (relative to the recipe)."""
+    spec = recipe.model.spec
     if isinstance(spec, str):
         spec_path = Path(spec)
         if not spec_path.is_absolute() and recipe.path is not None and not spec_path.exists():
@@ -177,7 +212,24 @@ def build_model(recipe: Recipe, input_shape, classes, *, builder: Callable | Non
         if not spec_path.is_file():
             raise recipe.error(("model", "spec"), f"no spec file at {spec!r}.")
         spec = spec_path
-    return build_from_spec(spec, input_shape=input_shape, classes=classes)
+    return spec
+
+
+def check_spec(recipe: Recipe) -> None:
+    """A recipe's spec, validated before the run directory or the data is touched (its input size
+    comes from the data, so what depends on sizes shows when it is built); an inline spec's errors
+    name the recipe's file, line and key."""
+    if recipe.model.spec is None:
+        return
+    from kerascnn.spec import validate_spec
+
+    spec = _spec_of(recipe)
+    try:
+        validate_spec(spec, input_shape=(None, None, recipe.data.channels or 3), classes=2)
+    except ConfigError as e:
+        if not isinstance(spec, dict) or e.file is not None:
+            raise
+        raise recipe.error(("model", "spec", *e.path), e.message, hint=e.hint) from None
 
 
 def compile_model(model, recipe: Recipe, steps_per_epoch: int) -> None:
@@ -255,6 +307,8 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
                "images_per_second": (round(trained_epochs * data.sizes["train"] / seconds, 1)
                                      if seconds > 0 and trained_epochs and "train" in data.sizes
                                      else None)}
+    if data.skipped:
+        metrics["skipped_images"] = {"count": len(data.skipped), "files": data.skipped}
     model_path = path / "model.keras"
     checkpoints.atomic_save(inference, model_path)  # before compiling: no optimizer state in the inference model
     if test_ds is not None:
@@ -263,7 +317,7 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
         build_training_state(inference, first)
         values = inference.evaluate(first, verbose=0, return_dict=True)
         metrics["test"] = {k: float(v) for k, v in values.items()}
-    (path / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    rundir.write_atomic(path / "metrics.json", json.dumps(metrics, indent=2))
     plot_curves(rows, path / "curves.png", title=recipe.name)
     rundir.update_state(path, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
                         epochs=len(rows))
@@ -320,7 +374,20 @@ def plot_curves(rows: list[dict], target: Path, title: str = "",
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(target)
+    rundir.written(target, lambda: fig.savefig(target))
+
+
+def progress(verbose: int | str = "auto") -> int:
+    """Keras' `verbose` for `fit`: "auto" is the live progress bar (1) where someone watches it, a
+    terminal or a notebook, and one plain line per epoch (2) when standard output goes to a file
+    or a pipe: Keras' bar, which Keras 3 draws whenever the platform is POSIX, would fill a log
+    with its carriage returns and escape codes, redrawn many times an epoch."""
+    import sys
+
+    if verbose != "auto":
+        return int(verbose)
+    interactive = getattr(sys.stdout, "isatty", lambda: False)() or "ipykernel" in sys.modules
+    return 1 if interactive else 2
 
 
 def _plural(n: int, word: str) -> str:

@@ -21,6 +21,7 @@ interrupted phase resumes from its last finished epoch, the phases after it foll
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 import time
@@ -37,24 +38,32 @@ def finetune(recipe: Recipe, *, restart: bool = False, verbose="auto", log=print
 
     start = Start(recipe)
     start.check_phases()  # every phase's `unfreeze` names layers that exist: before any data
-    parent, resume = rundir.prepare(recipe, restart=restart)
-    log(f"kerascnn finetune: {recipe.name} -> {parent}"
-        + (" (resuming)" if resume else "") + f"; start {start.describe()}, "
-        + f"{len(recipe.phases)} phase{'s' if len(recipe.phases) != 1 else ''}")
-    results, previous = [], None
-    for index, phase in enumerate(recipe.phases):
-        sub = recipe.phase_recipe(index, parent)
-        state = rundir.read_state(sub.run_dir()) or {}
-        if (state.get("status") == "finished" and state.get("fingerprint") == sub.fingerprint
-                and (sub.run_dir() / "model.keras").is_file()):
-            log(f"phase {index + 1} ({phase.directory(index)}): finished before; kept")
-            metrics = json.loads((sub.run_dir() / "metrics.json").read_text(encoding="utf-8"))
-            result = RunResult(sub.run_dir(), metrics, sub.run_dir() / "model.keras")
-        else:
-            result = _train_phase(sub, index, start, previous, verbose, log)
-        results.append(result)
-        previous = result.model_path
-    return _combine(recipe, parent, results, log)
+    with rundir.claim(recipe, restart=restart) as (parent, resume):
+        if not resume:
+            rundir.begin(parent, recipe)
+        log(f"kerascnn finetune: {recipe.name} -> {parent}"
+            + (" (resuming)" if resume else "") + f"; start {start.describe()}, "
+            + f"{len(recipe.phases)} phase{'s' if len(recipe.phases) != 1 else ''}")
+        results, previous = [], None
+        for index, phase in enumerate(recipe.phases):
+            sub = recipe.phase_recipe(index, parent)
+            state = rundir.read_state(sub.run_dir()) or {}
+            if (state.get("status") == "finished" and state.get("fingerprint") == sub.fingerprint
+                    and (sub.run_dir() / "model.keras").is_file()):
+                log(f"phase {index + 1} ({phase.directory(index)}): finished before; kept")
+                metrics = json.loads((sub.run_dir() / "metrics.json").read_text(encoding="utf-8"))
+                result = RunResult(sub.run_dir(), metrics, sub.run_dir() / "model.keras")
+            else:
+                result = _train_phase(sub, index, start, previous, verbose, log)
+            results.append(result)
+            previous = result.model_path
+        try:
+            return _combine(recipe, parent, results, log)
+        except OSError as e:
+            if not isinstance(e.filename, str):
+                raise
+            raise rundir.DiskWriteError(e.filename, e, resume=(
+                "every phase is kept; free some space and run the same command again")) from None
 
 
 def _train_phase(sub: Recipe, index: int, start: Start, previous: Path | None, verbose, log):
@@ -237,19 +246,20 @@ def _combine(recipe: Recipe, parent: Path, results, log):
     keys = []
     for row in rows:
         keys += [k for k in row if k not in keys]
-    with open(parent / "history.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    rundir.write_atomic(parent / "history.csv", text.getvalue())
     plot_curves(rows, parent / "curves.png", title=recipe.name, phases=boundaries)
     last = results[-1]
     for name in ("model.keras", "data.json"):
-        shutil.copy2(last.run_dir / name, parent / name)
+        rundir.written(parent / name, lambda: shutil.copy2(last.run_dir / name, parent / name))
     metrics = {"phases": phases, "epochs": len(rows),
                "seconds": round(sum(p.get("seconds", 0.0) for p in phases), 2)}
     if "test" in last.metrics:
         metrics["test"] = last.metrics["test"]
-    (parent / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    rundir.write_atomic(parent / "metrics.json", json.dumps(metrics, indent=2))
     rundir.update_state(parent, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
                         epochs=len(rows))
     summary = "; ".join(f"{p['phase']} {p.get('test', {}).get('accuracy', float('nan')):.4f}"

@@ -18,57 +18,196 @@ runs/lenet5_digits/
 Rules: a directory holding an unfinished run of the same recipe (same fingerprint) is resumed; one
 holding a different recipe's run, or a finished run, is never touched: `restart=True` starts a new run
 beside it (`runs/x-2`), anything else is an error that says so.
+
+A run directory has one writer: `claim` holds an exclusive lock on `<dir>/.lock` (`DirectoryLock`)
+from before it reads the directory's state until the run ends, and a second process that wants the
+same directory is refused at once, told which process holds it. The operating system releases the
+lock when its holder ends, however it ends (even SIGKILL), so a killed run still resumes. Searches
+(`kerascnn tune`) and fine-tuning runs hold their directories the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 from kerascnn import __version__
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, first_line
 from kerascnn.recipe import Recipe, dump
 
 
+LOCK = ".lock"
+
+
+class DiskWriteError(ConfigError):
+    """A file of a run could not be written (a full disk, a quota, a read-only or vanished mount):
+    what was written before is intact, and the same command resumes once the cause is gone."""
+
+    exit_status = 74  # sysexits' EX_IOERR: the command line tells it from a bad recipe (2)
+
+    def __init__(self, target: Path, error: OSError, *, resume: str):
+        self.target, self.error = Path(target), error
+        reason = (os.strerror(error.errno) if error.errno else
+                  error.strerror or first_line(error))
+        if error.errno in (errno.ENOSPC, errno.EDQUOT) and "space" not in reason.lower():
+            reason += " (no space left on the device)"
+        super().__init__(f"could not write {target}: {reason}. Nothing written before was lost; "
+                         f"{resume}.")
+
+
+def written(target: Path, write) -> None:
+    """`write()`, with an OSError (a full disk, ...) raised as an `OSError` whose filename is
+    `target`: h5py, zipfile and matplotlib name the temporary file, or no file at all."""
+    try:
+        write()
+    except OSError as e:
+        if e.filename == str(target):
+            raise
+        # h5py's message is a page of HDF5 internals: the system's words for the errno instead.
+        reason = os.strerror(e.errno) if e.errno else (e.strerror or first_line(e))
+        raise OSError(e.errno, reason, str(target)) from e
+
+
+class DirectoryLock:
+    """An exclusive, non-blocking lock on `<path>/.lock`, held until `release` (or the process
+    ends: the operating system drops it then, whatever killed the process). The file says who
+    holds it: the process id, the command and when it started."""
+
+    def __init__(self, path: Path, what: str = "run"):
+        self.path = Path(path)
+        self.file = self.path / LOCK
+        self.what = what
+        self._fd: int | None = None
+
+    def acquire(self) -> DirectoryLock:
+        fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock(fd)
+        except OSError:
+            os.close(fd)
+            holder = _holder(self.file)
+            raise ConfigError(
+                f"{self.path} is in use: {holder} is writing this {self.what}, and a {self.what} "
+                f"directory has one writer at a time; kerascnn left it untouched.",
+                hint="wait for that process to end, or stop it (Ctrl-C, kill): the same command "
+                     "then resumes where it stopped. For a second run beside it, pass --restart "
+                     "or another --output.") from None
+        self._fd = fd
+        facts = {"pid": os.getpid(), "command": " ".join(sys.argv) or sys.executable,
+                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(facts).encode(), 0)
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _lock(fd: int) -> None:
+    if os.name == "nt":  # pragma: no cover  (Windows)
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _holder(file: Path) -> str:
+    try:
+        facts = json.loads(file.read_text(encoding="utf-8"))
+        return (f"process {facts['pid']} (`{facts['command']}`, since {facts['since']})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def has_content(path: Path) -> bool:
+    """The folder holds something besides kerascnn's lock file."""
+    return path.is_dir() and any(child.name != LOCK for child in path.iterdir())
+
+
+@contextlib.contextmanager
+def claim(recipe: Recipe, *, restart: bool = False, worker: int | None = None):
+    """`with claim(recipe) as (path, resume)`: the directory this run writes to, and whether it
+    resumes an unfinished one there, held by this process alone until the block ends (a directory
+    another process holds is a `ConfigError` naming that process). A new run's files are written by
+    `begin`, once its data has loaded: bad data leaves nothing in the directory but the lock."""
+    lock = None
+    try:
+        path, resume, lock = prepare(recipe, restart=restart, worker=worker)
+        yield path, resume
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 def prepare(recipe: Recipe, *, restart: bool = False,
-            worker: int | None = None) -> tuple[Path, bool]:
-    """The directory this run writes to, and whether it resumes an unfinished one there.
+            worker: int | None = None) -> tuple[Path, bool, DirectoryLock]:
+    """The directory this run writes to, whether it resumes an unfinished one there, and the lock
+    that makes this process its one writer (release it when the run ends; `claim` does). Nothing
+    is written but the lock; `begin` starts a new run's files.
 
     `worker` k > 0 of a multi-worker run writes beside the chief's directory, in `<dir>.worker<k>`.
     """
     path = recipe.run_dir()
     if worker:
         path = path.with_name(f"{path.name}.worker{worker}")
-    state = read_state(path)
-    if state is None and path.exists() and any(path.iterdir()):
+    if read_state(path) is None and has_content(path):
         if not restart:
             raise ConfigError(f"{path} exists and is not a kerascnn run directory; kerascnn will "
                               f"not write into it.", hint="set output.dir (or --output) to a new "
                                                           "folder, or pass --restart to use "
                                                           f"{free_path(path)}.")
         path = free_path(path)
-    elif state is not None:
-        same = state.get("fingerprint") == recipe.fingerprint
-        finished = state.get("status") == "finished"
-        if same and not finished and not restart:
-            return path, True
-        if not restart:
-            why = ("finished" if same else
-                   f"was made by a different recipe (fingerprint {state.get('fingerprint')}, "
-                   f"this one {recipe.fingerprint})")
-            raise ConfigError(f"the run in {path} {why}; kerascnn never overwrites a run.",
-                              hint=f"pass --restart to start a new run in {free_path(path)} (the old "
-                                   f"one is kept), or set output.dir.")
-        path = free_path(path)
     path.mkdir(parents=True, exist_ok=True)
-    (path / "recipe.yaml").write_text(dump(recipe), encoding="utf-8")
+    lock = DirectoryLock(path).acquire()  # before the state is read: one decision at a time
+    try:
+        state = read_state(path)
+        if state is not None:
+            same = state.get("fingerprint") == recipe.fingerprint
+            finished = state.get("status") == "finished"
+            if same and not finished and not restart:
+                return path, True, lock
+            if not restart:
+                why = ("finished" if same else
+                       f"was made by a different recipe (fingerprint {state.get('fingerprint')}, "
+                       f"this one {recipe.fingerprint})")
+                raise ConfigError(f"the run in {path} {why}; kerascnn never overwrites a run.",
+                                  hint=f"pass --restart to start a new run in {free_path(path)} "
+                                       f"(the old one is kept), or set output.dir.")
+            lock.release()
+            path = free_path(path)
+            path.mkdir(parents=True, exist_ok=True)
+            lock = DirectoryLock(path).acquire()
+    except BaseException:
+        lock.release()
+        raise
+    return path, False, lock
+
+
+def begin(path: Path, recipe: Recipe) -> None:
+    """A new run's first files: the resolved recipe and run.json ("running")."""
+    write_atomic(path / "recipe.yaml", dump(recipe))
     write_state(path, {"recipe": recipe.name, "fingerprint": recipe.fingerprint,
                        "status": "running", "kerascnn": __version__,
                        "created": time.strftime("%Y-%m-%d %H:%M:%S")})
-    return path, False
 
 
 def check_architecture(path: Path, model, *, resume: bool) -> None:
@@ -102,11 +241,14 @@ def write_state(path: Path, state: dict, name: str = "run.json") -> None:
 
 def write_atomic(target: Path, text: str) -> None:
     """A text file, whole or not at all (the temporary name holds the process id: processes that
-    share a directory, a distributed search's, never share one)."""
+    share a directory, a distributed search's, never share one). An OSError names `target`."""
     target = Path(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    os.replace(tmp, target)
+    try:
+        written(target, lambda: (tmp.write_text(text, encoding="utf-8", newline=""),
+                                 os.replace(tmp, target)))
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def update_state(path: Path, name: str = "run.json", **changes) -> None:
