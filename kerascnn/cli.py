@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.run(args)
-    except ConfigError as e:
+    except ConfigError as e:  # bad input; a file the run could not write (a full disk: 74)
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_status", 2)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during training (its message is logged)
         return 143 if type(e).__name__ == "Terminated" else 130
     except BrokenPipeError:  # `kerascnn list | head`: the reader left; not an error
@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate a recipe, then train: progress bars, a run directory with the "
                     "resolved recipe, checkpoints, history, TensorBoard logs, curves and the "
                     "final model. Running the same command again resumes an interrupted run.")
-    train.add_argument("recipe", metavar="RECIPE", help="a recipe file, e.g. recipes/lenet5_digits.toml")
+    train.add_argument("recipe", metavar="RECIPE",
+                       help="a recipe file, or the name of a shipped recipe (`kerascnn recipes`), "
+                            "e.g. lenet5_digits")
     add_train_options(train)
     train.set_defaults(run=_train)
 
@@ -64,11 +66,24 @@ def _parser() -> argparse.ArgumentParser:
                     "hyperband or bayesian, keras-tuner), print every trial, and write the best "
                     "trial's recipe as a file `kerascnn train` runs. Running the same command "
                     "again resumes an interrupted search.")
-    tune.add_argument("recipe", metavar="RECIPE", help="a recipe file with [tune]")
+    tune.add_argument("recipe", metavar="RECIPE",
+                      help="a recipe file with [tune], or a shipped one's name, e.g. "
+                           "lenet5_digits_search")
     add_train_options(tune, example="tune.max_trials=3",
                       output="the search directory (default: the run directory's name + _tune)",
                       restart="start a new search beside one made by a different recipe")
     tune.set_defaults(run=_tune)
+
+    recipes = commands.add_parser(
+        "recipes", help="the recipes that ship with kerascnn: list them, or copy one to edit",
+        description="The shipped recipes (the papers' training set-ups, the offline quickstart, "
+                    "transfer learning and search examples): `kerascnn train NAME` runs one from "
+                    "any directory; --copy writes one here to edit (never overwriting).")
+    recipes.add_argument("--copy", metavar="NAME",
+                         help="copy this recipe (and the spec files it names) to edit")
+    recipes.add_argument("--to", default=".", metavar="DIR",
+                         help="where --copy writes (default: the current directory)")
+    recipes.set_defaults(run=_recipes)
 
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, top-5, loss and per-class accuracy of a trained model",
@@ -85,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=_positive_int, default=64, metavar="N")
     evaluate.add_argument("--normalize", choices=NORMALIZATIONS,
                           help="how to normalize images for a model outside a run directory")
+    evaluate.add_argument("--bad-images", choices=("error", "skip"), default="error",
+                          help="image files that cannot be read: stop naming them (default), or "
+                               "evaluate without them and list them")
     evaluate.add_argument("--confusion", metavar="FILE.png",
                           help="also draw the confusion matrix (never overwritten)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -100,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="how many classes to show per image (default 3)")
     predict.add_argument("--normalize", choices=NORMALIZATIONS,
                          help="how to normalize images for a model outside a run directory")
+    predict.add_argument("--bad-images", choices=("error", "skip"), default="error",
+                         help="image files that cannot be read: stop naming them (default), or "
+                              "classify the others and mark them unreadable")
     predict.add_argument("--json", action="store_true", help="print the result as JSON")
     predict.set_defaults(run=_predict)
 
@@ -222,16 +243,12 @@ def run_script(recipe: dict, *, model=None, argv: list[str] | None = None,
 
 
 def _recipe_file(args, overrides: list[str]):
-    """The command's recipe file, validated with its overrides: every error before Keras loads."""
-    from pathlib import Path
-
-    from kerascnn.config.errors import ConfigError
+    """The command's recipe (a file, or a shipped recipe's name), validated with its overrides:
+    every error before Keras loads."""
     from kerascnn.recipe import load_recipe
+    from kerascnn.shipped import find_recipe
 
-    if not Path(args.recipe).is_file():
-        raise ConfigError(f"no recipe file at {args.recipe!r}.",
-                          hint="the quickstart is recipes/lenet5_digits.toml.")
-    recipe = load_recipe(args.recipe, overrides)
+    recipe = load_recipe(find_recipe(args.recipe), overrides)
     _quiet_backend()
     return recipe
 
@@ -252,6 +269,24 @@ def _tune(args) -> int:
     return 0
 
 
+def _recipes(args) -> int:
+    from kerascnn.shipped import copy_recipe, shipped_recipes
+
+    if args.copy is not None:
+        for path in copy_recipe(args.copy, args.to):
+            print(f"copied {path}")
+        return 0
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("recipe", "network", "dataset", "what the paper reports / what it does"):
+        table.add_column(column, overflow="fold")
+    for recipe in shipped_recipes().values():
+        table.add_row(recipe.name, recipe.network, recipe.dataset, recipe.reported)
+    _print_table(table)
+    return 0
+
+
 def _evaluate(args) -> int:
     from pathlib import Path
 
@@ -265,7 +300,13 @@ def _evaluate(args) -> int:
     from kerascnn.inference import evaluate, plot_confusion
 
     result = evaluate(args.target, args.data, split=args.split, batch_size=args.batch_size,
-                      normalize=args.normalize)
+                      normalize=args.normalize, bad_images=args.bad_images)
+    if result.skipped:
+        from kerascnn.data.folder import describe_bad
+
+        print(f"skipped {len(result.skipped)} unreadable image file"
+              f"{'s' if len(result.skipped) > 1 else ''}: "
+              f"{describe_bad(result.skipped, shown=len(result.skipped))}", file=sys.stderr)
     if args.json:
         import json
 
@@ -307,13 +348,17 @@ def _predict(args) -> int:
     _quiet_backend()
     from kerascnn.inference import predict
 
-    results = predict(args.target, args.images, top=args.top, normalize=args.normalize)
+    results = predict(args.target, args.images, top=args.top, normalize=args.normalize,
+                      bad_images=args.bad_images)
     if args.json:
         import json
 
         print(json.dumps([r.to_dict() for r in results], indent=2))
         return 0
     for r in results:
+        if r.error is not None:
+            print(f"{r.path}: unreadable ({r.error})")
+            continue
         best = ", ".join(f"{c} {p:.1%}" for c, p in zip(r.classes, r.probabilities))
         print(f"{r.path}: {best}")
     return 0

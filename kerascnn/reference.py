@@ -153,9 +153,10 @@ def cli_reference() -> str:
 # --- the Python API ----------------------------------------------------------------------------
 
 API_MODULES = ("kerascnn", "kerascnn.blocks", "kerascnn.spec", "kerascnn.zoo", "kerascnn.analysis",
-               "kerascnn.recipe", "kerascnn.data", "kerascnn.train", "kerascnn.finetune",
-               "kerascnn.inference", "kerascnn.tune", "kerascnn.hypermodel", "kerascnn.saving",
-               "kerascnn.layers", "kerascnn.config")
+               "kerascnn.recipe", "kerascnn.shipped", "kerascnn.data", "kerascnn.data.folder",
+               "kerascnn.train", "kerascnn.finetune", "kerascnn.inference", "kerascnn.tune",
+               "kerascnn.hypermodel", "kerascnn.losses", "kerascnn.saving", "kerascnn.layers",
+               "kerascnn.config")
 
 
 def public_api() -> dict[str, dict[str, object]]:

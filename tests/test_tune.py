@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import held_by_another_process
 from kerascnn.config import ConfigError
 from kerascnn.recipe import load_recipe
 
@@ -123,6 +124,65 @@ def test_hyperband_and_a_failed_trial_that_does_not_stop_the_search(tmp_path):
     assert "the model cannot be built" in failed[0]["reason"] and "too small" in failed[0]["reason"]
     assert all(r["model.name"] == "resnet20" for r in completed)
     assert load_recipe(result.best_recipe).model.name == "resnet20"
+
+
+def test_a_search_whose_every_trial_failed_ends_with_one_error_listing_the_reasons(tmp_path,
+                                                                                 capsys):
+    """Every trial fails (LeNet-5 at 16x16, whatever the learning rate): one plain error that
+    lists the distinct reasons and where each trial's is, exit status 2, results.csv written; also
+    when keras-tuner stops the search itself after max_consecutive_failed_trials."""
+    from kerascnn.cli import main
+
+    for limit, trials in ((10, 2), (2, 2)):
+        doc = document(tmp_path, model={"name": "lenet5"},
+                       tune={"max_trials": 3 if limit == 2 else trials,
+                             "max_consecutive_failed_trials": limit})
+        del doc["model"]["spec"]
+        path = write_recipe(tmp_path / f"all_failed_{limit}.yaml", doc)
+        out = tmp_path / f"search_{limit}"
+        assert main(["tune", str(path), "--quiet", "--output", str(out)]) == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith("error: every trial of the search failed, so it has no best "
+                                "model: the model cannot be built: "), error
+        assert "too small for this network" in error and f"({trials} trials)" in error
+        assert f"Each trial's reason is in {out / 'results.csv'}" in error
+        assert [r["status"] for r in results(out)] == ["FAILED"] * trials
+        assert not (out / "best_recipe.yaml").exists()
+
+
+def test_the_shipped_offline_search_runs_from_its_name(tmp_path, monkeypatch):
+    """recipes/lenet5_digits_search.toml: a search a newcomer can run without internet (the README's
+    first tuning example): scikit-learn's digits, found by name from any directory; here with 2
+    trials of 1 epoch (the full one: 5 trials of 4 epochs, about 40 s on 2 cores)."""
+    from kerascnn.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["tune", "lenet5_digits_search", "--quiet", "--set", "tune.max_trials=2",
+                 "--set", "train.epochs=1"]) == 0
+    search = tmp_path / "runs" / "lenet5_digits_search_tune"
+    rows = results(search)
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"COMPLETED"}
+    assert {"train.learning_rate", "model.options.modern", "model.options.dropout"} <= set(rows[0])
+    assert float(rows[0]["objective"]) > 0.3  # 10 classes: chance is 0.1
+    best = load_recipe(search / "best_recipe.yaml")
+    assert best.data.source == "digits" and best.model.name == "lenet5"
+
+
+def test_one_search_directory_has_one_writer(tmp_path):
+    """A second `kerascnn tune` on a search directory another process holds is refused at once,
+    naming the directory and the process (the lock is released when its holder ends)."""
+    from kerascnn.train.rundir import DirectoryLock
+    from kerascnn.tune import tune
+
+    recipe = load_recipe(document(tmp_path), name="locked")
+    with held_by_another_process(tmp_path / "run_tune") as holder:
+        with pytest.raises(ConfigError, match=rf"{tmp_path / 'run_tune'} is in use: process "
+                                              rf"{holder.pid} \(`.*`, since .*\) is writing this "
+                                              r"search"):
+            tune(recipe, verbose=0, log=quiet)
+        assert not (tmp_path / "run_tune" / "tune.json").exists()
+    with DirectoryLock(tmp_path / "run_tune", "search"):  # released by the killed holder
+        pass
 
 
 def test_a_nan_loss_fails_its_trial(tmp_path):

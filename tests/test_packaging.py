@@ -1,0 +1,82 @@
+"""The installed package: what a wheel holds and what it does from a directory outside the checkout
+(the shipped recipes found by name, listed, copied out)."""
+
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_subpackage_and_the_recipes_are_in_the_wheel_list():
+    """pyproject.toml lists the packages by hand (the recipes install from recipes/ as
+    kerascnn/recipes): a new subpackage must be added there too."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = sorted(".".join(p.parent.relative_to(REPO).parts)
+                   for p in (REPO / "kerascnn").rglob("__init__.py"))
+    assert sorted(p for p in config["packages"] if not p.startswith("kerascnn.recipes")) == found
+    assert config["package-dir"] == {"kerascnn.recipes": "recipes"}
+    for package, folder in (("kerascnn.recipes", "recipes"), ("kerascnn.recipes.specs",
+                                                              "recipes/specs")):
+        assert package in config["packages"]
+        shipped = {p.name for p in (REPO / folder).iterdir() if p.is_file()}
+        patterns = config["package-data"][package]
+        assert shipped and all(any(Path(name).match(pattern) for pattern in patterns)
+                               for name in shipped), shipped
+
+
+@pytest.mark.slow
+def test_a_wheel_in_a_fresh_environment_runs_a_shipped_recipe_by_name_from_anywhere(tmp_path):
+    """`pip install kerascnn` from a wheel into a new environment, used from a directory outside
+    the checkout: `kerascnn train lenet5_digits` used to say "no recipe file". The dependencies
+    come from this environment (a .pth after the new one's own site-packages), so only kerascnn
+    itself is the wheel's."""
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
+                    str(REPO)], check=True, capture_output=True, timeout=300)
+    wheel = next(wheels.glob("kerascnn-*.whl"))
+    env = tmp_path / "env"
+    venv.create(env, with_pip=True)
+    python = env / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                                              "['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+                    str(wheel)], check=True, capture_output=True, timeout=300)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
+
+    def run(*argv):
+        done = subprocess.run([str(env / "bin" / "kerascnn"), *argv], cwd=work, env=environment,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"kerascnn {' '.join(argv)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    where = subprocess.run([str(python), "-c", "import kerascnn; print(kerascnn.__file__)"],
+                           cwd=work, env=environment, capture_output=True, text=True).stdout
+    assert where.startswith(site), where  # the wheel's kerascnn, not the checkout's
+    listing = run("recipes")
+    assert "lenet5_digits " in listing and "resnet20_cifar10 " in listing
+    assert "He et al. 2016, Table 6: 8.75% CIFAR-10 test error" in listing
+    run("train", "lenet5_digits", "--quiet", "--set", "train.epochs=1")
+    assert (work / "runs" / "lenet5_digits" / "model.keras").is_file()
+    # Copied out to edit: the recipe and the spec it names; then the file path wins over the name.
+    copied = run("recipes", "--copy", "glyphs_scratch")
+    assert (work / "glyphs_scratch.toml").is_file() and (work / "specs" / "glyph_cnn.toml").is_file()
+    assert "copied" in copied
+    text = (work / "glyphs_scratch.toml").read_text()
+    (work / "glyphs_scratch.toml").write_text(text.replace('dir = "runs/glyphs_scratch"',
+                                                           'dir = "runs/mine"'))
+    run("train", "glyphs_scratch.toml", "--quiet", "--set", "train.epochs=1")
+    assert (work / "runs" / "mine" / "model.keras").is_file()
+    assert not (work / "runs" / "glyphs_scratch").exists()
