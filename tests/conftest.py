@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# What kerascnn remembers of checked image folders goes to a folder of the test session's own, not
+# the user's ~/.cache/kerascnn (kerascnn.data.folder.cache_folder).
+os.environ.setdefault("KERASCNN_CACHE", __import__("tempfile").mkdtemp(prefix="kerascnn-tests-"))
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     # Each pytest-xdist worker gets its share of the cores, rather than every worker's TensorFlow
     # starting a thread per core (on 2 cores and 2 workers: the suite 9% faster). Processes the
