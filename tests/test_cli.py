@@ -89,3 +89,25 @@ def test_bad_arguments(argv, message, capsys):
         main(argv)
     assert excinfo.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_file_path_wins_over_a_shipped_recipe_of_that_name(tmp_path, monkeypatch):
+    """`kerascnn train NAME`: a file of that name (a copy being edited) wins over the shipped recipe;
+    a name runs the shipped one from any directory; a path that does not exist is not taken for a
+    name, and a misspelt name gets the close ones."""
+    from kerascnn.config import ConfigError
+    from kerascnn.shipped import copy_recipe, find_recipe, shipped_recipes
+
+    monkeypatch.chdir(tmp_path)
+    shipped = shipped_recipes()["lenet5_digits"].path
+    assert find_recipe("lenet5_digits") == shipped == find_recipe("lenet5_digits.toml")
+    assert copy_recipe("lenet5_digits") == [Path("lenet5_digits.toml")]
+    assert find_recipe("lenet5_digits.toml") == Path("lenet5_digits.toml")  # the local copy
+    with pytest.raises(ConfigError, match=r"no recipe file at 'elsewhere/lenet5_digits.toml'.*"
+                                          r"`kerascnn train lenet5_digits`"):
+        find_recipe("elsewhere/lenet5_digits.toml")
+    with pytest.raises(ConfigError, match=r"no shipped recipe named 'lenet5_digit'.*Did you mean "
+                                          r"'lenet5_digits'"):
+        find_recipe("lenet5_digit")
+    with pytest.raises(ConfigError, match="is a recipe script"):
+        find_recipe("resnet_depths_cifar10")

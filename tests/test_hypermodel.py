@@ -129,18 +129,23 @@ def test_integer_labels_as_keras_tuner_examples_write_them(tmp_path):
     and get_best_models() then raised FileNotFoundError; the loss now follows the labels given."""
     x, onehot = quadrants(128, seed=0)
     ids = np.argmax(onehot, 1)
-    for labels in (ids, ids[:, None]):  # (n,) and (n, 1)
-        hm = HyperCNN("lenet5", input_shape=(32, 32, 1), classes=3,
-                      space={"optimizer": ["adam"], "learning_rate": [3e-3]})
-        tuner = keras_tuner.RandomSearch(hm, objective="val_accuracy", max_trials=2, seed=0,
-                                         directory=str(tmp_path), project_name=f"r{labels.ndim}")
-        tuner.search(x, labels, validation_split=0.25, epochs=3, batch_size=32, verbose=0)
-        statuses = [t.status for t in tuner.oracle.trials.values()]
-        assert statuses and set(statuses) == {"COMPLETED"}, statuses
-        best = tuner.get_best_models(1)[0]
-        x_test, y_test = quadrants(96, seed=1)
-        accuracy = np.mean(np.argmax(best.predict(x_test, verbose=0), 1) == np.argmax(y_test, 1))
-        assert accuracy > 0.6  # chance: 1/3
+    hm = HyperCNN("lenet5", input_shape=(32, 32, 1), classes=3,
+                  space={"optimizer": ["adam"], "learning_rate": [3e-3]})
+    tuner = keras_tuner.RandomSearch(hm, objective="val_accuracy", max_trials=2, seed=0,
+                                     directory=str(tmp_path), project_name="ids")
+    tuner.search(x, ids, validation_split=0.25, epochs=3, batch_size=32, verbose=0)
+    statuses = [t.status for t in tuner.oracle.trials.values()]
+    assert statuses and set(statuses) == {"COMPLETED"}, statuses
+    best = tuner.get_best_models(1)[0]
+    x_test, y_test = quadrants(96, seed=1)
+    accuracy = np.mean(np.argmax(best.predict(x_test, verbose=0), 1) == np.argmax(y_test, 1))
+    assert accuracy > 0.6  # chance: 1/3
+    # Ids as a column, (n, 1), and one-hot rows train the same model the same way.
+    for labels in (ids[:, None], onehot):
+        model = hm.build(keras_tuner.HyperParameters())
+        history = hm.fit(keras_tuner.HyperParameters(), model, x, labels, epochs=2,
+                         batch_size=32, verbose=0)
+        assert history.history["loss"][-1] < history.history["loss"][0], labels.shape
     # The sigmoid tasks: binary 0/1 labels as (n,), multi-label multi-hot rows.
     for task, classes, y in (("binary", None, (ids == 0).astype("int64")),
                              ("multilabel", 3, np.stack([ids == 0, ids == 1, ids != 2], 1))):

@@ -94,17 +94,17 @@ def train(recipe: Recipe, *, model: Callable | None = None, restart: bool = Fals
 
 def _unwritable(error: OSError, path: Path) -> Exception:
     """A file of the run that could not be written (a full disk, a quota) as one plain
-    `DiskWriteError`; any other OSError as it is."""
-    target = Path(error.filename) if isinstance(error.filename, str) else None
-    if target is None or path.resolve() not in target.resolve().parents:
-        return error
+    `DiskWriteError` saying what the run holds; any other OSError as it is."""
     epochs = len(checkpoints.read_history(path / "history.csv"))
-    with contextlib.suppress(OSError):  # the disk may still be full
-        if (path / "run.json").exists():
-            rundir.update_state(path, status="interrupted", error=f"could not write {target}")
     done = f"it holds {_plural(epochs, 'finished epoch')}" if epochs else "no epoch had finished"
-    return rundir.DiskWriteError(target, error, resume=(
+    found = rundir.unwritable(error, path, resume=(
         f"{done}; free some space and run the same command again to resume"))
+    if found is not error:
+        with contextlib.suppress(OSError):  # the disk may still be full
+            if (path / "run.json").exists():
+                rundir.update_state(path, status="interrupted",
+                                    error=f"could not write {found.target}")
+    return found
 
 
 def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verbose,

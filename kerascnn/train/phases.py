@@ -59,10 +59,8 @@ def finetune(recipe: Recipe, *, restart: bool = False, verbose="auto", log=print
             previous = result.model_path
         try:
             return _combine(recipe, parent, results, log)
-        except OSError as e:
-            if not isinstance(e.filename, str):
-                raise
-            raise rundir.DiskWriteError(e.filename, e, resume=(
+        except OSError as e:  # a full disk: every phase is kept
+            raise rundir.unwritable(e, parent, resume=(
                 "every phase is kept; free some space and run the same command again")) from None
 
 

@@ -29,7 +29,6 @@ lock when its holder ends, however it ends (even SIGKILL), so a killed run still
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -53,12 +52,18 @@ class DiskWriteError(ConfigError):
 
     def __init__(self, target: Path, error: OSError, *, resume: str):
         self.target, self.error = Path(target), error
-        reason = (os.strerror(error.errno) if error.errno else
-                  error.strerror or first_line(error))
-        if error.errno in (errno.ENOSPC, errno.EDQUOT) and "space" not in reason.lower():
-            reason += " (no space left on the device)"
+        reason = os.strerror(error.errno) if error.errno else error.strerror or first_line(error)
         super().__init__(f"could not write {target}: {reason}. Nothing written before was lost; "
                          f"{resume}.")
+
+
+def unwritable(error: OSError, directory: Path, *, resume: str) -> Exception:
+    """`error` as a `DiskWriteError` when it is about writing a file inside `directory` (a full
+    disk, a quota); any other OSError as it is. `resume`: what the user can do, in words."""
+    target = Path(error.filename) if isinstance(error.filename, str) else None
+    if target is None or Path(directory).resolve() not in target.resolve().parents:
+        return error
+    return DiskWriteError(target, error, resume=resume)
 
 
 def written(target: Path, write) -> None:
