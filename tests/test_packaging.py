@@ -43,13 +43,13 @@ def test_a_wheel_in_a_fresh_environment_runs_a_shipped_recipe_by_name_from_anywh
                     str(REPO)], check=True, capture_output=True, timeout=300)
     wheel = next(wheels.glob("kerascnn-*.whl"))
     env = tmp_path / "env"
-    venv.create(env, with_pip=True)
+    venv.create(env, with_pip=False)  # this environment's pip installs into it (--python)
     python = env / "bin" / "python"
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
                                               "['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q",
-                    str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+                    "--no-index", "-q", str(wheel)], check=True, capture_output=True, timeout=300)
     # After the install: pip would take this environment's own kerascnn for the wheel's.
     (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     work = tmp_path / "elsewhere"

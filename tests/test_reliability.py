@@ -253,13 +253,16 @@ def _wait_for(condition, seconds=120):
 
 
 @pytest.mark.slow
-def test_a_second_process_on_a_running_run_is_refused_and_a_killed_run_still_resumes(tmp_path):
+def test_a_second_process_on_a_running_run_is_refused_and_a_killed_run_still_resumes(tmp_path,
+                                                                                     capsys):
     """The same `kerascnn train RECIPE` started twice: the second is refused at once, naming the
     directory and the process that holds it, and the first run's files are untouched; once the
     holder is killed (SIGKILL: no clean-up of its own), the operating system has released the lock
     and the same command resumes. (Before: both trained, and the run was left with run.json of one
     process and history.csv of the other.)"""
     import yaml
+
+    from kerascnn.cli import main
 
     run = tmp_path / "run"
     recipe = tmp_path / "recipe.yaml"
@@ -271,9 +274,9 @@ def test_a_second_process_on_a_running_run_is_refused_and_a_killed_run_still_res
         assert _wait_for(lambda: committed(run) >= 1 or first.poll() is not None)
         assert first.poll() is None, first.stderr.read()
         before = {p.name: p.read_bytes() for p in (run / "run.json", run / "recipe.yaml")}
-        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-        assert second.returncode == 2, second.stderr
-        error = second.stderr.strip().splitlines()[-1]
+        capsys.readouterr()
+        assert main(["train", str(recipe), "--quiet"]) == 2  # this test's process: the second
+        error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error.startswith(f"error: {run} is in use: process {first.pid} (`"), error
         assert "is writing this run, and a run directory has one writer at a time" in error
         assert {p.name: p.read_bytes() for p in (run / "run.json", run / "recipe.yaml")} == before
@@ -281,17 +284,16 @@ def test_a_second_process_on_a_running_run_is_refused_and_a_killed_run_still_res
         first.kill()
         first.wait()
     held = committed(run)
-    again = subprocess.run([*command, "--set", f"train.epochs={held + 1}"], env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr
+    assert main(["train", str(recipe), "--quiet", "--set", f"train.epochs={held + 1}"]) == 0
+    assert f"resuming after epoch {held}" in capsys.readouterr().out
     assert history_epochs(run) == list(range(1, held + 2))
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
 
 
 def test_fine_tuning_runs_hold_their_directory_too(tmp_path):
     """A fine-tuning run's directory (its phases inside) has one writer like any run."""
-    start = interrupted_run(tmp_path / "start", epochs=1)
-    train(load_recipe(small_recipe(start, epochs=1), name="t"), **quiet)  # finish it
+    start = tmp_path / "start"
+    train(load_recipe(small_recipe(start, epochs=1), name="t"), **quiet)
     doc = {"data": small_recipe(start)["data"],
            "finetune": {"weights": str(start), "phases": [{"name": "head", "epochs": 1}]},
            "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
@@ -303,64 +305,56 @@ def test_fine_tuning_runs_hold_their_directory_too(tmp_path):
     assert train(load_recipe(doc, name="fine"), **quiet).metrics["epochs"] == 1
 
 
-# Runs `kerascnn train` with one file of the run written to /dev/full from the given epoch on: the
-# kernel's own "No space left on device" (ENOSPC), through the real writers (h5py, zipfile, csv).
-FULL_DISK = '''
-import os, sys
-from pathlib import Path
-from kerascnn.train import checkpoints
-from kerascnn.cli import main
-
-target, epoch, recipe = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-original = checkpoints.Checkpoints.on_epoch_end
-
-def on_epoch_end(self, index, logs=None):
-    if index + 1 == epoch:  # the temporary file the next write of `target` goes to
-        name = Path(target).name
-        suffix = ".weights.h5" if name.endswith(".weights.h5") else Path(name).suffix
-        tmp = self.run_dir / Path(target).parent / f".{name}.{os.getpid()}.tmp{suffix}"
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink("/dev/full", tmp)
-    original(self, index, logs)
-
-checkpoints.Checkpoints.on_epoch_end = on_epoch_end
-sys.exit(main(["train", recipe, "--quiet"]))
-'''
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["best.keras", "backup/epoch-0002.weights.h5"])
-def test_a_full_disk_names_the_file_loses_nothing_and_the_same_command_resumes(tmp_path, target):
-    """No space left while epoch 2's files are written: one line names the file that could not be
-    written, says nothing written before was lost and that the same command resumes; exit status
-    74; no traceback. Then the same command resumes after the last epoch whose files are whole."""
+def test_a_full_disk_names_the_file_loses_nothing_and_the_same_command_resumes(tmp_path, capsys,
+                                                                              monkeypatch):
+    """No space left while an epoch's files are written (best.keras at epoch 2, a zip from Keras;
+    then, resumed, the backup's .h5 at epoch 3, from h5py): each time one line names the file that
+    could not be written, says nothing written before was lost and that the same command resumes;
+    exit status 74, no traceback, no temporary file left. Then the same command resumes after the
+    last epoch whose files are whole and finishes. The error is the kernel's own ENOSPC: the file's
+    temporary name is made a link to /dev/full just before it is written."""
     import yaml
+
+    from kerascnn.cli import main
 
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full on this system")
     run = tmp_path / "run"
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(small_recipe(run, epochs=3)))
-    driver = tmp_path / "full_disk.py"
-    driver.write_text(FULL_DISK)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, str(driver), target, "2", str(recipe)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 74, done.stderr
-    assert "Traceback" not in done.stderr, done.stderr
-    error = done.stderr.strip().splitlines()[-1]
-    kept = 2 if target == "best.keras" else 1  # best.keras is written after epoch 2's backup
-    assert error == (f"error: could not write {run / target}: No space left on device. Nothing "
-                     f"written before was lost; it holds {kept} finished epoch"
-                     f"{'s' if kept > 1 else ''}; free some space and run the same command again "
-                     f"to resume."), error
-    assert committed(run) == kept and history_epochs(run) == list(range(1, kept + 1))
-    assert not list(run.rglob(".*.tmp*")), "a temporary file was left behind"
-    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
-    again = subprocess.run([sys.executable, "-m", "kerascnn.cli", "train", str(recipe)], env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr
-    assert f"resuming after epoch {kept}" in again.stdout
+    original = checkpoints.Checkpoints.on_epoch_end
+
+    def full_disk_for(target, epoch):
+        def on_epoch_end(self, index, logs=None):
+            if index + 1 == epoch:  # the temporary file the next write of `target` goes to
+                name = Path(target).name
+                suffix = ".weights.h5" if name.endswith(".weights.h5") else Path(name).suffix
+                tmp = self.run_dir / Path(target).parent / f".{name}.{os.getpid()}.tmp{suffix}"
+                os.symlink("/dev/full", tmp)
+            original(self, index, logs)
+
+        return on_epoch_end
+
+    # best.keras is written after epoch 2's backup and history row: the run holds 2 epochs; the
+    # backup of epoch 3 fails before anything of epoch 3 is committed: still 2.
+    for target, epoch, resumed in (("best.keras", 2, None),
+                                   ("backup/epoch-0003.weights.h5", 3, 2)):
+        monkeypatch.setattr(checkpoints.Checkpoints, "on_epoch_end", full_disk_for(target, epoch))
+        assert main(["train", str(recipe), "--quiet"]) == 74
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err, err
+        assert resumed is None or f"resuming after epoch {resumed}" in out, out
+        error = err.strip().splitlines()[-1]
+        assert error == (f"error: could not write {run / target}: No space left on device. "
+                         f"Nothing written before was lost; it holds 2 finished epochs; free some "
+                         f"space and run the same command again to resume."), error
+        assert committed(run) == 2 and history_epochs(run) == [1, 2]
+        assert not list(run.rglob(".*.tmp*")), "a temporary file was left behind"
+        assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    monkeypatch.setattr(checkpoints.Checkpoints, "on_epoch_end", original)
+    assert main(["train", str(recipe), "--quiet"]) == 0
+    assert "resuming after epoch 2" in capsys.readouterr().out
     assert history_epochs(run) == [1, 2, 3]
     kerascnn.load_model(run / "best.keras")
 
