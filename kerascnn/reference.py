@@ -152,7 +152,8 @@ def cli_reference() -> str:
 
 # --- the Python API ----------------------------------------------------------------------------
 
-API_MODULES = ("kerascnn", "kerascnn.blocks", "kerascnn.spec", "kerascnn.zoo", "kerascnn.analysis",
+API_MODULES = ("kerascnn", "kerascnn.blocks", "kerascnn.spec", "kerascnn.zoo",
+               "kerascnn.zoo.pretrained", "kerascnn.zoo.timm_port", "kerascnn.analysis",
                "kerascnn.recipe", "kerascnn.shipped", "kerascnn.data", "kerascnn.data.folder",
                "kerascnn.train", "kerascnn.finetune", "kerascnn.inference", "kerascnn.tune",
                "kerascnn.hypermodel", "kerascnn.losses", "kerascnn.saving", "kerascnn.layers",

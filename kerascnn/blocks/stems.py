@@ -11,13 +11,15 @@ from kerascnn.layers import LocalResponseNormalization
 
 
 def resnet_stem(x, *, filters: int = 64, kernel_size: int = 7, pool: bool = True,
-                preact: bool = False, name: str, **conv_args):
+                preact: bool = False, pool_padding: int | str = 1, name: str, **conv_args):
     """ResNet's stem (He et al. 2016, Table 1 "conv1" and the 3x3 max-pool of "conv2_x").
 
     `7x7/2 conv (pad 3) -> BN -> act -> 3x3/2 max-pool (pad 1)`: 224 -> 112 -> 56. DenseNet-121/169/201
     use it with 2k = 64 filters. With `preact=True` the convolution stands alone (with a bias), as in
     pre-activation ResNets, whose first block normalizes. The pooling zero-pads like
-    keras.applications (harmless after the ReLU).
+    keras.applications and torchvision (harmless after the ReLU); `pool_padding="same"` pools in
+    Caffe's ceil mode instead, without padding in front (the SENet authors' models: 112 -> 56 all the
+    same, the windows one pixel apart).
 
     Layers: `{name}_conv` (with `_pad`, `_bn`, `_act`), `{name}_pool` (with `_pad`).
     """
@@ -26,7 +28,8 @@ def resnet_stem(x, *, filters: int = 64, kernel_size: int = 7, pool: bool = True
     x = conv_bn_act(x, filters=filters, kernel_size=kernel_size, strides=2, name=f"{name}_conv",
                     **conv_args)
     if pool:
-        x = pool_layer(x, kind="max", pool_size=3, strides=2, padding=1, name=f"{name}_pool")
+        x = pool_layer(x, kind="max", pool_size=3, strides=2, padding=pool_padding,
+                       name=f"{name}_pool")
     return x
 
 

@@ -30,6 +30,7 @@ def build(
     classifier_activation: str | None = "auto",
     features: bool = False,
     out_stages: Sequence[int | str] | None = None,
+    weights: str | None = None,
     **options,
 ):
     """Build a registered architecture (see `kerascnn.list_models()`).
@@ -49,6 +50,14 @@ def build(
             name (like timm's `features_only` and keras-hub's pyramid outputs).
         out_stages: with `features=True`, which stages: indices (0 = the stem, 1 = the first stage)
             or stage names. Default: every stage after the stem.
+        weights: None (random), "imagenet" (timm's best ImageNet-1k weights for the network:
+            `kerascnn.zoo.pretrained.PRETRAINED`), a Hub id of timm weights
+            ("timm/resnet50.a1_in1k", "hf://timm/..."), or the path of a timm `model.safetensors`
+            file. The model is built in the arrangement the weights were trained in (timm's
+            ResNets stride on the 3x3) and computes what timm computes; another number of
+            `classes` gets a fresh classifier, a backbone (`include_top=False`, `features=True`)
+            keeps every other weight, a 1- or 4-channel input adapts the first convolution. See
+            `kerascnn.zoo.timm_port`.
         **options: the family's options (see its spec function: `depths`, `stride_on`, `attention`,
             `width_factor`, `groups`, `growth_rate`, `aux`, `dropout`, ...) and network-wide
             convolution settings (`norm`, `activation`, `use_bias`, `kernel_initializer`,
@@ -63,6 +72,15 @@ def build(
             for the network (naming the stage where the feature map vanishes).
     """
     info = get_model_info(name)
+    source = architecture = state = None
+    if weights is not None:  # read before anything is built: the file decides the arrangement
+        from kerascnn.zoo.pretrained import resolve_weights
+        from kerascnn.zoo.timm_port import architecture_for, detect_layout, read_state_dict
+
+        source = resolve_weights(name, weights)
+        state = read_state_dict(source.path)
+        architecture = architecture_for(name, detect_layout(state), source=source.described)
+        options = _arrangement(name, architecture, options, source.described)
     spec = make_spec(name, options)
     spec["input_shape"] = list(input_shape) if input_shape is not None else list(info.input_shape)
     classes = check_task(task, classes)
@@ -99,7 +117,24 @@ def build(
             x = pool(name="pool")(x)
         outputs = [x, *graph.side_outputs] if include_top and graph.side_outputs else x
     with recursion_headroom():
-        return keras.Model(graph.inputs, outputs, name=name)
+        model = keras.Model(graph.inputs, outputs, name=name)
+    if architecture is not None:
+        from kerascnn.zoo.timm_port import load_timm_weights
+
+        head = include_top and task == "multiclass" and (classes in (None, 1000))
+        load_timm_weights(model, state, architecture, source=source.described, head=head)
+    return model
+
+
+def _arrangement(name: str, architecture, options: dict, described: str) -> dict:
+    """`options` with the arrangement the weights were trained in; a conflicting option is an
+    error (the weights would compute something else)."""
+    for key, value in architecture.options.items():
+        if key in options and options[key] != value:
+            raise ConfigError(f"{described} was trained as {name} with {key}={value!r}; it cannot "
+                              f"be built with {key}={options[key]!r}.",
+                              hint=f"leave {key} out: weights= sets it.")
+    return {**options, **architecture.options}
 
 
 def check_task(task: str, classes: int | None) -> int | None:

@@ -41,6 +41,7 @@ def resnet(
     depths: tuple[int, ...],
     widths: tuple[int, ...] = (64, 128, 256, 512),
     stem: Literal["imagenet", "cifar"] = "imagenet",
+    stem_pool: Literal["pad", "ceil"] = "pad",
     preact: bool = False,
     shortcut: Literal["A", "B", "C", "none"] = "B",
     stride_on: Literal["1x1", "3x3"] = "1x1",
@@ -61,6 +62,9 @@ def resnet(
         depths: blocks per stage.
         widths: base filters per stage.
         stem: "imagenet" (7x7/2 conv and 3x3/2 max-pool) or "cifar" (one 3x3 conv, 16 filters).
+        stem_pool: the ImageNet stem's max-pool: "pad" (padded by 1, as torchvision and
+            keras.applications) or "ceil" (Caffe's ceil mode, no padding in front: the SENet
+            authors' models, `legacy_seresnet50` in timm).
         preact: pre-activation blocks, bare stem convolution and a final BN-ReLU.
         shortcut: "A" (zero-padding), "B" (projection where shapes change), "C" (always project)
             or "none": the paper's plain network of the same depth, the baseline of its Fig. 4 and
@@ -97,8 +101,12 @@ def resnet(
         args.update(stride_on=stride_on, base_width=base_width)
     elif block_dropout:
         args.update(dropout=block_dropout)
+    if stem_pool not in ("pad", "ceil"):
+        raise ValueError(f"`stem_pool` must be 'pad' or 'ceil'. Received: stem_pool={stem_pool!r}")
     if stem == "imagenet":
         stem_spec: dict | list = {"block": "resnet_stem", "preact": preact}
+        if stem_pool == "ceil":
+            stem_spec["pool_padding"] = "same"
     else:
         stem_spec = ["conv3-16 nobn linear" if preact else "conv3-16"]
     spec = {

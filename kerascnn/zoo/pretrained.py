@@ -1,0 +1,196 @@
+"""What `kerascnn.build(name, weights=...)` can start from: timm's ImageNet weights, with how they
+expect to be fed.
+
+`weights` is None (random), "imagenet" (the tag chosen below for that network), a Hugging Face Hub id
+of timm weights (`"timm/resnet50.a1_in1k"`, also written `"hf://timm/resnet50.a1_in1k"`), or the path of
+a timm `model.safetensors` file (offline; its layout is read from its keys). The Hub's file is fetched
+with `huggingface_hub` (its cache, its token) and read with `safetensors`: no torch.
+
+The tags: the best timm weights of each architecture trained on ImageNet-1k alone, at a 224 (Inception:
+299) input, hosted as `timm/<arch>.<tag>`. Weights fine-tuned from larger data (the `fb_swsl_ig1b`
+tags, 1-2 points better for some ResNets and ResNeXts) are left out: their licence is non-commercial
+(CC BY-NC 4.0); pass their Hub id to use them. The top-1 accuracies are timm's own, **reported, not
+measured here**: `results/results-imagenet.csv` of pytorch-image-models (the row at the input size
+given, commit aa4b5850, 2026-08), on the ImageNet-1k validation set with the crop below.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from kerascnn.config import ConfigError, first_line
+
+__all__ = ["Pretrained", "PRETRAINED", "WeightsSource", "resolve_weights", "hub_file"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INCEPTION_MEAN = (0.5, 0.5, 0.5)
+INCEPTION_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """One set of published weights and how they expect their images: resized so that the centre
+    crop of `crop_pct` of the image is `input_size`, with `interpolation`, then `(x / 255 - mean) /
+    std` per RGB channel."""
+
+    hub_id: str  # "timm/resnet50.a1_in1k"
+    top1: float | None  # reported by timm (results-imagenet.csv), not measured here
+    top5: float | None
+    input_size: int = 224
+    crop_pct: float = 0.875
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @property
+    def architecture(self) -> str:
+        """timm's architecture name: "resnet50" of "timm/resnet50.a1_in1k"."""
+        return self.hub_id.split("/", 1)[1].split(".", 1)[0]
+
+    @property
+    def tag(self) -> str:
+        return self.hub_id.split(".", 1)[1] if "." in self.hub_id else ""
+
+
+def _table() -> dict[str, Pretrained]:
+    a1 = dict(crop_pct=0.95, interpolation="bicubic")
+    tv = dict(crop_pct=0.875, interpolation="bilinear")
+    return {
+        "resnet18": Pretrained("timm/resnet18.a1_in1k", 71.504, 90.086, **a1),
+        "resnet34": Pretrained("timm/resnet34.ra4_e3600_r224_in1k", 77.492, 93.498, crop_pct=0.9,
+                               mean=INCEPTION_MEAN, std=INCEPTION_STD),
+        "resnet50": Pretrained("timm/resnet50.a1_in1k", 80.382, 94.598, **a1),
+        "resnet101": Pretrained("timm/resnet101.a1h_in1k", 81.950, 95.760, **a1),
+        "resnet152": Pretrained("timm/resnet152.a1h_in1k", 82.818, 96.124, **a1),
+        "resnext50_32x4d": Pretrained("timm/resnext50_32x4d.a1h_in1k", 81.140, 95.320, **a1),
+        # torchvision's v2 recipe, evaluated at its test size (224, crop 0.965): timm's row at 224.
+        "resnext101_32x8d": Pretrained("timm/resnext101_32x8d.tv2_in1k", 82.832, 96.234,
+                                       crop_pct=0.965, interpolation="bilinear"),
+        "wide_resnet50_2": Pretrained("timm/wide_resnet50_2.racm_in1k", 81.466, 95.544),
+        "se_resnet50": Pretrained("timm/seresnet50.ra2_in1k", 80.260, 95.068),
+        "se_resnext50_32x4d": Pretrained("timm/seresnext50_32x4d.racm_in1k", 81.268, 95.624),
+        "densenet121": Pretrained("timm/densenet121.ra_in1k", 75.574, 92.648),
+        "densenet169": Pretrained("timm/densenet169.tv_in1k", 75.922, 92.976),
+        "densenet201": Pretrained("timm/densenet201.tv_in1k", 77.284, 93.480),
+        "vgg11": Pretrained("timm/vgg11.tv_in1k", 69.050, 88.630, **tv),
+        "vgg13": Pretrained("timm/vgg13.tv_in1k", 69.950, 89.262, **tv),
+        "vgg16": Pretrained("timm/vgg16.tv_in1k", 71.594, 90.398, **tv),
+        "vgg19": Pretrained("timm/vgg19.tv_in1k", 72.400, 90.878, **tv),
+        "inception_v4": Pretrained("timm/inception_v4.tf_in1k", 80.144, 94.982, input_size=299,
+                                   mean=INCEPTION_MEAN, std=INCEPTION_STD),
+        "inception_resnet_v2": Pretrained("timm/inception_resnet_v2.tf_in1k", 80.434, 95.312,
+                                          input_size=299, crop_pct=0.8975, mean=INCEPTION_MEAN,
+                                          std=INCEPTION_STD),
+    }
+
+
+# kerascnn model -> what weights="imagenet" means for it.
+PRETRAINED: dict[str, Pretrained] = _table()
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Resolved `weights=`: the safetensors file (local, or fetched from the Hub), where it came
+    from in the user's words, and the metadata when kerascnn knows the weights (None for a local
+    file or an unknown tag)."""
+
+    path: Path
+    described: str
+    pretrained: Pretrained | None
+
+
+_HUB_ID = re.compile(r"^(?:hf://|hf-hub:)?(?P<id>timm/[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)?)$")
+
+
+def resolve_weights(name: str, weights) -> WeightsSource:
+    """What `weights=` names for the model `name`, fetched when it is on the Hub.
+
+    Raises:
+        ConfigError: an unknown value, a model without ImageNet weights, a missing file, or no way
+            to reach the Hub (at once, naming the Hub id and how to pass a local file).
+    """
+    if not isinstance(weights, (str, Path)):
+        raise ConfigError(f"`weights` is None, \"imagenet\", a Hub id such as "
+                          f"\"timm/resnet50.a1_in1k\" or the path of a model.safetensors file. "
+                          f"Received: weights={weights!r}.")
+    text = str(weights)
+    if text == "imagenet":
+        if name not in PRETRAINED:
+            raise ConfigError(f"kerascnn has no ImageNet weights for {name!r}; the networks that "
+                              f"have them: {', '.join(PRETRAINED)}.",
+                              hint="`kerascnn list --pretrained` shows them with their source.")
+        known = PRETRAINED[name]
+        return WeightsSource(hub_file(known.hub_id), f"{known.hub_id} (weights=\"imagenet\")",
+                             known)
+    match = _HUB_ID.match(text)
+    if match and not Path(text).exists():
+        hub_id = match["id"]
+        _check_architecture(name, hub_id)  # before any download
+        known = next((p for p in PRETRAINED.values() if p.hub_id == hub_id), None)
+        return WeightsSource(hub_file(hub_id), hub_id, known)
+    path = Path(text).expanduser()
+    if path.is_dir() and (path / "model.safetensors").is_file():
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise ConfigError(f"no weights file at {text!r} (and not \"imagenet\" or a Hub id such as "
+                          f"\"timm/resnet50.a1_in1k\").")
+    return WeightsSource(path, str(path), None)
+
+
+def _check_architecture(name: str, hub_id: str) -> None:
+    from kerascnn.zoo.timm_port import ARCHITECTURES
+
+    timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
+    if timm_name not in ARCHITECTURES:
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise ConfigError(f"kerascnn has no port of timm's {timm_name!r} ({hub_id}); it ports "
+                          f"{known}.")
+    model = ARCHITECTURES[timm_name].model
+    if model != name:
+        raise ConfigError(f"the weights {hub_id} are timm's {timm_name}, which is kerascnn's "
+                          f"{model!r}, not {name!r}.",
+                          hint=f"kerascnn.build({model!r}, weights={hub_id!r}).")
+
+
+# Where huggingface_hub downloads from (its default endpoint).
+HUB_HOST = ("huggingface.co", 443)
+
+
+def hub_file(hub_id: str) -> Path:
+    """The `model.safetensors` of a Hub repository: from huggingface_hub's cache when it is there
+    (no network at all), else downloaded (a progress bar, the user's token if any). Without a way
+    to the Hub, one error at once rather than huggingface_hub's retries."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:  # pragma: no cover  (a dependency of kerascnn)
+        raise ConfigError("downloading weights needs huggingface_hub: pip install "
+                          "huggingface_hub.") from None
+    try:
+        return Path(hf_hub_download(hub_id, "model.safetensors", local_files_only=True))
+    except Exception:  # noqa: BLE001  (not cached: download below)
+        pass
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    how = (f"download it where there is internet (`huggingface-cli download {hub_id} "
+           f"model.safetensors`, or the same kerascnn command there) and pass the file's path as "
+           f"weights=")
+    if offline:
+        raise ConfigError(f"the weights {hub_id} are not in huggingface_hub's cache and "
+                          f"HF_HUB_OFFLINE is set.", hint=how)
+    import socket
+
+    endpoint = os.environ.get("HF_ENDPOINT")
+    host = HUB_HOST if not endpoint else (re.sub(r"^https?://", "", endpoint).split("/")[0], 443)
+    try:
+        socket.create_connection(host, timeout=10).close()
+    except OSError as e:
+        raise ConfigError(f"cannot download the weights {hub_id}: this machine cannot reach "
+                          f"{host[0]} ({e}).", hint=how) from None
+    try:
+        return Path(hf_hub_download(hub_id, "model.safetensors"))
+    except Exception as e:  # noqa: BLE001  (a missing repository, a gated one, a network failure)
+        raise ConfigError(f"could not download {hub_id}'s model.safetensors from the Hugging Face "
+                          f"Hub: {first_line(e)}", hint=how) from None
