@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Every architecture `kerascnn.build(name)` knows: family, default input, the "
                     "dataset the paper trained on, trainable parameters, and the paper.")
     listing.add_argument("--family", help="only this family, e.g. resnet, densenet, vgg")
+    listing.add_argument("--pretrained", action="store_true",
+                         help="only the networks with ImageNet weights (weights=\"imagenet\"): "
+                              "their source, timm's reported top-1 and how they are fed")
     listing.set_defaults(run=_list)
 
     train = commands.add_parser(
@@ -149,17 +152,23 @@ def _parser() -> argparse.ArgumentParser:
     compare.set_defaults(run=_compare)
 
     port = commands.add_parser(
-        "port", help="save a keras.applications network's weights as the kerascnn model",
-        description="Build the kerascnn equivalent of a keras.applications network (VGG16/19, "
-                    "ResNet50/101/152, ResNet50V2/101V2/152V2, DenseNet121/169/201, "
-                    "InceptionResNetV2) with its weights and save it as a .keras file. Without "
-                    "--weights, keras.applications downloads the ImageNet weights (internet).")
-    port.add_argument("architecture", metavar="ARCHITECTURE",
-                      help="the keras.applications name, e.g. ResNet50 or densenet121")
+        "port", help="save published weights (timm's, keras.applications') as a kerascnn model",
+        description="Build the kerascnn network that computes what published weights compute, "
+                    "with those weights, and save it as a .keras file that records how to feed it "
+                    "(size, crop, interpolation, mean, std: evaluate and predict use them). "
+                    "timm's weights: a Hub id (timm/resnet50.a1_in1k; downloaded once, "
+                    "huggingface_hub's cache) or a kerascnn model name with --weights "
+                    "model.safetensors (offline). keras.applications' (VGG16/19, ResNet50/101/152, "
+                    "ResNet50V2/101V2/152V2, DenseNet121/169/201, InceptionResNetV2): its name, "
+                    "with --weights FILE.h5 or downloaded.")
+    port.add_argument("architecture", metavar="SOURCE",
+                      help="a timm Hub id (timm/resnet50.a1_in1k), a kerascnn model with "
+                           "--weights model.safetensors, or a keras.applications name (ResNet50)")
     port.add_argument("-o", "--output", required=True, metavar="FILE.keras",
                       help="where to save the kerascnn model (never overwritten)")
-    port.add_argument("--weights", metavar="FILE.h5",
-                      help="a weights file of that architecture instead of the ImageNet download")
+    port.add_argument("--weights", metavar="FILE",
+                      help="a timm model.safetensors, or a keras.applications .h5, instead of the "
+                           "download")
     port.add_argument("--input-shape", type=_shape, metavar="H,W,C",
                       help="e.g. 224,224,1 for grayscale: the first convolution is adapted")
     port.add_argument("--classes", type=_positive_int, metavar="N",
@@ -179,6 +188,8 @@ def _list(args) -> int:
     if args.family is not None and args.family not in families:
         raise ConfigError(f"unknown family {args.family!r}; the families are "
                           f"{', '.join(families)}.", hint=did_you_mean(args.family, families))
+    if args.pretrained:
+        return _list_pretrained(args.family)
     table = Table(title=None, box=None, header_style="bold", pad_edge=False)
     for column, justify in [("model", "left"), ("family", "left"), ("input", "right"),
                             ("trained on", "left"), ("params", "right"), ("paper", "left")]:
@@ -189,6 +200,31 @@ def _list(args) -> int:
                       f"{info.dataset} ({info.classes})",
                       f"{info.params:,}" if info.params else "", info.paper)
     _print_table(table)
+    return 0
+
+
+def _list_pretrained(family: str | None) -> int:
+    from rich.table import Table
+
+    from kerascnn.zoo import MODELS
+    from kerascnn.zoo.pretrained import PRETRAINED
+
+    table = Table(title=None, box=None, header_style="bold", pad_edge=False)
+    for column, justify in [("model", "left"), ("weights=\"imagenet\"", "left"),
+                            ("top-1 (timm, reported)", "right"), ("input", "right"),
+                            ("crop", "right"), ("interpolation", "left"), ("mean / std", "left")]:
+        table.add_column(column, justify=justify, overflow="fold")
+    for name, weights in PRETRAINED.items():
+        if family is not None and MODELS[name].family != family:
+            continue
+        imagenet = weights.mean == (0.485, 0.456, 0.406)
+        table.add_row(name, weights.hub_id, f"{weights.top1:.2f}%",
+                      f"{weights.input_size}x{weights.input_size}", f"{weights.crop_pct:g}",
+                      weights.interpolation, "ImageNet" if imagenet else
+                      "/".join(f"{m:g}" for m in weights.mean))
+    _print_table(table)
+    print("Top-1: ImageNet-1k validation, as timm's results-imagenet.csv reports it (not measured "
+          "here). Any timm/<arch>.<tag> id of these architectures works as weights= too.")
     return 0
 
 
@@ -550,8 +586,7 @@ def _print_table(table) -> None:
 def _port(args) -> int:
     from pathlib import Path
 
-    from kerascnn.config.errors import ConfigError, first_line
-    from kerascnn.zoo.port import find_source
+    from kerascnn.config.errors import ConfigError
 
     output = Path(args.output)
     if output.suffix != ".keras":
@@ -561,6 +596,64 @@ def _port(args) -> int:
                           f"Choose another name or remove it first.")
     if args.weights is not None and not Path(args.weights).is_file():
         raise ConfigError(f"no weights file at {args.weights!r}.")
+    from kerascnn.zoo.pretrained import hub_id_of
+
+    timm = hub_id_of(args.architecture) is not None or (
+        args.weights is not None and Path(args.weights).suffix == ".safetensors")
+    model = _port_timm(args) if timm else _port_application(args)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    model, facts, what = model
+    model.save(output)
+    if facts is not None:
+        from kerascnn.saving import write_feeding
+
+        write_feeding(output, facts)
+    count = sum(int(w.numpy().size) for w in model.weights)
+    print(f"{what} -> kerascnn {model.name}: {count:,} weights saved to {output}")
+    return 0
+
+
+def _port_timm(args):
+    """timm's weights: a Hub id, or a kerascnn model name and a local model.safetensors."""
+    from kerascnn.config.errors import ConfigError
+    from kerascnn.zoo.pretrained import hub_id_of, resolve_weights
+    from kerascnn.zoo.timm_port import ARCHITECTURES
+
+    hub_id = hub_id_of(args.architecture)
+    if hub_id is not None:
+        if args.weights is not None:
+            raise ConfigError("give a Hub id or --weights, not both.")
+        timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
+        if timm_name not in ARCHITECTURES:
+            raise ConfigError(f"kerascnn has no port of timm's {timm_name!r}; it ports "
+                              f"{', '.join(sorted(ARCHITECTURES))}.")
+        name, weights = ARCHITECTURES[timm_name].model, hub_id
+    else:
+        from kerascnn.zoo import get_model_info
+
+        name, weights = get_model_info(args.architecture).name, args.weights
+    source = resolve_weights(name, weights)  # fetched once; build reads the same file
+    _quiet_backend()
+    import kerascnn
+
+    options = {"include_top": not args.no_top}
+    if args.classes is not None:
+        options["classes"] = args.classes
+    pretrained = source.pretrained
+    shape = args.input_shape or ((pretrained.input_size,) * 2 + (3,) if pretrained else None)
+    model = kerascnn.build(name, weights=str(source.path), input_shape=shape, **options)
+    facts = None
+    if pretrained is not None:
+        facts = {"preprocessing": pretrained.preprocessing(model.input_shape[1],
+                                                           model.input_shape[3]),
+                 **pretrained.to_dict()}
+    return model, facts, source.described
+
+
+def _port_application(args):
+    from kerascnn.config.errors import ConfigError, first_line
+    from kerascnn.zoo.port import find_source
+
     spec = find_source(args.architecture)  # a typo fails before anything loads
     _quiet_backend()
     from kerascnn.zoo.port import port_weights
@@ -581,11 +674,7 @@ def _port(args) -> int:
                                    "--weights FILE.") from None
     model = port_weights(source, architecture=spec.application, input_shape=args.input_shape,
                          include_top=include_top, classes=args.classes)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    model.save(output)
-    count = sum(int(w.numpy().size) for w in model.weights)
-    print(f"{spec.application} -> kerascnn {model.name}: {count:,} weights saved to {output}")
-    return 0
+    return model, None, spec.application
 
 
 def _quiet_backend() -> None:

@@ -77,9 +77,11 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
     """A run directory's model (`model.keras`; an unfinished run's `best.keras`), or a `.keras` file.
 
     Args:
-        normalize: for a model outside a run directory: "unit" (x / 255), "imagenet" (the
-            ImageNet mean and std), "caffe" (BGR, ImageNet mean subtracted: ported VGG and
-            ResNet weights), "tf" ([-1, 1]) or "none" (0-255 as they are).
+        normalize: for a model outside a run directory that does not record how it is fed (a
+            model saved by `kerascnn port` from published weights does: their crop, interpolation,
+            mean and std): "unit" (x / 255), "imagenet" (the ImageNet mean and std), "caffe" (BGR,
+            ImageNet mean subtracted: ported VGG and ResNet weights), "tf" ([-1, 1]) or "none"
+            (0-255 as they are).
     """
     from kerascnn.data import Preprocessing
     from kerascnn.data.pipeline import fixed_statistics
@@ -114,6 +116,10 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
         facts = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))
         pre = Preprocessing.from_dict(facts)
         names = [str(n) for n in facts.get("class_names") or range(classes)]
+    elif normalize is None and _feeding(model_path) is not None:  # a model ported from weights
+        facts = _feeding(model_path)
+        pre = Preprocessing.from_dict(facts["preprocessing"])
+        names = [str(n) for n in facts.get("class_names") or range(classes)]
     else:
         if normalize not in NORMALIZATIONS:
             raise ConfigError(f"{model_path} is not in a run directory, so how its images were "
@@ -134,6 +140,13 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
                           f"{pre.input_shape} and {len(names)} classes.")
     return Trained(model=model, preprocessing=pre, class_names=names, model_path=model_path,
                    run_dir=run_dir)
+
+
+def _feeding(model_path: Path) -> dict | None:
+    from kerascnn.saving import read_feeding
+
+    facts = read_feeding(model_path)
+    return facts if facts and isinstance(facts.get("preprocessing"), dict) else None
 
 
 def evaluate(target: str | Path | Trained, data: str | Path | None = None, *,
@@ -330,6 +343,7 @@ def _recipe_dataset(trained: Trained, data, split: str, batch_size: int, bad_ima
     pre = trained.preprocessing
     overrides = [f"data.image_size={list(pre.input_shape[:2])}",
                  f"data.load_size={list(pre.load_size)}", f'data.resize="{pre.resize}"',
+                 f'data.interpolation="{pre.interpolation}"',
                  f"data.channels={pre.input_shape[2]}", f"data.batch_size={batch_size}",
                  "data.cache=false", f'data.bad_images="{bad_images}"']
     recipe = load_recipe(source, overrides)
@@ -372,7 +386,8 @@ def _folder_dataset(trained: Trained, folder: Path, batch_size: int, bad_images:
                           hint="remove or replace them, or pass --bad-images skip "
                                "(bad_images=\"skip\") to evaluate without them.")
     dataset = images_dataset(index.paths, index.labels, size=pre.load_size,
-                             channels=pre.input_shape[2], resize=pre.resize)
+                             channels=pre.input_shape[2], resize=pre.resize,
+                             interpolation=pre.interpolation)
     lookup = tf.constant([trained.class_names.index(n) for n in names], "int32")
     dataset = dataset.map(lambda x, y: (pre(x), tf.gather(lookup, y)),
                           num_parallel_calls=tf.data.AUTOTUNE)

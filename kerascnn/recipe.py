@@ -110,9 +110,11 @@ class DataSection:
         image_size: [height, width] the network sees (default: the source's size).
         load_size: [height, width] the images are first brought to; training then crops
             `image_size` at a random place and evaluation the centre (AlexNet and VGG: 256 -> 224).
-        resize: how images reach `load_size` or `image_size`: "stretch" (bilinear resize) or
-            "pad" (centred on a black canvas, or centre-cropped: LeNet-5's 28x28 digits in a 32x32
-            field).
+        resize: how images reach `load_size` or `image_size`: "stretch" (resized to it), "pad"
+            (centred on a black canvas, or centre-cropped: LeNet-5's 28x28 digits in a 32x32
+            field) or "shorter" (the shorter side resized to it, the aspect kept, the centre
+            cropped: timm's and torchvision's evaluation resize).
+        interpolation: "bilinear" or "bicubic" (timm's weights mostly say bicubic).
         channels: 1 or 3 (default: the source's).
         batch_size: images per step.
         normalize: "standardize" (per-channel mean and std of the training images), "unit"
@@ -150,7 +152,8 @@ class DataSection:
     test_fraction: float = 0.2
     image_size: tuple[int, int] | None = None
     load_size: tuple[int, int] | None = None
-    resize: Literal["stretch", "pad"] = "stretch"
+    resize: Literal["stretch", "pad", "shorter"] = "stretch"
+    interpolation: Literal["bilinear", "bicubic"] = "bilinear"
     channels: int | None = None
     batch_size: int = 128
     normalize: Literal["standardize", "unit", "imagenet", "caffe", "tf", "none"] = "standardize"
@@ -245,8 +248,13 @@ class FinetuneSection:
     Attributes:
         weights: where the starting weights come from: a run directory (its `model.keras`; its
             `data.json` also gives the normalization, as the pretrained layers expect it) or a
-            `.keras` file; with `application`, "imagenet" (downloaded by keras.applications) or
-            the path of that application's weights file.
+            `.keras` file; timm's weights: a Hub id ("timm/seresnext50_32x4d.racm_in1k"), a timm
+            `model.safetensors` file with timm's `config.json` beside it (as `huggingface-cli
+            download` leaves them), or "imagenet" with `model`: the images are then normalized as
+            the weights expect (their mean and std); with `application`, "imagenet" (downloaded by
+            keras.applications) or the path of that application's weights file.
+        model: with timm's weights, the zoo network to build ("resnet50"; default: the one the Hub
+            id names). See `kerascnn list --pretrained`.
         application: a keras.applications network ("ResNet50", "VGG16", "DenseNet121", ...) whose
             weights are ported into the zoo's equivalent (`kerascnn port`), with kerascnn's layer
             names; `[data] normalize` must then be the network's own ("caffe", "tf", "imagenet").
@@ -260,6 +268,7 @@ class FinetuneSection:
     """
 
     weights: str
+    model: str | None = None
     application: str | None = None
     new_head: bool = True
     dropout: float = 0.0
@@ -267,9 +276,20 @@ class FinetuneSection:
     phases: tuple[dict, ...] = ()
 
     @property
+    def timm(self) -> bool:
+        """Starting from timm's weights (a Hub id, a model.safetensors, or "imagenet" with
+        `model`)."""
+        from kerascnn.zoo.pretrained import hub_id_of
+
+        return self.application is None and (self.model is not None
+                                             or hub_id_of(self.weights) is not None
+                                             or self.weights.endswith(".safetensors"))
+
+    @property
     def normalized_by_start(self) -> bool:
-        """Starting from a run directory, whose data.json says how to normalize."""
-        return self.application is None and not self.weights.endswith(".keras")
+        """The start says how to normalize: a run directory (its data.json), or timm's weights
+        (their mean and std: kerascnn's table, or timm's config.json beside the file)."""
+        return self.timm or (self.application is None and not self.weights.endswith(".keras"))
 
 
 # The [train] keys a phase may set for itself; the others (seed, precision, distribution, ...)
@@ -741,6 +761,9 @@ def _check_finetune(r: Recipe) -> None:
     if not f.weights:
         raise r.error(("finetune", "weights"), "must name a run directory, a .keras file or, "
                                                "with application, \"imagenet\".")
+    if f.model is not None and f.application is not None:
+        raise r.error(("finetune", "model"), "give `model` (timm's weights) or `application` "
+                                             "(keras.applications'), not both.")
     if f.application is not None:
         from kerascnn.zoo.port import find_source
 
@@ -754,10 +777,29 @@ def _check_finetune(r: Recipe) -> None:
                 f"{source.application}'s weights expect inputs normalized as "
                 f"keras.applications prepares them: normalize = \"{expected}\". Received: "
                 f"{r.data.normalize!r}."))
+    elif f.timm:
+        from kerascnn.zoo.pretrained import hub_id_of
+
+        if f.model is not None:
+            from kerascnn.zoo import get_model_info
+
+            try:
+                get_model_info(f.model)
+            except ConfigError as e:
+                raise r.error(("finetune", "model"), e.message, hint=e.hint) from None
+        elif f.weights == "imagenet" or hub_id_of(f.weights) is None:
+            raise r.error(("finetune", "model"), "timm's weights in a file, or \"imagenet\", need "
+                                                 "the network: give `model`.",
+                          hint='model = "resnet50".')
+        if "normalize" in r.document.get("data", {}):
+            raise r.error(("data", "normalize"), "timm's weights say how their images are "
+                                                 "normalized (their mean and std); remove "
+                                                 "data.normalize.")
     elif f.weights == "imagenet":
-        raise r.error(("finetune", "weights"), "\"imagenet\" weights come from keras.applications: "
-                                               "name the network with `application`.",
-                      hint='application = "ResNet50".')
+        raise r.error(("finetune", "weights"), "\"imagenet\" needs the network: `model` (timm's "
+                                               "weights, kerascnn list --pretrained) or "
+                                               "`application` (keras.applications').",
+                      hint='model = "resnet50".')
     elif f.normalized_by_start and "normalize" in r.document.get("data", {}):
         raise r.error(("data", "normalize"), "fine-tuning from a run directory normalizes the "
                                              "images as that run did (its data.json); remove "

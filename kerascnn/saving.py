@@ -24,8 +24,12 @@ import contextlib
 import sys
 from pathlib import Path
 
-__all__ = ["load_model", "check_archive", "plain_variable_scopes", "recursion_headroom",
-           "DEEP_GRAPH_RECURSION_LIMIT"]
+__all__ = ["load_model", "check_archive", "write_feeding", "read_feeding",
+           "plain_variable_scopes", "recursion_headroom", "DEEP_GRAPH_RECURSION_LIMIT"]
+
+# A member of a `.keras` archive that Keras does not read: how the model expects its images (a model
+# ported from published weights: their size, crop, interpolation, mean and std).
+FEEDING = "kerascnn.json"
 
 # Frames for the deepest graphs the zoo has (4,213 layers) with room to spare; Python 3.11+ spends no
 # C stack on Python-to-Python calls, so this is safe on an 8 MiB main-thread stack.
@@ -112,6 +116,32 @@ def load_model(path, *, allow_h5: bool = False, trusted_modules: tuple[str, ...]
         raise
     except Exception as e:  # noqa: BLE001  (Keras raises many types for a damaged file)
         raise ConfigError(f"{path}: Keras could not load the model: {first_line(e)}") from e
+
+
+def write_feeding(path, facts: dict) -> None:
+    """Record in a saved `.keras` archive how its model expects its images (`facts`: the
+    preprocessing as `kerascnn.data.Preprocessing.to_dict` gives it, and where the weights came
+    from), so that `kerascnn evaluate` and `predict` feed it without being told."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(FEEDING, json.dumps(facts, indent=1))
+
+
+def read_feeding(path) -> dict | None:
+    """What `write_feeding` recorded in a `.keras` archive, or None."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if FEEDING not in archive.namelist():
+                return None
+            facts = json.loads(archive.read(FEEDING))
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    return facts if isinstance(facts, dict) else None
 
 
 def check_archive(path, trusted_modules: tuple[str, ...] = ()) -> None:

@@ -186,3 +186,87 @@ def test_offline_the_hub_is_one_clear_error_at_once(monkeypatch):
     with pytest.raises(ConfigError, match=r"timm/vgg16.tv_in1k are not in huggingface_hub's cache "
                                           r"and HF_HUB_OFFLINE is set"):
         pretrained.resolve_weights("vgg16", "hf://timm/vgg16.tv_in1k")
+
+
+TIMM_CONFIG = {  # what timm publishes beside model.safetensors (its pretrained_cfg), here with the
+    # Inception mean and std so that the test can tell them from the ImageNet ones
+    "architecture": "resnet18", "num_classes": 1000,
+    "pretrained_cfg": {"tag": "test_in1k", "input_size": [3, 224, 224], "interpolation": "bicubic",
+                       "crop_pct": 0.9, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
+                       "num_classes": 1000}}
+
+
+def timm_download(folder: Path) -> Path:
+    """A folder as `huggingface-cli download timm/<id>` leaves it: model.safetensors, config.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_weights(folder / "model.safetensors", "resnet18")
+    (folder / "config.json").write_text(json.dumps(TIMM_CONFIG))
+    return folder / "model.safetensors"
+
+
+@pytest.mark.slow
+def test_a_fine_tuning_recipe_from_a_timm_file_and_evaluate_feeds_it_as_the_weights_expect(
+        tmp_path):
+    """`[finetune] model = "resnet18"`, `weights = <a timm model.safetensors>`: two phases on small
+    images; the run normalizes with the weights' mean and std (timm's config.json beside the
+    file), and `kerascnn evaluate` on the run applies them."""
+    from kerascnn.inference import evaluate, load_trained
+    from kerascnn.recipe import load_recipe
+    from kerascnn.train import train
+
+    weights = timm_download(tmp_path / "timm")
+    doc = {"data": {"source": "synthetic", "classes": 3, "samples": 120, "image_size": [32, 32],
+                    "batch_size": 16},
+           "train": {"optimizer": "adam", "learning_rate": 0.001},
+           "finetune": {"model": "resnet18", "weights": str(weights),
+                        "phases": [{"name": "head", "epochs": 1},
+                                   {"name": "top", "epochs": 1, "unfreeze": 1}]},
+           "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
+    result = train(load_recipe(doc, name="fine"), verbose=0, log=lambda *a: None)
+    assert [p["phase"] for p in result.metrics["phases"]] == ["1-head", "2-top"]
+    facts = json.loads((tmp_path / "fine" / "data.json").read_text())
+    assert facts["mean"] == [127.5] * 3 and facts["std"] == [127.5] * 3
+    # and fed as the weights expect where [data] does not say: the shorter side to 32 / 0.9, the
+    # centre 32x32 (random crops in training), bicubic
+    assert (facts["load_size"], facts["resize"], facts["interpolation"]) == ([35, 35], "shorter",
+                                                                             "bicubic")
+    trained = load_trained(tmp_path / "fine")
+    assert trained.preprocessing.mean == (127.5,) * 3
+    assert evaluate(trained).examples == facts["sizes"]["test"]
+    # The stem kept the ported weights through phase 1 (frozen), and the model is resnet18's.
+    start = kerascnn.build("resnet18", weights=weights, input_shape=(32, 32, 3),
+                           include_top=False, pooling="avg")
+    phase1 = kerascnn.load_model(tmp_path / "fine" / "1-head" / "model.keras")
+    np.testing.assert_array_equal(np.asarray(phase1.get_layer("stem_conv").kernel),
+                                  np.asarray(start.get_layer("stem_conv").kernel))
+    with pytest.raises(ConfigError, match=r"timm's weights say how their images are normalized"):
+        load_recipe({**doc, "data": {**doc["data"], "normalize": "imagenet"}}, name="fine")
+    with pytest.raises(ConfigError, match=r"finetune.model: .*need the network: give `model`"):
+        load_recipe({**doc, "finetune": {**doc["finetune"], "model": None}}, name="fine")
+
+
+def test_port_saves_a_model_that_evaluate_and_predict_feed_without_being_told(tmp_path, capsys):
+    """`kerascnn port resnet18 --weights model.safetensors -o m.keras` records the weights' size,
+    crop, interpolation, mean and std in the archive; `predict` then needs no --normalize. `kerascnn
+    list --pretrained` shows every network with weights, its tag and timm's reported top-1."""
+    from kerascnn.cli import main
+    from kerascnn.inference import load_trained
+
+    weights = timm_download(tmp_path / "timm")
+    output = tmp_path / "resnet18.keras"
+    assert main(["port", "resnet18", "--weights", str(weights), "-o", str(output)]) == 0
+    trained = load_trained(output)
+    assert trained.preprocessing.mean == (127.5,) * 3 and trained.preprocessing.resize == "shorter"
+    assert trained.preprocessing.load_size == (248, 248)  # floor(224 / 0.9)
+    assert trained.preprocessing.interpolation == "bicubic"
+    from PIL import Image
+
+    Image.fromarray(np.full((300, 400, 3), 128, np.uint8)).save(tmp_path / "grey.png")
+    capsys.readouterr()
+    assert main(["predict", str(output), str(tmp_path / "grey.png"), "--top", "2"]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'grey.png'}: ")
+    assert main(["port", "resnet18", "--weights", str(weights), "-o", str(output)]) == 2
+    assert main(["list", "--pretrained"]) == 0
+    listing = capsys.readouterr().out
+    assert "resnet50             timm/resnet50.a1_in1k" in listing and "80.38%" in listing
+    assert listing.count("timm/") >= 19

@@ -213,11 +213,14 @@ def _looks_like_an_image(head: bytes) -> bool:
     return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def images_dataset(paths: list[str], labels, *, size, channels: int, resize: str = "stretch"):
+def images_dataset(paths: list[str], labels, *, size, channels: int, resize: str = "stretch",
+                   interpolation: str = "bilinear"):
     """(image, label) pairs from image files: decoded, brought to `size` as Keras' loader does
-    ("stretch": bilinear resize; "pad": resized to fit, centred on black), float32 0-255, int32
-    labels."""
+    ("stretch": resized; "pad": resized to fit, centred on black) or timm's ("shorter": the shorter
+    side resized, the centre cropped), float32 0-255, int32 labels."""
     import tensorflow as tf
+
+    from kerascnn.data.pipeline import fit_size
 
     height, width = int(size[0]), int(size[1])
 
@@ -227,7 +230,7 @@ def images_dataset(paths: list[str], labels, *, size, channels: int, resize: str
         if resize == "pad":
             image = tf.image.resize_with_pad(image, height, width)
         else:
-            image = tf.image.resize(image, (height, width))
+            image = fit_size(tf.cast(image, "float32"), (height, width), resize, interpolation)
         image.set_shape((height, width, channels))
         return tf.cast(image, "float32"), tf.cast(label, "int32")
 

@@ -29,7 +29,10 @@ class Preprocessing:
         input_shape: the network's (height, width, channels).
         load_size: the size images are first brought to; the centre `input_shape[:2]` is then
             cropped (equal to the input size when there is no crop).
-        resize: "stretch" (bilinear) or "pad" (centred on black, or centre-cropped).
+        resize: "stretch" (to `load_size` exactly), "pad" (centred on black, or centre-cropped) or
+            "shorter" (the shorter side to `load_size`, the aspect kept, the centre cropped: timm's
+            and torchvision's evaluation resize).
+        interpolation: "bilinear" or "bicubic", for "stretch" and "shorter".
         mean, std: per channel, subtracted and divided after the crop (in BGR order with `bgr`).
         bgr: reverse the channels to BGR first (the Caffe convention of keras.applications' VGG
             and ResNet weights).
@@ -41,6 +44,7 @@ class Preprocessing:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     bgr: bool = False
+    interpolation: str = "bilinear"
 
     @classmethod
     def from_dict(cls, facts: dict) -> Preprocessing:
@@ -49,7 +53,8 @@ class Preprocessing:
                    load_size=tuple(int(v) for v in facts.get("load_size", shape[:2])),
                    resize=str(facts.get("resize", "stretch")),
                    mean=tuple(float(v) for v in facts["mean"]),
-                   std=tuple(float(v) for v in facts["std"]), bgr=bool(facts.get("bgr", False)))
+                   std=tuple(float(v) for v in facts["std"]), bgr=bool(facts.get("bgr", False)),
+                   interpolation=str(facts.get("interpolation", "bilinear")))
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -62,7 +67,7 @@ class Preprocessing:
         if image.shape[-1] != channels:
             image = (tf.image.grayscale_to_rgb(image) if channels == 3
                      else tf.image.rgb_to_grayscale(image))
-        image = fit_size(image, self.load_size, self.resize)
+        image = fit_size(image, self.load_size, self.resize, self.interpolation)
         return tf.ensure_shape(image, (*self.load_size, channels))
 
     def centre(self, image):
@@ -135,7 +140,8 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
                                                    f"size; set image_size = [height, width].")
     channels = d.channels or splits.image_shape[2]
     load_size = tuple(d.load_size or (h, w))
-    shaping = Preprocessing((int(h), int(w), int(channels)), load_size, d.resize, (), ())
+    shaping = Preprocessing((int(h), int(w), int(channels)), load_size, d.resize, (), (),
+                            interpolation=d.interpolation)
     shaped = {k: None if ds is None else ds.map(lambda x, y: (shaping.shape(x), y),
                                                  num_parallel_calls=tf.data.AUTOTUNE)
               for k, ds in (("train", splits.train), ("val", splits.val), ("test", splits.test))}
@@ -147,7 +153,8 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
     else:
         mean, std = _statistics(d.normalize, shaped["train"], channels)
         bgr = d.normalize == "caffe" and channels == 3
-    pre = Preprocessing(shaping.input_shape, load_size, d.resize, tuple(mean), tuple(std), bgr)
+    pre = Preprocessing(shaping.input_shape, load_size, d.resize, tuple(mean), tuple(std), bgr,
+                        d.interpolation)
     cropped = load_size != (h, w)
 
     def finish(image, label):
@@ -226,16 +233,24 @@ def random_flips(images, seed):
     return tf.where(flip, images[:, :, ::-1], images)
 
 
-def fit_size(image, size, method: str = "stretch"):
-    """One image (HxWxC tensor) brought to `size`: "stretch" resizes it bilinearly, "pad" centres it
-    on a black canvas or crops its centre (no resampling)."""
+def fit_size(image, size, method: str = "stretch", interpolation: str = "bilinear"):
+    """One image (HxWxC tensor) brought to `size`: "stretch" resizes it to `size`; "pad" centres it
+    on a black canvas or crops its centre (no resampling); "shorter" resizes its shorter side to
+    `size` keeping the aspect ratio, then crops the centre (timm's and torchvision's evaluation
+    transform, `Resize(size) + CenterCrop`, to a pixel of rounding)."""
     import tensorflow as tf
 
     if tuple(image.shape[:2]) == tuple(size):
         return image
     if method == "pad":
         return tf.image.resize_with_crop_or_pad(image, *size)
-    return tf.image.resize(image, size)
+    if method == "shorter":
+        shape = tf.cast(tf.shape(image)[:2], "float32")
+        scale = float(max(size)) / tf.reduce_min(shape)
+        resized = tf.cast(tf.math.floor(shape * scale + 1e-4), "int32")
+        image = tf.image.resize(image, tf.maximum(resized, max(size)), method=interpolation)
+        return tf.image.resize_with_crop_or_pad(image, *size)
+    return tf.image.resize(image, size, method=interpolation)
 
 
 def fixed_statistics(kind: str, channels: int) -> tuple[list[float], list[float]]:

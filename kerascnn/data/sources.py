@@ -239,12 +239,13 @@ def _folder(recipe, d, seed):
                           shuffle=False)
         skipped.update(tested.bad)
         test = images_dataset(tested.paths, tested.labels, size=size, channels=channels,
-                              resize=d.resize)
+                              resize=d.resize, interpolation=d.interpolation)
         test_count = len(tested.paths)
 
     def dataset(part):
         return None if part is None else images_dataset(part[0], part[1], size=size,
-                                                        channels=channels, resize=d.resize)
+                                                        channels=channels, resize=d.resize,
+                                                        interpolation=d.interpolation)
 
     sizes = {"train": len(parts[0][0]), "val": None if parts[1] is None else len(parts[1][0]),
              "test": test_count}

@@ -37,6 +37,7 @@ def finetune(recipe: Recipe, *, restart: bool = False, verbose="auto", log=print
     from kerascnn.train.fit import RunResult
 
     start = Start(recipe)
+    recipe = start.recipe  # with timm's weights: their size, crop and interpolation as defaults
     start.check_phases()  # every phase's `unfreeze` names layers that exist: before any data
     with rundir.claim(recipe, restart=restart) as (parent, resume):
         if not resume:
@@ -91,6 +92,10 @@ class Start:
         self.normalization = None
         self._loaded = None
         self.path = None
+        self.timm = None  # (kerascnn model, WeightsSource) for timm's weights
+        if f.timm:
+            self._timm()
+            return
         if f.application is not None:
             from kerascnn.zoo.port import find_source
 
@@ -114,8 +119,66 @@ class Start:
             raise recipe.error(("finetune", "weights"), f"expected a run directory or a .keras "
                                                         f"file. Received: {f.weights!r}.")
 
+    def _timm(self) -> None:
+        """timm's weights, resolved (and fetched) before any data: the network, the file, and
+        how the weights expect their images, which the phases normalize with."""
+        from kerascnn.data import Preprocessing
+        from kerascnn.zoo.pretrained import hub_id_of, resolve_weights
+        from kerascnn.zoo.timm_port import ARCHITECTURES
+
+        f = self.recipe.finetune
+        name = f.model
+        hub_id = hub_id_of(f.weights)
+        if name is None:
+            timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
+            if timm_name not in ARCHITECTURES:
+                raise self.recipe.error(("finetune", "weights"), (
+                    f"kerascnn has no port of timm's {timm_name!r}; it ports "
+                    f"{', '.join(sorted(ARCHITECTURES))}."))
+            name = ARCHITECTURES[timm_name].model
+        weights = f.weights
+        if hub_id is None and weights != "imagenet":
+            weights = str(self._resolve(weights, expect="file"))
+        try:
+            source = resolve_weights(name, weights)
+        except ConfigError as e:
+            raise self.recipe.error(("finetune", "weights"), e.message, hint=e.hint) from None
+        if source.pretrained is None:
+            raise self.recipe.error(("finetune", "weights"), (
+                f"{source.described} does not say how its images are normalized: timm's "
+                f"config.json is not beside it."),
+                hint="download it too (huggingface-cli download timm/<arch>.<tag> config.json "
+                     "--local-dir DIR), or give the Hub id.")
+        channels = self.recipe.data.channels or 3
+        self.normalization = Preprocessing.from_dict(
+            source.pretrained.preprocessing(channels=channels))
+        self.timm = (name, source)
+        self.recipe = self._fed_as_the_weights_expect(source.pretrained)
+
+    def _fed_as_the_weights_expect(self, pretrained) -> Recipe:
+        """The recipe with the weights' way of feeding images where `[data]` does not say
+        otherwise: their input size, the shorter side resized to size / crop_pct (random crops of
+        the size in training, the centre one in evaluation), their interpolation."""
+        import dataclasses
+        import math
+
+        d, given = self.recipe.data, self.recipe.document.get("data", {})
+        changes = {}
+        if "image_size" not in given:
+            changes["image_size"] = (pretrained.input_size,) * 2
+        size = changes.get("image_size", d.image_size)
+        if "load_size" not in given and size is not None:
+            changes["load_size"] = tuple(int(math.floor(v / pretrained.crop_pct)) for v in size)
+        if "resize" not in given:
+            changes["resize"] = "shorter"
+        if "interpolation" not in given:
+            changes["interpolation"] = pretrained.interpolation
+        return dataclasses.replace(self.recipe, data=dataclasses.replace(d, **changes))
+
     def describe(self) -> str:
         f = self.recipe.finetune
+        if self.timm is not None:
+            return f"timm's {self.timm[1].described} in kerascnn's {self.timm[0]}"
         if f.application is not None:
             return f"keras.applications {self.source.application} ({f.weights})"
         return str(self.path)
@@ -139,7 +202,9 @@ class Start:
         from kerascnn.finetune import replace_head
 
         f = self.recipe.finetune
-        if f.application is not None:
+        if self.timm is not None:
+            model = self._timm_model(input_shape)
+        elif f.application is not None:
             model = self._port(input_shape)
         else:
             if self._loaded is None:
@@ -168,7 +233,9 @@ class Start:
         every phase), before any data is read. A ported network is checked on the zoo's
         architecture, unweighted."""
         f = self.recipe.finetune
-        if f.application is not None:
+        if self.timm is not None:
+            model = self._timm_model(None, weighted=False)
+        elif f.application is not None:
             from kerascnn.zoo import build, get_model_info
 
             d = self.recipe.data
@@ -188,6 +255,33 @@ class Start:
             model = replace_head(model, 2, dropout=f.dropout, keep_hidden=f.keep_hidden)
         for index, phase in enumerate(self.recipe.phases):
             self.set_trainable(model, phase, index)
+
+    def _timm_model(self, input_shape, *, weighted: bool = True):
+        """The timm network at the data's input: with its classifier for VGG's hidden layers
+        (`keep_hidden`, at 224) or to keep it (`new_head = false`), else the pooled backbone."""
+        import kerascnn
+
+        name, source = self.timm
+        f = self.recipe.finetune
+        top = not f.new_head or (f.keep_hidden and name.startswith("vgg"))
+        if input_shape is None:  # checking the phases: the network's names, no weights
+            from kerascnn.zoo.timm_port import architecture_for, detect_layout, read_state_dict
+
+            d = self.recipe.data
+            size = d.image_size or (source.pretrained.input_size,) * 2
+            input_shape = (*size, d.channels or 3)
+            if not weighted:
+                layout = detect_layout(read_state_dict(source.path))
+                options = architecture_for(name, layout, source=source.described).options
+                return kerascnn.build(name, input_shape=input_shape, include_top=top,
+                                      pooling=None if top else "avg", **options)
+        try:
+            return kerascnn.build(name, weights=str(source.path), input_shape=tuple(input_shape),
+                                  include_top=top, pooling=None if top else "avg")
+        except ConfigError as e:
+            hint = ("keep_hidden = false (VGG's hidden layers need 224x224 images)"
+                    if top and name.startswith("vgg") else e.hint)
+            raise self.recipe.error(("finetune", "weights"), e.message, hint=hint) from None
 
     def _include_top(self) -> bool:
         # Only VGG has hidden layers above its features worth keeping (FC-4096 twice); they need

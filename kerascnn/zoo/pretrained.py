@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError, first_line
 
-__all__ = ["Pretrained", "PRETRAINED", "WeightsSource", "resolve_weights", "hub_file"]
+__all__ = ["Pretrained", "PRETRAINED", "WeightsSource", "resolve_weights", "hub_file", "hub_id_of"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -45,6 +45,41 @@ class Pretrained:
     interpolation: str = "bicubic"
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+
+    def preprocessing(self, size: int | None = None, channels: int = 3) -> dict:
+        """How to feed the weights an image, as a `kerascnn.data.Preprocessing` dict: the shorter
+        side resized to `size / crop_pct` with `interpolation`, the centre `size` cropped, then
+        `(x - 255 mean) / (255 std)` on 0-255 pixels (one channel: the means of the three)."""
+        import math
+
+        size = int(size or self.input_size)
+        load = int(math.floor(size / self.crop_pct))
+        mean = [255.0 * m for m in self.mean]
+        std = [255.0 * s for s in self.std]
+        if channels == 1:
+            mean, std = [sum(mean) / 3], [sum(std) / 3]
+        return {"input_shape": [size, size, channels], "load_size": [load, load],
+                "resize": "shorter", "mean": mean, "std": std, "bgr": False,
+                "interpolation": self.interpolation}
+
+    def to_dict(self) -> dict:
+        """The weights' facts (recorded beside a model saved from them)."""
+        return {"weights": self.hub_id, "reported_top1": self.top1, "reported_top5": self.top5,
+                "input_size": self.input_size, "crop_pct": self.crop_pct,
+                "interpolation": self.interpolation, "mean": list(self.mean),
+                "std": list(self.std)}
+
+    @classmethod
+    def from_timm_config(cls, hub_id: str, config: dict) -> Pretrained:
+        """From the `config.json` timm publishes beside `model.safetensors` (its `pretrained_cfg`);
+        no reported accuracy (kerascnn's table has it for the tags it knows)."""
+        cfg = config.get("pretrained_cfg", config)
+        size = cfg.get("input_size", [3, 224, 224])
+        return cls(hub_id=hub_id, top1=None, top5=None, input_size=int(size[-1]),
+                   crop_pct=float(cfg.get("crop_pct", 0.875)),
+                   interpolation=str(cfg.get("interpolation", "bicubic")),
+                   mean=tuple(float(v) for v in cfg.get("mean", IMAGENET_MEAN)),
+                   std=tuple(float(v) for v in cfg.get("std", IMAGENET_STD)))
 
     @property
     def architecture(self) -> str:
@@ -126,19 +161,53 @@ def resolve_weights(name: str, weights) -> WeightsSource:
         known = PRETRAINED[name]
         return WeightsSource(hub_file(known.hub_id), f"{known.hub_id} (weights=\"imagenet\")",
                              known)
-    match = _HUB_ID.match(text)
-    if match and not Path(text).exists():
-        hub_id = match["id"]
+    hub_id = hub_id_of(text)
+    if hub_id is not None:
         _check_architecture(name, hub_id)  # before any download
-        known = next((p for p in PRETRAINED.values() if p.hub_id == hub_id), None)
-        return WeightsSource(hub_file(hub_id), hub_id, known)
+        path = hub_file(hub_id)
+        return WeightsSource(path, hub_id, _known(hub_id) or _beside(path, hub_id))
     path = Path(text).expanduser()
     if path.is_dir() and (path / "model.safetensors").is_file():
         path = path / "model.safetensors"
     if not path.is_file():
         raise ConfigError(f"no weights file at {text!r} (and not \"imagenet\" or a Hub id such as "
                           f"\"timm/resnet50.a1_in1k\").")
-    return WeightsSource(path, str(path), None)
+    return WeightsSource(path, str(path), _beside(path, None))
+
+
+def hub_id_of(text) -> str | None:
+    """"timm/resnet50.a1_in1k" of a Hub id as written ("hf://timm/...", "hf-hub:timm/..."); None
+    for anything else (a file path that exists is a path)."""
+    match = _HUB_ID.match(str(text))
+    if match is None or Path(str(text)).exists():
+        return None
+    return match["id"]
+
+
+def _known(hub_id: str) -> Pretrained | None:
+    return next((p for p in PRETRAINED.values() if p.hub_id == hub_id), None)
+
+
+def _beside(path: Path, hub_id: str | None) -> Pretrained | None:
+    """The weights' facts from the `config.json` beside a `model.safetensors` (as the Hub and
+    `huggingface-cli download` lay them out), with the tag kerascnn knows if the file names one."""
+    import json
+
+    config = Path(path).with_name("config.json")
+    try:
+        facts = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(facts, dict):
+        return None
+    if hub_id is None:
+        cfg = facts.get("pretrained_cfg", {})
+        architecture = facts.get("architecture")
+        tag = cfg.get("tag") if isinstance(cfg, dict) else None
+        hub_id = f"timm/{architecture}.{tag}" if architecture and tag else f"file {path}"
+        if _known(hub_id) is not None:
+            return _known(hub_id)
+    return Pretrained.from_timm_config(hub_id, facts)
 
 
 def _check_architecture(name: str, hub_id: str) -> None:
@@ -170,7 +239,9 @@ def hub_file(hub_id: str) -> Path:
         raise ConfigError("downloading weights needs huggingface_hub: pip install "
                           "huggingface_hub.") from None
     try:
-        return Path(hf_hub_download(hub_id, "model.safetensors", local_files_only=True))
+        path = Path(hf_hub_download(hub_id, "model.safetensors", local_files_only=True))
+        _config(hf_hub_download, hub_id, local_files_only=True)
+        return path
     except Exception:  # noqa: BLE001  (not cached: download below)
         pass
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
@@ -190,7 +261,18 @@ def hub_file(hub_id: str) -> Path:
         raise ConfigError(f"cannot download the weights {hub_id}: this machine cannot reach "
                           f"{host[0]} ({e}).", hint=how) from None
     try:
-        return Path(hf_hub_download(hub_id, "model.safetensors"))
+        path = Path(hf_hub_download(hub_id, "model.safetensors"))
+        _config(hf_hub_download, hub_id)
+        return path
     except Exception as e:  # noqa: BLE001  (a missing repository, a gated one, a network failure)
         raise ConfigError(f"could not download {hub_id}'s model.safetensors from the Hugging Face "
                           f"Hub: {first_line(e)}", hint=how) from None
+
+
+def _config(download, hub_id: str, **options) -> None:
+    """The repository's config.json too (timm's pretrained_cfg: crop, interpolation, mean, std),
+    into the same snapshot folder; a repository without one is no error."""
+    try:
+        download(hub_id, "config.json", **options)
+    except Exception:  # noqa: BLE001
+        pass
