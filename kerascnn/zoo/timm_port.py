@@ -15,12 +15,18 @@ moving_mean, moving_variance`, the variance shifted by the difference of the two
 |---|---|---|
 | resnet (resnet18-152, resnext, wide_resnet50_2, seresnet50, seresnext50_32x4d) | `conv1`, `bn1`; `layer{i}.{j}.conv{k}` / `.bn{k}`; `.downsample.0` / `.1`; `.se.fc1` / `.fc2`; `fc` | `stem_conv`, `stem_conv_bn`; `stage{i}_block{j+1}_conv{k}` / `_bn`; `_shortcut` / `_shortcut_bn`; `_se_reduce` / `_se_expand`; `head_logits` |
 | legacy_senet (legacy_seresnet50: the SENet authors' Caffe weights) | `layer0.conv1`, `layer0.bn1`; as resnet but `.se_module`; `last_linear` | as resnet |
+| densenet (densenet121/169/201) | `features.conv0`, `.norm0`; `features.denseblock{i}.denselayer{j}.norm{k}` / `.conv{k}`; `features.transition{i}.norm` / `.conv`; `features.norm5`; `classifier` | `stem_conv`, `stem_conv_bn`; `stage{i}_dense_layer{j}_conv{k}_bn` / `_conv{k}`; `stage{i+1}_transition_conv_bn` / `_conv` (kerascnn opens a stage with the transition timm closes the previous block with); `post_bn1`; `head_logits` |
+| vgg (vgg11-19) | `features.{n}` (numbered with the ReLUs and pools); `pre_logits.fc1` (a 7x7 convolution), `pre_logits.fc2` (1x1), `head.fc` | the k-th convolution takes the k-th `features.{n}`; `head_fc1`, `head_fc2` (Dense on the flattened 7x7x512 map: the kernel `[4096, 512, 7, 7]` reordered to rows `(h * 7 + w) * 512 + c`), `head_logits` |
+| inception_v4 | `features.{0..21}` (each a BasicConv2d `.conv` + `.bn`, or a module of `branch{b}` / `branch{b}.{i}` / `branch{b}_{i}{a,b}`); `last_linear` | `stem_conv{n}`, `stem_mixed{3a,4a,5a}`, `stage1_block{j}` (Inception-A), `stage2_reduction`, `stage2_block{j}` (B), `stage3_reduction`, `stage3_block{j}` (C), their `b{b+1}[a,b]_conv{i}`; `head_logits` |
+| inception_resnet_v2 | `conv2d_{1a,2a,2b,3b,4a}`, `mixed_5b`, `repeat.{j}`, `mixed_6a`, `repeat_1.{j}`, `mixed_7a`, `repeat_2.{j}`, `block8`, `conv2d_7b`; each residual module's `conv2d` (with bias); `classif` | `stem_conv1..5`, `stage1_mixed5b`, `stage1_block{j}`, `stage2_reduction`, `stage2_block{j}`, `stage3_reduction`, `stage3_block1..9` and `stage3_block10` (block8, no ReLU), `stage3_conv1`; `_proj` for `conv2d`; `head_logits` |
 
 The arrangement (`ARCHITECTURES[...].options`): timm's ResNets stride on the bottleneck's 3x3
 (`stride_on="3x3"`, torchvision's "v1.5"); the SENet authors' on the 1x1, as the paper, and their stem
 pools in Caffe's ceil mode (`stem_pool="ceil"`). kerascnn pads strided convolutions and poolings
 symmetrically as PyTorch does (explicit `ZeroPadding2D`, never Keras' `padding="same"` at a stride,
-which pads more at the bottom and right).
+which pads more at the bottom and right); the Inceptions' strided layers use no padding in both, and
+their stride-1 average pools exclude the padding from the count in both (`count_include_pad=False`,
+Keras' "same"). BN epsilons: 1e-5 (the ResNets, DenseNets), 1e-3 (the Inceptions, from TF-slim).
 
 Which layout a file holds is read from its keys (`layer0.conv1.weight`: the legacy SENet naming).
 """
