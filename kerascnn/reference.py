@@ -156,8 +156,8 @@ API_MODULES = ("kerascnn", "kerascnn.blocks", "kerascnn.spec", "kerascnn.zoo",
                "kerascnn.zoo.pretrained", "kerascnn.zoo.timm_port", "kerascnn.analysis",
                "kerascnn.recipe", "kerascnn.shipped", "kerascnn.data", "kerascnn.data.folder",
                "kerascnn.train", "kerascnn.finetune", "kerascnn.inference", "kerascnn.tune",
-               "kerascnn.hypermodel", "kerascnn.losses", "kerascnn.saving", "kerascnn.layers",
-               "kerascnn.config")
+               "kerascnn.hypermodel", "kerascnn.losses", "kerascnn.saving", "kerascnn.building",
+               "kerascnn.layers", "kerascnn.config")
 
 
 def public_api() -> dict[str, dict[str, object]]:

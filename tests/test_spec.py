@@ -463,7 +463,7 @@ def test_variables_are_made_without_tensorflow_scopes_and_keep_their_keras_paths
     loaded, reentrant, restored after an error; Keras paths (what saving and freezing use) unchanged."""
     import keras.src.backend as backend
 
-    from kerascnn.saving import plain_variable_scopes
+    from kerascnn.building import plain_variable_scopes
 
     before = backend.name_scope
     with pytest.raises(RuntimeError):
@@ -480,3 +480,39 @@ def test_variables_are_made_without_tensorflow_scopes_and_keep_their_keras_paths
     if keras.backend.backend() == "tensorflow":
         assert inside is not before
         assert kernel.value.name == "kernel:0"  # TensorFlow's own name: no layer scope
+
+
+def test_the_build_speed_patch_falls_back_with_a_warning_when_keras_changes(monkeypatch):
+    """If a future Keras lays out the internals `plain_variable_scopes` touches otherwise, models
+    still build, as Keras builds them, with one warning saying so."""
+    import warnings
+
+    import keras.src.backend as backend
+
+    from kerascnn import building
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the patch applies to the TensorFlow backend only")
+    original = backend.name_scope
+
+    class Changed:  # what a future Keras might have: a name scope that is not its old class
+        def __init__(self, *args, **kwargs):
+            self.scope = original(*args, **kwargs)
+
+        def __enter__(self):
+            return self.scope.__enter__()
+
+        def __exit__(self, *error):
+            return self.scope.__exit__(*error)
+
+    monkeypatch.setattr(backend, "name_scope", Changed)
+    monkeypatch.setattr(building, "_WARNED", [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = kerascnn.build("lenet5")
+        second = kerascnn.build("resnet20")
+    assert backend.name_scope is Changed  # left as this Keras has it
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "without its TensorFlow speed-up" in messages[0], messages
+    assert first.count_params() == 60_850 and second.get_layer("stage1_block1_conv1").kernel.path \
+        == "stage1_block1_conv1/kernel"

@@ -9,7 +9,10 @@ import json
 import math
 from collections.abc import Sequence
 
-from kerascnn.analysis.profile import Profile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: Profile renders itself through this module
+    from kerascnn.analysis.profile import Profile
 
 COLUMNS = ("layer", "type", "output shape", "params", "MACs", "activations", "memory", "RF",
            "stride")

@@ -220,7 +220,7 @@ def images_dataset(paths: list[str], labels, *, size, channels: int, resize: str
     side resized, the centre cropped), float32 0-255, int32 labels."""
     import tensorflow as tf
 
-    from kerascnn.data.pipeline import fit_size
+    from kerascnn.data.resize import fit_size
 
     height, width = int(size[0]), int(size[1])
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from kerascnn.data.resize import fit_size
 from kerascnn.data.sources import load_source
 from kerascnn.recipe import Recipe
 
@@ -231,26 +232,6 @@ def random_flips(images, seed):
 
     flip = tf.random.stateless_uniform((tf.shape(images)[0], 1, 1, 1), seed) < 0.5
     return tf.where(flip, images[:, :, ::-1], images)
-
-
-def fit_size(image, size, method: str = "stretch", interpolation: str = "bilinear"):
-    """One image (HxWxC tensor) brought to `size`: "stretch" resizes it to `size`; "pad" centres it
-    on a black canvas or crops its centre (no resampling); "shorter" resizes its shorter side to
-    `size` keeping the aspect ratio, then crops the centre (timm's and torchvision's evaluation
-    transform, `Resize(size) + CenterCrop`, to a pixel of rounding)."""
-    import tensorflow as tf
-
-    if tuple(image.shape[:2]) == tuple(size):
-        return image
-    if method == "pad":
-        return tf.image.resize_with_crop_or_pad(image, *size)
-    if method == "shorter":
-        shape = tf.cast(tf.shape(image)[:2], "float32")
-        scale = float(max(size)) / tf.reduce_min(shape)
-        resized = tf.cast(tf.math.floor(shape * scale + 1e-4), "int32")
-        image = tf.image.resize(image, tf.maximum(resized, max(size)), method=interpolation)
-        return tf.image.resize_with_crop_or_pad(image, *size)
-    return tf.image.resize(image, size, method=interpolation)
 
 
 def fixed_statistics(kind: str, channels: int) -> tuple[list[float], list[float]]:

@@ -50,7 +50,7 @@ from kerascnn.blocks.notation import LayerSpec, build_layer, parse_layer
 from kerascnn.config import ConfigError, Source, check_call, check_keys, check_value, load_document
 from kerascnn.config.errors import did_you_mean
 from kerascnn.config.schema import accepts_var_kwargs, parameters
-from kerascnn.saving import plain_variable_scopes, recursion_headroom
+from kerascnn.building import plain_variable_scopes, recursion_headroom
 
 TOP_KEYS = ("name", "input_shape", "defaults", "stem", "stages", "post", "head")
 STAGE_KEYS = ("name", "block", "repeats", "blocks")  # the rest of a repeated stage: block arguments
@@ -186,7 +186,7 @@ def assemble(plan: Plan) -> Graph:
     inputs = keras.Input(shape=plan.input_shape, name="input")
     x = inputs
     stage_outputs, side_outputs = {}, []
-    with plain_variable_scopes():  # a third faster on TensorFlow (kerascnn.saving)
+    with plain_variable_scopes():  # a third faster on TensorFlow (kerascnn.building)
         for stage, items in plan.stages:
             for item in items:
                 y = _build_item(x, item, stage, plan)

@@ -1,4 +1,4 @@
-"""`train(recipe)`: one recipe, one `model.fit`, one run directory (see `rundir`).
+"""`fit_recipe(recipe)`: one recipe, one `model.fit`, one run directory (see `rundir`).
 
 The path of a run: validate (done when the recipe loaded) -> run directory (resume or refuse) ->
 seed, precision, distribution -> data (tf.data) -> model (zoo or spec) -> compile (optimizer, weight
@@ -32,30 +32,14 @@ class RunResult:
     model_path: Path
 
 
-def train(recipe: Recipe, *, model: Callable | None = None, restart: bool = False,
-          verbose: int | str = "auto", log=print, normalization=None) -> RunResult:
-    """Run a recipe; returns where it went and its metrics. A recipe with `[finetune]` runs its
-    phases (`kerascnn.train.phases`).
-
-    Args:
-        model: a function `(input_shape, classes) -> keras.Model` that builds the network in
-            Python, for a recipe without `[model]` (the `recipes/*.py` scripts). Its qualified name
-            enters the recipe's fingerprint, and the built architecture is checked on resume.
-        restart: start a new run beside an existing one instead of refusing (never deletes).
-        verbose: Keras' progress display: "auto" (a live progress bar in a terminal or a notebook,
-            one plain line per epoch when standard output is a file or a pipe: `progress`), 1, 2
-            or 0 (silent).
-        log: where the start line and the report go.
-        normalization: a `Preprocessing` to normalize the images as, instead of the recipe's
-            `normalize` (a fine-tuning phase: as the pretrained network's run did).
-    """
+def fit_recipe(recipe: Recipe, *, model: Callable | None = None, restart: bool = False,
+               verbose: int | str = "auto", log=print, normalization=None) -> RunResult:
+    """Run a recipe without `[finetune]` (or one fine-tuning phase's recipe) with one `model.fit`;
+    `kerascnn.train.train` is the entry that also runs `[finetune]` recipes. The arguments are
+    `train`'s; `normalization` is a `Preprocessing` to normalize the images as, instead of the
+    recipe's `normalize` (a fine-tuning phase: as the pretrained network expects them)."""
     if recipe.finetune is not None and recipe.phase is None:
-        if model is not None:
-            raise ValueError("a recipe with [finetune] starts from its weights; do not pass "
-                             "train(model=...).")
-        from kerascnn.train.phases import finetune
-
-        return finetune(recipe, restart=restart, verbose=verbose, log=log)
+        raise ValueError("a recipe with [finetune] runs its phases: kerascnn.train.train(recipe).")
     if model is not None:
         if recipe.model.name is not None or recipe.model.spec is not None:
             raise ValueError("train(model=...) builds the network in Python; the recipe must not "

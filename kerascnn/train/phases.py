@@ -66,7 +66,7 @@ def finetune(recipe: Recipe, *, restart: bool = False, verbose="auto", log=print
 
 
 def _train_phase(sub: Recipe, index: int, start: Start, previous: Path | None, verbose, log):
-    from kerascnn.train.fit import train
+    from kerascnn.train.fit import fit_recipe
 
     phase = sub.phases[index]
 
@@ -79,7 +79,8 @@ def _train_phase(sub: Recipe, index: int, start: Start, previous: Path | None, v
                 hint="set data.image_size and data.channels to the model's input.")
         return start.set_trainable(model, phase, index)
 
-    return train(sub, model=build, verbose=verbose, log=log, normalization=start.normalization)
+    return fit_recipe(sub, model=build, verbose=verbose, log=log,
+                      normalization=start.normalization)
 
 
 class Start:

@@ -26,7 +26,6 @@ number of classes leaves the classifier freshly initialised (for fine-tuning), a
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ import numpy as np
 
 from kerascnn.config import ConfigError, first_line
 from kerascnn.config.errors import did_you_mean
+from kerascnn.zoo.transfer import adapt_input_channels
 
 
 @dataclass(frozen=True)
@@ -289,7 +289,7 @@ def _transfer(pairs, fold: str, bn_after: dict) -> None:
         kernel, bias = _kernel_bias(src)
         target_kernel = dst.kernel
         if first and kind == "conv":
-            kernel = _adapt_input_channels(kernel, target_kernel.shape[-2], dst.name)
+            kernel = adapt_input_channels(kernel, target_kernel.shape[-2], dst.name)
         first = False
         if tuple(kernel.shape) != tuple(target_kernel.shape):
             raise ConfigError(f"layer {src.name!r} has a {tuple(kernel.shape)} kernel but the "
@@ -334,17 +334,3 @@ def _set_bn(src, dst, shift) -> None:
                           f"{dst.moving_mean.shape[-1]}.")
     weights = ([gamma] if dst.scale else []) + ([beta] if dst.center else [])
     dst.set_weights([*weights, mean, np.maximum(variance, 0.0)])
-
-
-def _adapt_input_channels(kernel, channels: int, name: str):
-    """timm's `adapt_input_conv`: sum RGB filters for one channel; repeat and rescale for more."""
-    given = kernel.shape[-2]
-    if channels == given:
-        return kernel
-    if given != 3:
-        raise ConfigError(f"the first convolution {name!r} reads {given} channels; only RGB "
-                          f"filters can be adapted to {channels} input channels.")
-    if channels == 1:
-        return kernel.sum(axis=-2, keepdims=True)
-    repeats = math.ceil(channels / 3)
-    return np.concatenate([kernel] * repeats, axis=-2)[..., :channels, :] * (3.0 / channels)

@@ -356,9 +356,9 @@ def load_timm_weights(model, state: dict[str, np.ndarray], architecture: TimmArc
                                    "a 4-D convolution kernel")
             kernel = kernel.transpose(2, 3, 1, 0)
             if first_conv:
-                from kerascnn.zoo.port import _adapt_input_channels
+                from kerascnn.zoo.transfer import adapt_input_channels
 
-                kernel = _adapt_input_channels(kernel, layer.kernel.shape[-2], layer.name)
+                kernel = adapt_input_channels(kernel, layer.kernel.shape[-2], layer.name)
             arrays = [kernel]
             if layer.use_bias:
                 arrays.append(_take(state, f"{prefix}.bias", source, model.name, layer.name, used))
