@@ -195,7 +195,8 @@ def part_trainer(quick: bool) -> str:
         shutil.rmtree(work, ignore_errors=True)
     a, b = (statistics.median(rates[k]) for k in ("kerascnn train", "model.fit"))
     log(f"trainer: {a:.1f} vs {b:.1f} images/s")
-    from kerascnn.train.fit import _precision, _steps_per_execution
+    from kerascnn.train.compile import steps_per_execution as _steps_per_execution
+    from kerascnn.train.devices import precision as _precision
 
     chosen = (f"{_precision('auto')}, {_steps_per_execution('auto')} batches a call, tf.data "
               f"autotuning off")

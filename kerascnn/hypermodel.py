@@ -33,7 +33,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import keras
 import keras_tuner
 
 from kerascnn.config import ConfigError, first_line
@@ -208,17 +207,15 @@ class HyperCNN(keras_tuner.HyperModel):
         raise SearchFailed([_Failed(reason) for _, reason in self._failures])
 
     def optimizer(self, hp):
-        """The trial's optimizer: "optimizer" at "learning_rate" (and "weight_decay", "momentum")."""
+        """The trial's optimizer: "optimizer" at "learning_rate" (and "weight_decay", "momentum"),
+        made as a recipe's `[train]` makes it (`kerascnn.train.compile.make_optimizer`: the same
+        defaults, weight decay kept off BN and biases)."""
+        from kerascnn.recipe import TrainSection
+        from kerascnn.train.compile import make_optimizer
+
         values = {k: hp.get(k) for k in TRAINING_KEYS if k in hp}
-        kind = values.get("optimizer", "adam")
-        rate = values.get("learning_rate", 1e-3)
-        decay = values.get("weight_decay") or None
-        if kind == "sgd":
-            return keras.optimizers.SGD(rate, momentum=values.get("momentum", 0.9),
-                                        weight_decay=decay)
-        if kind == "adamw":
-            return keras.optimizers.AdamW(rate, weight_decay=decay or 0.004)
-        return keras.optimizers.Adam(rate, weight_decay=decay)
+        train = TrainSection(**{k: v for k, v in values.items() if v is not None})
+        return make_optimizer(train)
 
 
 class SearchFailed(ConfigError):

@@ -28,7 +28,6 @@ import contextlib
 import csv
 import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -42,6 +41,7 @@ from kerascnn.config import ConfigError, first_line
 from kerascnn.hypermodel import SearchFailed, declare
 from kerascnn.recipe import Recipe, with_values
 from kerascnn.train import rundir
+from kerascnn.train.compile import StopOnNonFinite
 from kerascnn.train.fit import progress
 
 __all__ = ["tune", "RecipeHyperModel", "TuneResult", "TrialRow", "FailOnNaN", "trial_rows",
@@ -92,7 +92,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return self._data[key]
 
     def build(self, hp):
-        from kerascnn.train.fit import build_model, compile_model
+        from kerascnn.train.compile import check_outputs, compile_model
+        from kerascnn.train.fit import build_model
 
         if self.declaring:
             self.values(hp)
@@ -101,33 +102,27 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         data = self.data(recipe)
         try:
             model = build_model(recipe, data.input_shape, data.classes)
-            steps = data.steps_per_epoch or sum(1 for _ in data.train)
-            compile_model(model, recipe, steps)
         except ValueError as e:  # ConfigError included: a combination the network cannot take
             raise keras_tuner.errors.FailedTrialError(
                 f"the model cannot be built: {first_line(e)}") from None
-        if len(model.outputs) - 1 != len(recipe.train.aux_loss_weights):
-            raise keras_tuner.errors.FailedTrialError(
-                f"the model has {len(model.outputs) - 1} auxiliary outputs and "
-                f"train.aux_loss_weights {len(recipe.train.aux_loss_weights)} weights.")
+        check_outputs(model, recipe.train, keras_tuner.errors.FailedTrialError)
+        compile_model(model, recipe, data.steps_per_epoch or sum(1 for _ in data.train))
         return model
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
-        from kerascnn.train.fit import _repeat_labels, build_training_state
+        from kerascnn.train.compile import repeat_labels, schedule_callbacks
+        from kerascnn.train.fit import build_training_state
 
         recipe = self.trial_recipe(hp)
         data = self.data(recipe)
         outputs = len(model.outputs)
-        train, val = (_repeat_labels(ds, outputs) for ds in (data.train, data.val))
+        train, val = (repeat_labels(ds, outputs) for ds in (data.train, data.val))
         build_training_state(model, train)
         kwargs.setdefault("epochs", recipe.train.epochs)
         kwargs.setdefault("verbose", self.verbose)
         kwargs.setdefault("shuffle", False)  # tf.data shuffles
-        callbacks = [*(callbacks or []), FailOnNaN()]
-        if recipe.train.schedule == "plateau":
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss" if val is not None else "loss", factor=recipe.train.gamma,
-                patience=recipe.train.patience, min_lr=recipe.train.min_learning_rate))
+        callbacks = [*(callbacks or []), FailOnNaN(),
+                     *schedule_callbacks(recipe.train, has_val=val is not None)]
         try:
             return model.fit(train, validation_data=val, callbacks=callbacks, **kwargs)
         except Exception as e:  # noqa: BLE001  (out of memory has a class per backend)
@@ -137,14 +132,13 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             raise
 
 
-class FailOnNaN(keras.callbacks.Callback):
+class FailOnNaN(StopOnNonFinite):
     """Fail the trial (recorded, the search goes on) as soon as the loss is not finite."""
 
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise keras_tuner.errors.FailedTrialError(
-                f"the loss became {float(loss)} at batch {batch} (learning rate too high?).")
+    def diverged(self, loss: float, epoch: int, batch: int, rate: float) -> Exception:
+        return keras_tuner.errors.FailedTrialError(
+            f"the loss became {loss} at epoch {epoch}, batch {batch} (learning rate {rate:g}: too "
+            f"high?).")
 
 
 @dataclass

@@ -87,7 +87,7 @@ def test_overrides_and_resolved_recipe(tmp_path):
 # --- training ---------------------------------------------------------------------------------------
 
 def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
-    from kerascnn.train import fit
+    from kerascnn.train import devices
 
     r = recipe(tmp_path, train={"epochs": 6, "schedule": "cosine", "weight_decay": 1e-4,
                                 "optimizer": "sgd", "learning_rate": 0.05, "nesterov": True})
@@ -95,7 +95,7 @@ def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
     result = train(r, verbose=0, log=messages.append)
     run = result.run_dir
     # The device's defaults (test_trainer_defaults_follow_the_device), said in the start lines.
-    assert f"precision {fit._precision('auto')}; " in messages[3]
+    assert f"precision {devices.precision('auto')}; " in messages[3]
     assert "; 8 batches a call; " in messages[3]
     assert result.metrics["test"]["accuracy"] > 0.8  # chance: 0.25
     assert {"recipe.yaml", "run.json", "data.json", "history.csv", "metrics.json", "last.keras",
@@ -128,12 +128,13 @@ def test_trainer_defaults_follow_the_device(tmp_path, monkeypatch):
     import tensorflow as tf
 
     from kerascnn.data import load_data
-    from kerascnn.train import fit
+    from kerascnn.train import compile as compile_setup
+    from kerascnn.train import devices
 
-    monkeypatch.setattr(fit, "_cpu_has_bf16", lambda: True)  # AMX or AVX-512 BF16
-    assert [fit._precision(s) for s in ("auto", True, False)] == ["mixed_bfloat16"] * 2 + ["float32"]
-    monkeypatch.setattr(fit, "_cpu_has_bf16", lambda: False)
-    assert [fit._precision(s) for s in ("auto", True, False)] == ["float32", "mixed_bfloat16",
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)  # AMX or AVX-512 BF16
+    assert [devices.precision(s) for s in ("auto", True, False)] == ["mixed_bfloat16"] * 2 + ["float32"]
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+    assert [devices.precision(s) for s in ("auto", True, False)] == ["float32", "mixed_bfloat16",
                                                                   "float32"]
     gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [gpu])
@@ -141,15 +142,15 @@ def test_trainer_defaults_follow_the_device(tmp_path, monkeypatch):
                                ((9, 0), "mixed_bfloat16")]:
         monkeypatch.setattr(tf.config.experimental, "get_device_details",
                             lambda device, c=capability: {"compute_capability": c})
-        assert fit._precision("auto") == policy, capability
+        assert devices.precision("auto") == policy, capability
     monkeypatch.undo()
 
-    assert fit._steps_per_execution("auto") == 8 and fit._steps_per_execution(3) == 3
+    assert compile_setup.steps_per_execution("auto") == 8 and compile_setup.steps_per_execution(3) == 3
     with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():  # Keras' multi-step loop fails there
-        assert fit._steps_per_execution("auto") == 1
+        assert compile_setup.steps_per_execution("auto") == 1
         with pytest.raises(ConfigError, match="train.steps_per_execution: Keras cannot run several "
                                               "batches a call under TensorFlow's MirroredStrategy"):
-            fit._steps_per_execution(4, recipe(tmp_path))
+            compile_setup.steps_per_execution(4, recipe(tmp_path))
     for value, message in [(0, "train.steps_per_execution: must be a positive integer. "
                                "Received: 0"),
                            ("fast", "train.steps_per_execution: expected")]:
@@ -495,3 +496,50 @@ def test_a_log_written_to_a_file_has_one_plain_line_per_epoch(tmp_path, monkeypa
 
     monkeypatch.setattr(sys, "stdout", Terminal())
     assert progress("auto") == 1 and progress(0) == 0
+
+
+def test_one_training_set_up_for_train_phases_tune_and_hypercnn(tmp_path):
+    """The optimizer (schedule, weight decay kept off BN and biases), loss and auxiliary-output
+    check come from one place (kerascnn.train.compile) for `kerascnn train`, fine-tuning phases,
+    `kerascnn tune` trials and HyperCNN: the same values give the same optimizer. (HyperCNN's AdamW
+    used to default to a weight decay of 0.004, the recipes' to 0.)"""
+    import keras_tuner
+
+    import kerascnn
+    from kerascnn.hypermodel import HyperCNN
+    from kerascnn.recipe import TrainSection
+    from kerascnn.train.compile import make_optimizer
+    from kerascnn.tune import RecipeHyperModel
+
+    def described(optimizer):
+        config = optimizer.get_config()
+        rate = config.pop("learning_rate")
+        return (type(optimizer).__name__, rate, config["weight_decay"], config.get("momentum"),
+                sorted(getattr(optimizer, "_exclude_from_weight_decay_names", None) or []))
+
+    for values in ({"optimizer": "adamw", "learning_rate": 0.01},
+                   {"optimizer": "adamw", "learning_rate": 0.01, "weight_decay": 1e-4},
+                   {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.8,
+                    "weight_decay": 5e-4}):
+        expected = described(make_optimizer(TrainSection(**values)))
+        hp = keras_tuner.HyperParameters()
+        for key, value in values.items():
+            hp.Fixed(key, value)
+        hm = HyperCNN("lenet5", input_shape=(32, 32, 1), classes=3,
+                      space={k: {"type": "fixed", "value": v} for k, v in values.items()})
+        assert described(hm.optimizer(hp)) == expected, values
+    assert described(make_optimizer(TrainSection(optimizer="adamw")))[2] == 0.0
+
+    doc = {"model": {"spec": SMALL_CNN},
+           "data": {"source": "synthetic", "classes": 3, "samples": 96, "image_size": [12, 12],
+                    "batch_size": 32},
+           "train": {"epochs": 2, "optimizer": "sgd", "learning_rate": 0.05, "weight_decay": 1e-4,
+                     "schedule": "cosine"},
+           "tune": {"max_trials": 1, "space": {"train.momentum": {"type": "fixed", "value": 0.9}}},
+           "output": {"dir": str(tmp_path / "run"), "tensorboard": False}}
+    r = load_recipe(doc, name="same")
+    trial = RecipeHyperModel(r).build(keras_tuner.HyperParameters())
+    trained = train(r, verbose=0, log=lambda *a: None)
+    model = kerascnn.load_model(trained.run_dir / "best.keras")
+    # the same class, cosine schedule (its configuration), weight decay and momentum
+    assert described(trial.optimizer)[:4] == described(model.optimizer)[:4]

@@ -39,9 +39,9 @@ import threading
 import time
 from pathlib import Path
 
-import keras
 
 from kerascnn.config import ConfigError, first_line
+from kerascnn.train.compile import StopOnNonFinite
 from kerascnn.train.rundir import write_atomic, written
 
 __all__ = ["Checkpoints", "Terminated", "TrainingDiverged", "atomic_save", "read_history",
@@ -175,10 +175,11 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
     return 0, [], None
 
 
-class Checkpoints(keras.callbacks.Callback):
+class Checkpoints(StopOnNonFinite):
     """The run's files, epoch by epoch (the module docstring gives the order and why), last.keras
     when training ends, and a stop with `TrainingDiverged` as soon as the training loss is not
-    finite (nothing from the diverged epoch is written: the backup and best.keras stay good)."""
+    finite (`StopOnNonFinite`; nothing from the diverged epoch is written: the backup and
+    best.keras stay good)."""
 
     def __init__(self, run_dir: Path, monitor: str, rows: list[dict], best: float | None):
         super().__init__()
@@ -186,7 +187,6 @@ class Checkpoints(keras.callbacks.Callback):
         self.monitor = monitor
         self.rows = list(rows)
         self.best = math.inf if best is None else best
-        self._epoch = 0
 
     def on_train_begin(self, logs=None):
         (self.run_dir / BACKUP).mkdir(exist_ok=True)
@@ -196,21 +196,14 @@ class Checkpoints(keras.callbacks.Callback):
         write_history(self.run_dir / "history.csv", self.rows)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch + 1
-        # The rate of the epoch's first step (read at its end, it would be the next epoch's).
-        self._rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        super().on_epoch_begin(epoch, logs)  # the epoch and its rate, for the row and the stop
         self._started = time.perf_counter()
 
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            # With steps_per_execution > 1 Keras reports the call's last batch, past the epoch's end
-            # when the call was cut short.
-            batch = min(batch + 1, self.params.get("steps") or batch + 1)
-            raise TrainingDiverged(
-                f"the training loss became {float(loss)} at epoch {self._epoch}, batch {batch} "
-                f"(learning rate {self._rate:g}); the run stopped. Nothing from this epoch was saved: "
-                f"the backup and best.keras hold the last good epoch.")
+    def diverged(self, loss: float, epoch: int, batch: int, rate: float) -> Exception:
+        return TrainingDiverged(
+            f"the training loss became {loss} at epoch {epoch}, batch {batch} (learning rate "
+            f"{rate:g}); the run stopped. Nothing from this epoch was saved: the backup and "
+            f"best.keras hold the last good epoch.")
 
     def on_epoch_end(self, epoch, logs=None):
         # (A non-finite epoch loss was already stopped at its batch: on_train_batch_end.)

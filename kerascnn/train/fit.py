@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,9 @@ import keras
 
 from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe
-from kerascnn.train import checkpoints, rundir
+from kerascnn.train import checkpoints, devices, rundir
+from kerascnn.train.compile import (check_outputs, compile_model, repeat_labels,
+                                    schedule_callbacks)
 
 
 @dataclass
@@ -56,10 +57,10 @@ def fit_recipe(recipe: Recipe, *, model: Callable | None = None, restart: bool =
     t = recipe.train
     verbose = progress(verbose)
     check_spec(recipe)
-    distributed = _initialize_workers(recipe)
+    distributed = devices.initialize_workers(recipe)
     with rundir.claim(recipe, restart=restart, worker=distributed) as (path, resume):
         keras.utils.set_random_seed(t.seed)
-        precision = _precision(t.mixed_precision)
+        precision = devices.precision(t.mixed_precision)
         keras.mixed_precision.set_global_policy(precision)
         try:
             with checkpoints.stop_on_sigterm():
@@ -96,7 +97,7 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
     from kerascnn.data import load_data
 
     t = recipe.train
-    strategy, strategy_name = _strategy(t.distribution, recipe)
+    strategy, strategy_name = devices.strategy_for(t.distribution, recipe)
     # Across processes every worker must run the same number of equal batches.
     data = load_data(recipe, drop_remainder=t.distribution == "multi_worker",
                      normalization=normalization)
@@ -106,17 +107,12 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
             rundir.begin(path, recipe)
         rundir.check_architecture(path, model, resume=resume)
         outputs = len(model.outputs)
-        side = outputs - 1
-        if len(t.aux_loss_weights) != side:
-            raise recipe.error(("train", "aux_loss_weights"), (
-                f"the model has {side} auxiliary output(s); give one weight for each, e.g. "
-                f"aux_loss_weights = {[0.3] * side} (GoogLeNet)." if side else
-                f"the model has no auxiliary outputs, so aux_loss_weights must be empty. "
-                f"Received: {list(t.aux_loss_weights)}."))
+        check_outputs(model, t, lambda message: recipe.error(("train", "aux_loss_weights"),
+                                                             message))
         steps = data.steps_per_epoch or _count_batches(data.train)
         compile_model(model, recipe, steps)
-    train_ds, val_ds, test_ds = (_repeat_labels(ds, outputs) for ds in (data.train, data.val,
-                                                                         data.test))
+    train_ds, val_ds, test_ds = (repeat_labels(ds, outputs) for ds in (data.train, data.val,
+                                                                        data.test))
     with strategy.scope():
         build_training_state(model, train_ds)
     rundir.write_atomic(path / "data.json", json.dumps(data.to_dict(), indent=2))
@@ -127,10 +123,7 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
     callbacks = [checkpoints.Checkpoints(path, monitor, rows, best_so_far)]
     if recipe.output.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(path / "logs")))
-    if t.schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss" if val_ds is not None else "loss", factor=t.gamma,
-            patience=t.patience, min_lr=t.min_learning_rate, verbose=1))
+    callbacks += schedule_callbacks(t, has_val=val_ds is not None, verbose=1)
 
     params = model.count_params()
     sizes = " / ".join(f"{k} {data.sizes[k]:,}" for k in ("train", "val", "test")
@@ -146,7 +139,8 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
         log(f"  data   skipped {len(data.skipped)} unreadable image file"
             f"{'s' if len(data.skipped) > 1 else ''} (data.bad_images = \"skip\"): "
             + describe_bad(data.skipped, shown=len(data.skipped)))
-    log(f"  device {_device()}; precision {precision}; distribution {strategy_name}; "
+    log(f"  device {devices.describe_device()}; precision {precision}; distribution "
+        f"{strategy_name}; "
         f"{model.steps_per_execution} batch{'es' if model.steps_per_execution > 1 else ''} a call; "
         f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(t.epochs, 'epoch')}")
 
@@ -214,44 +208,6 @@ def check_spec(recipe: Recipe) -> None:
         if not isinstance(spec, dict) or e.file is not None:
             raise
         raise recipe.error(("model", "spec", *e.path), e.message, hint=e.hint) from None
-
-
-def compile_model(model, recipe: Recipe, steps_per_epoch: int) -> None:
-    t = recipe.train
-    if t.schedule in ("plateau",):
-        rate = t.learning_rate
-    else:
-        from kerascnn.train.schedules import EpochSchedule
-
-        milestones = t.milestones or tuple(range(t.step_every, t.epochs, t.step_every or 1)
-                                           if t.step_every else ())
-        rate = EpochSchedule("constant" if t.schedule == "constant" else t.schedule,
-                             t.learning_rate, steps_per_epoch, t.epochs, milestones, t.gamma,
-                             t.warmup_epochs, t.min_learning_rate)
-    decay = t.weight_decay or None
-    if t.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(rate, momentum=t.momentum, nesterov=t.nesterov,
-                                         weight_decay=decay)
-    elif t.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
-    elif t.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(rate, weight_decay=t.weight_decay)
-    else:
-        optimizer = keras.optimizers.RMSprop(rate, momentum=t.momentum, weight_decay=decay)
-    if t.weight_decay and not t.decay_all:
-        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing)
-    outputs = len(model.outputs)
-    kwargs = dict(optimizer=optimizer, jit_compile=t.jit_compile,
-                  steps_per_execution=_steps_per_execution(t.steps_per_execution, recipe))
-    if outputs == 1:
-        model.compile(loss=loss, metrics=["accuracy"], **kwargs)
-    else:
-        model.compile(loss=[loss] * outputs, loss_weights=[1.0, *t.aux_loss_weights],
-                      metrics=[["accuracy"]] + [[] for _ in range(outputs - 1)], **kwargs)
-    # The optimizer's slots made now, eagerly: made inside the first traced train step instead,
-    # each costs ~8 ms on TensorFlow (5 s for ResNet-56's 336 variables, against 0.3 s here).
-    model.optimizer.build(model.trainable_variables)
 
 
 def build_training_state(model, dataset) -> None:
@@ -384,176 +340,5 @@ def _monitor(model, *, has_val: bool) -> str:
     return "val_loss" if has_val else "loss"
 
 
-def _repeat_labels(ds, outputs):
-    if ds is None or outputs == 1:
-        return ds
-    return ds.map(lambda x, y: (x, tuple([y] * outputs)))
-
-
 def _count_batches(ds) -> int:
     return sum(1 for _ in ds)
-
-
-def _precision(setting) -> str:
-    """The dtype policy for `train.mixed_precision`.
-
-    "auto": mixed precision where the device computes in 16 bits natively, float32 elsewhere:
-    bfloat16 on GPUs that have it (compute capability 8.0 and later: A100, H100, RTX 30xx) and on
-    CPUs with AMX or AVX-512 BF16 under TensorFlow (oneDNN; 12-15% faster on 2 cores,
-    BENCHMARKS.md), float16 on older GPUs (Keras then scales the loss). True: the device's 16-bit
-    type (bfloat16 where it has none). BN statistics and the classifier's softmax stay float32.
-    """
-    if setting is False:
-        return "float32"
-    half = _native_half()
-    if half is None and setting == "auto":
-        return "float32"
-    return f"mixed_{half or 'bfloat16'}"
-
-
-def _native_half() -> str | None:
-    """The 16-bit float the training device computes in natively, or None."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            major = tf.config.experimental.get_device_details(gpus[0]).get(
-                "compute_capability", (0, 0))[0]
-            return "bfloat16" if major >= 8 else "float16"
-        return "bfloat16" if _cpu_has_bf16() else None
-    if backend == "jax":
-        import jax
-
-        gpus = [d for d in jax.devices() if d.platform == "gpu"]
-        if gpus:
-            capability = str(getattr(gpus[0], "compute_capability", "8.0"))
-            return "bfloat16" if int(capability.split(".")[0]) >= 8 else "float16"
-        return "bfloat16" if any(d.platform == "tpu" for d in jax.devices()) else None
-    if backend == "torch":
-        import torch
-
-        if torch.cuda.is_available():
-            return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    return None
-
-
-def _cpu_has_bf16() -> bool:
-    """Linux's CPU flags name AMX or AVX-512 BF16 (elsewhere: False, float32 is kept)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def _steps_per_execution(setting, recipe: Recipe | None = None) -> int:
-    """`train.steps_per_execution` for a model compiled now; "auto": 8 on TensorFlow, where Keras
-    runs them in one `tf.while_loop` (no extra memory or tracing; 4-10% faster for LeNet-5 on 2
-    cores, where a step costs about 1.3 ms of Python around the compiled call), 1 on JAX, which
-    unrolls them into one program (compile time and memory grow with it: give it explicitly for
-    small models), on PyTorch, and under a `tf.distribute` strategy, where Keras' multi-step loop
-    fails (Keras 3.15: "You must feed a value for placeholder tensor")."""
-    backend = keras.backend.backend()
-    distributed = False
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        distributed = tf.distribute.has_strategy()
-    if setting == "auto":
-        return 8 if backend == "tensorflow" and not distributed else 1
-    if distributed and setting > 1 and recipe is not None:
-        raise recipe.error(("train", "steps_per_execution"),
-                           f"Keras cannot run several batches a call under TensorFlow's "
-                           f"MirroredStrategy. Received: {setting}.",
-                           hint='leave it "auto" (1 under a strategy) or set 1.')
-    return int(setting)
-
-
-def _accelerators() -> list[str]:
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return [d.name for d in tf.config.list_physical_devices("GPU")]
-    if backend == "jax":
-        import jax
-
-        return [str(d) for d in jax.devices() if d.platform != "cpu"]
-    if backend == "torch":
-        import torch
-
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return []
-
-
-def _device() -> str:
-    accelerators = _accelerators()
-    if accelerators:
-        return f"{len(accelerators)} accelerator(s) ({keras.backend.backend()})"
-    return f"CPU ({os.cpu_count()} cores, {keras.backend.backend()})"
-
-
-class _NoStrategy:
-    num_replicas_in_sync = 1
-
-    def scope(self):
-        import contextlib
-
-        return contextlib.nullcontext()
-
-
-def _initialize_workers(recipe: Recipe) -> int | None:
-    """`distribution = "multi_worker"`: join the other processes (JAX backend) before anything
-    else touches a device; returns this process's id, None on a single process."""
-    t = recipe.train
-    if t.distribution != "multi_worker":
-        return None
-    backend = keras.backend.backend()
-    if backend != "jax":
-        raise recipe.error(("train", "distribution"), (
-            f"'multi_worker' runs keras.distribution across processes, which needs the JAX "
-            f"backend; the backend is {backend}. tf.distribute.MultiWorkerMirroredStrategy "
-            f"fails inside Keras 3's fit (keras-team/keras#20585)."),
-            hint="run with KERAS_BACKEND=jax.")
-    import jax
-
-    # CPU all-reduce across processes (GPUs use NCCL regardless). Nothing may query the devices
-    # before `initialize`.
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    worker = t.worker if t.worker is not None else int(os.environ["KERAS_DISTRIBUTION_PROCESS_ID"])
-    if not jax.distributed.is_initialized():
-        keras.distribution.initialize(",".join(t.workers), len(t.workers), worker)
-    return worker
-
-
-def _strategy(setting: str, recipe: Recipe):
-    backend = keras.backend.backend()
-    if setting == "mirrored" and backend != "tensorflow":
-        raise recipe.error(("train", "distribution"), f"'mirrored' is TensorFlow's "
-                                                      f"MirroredStrategy; the backend is {backend}.",
-                           hint="use distribution = \"auto\" (keras.distribution.DataParallel "
-                                "on JAX).")
-    if setting == "none":
-        return _NoStrategy(), "none"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_logical_devices("GPU")
-        if setting == "mirrored" or len(gpus) > 1:
-            # Several GPUs, else every logical CPU (tests split one CPU in two)
-            devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
-            strategy = tf.distribute.MirroredStrategy(devices=devices)
-            return strategy, f"MirroredStrategy ({strategy.num_replicas_in_sync} replicas)"
-    elif backend == "jax" and setting in ("auto", "multi_worker"):
-        devices = keras.distribution.list_devices()
-        if len(devices) > 1:
-            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-            import jax
-
-            processes = jax.process_count()
-            return _NoStrategy(), (f"DataParallel ({len(devices)} devices"
-                                   + (f", {processes} processes)" if processes > 1 else ")"))
-    return _NoStrategy(), "none"

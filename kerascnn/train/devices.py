@@ -1,0 +1,159 @@
+"""The devices a run trains on: which 16-bit float the hardware computes in (`precision`), how many
+batches a compiled call runs is in `kerascnn.train.compile`, and the distribution across devices and
+processes (`strategy_for`, `initialize_workers`). Chosen per machine by measurement
+(BENCHMARKS.md, "the trainer's defaults")."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import keras
+
+if TYPE_CHECKING:
+    from kerascnn.recipe import Recipe
+
+__all__ = ["precision", "native_half", "cpu_has_bf16", "accelerators", "describe_device",
+           "NoStrategy", "initialize_workers", "strategy_for"]
+
+
+def precision(setting) -> str:
+    """The dtype policy for `train.mixedprecision`.
+
+    "auto": mixed precision where the device computes in 16 bits natively, float32 elsewhere:
+    bfloat16 on GPUs that have it (compute capability 8.0 and later: A100, H100, RTX 30xx) and on
+    CPUs with AMX or AVX-512 BF16 under TensorFlow (oneDNN; 12-15% faster on 2 cores,
+    BENCHMARKS.md), float16 on older GPUs (Keras then scales the loss). True: the device's 16-bit
+    type (bfloat16 where it has none). BN statistics and the classifier's softmax stay float32.
+    """
+    if setting is False:
+        return "float32"
+    half = native_half()
+    if half is None and setting == "auto":
+        return "float32"
+    return f"mixed_{half or 'bfloat16'}"
+
+
+def native_half() -> str | None:
+    """The 16-bit float the training device computes in natively, or None."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            major = tf.config.experimental.get_device_details(gpus[0]).get(
+                "compute_capability", (0, 0))[0]
+            return "bfloat16" if major >= 8 else "float16"
+        return "bfloat16" if cpu_has_bf16() else None
+    if backend == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        if gpus:
+            capability = str(getattr(gpus[0], "compute_capability", "8.0"))
+            return "bfloat16" if int(capability.split(".")[0]) >= 8 else "float16"
+        return "bfloat16" if any(d.platform == "tpu" for d in jax.devices()) else None
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return None
+
+
+def cpu_has_bf16() -> bool:
+    """Linux's CPU flags name AMX or AVX-512 BF16 (elsewhere: False, float32 is kept)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def accelerators() -> list[str]:
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if backend == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform != "cpu"]
+    if backend == "torch":
+        import torch
+
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return []
+
+
+def describe_device() -> str:
+    found = accelerators()
+    if found:
+        return f"{len(found)} accelerator(s) ({keras.backend.backend()})"
+    return f"CPU ({os.cpu_count()} cores, {keras.backend.backend()})"
+
+
+class NoStrategy:
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def initialize_workers(recipe: Recipe) -> int | None:
+    """`distribution = "multi_worker"`: join the other processes (JAX backend) before anything
+    else touches a device; returns this process's id, None on a single process."""
+    t = recipe.train
+    if t.distribution != "multi_worker":
+        return None
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise recipe.error(("train", "distribution"), (
+            f"'multi_worker' runs keras.distribution across processes, which needs the JAX "
+            f"backend; the backend is {backend}. tf.distribute.MultiWorkerMirroredStrategy "
+            f"fails inside Keras 3's fit (keras-team/keras#20585)."),
+            hint="run with KERAS_BACKEND=jax.")
+    import jax
+
+    # CPU all-reduce across processes (GPUs use NCCL regardless). Nothing may query the devices
+    # before `initialize`.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    worker = t.worker if t.worker is not None else int(os.environ["KERAS_DISTRIBUTION_PROCESS_ID"])
+    if not jax.distributed.is_initialized():
+        keras.distribution.initialize(",".join(t.workers), len(t.workers), worker)
+    return worker
+
+
+def strategy_for(setting: str, recipe: Recipe):
+    backend = keras.backend.backend()
+    if setting == "mirrored" and backend != "tensorflow":
+        raise recipe.error(("train", "distribution"), f"'mirrored' is TensorFlow's "
+                                                      f"MirroredStrategy; the backend is {backend}.",
+                           hint="use distribution = \"auto\" (keras.distribution.DataParallel "
+                                "on JAX).")
+    if setting == "none":
+        return NoStrategy(), "none"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        if setting == "mirrored" or len(gpus) > 1:
+            # Several GPUs, else every logical CPU (tests split one CPU in two)
+            devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+            strategy = tf.distribute.MirroredStrategy(devices=devices)
+            return strategy, f"MirroredStrategy ({strategy.num_replicas_in_sync} replicas)"
+    elif backend == "jax" and setting in ("auto", "multi_worker"):
+        devices = keras.distribution.list_devices()
+        if len(devices) > 1:
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+            import jax
+
+            processes = jax.process_count()
+            return NoStrategy(), (f"DataParallel ({len(devices)} devices"
+                                   + (f", {processes} processes)" if processes > 1 else ")"))
+    return NoStrategy(), "none"
