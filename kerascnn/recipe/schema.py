@@ -1,0 +1,380 @@
+"""The recipe's schema: one frozen dataclass per table, its fields the keys, their annotations the
+types `kerascnn.config.check_call` validates against, their docstrings the meanings that
+docs/recipes.md is generated from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["ModelSection", "DataSection", "AugmentSection", "TrainSection", "FinetuneSection",
+           "PhaseSection", "TuneSection", "SpaceEntry", "OutputSection", "SECTIONS", "OPTIONAL",
+           "TOP_LEVEL", "PHASE_TRAIN_KEYS"]
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """`[model]`: what to build. Exactly one of `name` and `spec` (no `[model]` at all when a Python
+    script passes its own model to `train(recipe, model=...)`).
+
+    Attributes:
+        name: a registered model (`kerascnn list`), e.g. "resnet20".
+        spec: a spec file (relative to the recipe) or an inline spec table.
+        options: the family's options for a registered model (`dropout`, `aux`, `width_factor`, ...).
+    """
+
+    name: str | None = None
+    spec: str | dict | None = None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AugmentSection:
+    """`[data.augment]`: training-time augmentation, in tf.data. Each image draws its own crop and
+    flip; crops and flips are computed a batch at a time (one gather, 1.7x the images/s of one
+    image at a time), the random-resized crop (`scale`) an image at a time.
+
+    Attributes:
+        crop_padding: pad by this many pixels, then crop back at a random place (the CIFAR
+            augmentation of the ResNet paper: 4).
+        flip: random horizontal flips.
+        scale: random-resized crop (AlexNet/GoogLeNet style): the crop covers this range of the
+            image's area, e.g. [0.08, 1.0], and is resized to `image_size`.
+        ratio: the crop's aspect-ratio range with `scale`.
+    """
+
+    crop_padding: int = 0
+    flip: bool = False
+    scale: tuple[float, float] | None = None
+    ratio: tuple[float, float] = (0.75, 4.0 / 3.0)
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """`[data]`: where the images come from and how they are fed.
+
+    Attributes:
+        source: "digits" (scikit-learn's 8x8 handwritten digits, real and offline), "synthetic" (a
+            generated pattern task), "glyphs" (generated handwriting, an Omniglot in miniature:
+            as many classes as asked, 32x32 by default), "folder" (one sub-folder per class) or
+            "tfds" (a tensorflow-datasets name: mnist, cifar10, cifar100, imagenette, ...).
+        name: the tfds dataset name.
+        data_dir: tfds' data directory.
+        path: the image folder (source "folder").
+        test_path: a folder of test images, same classes (source "folder").
+        train_split, test_split: tfds split names (`test_split = ""` for none).
+        validation_split: the fraction of the training images held out for validation.
+        test_fraction: digits, synthetic and glyphs: the fraction held out as the test set.
+        image_size: [height, width] the network sees (default: the source's size).
+        load_size: [height, width] the images are first brought to; training then crops
+            `image_size` at a random place and evaluation the centre (AlexNet and VGG: 256 -> 224).
+        resize: how images reach `load_size` or `image_size`: "stretch" (resized to it), "pad"
+            (centred on a black canvas, or centre-cropped: LeNet-5's 28x28 digits in a 32x32
+            field) or "shorter" (the shorter side resized to it, the aspect kept, the centre
+            cropped: timm's and torchvision's evaluation resize).
+        interpolation: "bilinear" or "bicubic" (timm's weights mostly say bicubic).
+        channels: 1 or 3 (default: the source's).
+        batch_size: images per step.
+        normalize: "standardize" (per-channel mean and std of the training images), "unit"
+            (divide by 255), "imagenet" (the ImageNet mean and std: keras.applications' "torch"
+            mode), "caffe" (RGB to BGR, the ImageNet mean subtracted, no scaling: what
+            keras.applications' VGG and ResNet weights expect), "tf" (to [-1, 1]: ResNetV2,
+            InceptionResNetV2) or "none".
+        classes, samples: the generated tasks' (synthetic, glyphs) classes and number of images.
+        class_subset: keep only these classes of the source (by label index), renumbered 0, 1, ...
+            in this order: a split of one dataset into two tasks (CIFAR-10's animals and vehicles).
+        train_per_class: keep this many training images of each class (digits, synthetic,
+            glyphs; drawn with the seed): learning from few labelled examples.
+        shuffle_buffer: tf.data shuffle buffer.
+        cache: keep decoded images in memory after the first epoch.
+        bad_images: what to do with image files that cannot be read (source "folder"; every
+            image is decoded once before training and the result remembered): "error" (stop
+            before the first epoch, naming them) or "skip" (train without them; the run's log and
+            metrics.json name them). Files in formats TensorFlow cannot decode (TIFF, HEIC, ...)
+            count as unreadable; WebP is read.
+        autotune: let tf.data's autotuner choose parallelism and buffer sizes while training
+            (off: every parallel map uses one thread per core, prefetching still adapts). Off by
+            default: on a 2-core machine the autotuner left one core idle in about a third of
+            the epochs, halving their speed (BENCHMARKS.md).
+        augment: see `AugmentSection`.
+    """
+
+    source: Literal["digits", "synthetic", "glyphs", "folder", "tfds"]
+    name: str | None = None
+    data_dir: str | None = None
+    path: str | None = None
+    test_path: str | None = None
+    train_split: str = "train"
+    test_split: str = "test"
+    validation_split: float = 0.1
+    test_fraction: float = 0.2
+    image_size: tuple[int, int] | None = None
+    load_size: tuple[int, int] | None = None
+    resize: Literal["stretch", "pad", "shorter"] = "stretch"
+    interpolation: Literal["bilinear", "bicubic"] = "bilinear"
+    channels: int | None = None
+    batch_size: int = 128
+    normalize: Literal["standardize", "unit", "imagenet", "caffe", "tf", "none"] = "standardize"
+    classes: int = 10
+    samples: int = 2000
+    class_subset: tuple[int, ...] = ()
+    train_per_class: int | None = None
+    shuffle_buffer: int = 10_000
+    cache: bool = True
+    bad_images: Literal["error", "skip"] = "error"
+    autotune: bool = False
+    augment: dict = field(default_factory=dict)
+
+
+Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
+Schedule = Literal["constant", "step", "cosine", "plateau", "onecycle"]
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """`[train]`: the optimization.
+
+    Attributes:
+        epochs: epochs to train (a resumed run finishes this many in all).
+        optimizer: "sgd", "adam", "adamw" or "rmsprop". The default, Adam at 0.001 with a
+            constant rate (Keras' own default), trains every small zoo network on the offline data
+            from the first epoch; the papers' settings (SGD with momentum 0.9 at 0.1 and a step
+            schedule, for the ResNets) are written out in their recipes.
+        learning_rate: the base learning rate.
+        momentum: SGD and RMSprop momentum.
+        nesterov: Nesterov momentum (SGD).
+        weight_decay: decoupled weight decay, as Keras optimizers apply it (`w -= lr * wd * w`; for
+            SGD this is the papers' L2 penalty up to the momentum term).
+        decay_all: also decay BN's scale and shift and the biases (off: the common practice).
+        schedule: "constant", "step" (x `gamma` at each of `milestones`, in epochs, or every
+            `step_every` epochs), "cosine",
+            "plateau" (x `gamma` when the validation loss stalls `patience` epochs: AlexNet's
+            "divide by 10"), or "onecycle".
+        milestones, step_every, gamma, patience, min_learning_rate: schedule settings.
+        warmup_epochs: linear warm-up from 0 (step, cosine, constant).
+        label_smoothing: e.g. 0.1 (Inception-v3).
+        aux_loss_weights: one weight per auxiliary output (GoogLeNet: [0.3, 0.3]).
+        seed: seeds Python, NumPy and the backend.
+        mixed_precision: true, false or "auto": mixed bfloat16 where the device computes in it
+            natively (GPUs of compute capability 8.0 and later; CPUs with AMX or AVX-512 BF16 under
+            TensorFlow), float16 on older GPUs, float32 elsewhere.
+        jit_compile: XLA: true, false or "auto" (Keras' choice: on with a GPU; off on a CPU,
+            where it made training 22-33% slower, BENCHMARKS.md).
+        distribution: "auto" (all GPUs of this machine when there are several), "none",
+            "mirrored" (tf.distribute.MirroredStrategy over this machine's devices: its GPUs, else
+            its logical CPUs), or "multi_worker" (keras.distribution.DataParallel across
+            processes and hosts, JAX backend: start `kerascnn train` once per worker).
+        workers: "multi_worker": every worker's "host:port", the first one the coordinator.
+        worker: "multi_worker": this process's index in `workers` (usually given per process:
+            `--set train.worker=1`; default: the environment's KERAS_DISTRIBUTION_PROCESS_ID).
+            Worker 0 writes the run directory; worker k writes `<dir>.worker<k>`.
+        steps_per_execution: batches per compiled call, or "auto": 8 on TensorFlow, 1 under
+            MirroredStrategy (Keras cannot run several there), on JAX (which unrolls them into
+            one program) and on PyTorch. Batch-level callbacks then run once per call.
+    """
+
+    epochs: int = 10
+    optimizer: Optimizer = "adam"
+    learning_rate: float = 0.001
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    decay_all: bool = False
+    schedule: Schedule = "constant"
+    milestones: tuple[int, ...] = ()
+    step_every: int = 0
+    gamma: float = 0.1
+    patience: int = 5
+    min_learning_rate: float = 0.0
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    aux_loss_weights: tuple[float, ...] = ()
+    seed: int = 0
+    mixed_precision: Literal["auto"] | bool = "auto"
+    jit_compile: Literal["auto"] | bool = "auto"
+    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
+    workers: tuple[str, ...] = ()
+    worker: int | None = None
+    steps_per_execution: Literal["auto"] | int = "auto"
+
+
+@dataclass(frozen=True)
+class FinetuneSection:
+    """`[finetune]`: start from trained weights instead of `[model]`, put a new classifier on, and
+    train in phases (`[[finetune.phases]]`), each a resumable run of its own.
+
+    Attributes:
+        weights: where the starting weights come from: a run directory (its `model.keras`; its
+            `data.json` also gives the normalization, as the pretrained layers expect it) or a
+            `.keras` file; timm's weights: a Hub id ("timm/seresnext50_32x4d.racm_in1k"), a timm
+            `model.safetensors` file with timm's `config.json` beside it (as `huggingface-cli
+            download` leaves them), or "imagenet" with `model`: the images are then normalized as
+            the weights expect (their mean and std); with `application`, "imagenet" (downloaded by
+            keras.applications) or the path of that application's weights file.
+        model: with timm's weights, the zoo network to build ("resnet50"; default: the one the Hub
+            id names). See `kerascnn list --pretrained`.
+        application: a keras.applications network ("ResNet50", "VGG16", "DenseNet121", ...) whose
+            weights are ported into the zoo's equivalent (`kerascnn port`), with kerascnn's layer
+            names; `[data] normalize` must then be the network's own ("caffe", "tf", "imagenet").
+        new_head: replace the classifier by a new one for the data's classes (off: train the
+            start's own classifier on, for data with the same classes).
+        dropout: dropout before the new classifier.
+        keep_hidden: keep the start's hidden fully connected layers (VGG's FC-4096s) under the new
+            classifier; off: the new classifier sits right on the pooled features (with
+            `application`, off gives the network without its top, at any input size).
+        phases: the phases, in order (see `PhaseSection`).
+    """
+
+    weights: str
+    model: str | None = None
+    application: str | None = None
+    new_head: bool = True
+    dropout: float = 0.0
+    keep_hidden: bool = True
+    phases: tuple[dict, ...] = ()
+
+    @property
+    def timm(self) -> bool:
+        """Starting from timm's weights (a Hub id, a model.safetensors, or "imagenet" with
+        `model`)."""
+        from kerascnn.zoo.pretrained import hub_id_of
+
+        return self.application is None and (self.model is not None
+                                             or hub_id_of(self.weights) is not None
+                                             or self.weights.endswith(".safetensors"))
+
+    @property
+    def normalized_by_start(self) -> bool:
+        """The start says how to normalize: a run directory (its data.json), or timm's weights
+        (their mean and std: kerascnn's table, or timm's config.json beside the file)."""
+        return self.timm or (self.application is None and not self.weights.endswith(".keras"))
+
+
+# The [train] keys a phase may set for itself; the others (seed, precision, distribution, ...)
+# hold for the whole recipe.
+PHASE_TRAIN_KEYS = ("optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
+                    "schedule", "milestones", "step_every", "gamma", "patience",
+                    "min_learning_rate", "warmup_epochs", "label_smoothing")
+
+
+@dataclass(frozen=True)
+class _PhaseKeys:
+    """`[[finetune.phases]]`: one phase of fine-tuning. It starts from the previous phase's best
+    weights (the first from `weights`), trains what `unfreeze` names and the new classifier, and
+    is a run directory of its own inside the recipe's (`<dir>/<n>-<name>/`), resumed like any run;
+    a finished phase is kept, never trained again.
+
+    Attributes:
+        epochs: this phase's epochs.
+        name: names the phase's directory (default "phase<n>").
+        unfreeze: what trains besides the classifier: "none" (the classifier alone: the start is
+            a fixed feature extractor), "all", a stage or layer-name prefix ("stage4": that stage
+            and everything after it), a list of prefixes (just those layers), an integer K (the
+            top K stages that have weights) or a fraction (the top fraction of the layers).
+        batchnorm: let the unfrozen BatchNormalization layers train and update their statistics
+            (off: they stay in inference mode; see `kerascnn.finetune`).
+        optimizer, learning_rate, momentum, nesterov, weight_decay, schedule, milestones,
+            step_every, gamma, patience, min_learning_rate, warmup_epochs, label_smoothing: this
+            phase's own, instead of `[train]`'s (a smaller learning rate for deeper unfreezing).
+    """
+
+    epochs: int
+    name: str | None = None
+    unfreeze: str | tuple[str, ...] | int | float = "none"
+    batchnorm: bool = False
+
+    def directory(self, index: int) -> str:
+        return f"{index + 1}-{self.name or f'phase{index + 1}'}"
+
+
+def _phase_section():
+    """`PhaseSection`: the phase's own keys, then each of `PHASE_TRAIN_KEYS` with `[train]`'s type
+    (or unset: the recipe's `[train]` value holds), derived from `TrainSection` so that the two
+    cannot drift apart."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(TrainSection)
+    cls = dataclasses.make_dataclass(
+        "PhaseSection", [(k, hints[k] | None, field(default=None)) for k in PHASE_TRAIN_KEYS],
+        bases=(_PhaseKeys,), frozen=True)
+    cls.__doc__, cls.__module__ = _PhaseKeys.__doc__, __name__
+    return cls
+
+
+PhaseSection = _phase_section()
+
+
+@dataclass(frozen=True)
+class TuneSection:
+    """`[tune]`: a hyperparameter search over the recipe's own keys with keras-tuner
+    (`kerascnn tune RECIPE`; `kerascnn train` ignores this table).
+
+    Attributes:
+        tuner: "random" (RandomSearch), "hyperband" (Hyperband) or "bayesian"
+            (BayesianOptimization).
+        objective: the metric to optimize, as Keras logs it: "val_accuracy", "val_loss", ...
+        direction: "max" or "min" (default: max for accuracies, min otherwise).
+        max_trials: trials to run (random, bayesian).
+        executions_per_trial: models trained per trial, their objective averaged.
+        max_epochs: hyperband's most epochs for one model (default train.epochs).
+        factor, hyperband_iterations: hyperband's reduction factor and brackets' repeats.
+        max_consecutive_failed_trials: stop the search after this many failed trials in a row.
+        space: `"key.path" = {type = ...}` per tuned recipe key (see `SpaceEntry`), e.g.
+            `"train.learning_rate" = {type = "float", min = 1e-4, max = 1e-1, sampling = "log"}`.
+    """
+
+    tuner: Literal["random", "hyperband", "bayesian"] = "random"
+    objective: str = "val_accuracy"
+    direction: Literal["min", "max"] | None = None
+    max_trials: int = 10
+    executions_per_trial: int = 1
+    max_epochs: int | None = None
+    factor: int = 3
+    hyperband_iterations: int = 1
+    max_consecutive_failed_trials: int = 3
+    space: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SpaceEntry:
+    """One tuned key of `[tune.space]`: a keras-tuner hyperparameter.
+
+    Attributes:
+        type: "choice" (`values`), "int" or "float" (`min`, `max`, `step`, `sampling`),
+            "boolean", or "fixed" (`value`).
+        values: the choices (numbers, strings or booleans, all of one kind).
+        min, max, step: the range (inclusive) and its step.
+        sampling: "linear", "log" or "reverse_log".
+        value: a fixed value.
+        default: the value tried first (default: keras-tuner's, the first choice or `min`).
+    """
+
+    type: Literal["choice", "int", "float", "boolean", "fixed"]
+    values: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    sampling: Literal["linear", "log", "reverse_log"] = "linear"
+    value: Any = None
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class OutputSection:
+    """`[output]`: where the run goes.
+
+    Attributes:
+        dir: the run directory (default `runs/<recipe name>`, relative to where the command runs;
+            `--output` on the command line).
+        tensorboard: write TensorBoard logs to `<dir>/logs`.
+    """
+
+    dir: str | None = None
+    tensorboard: bool = True
+
+
+SECTIONS = {"model": ModelSection, "data": DataSection, "train": TrainSection,
+            "finetune": FinetuneSection, "tune": TuneSection, "output": OutputSection}
+OPTIONAL = ("finetune", "tune")  # tables a recipe may leave out entirely
+TOP_LEVEL = [*SECTIONS, "name", "description"]
