@@ -142,7 +142,7 @@ def part_trainer(quick: bool) -> str:
     import kerascnn
     from kerascnn.data import load_data
     from kerascnn.recipe import load_recipe
-    from kerascnn.train import train
+    from kerascnn.training import train
 
     samples, epochs, repeats, batch = (1600, 4, 3, 64) if quick else (4000, 6, 5, 128)
     work = Path(tempfile.mkdtemp(prefix="kerascnn-bench-"))
@@ -195,8 +195,8 @@ def part_trainer(quick: bool) -> str:
         shutil.rmtree(work, ignore_errors=True)
     a, b = (statistics.median(rates[k]) for k in ("kerascnn train", "model.fit"))
     log(f"trainer: {a:.1f} vs {b:.1f} images/s")
-    from kerascnn.train.compile import steps_per_execution as _steps_per_execution
-    from kerascnn.train.devices import precision as _precision
+    from kerascnn.training.compile import steps_per_execution as _steps_per_execution
+    from kerascnn.training.devices import precision as _precision
 
     chosen = (f"{_precision('auto')}, {_steps_per_execution('auto')} batches a call, tf.data "
               f"autotuning off")

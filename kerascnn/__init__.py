@@ -1,5 +1,9 @@
 """kerascnn: the classic convolutional networks, declared as data and built with Keras 3.
 
+The verbs take a recipe (a file, a shipped recipe's name, a dict or a loaded `Recipe`) and return a
+result: `kerascnn.train(recipe)` -> `RunResult`, `kerascnn.tune(recipe)` -> `TuneResult`,
+`kerascnn.evaluate(run)` -> `Evaluation`, `kerascnn.predict(run, images)` -> `[Prediction]`.
+
 Attributes are imported on first use, so `import kerascnn` (and `kerascnn --help`) stays fast and does
 not load Keras or a backend until a model is actually built.
 """
@@ -31,9 +35,14 @@ _EXPORTS = {
     "replace_head": "kerascnn.finetune",
     "trainable_report": "kerascnn.finetune",
     "HyperCNN": "kerascnn.hypermodel",
+    # The verbs: a recipe in, a result out.
+    "train": "kerascnn.training",
+    "tune": "kerascnn.search",
+    "evaluate": "kerascnn.inference",
+    "predict": "kerascnn.inference",
 }
 _SUBMODULES = {"analysis", "blocks", "config", "data", "finetune", "hypermodel", "inference",
-               "layers", "recipe", "saving", "spec", "train", "tune", "zoo"}
+               "layers", "recipe", "saving", "search", "spec", "training", "zoo"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 

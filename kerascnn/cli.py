@@ -269,7 +269,7 @@ def run_script(recipe: dict, *, model=None, argv: list[str] | None = None,
     try:
         loaded = load_recipe(recipe, recipe_overrides(args))
         _quiet_backend()
-        from kerascnn.train import train
+        from kerascnn.training import train
 
         train(loaded, model=model, restart=args.restart, verbose=0 if args.quiet else "auto")
     except ConfigError as e:
@@ -291,17 +291,18 @@ def _recipe_file(args, overrides: list[str]):
 
 def _train(args) -> int:
     recipe = _recipe_file(args, recipe_overrides(args))
-    from kerascnn.train import train
+    import kerascnn
 
-    train(recipe, restart=args.restart, verbose=0 if args.quiet else "auto")
+    kerascnn.train(recipe, restart=args.restart, verbose=0 if args.quiet else "auto")
     return 0
 
 
 def _tune(args) -> int:
     recipe = _recipe_file(args, args.overrides)  # --output is the search's directory
-    from kerascnn.tune import tune
+    import kerascnn
 
-    tune(recipe, directory=args.output, restart=args.restart, verbose=0 if args.quiet else "auto")
+    kerascnn.tune(recipe, directory=args.output, restart=args.restart,
+                  verbose=0 if args.quiet else "auto")
     return 0
 
 
@@ -554,7 +555,7 @@ def _recipe_model(path, input_shape, classes):
     channels the recipe states (or --input-shape), and its classes (or --classes)."""
     from kerascnn.config.errors import ConfigError
     from kerascnn.recipe import load_recipe
-    from kerascnn.train import build_model
+    from kerascnn.training import build_model
 
     recipe = load_recipe(path)
     d = recipe.data

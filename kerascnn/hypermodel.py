@@ -208,10 +208,10 @@ class HyperCNN(keras_tuner.HyperModel):
 
     def optimizer(self, hp):
         """The trial's optimizer: "optimizer" at "learning_rate" (and "weight_decay", "momentum"),
-        made as a recipe's `[train]` makes it (`kerascnn.train.compile.make_optimizer`: the same
+        made as a recipe's `[train]` makes it (`kerascnn.training.compile.make_optimizer`: the same
         defaults, weight decay kept off BN and biases)."""
         from kerascnn.recipe import TrainSection
-        from kerascnn.train.compile import make_optimizer
+        from kerascnn.training.compile import make_optimizer
 
         values = {k: hp.get(k) for k in TRAINING_KEYS if k in hp}
         train = TrainSection(**{k: v for k, v in values.items() if v is not None})

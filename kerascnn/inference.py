@@ -162,6 +162,10 @@ def evaluate(target: str | Path | Trained, data: str | Path | None = None, *,
         bad_images: image files that cannot be read: "error" (a `ConfigError` naming them, before
             anything is evaluated) or "skip" (left out, listed in `Evaluation.skipped`), as a
             recipe's `data.bad_images`.
+
+    Returns:
+        An `Evaluation`: images evaluated, loss, accuracy, top-5 accuracy (more than 5 classes),
+        per-class accuracy, the confusion matrix, what data it was and the files skipped.
     """
     trained = target if isinstance(target, Trained) else load_trained(target, normalize=normalize)
     if split not in ("test", "val"):
@@ -229,6 +233,10 @@ def predict(target: str | Path | Trained, images, *, top: int = 5, batch_size: i
     Every file is checked before any is classified (`kerascnn.data.folder.check_images`): with
     `bad_images="error"` an unreadable one is a `ConfigError` naming each; with "skip" it gets a
     `Prediction` whose `error` says why, in its place.
+
+    Returns:
+        One `Prediction` per image file, in order: its path, the `top` classes best first with
+        their probabilities (or, skipped, the reason it could not be read).
     """
     import tensorflow as tf
 

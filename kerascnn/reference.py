@@ -155,7 +155,7 @@ def cli_reference() -> str:
 API_MODULES = ("kerascnn", "kerascnn.blocks", "kerascnn.spec", "kerascnn.zoo",
                "kerascnn.zoo.pretrained", "kerascnn.zoo.timm_port", "kerascnn.analysis",
                "kerascnn.recipe", "kerascnn.shipped", "kerascnn.data", "kerascnn.data.folder",
-               "kerascnn.train", "kerascnn.finetune", "kerascnn.inference", "kerascnn.tune",
+               "kerascnn.training", "kerascnn.finetune", "kerascnn.inference", "kerascnn.search",
                "kerascnn.hypermodel", "kerascnn.losses", "kerascnn.saving", "kerascnn.building",
                "kerascnn.layers", "kerascnn.config")
 

@@ -35,7 +35,7 @@ def load_model(path, *, allow_h5: bool = False, trusted_modules: tuple[str, ...]
     import keras
 
     import kerascnn.layers  # noqa: F401  (registers the toolkit's layers and activations)
-    import kerascnn.train.schedules  # noqa: F401  (a checkpoint's optimizer uses EpochSchedule)
+    import kerascnn.training.schedules  # noqa: F401  (a checkpoint's optimizer uses EpochSchedule)
     from kerascnn.config import ConfigError, first_line
 
     path = Path(path)

@@ -34,7 +34,7 @@ def main(argv=None) -> int:
 
     from kerascnn.config import ConfigError
     from kerascnn.recipe import load_recipe
-    from kerascnn.train import rundir, train
+    from kerascnn.training import rundir, train
 
     base = Path(args.output) if args.output else Path("runs")
     args.output = None  # each depth gets its own directory under `base`

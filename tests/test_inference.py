@@ -11,7 +11,7 @@ from kerascnn.config import ConfigError
 from kerascnn.data import synthetic_images
 from kerascnn.inference import evaluate, load_trained, predict
 from kerascnn.recipe import load_recipe
-from kerascnn.train import train
+from kerascnn.training import train
 
 SPEC = {"defaults": {"norm": "batch"},
         "stages": [{"blocks": ["conv3-16", "maxpool"]}, {"blocks": ["conv3-32", "maxpool"]}],

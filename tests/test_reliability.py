@@ -20,7 +20,7 @@ import kerascnn
 from conftest import held_by_another_process
 from kerascnn.config import ConfigError
 from kerascnn.recipe import load_recipe
-from kerascnn.train import checkpoints, train
+from kerascnn.training import checkpoints, train
 
 REPO = Path(__file__).resolve().parents[1]
 quiet = dict(verbose=0, log=lambda *a: None)
@@ -72,7 +72,7 @@ def interrupted_run(tmp_path, epochs=3) -> Path:
 DRIVER = '''
 import os, signal, sys
 from pathlib import Path
-from kerascnn.train import checkpoints
+from kerascnn.training import checkpoints
 
 kind, where, nth, name = sys.argv[1].split(":")
 sig = getattr(signal, "SIG" + name)

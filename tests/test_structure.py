@@ -73,7 +73,7 @@ def test_the_model_side_knows_nothing_of_training():
     """layers, blocks, specs and the zoo never reach the recipe, data or training side, even
     through another module (DESIGN.md: each layer imports only those below it)."""
     graph = import_graph()
-    training = {"kerascnn.train", "kerascnn.tune", "kerascnn.hypermodel", "kerascnn.recipe",
+    training = {"kerascnn.training", "kerascnn.search", "kerascnn.hypermodel", "kerascnn.recipe",
                 "kerascnn.data", "kerascnn.finetune", "kerascnn.inference", "kerascnn.cli"}
     for name in graph:
         if name.split(".")[1:2] and name.split(".")[1] in ("layers", "blocks", "spec", "zoo",

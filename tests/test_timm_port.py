@@ -212,7 +212,7 @@ def test_a_fine_tuning_recipe_from_a_timm_file_and_evaluate_feeds_it_as_the_weig
     file), and `kerascnn evaluate` on the run applies them."""
     from kerascnn.inference import evaluate, load_trained
     from kerascnn.recipe import load_recipe
-    from kerascnn.train import train
+    from kerascnn.training import train
 
     weights = timm_download(tmp_path / "timm")
     doc = {"data": {"source": "synthetic", "classes": 3, "samples": 120, "image_size": [32, 32],

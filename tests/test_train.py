@@ -12,7 +12,7 @@ import pytest
 from kerascnn.config import ConfigError
 from kerascnn.recipe import load_recipe
 from kerascnn.reference import recipe_reference
-from kerascnn.train import train
+from kerascnn.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def test_overrides_and_resolved_recipe(tmp_path):
 # --- training ---------------------------------------------------------------------------------------
 
 def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
-    from kerascnn.train import devices
+    from kerascnn.training import devices
 
     r = recipe(tmp_path, train={"epochs": 6, "schedule": "cosine", "weight_decay": 1e-4,
                                 "optimizer": "sgd", "learning_rate": 0.05, "nesterov": True})
@@ -128,8 +128,8 @@ def test_trainer_defaults_follow_the_device(tmp_path, monkeypatch):
     import tensorflow as tf
 
     from kerascnn.data import load_data
-    from kerascnn.train import compile as compile_setup
-    from kerascnn.train import devices
+    from kerascnn.training import compile as compile_setup
+    from kerascnn.training import devices
 
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)  # AMX or AVX-512 BF16
     assert [devices.precision(s) for s in ("auto", True, False)] == ["mixed_bfloat16"] * 2 + ["float32"]
@@ -276,7 +276,7 @@ def test_auxiliary_losses(tmp_path):
 def test_killed_after_the_last_epoch_resumes_from_the_backup(tmp_path, monkeypatch):
     """Interrupted between the last epoch's backup and the end of training: the rerun trains
     nothing, restores the backup and writes last.keras from it (saved only when training ends)."""
-    from kerascnn.train import checkpoints
+    from kerascnn.training import checkpoints
 
     ended = {}
 
@@ -337,7 +337,7 @@ def test_set_errors_name_the_override_not_a_file_line(tmp_path):
 def test_step_every_and_a_model_built_in_python(tmp_path):
     import keras
 
-    from kerascnn.train import rundir
+    from kerascnn.training import rundir
 
     def tiny(input_shape, classes):
         inputs = keras.Input(input_shape)
@@ -473,7 +473,7 @@ def test_a_log_written_to_a_file_has_one_plain_line_per_epoch(tmp_path, monkeypa
     import yaml
 
     from kerascnn.cli import main
-    from kerascnn.train.fit import progress
+    from kerascnn.training.fit import progress
 
     doc = {"model": {"spec": SMALL_CNN},
            "data": {"source": "synthetic", "classes": 3, "samples": 300, "image_size": [12, 12],
@@ -500,7 +500,7 @@ def test_a_log_written_to_a_file_has_one_plain_line_per_epoch(tmp_path, monkeypa
 
 def test_one_training_set_up_for_train_phases_tune_and_hypercnn(tmp_path):
     """The optimizer (schedule, weight decay kept off BN and biases), loss and auxiliary-output
-    check come from one place (kerascnn.train.compile) for `kerascnn train`, fine-tuning phases,
+    check come from one place (kerascnn.training.compile) for `kerascnn train`, fine-tuning phases,
     `kerascnn tune` trials and HyperCNN: the same values give the same optimizer. (HyperCNN's AdamW
     used to default to a weight decay of 0.004, the recipes' to 0.)"""
     import keras_tuner
@@ -508,8 +508,8 @@ def test_one_training_set_up_for_train_phases_tune_and_hypercnn(tmp_path):
     import kerascnn
     from kerascnn.hypermodel import HyperCNN
     from kerascnn.recipe import TrainSection
-    from kerascnn.train.compile import make_optimizer
-    from kerascnn.tune import RecipeHyperModel
+    from kerascnn.training.compile import make_optimizer
+    from kerascnn.search import RecipeHyperModel
 
     def described(optimizer):
         config = optimizer.get_config()
@@ -543,3 +543,33 @@ def test_one_training_set_up_for_train_phases_tune_and_hypercnn(tmp_path):
     model = kerascnn.load_model(trained.run_dir / "best.keras")
     # the same class, cosine schedule (its configuration), weight decay and momentum
     assert described(trial.optimizer)[:4] == described(model.optimizer)[:4]
+
+
+def test_the_verbs_are_callable_from_the_top(tmp_path, monkeypatch):
+    """`kerascnn.train`, `tune`, `evaluate`, `predict` are functions of the package (not modules:
+    the training package is `kerascnn.training`, the search module `kerascnn.search`), taking a
+    recipe file, a shipped recipe's name, a dict or a loaded Recipe, and returning documented
+    results."""
+    import inspect
+
+    import kerascnn
+    import kerascnn.search
+    import kerascnn.training.fit  # importing the packages does not shadow the verbs
+
+    for verb in ("train", "tune", "evaluate", "predict"):
+        assert inspect.isfunction(getattr(kerascnn, verb)), verb
+        assert "Returns" in inspect.getdoc(getattr(kerascnn, verb)), verb
+    doc = {"model": {"spec": SMALL_CNN},
+           "data": {"source": "synthetic", "classes": 3, "samples": 96, "image_size": [12, 12],
+                    "batch_size": 32},
+           "output": {"dir": str(tmp_path / "run"), "tensorboard": False}}
+    run = kerascnn.train(doc, overrides=["train.epochs=1"], verbose=0, log=lambda *a: None)
+    assert isinstance(run, kerascnn.training.RunResult) and run.metrics["epochs"] == 1
+    assert kerascnn.evaluate(run.run_dir).examples == json.loads(
+        (run.run_dir / "data.json").read_text())["sizes"]["test"]
+    monkeypatch.chdir(tmp_path)
+    run = kerascnn.train("lenet5_digits", overrides=["train.epochs=1", "output.tensorboard=false"],
+                         verbose=0, log=lambda *a: None)
+    assert run.run_dir == Path("runs/lenet5_digits") and run.metrics["epochs"] == 1
+    with pytest.raises(ConfigError, match="no shipped recipe named 'lenet5_digit'"):
+        kerascnn.train("lenet5_digit")

@@ -57,7 +57,7 @@ def quiet(*a):
 
 def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
     from kerascnn.cli import main
-    from kerascnn.tune import tune
+    from kerascnn.search import tune
 
     recipe = load_recipe(document(tmp_path), name="search")
     result = tune(recipe, verbose=0, log=quiet)
@@ -90,7 +90,7 @@ def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
 def test_bayesian_search_fits_its_model_after_the_initial_points(tmp_path):
     """keras-tuner's BayesianOptimization: with one hyperparameter, 3 random points, then its
     Gaussian process proposes the 4th. An int range with a step (the batch size)."""
-    from kerascnn.tune import tune
+    from kerascnn.search import tune
 
     doc = document(tmp_path, tune={"tuner": "bayesian", "max_trials": 4, "space": {
         "data.batch_size": {"type": "int", "min": 16, "max": 64, "step": 16}}})
@@ -106,7 +106,7 @@ def test_bayesian_search_fits_its_model_after_the_initial_points(tmp_path):
 def test_hyperband_and_a_failed_trial_that_does_not_stop_the_search(tmp_path):
     """Hyperband over registered models, one of which cannot take 16x16 images (LeNet-5's C5
     needs 5x5 maps): its trials are recorded as failed with the reason, the others complete."""
-    from kerascnn.tune import tune
+    from kerascnn.search import tune
 
     doc = document(tmp_path, model={"name": "resnet20"},
                    tune={"tuner": "hyperband", "max_epochs": 2, "factor": 2,
@@ -171,8 +171,8 @@ def test_the_shipped_offline_search_runs_from_its_name(tmp_path, monkeypatch):
 def test_one_search_directory_has_one_writer(tmp_path):
     """A second `kerascnn tune` on a search directory another process holds is refused at once,
     naming the directory and the process (the lock is released when its holder ends)."""
-    from kerascnn.train.rundir import DirectoryLock
-    from kerascnn.tune import tune
+    from kerascnn.training.rundir import DirectoryLock
+    from kerascnn.search import tune
 
     recipe = load_recipe(document(tmp_path), name="locked")
     with held_by_another_process(tmp_path / "run_tune") as holder:
@@ -186,7 +186,7 @@ def test_one_search_directory_has_one_writer(tmp_path):
 
 
 def test_a_nan_loss_fails_its_trial(tmp_path):
-    from kerascnn.tune import tune
+    from kerascnn.search import tune
 
     doc = document(tmp_path, tune={"max_trials": 2, "space": {
         "train.learning_rate": {"type": "choice", "values": [1e30, 0.01], "default": 1e30},

@@ -23,7 +23,7 @@ dir = "runs/lenet5_digits"
 
 A fine-tuning recipe has `[finetune]` (FinetuneSection: the starting weights, the new classifier) and
 `[[finetune.phases]]` (PhaseSection: epochs, what to unfreeze, the phase's own learning rate) instead of
-`[model]`; `kerascnn.train.phases` runs it.
+`[model]`; `kerascnn.training.phases` runs it.
 
 Command-line overrides (`--set train.epochs=3`) are applied to the parsed document before validation,
 their values read as TOML values (`3`, `0.1`, `true`, `"text"`, `[32, 32]`; bare words are strings).

@@ -41,8 +41,8 @@ from pathlib import Path
 
 
 from kerascnn.config import ConfigError, first_line
-from kerascnn.train.compile import StopOnNonFinite
-from kerascnn.train.rundir import write_atomic, written
+from kerascnn.training.compile import StopOnNonFinite
+from kerascnn.training.rundir import write_atomic, written
 
 __all__ = ["Checkpoints", "Terminated", "TrainingDiverged", "atomic_save", "read_history",
            "restore", "stop_on_sigterm"]

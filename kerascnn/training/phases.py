@@ -29,12 +29,12 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError, first_line
 from kerascnn.recipe import Recipe
-from kerascnn.train import rundir
+from kerascnn.training import rundir
 
 
-def finetune(recipe: Recipe, *, restart: bool = False, verbose="auto", log=print):
+def run_phases(recipe: Recipe, *, restart: bool = False, verbose="auto", log=print):
     """Run a recipe with `[finetune]`: every phase in turn (see the module docstring)."""
-    from kerascnn.train.fit import RunResult
+    from kerascnn.training.fit import RunResult
 
     start = Start(recipe)
     recipe = start.recipe  # with timm's weights: their size, crop and interpolation as defaults
@@ -66,7 +66,7 @@ def finetune(recipe: Recipe, *, restart: bool = False, verbose="auto", log=print
 
 
 def _train_phase(sub: Recipe, index: int, start: Start, previous: Path | None, verbose, log):
-    from kerascnn.train.fit import fit_recipe
+    from kerascnn.training.fit import fit_recipe
 
     phase = sub.phases[index]
 
@@ -324,7 +324,7 @@ def _load(path: Path):
 
 def _combine(recipe: Recipe, parent: Path, results, log):
     """The fine-tuning run's own files from its phases'."""
-    from kerascnn.train.fit import RunResult, plot_curves
+    from kerascnn.training.fit import RunResult, plot_curves
 
     rows, boundaries, phases = [], [], []
     for index, result in enumerate(results):

@@ -21,13 +21,23 @@ import keras
 
 from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe
-from kerascnn.train import checkpoints, devices, rundir
-from kerascnn.train.compile import (check_outputs, compile_model, repeat_labels,
+from kerascnn.training import checkpoints, devices, rundir
+from kerascnn.training.compile import (check_outputs, compile_model, repeat_labels,
                                     schedule_callbacks)
 
 
 @dataclass
 class RunResult:
+    """What `kerascnn.train` returns.
+
+    Attributes:
+        run_dir: the run directory.
+        metrics: metrics.json's content: epochs, the monitored value and best epoch, the best and
+            final history rows, seconds, images/s, the test split's metrics with the best weights
+            (a fine-tuning run: each phase's, and the last phase's test metrics).
+        model_path: the model for inference (`model.keras`).
+    """
+
     run_dir: Path
     metrics: dict
     model_path: Path
@@ -36,11 +46,11 @@ class RunResult:
 def fit_recipe(recipe: Recipe, *, model: Callable | None = None, restart: bool = False,
                verbose: int | str = "auto", log=print, normalization=None) -> RunResult:
     """Run a recipe without `[finetune]` (or one fine-tuning phase's recipe) with one `model.fit`;
-    `kerascnn.train.train` is the entry that also runs `[finetune]` recipes. The arguments are
+    `kerascnn.training.train` is the entry that also runs `[finetune]` recipes. The arguments are
     `train`'s; `normalization` is a `Preprocessing` to normalize the images as, instead of the
     recipe's `normalize` (a fine-tuning phase: as the pretrained network expects them)."""
     if recipe.finetune is not None and recipe.phase is None:
-        raise ValueError("a recipe with [finetune] runs its phases: kerascnn.train.train(recipe).")
+        raise ValueError("a recipe with [finetune] runs its phases: kerascnn.training.train(recipe).")
     if model is not None:
         if recipe.model.name is not None or recipe.model.spec is not None:
             raise ValueError("train(model=...) builds the network in Python; the recipe must not "

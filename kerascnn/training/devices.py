@@ -1,5 +1,5 @@
 """The devices a run trains on: which 16-bit float the hardware computes in (`precision`), how many
-batches a compiled call runs is in `kerascnn.train.compile`, and the distribution across devices and
+batches a compiled call runs is in `kerascnn.training.compile`, and the distribution across devices and
 processes (`strategy_for`, `initialize_workers`). Chosen per machine by measurement
 (BENCHMARKS.md, "the trainer's defaults")."""
 

@@ -24,7 +24,7 @@ def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
     if t.schedule == "plateau":
         rate = t.learning_rate
     else:
-        from kerascnn.train.schedules import EpochSchedule
+        from kerascnn.training.schedules import EpochSchedule
 
         epochs = t.epochs if epochs is None else epochs
         milestones = t.milestones or tuple(range(t.step_every, epochs, t.step_every or 1)

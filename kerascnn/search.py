@@ -40,9 +40,9 @@ import keras_tuner
 from kerascnn.config import ConfigError, first_line
 from kerascnn.hypermodel import SearchFailed, declare
 from kerascnn.recipe import Recipe, with_values
-from kerascnn.train import rundir
-from kerascnn.train.compile import StopOnNonFinite
-from kerascnn.train.fit import progress
+from kerascnn.training import rundir
+from kerascnn.training.compile import StopOnNonFinite
+from kerascnn.training.fit import progress
 
 __all__ = ["tune", "RecipeHyperModel", "TuneResult", "TrialRow", "FailOnNaN", "trial_rows",
            "format_results", "tune_fingerprint"]
@@ -92,8 +92,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return self._data[key]
 
     def build(self, hp):
-        from kerascnn.train.compile import check_outputs, compile_model
-        from kerascnn.train.fit import build_model
+        from kerascnn.training.compile import check_outputs, compile_model
+        from kerascnn.training.fit import build_model
 
         if self.declaring:
             self.values(hp)
@@ -110,8 +110,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return model
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
-        from kerascnn.train.compile import repeat_labels, schedule_callbacks
-        from kerascnn.train.fit import build_training_state
+        from kerascnn.training.compile import repeat_labels, schedule_callbacks
+        from kerascnn.training.fit import build_training_state
 
         recipe = self.trial_recipe(hp)
         data = self.data(recipe)
@@ -143,6 +143,8 @@ class FailOnNaN(StopOnNonFinite):
 
 @dataclass
 class TrialRow:
+    """One trial of a search: its id, status, tuned values, score and (failed) reason."""
+
     trial: str
     status: str
     values: dict
@@ -152,21 +154,40 @@ class TrialRow:
 
 @dataclass
 class TuneResult:
+    """What `kerascnn.tune` returns.
+
+    Attributes:
+        directory: the search's directory (keras-tuner's project, results.csv, best_recipe.yaml).
+        trials: every trial, the best first and the failed last (`TrialRow`: id, status, the
+            tuned values, the objective's score, why a failed trial failed).
+        best_recipe: the best trial's recipe file (None on a worker of a distributed search).
+        best_values: the best trial's tuned values, by recipe key.
+    """
+
     directory: Path
     trials: list[TrialRow]
     best_recipe: Path | None
     best_values: dict
 
 
-def tune(recipe: Recipe, *, directory: str | Path | None = None, restart: bool = False,
-         verbose="auto", log=print) -> TuneResult:
-    """Run the recipe's `[tune]` search (resuming an interrupted one); returns every trial and
-    writes the best recipe.
+def tune(recipe: Recipe | str | Path | dict, *, overrides=(), directory: str | Path | None = None,
+         restart: bool = False, verbose="auto", log=print) -> TuneResult:
+    """Run a recipe's `[tune]` search: `kerascnn.tune("lenet5_digits_search")` (resuming an
+    interrupted one).
+
+    Returns:
+        A `TuneResult`: every trial (`trials`, the best first), the best values and the best
+        trial's recipe file (`best_recipe`, which `kerascnn.train` runs as is).
 
     Args:
+        recipe: a `Recipe`, a recipe file, a shipped recipe's name, or a dict of its tables.
+        overrides: "key=value" changes, as `kerascnn tune --set` takes them.
         directory: where the search lives (default: the run directory's name + "_tune").
         restart: start a new search beside one made by a different recipe (never deletes).
     """
+    from kerascnn.training.run import as_recipe
+
+    recipe = as_recipe(recipe, overrides)
     if recipe.tune is None:
         raise recipe.error((), "the recipe has no [tune] table to search with.",
                            hint='add [tune] and [tune.space] with "train.learning_rate" = '
