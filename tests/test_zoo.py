@@ -349,3 +349,27 @@ def test_googlenet_aux_heads_train_and_drop():
     inference = kerascnn.drop_side_outputs(model)
     assert len(inference.outputs) == 1 and inference.outputs[0] is model.outputs[0]
     assert params(inference)[0] == get_model_info("googlenet").params
+
+
+# The models that build in under two seconds on 2 cores (BENCHMARKS.md's build times; the others are
+# the deepest variants of families whose smaller members are here).
+SLOW_BUILDS = {"resnet1202", "preact_resnet1001", "densenet264", "inception_resnet_v2",
+               "densenet201"}
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in SLOW_BUILDS])
+def test_backbones_take_any_size_channels_and_pooling(name):
+    """keras.applications' option matrix over the registry: a backbone (`include_top=False`) with
+    global average or max pooling, built for an open input size (None, None, C) with 1 or 4 channels
+    (alternating over the registry), computes a finite feature vector of its width from a
+    non-square image of another size than the one it was checked at."""
+    index = list_models().index(name)
+    channels, pooling = (1, "avg") if index % 2 else (4, "max")
+    model = kerascnn.build(name, input_shape=(None, None, channels), include_top=False,
+                           pooling=pooling)
+    assert model.input_shape == (None, None, None, channels)
+    assert model.layers[-1].name == "pool" and len(model.output_shape) == 2
+    size = small_shape(name)[0]
+    image = np.random.default_rng(0).random((1, size + 16, size + 8, channels), dtype=np.float32)
+    out = np.asarray(model(image))
+    assert out.shape == (1, model.output_shape[-1]) and np.all(np.isfinite(out))
