@@ -13,6 +13,7 @@ import sys
 
 from kerascnn import __version__
 from kerascnn.inference import NORMALIZATIONS
+from kerascnn.scripting import add_train_options, quiet_backend, recipe_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,56 +229,6 @@ def _list_pretrained(family: str | None) -> int:
     return 0
 
 
-def add_train_options(parser: argparse.ArgumentParser, *, example: str = "train.epochs=3",
-                      output: str = "the run directory (output.dir)",
-                      restart: str = "start a new run beside an existing one (it is kept) "
-                                     "instead of resuming or refusing") -> None:
-    """--set, --output, --restart, --quiet: the options of `kerascnn train`, `kerascnn tune` and
-    of recipe scripts (the help texts say what --output and --restart mean for each)."""
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help=f"override a recipe key, e.g. --set {example} (repeatable)")
-    parser.add_argument("--output", metavar="DIR", help=output)
-    parser.add_argument("--restart", action="store_true", help=restart)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def recipe_overrides(args) -> list[str]:
-    """The `--set` overrides of parsed train options, `--output` included."""
-    overrides = list(args.overrides)
-    if args.output:
-        overrides.append(f"output.dir={_toml_string(args.output)}")
-    return overrides
-
-
-def run_script(recipe: dict, *, model=None, argv: list[str] | None = None,
-               description: str | None = None) -> int:
-    """The command line of a recipe script (`python recipes/x.py --set train.epochs=3 ...`): the
-    options of `kerascnn train`, the same validation, the same trainer; returns the exit status.
-
-    Args:
-        recipe: the recipe as a dict (the tables of a TOML recipe).
-        model: a function `(input_shape, classes) -> keras.Model`, for a recipe without [model].
-    """
-    from kerascnn.config.errors import ConfigError
-    from kerascnn.recipe import load_recipe
-
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_train_options(parser)
-    args = parser.parse_args(argv)
-    try:
-        loaded = load_recipe(recipe, recipe_overrides(args))
-        _quiet_backend()
-        from kerascnn.training import train
-
-        train(loaded, model=model, restart=args.restart, verbose=0 if args.quiet else "auto")
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def _recipe_file(args, overrides: list[str]):
     """The command's recipe (a file, or a shipped recipe's name), validated with its overrides:
     every error before Keras loads."""
@@ -285,7 +236,7 @@ def _recipe_file(args, overrides: list[str]):
     from kerascnn.shipped import find_recipe
 
     recipe = load_recipe(find_recipe(args.recipe), overrides)
-    _quiet_backend()
+    quiet_backend()
     return recipe
 
 
@@ -333,7 +284,7 @@ def _evaluate(args) -> int:
         _check_new_plot(args.confusion, "--confusion")
     if not Path(args.target).exists():
         raise ConfigError(f"no run directory or model at {args.target!r}.")
-    _quiet_backend()
+    quiet_backend()
     from kerascnn.inference import evaluate, plot_confusion
 
     result = evaluate(args.target, args.data, split=args.split, batch_size=args.batch_size,
@@ -382,7 +333,7 @@ def _predict(args) -> int:
     if not Path(args.target).exists():
         raise ConfigError(f"no run directory or model at {args.target!r}.")
     image_files(args.images)  # missing files fail before Keras loads
-    _quiet_backend()
+    quiet_backend()
     from kerascnn.inference import predict
 
     results = predict(args.target, args.images, top=args.top, normalize=args.normalize,
@@ -414,12 +365,6 @@ def _check_new_plot(text: str, flag: str) -> None:
                           f"or remove it first.")
 
 
-def _toml_string(text: str) -> str:
-    import json
-
-    return json.dumps(text)  # a JSON string is a valid TOML basic string
-
-
 def _model_arguments(parser) -> None:
     parser.add_argument("--input-shape", type=_shape, metavar="H,W,C",
                         help="build at this input, e.g. 32,32,3 (default: the model's own)")
@@ -438,11 +383,13 @@ def _format_arguments(parser) -> None:
 
 
 def _summary(args) -> int:
-    _check_source(args.spec)
-    _quiet_backend()
+    from kerascnn.models import check_model_argument, model_for
+
+    check_model_argument(args.spec)
+    quiet_backend()
     from kerascnn.analysis import profile, report
 
-    model = _model_for(args.spec, args.input_shape, args.classes)
+    model = model_for(args.spec, args.input_shape, args.classes)
     result = profile(model, batch_size=args.batch_size)
     if args.format == "json":
         print(report.to_json(result))
@@ -464,18 +411,20 @@ def _summary(args) -> int:
 def _compare(args) -> int:
     from pathlib import Path
 
+    from kerascnn.models import check_model_argument, model_for
+
     for source in args.models:
-        _check_source(source)
+        check_model_argument(source)
     if args.plot is not None:
         _check_new_plot(args.plot, "--plot")
-    _quiet_backend()
+    quiet_backend()
     import keras
 
     from kerascnn.analysis import profile, report
 
     profiles, inputs = [], []
     for source in args.models:
-        model = _model_for(source, args.input_shape, args.classes)
+        model = model_for(source, args.input_shape, args.classes)
         profiles.append(profile(model, batch_size=args.batch_size))
         inputs.append("x".join(str(d) for d in model.input_shape[1:]))
         keras.backend.clear_session()  # one model's graph at a time
@@ -494,83 +443,6 @@ def _compare(args) -> int:
         report.plot_comparison(profiles, args.plot)
         print(f"plot saved to {args.plot}", file=sys.stderr)
     return 0
-
-
-MODEL_FILES = (".toml", ".yaml", ".yml", ".keras")
-
-
-def _check_source(text: str) -> None:
-    """A model argument that is neither a file nor a registered name fails before Keras loads."""
-    from pathlib import Path
-
-    from kerascnn.config.errors import ConfigError
-    from kerascnn.zoo import MODELS, get_model_info
-
-    path = Path(text)
-    if path.is_file():
-        if path.suffix.lower() not in MODEL_FILES:
-            raise ConfigError(f"{text!r}: expected a spec (.toml, .yaml) or a saved model "
-                              f"(.keras). Received a {path.suffix or 'file without suffix'}.")
-        return
-    if text in MODELS:
-        return
-    if path.suffix.lower() in MODEL_FILES or "/" in text or "\\" in text:
-        raise ConfigError(f"no such file: {text!r}.")
-    get_model_info(text)  # an unknown name: the error lists close matches
-
-
-def _model_for(text: str, input_shape, classes):
-    """The model a command argument names: a registry name, a spec file or a saved .keras model."""
-    from pathlib import Path
-
-    path = Path(text)
-    if path.is_file() and path.suffix.lower() == ".keras":
-        from kerascnn.config.errors import ConfigError
-        from kerascnn.saving import load_model
-
-        if classes is not None:
-            raise ConfigError("--classes cannot change a saved model.")
-        model = load_model(path)
-        if input_shape is not None:
-            raise ConfigError("--input-shape cannot change a saved model; profile it at its own "
-                              "input.")
-        return model
-    if path.is_file():
-        from kerascnn.config import load_document
-        from kerascnn.recipe import is_recipe
-
-        document, _ = load_document(path)
-        if is_recipe(document):
-            return _recipe_model(path, input_shape, classes)
-        from kerascnn.spec import build_from_spec
-
-        return build_from_spec(path, input_shape=input_shape, classes=classes)
-    from kerascnn.zoo import build
-
-    return build(text, input_shape=input_shape, classes=classes)
-
-
-def _recipe_model(path, input_shape, classes):
-    """A recipe's model at the recipe's input size, without reading its data: the image size and
-    channels the recipe states (or --input-shape), and its classes (or --classes)."""
-    from kerascnn.config.errors import ConfigError
-    from kerascnn.recipe import load_recipe
-    from kerascnn.training import build_model
-
-    recipe = load_recipe(path)
-    d = recipe.data
-    if input_shape is None:
-        if d.image_size is None or (d.channels is None and d.source not in ("digits",)):
-            raise ConfigError(f"{path}: the input size comes from the data; give --input-shape "
-                              f"H,W,C (or set data.image_size and data.channels).")
-        channels = d.channels or (1 if d.source == "digits" else 3)
-        input_shape = (*d.image_size, channels)
-    if classes is None:
-        classes = d.classes if d.source == "synthetic" else 10 if d.source == "digits" else None
-        if classes is None:
-            raise ConfigError(f"{path}: the number of classes comes from the data; give "
-                              f"--classes N.")
-    return build_model(recipe, input_shape, classes)
 
 
 def _print_table(table) -> None:
@@ -634,7 +506,7 @@ def _port_timm(args):
 
         name, weights = get_model_info(args.architecture).name, args.weights
     source = resolve_weights(name, weights)  # fetched once; build reads the same file
-    _quiet_backend()
+    quiet_backend()
     import kerascnn
 
     options = {"include_top": not args.no_top}
@@ -656,7 +528,7 @@ def _port_application(args):
     from kerascnn.zoo.port import find_source
 
     spec = find_source(args.architecture)  # a typo fails before anything loads
-    _quiet_backend()
+    quiet_backend()
     from kerascnn.zoo.port import port_weights
 
     include_top = False if args.no_top else None
@@ -676,34 +548,6 @@ def _port_application(args):
     model = port_weights(source, architecture=spec.application, input_shape=args.input_shape,
                          include_top=include_top, classes=args.classes)
     return model, None, spec.application
-
-
-def _quiet_backend() -> None:
-    """Import Keras and its backend without TensorFlow's C++ start-up chatter.
-
-    TensorFlow 2.21 logs through abseil before abseil is initialised, which ignores
-    TF_CPP_MIN_LOG_LEVEL (abseil-cpp#1718, #1957), so file descriptor 2 is pointed at /dev/null while
-    the backend loads and finds its devices. Python exceptions are unaffected. Anyone who sets
-    TF_CPP_MIN_LOG_LEVEL themselves gets TensorFlow's own behaviour.
-    """
-    if "keras" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # device discovery logs too (cuInit on CPU hosts)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _shape(text: str) -> tuple[int, int, int]:

@@ -154,7 +154,8 @@ def cli_reference() -> str:
 
 API_MODULES = ("kerascnn", "kerascnn.blocks", "kerascnn.spec", "kerascnn.zoo",
                "kerascnn.zoo.pretrained", "kerascnn.zoo.timm_port", "kerascnn.analysis",
-               "kerascnn.recipe", "kerascnn.shipped", "kerascnn.data", "kerascnn.data.folder",
+               "kerascnn.recipe", "kerascnn.shipped", "kerascnn.models", "kerascnn.scripting",
+               "kerascnn.data", "kerascnn.data.folder",
                "kerascnn.training", "kerascnn.finetune", "kerascnn.inference", "kerascnn.search",
                "kerascnn.hypermodel", "kerascnn.losses", "kerascnn.saving", "kerascnn.building",
                "kerascnn.layers", "kerascnn.config")

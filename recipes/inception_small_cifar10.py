@@ -63,7 +63,7 @@ def inception_small(input_shape, classes):
 
 
 def main(argv=None) -> int:
-    from kerascnn.cli import run_script
+    from kerascnn.scripting import run_script
 
     return run_script(RECIPE, model=inception_small, argv=argv, description=__doc__)
 

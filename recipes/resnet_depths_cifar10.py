@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from kerascnn.cli import add_train_options, recipe_overrides
+from kerascnn.scripting import add_train_options, recipe_overrides
 
 HERE = Path(__file__).resolve().parent
 PAPER_ERROR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}  # Table 6, % test error

@@ -309,8 +309,13 @@ def test_summary_of_a_recipe_file(tmp_path, capsys):
     assert data["layers"][0]["output_shapes"] == [[1, 32, 32, 1]]
     recipe = tmp_path / "folder.toml"
     recipe.write_text('[model]\nname = "resnet20"\n[data]\nsource = "folder"\npath = "x"\n')
+    # An image folder's classes are its sub-folders: only the data can tell. Its images are
+    # brought to 256x256 unless data.image_size says otherwise (the source's own default).
     assert main(["summary", str(recipe)]) == 2
-    assert "give --input-shape" in capsys.readouterr().err
+    assert "the number of classes comes from the data; give --classes N" in \
+        capsys.readouterr().err
+    assert main(["summary", str(recipe), "--classes", "7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"][0]["output_shapes"] == [[1, 256, 256, 3]]
     assert main(["summary", str(recipe), "--input-shape", "32,32,3", "--classes", "7",
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["layers"][-2]["output_shapes"] == [[1, 7]]

@@ -81,3 +81,10 @@ def test_the_model_side_knows_nothing_of_training():
             reached = {t for t in reachable(graph, name)
                        if any(t == m or t.startswith(m + ".") for m in training)}
             assert not reached, (name, sorted(reached))
+
+
+def test_nothing_imports_the_command_line():
+    """The CLI only parses, calls the verbs and prints: no module of the package imports it (what
+    recipe scripts share with it is kerascnn.scripting)."""
+    graph = import_graph()
+    assert not [name for name, targets in graph.items() if "kerascnn.cli" in targets]

@@ -2,6 +2,6 @@
 pipeline that feeds `model.fit`."""
 
 from kerascnn.data.pipeline import Data, Preprocessing, load_data
-from kerascnn.data.sources import synthetic_images
+from kerascnn.data.sources import declared_input, synthetic_images
 
-__all__ = ["Data", "Preprocessing", "load_data", "synthetic_images"]
+__all__ = ["Data", "Preprocessing", "load_data", "declared_input", "synthetic_images"]

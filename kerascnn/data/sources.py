@@ -37,6 +37,34 @@ class Splits:
     skipped: dict[str, str] = field(default_factory=dict)  # unreadable files left out: path -> why
 
 
+# What each source declares about its images before any is read (its own defaults; None: only the
+# data can tell): their size, channels and classes. The sources use these; `declared_input` gives
+# them to commands that build a recipe's model without its data (`kerascnn summary RECIPE`).
+SOURCE_DEFAULTS = {
+    "digits": {"image_size": (8, 8), "channels": 1, "classes": 10},
+    "synthetic": {"image_size": (32, 32), "channels": 3, "classes": None},  # data.classes
+    "glyphs": {"image_size": (32, 32), "channels": 1, "classes": None},  # data.classes
+    "folder": {"image_size": (256, 256), "channels": 3, "classes": None},  # its sub-folders
+    "tfds": {"image_size": None, "channels": None, "classes": None},  # the dataset's info
+}
+
+
+def declared_input(recipe: Recipe) -> tuple[tuple[int, int, int] | None, int | None]:
+    """The network input and classes a recipe's data will give, from the recipe and its source's
+    defaults alone (no data read): ((height, width, channels) or None, classes or None)."""
+    d = recipe.data
+    defaults = SOURCE_DEFAULTS[d.source]
+    size = d.image_size or defaults["image_size"]
+    channels = d.channels or defaults["channels"]
+    classes = defaults["classes"]
+    if d.source in ("synthetic", "glyphs"):
+        classes = d.classes
+    if d.class_subset:
+        classes = len(d.class_subset)
+    shape = (int(size[0]), int(size[1]), int(channels)) if size and channels else None
+    return shape, classes
+
+
 def load_source(recipe: Recipe, seed: int) -> Splits:
     d = recipe.data
     loader = {"digits": _digits, "synthetic": _synthetic, "glyphs": _glyphs, "folder": _folder,
@@ -199,7 +227,7 @@ def glyph_images(glyphs, samples: int, size=(32, 32), seed: int = 0):
 
 
 def _glyphs(recipe, d, seed):
-    size = d.image_size or (32, 32)
+    size = d.image_size or SOURCE_DEFAULTS["glyphs"]["image_size"]
     chosen = list(d.class_subset) if d.class_subset else list(range(d.classes))
     x, y = glyph_images(chosen, d.samples, size, seed=seed)
     what = (f"glyphs {_ranges(chosen)}" if d.class_subset else f"glyphs ({d.classes} classes)")
@@ -207,8 +235,9 @@ def _glyphs(recipe, d, seed):
 
 
 def _synthetic(recipe, d, seed):
-    size = d.image_size or (32, 32)
-    x, y = synthetic_images(d.classes, d.samples, size, d.channels or 3, seed=seed)
+    size = d.image_size or SOURCE_DEFAULTS["synthetic"]["image_size"]
+    channels = d.channels or SOURCE_DEFAULTS["synthetic"]["channels"]
+    x, y = synthetic_images(d.classes, d.samples, size, channels, seed=seed)
     return _split_arrays(recipe, x, y, seed, f"synthetic patterns ({d.classes} classes)",
                          [str(i) for i in range(d.classes)], d.class_subset)
 
@@ -217,7 +246,7 @@ def _folder(recipe, d, seed):
     from kerascnn.data.folder import images_dataset
 
     root = _resolve(recipe, d.path, "path")
-    size = tuple(d.load_size or d.image_size or (256, 256))
+    size = tuple(d.load_size or d.image_size or SOURCE_DEFAULTS["folder"]["image_size"])
     channels = 1 if d.channels == 1 else 3
     index = _indexed(recipe, "path", root, seed=seed, channels=channels)
     parts = index.split(d.validation_split)
@@ -378,4 +407,5 @@ def _resolve(recipe, path, key) -> Path:
     return p
 
 
-__all__ = ["Splits", "load_source", "synthetic_images", "glyph_images", "ConfigError"]
+__all__ = ["Splits", "load_source", "synthetic_images", "glyph_images", "declared_input",
+           "SOURCE_DEFAULTS", "ConfigError"]

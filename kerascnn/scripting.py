@@ -1,0 +1,95 @@
+"""Command lines over recipes, for `kerascnn` and for recipe scripts (`recipes/*.py`): the options
+of `kerascnn train` (`--set`, `--output`, `--restart`, `--quiet`), the overrides they make, a script's
+whole command line (`run_script`), and starting the backend without TensorFlow's start-up chatter."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+__all__ = ["add_train_options", "recipe_overrides", "run_script", "quiet_backend"]
+
+
+def add_train_options(parser: argparse.ArgumentParser, *, example: str = "train.epochs=3",
+                      output: str = "the run directory (output.dir)",
+                      restart: str = "start a new run beside an existing one (it is kept) "
+                                     "instead of resuming or refusing") -> None:
+    """--set, --output, --restart, --quiet: the options of `kerascnn train`, `kerascnn tune` and
+    of recipe scripts (the help texts say what --output and --restart mean for each)."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help=f"override a recipe key, e.g. --set {example} (repeatable)")
+    parser.add_argument("--output", metavar="DIR", help=output)
+    parser.add_argument("--restart", action="store_true", help=restart)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def recipe_overrides(args) -> list[str]:
+    """The `--set` overrides of parsed train options, `--output` included."""
+    overrides = list(args.overrides)
+    if args.output:
+        overrides.append(f"output.dir={_toml_string(args.output)}")
+    return overrides
+
+
+def run_script(recipe: dict, *, model=None, argv: list[str] | None = None,
+               description: str | None = None) -> int:
+    """The command line of a recipe script (`python recipes/x.py --set train.epochs=3 ...`): the
+    options of `kerascnn train`, the same validation, the same trainer; returns the exit status.
+
+    Args:
+        recipe: the recipe as a dict (the tables of a TOML recipe).
+        model: a function `(input_shape, classes) -> keras.Model`, for a recipe without [model].
+    """
+    from kerascnn.config.errors import ConfigError
+    from kerascnn.recipe import load_recipe
+
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_options(parser)
+    args = parser.parse_args(argv)
+    try:
+        loaded = load_recipe(recipe, recipe_overrides(args))
+        quiet_backend()
+        from kerascnn.training import train
+
+        train(loaded, model=model, restart=args.restart, verbose=0 if args.quiet else "auto")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _toml_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)  # a JSON string is a valid TOML basic string
+
+
+def quiet_backend() -> None:
+    """Import Keras and its backend without TensorFlow's C++ start-up chatter.
+
+    TensorFlow 2.21 logs through abseil before abseil is initialised, which ignores
+    TF_CPP_MIN_LOG_LEVEL (abseil-cpp#1718, #1957), so file descriptor 2 is pointed at /dev/null while
+    the backend loads and finds its devices. Python exceptions are unaffected. Anyone who sets
+    TF_CPP_MIN_LOG_LEVEL themselves gets TensorFlow's own behaviour.
+    """
+    if "keras" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # device discovery logs too (cuInit on CPU hosts)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
