@@ -85,6 +85,8 @@ def test_the_model_side_knows_nothing_of_training():
 
 def test_nothing_imports_the_command_line():
     """The CLI only parses, calls the verbs and prints: no module of the package imports it (what
-    recipe scripts share with it is kerascnn.scripting)."""
+    recipe scripts share with it is kerascnn.scripting), but the reference generator, which
+    documents its commands (docs/cli.md)."""
     graph = import_graph()
-    assert not [name for name, targets in graph.items() if "kerascnn.cli" in targets]
+    importers = [name for name, targets in graph.items() if "kerascnn.cli" in targets]
+    assert importers == ["kerascnn.reference"], importers
