@@ -457,97 +457,15 @@ def _print_table(table) -> None:
 
 
 def _port(args) -> int:
-    from pathlib import Path
+    from kerascnn.models import check_port_output, port
 
-    from kerascnn.config.errors import ConfigError
-
-    output = Path(args.output)
-    if output.suffix != ".keras":
-        raise ConfigError(f"--output must end in .keras. Received: {args.output!r}.")
-    if output.exists():
-        raise ConfigError(f"{args.output!r} exists; kerascnn never overwrites a saved model. "
-                          f"Choose another name or remove it first.")
-    if args.weights is not None and not Path(args.weights).is_file():
-        raise ConfigError(f"no weights file at {args.weights!r}.")
-    from kerascnn.zoo.pretrained import hub_id_of
-
-    timm = hub_id_of(args.architecture) is not None or (
-        args.weights is not None and Path(args.weights).suffix == ".safetensors")
-    model = _port_timm(args) if timm else _port_application(args)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    model, facts, what = model
-    model.save(output)
-    if facts is not None:
-        from kerascnn.saving import write_feeding
-
-        write_feeding(output, facts)
-    count = sum(int(w.numpy().size) for w in model.weights)
-    print(f"{what} -> kerascnn {model.name}: {count:,} weights saved to {output}")
+    check_port_output(args.output, args.weights)  # before Keras loads
+    quiet_backend()
+    saved = port(args.architecture, args.output, weights=args.weights,
+                 input_shape=args.input_shape, classes=args.classes, include_top=not args.no_top)
+    print(f"{saved.source} -> kerascnn {saved.model.name}: {saved.weights:,} weights saved to "
+          f"{saved.path}")
     return 0
-
-
-def _port_timm(args):
-    """timm's weights: a Hub id, or a kerascnn model name and a local model.safetensors."""
-    from kerascnn.config.errors import ConfigError
-    from kerascnn.zoo.pretrained import hub_id_of, resolve_weights
-    from kerascnn.zoo.timm_port import ARCHITECTURES
-
-    hub_id = hub_id_of(args.architecture)
-    if hub_id is not None:
-        if args.weights is not None:
-            raise ConfigError("give a Hub id or --weights, not both.")
-        timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
-        if timm_name not in ARCHITECTURES:
-            raise ConfigError(f"kerascnn has no port of timm's {timm_name!r}; it ports "
-                              f"{', '.join(sorted(ARCHITECTURES))}.")
-        name, weights = ARCHITECTURES[timm_name].model, hub_id
-    else:
-        from kerascnn.zoo import get_model_info
-
-        name, weights = get_model_info(args.architecture).name, args.weights
-    source = resolve_weights(name, weights)  # fetched once; build reads the same file
-    quiet_backend()
-    import kerascnn
-
-    options = {"include_top": not args.no_top}
-    if args.classes is not None:
-        options["classes"] = args.classes
-    pretrained = source.pretrained
-    shape = args.input_shape or ((pretrained.input_size,) * 2 + (3,) if pretrained else None)
-    model = kerascnn.build(name, weights=str(source.path), input_shape=shape, **options)
-    facts = None
-    if pretrained is not None:
-        facts = {"preprocessing": pretrained.preprocessing(model.input_shape[1],
-                                                           model.input_shape[3]),
-                 **pretrained.to_dict()}
-    return model, facts, source.described
-
-
-def _port_application(args):
-    from kerascnn.config.errors import ConfigError, first_line
-    from kerascnn.zoo.port import find_source
-
-    spec = find_source(args.architecture)  # a typo fails before anything loads
-    quiet_backend()
-    from kerascnn.zoo.port import port_weights
-
-    include_top = False if args.no_top else None
-    if args.weights is not None:
-        source = args.weights
-    else:
-        import keras
-
-        try:
-            source = getattr(keras.applications, spec.application)(
-                weights="imagenet", include_top=not args.no_top)
-        except Exception as e:  # noqa: BLE001  (a failed download has many exception types)
-            raise ConfigError(f"could not fetch the ImageNet weights of {spec.application}: "
-                              f"{first_line(e)}",
-                              hint="without internet, download the .h5 elsewhere and pass "
-                                   "--weights FILE.") from None
-    model = port_weights(source, architecture=spec.application, input_shape=args.input_shape,
-                         include_top=include_top, classes=args.classes)
-    return model, None, spec.application
 
 
 def _shape(text: str) -> tuple[int, int, int]:

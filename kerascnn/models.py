@@ -4,9 +4,13 @@ asked or declared."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from kerascnn.config import ConfigError
 
-__all__ = ["check_model_argument", "model_for", "recipe_model", "MODEL_FILES"]
+__all__ = ["check_model_argument", "model_for", "recipe_model", "MODEL_FILES", "port",
+           "check_port_output", "Ported"]
 
 MODEL_FILES = (".toml", ".yaml", ".yml", ".keras")
 
@@ -79,3 +83,108 @@ def recipe_model(path, input_shape=None, classes: int | None = None):
         raise ConfigError(f"{path}: the number of classes comes from the data; give "
                           f"--classes N.")
     return build_model(recipe, input_shape, classes)
+
+
+@dataclass
+class Ported:
+    """What `port` saved: the file, the model, how many weights, and where they came from."""
+
+    path: Path
+    model: object
+    weights: int
+    source: str
+
+
+def check_port_output(output, weights=None) -> None:
+    """The output of `kerascnn port` is a new .keras file and the weights file exists: checked
+    before anything loads."""
+    output = Path(output)
+    if output.suffix != ".keras":
+        raise ConfigError(f"--output must end in .keras. Received: {str(output)!r}.")
+    if output.exists():
+        raise ConfigError(f"{str(output)!r} exists; kerascnn never overwrites a saved model. "
+                          f"Choose another name or remove it first.")
+    if weights is not None and not Path(weights).is_file():
+        raise ConfigError(f"no weights file at {weights!r}.")
+
+
+def port(source: str, output, *, weights=None, input_shape=None, classes: int | None = None,
+         include_top: bool = True) -> Ported:
+    """Save published weights as a kerascnn model: timm's (a Hub id, or a model name with a
+    `model.safetensors`; the archive then records how to feed the model) or keras.applications'
+    (its name, with a weights file or downloaded). Never overwrites `output`."""
+    from kerascnn.zoo.pretrained import hub_id_of
+
+    check_port_output(output, weights)
+    timm = hub_id_of(source) is not None or (weights is not None
+                                             and Path(weights).suffix == ".safetensors")
+    make = _port_timm if timm else _port_application
+    model, facts, described = make(source, weights, input_shape, classes, include_top)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    model.save(output)
+    if facts is not None:
+        from kerascnn.saving import write_feeding
+
+        write_feeding(output, facts)
+    count = sum(int(w.numpy().size) for w in model.weights)
+    return Ported(path=output, model=model, weights=count, source=described)
+
+
+def _port_timm(source, weights, input_shape, classes, include_top):
+    """timm's weights: a Hub id, or a kerascnn model name and a local model.safetensors."""
+    from kerascnn.zoo.pretrained import hub_id_of, resolve_weights
+    from kerascnn.zoo.timm_port import ARCHITECTURES
+
+    hub_id = hub_id_of(source)
+    if hub_id is not None:
+        if weights is not None:
+            raise ConfigError("give a Hub id or --weights, not both.")
+        timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
+        if timm_name not in ARCHITECTURES:
+            raise ConfigError(f"kerascnn has no port of timm's {timm_name!r}; it ports "
+                              f"{', '.join(sorted(ARCHITECTURES))}.")
+        name, weights = ARCHITECTURES[timm_name].model, hub_id
+    else:
+        from kerascnn.zoo import get_model_info
+
+        name, weights = get_model_info(source).name, weights
+    source = resolve_weights(name, weights)  # fetched once; build reads the same file
+    import kerascnn
+
+    options = {"include_top": include_top}
+    if classes is not None:
+        options["classes"] = classes
+    pretrained = source.pretrained
+    shape = input_shape or ((pretrained.input_size,) * 2 + (3,) if pretrained else None)
+    model = kerascnn.build(name, weights=str(source.path), input_shape=shape, **options)
+    facts = None
+    if pretrained is not None:
+        facts = {"preprocessing": pretrained.preprocessing(model.input_shape[1],
+                                                           model.input_shape[3]),
+                 **pretrained.to_dict()}
+    return model, facts, source.described
+
+
+def _port_application(source, weights, input_shape, classes, include_top):
+    """keras.applications' weights: its network's name, with a weights file or downloaded."""
+    from kerascnn.config.errors import first_line
+    from kerascnn.zoo.port import find_source, port_weights
+
+    spec = find_source(source)  # a typo fails before anything loads
+    if weights is not None:
+        source = weights
+    else:
+        import keras
+
+        try:
+            source = getattr(keras.applications, spec.application)(
+                weights="imagenet", include_top=include_top)
+        except Exception as e:  # noqa: BLE001  (a failed download has many exception types)
+            raise ConfigError(f"could not fetch the ImageNet weights of {spec.application}: "
+                              f"{first_line(e)}",
+                              hint="without internet, download the .h5 elsewhere and pass "
+                                   "--weights FILE.") from None
+    model = port_weights(source, architecture=spec.application, input_shape=input_shape,
+                         include_top=None if include_top else False, classes=classes)
+    return model, None, spec.application
