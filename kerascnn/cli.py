@@ -387,24 +387,24 @@ def _summary(args) -> int:
 
     check_model_argument(args.spec)
     quiet_backend()
-    from kerascnn.analysis import profile, report
+    from kerascnn.analysis import profile
 
     model = model_for(args.spec, args.input_shape, args.classes)
     result = profile(model, batch_size=args.batch_size)
     if args.format == "json":
-        print(report.to_json(result))
+        print(result.to_json())
     elif args.format == "csv":
-        sys.stdout.write(report.to_csv(result))
+        sys.stdout.write(result.to_csv())
     elif args.format == "markdown":
-        sys.stdout.write(report.to_markdown(result))
+        sys.stdout.write(result.to_markdown())
     elif sys.stdout.isatty():
         from rich.console import Console
 
         console = Console()
-        console.print(report.rich_table(result))
-        console.print("\n".join([""] + report.footer(result)), highlight=False)
+        console.print(result.rich_table())
+        console.print("\n".join([""] + result.footer()), highlight=False)
     else:  # piped: no wrapping, whole rows
-        print(report.text_table(result))
+        print(result.text_table())
     return 0
 
 

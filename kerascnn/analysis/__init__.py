@@ -5,12 +5,12 @@ type it does not know.
 """
 
 from kerascnn.analysis.costs import CONVENTION, Cost, register_cost
-from kerascnn.analysis.profile import (
-    OPTIMIZER_SLOTS,
-    LayerProfile,
-    Profile,
-    TrainingMemory,
-    profile,
+from kerascnn.analysis.profile import profile
+from kerascnn.analysis.result import (
+           OPTIMIZER_SLOTS,
+           LayerProfile,
+           Profile,
+           TrainingMemory,
 )
 
 __all__ = ["CONVENTION", "OPTIMIZER_SLOTS", "Cost", "LayerProfile", "Profile", "TrainingMemory",

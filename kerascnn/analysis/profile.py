@@ -12,198 +12,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 
 import keras
 from keras import tree
 
-from kerascnn.analysis.costs import CONVENTION, find_rule
-
-# Optimizer state per trainable parameter, in parameter-sized slots.
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adagrad": 1,
-                   "adadelta": 2, "adam": 2, "adamw": 2, "nadam": 2, "adamax": 2, "lion": 1}
-
-
-@dataclass(frozen=True)
-class LayerProfile:
-    """One layer call.
-
-    Attributes:
-        name: the layer's name, prefixed by the enclosing models' (`backbone/conv1`); a shared layer's
-            later calls are `name (call 2)`, ...
-        type: the layer class name.
-        output_shapes: the shape of each output, batch dimension included.
-        trainable_params, non_trainable_params: weights first seen at this call (a shared layer's
-            later calls and tied weights count 0).
-        param_bytes: their size in bytes.
-        macs: multiply-adds for the batch (see `costs.CONVENTION`); None when the layer type has no
-            rule, so it is not counted (never a silent zero).
-        activations: output values for the batch.
-        activation_bytes: their size in bytes (the output dtype: 2 for float16/bfloat16).
-        inplace: the layer can overwrite or view its input (activations, dropout, flatten), so the
-            totals do not count its output again (see `Profile.activations`).
-        receptive_field: input pixels one output position sees, per spatial axis; None where it is
-            not defined (no spatial axes, global pooling, flatten, unknown layers).
-        stride: the output's step in input pixels per spatial axis (the product of the strides so far).
-    """
-
-    name: str
-    type: str
-    output_shapes: tuple[tuple[int, ...], ...]
-    trainable_params: int
-    non_trainable_params: int
-    param_bytes: int
-    macs: int | None
-    activations: int
-    activation_bytes: int
-    inplace: bool = False
-    receptive_field: tuple[int, ...] | None = None
-    stride: tuple[int, ...] | None = None
-
-    @property
-    def params(self) -> int:
-        return self.trainable_params + self.non_trainable_params
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        """The first (usually only) output's shape."""
-        return self.output_shapes[0]
-
-
-@dataclass(frozen=True)
-class TrainingMemory:
-    """Bytes a training step holds, as the lecture tables estimate it (an upper estimate: frameworks
-    free or fuse some of it): weights, their gradients, the optimizer's slots, every layer's output
-    and the gradient of every layer's output."""
-
-    weights: int
-    gradients: int
-    optimizer_state: int
-    activations: int
-    activation_gradients: int
-
-    @property
-    def total(self) -> int:
-        return (self.weights + self.gradients + self.optimizer_state + self.activations
-                + self.activation_gradients)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "total": self.total}
-
-
-@dataclass(frozen=True)
-class Profile:
-    """The rows of `profile(model)` and their totals (see `LayerProfile`)."""
-
-    model_name: str
-    batch_size: int
-    rows: tuple[LayerProfile, ...]
-    convention: str = field(default=CONVENTION, repr=False)
-
-    @property
-    def trainable_params(self) -> int:
-        return sum(r.trainable_params for r in self.rows)
-
-    @property
-    def non_trainable_params(self) -> int:
-        return sum(r.non_trainable_params for r in self.rows)
-
-    @property
-    def params(self) -> int:
-        return self.trainable_params + self.non_trainable_params
-
-    @property
-    def param_bytes(self) -> int:
-        return sum(r.param_bytes for r in self.rows)
-
-    @property
-    def macs(self) -> int:
-        """Multiply-adds of the counted layers, for the batch."""
-        return sum(r.macs for r in self.rows if r.macs is not None)
-
-    @property
-    def activations(self) -> int:
-        """Output values for the batch, the input included, counted as the lecture tables count
-        them: a layer that can work in place (a ReLU after a convolution, dropout, flatten) adds
-        nothing, so VGG16 holds 15.2M values per image. Keras without XLA fusion materialises the
-        in-place rows too: add `r.activations` of the rows with `r.inplace` for that figure."""
-        return sum(r.activations for r in self.rows if not r.inplace)
-
-    @property
-    def activation_bytes(self) -> int:
-        return sum(r.activation_bytes for r in self.rows if not r.inplace)
-
-    @property
-    def not_counted(self) -> list[str]:
-        """Rows whose layer type has no multiply-add rule (see `costs.register_cost`)."""
-        return [r.name for r in self.rows if r.macs is None]
-
-    def __getitem__(self, name: str) -> LayerProfile:
-        for row in self.rows:
-            if row.name == name:
-                return row
-        raise KeyError(f"no layer named {name!r} in the profile of {self.model_name!r}.")
-
-    def select(self, *types: str) -> list[LayerProfile]:
-        """The rows of the given layer types, e.g. `select("Conv2D", "Dense")`."""
-        return [r for r in self.rows if r.type in types]
-
-    def training_memory(self, optimizer: str | int = "momentum",
-                        batch_size: int | None = None) -> TrainingMemory:
-        """Bytes for one training step: weights + gradients + optimizer slots + activations and their
-        gradients (for `batch_size` images; default the profile's).
-
-        Args:
-            optimizer: a name (`OPTIMIZER_SLOTS`: "sgd" 0 slots, "momentum" 1, "adam" 2, ...) or the
-                number of parameter-sized slots it keeps.
-        """
-        if isinstance(optimizer, str):
-            if optimizer.lower() not in OPTIMIZER_SLOTS:
-                raise ValueError(f"unknown optimizer {optimizer!r}. Known: "
-                                 f"{', '.join(OPTIMIZER_SLOTS)}, or give the number of slots.")
-            slots = OPTIMIZER_SLOTS[optimizer.lower()]
-        elif isinstance(optimizer, int) and not isinstance(optimizer, bool) and optimizer >= 0:
-            slots = optimizer
-        else:
-            raise ValueError(f"`optimizer` must be a name or a number of slots. "
-                             f"Received: {optimizer!r}")
-        batch = self.batch_size if batch_size is None else _positive(batch_size, "batch_size")
-        per_param = self.param_bytes / self.params if self.params else 4
-        trainable_bytes = round(self.trainable_params * per_param)
-        forward = self.activation_bytes * batch // self.batch_size
-        return TrainingMemory(weights=self.param_bytes, gradients=trainable_bytes,
-                              optimizer_state=slots * trainable_bytes, activations=forward,
-                              activation_gradients=forward)
-
-    def totals(self) -> dict:
-        return {"params": self.params, "trainable_params": self.trainable_params,
-                "non_trainable_params": self.non_trainable_params,
-                "param_bytes": self.param_bytes, "macs": self.macs,
-                "activations": self.activations, "activation_bytes": self.activation_bytes}
-
-    def to_dict(self) -> dict:
-        """Everything, JSON-ready: the totals, `not_counted`, the convention and a `layers` list."""
-        layers = []
-        for r in self.rows:
-            row = asdict(r)
-            row["output_shapes"] = [list(s) for s in r.output_shapes]
-            for key in ("receptive_field", "stride"):
-                row[key] = list(row[key]) if row[key] is not None else None
-            layers.append(row)
-        return {"model": self.model_name, "batch_size": self.batch_size, **self.totals(),
-                "not_counted": self.not_counted, "convention": self.convention,
-                "training_memory": self.training_memory().to_dict(), "layers": layers}
-
-    def __str__(self) -> str:
-        from kerascnn.analysis.report import text_table
-
-        return text_table(self)
-
-    def _repr_markdown_(self) -> str:
-        """The per-layer table and the totals, as a notebook shows a profile."""
-        from kerascnn.analysis.report import to_markdown
-
-        return to_markdown(self)
+from kerascnn.analysis.costs import find_rule
+from kerascnn.analysis.result import LayerProfile, Profile, positive_int
 
 
 def profile(model, *, batch_size: int = 1, input_shape: Sequence[int | None] | None = None
@@ -226,7 +40,7 @@ def profile(model, *, batch_size: int = 1, input_shape: Sequence[int | None] | N
         ValueError: not a Functional/Sequential model, a bad batch size or input shape, or an input
             dimension left unknown.
     """
-    batch_size = _positive(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     graph = _graph_of(model)
     if graph is None:
         raise ValueError(f"`profile` reads a Functional or Sequential model's graph; "
@@ -416,9 +230,3 @@ def _itemsize(dtype) -> int:
         return 1
     bits = re.search(r"(\d+)$", name)
     return int(bits.group(1)) // 8 if bits else 4
-
-
-def _positive(value, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"`{what}` must be a positive integer. Received: {what}={value!r}")
-    return value

@@ -1,127 +1,15 @@
-"""A `Profile` as people read it (a rich table, Markdown, CSV, JSON) and several side by side, with the
-classic parameters-versus-multiply-adds chart."""
+"""Several profiles side by side (a table, Markdown, CSV, JSON) and the classic parameters-versus-
+multiply-adds chart. One profile prints itself (`Profile.text_table`, `to_markdown`, ...)."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # annotations only: Profile renders itself through this module
-    from kerascnn.analysis.profile import Profile
-
-COLUMNS = ("layer", "type", "output shape", "params", "MACs", "activations", "memory", "RF",
-           "stride")
-
-
-def human(n: float | None, unit: str = "") -> str:
-    """1234567 -> '1.23M'; bytes with unit='B' -> '4.71 MiB'."""
-    if n is None:
-        return "not counted"
-    if unit == "B":
-        for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
-            if abs(n) < 1024 or suffix == "TiB":
-                return f"{n:.0f} {suffix}" if suffix == "B" else f"{n:.2f} {suffix}"
-            n /= 1024
-    for suffix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{suffix}"
-    return f"{n:g}"
-
-
-def _axes(values) -> str:
-    return "" if values is None else "x".join(map(str, values))
-
-
-def _shape(shapes) -> str:
-    return " ".join("(" + ", ".join(map(str, s)) + ")" for s in shapes)
-
-
-def rows_for_display(profile: Profile) -> list[list[str]]:
-    return [[r.name, r.type, _shape(r.output_shapes), f"{r.params:,}" if r.params else "",
-             "not counted" if r.macs is None else (human(r.macs) if r.macs else ""),
-             human(r.activations), "in place" if r.inplace else human(r.activation_bytes, "B"),
-             _axes(r.receptive_field),
-             _axes(r.stride)] for r in profile.rows]
-
-
-def footer(profile: Profile) -> list[str]:
-    memory = profile.training_memory()
-    lines = [
-        f"{profile.model_name}: {profile.params:,} parameters ({profile.trainable_params:,} "
-        f"trainable), {human(profile.macs)} multiply-adds ({profile.macs:,}) and "
-        f"{human(profile.activations)} activation values ({human(profile.activation_bytes, 'B')}) "
-        f"per batch of {profile.batch_size}.",
-        f"Training memory with SGD+momentum: {human(memory.total, 'B')} = weights "
-        f"{human(memory.weights, 'B')} + gradients {human(memory.gradients, 'B')} + momentum "
-        f"{human(memory.optimizer_state, 'B')} + activations {human(memory.activations, 'B')} "
-        f"+ their gradients {human(memory.activation_gradients, 'B')}.",
-        f"Counted as the papers count: {profile.convention}.",
-    ]
-    if profile.not_counted:
-        lines.append(f"Not counted (no multiply-add rule for their type): "
-                     f"{', '.join(profile.not_counted)}.")
-    return lines
-
-
-def rich_table(profile: Profile):
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("layer", "type", "output shape")
-                         else "right", overflow="fold")
-    for row in rows_for_display(profile):
-        table.add_row(*row)
-    return table
-
-
-def text_table(profile: Profile, width: int = 160) -> str:
-    from rich.console import Console
-
-    console = Console(width=width, file=io.StringIO(), color_system=None)
-    console.print(rich_table(profile))
-    lines = [line.rstrip() for line in console.file.getvalue().splitlines()]
-    return "\n".join(lines + [""] + footer(profile))
-
-
-def to_json(profile: Profile) -> str:
-    return json.dumps(profile.to_dict(), indent=2)
-
-
-def to_csv(profile: Profile) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["layer", "type", "output_shape", "trainable_params", "non_trainable_params",
-                     "macs", "activations", "activation_bytes", "inplace", "receptive_field",
-                     "stride"])
-    for r in profile.rows:
-        writer.writerow([r.name, r.type, _shape(r.output_shapes), r.trainable_params,
-                         r.non_trainable_params, "" if r.macs is None else r.macs, r.activations,
-                         r.activation_bytes, int(r.inplace), _axes(r.receptive_field),
-                         _axes(r.stride)])
-    return out.getvalue()
-
-
-def _markdown_table(columns, rows, left: int) -> list[str]:
-    """Markdown lines; the first `left` columns left-aligned, the numbers right-aligned."""
-    def line(cells):
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    rule = "|" + "|".join("---" if i < left else "--:" for i in range(len(columns))) + "|"
-    return [line(columns), rule] + [line(row) for row in rows]
-
-
-def to_markdown(profile: Profile) -> str:
-    lines = _markdown_table(COLUMNS, rows_for_display(profile), left=3)
-    return "\n".join(lines + [""] + footer(profile)) + "\n"
-
-
-# --- several models ----------------------------------------------------------------------------------
+from kerascnn.analysis.formatting import human, markdown_table
+from kerascnn.analysis.result import Profile
 
 COMPARE_COLUMNS = ("model", "input", "params", "MACs", "activations", "activation memory",
                    "training memory")
@@ -134,7 +22,7 @@ def comparison_rows(profiles: Sequence[Profile], inputs: Sequence[str]) -> list[
 
 
 def comparison_markdown(profiles: Sequence[Profile], inputs: Sequence[str]) -> str:
-    return "\n".join(_markdown_table(COMPARE_COLUMNS, comparison_rows(profiles, inputs),
+    return "\n".join(markdown_table(COMPARE_COLUMNS, comparison_rows(profiles, inputs),
                                      left=2)) + "\n"
 
 
