@@ -12,7 +12,8 @@ import os
 import sys
 
 from kerascnn import __version__
-from kerascnn.inference import NORMALIZATIONS
+from kerascnn.inference.loading import NORMALIZATIONS
+from kerascnn.inference.views import CROPS
 from kerascnn.scripting import add_train_options, quiet_backend, recipe_overrides
 
 
@@ -90,17 +91,29 @@ def _parser() -> argparse.ArgumentParser:
     recipes.set_defaults(run=_recipes)
 
     evaluate = commands.add_parser(
-        "evaluate", help="accuracy, top-5, loss and per-class accuracy of a trained model",
+        "evaluate", help="accuracy, top-5, loss and per-class accuracy of trained models, "
+                         "alone or as an ensemble, with the papers' multi-crop tests",
         description="Evaluate a run directory's model (or a .keras file) on labelled images: the "
                     "run's own test split by default, a folder with one sub-folder per class, or "
-                    "a recipe's data. Images are fed exactly as in the run's validation.")
-    evaluate.add_argument("target", metavar="RUN_DIR_OR_MODEL",
-                          help="a run directory (runs/lenet5_digits) or a .keras file")
+                    "a recipe's data. Images are fed exactly as in the run's validation. Several "
+                    "runs are evaluated together as an ensemble (softmax averaged): each model's "
+                    "and the ensemble's accuracy side by side. --crops 10 averages AlexNet's ten "
+                    "views; --scales, VGG's multi-scale test.")
+    evaluate.add_argument("targets", nargs="+", metavar="RUN_DIR_OR_MODEL",
+                          help="a run directory (runs/lenet5_digits) or a .keras file; several: "
+                               "an ensemble")
     evaluate.add_argument("--data", metavar="FOLDER_OR_RECIPE",
                           help="a folder of labelled images or a recipe file (default: the run's "
                                "own recipe)")
     evaluate.add_argument("--split", choices=("test", "val"), default="test",
                           help="which split of a recipe's data (default test)")
+    evaluate.add_argument("--crops", type=int, choices=CROPS, default=1,
+                          help="views per image, softmax averaged: 1 the centre (default), 5 the "
+                               "corners and the centre, 10 those and their mirror images")
+    evaluate.add_argument("--scales", type=_sizes, metavar="Q[,Q...]",
+                          help="bring each image's shorter side to each size Q before cropping "
+                               "(VGG's multi-scale test), e.g. 256,288,320; default: the run's "
+                               "own size")
     evaluate.add_argument("--batch-size", type=_positive_int, default=64, metavar="N")
     evaluate.add_argument("--normalize", choices=NORMALIZATIONS,
                           help="how to normalize images for a model outside a run directory")
@@ -282,13 +295,16 @@ def _evaluate(args) -> int:
 
     if args.confusion is not None:
         _check_new_plot(args.confusion, "--confusion")
-    if not Path(args.target).exists():
-        raise ConfigError(f"no run directory or model at {args.target!r}.")
+    for target in args.targets:
+        if not Path(target).exists():
+            raise ConfigError(f"no run directory or model at {target!r}.")
     quiet_backend()
     from kerascnn.inference import evaluate, plot_confusion
 
-    result = evaluate(args.target, args.data, split=args.split, batch_size=args.batch_size,
-                      normalize=args.normalize, bad_images=args.bad_images)
+    ensemble = len(args.targets) > 1
+    result = evaluate(args.targets if ensemble else args.targets[0], args.data, split=args.split,
+                      batch_size=args.batch_size, normalize=args.normalize,
+                      bad_images=args.bad_images, crops=args.crops, scales=args.scales)
     if result.skipped:
         from kerascnn.data.folder import describe_bad
 
@@ -302,11 +318,24 @@ def _evaluate(args) -> int:
     else:
         from rich.table import Table
 
-        print(f"{args.target} on {result.data}: {result.examples:,} images")
-        line = f"  accuracy {result.accuracy:.4f}  loss {result.loss:.4f}"
-        if result.top5_accuracy is not None:
-            line += f"  top-5 accuracy {result.top5_accuracy:.4f}"
-        print(line)
+        views = f"{args.crops} crop{'s' if args.crops > 1 else ''}" + (
+            f" at scales {', '.join(map(str, args.scales))}" if args.scales else "")
+        what = "an ensemble of " + str(len(args.targets)) if ensemble else args.targets[0]
+        print(f"{what} on {result.data}: {result.examples:,} images, {views}")
+        if ensemble:
+            table = Table(box=None, header_style="bold", pad_edge=False)
+            for column in ("model", "accuracy", "top-5 accuracy", "loss"):
+                table.add_column(column, justify="left" if column == "model" else "right")
+            for row in [*result.members, result]:
+                table.add_row(row.model, f"{row.accuracy:.4f}",
+                              "" if row.top5_accuracy is None else f"{row.top5_accuracy:.4f}",
+                              f"{row.loss:.4f}")
+            _print_table(table)
+        else:
+            line = f"  accuracy {result.accuracy:.4f}  loss {result.loss:.4f}"
+            if result.top5_accuracy is not None:
+                line += f"  top-5 accuracy {result.top5_accuracy:.4f}"
+            print(line)
         if len(result.per_class) <= 50:
             table = Table(box=None, header_style="bold", pad_edge=False)
             table.add_column("class")
@@ -477,6 +506,17 @@ def _shape(text: str) -> tuple[int, int, int]:
         raise argparse.ArgumentTypeError(f"expected height,width,channels such as 224,224,3. "
                                          f"Received: {text!r}")
     return parts
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(p) for p in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes such as 256 or 256,288,320. Received: "
+                                         f"{text!r}")
+    return sizes
 
 
 def _positive_int(text: str) -> int:

@@ -98,3 +98,127 @@ def test_bad_targets_and_data_are_plain_errors(run, tmp_path):
         predict(run.run_dir, [tmp_path / "text.png"])
     with pytest.raises(ConfigError, match="holds no trained model"):
         load_trained(tmp_path)
+
+
+# --- the papers' test protocols: multi-crop, multi-scale, ensembles ---------------------------------
+
+def pngs(root, images, labels):
+    from PIL import Image
+
+    for i, (image, label) in enumerate(zip(images, labels)):
+        (root / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.astype(np.uint8)).save(root / str(label) / f"{i:03d}.png")
+    return root
+
+
+def independent(model, pre, images, views):
+    """Softmax averaged over `views` (top, left, mirrored, size) computed here with numpy and
+    model.predict, image by image set, not through kerascnn's evaluation."""
+    import tensorflow as tf
+
+    total = 0
+    for top, left, mirrored, size in views:
+        x = images if size == images.shape[1:3] else tf.image.resize(images, size).numpy()
+        x = x[:, top:top + 20, left:left + 20]
+        x = x[:, :, ::-1] if mirrored else x
+        x = (x - np.asarray(pre.mean, "float32")) / np.asarray(pre.std, "float32")
+        total = total + model.predict(x, verbose=0).astype("float64")
+    return total / len(views)
+
+
+def summary_of(p, y):
+    return (float(-np.mean(np.log(p[np.arange(len(y)), y]))), float(np.mean(p.argmax(1) == y)))
+
+
+def test_ten_crops_and_scales_are_the_mean_of_each_view_evaluated_alone(run, tmp_path):
+    """AlexNet's ten views (four corners, the centre, and their mirror images) and VGG's scales:
+    `evaluate` gives the loss and accuracy of the softmax averaged over exactly those views."""
+    images, labels = synthetic_images(3, 30, (24, 24), 3, seed=3)
+    folder = pngs(tmp_path / "labelled", images, labels)
+    order = np.argsort([f"{label}/{i:03d}.png" for i, label in enumerate(labels)], kind="stable")
+    x, y = images[order].astype(np.uint8).astype("float32"), labels[order].astype(int)  # the folder's order
+    trained = load_trained(run.run_dir)
+    corners = [(2, 2), (0, 0), (0, 4), (4, 0), (4, 4)]
+    ten = [(t, left, m, (24, 24)) for m in (False, True) for t, left in corners]
+    expected = independent(trained.model, trained.preprocessing, x, ten)
+    got = evaluate(run.run_dir, folder, crops=10)
+    assert got.examples == 30 and got.protocol == {"crops": 10, "scales": None}
+    assert (got.loss, got.accuracy) == pytest.approx(summary_of(expected, y), rel=1e-5)
+    confusion = np.zeros((3, 3), int)
+    np.add.at(confusion, (y, expected.argmax(1)), 1)
+    assert got.confusion == confusion.tolist()
+    centre = evaluate(run.run_dir, folder)  # the default: one centre crop, as before
+    assert (centre.loss, centre.accuracy) == pytest.approx(
+        summary_of(independent(trained.model, trained.preprocessing, x, ten[:1]), y), rel=1e-5)
+    assert centre.loss != pytest.approx(got.loss, rel=1e-3)  # the views do change the answer
+    # Two scales, five crops each: the shorter side to 24 and to 28, then the corners and centre.
+    wide = [(4, 4), (0, 0), (0, 8), (8, 0), (8, 8)]
+    views = [(t, left, False, (24, 24)) for t, left in corners] + [
+        (t, left, False, (28, 28)) for t, left in wide]
+    scaled = evaluate(run.run_dir, folder, crops=5, scales=[24, 28])
+    assert (scaled.loss, scaled.accuracy) == pytest.approx(
+        summary_of(independent(trained.model, trained.preprocessing, x, views), y), rel=1e-5)
+
+
+def test_an_ensemble_averages_its_members_and_an_ensemble_of_one_is_that_model(run, tmp_path,
+                                                                               capsys):
+    import keras
+
+    images, labels = synthetic_images(3, 30, (24, 24), 3, seed=4)
+    folder = pngs(tmp_path / "labelled", images, labels)
+    alone = evaluate(run.run_dir, folder)
+    one = evaluate([run.run_dir], folder)
+    assert one.to_dict() | {"model": "", "members": None} == alone.to_dict() | {
+        "model": "", "members": None}
+    assert one.members[0].to_dict() == alone.to_dict()
+    # A second member: the same run with other classifier weights.
+    other = tmp_path / "other"
+    shutil.copytree(run.run_dir, other)
+    model = keras.models.load_model(other / "model.keras")
+    layer = model.get_layer("head_logits")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel[:, ::-1] * 0.7, bias[::-1]])
+    model.save(other / "model.keras")
+    pair = evaluate([run.run_dir, other], folder)
+    order = np.argsort([f"{label}/{i:03d}.png" for i, label in enumerate(labels)], kind="stable")
+    x, y = images[order].astype(np.uint8).astype("float32"), labels[order].astype(int)
+    members = [load_trained(t) for t in (run.run_dir, other)]
+    p = [independent(m.model, m.preprocessing, x, [(2, 2, False, (24, 24))]) for m in members]
+    assert (pair.loss, pair.accuracy) == pytest.approx(summary_of((p[0] + p[1]) / 2, y), rel=1e-5)
+    for member, q in zip(pair.members, p):
+        assert (member.loss, member.accuracy) == pytest.approx(summary_of(q, y), rel=1e-5)
+    from kerascnn.cli import main
+
+    assert main(["evaluate", str(run.run_dir), str(other), "--data", str(folder),
+                 "--crops", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "an ensemble of 2" in out and "10 crops" in out and "ensemble of 2" in out.split(
+        "\n", 1)[1] and str(other) in out
+
+
+def test_protocols_refuse_what_they_cannot_do(run, tmp_path, capsys):
+    bare = tmp_path / "bare.keras"
+    shutil.copy(run.run_dir / "model.keras", bare)
+    images, labels = synthetic_images(3, 6, (20, 20), 3, seed=5)
+    folder = pngs(tmp_path / "labelled", images, labels)
+    with pytest.raises(ConfigError, match="every corner is the centre") as error:
+        evaluate(load_trained(bare, normalize="unit"), folder, crops=10)
+    assert "--scales 22" in str(error.value)
+    with pytest.raises(ConfigError, match="at least the input's 20. Received: 16"):
+        evaluate(run.run_dir, folder, scales=[16])
+    with pytest.raises(ConfigError, match="crops must be 1, 5 or 10. Received: 3"):
+        evaluate(run.run_dir, folder, crops=3)
+    with pytest.raises(ConfigError, match="has input shape"):
+        import keras
+
+        small = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
+                                  keras.layers.Dense(3, activation="softmax")])
+        small.save(tmp_path / "small.keras")
+        evaluate([run.run_dir, load_trained(tmp_path / "small.keras", normalize="unit")], folder)
+    from kerascnn.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(run.run_dir), "--crops", "3"])
+    assert "invalid choice: 3" in capsys.readouterr().err
+    assert main(["evaluate", str(run.run_dir), str(tmp_path / "missing")]) == 2
+    assert "no run directory or model at" in capsys.readouterr().err

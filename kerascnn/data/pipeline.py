@@ -118,7 +118,7 @@ class Data:
 
 def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
               normalization: Preprocessing | None = None,
-              drop_remainder: bool = False) -> Data:
+              drop_remainder: bool = False, centre_crop: bool = True) -> Data:
     """The recipe's data as batched `tf.data` datasets of `(normalized image, one-hot label)`.
 
     Args:
@@ -129,12 +129,14 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
             fine-tuning) sees it as it saw its training images.
         drop_remainder: drop each split's last, smaller batch (several processes must run equal
             batches in step).
+        centre_crop: False: the validation and test images stay at `load_size`, uncropped (the
+            test-time protocols of `kerascnn.evaluate` take their own crops).
     """
     import tensorflow as tf
 
     d, aug = recipe.data, recipe.augment
     seed = recipe.train.seed if seed is None else seed
-    splits = load_source(recipe, seed)
+    splits = load_source(recipe, seed if d.seed is None else d.seed)  # the data's own seed
     h, w = d.image_size or splits.image_shape[:2]
     if h is None or w is None:
         raise recipe.error(("data", "image_size"), f"the images of {splits.description} vary in "
@@ -182,7 +184,7 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
             ds = ds.shuffle(d.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
             if aug.scale is not None:
                 ds = ds.map(resized_crop, num_parallel_calls=tf.data.AUTOTUNE)
-        elif cropped:
+        elif cropped and centre_crop:
             ds = ds.map(lambda x, y: (pre.centre(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.batch(d.batch_size, drop_remainder=drop_remainder)
         if training and (aug.crop_padding or aug.flip or (cropped and aug.scale is None)):

@@ -48,6 +48,8 @@ class Recipe:
         extended) and `[output]`: a resumed run must have the same one."""
         doc = self.resolved()  # defaults filled in: the same run however it is written
         doc["train"].pop("epochs", None)
+        if doc["data"].get("seed") is None:  # added later: runs that leave it out keep their hash
+            doc["data"].pop("seed", None)
         for phase in doc.get("finetune", {}).get("phases", []):
             phase.pop("epochs", None)
         for key in ("output", "description", "name", "tune"):  # training ignores [tune]

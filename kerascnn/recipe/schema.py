@@ -85,6 +85,10 @@ class DataSection:
             in this order: a split of one dataset into two tasks (CIFAR-10's animals and vehicles).
         train_per_class: keep this many training images of each class (digits, synthetic,
             glyphs; drawn with the seed): learning from few labelled examples.
+        seed: the seed of the data itself: generated images (synthetic, glyphs), the test and
+            validation splits and `train_per_class`'s draw (default: `train.seed`). Runs that
+            differ only in `train.seed` with the same `data.seed` see the same images and splits
+            and differ in initialization, order and augmentation (the members of an ensemble).
         shuffle_buffer: tf.data shuffle buffer.
         cache: keep decoded images in memory after the first epoch.
         bad_images: what to do with image files that cannot be read (source "folder"; every
@@ -119,6 +123,7 @@ class DataSection:
     samples: int = 2000
     class_subset: tuple[int, ...] = ()
     train_per_class: int | None = None
+    seed: int | None = None
     shuffle_buffer: int = 10_000
     cache: bool = True
     bad_images: Literal["error", "skip"] = "error"

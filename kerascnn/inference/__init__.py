@@ -1,0 +1,22 @@
+"""Using a trained model: load a run directory (or a saved model), evaluate it on labelled images, and
+predict the classes of image files.
+
+A run directory knows how its images were fed (`data.json`: input size, resize, crop, mean and std,
+class names), so evaluation and prediction repeat exactly what validation did during training. A bare
+`.keras` file outside a run directory says none of that: its input size comes from the model, and the
+normalization must be named (`normalize="unit"`, "imagenet", "caffe", "tf" or "none").
+"""
+
+from kerascnn.inference.evaluation import Evaluation, evaluate, plot_confusion
+from kerascnn.inference.loading import (
+    IMAGE_SUFFIXES,
+    NORMALIZATIONS,
+    Trained,
+    image_files,
+    load_trained,
+)
+from kerascnn.inference.prediction import Prediction, predict
+from kerascnn.inference.views import CROPS
+
+__all__ = ["Trained", "Evaluation", "Prediction", "load_trained", "evaluate", "predict",
+           "plot_confusion", "image_files", "NORMALIZATIONS", "IMAGE_SUFFIXES", "CROPS"]

@@ -1,0 +1,146 @@
+"""A trained model and how to feed it: a run directory's model with its `data.json`, a `.keras` file
+with what `kerascnn port` recorded, or a bare model with a named normalization; the image files
+named on a command line."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from kerascnn.config import ConfigError
+from kerascnn.data.folder import OTHER_IMAGE_FORMATS
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+# Image formats TensorFlow cannot decode are found in folders too, so that they are named, not ignored
+# (OTHER_IMAGE_FORMATS).
+
+
+@dataclass
+class Trained:
+    """A trained model with what it takes to feed it raw images.
+
+    Attributes:
+        model: the inference model (auxiliary heads removed).
+        preprocessing: `kerascnn.data.Preprocessing` (size, crop, mean, std).
+        class_names: one name per output.
+        model_path: the file the model came from.
+        run_dir: its run directory, when it came from one.
+    """
+
+    model: object
+    preprocessing: object
+    class_names: list[str]
+    model_path: Path
+    run_dir: Path | None = None
+
+
+# What a model outside a run directory may be told about its input (keras.applications' modes:
+# "imagenet" is "torch", "caffe" is VGG's and ResNet's BGR mean subtraction, "tf" is [-1, 1]).
+NORMALIZATIONS = ("unit", "imagenet", "caffe", "tf", "none")
+
+
+def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained:
+    """A run directory's model (`model.keras`; an unfinished run's `best.keras`), or a `.keras` file.
+
+    Args:
+        normalize: for a model outside a run directory that does not record how it is fed (a
+            model saved by `kerascnn port` from published weights does: their crop, interpolation,
+            mean and std): "unit" (x / 255), "imagenet" (the ImageNet mean and std), "caffe" (BGR,
+            ImageNet mean subtracted: ported VGG and ResNet weights), "tf" ([-1, 1]) or "none"
+            (0-255 as they are).
+    """
+    from kerascnn.data import Preprocessing
+    from kerascnn.data.pipeline import fixed_statistics
+    from kerascnn.saving import load_model
+    from kerascnn.zoo import drop_side_outputs
+
+    path = Path(target)
+    run_dir = None
+    if path.is_dir():
+        run_dir = path
+        candidates = [path / n for n in ("model.keras", "best.keras", "last.keras")]
+        model_path = next((p for p in candidates if p.is_file()), None)
+        if model_path is None:
+            raise ConfigError(f"{path} holds no trained model (model.keras, best.keras or "
+                              f"last.keras): is it a kerascnn run directory?")
+    elif path.is_file():
+        if path.suffix != ".keras":
+            raise ConfigError(f"expected a run directory or a .keras model. Received: "
+                              f"{str(target)!r}.")
+        model_path = path
+        if (path.parent / "data.json").is_file():
+            run_dir = path.parent
+    else:
+        raise ConfigError(f"no run directory or model at {str(target)!r}.")
+
+    model = drop_side_outputs(load_model(model_path))
+    classes = int(model.output_shape[-1])
+    if run_dir is not None and (run_dir / "data.json").is_file():
+        if normalize is not None:
+            raise ConfigError(f"{run_dir} records how its images were normalized; drop "
+                              f"--normalize.")
+        facts = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))
+        pre = Preprocessing.from_dict(facts)
+        names = [str(n) for n in facts.get("class_names") or range(classes)]
+    elif normalize is None and _feeding(model_path) is not None:  # a model ported from weights
+        facts = _feeding(model_path)
+        pre = Preprocessing.from_dict(facts["preprocessing"])
+        names = [str(n) for n in facts.get("class_names") or range(classes)]
+    else:
+        if normalize not in NORMALIZATIONS:
+            raise ConfigError(f"{model_path} is not in a run directory, so how its images were "
+                              f"normalized is unknown: give normalize "
+                              f"{', '.join(repr(n) for n in NORMALIZATIONS)}. Received: "
+                              f"{normalize!r}.")
+        shape = tuple(int(d) for d in model.input_shape[1:])
+        if None in shape:
+            raise ConfigError(f"{model_path} takes any image size; kerascnn needs a fixed input.")
+        channels = shape[2]
+        mean, std = fixed_statistics(normalize, channels)
+        pre = Preprocessing(shape, shape[:2], "stretch", tuple(mean), tuple(std),
+                            bgr=normalize == "caffe" and channels == 3)
+        names = [str(i) for i in range(classes)]
+    if len(names) != classes or tuple(model.input_shape[1:]) != pre.input_shape:
+        raise ConfigError(f"{model_path} does not match its data.json: the model takes "
+                          f"{model.input_shape[1:]} and gives {classes} classes; data.json says "
+                          f"{pre.input_shape} and {len(names)} classes.")
+    return Trained(model=model, preprocessing=pre, class_names=names, model_path=model_path,
+                   run_dir=run_dir)
+
+
+def _feeding(model_path: Path) -> dict | None:
+    from kerascnn.saving import read_feeding
+
+    facts = read_feeding(model_path)
+    return facts if facts and isinstance(facts.get("preprocessing"), dict) else None
+
+
+BAD_IMAGES = ("error", "skip")
+
+
+def check_policy(bad_images: str) -> None:
+    if bad_images not in BAD_IMAGES:
+        raise ConfigError(f"bad_images must be 'error' or 'skip'. Received: {bad_images!r}.")
+
+
+def image_files(items) -> list[Path]:
+    """Image files named directly, or found (recursively, sorted) in the folders named."""
+    if isinstance(items, (str, Path)):
+        items = [items]
+    files = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                           or p.suffix.lower() in OTHER_IMAGE_FORMATS)
+            if not found:
+                raise ConfigError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ConfigError(f"no image or folder at {str(item)!r}.")
+    if not files:
+        raise ConfigError("no images given.")
+    return files
