@@ -137,3 +137,26 @@ def test_resnet_depths_script(tmp_path):
     assert (tmp_path / "resnet20_cifar10" / "model.keras").exists()
     assert (tmp_path / "resnet_depths_cifar10.png").stat().st_size > 10_000
     assert script["main"](argv) == 0  # finished depths are read back, not retrained
+
+
+def test_data_seed_keeps_the_images_and_splits_and_old_fingerprints_stay():
+    """`data.seed`: runs differing only in `train.seed` see the same generated images and splits
+    (an ensemble's members); without it the data follows `train.seed` as before, and recipes that
+    leave it out keep the fingerprint they had (pinned: an unfinished run still resumes)."""
+    from kerascnn.data import load_data
+
+    def test_images(train_seed, **data):
+        recipe = load_recipe({"model": {"name": "lenet5"},
+                              "data": {"source": "glyphs", "samples": 200, "batch_size": 50,
+                                       "image_size": [32, 32], **data},
+                              "train": {"seed": train_seed}})
+        return np.concatenate([x for x, _ in load_data(recipe).test.as_numpy_iterator()])
+
+    same = [test_images(seed=7, train_seed=s) for s in (0, 1)]
+    assert np.array_equal(*same)
+    assert not np.array_equal(test_images(train_seed=0), test_images(train_seed=1))
+    assert np.array_equal(test_images(train_seed=7), same[0])  # data.seed 7 = train.seed 7's data
+    pinned = {"lenet5_digits": "a4cb8d08247b1104", "glyphs_scratch": "5e2c2456d0977857",
+              "resnet20_cifar10": "734f4ff133e5f1d5"}
+    for name, fingerprint in pinned.items():
+        assert load_recipe(REPO / "recipes" / f"{name}.toml").fingerprint == fingerprint, name
