@@ -40,8 +40,10 @@ _EXPORTS = {
     "tune": "kerascnn.search",
     "evaluate": "kerascnn.inference",
     "predict": "kerascnn.inference",
+    "export": "kerascnn.exporting",
 }
-_SUBMODULES = {"analysis", "blocks", "config", "data", "finetune", "hypermodel", "inference",
+_SUBMODULES = {"analysis", "blocks", "config", "data", "exporting", "finetune", "hypermodel",
+               "inference",
                "layers", "recipe", "saving", "search", "spec", "training", "zoo"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]

@@ -189,6 +189,28 @@ def _parser() -> argparse.ArgumentParser:
                       help="a new classifier with N classes (freshly initialised)")
     port.add_argument("--no-top", action="store_true", help="the backbone without classifier")
     port.set_defaults(run=_port)
+
+    export = commands.add_parser(
+        "export", help="a trained model as a SavedModel, ONNX or LiteRT file, checked against it",
+        description="Export a run's model (or a .keras file) through Keras' model.export, read "
+                    "the artefact back with its own runtime (TensorFlow, onnxruntime, LiteRT) and "
+                    "compare it with the Keras model on a few of the run's test images: the "
+                    "largest difference is printed, and over 1e-4 (a float32 model) is an error. "
+                    "The artefact takes normalized network input; how to feed it is written "
+                    "beside it (PATH.preprocessing.json). ONNX and LiteRT need "
+                    "pip install \"kerascnn[export]\".")
+    export.add_argument("target", metavar="RUN_DIR_OR_MODEL",
+                        help="a run directory or a .keras file")
+    export.add_argument("--format", choices=("saved_model", "onnx", "litert"),
+                        default="saved_model", help="default saved_model")
+    export.add_argument("--out", required=True, metavar="PATH",
+                        help="a directory (saved_model), FILE.onnx or FILE.tflite; never "
+                             "overwritten")
+    export.add_argument("--images", type=_positive_int, default=8, metavar="N",
+                        help="how many of the run's test images to compare on (default 8)")
+    export.add_argument("--normalize", choices=NORMALIZATIONS,
+                        help="how to normalize images for a model outside a run directory")
+    export.set_defaults(run=_export)
     return parser
 
 
@@ -494,6 +516,28 @@ def _port(args) -> int:
                  input_shape=args.input_shape, classes=args.classes, include_top=not args.no_top)
     print(f"{saved.source} -> kerascnn {saved.model.name}: {saved.weights:,} weights saved to "
           f"{saved.path}")
+    return 0
+
+
+def _export(args) -> int:
+    from pathlib import Path
+
+    from kerascnn.config.errors import ConfigError
+
+    if not Path(args.target).exists():
+        raise ConfigError(f"no run directory or model at {args.target!r}.")
+    quiet_backend()
+    from kerascnn.exporting import ExportMismatch, export
+
+    try:
+        done = export(args.target, args.out, format=args.format, images=args.images,
+                      normalize=args.normalize)
+    except ExportMismatch as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.target} -> {done.path} ({done.format}): largest difference from the Keras model "
+          f"{done.max_difference:.2g} on {done.checked} {done.inputs} (allowed {done.tolerance:g}); "
+          f"how to feed it: {done.path.parent / (done.path.name + '.preprocessing.json')}")
     return 0
 
 

@@ -156,7 +156,8 @@ API_MODULES = ("kerascnn", "kerascnn.blocks", "kerascnn.spec", "kerascnn.zoo",
                "kerascnn.zoo.pretrained", "kerascnn.zoo.timm_port", "kerascnn.analysis",
                "kerascnn.recipe", "kerascnn.shipped", "kerascnn.models", "kerascnn.scripting",
                "kerascnn.data", "kerascnn.data.folder",
-               "kerascnn.training", "kerascnn.finetune", "kerascnn.inference", "kerascnn.search",
+               "kerascnn.training", "kerascnn.finetune", "kerascnn.inference", "kerascnn.exporting",
+               "kerascnn.search",
                "kerascnn.hypermodel", "kerascnn.losses", "kerascnn.saving", "kerascnn.building",
                "kerascnn.layers", "kerascnn.config")
 

@@ -1,0 +1,186 @@
+"""`export`: a trained model as a TensorFlow SavedModel, an ONNX file or a LiteRT (TFLite) file, through
+Keras' own `model.export`, then read back with the runtime that will serve it (TensorFlow,
+onnxruntime, LiteRT's interpreter) and checked against the Keras model on a few of the run's images.
+
+A model trained in mixed precision is exported computing in float32 (its weights are float32
+already). The exported artefact takes the network's input: images already sized, cropped and normalized. How
+to get there (size, crop, mean, std, class names) is written beside it as `<name>.preprocessing.json`.
+
+ONNX and the LiteRT interpreter are optional dependencies: `pip install "kerascnn[export]"` (tf2onnx
+and onnx to write ONNX, onnxruntime and ai-edge-litert to read the files back). SavedModel and LiteRT
+files are written by TensorFlow itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kerascnn.config import ConfigError
+
+# kerascnn's names -> Keras' `model.export(format=...)`, and what each format needs installed.
+FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
+NEEDS = {"saved_model": (), "onnx": ("tf2onnx", "onnx", "onnxruntime"),
+         "litert": ("ai_edge_litert",)}
+SUFFIX = {"saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
+TOLERANCE = {"float32": 1e-4}
+
+__all__ = ["export", "Exported", "ExportMismatch", "FORMATS"]
+
+
+class ExportMismatch(RuntimeError):
+    """The exported artefact does not compute what the Keras model computes (beyond the tolerance)."""
+
+
+@dataclass
+class Exported:
+    """`export`'s result.
+
+    Attributes:
+        path: the SavedModel directory or the .onnx / .tflite file.
+        format: "saved_model", "onnx" or "litert".
+        max_difference: the largest absolute difference between the artefact's outputs and the
+            Keras model's on `checked` images.
+        tolerance: what was allowed (1e-4 for a float32 model).
+        checked: how many images were compared, and `inputs` what they were.
+        preprocessing: how images must be fed (also in `<path>.preprocessing.json`).
+    """
+
+    path: Path
+    format: str
+    max_difference: float
+    tolerance: float
+    checked: int
+    inputs: str
+    preprocessing: dict = field(default_factory=dict)
+
+
+def export(target, out: str | Path, *, format: str = "saved_model", images: int = 8,
+           normalize: str | None = None) -> Exported:
+    """Export a trained model and check the artefact against it.
+
+    Args:
+        target: a run directory, a `.keras` file, or a `kerascnn.inference.Trained`.
+        out: where to write: a directory for "saved_model", a `.onnx` or `.tflite` file. Never
+            overwritten.
+        format: "saved_model", "onnx" or "litert".
+        images: how many of the run's test images to compare on (random inputs for a model
+            without a run recipe).
+        normalize: for a `.keras` file outside a run directory (see `load_trained`).
+
+    Returns:
+        An `Exported` with the largest difference found.
+
+    Raises:
+        ConfigError: an unknown format, a path that exists or has the wrong suffix, a missing
+            optional dependency, a target that is not a trained model (all before anything is
+            written).
+        ExportMismatch: the artefact's outputs differ from the model's by more than the tolerance
+            (the artefact is kept, and named, for inspection).
+    """
+    from kerascnn.inference import Trained, load_trained
+
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}: choose "
+                          f"{', '.join(FORMATS)}. Received: format={format!r}.")
+    out = Path(out)
+    if out.exists():
+        raise ConfigError(f"{out} exists; kerascnn export does not overwrite. Choose another path.")
+    if SUFFIX[format] and out.suffix != SUFFIX[format]:
+        raise ConfigError(f"a {format} export is a {SUFFIX[format]} file. Received: {str(out)!r}.")
+    missing = [m for m in NEEDS[format] if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"exporting to {format} needs {', '.join(missing)}, which are not "
+                          f"installed.", hint='pip install "kerascnn[export]"')
+    if not isinstance(images, int) or isinstance(images, bool) or images < 1:
+        raise ConfigError(f"images must be a positive integer. Received: {images!r}.")
+    trained = target if isinstance(target, Trained) else load_trained(target, normalize=normalize)
+    model = in_float32(trained.model)
+    x, inputs = _sample(trained, images)
+    expected = np.asarray(model.predict_on_batch(x), "float64")  # also marks it called (ONNX)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.export(str(out), format=FORMATS[format], verbose=False)
+    got = _RUNNERS[format](out, x)
+    difference = float(np.max(np.abs(np.asarray(got, "float64") - expected)))
+    dtype = "float32"
+    tolerance = TOLERANCE[dtype]
+    facts = {**trained.preprocessing.to_dict(), "class_names": trained.class_names,
+             "input": "network input: sized, cropped and normalized as these values say"}
+    sidecar = out.parent / f"{out.name}.preprocessing.json"
+    sidecar.write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    if not difference <= tolerance:
+        raise ExportMismatch(f"{out} ({format}) differs from the Keras model by {difference:.3g} on "
+                             f"{len(x)} {inputs} (allowed {tolerance:g} for {dtype}); it is kept "
+                             f"for inspection: do not serve it.")
+    return Exported(path=out, format=format, max_difference=difference, tolerance=tolerance,
+                    checked=len(x), inputs=inputs, preprocessing=facts)
+
+
+def in_float32(model):
+    """The model computing in float32 with the same weights: a model trained in mixed precision
+    (bfloat16 or float16 compute, float32 weights) is exported in float32, which every runtime
+    runs (onnxruntime has no bfloat16 convolution; LiteRT's would need TensorFlow's Flex ops)."""
+    import keras
+
+    if all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+
+    def clone(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _sample(trained, count: int) -> tuple[np.ndarray, str]:
+    """Up to `count` of the run's test images as the network takes them, or random inputs."""
+    recipe = trained.run_dir / "recipe.yaml" if trained.run_dir is not None else None
+    if recipe is not None and recipe.is_file():
+        from kerascnn.inference.datasets import labelled_images
+
+        pre = trained.preprocessing
+        dataset, what, _ = labelled_images(trained, None, "test", count, "skip", pre.load_size)
+        for raw, _ in dataset.take(1).as_numpy_iterator():
+            h, w = pre.input_shape[:2]
+            top, left = (raw.shape[1] - h) // 2, (raw.shape[2] - w) // 2
+            x = np.asarray(pre.normalize(raw[:, top:top + h, left:left + w]), "float32")
+            return x, f"images of {what}"
+    shape = tuple(int(d) for d in trained.model.input_shape[1:])
+    x = np.random.default_rng(0).standard_normal((min(count, 4), *shape)).astype("float32")
+    return x, "random inputs (no run recipe to take images from)"
+
+
+def _run_saved_model(path: Path, x: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    (name,) = serve.structured_input_signature[1]
+    (output,) = serve(**{name: tf.constant(x)}).values()
+    return output.numpy()
+
+
+def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def _run_litert(path: Path, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    given, output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(given["index"], x.shape)  # the file's batch is 1
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(given["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(output["index"])
+
+
+_RUNNERS = {"saved_model": _run_saved_model, "onnx": _run_onnx, "litert": _run_litert}
