@@ -41,10 +41,11 @@ _EXPORTS = {
     "evaluate": "kerascnn.inference",
     "predict": "kerascnn.inference",
     "export": "kerascnn.exporting",
+    "explain": "kerascnn.visualize",
 }
 _SUBMODULES = {"analysis", "blocks", "config", "data", "exporting", "finetune", "hypermodel",
                "inference",
-               "layers", "recipe", "saving", "search", "spec", "training", "zoo"}
+               "layers", "recipe", "saving", "search", "spec", "training", "visualize", "zoo"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 

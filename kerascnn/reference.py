@@ -142,6 +142,11 @@ def cli_reference() -> str:
         for name, sub in commands.choices.items():
             sub.prog = f"kerascnn {name}"
             lines += [f"## `kerascnn {name}`", "", "```", sub.format_help().rstrip(), "```", ""]
+            nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+            for inner, command in (nested[0].choices.items() if nested else ()):
+                command.prog = f"kerascnn {name} {inner}"
+                lines += [f"### `kerascnn {name} {inner}`", "", "```",
+                          command.format_help().rstrip(), "```", ""]
     finally:
         if columns is None:
             os.environ.pop("COLUMNS", None)
@@ -157,6 +162,7 @@ API_MODULES = ("kerascnn", "kerascnn.blocks", "kerascnn.spec", "kerascnn.zoo",
                "kerascnn.recipe", "kerascnn.shipped", "kerascnn.models", "kerascnn.scripting",
                "kerascnn.data", "kerascnn.data.folder",
                "kerascnn.training", "kerascnn.finetune", "kerascnn.inference", "kerascnn.exporting",
+               "kerascnn.visualize",
                "kerascnn.search",
                "kerascnn.hypermodel", "kerascnn.losses", "kerascnn.saving", "kerascnn.building",
                "kerascnn.layers", "kerascnn.config")

@@ -14,9 +14,10 @@ from kerascnn.inference.loading import (
     Trained,
     image_files,
     load_trained,
+    trained_model,
 )
 from kerascnn.inference.prediction import Prediction, predict
 from kerascnn.inference.views import CROPS
 
-__all__ = ["Trained", "Evaluation", "Prediction", "load_trained", "evaluate", "predict",
-           "plot_confusion", "image_files", "NORMALIZATIONS", "IMAGE_SUFFIXES", "CROPS"]
+__all__ = ["Trained", "Evaluation", "Prediction", "load_trained", "trained_model", "evaluate",
+           "predict", "plot_confusion", "image_files", "NORMALIZATIONS", "IMAGE_SUFFIXES", "CROPS"]

@@ -51,7 +51,6 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
             (0-255 as they are).
     """
     from kerascnn.data import Preprocessing
-    from kerascnn.data.pipeline import fixed_statistics
     from kerascnn.saving import load_model
     from kerascnn.zoo import drop_side_outputs
 
@@ -88,25 +87,45 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
         pre = Preprocessing.from_dict(facts["preprocessing"])
         names = [str(n) for n in facts.get("class_names") or range(classes)]
     else:
-        if normalize not in NORMALIZATIONS:
-            raise ConfigError(f"{model_path} is not in a run directory, so how its images were "
-                              f"normalized is unknown: give normalize "
-                              f"{', '.join(repr(n) for n in NORMALIZATIONS)}. Received: "
-                              f"{normalize!r}.")
-        shape = tuple(int(d) for d in model.input_shape[1:])
-        if None in shape:
-            raise ConfigError(f"{model_path} takes any image size; kerascnn needs a fixed input.")
-        channels = shape[2]
-        mean, std = fixed_statistics(normalize, channels)
-        pre = Preprocessing(shape, shape[:2], "stretch", tuple(mean), tuple(std),
-                            bgr=normalize == "caffe" and channels == 3)
-        names = [str(i) for i in range(classes)]
+        pre, names = _bare(model, normalize, model_path)
     if len(names) != classes or tuple(model.input_shape[1:]) != pre.input_shape:
         raise ConfigError(f"{model_path} does not match its data.json: the model takes "
                           f"{model.input_shape[1:]} and gives {classes} classes; data.json says "
                           f"{pre.input_shape} and {len(names)} classes.")
     return Trained(model=model, preprocessing=pre, class_names=names, model_path=model_path,
                    run_dir=run_dir)
+
+
+def trained_model(model, *, normalize: str) -> Trained:
+    """A model in memory (a zoo or spec network, one built by hand) with how its images are
+    normalized, as `load_trained` gives a saved one."""
+    from kerascnn.zoo import drop_side_outputs
+
+    model = drop_side_outputs(model)
+    pre, names = _bare(model, normalize, repr(model.name))
+    return Trained(model=model, preprocessing=pre, class_names=names,
+                   model_path=Path(f"{model.name}.keras"))
+
+
+def _bare(model, normalize, what):
+    """The preprocessing and class names of a model that records neither: its input size, the
+    named normalization, classes 0..k-1."""
+    from kerascnn.data import Preprocessing
+    from kerascnn.data.pipeline import fixed_statistics
+
+    if normalize not in NORMALIZATIONS:
+        raise ConfigError(f"{what} is not in a run directory, so how its images were "
+                          f"normalized is unknown: give normalize "
+                          f"{', '.join(repr(n) for n in NORMALIZATIONS)}. Received: "
+                          f"{normalize!r}.")
+    shape = tuple(int(d) if d is not None else None for d in model.input_shape[1:])
+    if None in shape:
+        raise ConfigError(f"{what} takes any image size; kerascnn needs a fixed input.")
+    channels = shape[2]
+    mean, std = fixed_statistics(normalize, channels)
+    pre = Preprocessing(shape, shape[:2], "stretch", tuple(mean), tuple(std),
+                        bgr=normalize == "caffe" and channels == 3)
+    return pre, [str(i) for i in range(int(model.output_shape[-1]))]
 
 
 def _feeding(model_path: Path) -> dict | None:

@@ -1,0 +1,25 @@
+"""Seeing what a network learned: Grad-CAM, ZFNet's occlusion sensitivity, saliency and guided
+backpropagation as arrays (`gradcam`, `occlusion`, `saliency`) and as pictures over image files
+(`explain`), a layer's filters (`plot_filters`, AlexNet's Fig. 3) and each stage's strongest
+feature maps (`plot_features`).
+
+The arrays take network inputs (sized and normalized) and work on any Functional classification
+model: a run's, a zoo or spec network, one of your own. Grad-CAM's layer is found from the stage
+structure (`target_layer`: the last stage's output, through concatenations), or named.
+"""
+
+from kerascnn.visualize.attribution import gradcam, saliency
+from kerascnn.visualize.explaining import (
+    METHODS,
+    Explained,
+    explain,
+    show_features,
+    show_filters,
+)
+from kerascnn.visualize.occlusion import occlusion
+from kerascnn.visualize.pictures import overlay, plot_features, plot_filters, stage_features
+from kerascnn.visualize.targets import feature_stages, target_layer
+
+__all__ = ["gradcam", "occlusion", "saliency", "explain", "Explained", "METHODS", "overlay",
+           "plot_filters", "plot_features", "stage_features", "show_filters", "show_features",
+           "feature_stages", "target_layer"]
