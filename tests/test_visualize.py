@@ -260,3 +260,19 @@ def test_bad_requests_are_one_line_naming_the_problem(run, pngs, tmp_path, capsy
         with pytest.raises(SystemExit) as done:
             main([*command, "--help"])
         assert done.value.code == 0
+
+
+@pytest.mark.parametrize("name, layer, kind", [
+    ("googlenet", "inception5b_concat", "Concatenate"),       # through the module's concatenation
+    ("densenet_bc_100_12", "post_act1", "Activation"),       # after the last dense block's BN-ReLU
+    ("resnet20", "stage3_block3_out", "Activation"),          # the last residual unit's output
+    ("vgg11", "stage5_pool1", "MaxPooling2D"),               # the last stage, its pool included
+])
+def test_the_last_stage_of_the_zoo_networks_is_found(name, layer, kind):
+    import kerascnn
+
+    model = kerascnn.build(name, input_shape=(64, 64, 3), classes=5)
+    assert visualize.target_layer(model) == layer
+    assert type(model.get_layer(layer)).__name__ == kind
+    cam = visualize.gradcam(model, np.random.default_rng(0).normal(size=(1, 64, 64, 3)))
+    assert cam.shape == (1, 64, 64) and np.isfinite(cam).all()
