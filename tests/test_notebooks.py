@@ -17,7 +17,8 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ORDER = ["01_blocks_and_architectures", "02_train_lenet5", "03_residual_learning",
-         "04_transfer_learning", "05_tuning", "06_your_own_architecture"]
+         "04_transfer_learning", "05_tuning", "06_your_own_architecture",
+         "07_what_the_network_sees"]
 
 
 def run_notebook(name: str, tmp_path: Path, report: str | None = None, **settings):
@@ -135,3 +136,20 @@ def test_06_your_own_architecture(tmp_path):
                                  "'accuracy': result.metrics['test']['accuracy']}")
     assert report["params"] > 0 and report["accuracy"] > 0.2
     assert (tmp_path / "fire_net.keras").is_file()
+
+
+@pytest.mark.slow
+def test_07_what_the_network_sees(tmp_path):
+    """Filters, feature maps, Grad-CAM and occlusion of trained glyphs networks, and the papers'
+    test protocols, with short training (the default 40 epochs: README's numbers)."""
+    report = run_notebook(
+        "07_what_the_network_sees", tmp_path, EPOCHS=6, SEEDS=[0, 1],
+        report="{'rows': rows, 'ensemble': ensemble.accuracy, "
+               "'members': [m.accuracy for m in ensemble.members], "
+               "'maps': [list(c.heatmap.shape) for c in cam + occ]}")
+    names = [row[0] for row in report["rows"]]
+    assert names == ["glyphs_seed0", "glyphs_seed1", "glyphs_crops"]
+    assert all(0 <= value <= 1 for row in report["rows"] for value in row[1:])
+    assert report["members"] == [row[1] for row in report["rows"][:2]]  # the centre-crop runs
+    assert 0 < report["ensemble"] <= 1 and report["maps"] == [[32, 32]] * 12
+    assert all((tmp_path / name).stat().st_size > 5000 for name in ("filters.png", "features.png"))
