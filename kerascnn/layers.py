@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["LocalResponseNormalization", "ChannelPadding", "ScaledAdd", "Subsampling2D",
+__all__ = ["LocalResponseNormalization", "ChannelPadding", "ScaledAdd", "DropPath", "Subsampling2D",
            "ConnectionTableConv2D", "lecun_tanh", "get_activation"]
 
 
@@ -112,6 +112,48 @@ class ScaledAdd(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class DropPath(keras.layers.Layer):
+    """Stochastic depth on a residual branch (Huang, Sun, Liu, Sedra & Weinberger, "Deep Networks with
+    Stochastic Depth", ECCV 2016): during training each sample's branch is dropped with probability
+    `rate` (the whole branch, so the block is its shortcut for that sample).
+
+    Scaling: inverted, as timm's `DropPath` and torchvision's `StochasticDepth` do: a kept branch is
+    divided by the survival probability `1 - rate` during training, and inference is the identity.
+    The paper instead leaves training unscaled and multiplies the branch by the survival probability
+    at test time (its Eq. 5); the expected value of every block's output is the same both ways, and
+    inference is deterministic in both. No weights.
+
+    Args:
+        rate: the probability of dropping the branch, in [0, 1).
+        seed: seed of the per-sample draws.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
+            raise ValueError(f"Layer '{self.name}': `rate` must be in [0, 1). Received: "
+                             f"rate={rate!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        keep = 1.0 - self.rate
+        shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
+        draw = keras.random.uniform(shape, seed=self.seed_generator, dtype="float32")
+        mask = ops.cast(draw < keep, inputs.dtype)
+        return inputs * mask / ops.cast(keep, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")

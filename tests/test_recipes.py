@@ -142,7 +142,8 @@ def test_resnet_depths_script(tmp_path):
 def test_data_seed_keeps_the_images_and_splits_and_old_fingerprints_stay():
     """`data.seed`: runs differing only in `train.seed` see the same generated images and splits
     (an ensemble's members); without it the data follows `train.seed` as before, and recipes that
-    leave it out keep the fingerprint they had (pinned: an unfinished run still resumes)."""
+    leave out the keys added since (data.seed, train.ema, the batch augmentations) keep the
+    fingerprint they had (pinned: an unfinished run still resumes)."""
     from kerascnn.data import load_data
 
     def test_images(train_seed, **data):
@@ -157,6 +158,7 @@ def test_data_seed_keeps_the_images_and_splits_and_old_fingerprints_stay():
     assert not np.array_equal(test_images(train_seed=0), test_images(train_seed=1))
     assert np.array_equal(test_images(train_seed=7), same[0])  # data.seed 7 = train.seed 7's data
     pinned = {"lenet5_digits": "a4cb8d08247b1104", "glyphs_scratch": "5e2c2456d0977857",
-              "resnet20_cifar10": "734f4ff133e5f1d5"}
+              "resnet20_cifar10": "734f4ff133e5f1d5", "glyphs_finetune": "336c6cb85586be5e",
+              "vgg16_finetune_flowers": "7eb93c9614a6a0e6"}
     for name, fingerprint in pinned.items():
         assert load_recipe(REPO / "recipes" / f"{name}.toml").fingerprint == fingerprint, name

@@ -180,7 +180,7 @@ _INPLACE = (
     keras.layers.Softmax, keras.layers.Dropout, keras.layers.SpatialDropout1D,
     keras.layers.SpatialDropout2D, keras.layers.SpatialDropout3D, keras.layers.GaussianNoise,
     keras.layers.GaussianDropout, keras.layers.AlphaDropout, keras.layers.ActivityRegularization,
-    keras.layers.Identity,
+    keras.layers.Identity, kl.DropPath,
 )
 
 

@@ -37,6 +37,7 @@ def conv_bn_act(
     kernel_initializer: str = "he_normal",
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
+    gamma_initializer: str = "ones",
     name: str,
 ):
     """Convolution with optional batch normalization and activation, in either order.
@@ -71,6 +72,8 @@ def conv_bn_act(
         kernel_initializer: a Keras initializer name ("he_normal" follows He et al., 2015).
         bn_momentum: BatchNormalization momentum (0.9 is PyTorch's 0.1 in Keras' convention).
         bn_epsilon: BatchNormalization epsilon.
+        gamma_initializer: the BN scale's initializer ("zeros": a residual branch that starts as
+            nothing, Goyal et al. 2017).
         name: prefix of every layer name.
 
     Returns:
@@ -102,7 +105,7 @@ def conv_bn_act(
         data_format="channels_last", name=name)(x)
     if not preact:
         x = norm_act(x, norm=norm, activation=activation, bn_momentum=bn_momentum,
-                     bn_epsilon=bn_epsilon, name=name)
+                     bn_epsilon=bn_epsilon, gamma_initializer=gamma_initializer, name=name)
     return x
 
 
@@ -113,6 +116,7 @@ def norm_act(
     activation: str | None = DEFAULT_ACTIVATION,
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
+    gamma_initializer: str = "ones",
     name: str,
     **conv_args,
 ):
@@ -127,6 +131,7 @@ def norm_act(
     norm = _check_norm(norm, name)
     if norm == "batch":
         x = keras.layers.BatchNormalization(axis=-1, momentum=bn_momentum, epsilon=bn_epsilon,
+                                            gamma_initializer=gamma_initializer,
                                             name=f"{name}_bn")(x)
     return activation_layer(x, activation, name=f"{name}_act")
 

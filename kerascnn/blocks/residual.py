@@ -8,6 +8,8 @@
 - Xie et al., "Aggregated Residual Transformations for Deep Neural Networks", CVPR 2017 (ResNeXt:
   `groups` is the cardinality C, `base_width` the per-group width d, as in "32x4d").
 - Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018 (`attention="se"`).
+- Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016 (`drop_path`), and Goyal et al.,
+  "Accurate, Large Minibatch SGD", 2017 (`zero_init_last`): the regularizers the heirs train with.
 
 Shortcuts (He et al. 2016, section 4.1):
 - "A": parameter-free. Identity, subsampled by a strided 1x1 max-pool when the block strides, with zero
@@ -32,7 +34,7 @@ import keras
 from kerascnn.blocks.attention import apply_attention
 from kerascnn.blocks.core import (activation_layer, block_activation, conv_bn_act, dropout_layer,
                                   norm_act)
-from kerascnn.layers import ChannelPadding
+from kerascnn.layers import ChannelPadding, DropPath
 
 Shortcut = Literal["A", "B", "C", "none"]
 
@@ -49,6 +51,8 @@ def basic_block(
     dropout: float = 0.0,
     attention: str | None = None,
     attention_args: dict | None = None,
+    drop_path: float = 0.0,
+    zero_init_last: bool = False,
     name: str,
     **conv_args,
 ):
@@ -75,6 +79,12 @@ def basic_block(
         dropout: dropout rate between the two convolutions (Wide ResNet uses 0.3 on CIFAR).
         attention: an attention module by name ("se"), applied before the addition.
         attention_args: its arguments, e.g. `{"ratio": 16}`.
+        drop_path: stochastic depth: the probability that the residual branch is dropped for a
+            sample during training (Huang et al. 2016; `kerascnn.layers.DropPath`, `{name}_drop_path`).
+        zero_init_last: the branch starts as zero (Goyal et al., "Accurate, Large Minibatch SGD",
+            2017, Sec. 5.1): the scale of its last BN initialized to 0 (post-activation); in a
+            pre-activation block, whose last convolution has no BN after it, that convolution's
+            kernel (as timm's pre-activation ResNets do).
         name: prefix of every layer name.
         **conv_args: forwarded to `conv_bn_act` (norm, activation, use_bias, ...).
     """
@@ -87,7 +97,7 @@ def basic_block(
                        name=f"{name}_conv1", conv_args=conv_args)
         y = dropout_layer(y, dropout, name=f"{name}_drop")
         y = conv_bn_act(y, filters=width, kernel_size=3, groups=groups, preact=True,
-                        name=f"{name}_conv2", **conv_args)
+                        name=f"{name}_conv2", **_last(conv_args, zero_init_last, preact=True))
     else:
         short = _shortcut(x, x, filters=width, strides=strides, kind=shortcut, preact=False,
                           name=name, conv_args=conv_args)
@@ -95,9 +105,9 @@ def basic_block(
                         name=f"{name}_conv1", **conv_args)
         y = dropout_layer(y, dropout, name=f"{name}_drop")
         y = conv_bn_act(y, filters=width, kernel_size=3, groups=groups, name=f"{name}_conv2",
-                        **{**conv_args, "activation": None})
+                        **_last({**conv_args, "activation": None}, zero_init_last, preact=False))
     return _merge(y, short, preact=preact, attention=attention, attention_args=attention_args,
-                  name=name, conv_args=conv_args)
+                  drop_path=drop_path, name=name, conv_args=conv_args)
 
 
 def bottleneck_block(
@@ -114,6 +124,8 @@ def bottleneck_block(
     shortcut: Shortcut = "B",
     attention: str | None = None,
     attention_args: dict | None = None,
+    drop_path: float = 0.0,
+    zero_init_last: bool = False,
     name: str,
     **conv_args,
 ):
@@ -147,6 +159,12 @@ def bottleneck_block(
         shortcut: "A", "B", "C" or "none" (a plain block; see the module docstring).
         attention: an attention module by name ("se"), applied before the addition.
         attention_args: its arguments, e.g. `{"ratio": 16}`.
+        drop_path: stochastic depth: the probability that the residual branch is dropped for a
+            sample during training (Huang et al. 2016; `kerascnn.layers.DropPath`, `{name}_drop_path`).
+        zero_init_last: the branch starts as zero (Goyal et al., "Accurate, Large Minibatch SGD",
+            2017, Sec. 5.1): the scale of its last BN initialized to 0 (post-activation); in a
+            pre-activation block, whose last convolution has no BN after it, that convolution's
+            kernel (as timm's pre-activation ResNets do).
         name: prefix of every layer name.
         **conv_args: forwarded to `conv_bn_act`.
     """
@@ -166,7 +184,7 @@ def bottleneck_block(
         y = conv_bn_act(y, filters=inner, kernel_size=3, strides=stride_3x3, groups=groups,
                         preact=True, name=f"{name}_conv2", **conv_args)
         y = conv_bn_act(y, filters=out, kernel_size=1, preact=True, name=f"{name}_conv3",
-                        **conv_args)
+                        **_last(conv_args, zero_init_last, preact=True))
     else:
         short = _shortcut(x, x, filters=out, strides=strides, kind=shortcut, preact=False,
                           name=name, conv_args=conv_args)
@@ -175,15 +193,33 @@ def bottleneck_block(
         y = conv_bn_act(y, filters=inner, kernel_size=3, strides=stride_3x3, groups=groups,
                         name=f"{name}_conv2", **conv_args)
         y = conv_bn_act(y, filters=out, kernel_size=1, name=f"{name}_conv3",
-                        **{**conv_args, "activation": None})
+                        **_last({**conv_args, "activation": None}, zero_init_last, preact=False))
     return _merge(y, short, preact=preact, attention=attention, attention_args=attention_args,
-                  name=name, conv_args=conv_args)
+                  drop_path=drop_path, name=name, conv_args=conv_args)
 
 
-def _merge(y, short, *, preact, attention, attention_args, name, conv_args):
+def _last(conv_args, zero_init_last, *, preact):
+    """The arguments of a branch's last unit: zero-initialized with `zero_init_last`."""
+    if not zero_init_last:
+        return conv_args
+    return {**conv_args, "kernel_initializer": "zeros"} if preact else {
+        **conv_args, "gamma_initializer": "zeros"}
+
+
+def _merge(y, short, *, preact, attention, attention_args, drop_path, name, conv_args):
     y = apply_attention(y, attention, attention_args, name=f"{name}_{attention}")
+    if not isinstance(drop_path, (int, float)) or isinstance(drop_path, bool) or not (
+            0 <= drop_path < 1):
+        raise ValueError(f"Layer '{name}': `drop_path` must be in [0, 1). Received: "
+                         f"drop_path={drop_path!r}")
     if short is None:  # a plain block
+        if drop_path:
+            raise ValueError(f"Layer '{name}': stochastic depth drops a residual branch, and a "
+                             f"plain block (shortcut='none') has no shortcut to keep. Received: "
+                             f"drop_path={drop_path!r}")
         return y if preact else activation_layer(y, block_activation(conv_args), name=f"{name}_out")
+    if drop_path:
+        y = DropPath(drop_path, name=f"{name}_drop_path")(y)
     if tuple(y.shape[1:]) != tuple(short.shape[1:]):
         raise ValueError(f"Layer '{name}_add': the residual branch gives shape {tuple(y.shape[1:])} "
                          f"but the shortcut gives {tuple(short.shape[1:])}.")

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from kerascnn.data.mixing import mixer, randaugment
 from kerascnn.data.resize import fit_size
 from kerascnn.data.sources import load_source
 from kerascnn.recipe import Recipe
@@ -161,8 +162,12 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
     cropped = load_size != (h, w)
 
     def finish(image, label):
-        y = tf.one_hot(label, splits.classes)
-        return pre.normalize(image), (y if outputs == 1 else tuple([y] * outputs))
+        return pre.normalize(image), tf.one_hot(label, splits.classes)
+
+    def each_output(image, y):  # GoogLeNet's auxiliary heads: the labels once per output
+        return image, (y if outputs == 1 else tuple([y] * outputs))
+
+    rand_augment, mix = randaugment(aug, seed), mixer(aug, seed)
 
     def resized_crop(image, label):  # a crop of its own size for each image: one at a time
         return _random_resized_crop(image, aug.scale, aug.ratio, (h, w)), label
@@ -193,7 +198,13 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
             seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
             ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: augment(*xy, s),
                                                     num_parallel_calls=tf.data.AUTOTUNE)
+        if training and rand_augment is not None:
+            ds = ds.map(lambda x, y: (rand_augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+        if training and mix is not None:
+            ds = ds.map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+        if outputs > 1:
+            ds = ds.map(each_output, num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
     # Autotuning off: AUTOTUNE parallelism is then one thread per core, and prefetch buffers still

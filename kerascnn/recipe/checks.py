@@ -189,6 +189,19 @@ def _check_data(r) -> None:
 
 def _check_augment(r) -> None:
     a = r.augment
+    if a.mixup < 0:
+        raise r.error(("data", "augment", "mixup"), f"is the Beta distribution's alpha: 0 (off) or "
+                                                    f"positive. Received: {a.mixup!r}.")
+    if not 0 <= a.cutmix <= 1:
+        raise r.error(("data", "augment", "cutmix"), f"is the Beta distribution's alpha: 0 (off) "
+                                                     f"or up to 1. Received: {a.cutmix!r}.")
+    if a.randaugment < 0:
+        raise r.error(("data", "augment", "randaugment"),
+                      f"is the number of operations per image: 0 (off) or more. Received: "
+                      f"{a.randaugment!r}.")
+    if not 0 < a.randaugment_magnitude <= 1:
+        raise r.error(("data", "augment", "randaugment_magnitude"),
+                      f"must be in (0, 1]. Received: {a.randaugment_magnitude!r}.")
     if a.crop_padding < 0:
         raise r.error(("data", "augment", "crop_padding"),
                       f"must be 0 or more. Received: {a.crop_padding!r}.")
@@ -202,6 +215,9 @@ def _check_train(r) -> None:
     if not 0.0 <= t.label_smoothing <= 0.99:
         raise r.error(("train", "label_smoothing"), f"must be between 0.0 and 0.99. Received: "
                                                     f"{t.label_smoothing!r}.")
+    if not 0.0 < t.ema_momentum < 1.0:
+        raise r.error(("train", "ema_momentum"), f"must be between 0 and 1 (0.999 is common). "
+                                                 f"Received: {t.ema_momentum!r}.")
     for key, value in [("epochs", t.epochs), ("steps_per_execution",
                                               1 if t.steps_per_execution == "auto"
                                               else t.steps_per_execution)]:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kerascnn.config import ConfigError, Source
-from kerascnn.recipe.schema import (PHASE_TRAIN_KEYS, AugmentSection, DataSection,
+from kerascnn.recipe.schema import (ADDED_LATER, PHASE_TRAIN_KEYS, AugmentSection, DataSection,
                                     FinetuneSection, ModelSection, OutputSection, PhaseSection,
                                     SpaceEntry, TrainSection, TuneSection)
 
@@ -48,8 +48,13 @@ class Recipe:
         extended) and `[output]`: a resumed run must have the same one."""
         doc = self.resolved()  # defaults filled in: the same run however it is written
         doc["train"].pop("epochs", None)
-        if doc["data"].get("seed") is None:  # added later: runs that leave it out keep their hash
-            doc["data"].pop("seed", None)
+        for (table, key), default in ADDED_LATER.items():  # runs that leave them out keep
+            section = doc["data"].get("augment", {}) if table == "augment" else doc.get(table, {})
+            if key in section and section[key] == default:  # the hash they had
+                section.pop(key)
+            for phase in doc.get("finetune", {}).get("phases", []) if table == "train" else ():
+                if phase.get(key) is None:  # a phase that keeps [train]'s
+                    phase.pop(key, None)
         for phase in doc.get("finetune", {}).get("phases", []):
             phase.pop("epochs", None)
         for key in ("output", "description", "name", "tune"):  # training ignores [tune]

@@ -41,12 +41,28 @@ class AugmentSection:
         scale: random-resized crop (AlexNet/GoogLeNet style): the crop covers this range of the
             image's area, e.g. [0.08, 1.0], and is resized to `image_size`.
         ratio: the crop's aspect-ratio range with `scale`.
+        randaugment: RandAugment (Cubuk et al., NeurIPS 2020; `keras.layers.RandAugment`): this
+            many operations drawn per image (the paper's N, 2 is common; 0: off), on the raw
+            images after the crops and flips.
+        randaugment_magnitude: their strength in (0, 1] (the paper's M / 30 of its scale).
+        mixup: MixUp (Zhang et al., ICLR 2018; `keras.layers.MixUp`): each image mixed with
+            another of its batch, `lam * x_i + (1 - lam) * x_j`, lam ~ Beta(alpha, alpha), and the
+            one-hot labels mixed with the same lam; this is alpha (0.2 is common; 0: off).
+        cutmix: CutMix (Yun et al., ICCV 2019; `keras.layers.CutMix`): a box of another image of
+            the batch pasted in, the labels mixed by the box's share of the area; this is the
+            Beta distribution's alpha, in (0, 1] (the paper's 1.0; 0: off). With both `mixup` and
+            `cutmix`, each batch gets one of them, chosen at random (timm's switch).
+        The mixed labels are soft: the loss follows them (categorical cross-entropy on the mix).
     """
 
     crop_padding: int = 0
     flip: bool = False
     scale: tuple[float, float] | None = None
     ratio: tuple[float, float] = (0.75, 4.0 / 3.0)
+    randaugment: int = 0
+    randaugment_magnitude: float = 0.5
+    mixup: float = 0.0
+    cutmix: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,12 @@ class TrainSection:
         milestones, step_every, gamma, patience, min_learning_rate: schedule settings.
         warmup_epochs: linear warm-up from 0 (step, cosine, constant).
         label_smoothing: e.g. 0.1 (Inception-v3).
+        ema: keep an exponential moving average of the weights (Polyak averaging; Keras
+            optimizers' `use_ema`): validation and best.keras use the average, and the run's model
+            is the average when training ends; the average is part of every backup, so a resumed
+            run keeps it.
+        ema_momentum: the average's momentum: `average = m * average + (1 - m) * weights` after
+            each step (the first step copies the weights).
         aux_loss_weights: one weight per auxiliary output (GoogLeNet: [0.3, 0.3]).
         seed: seeds Python, NumPy and the backend.
         mixed_precision: true, false or "auto": mixed bfloat16 where the device computes in it
@@ -193,6 +215,8 @@ class TrainSection:
     min_learning_rate: float = 0.0
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
+    ema: bool = False
+    ema_momentum: float = 0.999
     aux_loss_weights: tuple[float, ...] = ()
     seed: int = 0
     mixed_precision: Literal["auto"] | bool = "auto"
@@ -259,7 +283,14 @@ class FinetuneSection:
 # hold for the whole recipe.
 PHASE_TRAIN_KEYS = ("optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
                     "schedule", "milestones", "step_every", "gamma", "patience",
-                    "min_learning_rate", "warmup_epochs", "label_smoothing")
+                    "min_learning_rate", "warmup_epochs", "label_smoothing", "ema",
+                    "ema_momentum")
+
+# Keys added after runs were made: left out of a recipe's fingerprint while they hold their default,
+# so that an unfinished run started before they existed still resumes.
+ADDED_LATER = {("data", "seed"): None, ("train", "ema"): False, ("train", "ema_momentum"): 0.999,
+               ("augment", "mixup"): 0.0, ("augment", "cutmix"): 0.0,
+               ("augment", "randaugment"): 0, ("augment", "randaugment_magnitude"): 0.5}
 
 
 @dataclass(frozen=True)
@@ -279,8 +310,9 @@ class _PhaseKeys:
         batchnorm: let the unfrozen BatchNormalization layers train and update their statistics
             (off: they stay in inference mode; see `kerascnn.finetune`).
         optimizer, learning_rate, momentum, nesterov, weight_decay, schedule, milestones,
-            step_every, gamma, patience, min_learning_rate, warmup_epochs, label_smoothing: this
-            phase's own, instead of `[train]`'s (a smaller learning rate for deeper unfreezing).
+            step_every, gamma, patience, min_learning_rate, warmup_epochs, label_smoothing, ema,
+            ema_momentum: this phase's own, instead of `[train]`'s (a smaller learning rate for
+            deeper unfreezing).
     """
 
     epochs: int

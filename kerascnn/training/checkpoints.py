@@ -41,7 +41,7 @@ from pathlib import Path
 
 
 from kerascnn.config import ConfigError, first_line
-from kerascnn.training.compile import StopOnNonFinite
+from kerascnn.training.compile import StopOnNonFinite, averaged_weights
 from kerascnn.training.rundir import write_atomic, written
 
 __all__ = ["Checkpoints", "Terminated", "TrainingDiverged", "atomic_save", "read_history",
@@ -216,7 +216,8 @@ class Checkpoints(StopOnNonFinite):
         value = row.get(self.monitor)
         if value is not None and value < self.best:
             self.best = value
-            atomic_save(self.model, self.run_dir / "best.keras")
+            with averaged_weights(self.model):  # validated on the average (`ema`): kept so
+                atomic_save(self.model, self.run_dir / "best.keras")
 
     def on_train_end(self, logs=None):
         atomic_save(self.model, self.run_dir / "last.keras")

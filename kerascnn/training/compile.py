@@ -7,6 +7,8 @@ build their training from these, so the same `[train]` values train the same way
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 
 import keras
@@ -20,7 +22,7 @@ def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
     Nesterov), "adam", "adamw" or "rmsprop" at `learning_rate` under `schedule` (an
     `EpochSchedule` stepping per batch, or a constant rate that ReduceLROnPlateau changes), with
     decoupled weight decay `weight_decay`, BN's scale and shift and the biases left out unless
-    `decay_all`."""
+    `decay_all`, and the moving average of the weights with `ema`."""
     if t.schedule == "plateau":
         rate = t.learning_rate
     else:
@@ -33,15 +35,17 @@ def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
                              t.learning_rate, steps_per_epoch, epochs, milestones, t.gamma,
                              t.warmup_epochs, t.min_learning_rate)
     decay = t.weight_decay or None
+    average = {"use_ema": True, "ema_momentum": t.ema_momentum} if t.ema else {}
     if t.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(rate, momentum=t.momentum, nesterov=t.nesterov,
-                                         weight_decay=decay)
+                                         weight_decay=decay, **average)
     elif t.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
+        optimizer = keras.optimizers.Adam(rate, weight_decay=decay, **average)
     elif t.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(rate, weight_decay=t.weight_decay)
+        optimizer = keras.optimizers.AdamW(rate, weight_decay=t.weight_decay, **average)
     else:
-        optimizer = keras.optimizers.RMSprop(rate, momentum=t.momentum, weight_decay=decay)
+        optimizer = keras.optimizers.RMSprop(rate, momentum=t.momentum, weight_decay=decay,
+                                             **average)
     if t.weight_decay and not t.decay_all:
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return optimizer
@@ -83,13 +87,32 @@ def compile_model(model, recipe, steps_per_epoch: int) -> None:
 
 
 def schedule_callbacks(t, *, has_val: bool, verbose: int = 0) -> list:
-    """The callbacks the schedule needs: "plateau" is Keras' ReduceLROnPlateau on the validation
-    loss (the training loss without validation data)."""
-    if t.schedule != "plateau":
-        return []
-    return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss" if has_val else "loss",
-                                              factor=t.gamma, patience=t.patience,
-                                              min_lr=t.min_learning_rate, verbose=verbose)]
+    """The callbacks `[train]` needs: "plateau" is Keras' ReduceLROnPlateau on the validation loss
+    (the training loss without validation data); with `ema`, validation runs on the average
+    (Keras' SwapEMAWeights)."""
+    found = [keras.callbacks.SwapEMAWeights()] if t.ema else []
+    if t.schedule == "plateau":
+        found.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss" if has_val else "loss", factor=t.gamma, patience=t.patience,
+            min_lr=t.min_learning_rate, verbose=verbose))
+    return found
+
+
+@contextlib.contextmanager
+def averaged_weights(model):
+    """The model holds the optimizer's moving average of its weights while the context lasts (its
+    own weights come back after): what best.keras keeps when a recipe sets `ema`."""
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(optimizer, "use_ema", False) or not getattr(optimizer, "built", False):
+        yield model
+        return
+    swap = keras.callbacks.SwapEMAWeights()
+    swap.set_model(model)
+    swap._swap_variables()  # Keras' own swap, distribution strategies included
+    try:
+        yield model
+    finally:
+        swap._swap_variables()
 
 
 def repeat_labels(ds, outputs: int):

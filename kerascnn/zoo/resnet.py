@@ -53,6 +53,8 @@ def resnet(
     attention_args: dict | None = None,
     block_dropout: float = 0.0,
     dropout: float = 0.0,
+    drop_path: float = 0.0,
+    zero_init_last: bool = False,
 ) -> dict:
     """A residual network: `depths[i]` blocks of `widths[i]` filters in stage i+1, each stage but the
     first starting with a stride of 2.
@@ -82,6 +84,13 @@ def resnet(
         attention_args: e.g. `{"ratio": 16}`.
         block_dropout: dropout between a basic block's convolutions (WRN).
         dropout: dropout before the classifier.
+        drop_path: stochastic depth (Huang et al., "Deep Networks with Stochastic Depth", ECCV
+            2016): the drop probability of the last block's residual branch; block l of L drops
+            with `drop_path * l / L`, the paper's linear decay of the survival probability to
+            `p_L = 1 - drop_path` (the paper's 0.5 is `drop_path = 0.5`). Inverted scaling at
+            training time (`kerascnn.layers.DropPath`); inference is deterministic.
+        zero_init_last: each residual branch starts as zero, every block an identity at the start
+            (Goyal et al., "Accurate, Large Minibatch SGD", 2017, Sec. 5.1: the last BN's scale).
     """
     if len(depths) != len(widths):
         raise ValueError(f"`depths` and `widths` must have one entry per stage. "
@@ -97,6 +106,8 @@ def resnet(
                   "width_factor": width_factor}
     if attention:
         args.update(attention=attention, attention_args=attention_args or {})
+    if zero_init_last:
+        args.update(zero_init_last=True)
     if block == "bottleneck":
         args.update(stride_on=stride_on, base_width=base_width)
     elif block_dropout:
@@ -117,7 +128,29 @@ def resnet(
     }
     if preact:
         spec["post"] = ["bn", "relu"]
+    if drop_path:
+        _stochastic_depth(spec["stages"], drop_path)
     return spec
+
+
+def _stochastic_depth(stages: list[dict], drop_path: float) -> None:
+    """Block l of L (counted over the whole network) drops its branch with `drop_path * l / L`."""
+    if not isinstance(drop_path, (int, float)) or isinstance(drop_path, bool) or not (
+            0 <= drop_path < 1):
+        raise ValueError(f"`drop_path` must be in [0, 1). Received: drop_path={drop_path!r}")
+    for stage in stages:  # a stage of repeats becomes its list of blocks, named as before
+        if "repeats" in stage:
+            repeats = stage["repeats"]
+            first = {k: v for k, v in stage.items() if k != "repeats"}
+            rest = {**first, "strides": 1}
+            stage.clear()
+            stage["blocks"] = [first] + [dict(rest) for _ in range(repeats - 1)]
+    total = sum(len(stage["blocks"]) for stage in stages)
+    index = 0
+    for stage in stages:
+        for block in stage["blocks"]:
+            index += 1
+            block["drop_path"] = drop_path * index / total
 
 
 def _stage(block, repeats, filters, index, count, downsample, args):
