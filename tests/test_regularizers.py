@@ -52,6 +52,10 @@ def test_stochastic_depth_follows_the_linear_rule_and_inference_is_deterministic
         kerascnn.build("resnet20", drop_path=1.0)
     with pytest.raises(ValueError, match="plain block"):
         kerascnn.build("plain20", drop_path=0.1)
+    # Every residual network: Inception-ResNet-v2's 40 residual blocks too.
+    inception = kerascnn.build("inception_resnet_v2", drop_path=0.2, input_shape=(75, 75, 3))
+    assert [layer.rate for layer in drop_paths(inception)] == pytest.approx(
+        [0.2 * l / 40 for l in range(1, 41)])
 
 
 @pytest.mark.parametrize("name, last", [("resnet20", "conv2_bn"), ("resnet50", "conv3_bn"),
@@ -212,3 +216,28 @@ def test_recipes_with_randaugment_mixup_and_cutmix_train_on_soft_labels(tmp_path
     assert set(np.unique(y_test.numpy())) <= {0.0, 1.0}  # evaluation is never mixed
     result = train(recipe, verbose=0, log=lambda *a: None)
     assert np.isfinite(result.metrics["test"]["loss"])
+
+
+def test_every_regularizer_is_a_recipe_key_a_search_can_vary():
+    """`[tune.space]` over all of them: the recipe loads (each end of each range re-validated, as
+    a search does before its first trial) and a trial's recipe carries the values."""
+    from kerascnn.recipe import load_recipe, with_values
+    from kerascnn.training.compile import make_optimizer
+
+    space = {"model.options.drop_path": {"type": "float", "min": 0.0, "max": 0.5},
+             "model.options.zero_init_last": {"type": "boolean"},
+             "train.ema": {"type": "boolean"},
+             "train.ema_momentum": {"type": "choice", "values": [0.99, 0.999]},
+             "data.augment.mixup": {"type": "choice", "values": [0.0, 0.2]},
+             "data.augment.cutmix": {"type": "float", "min": 0.0, "max": 1.0},
+             "data.augment.randaugment": {"type": "int", "min": 0, "max": 3}}
+    recipe = load_recipe({"model": {"name": "resnet20"}, "data": {"source": "glyphs"},
+                          "tune": {"max_trials": 2, "space": space}})
+    trial = with_values(recipe, {"model.options.drop_path": 0.3, "train.ema": True,
+                                 "data.augment.mixup": 0.2, "data.augment.randaugment": 2})
+    assert trial.model.options["drop_path"] == 0.3 and trial.augment.mixup == 0.2
+    assert trial.augment.randaugment == 2 and make_optimizer(trial.train).use_ema
+    from kerascnn.config import ConfigError
+
+    with pytest.raises(ConfigError, match="cutmix"):
+        with_values(recipe, {"data.augment.cutmix": 2.0})

@@ -27,7 +27,7 @@ import keras
 
 from kerascnn.blocks.core import activation_layer, block_activation, conv_bn_act
 from kerascnn.blocks.notation import build_layer, parse_layer
-from kerascnn.layers import ScaledAdd
+from kerascnn.layers import ScaledAdd, DropPath
 
 # Notation kinds a branch may contain: those that keep a feature map a feature map.
 _SPATIAL = ("conv", "pool", "lrn", "dropout", "bn", "act")
@@ -53,7 +53,8 @@ def branches(x, *, branches: list[list[Any]], name: str, **conv_args):
 
 
 def inception_resnet_block(x, *, branches: list[list[Any]], scale: float = 1.0,
-                           final_activation: bool = True, name: str, **conv_args):
+                           final_activation: bool = True, drop_path: float = 0.0, name: str,
+                           **conv_args):
     """An Inception-ResNet block: `act(x + scale * conv1x1(concat(branches(x))))`.
 
     Szegedy, Ioffe, Vanhoucke & Alemi, "Inception-v4, Inception-ResNet and the Impact of Residual
@@ -62,6 +63,9 @@ def inception_resnet_block(x, *, branches: list[list[Any]], scale: float = 1.0,
     expansion" projects the concatenation back to the input's channels; it is linear, with a bias and
     no BN, as in the authors' TF-slim code and keras.applications. `final_activation=False` leaves out
     the ReLU after the addition (the last 8x8 block of Inception-ResNet-v2, scale 1.0).
+
+    `drop_path`: stochastic depth on the residual (Huang et al. 2016; `{name}_drop_path`, a
+    `DropPath` before the addition).
 
     Layers: the branches as in `branches` (`{name}_b{i}_...`, `{name}_concat`), then `{name}_proj`
     (the 1x1), `{name}_add` (a `ScaledAdd`) and `{name}_act`.
@@ -74,6 +78,8 @@ def inception_resnet_block(x, *, branches: list[list[Any]], scale: float = 1.0,
                     output=f"{name}_concat")
     linear = {**conv_args, "norm": None, "activation": None, "use_bias": True}
     up = conv_bn_act(mixed, filters=x.shape[-1], kernel_size=1, name=f"{name}_proj", **linear)
+    if drop_path:
+        up = DropPath(drop_path, name=f"{name}_drop_path")(up)
     y = ScaledAdd(scale, name=f"{name}_add")([x, up])
     if final_activation:
         y = activation_layer(y, block_activation(conv_args), name=f"{name}_act")

@@ -98,9 +98,15 @@ def inception_v4(*, repeats: tuple[int, int, int] = (4, 7, 3), dropout: float = 
 
 def inception_resnet_v2(*, repeats: tuple[int, int, int] = (10, 20, 10),
                         scales: tuple[float, float, float] = (0.17, 0.1, 0.2),
-                        dropout: float = 0.2) -> dict:
-    """Inception-ResNet-v2: `repeats` 35x35, 17x17 and 8x8 residual blocks with residual `scales`."""
+                        dropout: float = 0.2, drop_path: float = 0.0) -> dict:
+    """Inception-ResNet-v2: `repeats` 35x35, 17x17 and 8x8 residual blocks with residual `scales`;
+    `drop_path`: stochastic depth, residual block l of L dropping with `drop_path * l / L` (as
+    the ResNets' option)."""
     _check_repeats(repeats)
+    if not isinstance(drop_path, (int, float)) or isinstance(drop_path, bool) or not (
+            0 <= drop_path < 1):
+        raise ValueError(f"`drop_path` must be in [0, 1). Received: drop_path={drop_path!r}")
+    total, counted = sum(repeats), []
     if (len(scales) != 3 or not all(isinstance(s, (int, float)) and not isinstance(s, bool)
                                     and s > 0 for s in scales)):
         raise ValueError(f"`scales` must be three positive numbers. Received: scales={scales!r}")
@@ -110,6 +116,9 @@ def inception_resnet_v2(*, repeats: tuple[int, int, int] = (10, 20, 10),
                  "branches": branch_list, "scale": scale}
         if last:  # the released model's final block8: scale 1.0, no ReLU
             block.update(scale=1.0, final_activation=False)
+        counted.append(block)
+        if drop_path:
+            block["drop_path"] = drop_path * len(counted) / total
         return block
 
     n35, n17, n8 = repeats
