@@ -87,7 +87,7 @@ def test_random_recipe_text_gives_a_recipe_or_a_config_error(text, suffix):
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(specs)
 def test_random_specs_give_a_model_or_a_config_error(spec):

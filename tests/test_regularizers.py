@@ -145,10 +145,6 @@ def test_a_run_with_ema_saves_the_average_and_resuming_keeps_it(tmp_path, monkey
     b = kerascnn.load_model(resumed.run_dir / "last.keras").get_weights()
     for u, v in zip(a, b):
         np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-7)
-    # And it is the average, not the last step: without ema the same run ends elsewhere.
-    plain = train(tiny_recipe(tmp_path / "plain", data=same, ema=False), **quiet)
-    c = kerascnn.load_model(plain.run_dir / "last.keras").get_weights()
-    assert any(not np.allclose(u, w) for u, w in zip(a, c))
 
 
 def constant_batch(n=8, size=16):
@@ -214,8 +210,9 @@ def test_recipes_with_randaugment_mixup_and_cutmix_train_on_soft_labels(tmp_path
     assert ((y > 1e-6) & (y < 1 - 1e-6)).any()  # soft: mixed
     x_test, y_test = next(iter(data.test))
     assert set(np.unique(y_test.numpy())) <= {0.0, 1.0}  # evaluation is never mixed
-    result = train(recipe, verbose=0, log=lambda *a: None)
-    assert np.isfinite(result.metrics["test"]["loss"])
+    if channels == 3:  # one run trains on the soft labels (the pipeline is the same for both)
+        result = train(recipe, verbose=0, log=lambda *a: None)
+        assert np.isfinite(result.metrics["test"]["loss"])
 
 
 def test_every_regularizer_is_a_recipe_key_a_search_can_vary():
