@@ -11,11 +11,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kerascnn.config import ConfigError, Source
-from kerascnn.recipe.schema import (ADDED_LATER, PHASE_TRAIN_KEYS, AugmentSection, DataSection,
+from kerascnn.recipe.schema import (PHASE_TRAIN_KEYS, AugmentSection, DataSection,
                                     FinetuneSection, ModelSection, OutputSection, PhaseSection,
                                     SpaceEntry, TrainSection, TuneSection)
 
 __all__ = ["Recipe", "is_recipe", "dump"]
+
+# Keys added after runs were made: left out of a recipe's fingerprint while they hold their default,
+# so that an unfinished run started before they existed still resumes.
+ADDED_LATER = {("data", "seed"): None, ("train", "ema"): False, ("train", "ema_momentum"): 0.999,
+               ("augment", "mixup"): 0.0, ("augment", "cutmix"): 0.0,
+               ("augment", "randaugment"): 0, ("augment", "randaugment_magnitude"): 0.5}
 
 
 @dataclass(frozen=True)

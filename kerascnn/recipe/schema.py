@@ -41,18 +41,13 @@ class AugmentSection:
         scale: random-resized crop (AlexNet/GoogLeNet style): the crop covers this range of the
             image's area, e.g. [0.08, 1.0], and is resized to `image_size`.
         ratio: the crop's aspect-ratio range with `scale`.
-        randaugment: RandAugment (Cubuk et al., NeurIPS 2020; `keras.layers.RandAugment`): this
-            many operations drawn per image (the paper's N, 2 is common; 0: off), on the raw
-            images after the crops and flips.
-        randaugment_magnitude: their strength in (0, 1] (the paper's M / 30 of its scale).
-        mixup: MixUp (Zhang et al., ICLR 2018; `keras.layers.MixUp`): each image mixed with
-            another of its batch, `lam * x_i + (1 - lam) * x_j`, lam ~ Beta(alpha, alpha), and the
-            one-hot labels mixed with the same lam; this is alpha (0.2 is common; 0: off).
-        cutmix: CutMix (Yun et al., ICCV 2019; `keras.layers.CutMix`): a box of another image of
-            the batch pasted in, the labels mixed by the box's share of the area; this is the
-            Beta distribution's alpha, in (0, 1] (the paper's 1.0; 0: off). With both `mixup` and
-            `cutmix`, each batch gets one of them, chosen at random (timm's switch).
-        The mixed labels are soft: the loss follows them (categorical cross-entropy on the mix).
+        randaugment: RandAugment's N (Cubuk et al. 2020; `keras.layers.RandAugment`): operations
+            per image after the crops and flips (0: off); `randaugment_magnitude` in (0, 1].
+        mixup: MixUp's alpha (Zhang et al. 2018; `keras.layers.MixUp`; 0: off): images and one-hot
+            labels mixed with the same lam ~ Beta(alpha, alpha).
+        cutmix: CutMix's alpha in (0, 1] (Yun et al. 2019; `keras.layers.CutMix`; 0: off): a box of
+            another image pasted in, the labels mixed by its share of the pixels. With `mixup`, one
+            of the two per batch (timm's switch). The loss follows the soft labels.
     """
 
     crop_padding: int = 0
@@ -174,12 +169,10 @@ class TrainSection:
         milestones, step_every, gamma, patience, min_learning_rate: schedule settings.
         warmup_epochs: linear warm-up from 0 (step, cosine, constant).
         label_smoothing: e.g. 0.1 (Inception-v3).
-        ema: keep an exponential moving average of the weights (Polyak averaging; Keras
-            optimizers' `use_ema`): validation and best.keras use the average, and the run's model
-            is the average when training ends; the average is part of every backup, so a resumed
-            run keeps it.
-        ema_momentum: the average's momentum: `average = m * average + (1 - m) * weights` after
-            each step (the first step copies the weights).
+        ema: a moving average of the weights (Keras' `use_ema`) is what validation, best.keras
+            and the run's model use; every backup holds it, so a resumed run keeps it.
+        ema_momentum: `average = m * average + (1 - m) * weights` after each step (the first
+            step copies the weights).
         aux_loss_weights: one weight per auxiliary output (GoogLeNet: [0.3, 0.3]).
         seed: seeds Python, NumPy and the backend.
         mixed_precision: true, false or "auto": mixed bfloat16 where the device computes in it
@@ -286,11 +279,6 @@ PHASE_TRAIN_KEYS = ("optimizer", "learning_rate", "momentum", "nesterov", "weigh
                     "min_learning_rate", "warmup_epochs", "label_smoothing", "ema",
                     "ema_momentum")
 
-# Keys added after runs were made: left out of a recipe's fingerprint while they hold their default,
-# so that an unfinished run started before they existed still resumes.
-ADDED_LATER = {("data", "seed"): None, ("train", "ema"): False, ("train", "ema_momentum"): 0.999,
-               ("augment", "mixup"): 0.0, ("augment", "cutmix"): 0.0,
-               ("augment", "randaugment"): 0, ("augment", "randaugment_magnitude"): 0.5}
 
 
 @dataclass(frozen=True)
