@@ -371,13 +371,9 @@ def _recipes(args) -> int:
 def _evaluate(args) -> int:
     from pathlib import Path
 
-    from kerascnn.config.errors import ConfigError
-
     if args.confusion is not None:
         _check_new_plot(args.confusion, "--confusion")
-    for target in args.targets:
-        if not Path(target).exists():
-            raise ConfigError(f"no run directory or model at {target!r}.")
+    _require_targets(*args.targets)
     quiet_backend()
     from kerascnn.inference import evaluate, plot_confusion
 
@@ -434,13 +430,9 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from pathlib import Path
-
-    from kerascnn.config.errors import ConfigError
     from kerascnn.inference import image_files
 
-    if not Path(args.target).exists():
-        raise ConfigError(f"no run directory or model at {args.target!r}.")
+    _require_targets(args.target)
     image_files(args.images)  # missing files fail before Keras loads
     quiet_backend()
     from kerascnn.inference import predict
@@ -459,6 +451,17 @@ def _predict(args) -> int:
         best = ", ".join(f"{c} {p:.1%}" for c, p in zip(r.classes, r.probabilities))
         print(f"{r.path}: {best}")
     return 0
+
+
+def _require_targets(*targets: str) -> None:
+    """Each run directory or model file named exists: said before the backend loads."""
+    from pathlib import Path
+
+    from kerascnn.config.errors import ConfigError
+
+    for target in targets:
+        if not Path(target).exists():
+            raise ConfigError(f"no run directory or model at {target!r}.")
 
 
 def _check_new_plot(text: str, flag: str) -> None:
@@ -578,12 +581,7 @@ def _port(args) -> int:
 
 
 def _export(args) -> int:
-    from pathlib import Path
-
-    from kerascnn.config.errors import ConfigError
-
-    if not Path(args.target).exists():
-        raise ConfigError(f"no run directory or model at {args.target!r}.")
+    _require_targets(args.target)
     quiet_backend()
     from kerascnn.exporting import ExportMismatch, export
 
@@ -600,12 +598,7 @@ def _export(args) -> int:
 
 
 def _explain(args) -> int:
-    from pathlib import Path
-
-    from kerascnn.config.errors import ConfigError
-
-    if not Path(args.target).exists():
-        raise ConfigError(f"no run directory or model at {args.target!r}.")
+    _require_targets(args.target)
     quiet_backend()
     from kerascnn.visualize import explain
 
@@ -618,12 +611,7 @@ def _explain(args) -> int:
 
 
 def _show(args) -> int:
-    from pathlib import Path
-
-    from kerascnn.config.errors import ConfigError
-
-    if not Path(args.target).exists():
-        raise ConfigError(f"no run directory or model at {args.target!r}.")
+    _require_targets(args.target)
     _check_new_plot(args.out, "--out")
     quiet_backend()
     from kerascnn.visualize import show_features, show_filters
