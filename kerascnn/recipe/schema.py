@@ -42,7 +42,8 @@ class AugmentSection:
             image's area, e.g. [0.08, 1.0], and is resized to `image_size`.
         ratio: the crop's aspect-ratio range with `scale`.
         randaugment: RandAugment's N (Cubuk et al. 2020; `keras.layers.RandAugment`): operations
-            per image after the crops and flips (0: off); `randaugment_magnitude` in (0, 1].
+            per image after the crops and flips (0: off).
+        randaugment_magnitude: their strength, in (0, 1].
         mixup: MixUp's alpha (Zhang et al. 2018; `keras.layers.MixUp`; 0: off): images and one-hot
             labels mixed with the same lam ~ Beta(alpha, alpha).
         cutmix: CutMix's alpha in (0, 1] (Yun et al. 2019; `keras.layers.CutMix`; 0: off): a box of
