@@ -52,14 +52,13 @@ def saliency(model, images, *, classes=None, guided: bool = False) -> np.ndarray
     """|d score / d pixel|, the largest over the channels (Simonyan et al., Sec. 3.1); with
     `guided`, guided backpropagation: through every ReLU only positive gradients pass, and only
     where the ReLU's input was positive (Springenberg et al., Sec. 3.4), then the same reduction."""
+    import keras
     import tensorflow as tf
 
     require_gradients()
     images = np.asarray(images, "float32")
     picked = chosen_classes(model, images, classes)
     source, to_scores = score_source(model)
-    import keras
-
     probe = keras.Model(model.inputs[0], source)
     x = tf.convert_to_tensor(images)
     with _guided_relus(model) if guided else contextlib.nullcontext():

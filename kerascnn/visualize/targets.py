@@ -4,6 +4,7 @@ each image is explained for."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from kerascnn.config import ConfigError
@@ -25,7 +26,7 @@ def feature_stages(model) -> dict[str, str]:
     residual stage's last addition or activation, a dense block's last concatenation)."""
     stages = {}
     for layer in model.layers:
-        if isinstance(layer, _input_layer_type()) or not _spatial(layer):
+        if isinstance(layer, keras.layers.InputLayer) or not _spatial(layer):
             continue
         stage = stage_of(layer.name)
         if stage == "head":
@@ -33,12 +34,6 @@ def feature_stages(model) -> dict[str, str]:
         stages.pop(stage, None)  # keep the order of each stage's last layer
         stages[stage] = layer.name
     return stages
-
-
-def _input_layer_type():
-    import keras
-
-    return keras.layers.InputLayer
 
 
 def target_layer(model, layer: str | None = None) -> str:
@@ -72,8 +67,6 @@ def score_source(model):
     """(tensor, to_scores): the tensor to take from the model and the function that turns it into
     class scores before the squashing (Grad-CAM and saliency differentiate scores, not
     probabilities: Selvaraju et al. 2017, Sec. 3; Simonyan et al. 2014, Sec. 2)."""
-    import keras
-
     output = model.outputs[0]
     layer = output._keras_history[0]
     name = getattr(getattr(layer, "activation", None), "__name__", "")
@@ -107,8 +100,6 @@ def chosen_classes(model, images: np.ndarray, classes) -> np.ndarray:
 
 
 def require_gradients() -> None:
-    import keras
-
     if keras.backend.backend() != "tensorflow":
         raise ConfigError(f"gradient pictures (gradcam, saliency, guided) need the TensorFlow "
                           f"backend, kerascnn's default; this process runs "
