@@ -143,7 +143,7 @@ def test_07_what_the_network_sees(tmp_path):
     """Filters, feature maps, Grad-CAM and occlusion of trained glyphs networks, and the papers'
     test protocols, with short training (the default 40 epochs: README's numbers)."""
     report = run_notebook(
-        "07_what_the_network_sees", tmp_path, EPOCHS=3, SEEDS=[0, 1], VIEWS=[10],
+        "07_what_the_network_sees", tmp_path, EPOCHS=2, SEEDS=[0, 1], VIEWS=[10],
         report="{'rows': rows, 'ensemble': ensemble.accuracy, "
                "'members': [m.accuracy for m in ensemble.members], "
                "'maps': [list(c.heatmap.shape) for c in cam + occ]}")

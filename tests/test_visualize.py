@@ -48,7 +48,7 @@ INCEPTION = {"input_shape": [32, 32, 1], "defaults": {"norm": "batch"},
 
 @pytest.fixture(scope="module", params=["plain", "inception"])
 def trained(request):
-    x, y, _ = patch_task(2400, 0)
+    x, y, _ = patch_task(1600, 0)
     keras.utils.set_random_seed(0)
     model = build_from_spec(PLAIN if request.param == "plain" else INCEPTION)
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
