@@ -23,18 +23,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from kerascnn.config.errors import ConfigError
+    from kerascnn.config.errors import ConfigError, on_command_line
 
     try:
-        return args.run(args)
+        with on_command_line():  # advice names --flags, not Python arguments
+            return args.run(args)
     except ConfigError as e:  # bad input; a file the run could not write (a full disk: 74)
         print(f"error: {e}", file=sys.stderr)
         return getattr(e, "exit_status", 2)
+    except OSError as e:
+        if e.filename is None or isinstance(e, BrokenPipeError):
+            raise
+        # A path the checks before the work could not foresee (it changed meanwhile): one line.
+        from kerascnn.config.paths import describe_os_error
+
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
+        return 74 if e.errno in _DISK_FULL else 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during training (its message is logged)
         return 143 if type(e).__name__ == "Terminated" else 130
     except BrokenPipeError:  # `kerascnn list | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+_DISK_FULL = {28, 122}  # ENOSPC, EDQUOT: as a run's full disk (sysexits' EX_IOERR)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -328,13 +340,15 @@ def _recipe_file(args, overrides: list[str]):
     from kerascnn.recipe import load_recipe
     from kerascnn.shipped import find_recipe
 
-    recipe = load_recipe(find_recipe(args.recipe), overrides)
-    quiet_backend()
-    return recipe
+    return load_recipe(find_recipe(args.recipe), overrides)
 
 
 def _train(args) -> int:
+    from kerascnn.config import check_folder
+
     recipe = _recipe_file(args, recipe_overrides(args))
+    check_folder(recipe.run_dir(), what="the run directory")
+    quiet_backend()
     import kerascnn
 
     kerascnn.train(recipe, restart=args.restart, verbose=0 if args.quiet else "auto")
@@ -342,7 +356,11 @@ def _train(args) -> int:
 
 
 def _tune(args) -> int:
+    from kerascnn.config import check_folder
+
     recipe = _recipe_file(args, args.overrides)  # --output is the search's directory
+    check_folder(recipe.search_dir(args.output), what="the search directory")
+    quiet_backend()
     import kerascnn
 
     kerascnn.tune(recipe, directory=args.output, restart=args.restart,
@@ -465,16 +483,18 @@ def _require_targets(*targets: str) -> None:
 
 
 def _check_new_plot(text: str, flag: str) -> None:
-    """A picture to write: a .png/.svg/.pdf name that is not taken (kerascnn never overwrites)."""
+    """A picture to write: a .png/.svg/.pdf name that is not taken (kerascnn never overwrites) in
+    a folder that takes files."""
     from pathlib import Path
 
-    from kerascnn.config.errors import ConfigError
+    from kerascnn.config import ConfigError, check_new_file
 
     if Path(text).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ConfigError(f"{flag} must end in .png, .svg or .pdf. Received: {text!r}.")
     if Path(text).exists():
         raise ConfigError(f"{text!r} exists; kerascnn does not overwrite it. Choose another name "
                           f"or remove it first.")
+    check_new_file(text, what=flag)
 
 
 def _model_arguments(parser) -> None:
@@ -575,13 +595,18 @@ def _port(args) -> int:
     quiet_backend()
     saved = port(args.architecture, args.output, weights=args.weights,
                  input_shape=args.input_shape, classes=args.classes, include_top=not args.no_top)
+    if saved.note is not None:
+        print(f"note: {saved.note}", file=sys.stderr)
     print(f"{saved.source} -> kerascnn {saved.model.name}: {saved.weights:,} weights saved to "
           f"{saved.path}")
     return 0
 
 
 def _export(args) -> int:
+    from kerascnn.exporting import check_destination
+
     _require_targets(args.target)
+    check_destination(args.out, args.format)
     quiet_backend()
     from kerascnn.exporting import ExportMismatch, export
 
@@ -598,7 +623,12 @@ def _export(args) -> int:
 
 
 def _explain(args) -> int:
+    from kerascnn.config import check_folder
+    from kerascnn.inference.loading import image_files
+
     _require_targets(args.target)
+    image_files(args.images)  # missing files fail before Keras loads
+    check_folder(args.out, what="--out")
     quiet_backend()
     from kerascnn.visualize import explain
 

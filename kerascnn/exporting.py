@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,7 @@ NEEDS = {"saved_model": (), "onnx": ("tf2onnx", "onnx", "onnxruntime"),
 SUFFIX = {"saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
 TOLERANCE = 1e-4  # float32: the artefact computes in float32 (see `in_float32`)
 
-__all__ = ["export", "Exported", "ExportMismatch", "FORMATS"]
+__all__ = ["export", "check_destination", "Exported", "ExportMismatch", "FORMATS"]
 
 
 class ExportMismatch(RuntimeError):
@@ -84,14 +85,7 @@ def export(target, out: str | Path, *, format: str = "saved_model", images: int 
     """
     from kerascnn.inference import Trained, load_trained
 
-    if format not in FORMATS:
-        raise ConfigError(f"unknown export format {format!r}: choose "
-                          f"{', '.join(FORMATS)}. Received: format={format!r}.")
-    out = Path(out)
-    if out.exists():
-        raise ConfigError(f"{out} exists; kerascnn export does not overwrite. Choose another path.")
-    if SUFFIX[format] and out.suffix != SUFFIX[format]:
-        raise ConfigError(f"a {format} export is a {SUFFIX[format]} file. Received: {str(out)!r}.")
+    out, sidecar = check_destination(out, format)
     missing = [m for m in NEEDS[format] if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(f"exporting to {format} needs {', '.join(missing)}, which are not "
@@ -102,20 +96,44 @@ def export(target, out: str | Path, *, format: str = "saved_model", images: int 
     model = in_float32(trained.model)
     x, inputs = _sample(trained, images)
     expected = np.asarray(model.predict_on_batch(x), "float64")  # also marks it called (ONNX)
+    check_destination(out, format)  # again: the model took a while to load
     out.parent.mkdir(parents=True, exist_ok=True)
     model.export(str(out), format=FORMATS[format], verbose=False)
     got = _RUNNERS[format](out, x)
     difference = float(np.max(np.abs(np.asarray(got, "float64") - expected)))
     facts = {**trained.preprocessing.to_dict(), "class_names": trained.class_names,
              "input": "network input: sized, cropped and normalized as these values say"}
-    sidecar = out.parent / f"{out.name}.preprocessing.json"
-    sidecar.write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    with open(sidecar, "x", encoding="utf-8") as f:  # "x": never over a file made meanwhile
+        f.write(json.dumps(facts, indent=2) + "\n")
     if not difference <= TOLERANCE:
         raise ExportMismatch(f"{out} ({format}) differs from the Keras model by {difference:.3g} on "
                              f"{len(x)} {inputs} (allowed {TOLERANCE:g} in float32); it is kept "
                              f"for inspection: do not serve it.")
     return Exported(path=out, format=format, max_difference=difference, tolerance=TOLERANCE,
                     checked=len(x), inputs=inputs, preprocessing=facts)
+
+
+def check_destination(out: str | Path, format: str) -> tuple[Path, Path]:
+    """Where an export goes, checked before anything is read or written: the artefact (a new
+    folder for "saved_model", a new .onnx or .tflite file) and the file that says how to feed it
+    beside it (`<out>.preprocessing.json`): neither exists (nothing is overwritten) and the folder
+    they go in takes files. Returns both paths."""
+    from kerascnn.config import check_new_file, option
+
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}: choose "
+                          f"{', '.join(FORMATS)}. Received: format={format!r}.")
+    out = Path(out)
+    sidecar = out.parent / f"{out.name}.preprocessing.json"
+    taken = [str(p) for p in (out, sidecar) if os.path.lexists(p)]
+    if taken:
+        raise ConfigError(f"{' and '.join(taken)} exist{'s' if len(taken) == 1 else ''}; kerascnn "
+                          f"export does not overwrite (it writes {out.name} and "
+                          f"{sidecar.name}). Choose another path.")
+    if SUFFIX[format] and out.suffix != SUFFIX[format]:
+        raise ConfigError(f"a {format} export is a {SUFFIX[format]} file. Received: {str(out)!r}.")
+    check_new_file(out, what=option("out"))
+    return out, sidecar
 
 
 def in_float32(model):

@@ -93,19 +93,23 @@ class Ported:
     model: object
     weights: int
     source: str
+    note: str | None = None  # how the feeding was decided, when kerascnn had to assume it
 
 
 def check_port_output(output, weights=None) -> None:
     """The output of `kerascnn port` is a new .keras file and the weights file exists: checked
     before anything loads."""
+    from kerascnn.config import check_new_file, option
+
     output = Path(output)
     if output.suffix != ".keras":
-        raise ConfigError(f"--output must end in .keras. Received: {str(output)!r}.")
+        raise ConfigError(f"{option('output')} must end in .keras. Received: {str(output)!r}.")
     if output.exists():
         raise ConfigError(f"{str(output)!r} exists; kerascnn never overwrites a saved model. "
                           f"Choose another name or remove it first.")
     if weights is not None and not Path(weights).is_file():
         raise ConfigError(f"no weights file at {weights!r}.")
+    check_new_file(output, what=option("output"))
 
 
 def port(source: str, output, *, weights=None, input_shape=None, classes: int | None = None,
@@ -119,7 +123,7 @@ def port(source: str, output, *, weights=None, input_shape=None, classes: int | 
     timm = hub_id_of(source) is not None or (weights is not None
                                              and Path(weights).suffix == ".safetensors")
     make = _port_timm if timm else _port_application
-    model, facts, described = make(source, weights, input_shape, classes, include_top)
+    model, facts, described, note = make(source, weights, input_shape, classes, include_top)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     model.save(output)
@@ -128,7 +132,7 @@ def port(source: str, output, *, weights=None, input_shape=None, classes: int | 
 
         write_feeding(output, facts)
     count = sum(int(w.numpy().size) for w in model.weights)
-    return Ported(path=output, model=model, weights=count, source=described)
+    return Ported(path=output, model=model, weights=count, source=described, note=note)
 
 
 def _port_timm(source, weights, input_shape, classes, include_top):
@@ -150,20 +154,30 @@ def _port_timm(source, weights, input_shape, classes, include_top):
 
         name, weights = get_model_info(source).name, weights
     source = resolve_weights(name, weights)  # fetched once; build reads the same file
+    pretrained, note = source.pretrained, None
+    if pretrained is None:  # a local file without timm's config.json beside it
+        from kerascnn.zoo.pretrained import PRETRAINED, card_for_file
+
+        pretrained = card_for_file(name, source.path)  # before the build: a refusal is at once
+        card = PRETRAINED[name]
+        note = (f"no timm config.json beside {source.path}: fed as kerascnn's card for {name} "
+                f"says ({card.hub_id}: {pretrained.input_size}x{pretrained.input_size}, crop "
+                f"{pretrained.crop_pct:g}, {pretrained.interpolation}, mean "
+                f"{'/'.join(f'{m:g}' for m in pretrained.mean)}, std "
+                f"{'/'.join(f'{v:g}' for v in pretrained.std)}); if the file holds another tag, "
+                f"put its config.json beside it and port again")
     import kerascnn
 
     options = {"include_top": include_top}
     if classes is not None:
         options["classes"] = classes
-    pretrained = source.pretrained
-    shape = input_shape or ((pretrained.input_size,) * 2 + (3,) if pretrained else None)
+    shape = input_shape or (pretrained.input_size,) * 2 + (3,)
     model = kerascnn.build(name, weights=str(source.path), input_shape=shape, **options)
-    facts = None
-    if pretrained is not None:
-        facts = {"preprocessing": pretrained.preprocessing(model.input_shape[1],
-                                                           model.input_shape[3]),
-                 **pretrained.to_dict()}
-    return model, facts, source.described
+    facts = {"preprocessing": pretrained.preprocessing(model.input_shape[1], model.input_shape[3]),
+             **pretrained.to_dict()}
+    if note is not None:
+        facts["assumed"] = note
+    return model, facts, source.described, note
 
 
 def _port_application(source, weights, input_shape, classes, include_top):
@@ -187,4 +201,4 @@ def _port_application(source, weights, input_shape, classes, include_top):
                                    "--weights FILE.") from None
     model = port_weights(source, architecture=spec.application, input_shape=input_shape,
                          include_top=None if include_top else False, classes=classes)
-    return model, None, spec.application
+    return model, None, spec.application, None

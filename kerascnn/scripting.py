@@ -42,7 +42,7 @@ def run_script(recipe: dict, *, model=None, argv: list[str] | None = None,
         recipe: the recipe as a dict (the tables of a TOML recipe).
         model: a function `(input_shape, classes) -> keras.Model`, for a recipe without [model].
     """
-    from kerascnn.config.errors import ConfigError
+    from kerascnn.config.errors import ConfigError, on_command_line
     from kerascnn.recipe import load_recipe
 
     parser = argparse.ArgumentParser(description=description,
@@ -50,11 +50,12 @@ def run_script(recipe: dict, *, model=None, argv: list[str] | None = None,
     add_train_options(parser)
     args = parser.parse_args(argv)
     try:
-        loaded = load_recipe(recipe, recipe_overrides(args))
-        quiet_backend()
-        from kerascnn.training import train
+        with on_command_line():
+            loaded = load_recipe(recipe, recipe_overrides(args))
+            quiet_backend()
+            from kerascnn.training import train
 
-        train(loaded, model=model, restart=args.restart, verbose=0 if args.quiet else "auto")
+            train(loaded, model=model, restart=args.restart, verbose=0 if args.quiet else "auto")
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -37,10 +37,11 @@ from pathlib import Path
 import keras
 import keras_tuner
 
-from kerascnn.config import ConfigError, first_line
+from kerascnn.config import ConfigError, check_folder, first_line, option
 from kerascnn.hypermodel import SearchFailed, declare
 from kerascnn.recipe import Recipe, with_values
 from kerascnn.training import rundir
+from kerascnn.training.checkpoints import Terminated, stop_on_sigterm
 from kerascnn.training.compile import StopOnNonFinite
 from kerascnn.training.fit import progress
 
@@ -232,18 +233,25 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
             f"{os.environ.get('KERASTUNER_ORACLE_PORT', '')}")
         tuner.search(verbose=verbose)
         return TuneResult(directory=path, trials=[], best_recipe=None, best_values={})
-    done = sum(1 for trial in tuner.oracle.trials.values() if trial.status in _ENDED)
+    done = _ended(tuner)
     log(f"kerascnn tune: {recipe.name} -> {path}" + (f" (resuming after {done} trials)"
                                                       if done else "")
         + f"; {t.tuner} search of {len(recipe.space)} keys, objective {t.objective} "
         + f"({direction})" + ("; chief: the workers train" if role == "chief" else ""))
     started = time.perf_counter()
     try:
-        with _plain_display(verbose):
+        with _plain_display(verbose), stop_on_sigterm():
             tuner.search(verbose=verbose)
     except RuntimeError as e:  # keras-tuner: too many failed trials in a row
         if "consecutive failures" not in str(e):
             raise
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: keras-tuner's files hold every ended trial
+        rundir.update_state(path, STATE, status="interrupted")
+        ended = _ended(tuner)
+        log(f"interrupted ({'SIGTERM' if isinstance(e, Terminated) else 'Ctrl-C'}); run the same "
+            f"command again to resume the search in {path} ({ended} ended "
+            f"trial{'' if ended == 1 else 's'} kept; the one that was running starts again)")
+        raise
     rows = trial_rows(tuner, recipe)
     best_values = {}
     best_path = None
@@ -267,6 +275,11 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
 
 
 _ENDED = ("COMPLETED", "FAILED", "INVALID")
+
+
+def _ended(tuner) -> int:
+    """How many of the search's trials have ended (completed or failed)."""
+    return sum(1 for trial in tuner.oracle.trials.values() if trial.status in _ENDED)
 
 
 @contextlib.contextmanager
@@ -345,8 +358,7 @@ def _reason(message: str | None) -> str:
 def _directory(recipe: Recipe, directory, restart: bool):
     """The search's directory and, on a chief or a single process, the lock that makes this
     process its one writer (`rundir.DirectoryLock`; None on a worker, which the chief directs)."""
-    run = recipe.run_dir()
-    path = Path(directory) if directory else run.with_name(run.name + "_tune")
+    path = check_folder(recipe.search_dir(directory), what="the search directory")
     if _role() == "worker":  # the chief owns the directory and its checks
         path.mkdir(parents=True, exist_ok=True)
         return path, None
@@ -358,8 +370,9 @@ def _directory(recipe: Recipe, directory, restart: bool):
             and not made_by_workers:
         if not restart:
             raise ConfigError(f"{path} exists and is not a kerascnn search; kerascnn will not "
-                              f"write into it.", hint="pass --output with a new folder, or "
-                                                      "--restart.")
+                              f"write into it.",
+                              hint=f"pass {option('output', python='directory')} with a new "
+                                   f"folder, or {option('restart', True)}.")
         path = rundir.free_path(path)
     path.mkdir(parents=True, exist_ok=True)
     lock = rundir.DirectoryLock(path, "search").acquire()
@@ -370,7 +383,7 @@ def _directory(recipe: Recipe, directory, restart: bool):
                 raise ConfigError(f"the search in {path} was made by a different recipe or search "
                                   f"space (fingerprint {state.get('fingerprint')}, this one "
                                   f"{fingerprint}); kerascnn never overwrites a search.",
-                                  hint=f"pass --restart to start a new one in "
+                                  hint=f"pass {option('restart', True)} to start a new one in "
                                        f"{rundir.free_path(path)} (the old one is kept).")
             lock.release()
             path = rundir.free_path(path)
@@ -402,7 +415,8 @@ def check_project(project: Path) -> None:
                 f"the search's file {file} is unreadable ({first_line(e)}): truncated or "
                 f"damaged, kerascnn cannot resume the search from it.",
                 hint=(f"delete {file.parent} to run that trial again, " if trial else "")
-                + "or pass --restart to start a new search beside this one (it is kept).") \
+                + f"or pass {option('restart', True)} to start a new search beside this one (it "
+                  f"is kept).") \
                 from None
 
 

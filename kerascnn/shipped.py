@@ -20,7 +20,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, check_folder, check_new_file, option
 
 __all__ = ["ShippedRecipe", "recipes_folder", "shipped_recipes", "find_recipe", "copy_recipe"]
 
@@ -110,7 +110,7 @@ def copy_recipe(name: str, to: str | Path = ".") -> list[Path]:
         raise ConfigError(f"no shipped recipe named {name!r}.",
                           hint=did_you_mean(name, list(recipes)) or "`kerascnn recipes` lists them.")
     source = recipes[name].path
-    folder = Path(to)
+    folder = check_folder(to, what=option("to"))
     files = [(source, folder / source.name)]
     spec = _spec_file(source)
     if spec is not None:
@@ -118,7 +118,10 @@ def copy_recipe(name: str, to: str | Path = ".") -> list[Path]:
     taken = [str(target) for _, target in files if target.exists()]
     if taken:
         raise ConfigError(f"{', '.join(taken)} exist{'s' if len(taken) == 1 else ''}; kerascnn does "
-                          f"not overwrite a file.", hint="copy into another folder (--to DIR).")
+                          f"not overwrite a file.",
+                          hint=f"copy into another folder ({option('to', 'DIR')}).")
+    for _, target in files:
+        check_new_file(target, what="the copy")
     for original, target in files:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(original, target)

@@ -98,6 +98,14 @@ def test_bad_exports_are_refused_before_anything_is_written(run, tmp_path, capsy
     with pytest.raises(ConfigError, match="does not overwrite"):
         export(run, taken, format="onnx")
     assert taken.read_text() == "mine"
+    # The file written beside the artefact is never replaced either: refused before anything.
+    beside = tmp_path / "m.tflite.preprocessing.json"
+    beside.write_text('{"mine": 1}')
+    out = str(tmp_path / "m.tflite")
+    assert main(["export", str(run), "--format", "litert", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert f"{beside} exists; kerascnn export does not overwrite" in err and err.count("\n") == 1
+    assert beside.read_text() == '{"mine": 1}' and not (tmp_path / "m.tflite").exists()
     with pytest.raises(ConfigError, match=r"a litert export is a \.tflite file"):
         export(run, tmp_path / "model.onnx", format="litert")
     with pytest.raises(ConfigError, match="unknown export format 'coreml'"):

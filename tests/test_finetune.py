@@ -133,8 +133,12 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     # The run directory's recipe.yaml, data.json and model.keras: evaluate repeats the test.
     assert evaluate(tmp_path / "fine").accuracy == pytest.approx(result.metrics["test"]["accuracy"])
     assert json.loads((tmp_path / "fine" / "run.json").read_text())["status"] == "finished"
-    with pytest.raises(ConfigError, match="finished; kerascnn never overwrites a run"):
+    assert lines[-2].endswith("test accuracy after each: 1-head "
+                              f"{result.metrics['phases'][0]['test']['accuracy']:.4f}; 2-top "
+                              f"{result.metrics['test']['accuracy']:.4f}")
+    with pytest.raises(ConfigError, match="finished; kerascnn never overwrites a run") as refused:
         train(recipe, verbose=0, log=lines.append)
+    assert "Pass restart=True to start a new run" in str(refused.value)  # Python's words
     # An interrupted fine-tuning run: phase 1 finished, phase 2 never started.
     first = tmp_path / "fine" / "1-head" / "model.keras"
     stamp = os.stat(first).st_mtime_ns
@@ -148,9 +152,18 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     assert any("phase 1 (1-head): finished before; kept" in line for line in lines)
     assert os.stat(first).st_mtime_ns == stamp
     assert (tmp_path / "fine" / "2-top" / "model.keras").is_file()
-    # --restart starts a new fine-tuning run beside it.
-    again = train(recipe, restart=True, verbose=0, log=lambda *a: None)
+    # --restart starts a new fine-tuning run beside it; this one's data has no test split, and
+    # its last line says so and gives each phase's validation accuracy instead (not "nan").
+    lines.clear()
+    untested = load_recipe(finetune_doc(tmp_path, start.run_dir, data={"test_fraction": 0.0}),
+                           name="fine")
+    again = train(untested, restart=True, verbose=0, log=lines.append)
     assert again.run_dir == tmp_path / "fine-2"
+    assert "test" not in again.metrics and "nan" not in lines[-2]
+    best = [p["best"]["val_accuracy"] for p in again.metrics["phases"]]
+    assert lines[-2].endswith(f"the data has no test split; validation accuracy at each phase's "
+                              f"best epoch: 1-head {best[0]:.4f}; 2-top {best[1]:.4f} (every "
+                              f"epoch in history.csv)")
 
 
 @pytest.mark.parametrize("change,message", [

@@ -125,7 +125,9 @@ def test_inception_small_script(tmp_path, capsys):
     saved = load_recipe(run / "recipe.yaml")  # no [model]: the network came from Python
     assert saved.model.name is None and saved.model.spec is None
     assert script["main"](argv) == 2  # finished: never overwritten
-    assert "finished; kerascnn never overwrites a run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "finished; kerascnn never overwrites a run" in err
+    assert "Hint: Pass --restart to start a new run" in err  # a command line's words
 
 
 def test_resnet_depths_script(tmp_path):

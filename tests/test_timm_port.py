@@ -270,3 +270,47 @@ def test_port_saves_a_model_that_evaluate_and_predict_feed_without_being_told(tm
     listing = capsys.readouterr().out
     assert "resnet50             timm/resnet50.a1_in1k" in listing and "80.38%" in listing
     assert listing.count("timm/") >= 19
+
+
+def test_port_of_a_bare_safetensors_file_records_the_cards_feeding_or_refuses(tmp_path, capsys):
+    """A timm `model.safetensors` without timm's config.json beside it: `kerascnn port` records how
+    kerascnn's card for the network feeds it (saying so on stderr), so that `predict` needs no
+    --normalize; a file whose layout is not the card's architecture (the SENet authors'
+    legacy_seresnet50 for se_resnet50, whose card is timm's seresnet50) is refused at once, with
+    the ways out, and nothing is written."""
+    from PIL import Image
+
+    from kerascnn.cli import main
+    from kerascnn.inference import load_trained
+    from kerascnn.saving import read_feeding
+
+    weights = write_weights(tmp_path / "model.safetensors", "resnet18")
+    output = tmp_path / "r18.keras"
+    assert main(["port", "resnet18", "--weights", str(weights), "-o", str(output)]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: no timm config.json beside {weights}: fed as kerascnn's card for resnet18 says "
+            f"(timm/resnet18.a1_in1k: 224x224, crop 0.95, bicubic, mean 0.485/0.456/0.406, std "
+            f"0.229/0.224/0.225)") in err
+    card = PRETRAINED["resnet18"]
+    facts = read_feeding(output)
+    assert facts["preprocessing"] == card.preprocessing(224, 3)
+    assert facts["weights"] == f"file {weights}" and facts["reported_top1"] is None
+    assert "no timm config.json beside" in facts["assumed"]
+    pre = load_trained(output).preprocessing
+    assert (pre.load_size, pre.resize, pre.interpolation) == ((235, 235), "shorter", "bicubic")
+    Image.fromarray(np.full((300, 400, 3), 128, np.uint8)).save(tmp_path / "grey.png")
+    assert main(["predict", str(output), str(tmp_path / "grey.png"), "--top", "1"]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'grey.png'}: ")
+
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    write_weights(legacy / "model.safetensors", "legacy_seresnet50")
+    assert main(["port", "se_resnet50", "--weights", str(legacy / "model.safetensors"), "-o",
+                 str(tmp_path / "se.keras")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert ("has no timm config.json beside it, so how its images are fed (size, crop, "
+            "interpolation, mean, std) is unknown: it holds timm's legacy_seresnet50 weights, "
+            "which kerascnn has no card for. Hint: Put the config.json of the weights' Hub "
+            "repository beside the file") in err
+    assert not (tmp_path / "se.keras").exists()

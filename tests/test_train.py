@@ -94,9 +94,11 @@ def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
     messages = []
     result = train(r, verbose=0, log=messages.append)
     run = result.run_dir
-    # The device's defaults (test_trainer_defaults_follow_the_device), said in the start lines.
-    assert f"precision {devices.precision('auto')}; " in messages[3]
-    assert "; 8 batches a call; " in messages[3]
+    # The start lines: the images of each class, then the device's defaults
+    # (test_trainer_defaults_follow_the_device).
+    assert messages[3] == "  data   training images per class: 0 72, 1 72, 2 72, 3 72"
+    assert f"precision {devices.precision('auto')}; " in messages[4]
+    assert "; 8 batches a call; " in messages[4]
     assert result.metrics["test"]["accuracy"] > 0.8  # chance: 0.25
     assert {"recipe.yaml", "run.json", "data.json", "history.csv", "metrics.json", "last.keras",
             "best.keras", "model.keras", "curves.png"} <= {p.name for p in run.iterdir()}
@@ -113,8 +115,9 @@ def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
     model = kerascnn.load_model(run / "model.keras")
     assert model.output_shape == (None, 4)
     # A finished run is never overwritten; --restart puts a new one beside it.
-    with pytest.raises(ConfigError, match="finished; kerascnn never overwrites a run"):
+    with pytest.raises(ConfigError, match="finished; kerascnn never overwrites a run") as refused:
         train(r, verbose=0, log=lambda *a: None)
+    assert "Pass restart=True to start a new run" in str(refused.value)  # Python's words
     other = recipe(tmp_path, train={"epochs": 1})
     with pytest.raises(ConfigError, match="different recipe"):
         train(other, verbose=0, log=lambda *a: None)
@@ -420,6 +423,35 @@ def test_class_subset_of_a_folder_renumbers_the_labels(tmp_path):
     for x, y in data.train.unbatch().as_numpy_iterator():
         seen.setdefault(int(np.argmax(y)), set()).add(int(x[0, 0, 0]) // 60)
     assert seen == {0: {2}, 1: {0}}  # cat images are class 0 now, ant images class 1
+    assert data.train_counts == [4, 4]
+
+
+def test_the_run_prints_each_class_image_count_and_warns_of_a_class_too_small(tmp_path):
+    """A folder whose class 'cat' holds one image: the run's log gives every class's training
+    images and warns, naming the class; beyond 20 classes the counts are summarized."""
+    from PIL import Image
+
+    from kerascnn.data import load_data
+
+    for name, count in (("ant", 6), ("bee", 6), ("cat", 1)):
+        folder = tmp_path / "images" / name
+        folder.mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    r = recipe(tmp_path, data={"source": "folder", "path": str(tmp_path / "images"),
+                               "validation_split": 0.0, "image_size": [8, 8], "batch_size": 4},
+               train={"epochs": 1})
+    lines = []
+    train(r, verbose=0, log=lines.append)
+    assert "  data   training images per class: ant 6, bee 6, cat 1" in lines
+    assert ("  data   warning: 1 class has fewer than 5 training images ('cat' 1): too few to "
+            "learn a class from, or to measure it on; add images of it") in lines
+    many = load_data(recipe(tmp_path, data={"classes": 25, "samples": 500}))
+    assert sum(many.train_counts) == many.sizes["train"] and len(many.train_counts) == 25
+    (line,) = many.describe_classes()  # about 14 of each class: no warning
+    counts = sorted(many.train_counts)
+    assert line.startswith(f"training images per class: {counts[0]} to {counts[-1]} (median "
+                           f"{int(np.median(counts))}); fewest: ")
 
 
 def test_caffe_and_tf_normalizations_match_keras_applications(tmp_path):

@@ -197,6 +197,39 @@ def test_a_nan_loss_fails_its_trial(tmp_path):
     assert by_rate[0.01]["status"] == "COMPLETED"
 
 
+def test_a_search_stopped_by_ctrl_c_says_how_to_resume_and_the_same_command_does(
+        tmp_path, monkeypatch, capsys):
+    """Ctrl-C in the second trial: `kerascnn tune` records the search as interrupted, says that
+    the same command resumes it and how many trials it keeps, and exits 130, as `train` does;
+    the same command then finishes it without running the first trial again."""
+    from kerascnn import search
+    from kerascnn.cli import main
+
+    doc = document(tmp_path, tune={"max_trials": 2}, train={"epochs": 1})
+    path = write_recipe(tmp_path / "search.yaml", doc)
+    fit, calls = search.RecipeHyperModel.fit, []
+
+    def interrupted_in_the_second_trial(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what Python raises in the main thread on Ctrl-C
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(search.RecipeHyperModel, "fit", interrupted_in_the_second_trial)
+    assert main(["tune", str(path), "--quiet"]) == 130
+    out = capsys.readouterr().out
+    directory = tmp_path / "run_tune"
+    assert (f"interrupted (Ctrl-C); run the same command again to resume the search in "
+            f"{directory} (1 ended trial kept; the one that was running starts again)") in out
+    assert json.loads((directory / "tune.json").read_text())["status"] == "interrupted"
+    first_trial = directory / "tuner" / "trial_0" / "trial.json"
+    stamp = first_trial.stat().st_mtime_ns
+    assert main(["tune", str(path), "--quiet"]) == 0
+    assert "(resuming after 1 trials)" in capsys.readouterr().out
+    assert [r["status"] for r in results(directory)] == ["COMPLETED", "COMPLETED"]
+    assert first_trial.stat().st_mtime_ns == stamp and len(calls) == 3
+
+
 @pytest.mark.slow
 def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
     doc = document(tmp_path, tune={"max_trials": 4})

@@ -254,6 +254,17 @@ def test_bad_requests_are_one_line_naming_the_problem(run, pngs, tmp_path, capsy
                                               "head_logits", "--out", str(tmp_path / "f.png"))
     assert "layer applies to gradcam" in refused("explain", str(run), str(pngs), "--method",
                                                  "occlusion", "--layer", "stage1", "--out", out)
+    # Two images of the same file name would be drawn as the same picture: both named.
+    import shutil
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(pngs / "img0.png", tmp_path / folder / "img0.png")
+    err = refused("explain", str(run), str(tmp_path / "a"), str(tmp_path / "b" / "img0.png"),
+                  "--out", out)
+    assert (f"images with the same file name: {tmp_path / 'a' / 'img0.png'} and "
+            f"{tmp_path / 'b' / 'img0.png'} would both be {tmp_path / 'x' / 'img0_gradcam.png'}"
+            in err)
     assert not (tmp_path / "x").exists() and not (tmp_path / "f.png").exists()
     for command in (["explain"], ["show"], ["show", "filters"], ["show", "features"],
                     ["export"]):

@@ -7,9 +7,36 @@ It subclasses `ValueError`, so code that catches `ValueError` keeps working.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 from collections.abc import Iterable, Sequence
 
+# Where the user is: the `kerascnn` command line or Python. Advice names an option as they would
+# write it there (`--restart` or `restart=True`); the command line sets it for the command's run.
+_SURFACE = contextvars.ContextVar("kerascnn_surface", default="python")
+
+
+@contextlib.contextmanager
+def on_command_line():
+    """Inside the block, `option` spells options as the `kerascnn` command takes them."""
+    token = _SURFACE.set("cli")
+    try:
+        yield
+    finally:
+        _SURFACE.reset(token)
+
+
+def option(name: str, value=None, *, python: str | None = None) -> str:
+    """An option as the user writes it where they are (the command line, or Python):
+    `option("normalize")` names it (`--normalize`, `normalize`); `option("restart", True)` is
+    `--restart` or `restart=True`; `option("normalize", "unit")` is `--normalize unit` or
+    `normalize='unit'`. `python`: the argument's name in Python where it differs from the flag's."""
+    if _SURFACE.get() == "cli":
+        flag = "--" + name.replace("_", "-")
+        return flag if value is None or value is True else f"{flag} {value}"
+    name = python or name
+    return name if value is None else f"{name}={value!r}"
 
 
 def format_path(path: Sequence) -> str:

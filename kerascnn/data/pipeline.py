@@ -94,6 +94,9 @@ class Preprocessing:
         return self.normalize(self.centre(self.shape(tf.cast(image, "float32"))))
 
 
+FEW = 5  # fewer training images of a class than this: the run warns
+
+
 @dataclass
 class Data:
     train: object
@@ -106,10 +109,36 @@ class Data:
     description: str
     steps_per_epoch: int | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # unreadable images left out: path -> why
+    train_counts: list[int] | None = None  # training images per class, where the source knows
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return self.preprocessing.input_shape
+
+    def describe_classes(self) -> list[str]:
+        """Lines for a run's log: the training images of each class (all of them up to 20
+        classes; the range, median and fewest beyond), and a warning naming each class with fewer
+        than `FEW` (one that few images cannot teach, nor its validation and test splits measure)."""
+        counts = self.train_counts
+        if not counts:
+            return []
+        named = list(zip(self.class_names, counts))
+        if len(named) <= 20:
+            each = ", ".join(f"{name} {count:,}" for name, count in named)
+        else:
+            fewest = sorted(named, key=lambda item: item[1])[:3]
+            each = (f"{min(counts):,} to {max(counts):,} (median {int(np.median(counts)):,}); "
+                    f"fewest: " + ", ".join(f"{name} {count:,}" for name, count in fewest))
+        lines = [f"training images per class: {each}"]
+        few = [(name, count) for name, count in named if count < FEW]
+        if few:
+            listed = ", ".join(f"{name!r} {count}" for name, count in few[:10])
+            more = f" and {len(few) - 10} more" if len(few) > 10 else ""
+            lines.append(f"warning: {len(few)} class{'es have' if len(few) > 1 else ' has'} fewer "
+                         f"than {FEW} training images ({listed}{more}): too few to learn a class "
+                         f"from, or to measure it on; add images of "
+                         f"{'them' if len(few) > 1 else 'it'}")
+        return lines
 
     def to_dict(self) -> dict:
         """What a run directory keeps (`data.json`) to feed evaluation and prediction the same way."""
@@ -219,7 +248,7 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
         test=None if shaped["test"] is None else batched(shaped["test"], False),
         sizes=splits.sizes, classes=splits.classes, class_names=splits.class_names,
         preprocessing=pre, description=splits.description, skipped=splits.skipped,
-        steps_per_epoch=None if train_size is None else (
+        train_counts=splits.train_counts, steps_per_epoch=None if train_size is None else (
             train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)))
 
 

@@ -35,6 +35,7 @@ class Splits:
     image_shape: tuple[int, int, int]  # the source's own
     description: str
     skipped: dict[str, str] = field(default_factory=dict)  # unreadable files left out: path -> why
+    train_counts: list[int] | None = None  # training images per class; None: not known unread
 
 
 # What each source declares about its images before any is read (its own defaults; None: only the
@@ -118,7 +119,13 @@ def _split_arrays(recipe: Recipe, x, y, seed: int, what: str, names: list[str],
             for k, v in parts.items()}
     return Splits(train=sets["train"], val=sets.get("val"), test=sets.get("test"),
                   sizes={k: len(v[1]) for k, v in parts.items()}, classes=len(names),
-                  class_names=list(names), image_shape=tuple(x.shape[1:]), description=what)
+                  class_names=list(names), image_shape=tuple(x.shape[1:]), description=what,
+                  train_counts=_counts(parts["train"][1], len(names)))
+
+
+def _counts(labels, classes: int) -> list[int]:
+    """Images per class of a split's labels."""
+    return np.bincount(np.asarray(labels, "int64"), minlength=classes).tolist()
 
 
 def _check_subset(recipe, subset, classes: int, what: str) -> None:
@@ -159,7 +166,9 @@ def _keep_classes(recipe, splits: Splits, subset) -> Splits:
                   class_names=[splits.class_names[c] for c in subset],
                   image_shape=splits.image_shape,
                   description=f"{splits.description}, classes {_ranges(list(subset))}",
-                  skipped=splits.skipped)
+                  skipped=splits.skipped,
+                  train_counts=None if splits.train_counts is None else
+                  [splits.train_counts[c] for c in subset])
 
 
 def _digits(recipe, d, seed):
@@ -281,7 +290,8 @@ def _folder(recipe, d, seed):
     return Splits(train=dataset(parts[0]), val=dataset(parts[1]), test=test,
                   sizes={k: v for k, v in sizes.items() if v is not None}, classes=len(names),
                   class_names=names, image_shape=(*size, channels),
-                  description=f"image folder {root}", skipped=skipped)
+                  description=f"image folder {root}", skipped=skipped,
+                  train_counts=_counts(parts[0][1], len(names)))
 
 
 def _indexed(recipe, key: str, root: Path, **options):

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, option
 from kerascnn.data.folder import OTHER_IMAGE_FORMATS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -78,7 +78,7 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
     if run_dir is not None and (run_dir / "data.json").is_file():
         if normalize is not None:
             raise ConfigError(f"{run_dir} records how its images were normalized; drop "
-                              f"--normalize.")
+                              f"{option('normalize')}.")
         facts = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))
         pre = Preprocessing.from_dict(facts)
         names = [str(n) for n in facts.get("class_names") or range(classes)]
@@ -115,7 +115,7 @@ def _bare(model, normalize, what):
 
     if normalize not in NORMALIZATIONS:
         raise ConfigError(f"{what} is not in a run directory, so how its images were "
-                          f"normalized is unknown: give normalize "
+                          f"normalized is unknown: give {option('normalize')}, one of "
                           f"{', '.join(repr(n) for n in NORMALIZATIONS)}. Received: "
                           f"{normalize!r}.")
     shape = tuple(int(d) if d is not None else None for d in model.input_shape[1:])

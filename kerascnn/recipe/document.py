@@ -77,6 +77,14 @@ class Recipe:
             return Path(self.output.dir)
         return Path("runs") / self.name
 
+    def search_dir(self, directory: str | Path | None = None) -> Path:
+        """Where `kerascnn tune` keeps this recipe's search: `directory`, or the run directory's
+        name + "_tune" beside it."""
+        if directory:
+            return Path(directory)
+        run = self.run_dir()
+        return run.with_name(run.name + "_tune")
+
     def error(self, path: tuple, message: str, hint: str | None = None,
               value=None) -> ConfigError:
         path = tuple(path)

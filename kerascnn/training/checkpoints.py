@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 
-from kerascnn.config import ConfigError, first_line
+from kerascnn.config import ConfigError, first_line, option
 from kerascnn.training.compile import StopOnNonFinite, averaged_weights
 from kerascnn.training.rundir import write_atomic, written
 
@@ -55,8 +55,9 @@ class TrainingDiverged(ConfigError):
     """The training loss became NaN or infinite; the run stopped before saving anything from it."""
 
     def __init__(self, message: str):
-        super().__init__(message, hint="lower train.learning_rate (or add warmup_epochs) and run "
-                                       "again with --restart; this run is kept as it is.")
+        super().__init__(message, hint=f"lower train.learning_rate (or add warmup_epochs) and run "
+                                       f"again with {option('restart', True)}; this run is kept "
+                                       f"as it is.")
 
 
 class Terminated(KeyboardInterrupt):
@@ -171,7 +172,8 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
                 f"history.csv records {len(rows)} finished epoch(s) but {backup} holds no backup")
         raise ConfigError(f"cannot resume the run in {run_dir}: {what}. kerascnn will not start it "
                           f"again from scratch over its files.",
-                          hint="pass --restart to start a new run beside it (this one is kept).")
+                          hint=f"pass {option('restart', True)} to start a new run beside it (this "
+                               f"one is kept).")
     return 0, [], None
 
 

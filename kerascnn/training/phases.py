@@ -355,9 +355,24 @@ def _combine(recipe: Recipe, parent: Path, results, log):
     rundir.write_atomic(parent / "metrics.json", json.dumps(metrics, indent=2))
     rundir.update_state(parent, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
                         epochs=len(rows))
-    summary = "; ".join(f"{p['phase']} {p.get('test', {}).get('accuracy', float('nan')):.4f}"
-                        for p in phases)
-    log(f"finetune done: {len(rows)} epochs in {len(phases)} phases; test accuracy after each: "
-        f"{summary}")
+    log(f"finetune done: {len(rows)} epochs in {len(phases)} phases; {_accuracies(phases)}")
     log(f"  saved {parent / 'model.keras'}, metrics.json, history.csv, curves.png")
     return RunResult(run_dir=parent, metrics=metrics, model_path=parent / "model.keras")
+
+
+def _accuracies(phases: list[dict]) -> str:
+    """Each phase's accuracy for the last line of a fine-tuning run: on the test split, or, when
+    the data has none, on the validation split at the phase's best epoch (or the training split at
+    its end), said as such."""
+    def each(section: str, key: str) -> str:
+        return "; ".join(f"{p['phase']} {p.get(section, {}).get(key, float('nan')):.4f}"
+                         for p in phases)
+
+    if all("accuracy" in p.get("test", {}) for p in phases):
+        return f"test accuracy after each: {each('test', 'accuracy')}"
+    if all("val_accuracy" in p.get("best", {}) for p in phases):
+        return (f"the data has no test split; validation accuracy at each phase's best epoch: "
+                f"{each('best', 'val_accuracy')} (every epoch in history.csv)")
+    return (f"the data has no test or validation split; training accuracy at the end of each "
+            f"phase: {each('final', 'accuracy')} (every epoch in history.csv)")
+

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from kerascnn import __version__
-from kerascnn.config import ConfigError, first_line
+from kerascnn.config import ConfigError, check_folder, first_line, option
 from kerascnn.recipe import Recipe, dump
 
 
@@ -101,8 +101,8 @@ class DirectoryLock:
                 f"{self.path} is in use: {holder} is writing this {self.what}, and a {self.what} "
                 f"directory has one writer at a time; kerascnn left it untouched.",
                 hint="wait for that process to end, or stop it (Ctrl-C, kill): the same command "
-                     "then resumes where it stopped. For a second run beside it, pass --restart "
-                     "or another --output.") from None
+                     f"then resumes where it stopped. For a second run beside it, pass "
+                     f"{option('restart', True)} or set output.dir.") from None
         self._fd = fd
         facts = {"pid": os.getpid(), "command": " ".join(sys.argv) or sys.executable,
                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -174,11 +174,13 @@ def prepare(recipe: Recipe, *, restart: bool = False,
     path = recipe.run_dir()
     if worker:
         path = path.with_name(f"{path.name}.worker{worker}")
+    check_folder(path, what="the run directory")
     if read_state(path) is None and has_content(path):
         if not restart:
             raise ConfigError(f"{path} exists and is not a kerascnn run directory; kerascnn will "
                               f"not write into it.", hint="set output.dir (or --output) to a new "
-                                                          "folder, or pass --restart to use "
+                                                          "folder, or pass "
+                                                          f"{option('restart', True)} to use "
                                                           f"{free_path(path)}.")
         path = free_path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -195,8 +197,9 @@ def prepare(recipe: Recipe, *, restart: bool = False,
                        f"was made by a different recipe (fingerprint {state.get('fingerprint')}, "
                        f"this one {recipe.fingerprint})")
                 raise ConfigError(f"the run in {path} {why}; kerascnn never overwrites a run.",
-                                  hint=f"pass --restart to start a new run in {free_path(path)} "
-                                       f"(the old one is kept), or set output.dir.")
+                                  hint=f"pass {option('restart', True)} to start a new run in "
+                                       f"{free_path(path)} (the old one is kept), or set "
+                                       f"output.dir.")
             lock.release()
             path = free_path(path)
             path.mkdir(parents=True, exist_ok=True)
@@ -225,8 +228,7 @@ def check_architecture(path: Path, model, *, resume: bool) -> None:
         raise ConfigError(f"the model built now differs from the one the run in {path} trained "
                           f"(architecture {digest}, the run's {recorded}); kerascnn will not "
                           f"resume it with other layers.",
-                          hint="pass --restart (train(..., restart=True)) to start a new run "
-                               "beside it.")
+                          hint=f"pass {option('restart', True)} to start a new run beside it.")
     update_state(path, architecture=digest)
 
 

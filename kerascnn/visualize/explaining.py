@@ -87,20 +87,12 @@ def explain(target, images, *, method: str = "gradcam", out: str | Path | None =
         raise ConfigError(f"unknown method {method!r}: choose {', '.join(METHODS)}.")
     if method != "gradcam" and layer is not None:
         raise ConfigError(f"layer applies to gradcam, not {method}.")
+    pictures = picture_paths(images, out, method) if out is not None else []
     trained = as_trained(target, normalize)
     model = trained.model
     if method == "gradcam":
         target_layer(model, layer)  # an unknown layer is named before any image is read
     x, shown, files = read_images(trained, images)
-    pictures = []
-    if out is not None:
-        out = Path(out)
-        pictures = [out / f"{f.stem}_{method}.png" for f in files]
-        taken = [str(p) for p in pictures if p.exists()]
-        if taken or len(set(pictures)) < len(pictures):
-            raise ConfigError(f"kerascnn does not overwrite pictures: {', '.join(taken)}"
-                              if taken else "two images have the same file name; explain them "
-                                            "into different folders.")
     picked = _classes(trained, classes, len(files))
     probabilities = np.asarray(model.predict_on_batch(x), "float32")
     picked = probabilities.argmax(-1) if picked is None else picked
@@ -116,12 +108,38 @@ def explain(target, images, *, method: str = "gradcam", out: str | Path | None =
         p = float(probabilities[i, picked[i]])
         result = Explained(path=str(f), label=label, probability=p, method=method, heatmap=maps[i])
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
             heat = maps[i] if method != "occlusion" else 1 - maps[i]  # hot where it matters
             result.picture = overlay(shown[i], heat, pictures[i],
                                      title=f"{f.name}: {method} for {label} (p = {p:.2f})")
         results.append(result)
     return results
+
+
+def picture_paths(images, out, method: str) -> list[Path]:
+    """The picture `explain` draws for each image file (`<out>/<image name>_<method>.png`),
+    checked before any model loads: `out` is a folder that takes files, no picture is there yet
+    (never overwritten) and no two images would be drawn as the same picture."""
+    from kerascnn.config import check_folder, option
+    from kerascnn.inference import image_files
+
+    out = check_folder(out, what=option("out"))
+    files = image_files(images)
+    pictures = [out / f"{f.stem}_{method}.png" for f in files]
+    taken = [str(p) for p in pictures if p.exists()]
+    if taken:
+        raise ConfigError(f"kerascnn does not overwrite pictures: {', '.join(taken)}.",
+                          hint="choose another folder (out), or remove them first.")
+    drawn: dict[Path, list[str]] = {}
+    for f, picture in zip(files, pictures):
+        drawn.setdefault(picture, []).append(str(f))
+    clashes = [(picture, named) for picture, named in drawn.items() if len(named) > 1]
+    if clashes:
+        listed = "; ".join(f"{' and '.join(named)} would both be {picture}"
+                           for picture, named in clashes[:5])
+        more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
+        raise ConfigError(f"images with the same file name: {listed}{more}.",
+                          hint="explain them into different folders (one command each).")
+    return pictures
 
 
 def _classes(trained, classes, count: int):
@@ -183,10 +201,11 @@ def _normalization_for_filters(target):
 
 
 def _new_picture(path) -> Path:
+    from kerascnn.config import check_new_file, option
+
     path = Path(path)
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ConfigError(f"a picture is a .png, .svg or .pdf file. Received: {str(path)!r}.")
     if path.exists():
         raise ConfigError(f"{path} exists; kerascnn does not overwrite pictures.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return check_new_file(path, what=option("out", python="path"))

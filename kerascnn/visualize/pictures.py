@@ -41,7 +41,7 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, path: str | Path, *, title: 
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     return Path(path)
 
 
@@ -91,7 +91,7 @@ def plot_filters(model, path: str | Path, *, layer: str | None = None, limit: in
                       interpolation="nearest")
     fig.suptitle(f"{name}: {count} of {weights.shape[-1]} filters, "
                  f"{weights.shape[0]}x{weights.shape[1]}x{weights.shape[2]}", fontsize=9)
-    fig.savefig(path)
+    _save(fig, path)
     return Path(path)
 
 
@@ -135,5 +135,11 @@ def plot_features(model, image: np.ndarray, shown: np.ndarray, path: str | Path,
         for c, fmap in enumerate(maps, start=1):
             axes[r, c].imshow(fmap, cmap="viridis", interpolation="nearest")
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     return Path(path)
+
+
+def _save(fig, path) -> None:
+    """The figure to `path`, its folder made now that there is something to put in it."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)

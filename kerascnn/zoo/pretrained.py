@@ -23,7 +23,8 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError, first_line
 
-__all__ = ["Pretrained", "PRETRAINED", "WeightsSource", "resolve_weights", "hub_file", "hub_id_of"]
+__all__ = ["Pretrained", "PRETRAINED", "WeightsSource", "resolve_weights", "hub_file", "hub_id_of",
+           "card_for_file"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -208,6 +209,45 @@ def _beside(path: Path, hub_id: str | None) -> Pretrained | None:
         if _known(hub_id) is not None:
             return _known(hub_id)
     return Pretrained.from_timm_config(hub_id, facts)
+
+
+def card_for_file(name: str, path: str | Path) -> Pretrained:
+    """How to feed timm weights from a local `model.safetensors` that has no timm `config.json`
+    beside it: as kerascnn's card for the network says (`PRETRAINED[name]`: the input size, crop,
+    interpolation, mean and std of its "imagenet" tag), when the file's keys are in the layout of
+    that tag's timm architecture. The facts returned name the file, not the tag, and no reported
+    accuracy: the tag is assumed, not known.
+
+    Raises:
+        ConfigError: the file is not a safetensors file, its keys are another architecture's
+            layout (the SENet authors' `legacy_seresnet50` for se_resnet50, whose card is timm's
+            `seresnet50`), or the network has no card; the message gives the ways out.
+    """
+    import dataclasses
+
+    from kerascnn.zoo.timm_port import architecture_for, detect_layout
+
+    path = Path(path)
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:
+            keys = list(f.keys())
+    except Exception as e:  # noqa: BLE001  (safetensors' errors: a truncated file, another format)
+        raise ConfigError(f"{str(path)!r} is not a complete safetensors file (truncated, or "
+                          f"another format): {first_line(e)}") from None
+    card = PRETRAINED.get(name)
+    architecture = architecture_for(name, detect_layout(keys), source=str(path))
+    if card is None or card.architecture != architecture.timm:
+        raise ConfigError(
+            f"{path} has no timm config.json beside it, so how its images are fed (size, crop, "
+            f"interpolation, mean, std) is unknown: it holds timm's {architecture.timm} weights, "
+            f"which kerascnn has no card for.",
+            hint="put the config.json of the weights' Hub repository beside the file "
+                 f"(huggingface-cli download timm/{architecture.timm}.<tag> config.json "
+                 "--local-dir DIR), or port from the Hub id itself "
+                 f"(kerascnn port timm/{architecture.timm}.<tag>).")
+    return dataclasses.replace(card, hub_id=f"file {path}", top1=None, top5=None)
 
 
 def _check_architecture(name: str, hub_id: str) -> None:
