@@ -162,3 +162,32 @@ def test_an_os_error_the_checks_could_not_foresee_is_one_line(monkeypatch, capsy
     monkeypatch.setattr(cli, "_list", full)
     assert cli.main(["list"]) == 74
     assert capsys.readouterr().err == "error: /data/out.png: No space left on device\n"
+
+
+def test_the_python_verbs_check_the_same_paths_in_python_words(tmp_path, monkeypatch):
+    """`kerascnn.train`, `tune`, `export`, `explain` and `copy_recipe` refuse the same paths before
+    any data or model is read, naming the argument as Python spells it (`out`, not `--out`)."""
+    import kerascnn
+    from kerascnn.config import ConfigError
+    from kerascnn.shipped import copy_recipe
+
+    monkeypatch.chdir(tmp_path)
+    Path("afile").write_text("x")
+    Path("x.png").write_bytes(b"not read")
+    calls = [
+        (lambda: kerascnn.train("lenet5_digits", overrides=['output.dir="afile/run"']),
+         "the run directory 'afile/run' cannot be written: 'afile' is a file"),
+        (lambda: kerascnn.tune("lenet5_digits_search", directory="afile"),
+         "the search directory 'afile' cannot be written: it is a file"),
+        (lambda: kerascnn.export("nowhere", "afile/m.onnx", format="onnx"),
+         "out 'afile/m.onnx' cannot be written: 'afile' is a file"),
+        (lambda: kerascnn.explain("nowhere", ["x.png"], out="afile"),
+         "out 'afile' cannot be written: it is a file"),
+        (lambda: copy_recipe("lenet5_digits", "afile/sub"),
+         "to 'afile/sub' cannot be written: 'afile' is a file"),
+    ]
+    for call, message in calls:
+        with pytest.raises(ConfigError) as refused:
+            call()
+        assert str(refused.value).startswith(message), str(refused.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "x.png"]
