@@ -2,7 +2,9 @@
 
 Only data parsers are used: `tomllib` for TOML and a `yaml.SafeLoader` subclass for YAML. YAML tags that
 would build Python objects (`!!python/object`, ...) are refused, and so are duplicate keys (TOML forbids
-them; PyYAML would silently keep the last one). Alias expansion cannot blow up: aliases share one node.
+them; PyYAML would silently keep the last one). What a document may cost is bounded before anything
+uses it (`kerascnn.config.limits`): its size, its nesting depth, and the number of values it holds
+with YAML's aliases expanded (a "billion laughs" document of 1.5 KB is refused, not expanded).
 
 A `Source` maps key paths to line numbers so that any later validation error can say `file:line`.
 For TOML, whose standard parser keeps no positions, the map comes from a light scan of the text (table
@@ -21,6 +23,8 @@ from typing import Any
 import yaml
 
 from kerascnn.config.errors import ConfigError
+from kerascnn.config.limits import (MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_VALUES, check_nesting,
+                                    read_bounded)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -81,7 +85,7 @@ def load_document(path: str | Path) -> tuple[dict, Source]:
         raise ConfigError(f"unsupported file type {path.suffix!r}. Allowed: .toml, .yaml, .yml.",
                           file=str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_DOCUMENT_BYTES, what="a recipe or spec").decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("file not found.", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
@@ -90,7 +94,11 @@ def load_document(path: str | Path) -> tuple[dict, Source]:
 
 
 def loads(text: str, *, kind: str, file: str | None = None) -> tuple[dict, Source]:
-    """Parse TOML or YAML text (`kind` is "toml" or "yaml") into a dict and its `Source`."""
+    """Parse TOML or YAML text (`kind` is "toml" or "yaml") into a dict and its `Source`, within
+    the limits of `kerascnn.config.limits` (size, nesting, values)."""
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise ConfigError(f"the document is larger than {MAX_DOCUMENT_BYTES >> 20} MiB, kerascnn's "
+                          f"limit for a recipe or spec; refused.", file=file)
     if kind == "toml":
         data, lines = _load_toml(text, file)
     elif kind == "yaml":
@@ -119,6 +127,8 @@ def _split_key(key: str) -> tuple[str, ...]:
 def _load_toml(text: str, file: str | None) -> tuple[Any, dict]:
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise _too_deep(file) from None
     except tomllib.TOMLDecodeError as e:
         line = getattr(e, "lineno", None)
         if line is None:
@@ -128,7 +138,13 @@ def _load_toml(text: str, file: str | None) -> tuple[Any, dict]:
         if "overwrite" in message.lower() or "duplicate" in message.lower():
             message = "a key is defined twice (TOML forbids duplicate keys): " + message
         raise ConfigError(f"invalid TOML: {message}.", file=file, line=line) from None
+    check_nesting(data, file=file, what="a recipe or spec", values=MAX_VALUES)
     return data, _toml_lines(text)
+
+
+def _too_deep(file) -> ConfigError:
+    return ConfigError(f"the document nests deeper than {MAX_DEPTH} levels, kerascnn's limit for "
+                       f"a recipe or spec; refused.", file=file)
 
 
 def _toml_lines(text: str) -> dict[tuple, int]:
@@ -187,9 +203,12 @@ def _load_yaml(text: str, file: str | None) -> tuple[Any, dict]:
         node = loader.get_single_node()
         if node is None:
             return None, {}
+        _measure_yaml(node, 1, {}, file)  # before anything expands or walks it
         lines: dict[tuple, int] = {}
         _walk_yaml(node, (), lines, file, set())
         return loader.construct_document(node), lines
+    except RecursionError:  # the parser's own recursion, on a document nested past our limit
+        raise _too_deep(file) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
@@ -202,6 +221,37 @@ def _load_yaml(text: str, file: str | None) -> tuple[Any, dict]:
         raise ConfigError(f"invalid YAML: {e}.", file=file) from None
     finally:
         loader.dispose()
+
+
+def _measure_yaml(node, level: int, memo: dict, file) -> int:
+    """How many values the node holds with every alias expanded, without expanding any (each node
+    is counted once and its count reused wherever an alias repeats it); a `ConfigError` past
+    `MAX_VALUES` values or `MAX_DEPTH` levels (aliases included), and for an alias of itself."""
+    if level > MAX_DEPTH:
+        raise _too_deep(file)
+    known = memo.get(id(node))
+    if known is not None:
+        count, depth = known
+        if level + depth - 1 > MAX_DEPTH:
+            raise _too_deep(file)
+        return count
+    if isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    count, depth = 1, 1
+    for child in children:
+        count += _measure_yaml(child, level + 1, memo, file)
+        depth = max(depth, 1 + memo[id(child)][1])
+        if count > MAX_VALUES:
+            raise ConfigError(f"the document holds more than {MAX_VALUES:,} values once its YAML "
+                              f"aliases are expanded (an alias bomb?), kerascnn's limit for a "
+                              f"recipe or spec; refused unexpanded.",
+                              file=file, line=node.start_mark.line + 1)
+    memo[id(node)] = (count, depth)
+    return count
 
 
 def _walk_yaml(node, path: tuple, lines: dict, file, seen: set) -> None:

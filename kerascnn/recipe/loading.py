@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from kerascnn.config import ConfigError, Source, check_call, check_keys, load_document
+from kerascnn.config.limits import MAX_DEPTH, MAX_VALUES, check_nesting
 from kerascnn.recipe.checks import check_finetune, check_semantics, parse_phase
 from kerascnn.recipe.document import Recipe
 from kerascnn.recipe.schema import OPTIONAL, SECTIONS, TOP_LEVEL, AugmentSection
@@ -59,6 +60,10 @@ def apply_override(document: dict, text: str) -> tuple[str, ...]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word: a string
+    except RecursionError:  # TOML's parser recursed past Python's limit: far past ours
+        raise ConfigError(f"the document nests deeper than {MAX_DEPTH} levels, kerascnn's limit "
+                          f"for a recipe; refused.", file=f"--set {key}") from None
+    check_nesting(value, file=f"--set {key}", what="a recipe", values=MAX_VALUES)
     node = document
     path: tuple = ()
     for i, part in enumerate(parts):
