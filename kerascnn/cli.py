@@ -448,10 +448,8 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from kerascnn.inference import image_files
-
     _require_targets(args.target)
-    image_files(args.images)  # missing files fail before Keras loads
+    _require_images(args.images, bad_images=args.bad_images)
     quiet_backend()
     from kerascnn.inference import predict
 
@@ -472,14 +470,27 @@ def _predict(args) -> int:
 
 
 def _require_targets(*targets: str) -> None:
-    """Each run directory or model file named exists: said before the backend loads."""
+    """Each run directory or model file named exists, and what will be read of it is within
+    kerascnn's limits (the model archive, a run's data.json): said before the backend loads."""
     from pathlib import Path
 
     from kerascnn.config.errors import ConfigError
+    from kerascnn.inference.loading import check_target
 
     for target in targets:
         if not Path(target).exists():
             raise ConfigError(f"no run directory or model at {target!r}.")
+        check_target(target)
+
+
+def _require_images(items, *, bad_images: str = "error") -> None:
+    """The image files named exist and, unless they are to be skipped, none is too large to
+    decode (read from their headers): said before the backend loads."""
+    from kerascnn.inference.loading import check_image_sizes, image_files
+
+    files = image_files(items)
+    if bad_images == "error":
+        check_image_sizes(files)
 
 
 def _check_new_plot(text: str, flag: str) -> None:
@@ -624,10 +635,9 @@ def _export(args) -> int:
 
 def _explain(args) -> int:
     from kerascnn.config import check_folder
-    from kerascnn.inference.loading import image_files
 
     _require_targets(args.target)
-    image_files(args.images)  # missing files fail before Keras loads
+    _require_images(args.images)
     check_folder(args.out, what="--out")
     quiet_backend()
     from kerascnn.visualize import explain
@@ -642,6 +652,8 @@ def _explain(args) -> int:
 
 def _show(args) -> int:
     _require_targets(args.target)
+    if args.what == "features":
+        _require_images([args.image])
     _check_new_plot(args.out, "--out")
     quiet_backend()
     from kerascnn.visualize import show_features, show_filters

@@ -16,7 +16,9 @@ MODEL_FILES = (".toml", ".yaml", ".yml", ".keras")
 
 
 def check_model_argument(text: str) -> None:
-    """A model argument that is neither a file nor a registered name fails before Keras loads."""
+    """A model argument that is neither a file nor a registered name fails before Keras loads, and
+    so does a file past kerascnn's limits (a spec's size, nesting and aliases; a `.keras`
+    archive's members and config: `kerascnn.config.limits`)."""
     from pathlib import Path
 
     from kerascnn.zoo import MODELS, get_model_info
@@ -26,6 +28,14 @@ def check_model_argument(text: str) -> None:
         if path.suffix.lower() not in MODEL_FILES:
             raise ConfigError(f"{text!r}: expected a spec (.toml, .yaml) or a saved model "
                               f"(.keras). Received a {path.suffix or 'file without suffix'}.")
+        if path.suffix.lower() == ".keras":
+            from kerascnn.saving import check_archive
+
+            check_archive(path)
+        else:
+            from kerascnn.config import load_document
+
+            load_document(path)
         return
     if text in MODELS:
         return
@@ -107,9 +117,13 @@ def check_port_output(output, weights=None) -> None:
     if output.exists():
         raise ConfigError(f"{str(output)!r} exists; kerascnn never overwrites a saved model. "
                           f"Choose another name or remove it first.")
+    check_new_file(output, what=option("output"))
     if weights is not None and not Path(weights).is_file():
         raise ConfigError(f"no weights file at {weights!r}.")
-    check_new_file(output, what=option("output"))
+    if weights is not None and Path(weights).suffix == ".safetensors":
+        from kerascnn.zoo.pretrained import check_weights_file
+
+        check_weights_file(weights)
 
 
 def port(source: str, output, *, weights=None, input_shape=None, classes: int | None = None,

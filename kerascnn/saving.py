@@ -73,15 +73,20 @@ def write_feeding(path, facts: dict) -> None:
 
 def read_feeding(path) -> dict | None:
     """What `write_feeding` recorded in a `.keras` archive, or None."""
-    import json
     import zipfile
 
+    from kerascnn.config import ConfigError
+    from kerascnn.config.limits import MAX_JSON_BYTES, loads_json, open_archive, read_member
+
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_archive(path) as archive:
             if FEEDING not in archive.namelist():
                 return None
-            facts = json.loads(archive.read(FEEDING))
-    except (OSError, ValueError, zipfile.BadZipFile):
+            facts = loads_json(read_member(archive, FEEDING, MAX_JSON_BYTES, path=path),
+                               file=f"{path}: {FEEDING}")
+    except ConfigError:  # past a limit: said, not taken for "nothing recorded"
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None
     return facts if isinstance(facts, dict) else None
 
@@ -90,22 +95,29 @@ def check_archive(path, trusted_modules: tuple[str, ...] = ()) -> None:
     """Read a `.keras` archive's config.json without building anything, and refuse what
     `load_model` must not run: a Lambda layer (Python code, also refused by Keras' safe mode) and
     any class or function whose module is not Keras', kerascnn's or one of `trusted_modules`
-    (configs that name `os.system` or `subprocess.Popen`, whatever Keras' own checks allow)."""
-    import json
+    (configs that name `os.system` or `subprocess.Popen`, whatever Keras' own checks allow).
+
+    What the archive may cost is bounded first (`kerascnn.config.limits`): its members' declared
+    sizes and compression ratios, config.json's size (read no further than declared) and nesting.
+    """
     import zipfile
 
     from kerascnn.config import ConfigError
+    from kerascnn.config.limits import MAX_CONFIG_BYTES, loads_json, open_archive, read_member
 
     path = Path(path)
     try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
+        with open_archive(path) as archive:
+            config = loads_json(read_member(archive, "config.json", MAX_CONFIG_BYTES, path=path),
+                                file=f"{path}: config.json")
     except zipfile.BadZipFile:
         raise ConfigError(f"{path} is not a .keras archive (truncated, or another format).") \
             from None
     except KeyError:
         raise ConfigError(f"{path} has no config.json: not a saved Keras model.") from None
-    except (OSError, ValueError) as e:
+    except ConfigError:  # past a limit: said as it is
+        raise
+    except (OSError, ValueError, EOFError, NotImplementedError) as e:
         raise ConfigError(f"{path}: its config.json is unreadable ({e}).") from None
     trusted = ("keras", "kerascnn", *trusted_modules)
 

@@ -38,6 +38,7 @@ import keras
 import keras_tuner
 
 from kerascnn.config import ConfigError, check_folder, first_line, option
+from kerascnn.config.limits import read_json
 from kerascnn.hypermodel import SearchFailed, declare
 from kerascnn.recipe import Recipe, with_values
 from kerascnn.training import rundir
@@ -408,7 +409,7 @@ def check_project(project: Path) -> None:
     than a traceback from inside keras-tuner, or a search that quietly forgets trials."""
     for file in sorted(Path(project).rglob("*.json")) if Path(project).is_dir() else []:
         try:
-            json.loads(file.read_text(encoding="utf-8"))
+            read_json(file)
         except (OSError, ValueError) as e:
             trial = file.parent.name if file.parent.name.startswith("trial_") else None
             raise ConfigError(

@@ -12,10 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Every command that writes to a path the user gave; {p} is that path (a folder, or a folder the
-# file goes in). The run, image and weights named exist; the checks come before they are read.
+# file goes in). The run (a small real model), image and weights named exist; the path checks come
+# before any of them is loaded.
 WRITERS = {
     "train --output": ["train", "lenet5_digits", "--output", "{p}", "--quiet"],
     "tune --output": ["tune", "lenet5_digits_search", "--output", "{p}", "--quiet"],
@@ -61,6 +63,14 @@ print(json.dumps(results))
 """
 
 
+def _small_model():
+    import keras
+
+    return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3),
+                             keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(2, activation="softmax")], name="small")
+
+
 def _tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
@@ -88,9 +98,11 @@ def test_every_writing_command_refuses_a_path_it_cannot_use_in_one_line(tmp_path
     (tmp_path / "afile").write_text("a file, not a folder")
     (tmp_path / "readonly").mkdir()
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "model.keras").write_bytes(b"not read: the path check comes first")
+    _small_model().save(tmp_path / "run" / "model.keras")
     (tmp_path / "x.png").write_bytes(b"not read either")
-    (tmp_path / "w.safetensors").write_bytes(b"nor this")
+    from safetensors.numpy import save_file
+
+    save_file({"w": np.zeros(2, "float32")}, str(tmp_path / "w.safetensors"))
     prefix = _read_only_prefix(tmp_path / "readonly") if kind == "a read-only folder" else []
     before = _tree(tmp_path)
     argvs = [[arg.replace("{p}", given) for arg in argv] for argv in WRITERS.values()]

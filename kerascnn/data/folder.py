@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn.config.limits import check_pixels, read_json
+
 __all__ = ["FolderIndex", "index_folder", "check_images", "images_dataset", "readable_formats",
            "cache_folder", "describe_bad"]
 
@@ -39,6 +41,7 @@ OTHER_IMAGE_FORMATS = (".tif", ".tiff", ".heic", ".heif", ".avif", ".jxl", ".jp2
                        ".pgm", ".pbm", ".pnm", ".ico", ".icns", ".psd", ".svg", ".dng", ".cr2",
                        ".nef", ".arw", ".raw", ".exr", ".hdr", ".tga", ".jfif")
 CHECK_BATCH = 256
+CACHE_LIMIT = 1 << 30  # a cache file (one per folder of class folders: ImageNet's is ~150 MB)
 
 
 def readable_formats() -> tuple[str, ...]:
@@ -138,8 +141,10 @@ def describe_bad(bad: dict[str, str], root: Path | None = None, *, shown: int = 
 
 def check_images(paths: list[str], *, channels: int = 3) -> dict[str, str]:
     """The files among `paths` that `tf.io.decode_image(..., channels, expand_animations=False)`
-    cannot decode, with the reason. Files checked before and unchanged since (same size and
-    modification time) are not decoded again (`cache_folder`)."""
+    cannot decode, with the reason, and those too large to decode (over
+    `kerascnn.config.limits.MAX_PIXELS`, read from their headers before any is decoded: "too
+    large", the same limit for every image kerascnn reads). Files checked before and unchanged
+    since (same size and modification time) are not read again (`cache_folder`)."""
     cache = _Cache()
     failing, todo = {}, []
     for path in paths:
@@ -149,7 +154,8 @@ def check_images(paths: list[str], *, channels: int = 3) -> dict[str, str]:
         elif known:
             failing[path] = known
     if todo:
-        found = _decode_failures(todo, channels)
+        found = {path: why for path in todo if (why := check_pixels(path)) is not None}
+        found.update(_decode_failures([path for path in todo if path not in found], channels))
         failing.update(found)
         for path in todo:
             cache.put(path, found.get(path, ""))
@@ -160,6 +166,8 @@ def check_images(paths: list[str], *, channels: int = 3) -> dict[str, str]:
 def _decode_failures(paths: list[str], channels: int) -> dict[str, str]:
     """Decode every file in parallel tf.data, dropping the ones that fail (`ignore_errors`); decode
     those again one at a time for their error messages."""
+    if not paths:
+        return {}
     import tensorflow as tf
 
     def decode(i, path):
@@ -264,8 +272,8 @@ class _Cache:
     def _entries(self, file: Path) -> dict:
         if file not in self.files:
             try:
-                self.files[file] = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                self.files[file] = read_json(file, CACHE_LIMIT)
+            except (OSError, ValueError):  # a limit passed too: the cache is only a cache
                 self.files[file] = {}
         return self.files[file]
 

@@ -4,11 +4,11 @@ named on a command line."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from kerascnn.config import ConfigError, option
+from kerascnn.config.limits import read_json
 from kerascnn.data.folder import OTHER_IMAGE_FORMATS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -54,32 +54,14 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
     from kerascnn.saving import load_model
     from kerascnn.zoo import drop_side_outputs
 
-    path = Path(target)
-    run_dir = None
-    if path.is_dir():
-        run_dir = path
-        candidates = [path / n for n in ("model.keras", "best.keras", "last.keras")]
-        model_path = next((p for p in candidates if p.is_file()), None)
-        if model_path is None:
-            raise ConfigError(f"{path} holds no trained model (model.keras, best.keras or "
-                              f"last.keras): is it a kerascnn run directory?")
-    elif path.is_file():
-        if path.suffix != ".keras":
-            raise ConfigError(f"expected a run directory or a .keras model. Received: "
-                              f"{str(target)!r}.")
-        model_path = path
-        if (path.parent / "data.json").is_file():
-            run_dir = path.parent
-    else:
-        raise ConfigError(f"no run directory or model at {str(target)!r}.")
-
+    model_path, run_dir = _locate(target)
     model = drop_side_outputs(load_model(model_path))
     classes = int(model.output_shape[-1])
     if run_dir is not None and (run_dir / "data.json").is_file():
         if normalize is not None:
             raise ConfigError(f"{run_dir} records how its images were normalized; drop "
                               f"{option('normalize')}.")
-        facts = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))
+        facts = read_json(run_dir / "data.json")
         pre = Preprocessing.from_dict(facts)
         names = [str(n) for n in facts.get("class_names") or range(classes)]
     elif normalize is None and _feeding(model_path) is not None:  # a model ported from weights
@@ -94,6 +76,55 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
                           f"{pre.input_shape} and {len(names)} classes.")
     return Trained(model=model, preprocessing=pre, class_names=names, model_path=model_path,
                    run_dir=run_dir)
+
+
+def _locate(target) -> tuple[Path, Path | None]:
+    """The model file a target names (a run directory's `model.keras`, or an unfinished run's
+    `best.keras` or `last.keras`; a `.keras` file) and its run directory, if any."""
+    path = Path(target)
+    if path.is_dir():
+        candidates = [path / n for n in ("model.keras", "best.keras", "last.keras")]
+        model_path = next((p for p in candidates if p.is_file()), None)
+        if model_path is None:
+            raise ConfigError(f"{path} holds no trained model (model.keras, best.keras or "
+                              f"last.keras): is it a kerascnn run directory?")
+        return model_path, path
+    if path.is_file():
+        if path.suffix != ".keras":
+            raise ConfigError(f"expected a run directory or a .keras model. Received: "
+                              f"{str(target)!r}.")
+        return path, path.parent if (path.parent / "data.json").is_file() else None
+    raise ConfigError(f"no run directory or model at {str(target)!r}.")
+
+
+def check_target(target) -> None:
+    """What `load_trained(target)` will read, checked against kerascnn's limits without the
+    backend (`kerascnn.config.limits`): the model archive (its members, its config, what it
+    names: `kerascnn.saving.check_archive`) and the run's data.json. The command line calls it
+    before Keras loads, so that a hostile file costs nothing."""
+    from kerascnn.saving import check_archive
+
+    model_path, run_dir = _locate(target)
+    check_archive(model_path)
+    if run_dir is not None and (run_dir / "data.json").is_file():
+        try:
+            read_json(run_dir / "data.json")
+        except ConfigError:
+            raise
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{run_dir / 'data.json'} is unreadable: {e}.") from None
+
+
+def check_image_sizes(files) -> None:
+    """No image file is too large to decode (`kerascnn.config.limits.MAX_PIXELS`, read from the
+    headers without decoding); a `ConfigError` naming those that are."""
+    from kerascnn.config.limits import check_pixels
+    from kerascnn.data.folder import describe_bad
+
+    large = {str(f): why for f in files if (why := check_pixels(f)) is not None}
+    if large:
+        raise ConfigError(f"{len(large)} of the {len(files)} image files cannot be read: "
+                          f"{describe_bad(large)}.")
 
 
 def trained_model(model, *, normalize: str) -> Trained:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 
 from kerascnn.config import ConfigError, first_line, option
+from kerascnn.config.limits import read_json
 from kerascnn.training.compile import StopOnNonFinite, averaged_weights
 from kerascnn.training.rundir import write_atomic, written
 
@@ -146,7 +147,7 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
     damaged = []
     for record_path in _records(backup):
         try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
+            record = read_json(record_path)
             epoch, weights = int(record["epoch"]), backup / record["weights"]
             if weights.parent != backup or not weights.is_file():
                 raise ValueError(f"{record['weights']!r} is missing")

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from kerascnn.config import ConfigError, first_line
+from kerascnn.config.limits import read_json
 from kerascnn.recipe import Recipe
 from kerascnn.training import rundir
 
@@ -52,7 +53,7 @@ def run_phases(recipe: Recipe, *, restart: bool = False, verbose="auto", log=pri
             if (state.get("status") == "finished" and state.get("fingerprint") == sub.fingerprint
                     and (sub.run_dir() / "model.keras").is_file()):
                 log(f"phase {index + 1} ({phase.directory(index)}): finished before; kept")
-                metrics = json.loads((sub.run_dir() / "metrics.json").read_text(encoding="utf-8"))
+                metrics = read_json(sub.run_dir() / "metrics.json")
                 result = RunResult(sub.run_dir(), metrics, sub.run_dir() / "model.keras")
             else:
                 result = _train_phase(sub, index, start, previous, verbose, log)
@@ -113,7 +114,7 @@ class Start:
                     hint="finish the run first (kerascnn train its recipe), or name a .keras file.")
             from kerascnn.data import Preprocessing
 
-            facts = json.loads((self.path / "data.json").read_text(encoding="utf-8"))
+            facts = read_json(self.path / "data.json")
             self.normalization = Preprocessing.from_dict(facts)
             self.path = model_path
         elif self.path.suffix != ".keras":

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from kerascnn import __version__
 from kerascnn.config import ConfigError, check_folder, first_line, option
+from kerascnn.config.limits import read_json
 from kerascnn.recipe import Recipe, dump
 
 
@@ -137,7 +138,7 @@ def _lock(fd: int) -> None:
 
 def _holder(file: Path) -> str:
     try:
-        facts = json.loads(file.read_text(encoding="utf-8"))
+        facts = read_json(file)
         return (f"process {facts['pid']} (`{facts['command']}`, since {facts['since']})")
     except (OSError, ValueError, KeyError, TypeError):
         return "another process"
@@ -234,7 +235,7 @@ def check_architecture(path: Path, model, *, resume: bool) -> None:
 
 def read_state(path: Path, name: str = "run.json") -> dict | None:
     try:
-        return json.loads((Path(path) / name).read_text(encoding="utf-8"))
+        return read_json(Path(path) / name)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError):

@@ -24,7 +24,7 @@ from pathlib import Path
 from kerascnn.config import ConfigError, first_line
 
 __all__ = ["Pretrained", "PRETRAINED", "WeightsSource", "resolve_weights", "hub_file", "hub_id_of",
-           "card_for_file"]
+           "card_for_file", "check_weights_file"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -124,6 +124,9 @@ def _table() -> dict[str, Pretrained]:
     }
 
 
+# The most kerascnn reads of timm's config.json beside a model.safetensors (timm's are about 1 KB).
+CONFIG_LIMIT = 1 << 20
+
 # kerascnn model -> what weights="imagenet" means for it.
 PRETRAINED: dict[str, Pretrained] = _table()
 
@@ -173,7 +176,18 @@ def resolve_weights(name: str, weights) -> WeightsSource:
     if not path.is_file():
         raise ConfigError(f"no weights file at {text!r} (and not \"imagenet\" or a Hub id such as "
                           f"\"timm/resnet50.a1_in1k\").")
+    check_weights_file(path)
     return WeightsSource(path, str(path), _beside(path, None))
+
+
+def check_weights_file(path: str | Path) -> None:
+    """A timm `model.safetensors` and the `config.json` beside it are within kerascnn's limits
+    (`kerascnn.config.limits`: the header the file declares, the config's size and nesting),
+    checked before either is read for its content."""
+    from kerascnn.config.limits import check_safetensors
+
+    check_safetensors(path)
+    _beside(Path(path), None)
 
 
 def hub_id_of(text) -> str | None:
@@ -192,11 +206,13 @@ def _known(hub_id: str) -> Pretrained | None:
 def _beside(path: Path, hub_id: str | None) -> Pretrained | None:
     """The weights' facts from the `config.json` beside a `model.safetensors` (as the Hub and
     `huggingface-cli download` lay them out), with the tag kerascnn knows if the file names one."""
-    import json
+    from kerascnn.config.limits import read_json
 
     config = Path(path).with_name("config.json")
     try:
-        facts = json.loads(config.read_text(encoding="utf-8"))
+        facts = read_json(config, CONFIG_LIMIT)
+    except ConfigError:  # past a limit: said, not taken for "no config.json"
+        raise
     except (OSError, ValueError):
         return None
     if not isinstance(facts, dict):
@@ -225,9 +241,11 @@ def card_for_file(name: str, path: str | Path) -> Pretrained:
     """
     import dataclasses
 
+    from kerascnn.config.limits import check_safetensors
     from kerascnn.zoo.timm_port import architecture_for, detect_layout
 
     path = Path(path)
+    check_safetensors(path)
     try:
         from safetensors import safe_open
 

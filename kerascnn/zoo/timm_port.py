@@ -96,9 +96,12 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
+    from kerascnn.config.limits import check_safetensors
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no weights file at {str(path)!r}.")
+    check_safetensors(path)  # the header it declares, before safetensors reads it
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
