@@ -139,11 +139,7 @@ PUBLISHED_MACS = {"resnet18": (1.8e9, 0.02), "resnet34": (3.6e9, 0.02), "resnet5
                   "se_resnext50_32x4d": (4.25e9, 0.01), "resnext50_32x4d": (4.2e9, 0.01),
                   "wide_resnet50_2": (11.40e9, 0.01), "resnext101_32x8d": (16.41e9, 0.01),
                   "densenet121": (2.83e9, 0.01)}
-SLOW_PROFILES = {"resnet101", "resnet152", "se_resnet101", "resnext101_32x8d"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.slow) if n in SLOW_PROFILES else n for n in PUBLISHED_MACS])
+@pytest.mark.parametrize("name", list(PUBLISHED_MACS))
 def test_multiply_adds_match_the_published(name):
     published, tolerance = PUBLISHED_MACS[name]
     p = profile(kerascnn.build(name))
@@ -186,7 +182,6 @@ def test_grouped_depthwise_separable_and_dense_counts():
     assert p["flat"].inplace and p["flat"].receptive_field is None
 
 
-@pytest.mark.slow
 def test_toolkit_layers_are_all_counted():
     for name in ("lenet5", "alexnet", "inception_resnet_v2", "se_resnext50_32x4d", "densenet121"):
         model = kerascnn.build(name, input_shape=(32, 32, 1) if name == "lenet5" else None)

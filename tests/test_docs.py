@@ -75,3 +75,16 @@ def test_docstrings_become_markdown_lists():
     assert reference._docstring(f) == (
         "Do it.\n\n\n**Args:**\n\n- `x`: the input.\n- `width`: how wide; a long explanation\n"
         "  over two lines.\n\n\n**Example:**\n\n```python\nf(1, width=2)\n```")
+
+
+def test_ci_runs_the_readme_test_command_then_the_slow_tier():
+    """`.ci/run` runs exactly the README's test command (the default tier), then the full check
+    README names (the slow tier): the two cannot drift apart."""
+    root = DOCS.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    ci = [line for line in (root / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+          if line and not line.startswith(("#", "set ", "cd "))]
+    tests = next(line for line in readme.splitlines() if 'pip install -q ".[test]"' in line)
+    assert '-m "not slow"' in tests
+    assert ci == [tests, "pytest -n auto -m slow"]
+    assert "\npytest -n auto -m slow\n" in readme

@@ -86,7 +86,6 @@ def test_random_recipe_text_gives_a_recipe_or_a_config_error(text, suffix):
             pass
 
 
-@pytest.mark.slow
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(specs)

@@ -122,7 +122,6 @@ def test_bad_arguments_are_refused_with_what_was_received(args, message):
         HyperCNN(kwargs.pop("models"), **kwargs)
 
 
-@pytest.mark.slow
 def test_integer_labels_as_keras_tuner_examples_write_them(tmp_path):
     """keras-tuner's own examples: `tuner.search(x, y, validation_split=..., epochs=1)` with y as
     integer class ids. Every trial used to fail ("`target` and `output` must have the same rank")
@@ -175,7 +174,6 @@ def test_labels_no_trial_can_learn_stop_the_search_at_once(tmp_path):
         assert len(tuner.oracle.trials) == 1  # the first trial stopped the search
 
 
-@pytest.mark.slow
 def test_a_search_whose_every_trial_failed_says_why_instead_of_a_missing_checkpoint(tmp_path):
     """Every trial fails (28x28 images for a HyperCNN declared at 32x32): get_best_models() used
     to raise FileNotFoundError for trial_0/checkpoint.weights.h5; now one error lists the distinct

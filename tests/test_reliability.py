@@ -154,7 +154,6 @@ def test_killed_at_every_kind_of_point_the_run_resumes_and_loses_no_epoch(tmp_pa
 
 # --- damaged backups, the best model, divergence -----------------------------------------------------
 
-@pytest.mark.slow
 def test_a_damaged_backup_falls_back_to_the_previous_one_and_none_never_restarts(tmp_path):
     run = interrupted_run(tmp_path)
     weights = run / "backup" / "epoch-0003.weights.h5"
@@ -252,7 +251,6 @@ def _wait_for(condition, seconds=120):
     return False
 
 
-@pytest.mark.slow
 def test_a_second_process_on_a_running_run_is_refused_and_a_killed_run_still_resumes(tmp_path,
                                                                                      capsys):
     """The same `kerascnn train RECIPE` started twice: the second is refused at once, naming the
@@ -305,7 +303,6 @@ def test_fine_tuning_runs_hold_their_directory_too(tmp_path):
     assert train(load_recipe(doc, name="fine"), **quiet).metrics["epochs"] == 1
 
 
-@pytest.mark.slow
 def test_a_full_disk_names_the_file_loses_nothing_and_the_same_command_resumes(tmp_path, capsys,
                                                                               monkeypatch):
     """No space left while an epoch's files are written (best.keras at epoch 2, a zip from Keras;
@@ -528,7 +525,6 @@ def _truncate(path: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
 def test_a_damaged_jpeg_among_good_ones_is_named_before_training_or_skipped(tmp_path,
                                                                             monkeypatch):
     """36 JPEGs, one cut to a third (the header intact): training used to die inside the first

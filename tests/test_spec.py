@@ -56,7 +56,6 @@ def vgg_formula(column):
     return total + (7 * 7 * 512 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("column", list(VGG_COLUMNS))
 def test_vgg_configurations_match_table_2(column):
     model = build_from_spec(vgg_spec(column))

@@ -61,8 +61,13 @@ def test_every_architecture_has_reference_data_and_imagenet_weights_are_ported_o
         assert pretrained.hub_id.startswith("timm/") and 60 < pretrained.top1 < 90
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("arch", ALL)
+# One architecture of each key layout in the default tier; the other fourteen in the slow tier.
+EACH_LAYOUT = {"resnet18", "legacy_seresnet50", "densenet121", "vgg11", "inception_v4",
+               "inception_resnet_v2"}
+
+
+@pytest.mark.parametrize("arch", [a if a in EACH_LAYOUT else pytest.param(a, marks=pytest.mark.slow)
+                                  for a in ALL])
 def test_ported_weights_give_timms_logits(arch, tmp_path):
     """kerascnn.build(name, weights=<a timm model.safetensors>, classifier_activation=None) computes
     timm's logits: max |difference| <= 1e-4 x max |timm logit| (it is about 1e-6)."""

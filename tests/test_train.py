@@ -477,9 +477,10 @@ VGG_SPEC = {"defaults": {"norm": "none"},  # VGG's own style: 3x3 stacks, max-po
             "head": {"pool": "flatten", "hidden": [64]}}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("model", [{"name": "lenet5"}, {"name": "resnet20"}, {"spec": VGG_SPEC}],
-                         ids=["lenet5", "resnet20", "vgg_spec"])
+@pytest.mark.parametrize("model", [
+    pytest.param({"name": "lenet5"}, id="lenet5"),
+    pytest.param({"name": "resnet20"}, id="resnet20", marks=pytest.mark.slow),
+    pytest.param({"spec": VGG_SPEC}, id="vgg_spec")])
 def test_a_minimal_recipe_learns_with_the_default_training(tmp_path, model):
     """[model], [data] source (and how many generated images), a batch size and epochs, nothing
     else: the default [train] (Adam at 0.001) learns every small zoo network on the offline glyphs
