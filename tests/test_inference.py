@@ -222,3 +222,35 @@ def test_protocols_refuse_what_they_cannot_do(run, tmp_path, capsys):
     assert "invalid choice: 3" in capsys.readouterr().err
     assert main(["evaluate", str(run.run_dir), str(tmp_path / "missing")]) == 2
     assert "no run directory or model at" in capsys.readouterr().err
+
+
+def test_evaluate_and_predict_run_on_jax_as_on_tensorflow(run, tmp_path):
+    """A run trained on TensorFlow, evaluated (five crops at a larger scale) and used to predict on
+    the JAX backend in another process: the images reach the model as NumPy arrays (JAX's jit
+    takes no TensorFlow tensors), and the results are TensorFlow's within bfloat16's rounding."""
+    import os
+    import subprocess
+    import sys
+
+    folder = labelled_folder(tmp_path / "labelled", count=2)
+    files = sorted(str(p) for p in folder.rglob("*.png"))
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+
+    def on_jax(*argv):
+        done = subprocess.run([sys.executable, "-m", "kerascnn.cli", *argv, "--json"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    jax_eval = on_jax("evaluate", str(run.run_dir), "--crops", "5", "--scales", "26")
+    tf_eval = evaluate(run.run_dir, crops=5, scales=[26])
+    assert jax_eval["examples"] == tf_eval.examples == 72
+    assert abs(jax_eval["accuracy"] - tf_eval.accuracy) <= 2 / 72
+    assert jax_eval["loss"] == pytest.approx(tf_eval.loss, abs=0.02)
+    jax_pred = on_jax("predict", str(run.run_dir), *files, "--top", "3")
+    tf_pred = predict(run.run_dir, files, top=3)
+    for j, t in zip(jax_pred, tf_pred, strict=True):
+        got = {entry["class"]: entry["probability"] for entry in j["top"]}
+        expected = dict(zip(t.classes, t.probabilities))
+        assert got.keys() == expected.keys()
+        assert all(abs(got[c] - expected[c]) < 0.02 for c in expected), (got, expected)

@@ -122,7 +122,8 @@ def evaluate(target, data: str | Path | None = None, *, split: str = "test",
 
 
 def _probabilities(member: Trained, images: np.ndarray) -> np.ndarray:
-    x = member.preprocessing.normalize(images)
+    # NumPy in: the model may run on any backend (JAX's jit takes no TensorFlow tensors).
+    x = np.asarray(member.preprocessing.normalize(images), "float32")
     return np.asarray(member.model.predict_on_batch(x), "float64")
 
 

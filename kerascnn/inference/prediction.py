@@ -67,7 +67,8 @@ def predict(target: str | Path | Trained, images, *, top: int = 5, batch_size: i
         chunk = readable[start:start + batch_size]
         batch = [pre(tf.io.decode_image(tf.io.read_file(str(f)), channels=channels,
                                         expand_animations=False)) for f in chunk]
-        probabilities = np.asarray(trained.model.predict_on_batch(tf.stack(batch)), "float64")
+        x = np.asarray(tf.stack(batch), "float32")  # NumPy: the model may run on JAX or PyTorch
+        probabilities = np.asarray(trained.model.predict_on_batch(x), "float64")
         for f, p in zip(chunk, probabilities):
             order = np.argsort(-p)[:top]
             found[str(f)] = Prediction(path=str(f),
