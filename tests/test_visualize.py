@@ -287,3 +287,60 @@ def test_the_last_stage_of_the_zoo_networks_is_found(name, layer, kind):
     assert type(model.get_layer(layer)).__name__ == kind
     cam = visualize.gradcam(model, np.random.default_rng(0).normal(size=(1, 64, 64, 3)))
     assert cam.shape == (1, 64, 64) and np.isfinite(cam).all()
+
+
+_ON_JAX = """
+import sys
+import numpy as np
+import kerascnn
+from kerascnn import visualize
+model = kerascnn.load_model(sys.argv[1])
+x = np.load(sys.argv[2])
+np.savez(sys.argv[3], gradcam=visualize.gradcam(model, x, classes=[0, 1, 2]),
+         stage=visualize.gradcam(model, x, layer="stage1"),
+         saliency=visualize.saliency(model, x), guided=visualize.saliency(model, x, guided=True))
+try:
+    visualize.gradcam(model, x, layer="stage2_block1_conv1_act")
+except Exception as e:
+    print(type(e).__name__, e)
+"""
+
+
+def test_the_gradient_pictures_on_jax_are_tensorflows(tmp_path):
+    """Grad-CAM (the default layer and a stage), saliency and guided backpropagation computed with
+    `jax.grad` in a JAX process equal TensorFlow's GradientTape's on the same float32 model; on
+    JAX a Grad-CAM layer that something after it goes around is refused, saying why."""
+    import os
+    import subprocess
+    import sys
+
+    import keras
+
+    from kerascnn.spec import build_from_spec
+
+    spec = {"input_shape": [20, 20, 3], "defaults": {"norm": "batch"},
+            "stages": [{"blocks": ["conv3-8", "maxpool"]},
+                       {"block": "basic", "filters": 8, "repeats": 1}],
+            "head": {"pool": "avg", "classes": 3}}
+    model = build_from_spec(spec)
+    assert model.layers[1].compute_dtype == "float32"
+    model.save(tmp_path / "m.keras")
+    x = np.random.default_rng(0).normal(size=(3, 20, 20, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    done = subprocess.run([sys.executable, "-c", _ON_JAX, str(tmp_path / "m.keras"),
+                           str(tmp_path / "x.npy"), str(tmp_path / "maps.npz")],
+                          env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ("ConfigError on the jax backend Grad-CAM needs a layer whose output everything after "
+            "it depends on alone (a stage's output, the default); something after "
+            "'stage2_block1_conv1_act' goes around it.") in done.stdout  # the shortcut does
+    jax_maps = np.load(tmp_path / "maps.npz")
+    model = keras.saving.load_model(tmp_path / "m.keras")
+    tf_maps = {"gradcam": visualize.gradcam(model, x, classes=[0, 1, 2]),
+               "stage": visualize.gradcam(model, x, layer="stage1"),
+               "saliency": visualize.saliency(model, x),
+               "guided": visualize.saliency(model, x, guided=True)}
+    for name, expected in tf_maps.items():
+        assert expected.max() > 0, name
+        np.testing.assert_allclose(jax_maps[name], expected, atol=1e-4, err_msg=name)

@@ -5,7 +5,10 @@ Zisserman, "Deep Inside Convolutional Networks", ICLR 2014 workshop) and guided 
 gradient-based successor of ZFNet's deconvnet projection (Zeiler & Fergus, ECCV 2014).
 
 Images are network inputs (sized and normalized, `(n, H, W, C)`); each map is `(n, H, W)` in [0, 1].
-The gradients are TensorFlow's (the default backend).
+The gradients are the backend's own: TensorFlow's `GradientTape` or `jax.grad` (`_gradient`). On
+JAX, Grad-CAM differentiates the part of the network after its layer (`keras.Model(layer.output,
+...)`), so the layer must be one that everything after it depends on alone (a stage's output, the
+default, always is); TensorFlow takes any layer.
 """
 
 from __future__ import annotations
@@ -29,23 +32,30 @@ def gradcam(model, images, *, classes=None, layer: str | None = None) -> np.ndar
         layer: a layer or stage name (default: the last stage's output, `target_layer`).
     """
     import keras
-    import tensorflow as tf
 
-    require_gradients()
+    backend = require_gradients()
     images = np.asarray(images, "float32")
     picked = chosen_classes(model, images, classes)
     target = model.get_layer(target_layer(model, layer))
     source, to_scores = score_source(model)
-    probe = keras.Model(model.inputs[0], [target.output, source])
-    with tf.GradientTape() as tape:
-        maps, z = probe(images, training=False)
-        score = tf.gather(to_scores(z), picked, batch_dims=1)
-    grads = tf.cast(tape.gradient(score, maps), "float32")
-    maps = tf.cast(maps, "float32")
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # alpha_k^c, Eq. 1
-    cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1, keepdims=True))  # Eq. 2
-    cam = tf.image.resize(cam, images.shape[1:3], method="bilinear")[..., 0].numpy()
-    return _unit(cam)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        probe = keras.Model(model.inputs[0], [target.output, source])
+        with tf.GradientTape() as tape:
+            maps, z = probe(images, training=False)
+            score = tf.gather(to_scores(z), picked, batch_dims=1)
+        grads = np.asarray(tf.cast(tape.gradient(score, maps), "float32"))
+    else:  # the network after the layer, differentiated at the layer's output
+        maps = keras.Model(model.inputs[0], target.output)(images, training=False)
+        head = _head(model, target, source)
+        grads = _gradient(lambda a: _picked_sum(to_scores(head(a, training=False)), picked),
+                          maps)
+    maps = np.asarray(keras.ops.convert_to_numpy(maps), "float32")
+    weights = grads.mean(axis=(1, 2), keepdims=True)  # alpha_k^c, Eq. 1
+    cam = np.maximum((weights * maps).sum(-1, keepdims=True), 0)  # Eq. 2
+    cam = keras.ops.image.resize(cam, images.shape[1:3], interpolation="bilinear")
+    return _unit(np.asarray(keras.ops.convert_to_numpy(cam))[..., 0])
 
 
 def saliency(model, images, *, classes=None, guided: bool = False) -> np.ndarray:
@@ -53,20 +63,60 @@ def saliency(model, images, *, classes=None, guided: bool = False) -> np.ndarray
     `guided`, guided backpropagation: through every ReLU only positive gradients pass, and only
     where the ReLU's input was positive (Springenberg et al., Sec. 3.4), then the same reduction."""
     import keras
-    import tensorflow as tf
 
     require_gradients()
     images = np.asarray(images, "float32")
     picked = chosen_classes(model, images, classes)
     source, to_scores = score_source(model)
     probe = keras.Model(model.inputs[0], source)
-    x = tf.convert_to_tensor(images)
     with _guided_relus(model) if guided else contextlib.nullcontext():
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            score = tf.gather(to_scores(probe(x, training=False)), picked, batch_dims=1)
-        grads = tape.gradient(score, x).numpy()
+        grads = _gradient(lambda x: _picked_sum(to_scores(probe(x, training=False)), picked),
+                          images)
     return _unit(np.abs(grads).max(-1))
+
+
+def _picked_sum(scores, picked: np.ndarray):
+    """The sum over the batch of each image's score for its class (the images are independent, so
+    its gradient holds each image's own)."""
+    import keras
+
+    chosen = keras.ops.take_along_axis(scores, keras.ops.convert_to_tensor(picked[:, None]), 1)
+    return keras.ops.sum(keras.ops.cast(chosen, "float32"))
+
+
+def _gradient(fn, x) -> np.ndarray:
+    """d fn / d x as float32 NumPy, with the backend's own differentiation (`fn` returns a
+    scalar): TensorFlow's GradientTape or `jax.grad`."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(fn)(keras.ops.convert_to_tensor(x)), "float32")
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = fn(x)
+    return np.asarray(tf.cast(tape.gradient(value, x), "float32"))
+
+
+def _head(model, target, source):
+    """The network from `target`'s output to `source`, as a model of its own (JAX differentiates
+    functions, not tapes); a layer that something after it goes around is refused, naming it."""
+    import keras
+
+    from kerascnn.config import ConfigError
+
+    try:
+        return keras.Model(target.output, source)
+    except ValueError:
+        raise ConfigError(f"on the {keras.backend.backend()} backend Grad-CAM needs a layer whose "
+                          f"output everything after it depends on alone (a stage's output, the "
+                          f"default); something after {target.name!r} goes around it.",
+                          hint="name a stage (the last one is the default), or use the "
+                               "TensorFlow backend, which takes any layer.") from None
 
 
 @contextlib.contextmanager

@@ -99,8 +99,14 @@ def chosen_classes(model, images: np.ndarray, classes) -> np.ndarray:
     return picked
 
 
-def require_gradients() -> None:
-    if keras.backend.backend() != "tensorflow":
-        raise ConfigError(f"gradient pictures (gradcam, saliency, guided) need the TensorFlow "
-                          f"backend, kerascnn's default; this process runs "
-                          f"{keras.backend.backend()!r}. Occlusion works on any backend.")
+GRADIENT_BACKENDS = ("tensorflow", "jax")
+
+
+def require_gradients() -> str:
+    """The backend, when kerascnn differentiates on it (TensorFlow, JAX); otherwise one line."""
+    backend = keras.backend.backend()
+    if backend not in GRADIENT_BACKENDS:
+        raise ConfigError(f"gradient pictures (gradcam, saliency, guided) need the TensorFlow or "
+                          f"JAX backend; this process runs {backend!r}. Occlusion works on any "
+                          f"backend.")
+    return backend
