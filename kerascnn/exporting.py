@@ -28,6 +28,11 @@ FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
 NEEDS = {"saved_model": (), "onnx": ("tf2onnx", "onnx", "onnxruntime"),
          "litert": ("ai_edge_litert",)}
 SUFFIX = {"saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
+# The backends Keras exports each format from (LiteRT: TensorFlow or PyTorch; 3.15), and what a
+# format needs besides on a backend (ONNX from JAX goes through jax2onnx).
+BACKENDS = {"saved_model": ("tensorflow", "jax", "torch"), "onnx": ("tensorflow", "jax", "torch"),
+            "litert": ("tensorflow", "torch")}
+BACKEND_NEEDS = {("onnx", "jax"): ("jax2onnx",)}
 TOLERANCE = 1e-4  # float32: the artefact computes in float32 (see `in_float32`)
 
 __all__ = ["export", "check_destination", "Exported", "ExportMismatch", "FORMATS"]
@@ -85,17 +90,30 @@ def export(target, out: str | Path, *, format: str = "saved_model", images: int 
     """
     from kerascnn.inference import Trained, load_trained
 
+    import keras
+
     out, sidecar = check_destination(out, format)
-    missing = [m for m in NEEDS[format] if importlib.util.find_spec(m) is None]
+    backend = keras.backend.backend()
+    if backend not in BACKENDS[format]:
+        raise ConfigError(f"Keras exports {format} from the {' or '.join(BACKENDS[format])} "
+                          f"backend; this process runs {backend!r}.",
+                          hint=f"run the same command with KERAS_BACKEND={BACKENDS[format][0]} "
+                               f"(the .keras model is the same on every backend).")
+    needs = NEEDS[format] + BACKEND_NEEDS.get((format, backend), ())
+    missing = [m for m in needs if importlib.util.find_spec(m) is None]
     if missing:
-        raise ConfigError(f"exporting to {format} needs {', '.join(missing)}, which are not "
-                          f"installed.", hint='pip install "kerascnn[export]"')
+        raise ConfigError(f"exporting to {format} on {backend} needs {', '.join(missing)}, which "
+                          f"{'is' if len(missing) == 1 else 'are'} not installed.",
+                          hint=f"install {'it' if len(missing) == 1 else 'them'}: pip install "
+                               + (" ".join(missing) if backend != "tensorflow"
+                                  else '"kerascnn[export]"'))
     if not isinstance(images, int) or isinstance(images, bool) or images < 1:
         raise ConfigError(f"images must be a positive integer. Received: {images!r}.")
     trained = target if isinstance(target, Trained) else load_trained(target, normalize=normalize)
     model = in_float32(trained.model)
     x, inputs = _sample(trained, images)
-    expected = np.asarray(model.predict_on_batch(x), "float64")  # also marks it called (ONNX)
+    expected = np.asarray(model.predict_on_batch(x), "float64")
+    model(x[:1], training=False)  # Keras' ONNX export wants a called model; JAX's predict is not a call
     check_destination(out, format)  # again: the model took a while to load
     out.parent.mkdir(parents=True, exist_ok=True)
     model.export(str(out), format=FORMATS[format], verbose=False)

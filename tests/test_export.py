@@ -147,3 +147,43 @@ def test_a_mixed_precision_model_is_exported_computing_in_float32(tmp_path):
         got = read_back(fmt, done.path, x)
         np.testing.assert_allclose(got, plain.predict(x, verbose=0), atol=1e-4, rtol=0)
         np.testing.assert_allclose(got, mixed.predict(x, verbose=0).astype("float32"), atol=0.05)
+
+
+def test_on_jax_a_saved_model_exports_and_what_keras_cannot_is_one_line(run, tmp_path):
+    """In a JAX process: the run's SavedModel is exported (Keras through jax2tf) and matches the
+    model, read back here with TensorFlow; LiteRT, which Keras exports only from TensorFlow or
+    PyTorch, and ONNX without jax2onnx are refused in one line before anything is written."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+
+    def on_jax(fmt, out):
+        return subprocess.run([sys.executable, "-m", "kerascnn.cli", "export", str(run),
+                               "--format", fmt, "--out", str(out)], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    done = on_jax("saved_model", tmp_path / "sm")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "largest difference from the Keras model" in done.stdout
+    import keras
+
+    x = np.random.default_rng(5).normal(size=(2, 20, 20, 3)).astype("float32")
+    model = keras.saving.load_model(run / "model.keras")
+    np.testing.assert_allclose(read_back("saved_model", tmp_path / "sm", x),
+                               model.predict(x, verbose=0), atol=1e-4)
+    refused = on_jax("litert", tmp_path / "m.tflite")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: Keras exports litert from the tensorflow or torch backend; this process runs "
+        "'jax'. Hint: Run the same command with KERAS_BACKEND=tensorflow (the .keras model is the "
+        "same on every backend).")
+    if importlib.util.find_spec("jax2onnx") is None:
+        refused = on_jax("onnx", tmp_path / "m.onnx")
+        assert refused.returncode == 2
+        assert refused.stderr.strip().splitlines()[-1] == (
+            "error: exporting to onnx on jax needs jax2onnx, which is not installed. Hint: "
+            "Install it: pip install jax2onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sm", "sm.preprocessing.json"]
