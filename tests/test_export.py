@@ -149,6 +149,7 @@ def test_a_mixed_precision_model_is_exported_computing_in_float32(tmp_path):
         np.testing.assert_allclose(got, mixed.predict(x, verbose=0).astype("float32"), atol=0.05)
 
 
+@pytest.mark.slow  # jax2tf's conversion: 35 s of the default tier's budget
 def test_on_jax_a_saved_model_exports_and_what_keras_cannot_is_one_line(run, tmp_path):
     """In a JAX process: the run's SavedModel is exported (Keras through jax2tf) and matches the
     model, read back here with TensorFlow; LiteRT, which Keras exports only from TensorFlow or
