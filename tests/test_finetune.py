@@ -385,3 +385,59 @@ def test_freeze_report_and_two_phases_read_the_same_stages(tmp_path):
     googlenet = kerascnn.build("googlenet", aux=True)
     features = kerascnn.build("googlenet", features=True)
     assert [r.stage for r in trainable_report(googlenet)] == ["stem", *features.output, "head"]
+
+
+_ON_JAX = """
+import json, sys
+import numpy as np
+import keras
+import kerascnn
+from kerascnn.recipe import load_recipe
+root = sys.argv[1]
+start = json.loads(sys.argv[2])
+fine = json.loads(sys.argv[3])
+search = json.loads(sys.argv[4])
+assert keras.backend.backend() == "jax"
+kerascnn.train(load_recipe(start, name="start"), verbose=0, log=lambda *a: None)
+result = kerascnn.train(load_recipe(fine, name="fine"), verbose=0, log=lambda *a: None)
+tuned = kerascnn.tune(load_recipe(search, name="search"), verbose=0, log=lambda *a: None)
+print(json.dumps({"phases": [p["phase"] for p in result.metrics["phases"]],
+                  "test": result.metrics["test"]["accuracy"],
+                  "trials": [t.status for t in tuned.trials]}))
+"""
+
+
+@pytest.mark.slow
+def test_training_fine_tuning_and_a_search_run_on_jax(tmp_path):
+    """On the JAX backend (TensorFlow still feeding the data): a run, a two-phase fine-tuning from
+    it whose first phase keeps the frozen stages bit-identical, and a two-trial search."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import keras
+
+    start = {"model": {"spec": {k: v for k, v in SPEC.items() if k != "input_shape"}},
+             "data": {"source": "synthetic", "classes": 3, "samples": 120, "image_size": [16, 16],
+                      "batch_size": 16},
+             "train": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.01},
+             "output": {"dir": str(tmp_path / "start"), "tensorboard": False}}
+    fine = finetune_doc(tmp_path, tmp_path / "start")
+    search = {**start, "tune": {"max_trials": 2, "space": {"train.learning_rate": {
+        "type": "choice", "values": [0.01, 0.001]}}},
+              "output": {"dir": str(tmp_path / "search"), "tensorboard": False}}
+    done = subprocess.run([sys.executable, "-c", _ON_JAX, str(tmp_path), json.dumps(start),
+                           json.dumps(fine), json.dumps(search)],
+                          env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["phases"] == ["1-head", "2-top"] and 0 <= found["test"] <= 1
+    assert found["trials"] == ["COMPLETED", "COMPLETED"]
+    before = keras.saving.load_model(tmp_path / "start" / "model.keras")
+    phase1 = keras.saving.load_model(tmp_path / "fine" / "1-head" / "model.keras")
+    for name in ("stage1_conv1", "stage1_conv1_bn", "stage2_conv1", "stage3_conv1_bn"):
+        for a, b in zip(before.get_layer(name).get_weights(), phase1.get_layer(name).get_weights(),
+                        strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=name)  # frozen through phase 1, BN too
