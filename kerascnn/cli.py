@@ -7,6 +7,7 @@ once.
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import os
 import sys
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-_DISK_FULL = {28, 122}  # ENOSPC, EDQUOT: as a run's full disk (sysexits' EX_IOERR)
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}  # as a run's full disk: 74 (sysexits' EX_IOERR)
 
 
 def _parser() -> argparse.ArgumentParser:

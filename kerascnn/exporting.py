@@ -113,7 +113,7 @@ def export(target, out: str | Path, *, format: str = "saved_model", images: int 
     model = in_float32(trained.model)
     x, inputs = _sample(trained, images)
     expected = np.asarray(model.predict_on_batch(x), "float64")
-    model(x[:1], training=False)  # Keras' ONNX export wants a called model; JAX's predict is not a call
+    model(x[:1], training=False)  # ONNX's exporter wants a called model; JAX's predict is no call
     check_destination(out, format)  # again: the model took a while to load
     out.parent.mkdir(parents=True, exist_ok=True)
     model.export(str(out), format=FORMATS[format], verbose=False)

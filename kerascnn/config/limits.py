@@ -36,7 +36,8 @@ MAX_MEMBER_BYTES = 16 << 30  # any member of a .keras archive, declared (VGG-19'
 MAX_RATIO = 100  # declared size / compressed size of a .keras member (Keras stores: 1)
 MAX_MEMBERS = 1_000  # members of a .keras archive (Keras writes 3)
 MAX_HEADER_BYTES = 16 << 20  # a safetensors header (timm's VGG-19: 3 KB)
-MAX_PIXELS = 8192 * 8192  # an image to decode: 67 megapixels (a 61-megapixel camera's fit)
+MAX_SIDE = 8192
+MAX_PIXELS = MAX_SIDE * MAX_SIDE  # an image to decode: 67 megapixels (a 61-megapixel camera's fit)
 
 
 def _size(n: int) -> str:
@@ -168,7 +169,9 @@ def check_safetensors(path: str | Path) -> None:
             head = f.read(8)
         size = os.path.getsize(path)
     except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror or e}.") from None
+        from kerascnn.config.paths import os_reason
+
+        raise ConfigError(f"cannot read {path}: {os_reason(e)}.") from None
     if len(head) < 8:
         raise ConfigError(f"{str(path)!r} is not a complete safetensors file (truncated, or "
                           f"another format): {size} bytes.")
@@ -208,5 +211,4 @@ def check_pixels(path: str | Path) -> str | None:
     if size is None or size[0] * size[1] <= MAX_PIXELS:
         return None
     return (f"too large: {size[0]:,} x {size[1]:,} = {size[0] * size[1]:,} pixels, over "
-            f"kerascnn's limit of "
-            f"{MAX_PIXELS:,} (8192 x 8192) for an image")
+            f"kerascnn's limit of {MAX_PIXELS:,} ({MAX_SIDE} x {MAX_SIDE}) for an image")

@@ -20,9 +20,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from kerascnn.config.errors import ConfigError
+from kerascnn.config.errors import ConfigError, first_line
 
-__all__ = ["check_folder", "check_new_file", "describe_os_error"]
+__all__ = ["check_folder", "check_new_file", "describe_os_error", "os_reason"]
 
 
 def check_folder(path: str | Path, *, what: str) -> Path:
@@ -64,9 +64,14 @@ def check_new_file(path: str | Path, *, what: str) -> Path:
 def describe_os_error(error: OSError) -> str:
     """An OSError about a path as one line: the path and the system's words for what went wrong
     (TensorFlow's and h5py's own messages are pages)."""
-    reason = os.strerror(error.errno) if error.errno else (error.strerror or str(error))
-    name = error.filename if error.filename is not None else None
-    return f"{name}: {reason}" if name is not None else reason
+    reason = os_reason(error)
+    return f"{error.filename}: {reason}" if error.filename is not None else reason
+
+
+def os_reason(error: OSError) -> str:
+    """The system's own words for an OSError's errno ("No space left on device"), else its
+    message's first line."""
+    return os.strerror(error.errno) if error.errno else (error.strerror or first_line(error))
 
 
 def _creatable(path: Path, what: str) -> None:
@@ -89,7 +94,7 @@ def _exists(candidate: Path, path: Path, what: str) -> bool:
         return False
     except OSError as e:
         raise _refused(path, what, f"{_as_given(candidate, path)!r} cannot be looked at "
-                                   f"({_reason(e)})") from None
+                                   f"({os_reason(e)})") from None
     if candidate.is_symlink() and not candidate.exists():
         raise _refused(path, what, f"{_as_given(candidate, path)!r} is a link to nothing")
     return True
@@ -101,7 +106,7 @@ def _takes_files(folder: Path, path: Path, what: str) -> None:
         fd, probe = tempfile.mkstemp(prefix=".kerascnn-", suffix=".probe", dir=folder)
     except OSError as e:
         raise _refused(path, what, f"no file can be created in {_as_given(folder, path)!r} "
-                                   f"({_reason(e)})") from None
+                                   f"({os_reason(e)})") from None
     os.close(fd)
     os.unlink(probe)
 
@@ -114,10 +119,6 @@ def _as_given(part: Path, path: Path) -> str:
         return str(part.relative_to(Path.cwd()))
     except ValueError:
         return str(part)
-
-
-def _reason(error: OSError) -> str:
-    return os.strerror(error.errno) if error.errno else (error.strerror or str(error))
 
 
 def _refused(path: Path, what: str, problem: str) -> ConfigError:

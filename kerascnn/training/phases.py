@@ -376,4 +376,3 @@ def _accuracies(phases: list[dict]) -> str:
                 f"{each('best', 'val_accuracy')} (every epoch in history.csv)")
     return (f"the data has no test or validation split; training accuracy at the end of each "
             f"phase: {each('final', 'accuracy')} (every epoch in history.csv)")
-

@@ -37,8 +37,9 @@ import time
 from pathlib import Path
 
 from kerascnn import __version__
-from kerascnn.config import ConfigError, check_folder, first_line, option
+from kerascnn.config import ConfigError, check_folder, option
 from kerascnn.config.limits import read_json
+from kerascnn.config.paths import os_reason
 from kerascnn.recipe import Recipe, dump
 
 
@@ -53,7 +54,7 @@ class DiskWriteError(ConfigError):
 
     def __init__(self, target: Path, error: OSError, *, resume: str):
         self.target, self.error = Path(target), error
-        reason = os.strerror(error.errno) if error.errno else error.strerror or first_line(error)
+        reason = os_reason(error)
         super().__init__(f"could not write {target}: {reason}. Nothing written before was lost; "
                          f"{resume}.")
 
@@ -76,7 +77,7 @@ def written(target: Path, write) -> None:
         if e.filename == str(target):
             raise
         # h5py's message is a page of HDF5 internals: the system's words for the errno instead.
-        reason = os.strerror(e.errno) if e.errno else (e.strerror or first_line(e))
+        reason = os_reason(e)
         raise OSError(e.errno, reason, str(target)) from e
 
 

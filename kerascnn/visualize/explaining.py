@@ -128,7 +128,7 @@ def picture_paths(images, out, method: str) -> list[Path]:
     taken = [str(p) for p in pictures if p.exists()]
     if taken:
         raise ConfigError(f"kerascnn does not overwrite pictures: {', '.join(taken)}.",
-                          hint="choose another folder (out), or remove them first.")
+                          hint=f"choose another folder ({option('out')}), or remove them first.")
     drawn: dict[Path, list[str]] = {}
     for f, picture in zip(files, pictures):
         drawn.setdefault(picture, []).append(str(f))
