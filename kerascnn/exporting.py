@@ -13,7 +13,6 @@ files are written by TensorFlow itself.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
+from kerascnn.config.installed import installed
 
 # kerascnn's names -> Keras' `model.export(format=...)`, and what each format needs installed.
 FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
@@ -100,7 +100,7 @@ def export(target, out: str | Path, *, format: str = "saved_model", images: int 
                           hint=f"run the same command with KERAS_BACKEND={BACKENDS[format][0]} "
                                f"(the .keras model is the same on every backend).")
     needs = NEEDS[format] + BACKEND_NEEDS.get((format, backend), ())
-    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    missing = [m for m in needs if not installed(m)]
     if missing:
         raise ConfigError(f"exporting to {format} on {backend} needs {', '.join(missing)}, which "
                           f"{'is' if len(missing) == 1 else 'are'} not installed.",

@@ -122,9 +122,17 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         build_training_state(model, train)
         kwargs.setdefault("epochs", recipe.train.epochs)
         kwargs.setdefault("verbose", self.verbose)
-        kwargs.setdefault("shuffle", False)  # tf.data shuffles
+        kwargs.setdefault("shuffle", False)  # the data shuffles
         callbacks = [*(callbacks or []), FailOnNaN(),
                      *schedule_callbacks(recipe.train, has_val=val is not None)]
+        from kerascnn.data.feed import for_keras
+
+        first = kwargs.get("initial_epoch", 0)  # Hyperband goes on with a trial's model
+        train, steps = for_keras(train, first, kwargs["epochs"] - first)
+        val, val_steps = for_keras(val, 0, kwargs["epochs"] - first)
+        if steps is not None:
+            kwargs.setdefault("steps_per_epoch", steps)
+            kwargs.setdefault("validation_steps", val_steps)
         try:
             return model.fit(train, validation_data=val, callbacks=callbacks, **kwargs)
         except Exception as e:  # noqa: BLE001  (out of memory has a class per backend)

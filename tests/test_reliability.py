@@ -561,7 +561,7 @@ def test_a_damaged_jpeg_among_good_ones_is_named_before_training_or_skipped(tmp_
     result = train(load_recipe(doc, name="t"), verbose=0, log=lines.append)
     assert str(root / "b" / "extra.webp") in decoded and len(decoded) == 1  # the rest: remembered
     skipped = {str(damaged): result.metrics["skipped_images"]["files"][str(damaged)],
-               str(root / "b" / "scan.tiff"): "a TIFF image, a format TensorFlow cannot read"}
+               str(root / "b" / "scan.tiff"): "a TIFF image, a format TensorFlow cannot read here"}
     assert result.metrics["skipped_images"] == {"count": 2, "files": skipped}
     assert skipped[str(damaged)].startswith("damaged: jpeg::Uncompress failed")
     data = json.loads((tmp_path / "run" / "data.json").read_text())

@@ -6,11 +6,13 @@ training, never met by TensorFlow in the middle of an epoch.
   from the sorted sub-folders, files found recursively in sorted order, the same seeded shuffle and
   the same validation split), so a folder gives the same splits as it did through Keras.
 - `check_images` decodes every image once, with the decoder and settings training uses
-  (`tf.io.decode_image`, in parallel tf.data), and says why each failing file fails: damaged
+  (`tf.io.decode_image` in parallel tf.data on the tf.data path; Pillow in threads on the grain
+  path, `kerascnn.data.images`), and says why each failing file fails: damaged
   (a JPEG cut short, a PNG with a bad block), empty, or not an image whatever its name says. Files
   in image formats TensorFlow cannot decode (TIFF, HEIC, ...) are named too, never left out without
   a word. WebP, which Keras' loader skips, is read.
-- The result is remembered per file (size and modification time) in kerascnn's cache folder, so a
+- The result is remembered per file (size and modification time, per decoder) in kerascnn's cache
+  folder, so a
   resumed run, a new run on the same folder or `kerascnn evaluate` decode only new or changed files
   (BENCHMARKS.md: the cost on a folder of a few thousand JPEGs, first time and after).
 - `data.bad_images` chooses what happens to failing files: "error" (the default: stop before the
@@ -30,12 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config.limits import check_pixels, read_json
+from kerascnn.data.images import KERAS_FORMATS  # Keras' five; WebP too where it is decoded
 
-__all__ = ["FolderIndex", "index_folder", "check_images", "images_dataset", "readable_formats",
-           "cache_folder", "describe_bad"]
+__all__ = ["unreadable_format", "FolderIndex", "index_folder", "check_images", "images_dataset",
+           "readable_formats", "cache_folder", "describe_bad", "KERAS_FORMATS"]
 
-# What keras.utils.image_dataset_from_directory reads; WebP too where TensorFlow decodes it.
-KERAS_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 # Image formats TensorFlow cannot decode: named as unreadable rather than silently left out.
 OTHER_IMAGE_FORMATS = (".tif", ".tiff", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".ppm",
                        ".pgm", ".pbm", ".pnm", ".ico", ".icns", ".psd", ".svg", ".dng", ".cr2",
@@ -44,12 +45,31 @@ CHECK_BATCH = 256
 CACHE_LIMIT = 1 << 30  # a cache file (one per folder of class folders: ImageNet's is ~150 MB)
 
 
-def readable_formats() -> tuple[str, ...]:
-    """The file suffixes kerascnn reads: Keras' formats, and WebP where TensorFlow decodes it
-    (TensorFlow 2.17 and later)."""
+def readable_formats(decoder: str | None = None) -> tuple[str, ...]:
+    """The file suffixes kerascnn reads: Keras' formats, and WebP where the decoder reads it
+    (TensorFlow 2.17 and later; Pillow built with libwebp). `decoder`: "tensorflow" or "pillow"
+    (default: the one of this backend's input path, `kerascnn.data.choice`)."""
+    if _decoder(decoder) == "pillow":
+        from kerascnn.data.images import readable_formats as pillow_formats
+
+        return pillow_formats()
     import tensorflow as tf
 
     return KERAS_FORMATS + ((".webp",) if hasattr(tf.io, "decode_webp") else ())
+
+
+def unreadable_format(suffix: str, decoder: str | None = None) -> str:
+    """Why a file of a format the decoder cannot read is left out."""
+    reader = "TensorFlow" if _decoder(decoder) == "tensorflow" else "Pillow"
+    return f"a {suffix.lstrip('.').upper()} image, a format {reader} cannot read here"
+
+
+def _decoder(decoder: str | None) -> str:
+    if decoder is not None:
+        return decoder
+    from kerascnn.data.choice import decoder as default
+
+    return default()
 
 
 @dataclass
@@ -80,7 +100,8 @@ class FolderIndex:
 
 
 def index_folder(root: str | Path, *, seed: int | None, channels: int = 3, shuffle: bool = True,
-                 class_names: list[str] | None = None, check: bool = True) -> FolderIndex:
+                 class_names: list[str] | None = None, check: bool = True,
+                 decoder: str | None = None) -> FolderIndex:
     """Every image of a folder of class sub-folders, checked (see the module docstring).
 
     Args:
@@ -89,9 +110,11 @@ def index_folder(root: str | Path, *, seed: int | None, channels: int = 3, shuff
         channels: what the images are decoded to (1 or 3), as training decodes them.
         class_names: the classes in this order (default: the sorted sub-folder names).
         check: decode every image once (`check_images`); off: only unreadable formats are named.
+        decoder: "tensorflow" or "pillow" (default: the one of this backend's input path).
     """
     root = Path(root).resolve()
-    formats = readable_formats()
+    decoder = _decoder(decoder)
+    formats = readable_formats(decoder)
     names = class_names or sorted(c.name for c in root.iterdir() if c.is_dir())
     paths, labels, bad, empty = [], [], {}, []
     for label, name in enumerate(names):
@@ -106,7 +129,7 @@ def index_folder(root: str | Path, *, seed: int | None, channels: int = 3, shuff
                     labels.append(label)
                     found += 1
                 elif suffix in OTHER_IMAGE_FORMATS:
-                    bad[path] = f"a {suffix[1:].upper()} image, a format TensorFlow cannot read"
+                    bad[path] = unreadable_format(suffix, decoder)
         if not found:
             empty.append(name)
     labels = np.asarray(labels, dtype="int32")
@@ -116,7 +139,7 @@ def index_folder(root: str | Path, *, seed: int | None, channels: int = 3, shuff
         np.random.RandomState(seed).shuffle(paths)
         np.random.RandomState(seed).shuffle(labels)
     if check and paths:
-        failing = check_images(paths, channels=channels)
+        failing = check_images(paths, channels=channels, decoder=decoder)
         if failing:
             keep = [i for i, p in enumerate(paths) if p not in failing]
             bad.update(failing)
@@ -139,13 +162,16 @@ def describe_bad(bad: dict[str, str], root: Path | None = None, *, shown: int = 
     return ", ".join(items) + (f" and {more} more" if more > 0 else "")
 
 
-def check_images(paths: list[str], *, channels: int = 3) -> dict[str, str]:
+def check_images(paths: list[str], *, channels: int = 3,
+                 decoder: str | None = None) -> dict[str, str]:
     """The files among `paths` that `tf.io.decode_image(..., channels, expand_animations=False)`
-    cannot decode, with the reason, and those too large to decode (over
+    (or Pillow, `decoder="pillow"`: `kerascnn.data.images.decode`) cannot decode, with the
+    reason, and those too large to decode (over
     `kerascnn.config.limits.MAX_PIXELS`, read from their headers before any is decoded: "too
     large", the same limit for every image kerascnn reads). Files checked before and unchanged
     since (same size and modification time) are not read again (`cache_folder`)."""
-    cache = _Cache()
+    decoder = _decoder(decoder)
+    cache = _Cache(decoder)
     failing, todo = {}, []
     for path in paths:
         known = cache.get(path)
@@ -155,7 +181,9 @@ def check_images(paths: list[str], *, channels: int = 3) -> dict[str, str]:
             failing[path] = known
     if todo:
         found = {path: why for path in todo if (why := check_pixels(path)) is not None}
-        found.update(_decode_failures([path for path in todo if path not in found], channels))
+        left = [path for path in todo if path not in found]
+        found.update(_decode_failures(left, channels) if decoder == "tensorflow"
+                     else _pillow_failures(left, channels))
         failing.update(found)
         for path in todo:
             cache.put(path, found.get(path, ""))
@@ -179,18 +207,33 @@ def _decode_failures(paths: list[str], channels: int) -> dict[str, str]:
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     ds = ds.ignore_errors().batch(CHECK_BATCH)
     ok = np.zeros(len(paths), dtype=bool)
-    batches = ds.as_numpy_iterator()
-    if len(paths) > 4 * CHECK_BATCH and sys.stderr.isatty():
-        from rich.progress import track
-
-        batches = track(batches, total=-(-len(paths) // CHECK_BATCH), transient=True,
-                        description=f"checking {len(paths):,} images (once; remembered)")
-    for indices, _ in batches:
+    for indices, _ in _progress(ds.as_numpy_iterator(), len(paths), CHECK_BATCH):
         ok[indices] = True
     failing = {}
     for i in np.flatnonzero(~ok):
         failing[paths[i]] = _why(paths[i], channels)
     return failing
+
+
+def _pillow_failures(paths: list[str], channels: int) -> dict[str, str]:
+    """Decode every file with Pillow in threads (its decoders let go of the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kerascnn.data.images import decode_failure
+
+    with ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4)) as pool:
+        found = pool.map(lambda path: decode_failure(path, channels), paths, chunksize=16)
+        reasons = list(_progress(found, len(paths), 1))
+    return {path: why for path, why in zip(paths, reasons) if why is not None}
+
+
+def _progress(items, count: int, per_item: int):
+    if count > 4 * CHECK_BATCH and sys.stderr.isatty():
+        from rich.progress import track
+
+        return track(items, total=-(-count // per_item), transient=True,
+                     description=f"checking {count:,} images (once; remembered)")
+    return items
 
 
 def _why(path: str, channels: int) -> str:
@@ -257,17 +300,20 @@ def cache_folder() -> Path:
 
 class _Cache:
     """Checked images, by absolute path: [size, modification time in ns, why it fails ("": it
-    decodes)], one JSON file per folder of images. Only a cache: unreadable or unwritable, it is
+    decodes)], one JSON file per folder of images and decoder (TensorFlow's and Pillow's verdicts
+    differ on a few files: grey GIFs, palette BMPs). Only a cache: unreadable or unwritable, it is
     ignored and the images are decoded again."""
 
-    def __init__(self):
+    def __init__(self, decoder: str = "tensorflow"):
+        self.decoder = decoder
         self.files: dict[Path, dict] = {}
         self.changed: set[Path] = set()
 
     def _file(self, path: str) -> Path:
         folder = os.path.dirname(os.path.dirname(os.path.abspath(path)))  # the class folder's parent
         digest = hashlib.sha256(folder.encode()).hexdigest()[:20]
-        return cache_folder() / "image-checks" / f"{digest}.json"
+        suffix = "" if self.decoder == "tensorflow" else f"-{self.decoder}"
+        return cache_folder() / "image-checks" / f"{digest}{suffix}.json"
 
     def _entries(self, file: Path) -> dict:
         if file not in self.files:

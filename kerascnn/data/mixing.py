@@ -5,23 +5,44 @@ exact share of pixels pasted): the labels become the convex combination the imag
 loss (categorical cross-entropy) follows them.
 
 Keras' layers are used rather than written again: they are the reference implementations users of
-keras-cv and keras-hub know, and they run inside tf.data on any backend.
+keras-cv and keras-hub know, and they run inside tf.data on any backend, and in the grain path's
+threads (`kerascnn.data.feed`) on the backend's CPU device.
 """
 
 from __future__ import annotations
 
-__all__ = ["randaugment", "mixer"]
+__all__ = ["randaugment", "mixer", "randaugment_layer", "mixer_layers"]
 
 
-def randaugment(augment, seed: int):
-    """A function of a batch of raw images (0-255) applying RandAugment, or None when it is off."""
+def randaugment_layer(augment, seed: int):
+    """`keras.layers.RandAugment` as the recipe sets it, or None when it is off."""
     if not augment.randaugment:
         return None
     import keras
 
-    layer = keras.layers.RandAugment(value_range=(0, 255), num_ops=augment.randaugment,
-                                     factor=augment.randaugment_magnitude, seed=seed,
-                                     dtype="float32")  # whatever the training precision
+    return keras.layers.RandAugment(value_range=(0, 255), num_ops=augment.randaugment,
+                                    factor=augment.randaugment_magnitude, seed=seed,
+                                    dtype="float32")  # whatever the training precision
+
+
+def mixer_layers(augment, seed: int) -> list:
+    """The recipe's MixUp and CutMix layers (none, one, or both: one of them per batch)."""
+    import keras
+
+    layers = []
+    if augment.mixup:
+        layers.append(keras.layers.MixUp(alpha=augment.mixup, seed=seed, dtype="float32"))
+    if augment.cutmix:
+        layers.append(_exact_cutmix()(factor=(augment.cutmix, augment.cutmix), seed=seed,
+                                      dtype="float32"))
+    return layers
+
+
+def randaugment(augment, seed: int):
+    """A function of a batch of raw images (0-255) applying RandAugment, or None when it is off."""
+    layer = randaugment_layer(augment, seed)
+    if layer is None:
+        return None
 
     def apply(images):
         return layer(images, training=True)
@@ -34,15 +55,9 @@ def mixer(augment, seed: int):
     of the two per batch when both are set), or None when neither is set."""
     if not augment.mixup and not augment.cutmix:
         return None
-    import keras
     import tensorflow as tf
 
-    layers = []
-    if augment.mixup:
-        layers.append(keras.layers.MixUp(alpha=augment.mixup, seed=seed, dtype="float32"))
-    if augment.cutmix:
-        layers.append(_exact_cutmix()(factor=(augment.cutmix, augment.cutmix), seed=seed,
-                                      dtype="float32"))
+    layers = mixer_layers(augment, seed)
 
     def run(layer, images, labels):
         mixed = layer({"images": images, "labels": tf.cast(labels, images.dtype)}, training=True)

@@ -1,7 +1,8 @@
-"""The tf.data input pipeline of a recipe: resize, batch, augment (training only), normalize, one-hot.
+"""The input pipeline of a recipe: resize, batch, augment (training only), normalize, one-hot.
 
 `load_data(recipe)` returns batched datasets ready for `model.fit` and the facts the run reports and
-saves. What turns a raw image into the network's input is one `Preprocessing` record (size, resize
+saves: tf.data datasets on the tf.data path (here), `kerascnn.data.feed.Feed`s on the grain path
+(no TensorFlow; the default off the TensorFlow backend, `kerascnn.data.choice`). What turns a raw image into the network's input is one `Preprocessing` record (size, resize
 method, channels, mean and std), kept in the run directory's `data.json`, so that evaluation and
 prediction repeat exactly what validation did during training.
 """
@@ -62,10 +63,19 @@ class Preprocessing:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def shape(self, image):
-        """Channels converted and brought to `load_size` (what training caches and augments)."""
+        """Channels converted and brought to `load_size` (what training caches and augments); a
+        NumPy image is shaped in NumPy (`kerascnn.data.images`, TensorFlow's numbers)."""
+        channels = self.input_shape[2]
+        if isinstance(image, np.ndarray):
+            from kerascnn.data import images
+
+            image = image.astype(np.float32)
+            if image.shape[-1] != channels:
+                image = (images.grey_to_rgb(image) if channels == 3
+                         else images.rgb_to_grey(image))
+            return images.fit_size(image, self.load_size, self.resize, self.interpolation)
         import tensorflow as tf
 
-        channels = self.input_shape[2]
         if image.shape[-1] != channels:
             image = (tf.image.grayscale_to_rgb(image) if channels == 3
                      else tf.image.rgb_to_grayscale(image))
@@ -73,22 +83,32 @@ class Preprocessing:
         return tf.ensure_shape(image, (*self.load_size, channels))
 
     def centre(self, image):
-        import tensorflow as tf
-
         h, w = self.input_shape[:2]
         if tuple(self.load_size) == (h, w):
             return image
+        if isinstance(image, np.ndarray):
+            from kerascnn.data.images import crop_or_pad
+
+            return crop_or_pad(image, h, w)
+        import tensorflow as tf
+
         return tf.image.resize_with_crop_or_pad(image, h, w)
 
     def normalize(self, image):
-        import tensorflow as tf
-
         if self.bgr:
             image = image[..., ::-1]
+        if isinstance(image, np.ndarray):
+            return ((image - np.asarray(self.mean, np.float32))
+                    / np.asarray(self.std, np.float32)).astype(np.float32)
+        import tensorflow as tf
+
         return (image - tf.constant(self.mean, "float32")) / tf.constant(self.std, "float32")
 
     def __call__(self, image):
-        """The evaluation path for one image tensor: shape, centre crop, normalize."""
+        """The evaluation path for one image: shape, centre crop, normalize (a NumPy image in
+        NumPy, a tensor in TensorFlow)."""
+        if isinstance(image, np.ndarray):
+            return self.normalize(self.centre(self.shape(image)))
         import tensorflow as tf
 
         return self.normalize(self.centre(self.shape(tf.cast(image, "float32"))))
@@ -110,6 +130,7 @@ class Data:
     steps_per_epoch: int | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # unreadable images left out: path -> why
     train_counts: list[int] | None = None  # training images per class, where the source knows
+    pipeline: str = "tf.data"  # or "grain": the datasets are `kerascnn.data.feed.Feed`s
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -149,7 +170,8 @@ class Data:
 def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
               normalization: Preprocessing | None = None,
               drop_remainder: bool = False, centre_crop: bool = True) -> Data:
-    """The recipe's data as batched `tf.data` datasets of `(normalized image, one-hot label)`.
+    """The recipe's data as batches of `(normalized image, one-hot label)`: `tf.data` datasets,
+    or `kerascnn.data.feed.Feed`s on the grain path (`data.pipeline`, `kerascnn.data.choice`).
 
     Args:
         outputs: the model's number of outputs (GoogLeNet with auxiliary heads: 3); labels are
@@ -162,11 +184,16 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
         centre_crop: False: the validation and test images stay at `load_size`, uncropped (the
             test-time protocols of `kerascnn.evaluate` take their own crops).
     """
-    import tensorflow as tf
+    from kerascnn.config import ConfigError
+    from kerascnn.data.choice import pipeline
 
-    d, aug = recipe.data, recipe.augment
+    d = recipe.data
+    try:
+        path = pipeline(d.pipeline)
+    except ConfigError as e:
+        raise recipe.error(("data", "pipeline"), e.message, hint=e.hint) from None
     seed = recipe.train.seed if seed is None else seed
-    splits = load_source(recipe, seed if d.seed is None else d.seed)  # the data's own seed
+    splits = load_source(recipe, seed if d.seed is None else d.seed, path)  # the data's own seed
     h, w = d.image_size or splits.image_shape[:2]
     if h is None or w is None:
         raise recipe.error(("data", "image_size"), f"the images of {splits.description} vary in "
@@ -175,19 +202,59 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
     load_size = tuple(d.load_size or (h, w))
     shaping = Preprocessing((int(h), int(w), int(channels)), load_size, d.resize, (), (),
                             interpolation=d.interpolation)
-    shaped = {k: None if ds is None else ds.map(lambda x, y: (shaping.shape(x), y),
-                                                 num_parallel_calls=tf.data.AUTOTUNE)
-              for k, ds in (("train", splits.train), ("val", splits.val), ("test", splits.test))}
     if normalization is not None:
         mean, std, bgr = normalization.mean, normalization.std, normalization.bgr
         if len(mean) != channels or len(std) != channels:
             raise ValueError(f"normalization must give {channels} means and stds. Received: "
                              f"mean {list(mean)}, std {list(std)}.")
     else:
-        mean, std = _statistics(d.normalize, shaped["train"], channels)
+        mean, std = _statistics(d.normalize, splits.train, shaping, path)
         bgr = d.normalize == "caffe" and channels == 3
     pre = Preprocessing(shaping.input_shape, load_size, d.resize, tuple(mean), tuple(std), bgr,
                         d.interpolation)
+    make = _feeds if path == "grain" else _tf_datasets
+    sets = make(recipe, splits, pre, seed=seed, outputs=outputs, drop_remainder=drop_remainder,
+                centre_crop=centre_crop)
+    train_size = splits.sizes.get("train")
+    return Data(
+        train=sets["train"], val=sets["val"], test=sets["test"],
+        sizes=splits.sizes, classes=splits.classes, class_names=splits.class_names,
+        preprocessing=pre, description=splits.description, skipped=splits.skipped,
+        train_counts=splits.train_counts, steps_per_epoch=None if train_size is None else (
+            train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)),
+        pipeline=path)
+
+
+def _feeds(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -> dict:
+    """The grain path's batches: `kerascnn.data.feed`."""
+    from kerascnn.data.feed import Augmenter, Feed
+
+    d = recipe.data
+
+    def feed(part, training):
+        if part is None:
+            return None
+        make = Augmenter(pre=pre, classes=splits.classes, augment=recipe.augment,
+                         training=training, seed=seed, centre_crop=centre_crop)
+        fed = Feed(part, d.batch_size, make, seed=seed if training else None,
+                   drop_remainder=drop_remainder)
+        return fed if outputs == 1 else fed.map(lambda x, y: (x, tuple([y] * outputs)))
+
+    return {"train": feed(splits.train, True), "val": feed(splits.val, False),
+            "test": feed(splits.test, False)}
+
+
+def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -> dict:
+    """The tf.data path's batches."""
+    import tensorflow as tf
+
+    d, aug = recipe.data, recipe.augment
+    h, w = pre.input_shape[:2]
+    load_size = tuple(pre.load_size)
+    shaped = {k: None if part is None else part.tf_dataset().map(
+        lambda x, y: (pre.shape(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+              for k, part in (("train", splits.train), ("val", splits.val),
+                              ("test", splits.test))}
     cropped = load_size != (h, w)
 
     def finish(image, label):
@@ -241,15 +308,9 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
     options = tf.data.Options()
     options.autotune.enabled = d.autotune
 
-    train_size = splits.sizes.get("train")
-    return Data(
-        train=batched(shaped["train"], True),
-        val=None if shaped["val"] is None else batched(shaped["val"], False),
-        test=None if shaped["test"] is None else batched(shaped["test"], False),
-        sizes=splits.sizes, classes=splits.classes, class_names=splits.class_names,
-        preprocessing=pre, description=splits.description, skipped=splits.skipped,
-        train_counts=splits.train_counts, steps_per_epoch=None if train_size is None else (
-            train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)))
+    return {"train": batched(shaped["train"], True),
+            "val": None if shaped["val"] is None else batched(shaped["val"], False),
+            "test": None if shaped["test"] is None else batched(shaped["test"], False)}
 
 
 def random_crops(images, size, seed, *, padding: int = 0):
@@ -294,13 +355,27 @@ def fixed_statistics(kind: str, channels: int) -> tuple[list[float], list[float]
         return list(IMAGENET_MEAN), list(IMAGENET_STD)
 
 
-def _statistics(kind, train, channels) -> tuple[list[float], list[float]]:
+def _statistics(kind, train, shaping, path: str) -> tuple[list[float], list[float]]:
+    """The normalization's mean and std per channel; "standardize": of the first `STATS_SAMPLE`
+    training images, shaped, in the source's order (the same images on either path)."""
+    channels = shaping.input_shape[2]
     if kind != "standardize":
         return fixed_statistics(kind, channels)
+    if path == "tf.data":
+        import tensorflow as tf
+
+        shaped = train.tf_dataset().map(lambda x, y: (shaping.shape(x), y),
+                                        num_parallel_calls=tf.data.AUTOTUNE)
+        batches = shaped.take(STATS_SAMPLE).batch(512).as_numpy_iterator()
+    else:
+        sample = min(len(train), STATS_SAMPLE)
+        batches = ((np.stack([shaping.shape(image) for image in train.read(
+            np.arange(start, min(start + 512, sample)))[0]]), None)
+            for start in range(0, sample, 512))
     total = np.zeros(channels)
     squares = np.zeros(channels)
     count = 0
-    for images, _ in train.take(STATS_SAMPLE).batch(512).as_numpy_iterator():
+    for images, _ in batches:
         flat = images.reshape(-1, channels).astype("float64")
         total += flat.sum(0)
         squares += (flat ** 2).sum(0)

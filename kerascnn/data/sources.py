@@ -1,5 +1,8 @@
-"""Where images come from: each source returns unbatched `tf.data` datasets of `(image, label)` with
-images as float32 in [0, 255], HxWxC, and labels as int32, plus what the pipeline needs to know.
+"""Where images come from: each source returns its splits as `Part`s, a split's `(image, label)`
+pairs with images as float32 in [0, 255], HxWxC, and labels as int32, plus what the pipeline needs
+to know. A part is read either as an unbatched tf.data dataset (`Part.tf_dataset`, the tf.data path)
+or a batch of indices at a time (`Part.read`, the grain path of `kerascnn.data.feed`, no
+TensorFlow): the same images, classes and splits either way.
 
 - digits: scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels), real and offline;
 - synthetic: a generated task (one fixed random pattern per class, shifted and noisy);
@@ -8,7 +11,8 @@ images as float32 in [0, 255], HxWxC, and labels as int32, plus what the pipelin
   transfer-learning experiments (pretrain on many glyphs, fine-tune on a few examples of new ones);
 - folder: `keras.utils.image_dataset_from_directory` conventions, one sub-folder per class, every
   image checked once before training (`kerascnn.data.folder`: unreadable files named, or skipped);
-- tfds: any tensorflow-datasets image classification set (`tfds.load`, with `data_dir` and splits).
+- tfds: any tensorflow-datasets image classification set (`tfds.load`, with `data_dir` and splits;
+  on the grain path `tfds.data_source`, which reads a prepared dataset without TensorFlow).
 """
 
 from __future__ import annotations
@@ -22,13 +26,117 @@ from kerascnn.config import ConfigError, first_line
 from kerascnn.recipe import Recipe
 
 
+class Part:
+    """One split of a source: `len(part)` images (None: not known before reading), `labels`
+    (None: likewise), `read(indices)` -> (float32 images at the source's size, int32 labels) for
+    the grain path, `tf_dataset()` -> unbatched tf.data (image, label) for the tf.data path."""
+
+    labels = None
+
+    def __len__(self):
+        return len(self.labels)
+
+    def read(self, indices) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def tf_dataset(self):
+        raise NotImplementedError
+
+
+class ArrayPart(Part):
+    """Images held in memory: (N, H, W, C) float32 and (N,) int32."""
+
+    def __init__(self, images, labels):
+        self.images = np.asarray(images, "float32")
+        self.labels = np.asarray(labels, "int32")
+
+    def read(self, indices):
+        return self.images[indices], self.labels[indices]
+
+    def tf_dataset(self):
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensor_slices((self.images, self.labels))
+
+
+class FilesPart(Part):
+    """Image files, decoded and brought to `size` as they are read (`kerascnn.data.folder`)."""
+
+    def __init__(self, paths, labels, *, size, channels: int, resize: str, interpolation: str):
+        self.paths, self.labels = list(paths), np.asarray(labels, "int32")
+        self.size, self.channels = (int(size[0]), int(size[1])), int(channels)
+        self.resize, self.interpolation = resize, interpolation
+
+    def read(self, indices):
+        from kerascnn.data.images import decode, fit_size, resize_with_pad
+
+        images = np.empty((len(indices), *self.size, self.channels), "float32")
+        for n, i in enumerate(indices):
+            image = decode(self.paths[i], self.channels)
+            if self.resize == "pad":  # Keras' loader: resized to fit, centred on black
+                images[n] = resize_with_pad(image, *self.size)
+            else:
+                images[n] = fit_size(image, self.size, self.resize, self.interpolation)
+        return images, self.labels[indices]
+
+    def tf_dataset(self):
+        from kerascnn.data.folder import images_dataset
+
+        return images_dataset(self.paths, self.labels, size=self.size, channels=self.channels,
+                              resize=self.resize, interpolation=self.interpolation)
+
+    def subset(self, keep: np.ndarray, labels: np.ndarray) -> FilesPart:
+        return FilesPart([self.paths[i] for i in keep], labels, size=self.size,
+                         channels=self.channels, resize=self.resize,
+                         interpolation=self.interpolation)
+
+
+class DatasetPart(Part):
+    """A tensorflow-datasets split: a tf.data dataset (`tfds.load`) on the tf.data path, a random
+    access source (`tfds.data_source`) on the grain path."""
+
+    def __init__(self, dataset=None, source=None, size: int | None = None, keep=None,
+                 relabel=None):
+        self.dataset, self.source, self.size = dataset, source, size
+        self.keep, self.relabel = keep, relabel  # class_subset on the grain path
+
+    def __len__(self):
+        if self.keep is not None:
+            return len(self.keep)
+        return self.size if self.source is None else len(self.source)
+
+    @property
+    def labels(self):
+        if self.source is None:
+            return None
+        if self.keep is not None:
+            return self.relabel
+        return None
+
+    def read(self, indices):
+        rows = self.keep[indices] if self.keep is not None else np.asarray(indices)
+        examples = self.source.__getitems__([int(i) for i in rows])
+        images = np.stack([_as_hwc(e["image"]) for e in examples]).astype("float32")
+        labels = (self.relabel[indices] if self.keep is not None else
+                  np.asarray([e["label"] for e in examples], "int32"))
+        return images, labels
+
+    def tf_dataset(self):
+        return self.dataset
+
+
+def _as_hwc(image) -> np.ndarray:
+    image = np.asarray(image)
+    return image[..., None] if image.ndim == 2 else image
+
+
 @dataclass
 class Splits:
-    """Unbatched datasets and their sizes; `val`/`test` may be None."""
+    """A source's parts and their sizes; `val`/`test` may be None."""
 
-    train: object
-    val: object
-    test: object
+    train: Part
+    val: Part | None
+    test: Part | None
     sizes: dict
     classes: int
     class_names: list[str]
@@ -66,11 +174,17 @@ def declared_input(recipe: Recipe) -> tuple[tuple[int, int, int] | None, int | N
     return shape, classes
 
 
-def load_source(recipe: Recipe, seed: int) -> Splits:
+def load_source(recipe: Recipe, seed: int, pipeline: str = "tf.data") -> Splits:
+    """The recipe's source, split; `pipeline` ("tf.data" or "grain") is the path that will read
+    it (folders are checked with its decoder; tfds is loaded as it can read it)."""
     d = recipe.data
-    loader = {"digits": _digits, "synthetic": _synthetic, "glyphs": _glyphs, "folder": _folder,
-              "tfds": _tfds}
-    splits = loader[d.source](recipe, d, seed)
+    if d.source == "folder":
+        splits = _folder(recipe, d, seed, "tensorflow" if pipeline == "tf.data" else "pillow")
+    elif d.source == "tfds":
+        splits = (_tfds if pipeline == "tf.data" else _tfds_source)(recipe, d, seed)
+    else:
+        splits = {"digits": _digits, "synthetic": _synthetic, "glyphs": _glyphs}[d.source](
+            recipe, d, seed)
     if d.class_subset and d.source in ("folder", "tfds"):
         splits = _keep_classes(recipe, splits, d.class_subset)
     return splits
@@ -80,7 +194,6 @@ def _split_arrays(recipe: Recipe, x, y, seed: int, what: str, names: list[str],
                   subset: tuple[int, ...] = ()) -> Splits:
     """Arrays -> stratified test, validation and training splits; `subset` keeps (and renumbers)
     some classes first, `train_per_class` then keeps that many training images of each."""
-    import tensorflow as tf
     from sklearn.model_selection import train_test_split
 
     d = recipe.data
@@ -115,8 +228,7 @@ def _split_arrays(recipe: Recipe, x, y, seed: int, what: str, names: list[str],
         rest_x, rest_y = rest_x[order], rest_y[order]
         what += f", {d.train_per_class} training images per class"
     parts["train"] = (rest_x, rest_y)
-    sets = {k: tf.data.Dataset.from_tensor_slices((v[0].astype("float32"), v[1].astype("int32")))
-            for k, v in parts.items()}
+    sets = {k: ArrayPart(v[0], v[1]) for k, v in parts.items()}
     return Splits(train=sets["train"], val=sets.get("val"), test=sets.get("test"),
                   sizes={k: len(v[1]) for k, v in parts.items()}, classes=len(names),
                   class_names=list(names), image_shape=tuple(x.shape[1:]), description=what,
@@ -148,27 +260,37 @@ def _ranges(values) -> str:
 
 
 def _keep_classes(recipe, splits: Splits, subset) -> Splits:
-    """A tf.data source with only `subset`'s classes, renumbered 0..k-1 in subset order."""
-    import tensorflow as tf
-
+    """A source with only `subset`'s classes, renumbered 0..k-1 in subset order (each split
+    filtered after it is made: the same images whichever path reads them)."""
     _check_subset(recipe, subset, splits.classes, splits.description)
     table = np.full(splits.classes, -1, dtype="int32")
     table[list(subset)] = np.arange(len(subset), dtype="int32")
-    lookup = tf.constant(table)
 
-    def keep(ds):
-        if ds is None:
+    def keep(part):
+        if part is None:
             return None
-        return ds.map(lambda x, y: (x, tf.gather(lookup, y))).filter(lambda x, y: y >= 0)
+        if isinstance(part, FilesPart) or (isinstance(part, DatasetPart) and part.source):
+            labels = part.labels if isinstance(part, FilesPart) else _all_labels(part)
+            kept = np.flatnonzero(table[labels] >= 0)
+            if isinstance(part, FilesPart):
+                return part.subset(kept, table[labels[kept]])
+            return DatasetPart(source=part.source, keep=kept, relabel=table[labels[kept]])
+        import tensorflow as tf
 
-    return Splits(train=keep(splits.train), val=keep(splits.val), test=keep(splits.test),
-                  sizes={}, classes=len(subset),  # sizes unknown until read
+        lookup = tf.constant(table)
+        return DatasetPart(dataset=part.tf_dataset().map(
+            lambda x, y: (x, tf.gather(lookup, y))).filter(lambda x, y: y >= 0))
+
+    parts = {k: keep(getattr(splits, k)) for k in ("train", "val", "test")}
+    sizes = {k: len(v) for k, v in parts.items() if v is not None and v.labels is not None}
+    return Splits(train=parts["train"], val=parts["val"], test=parts["test"],
+                  sizes=sizes, classes=len(subset),  # tf.data's sizes: unknown until read
                   class_names=[splits.class_names[c] for c in subset],
                   image_shape=splits.image_shape,
                   description=f"{splits.description}, classes {_ranges(list(subset))}",
                   skipped=splits.skipped,
-                  train_counts=None if splits.train_counts is None else
-                  [splits.train_counts[c] for c in subset])
+                  train_counts=(_counts(parts["train"].labels, len(subset))
+                                if parts["train"].labels is not None else None))
 
 
 def _digits(recipe, d, seed):
@@ -251,13 +373,11 @@ def _synthetic(recipe, d, seed):
                          [str(i) for i in range(d.classes)], d.class_subset)
 
 
-def _folder(recipe, d, seed):
-    from kerascnn.data.folder import images_dataset
-
+def _folder(recipe, d, seed, decoder: str):
     root = _resolve(recipe, d.path, "path")
     size = tuple(d.load_size or d.image_size or SOURCE_DEFAULTS["folder"]["image_size"])
     channels = 1 if d.channels == 1 else 3
-    index = _indexed(recipe, "path", root, seed=seed, channels=channels)
+    index = _indexed(recipe, "path", root, seed=seed, channels=channels, decoder=decoder)
     parts = index.split(d.validation_split)
     if parts[1] is not None and (not len(parts[1][0]) or not len(parts[0][0])):
         raise recipe.error(("data", "validation_split"), (
@@ -274,16 +394,16 @@ def _folder(recipe, d, seed):
                                                       f"{test_names} differ from the "
                                                       f"training folder's {names}.")
         tested = _indexed(recipe, "test_path", test_root, seed=None, channels=channels,
-                          shuffle=False)
+                          shuffle=False, decoder=decoder)
         skipped.update(tested.bad)
-        test = images_dataset(tested.paths, tested.labels, size=size, channels=channels,
-                              resize=d.resize, interpolation=d.interpolation)
+        test = FilesPart(tested.paths, tested.labels, size=size, channels=channels,
+                         resize=d.resize, interpolation=d.interpolation)
         test_count = len(tested.paths)
 
     def dataset(part):
-        return None if part is None else images_dataset(part[0], part[1], size=size,
-                                                        channels=channels, resize=d.resize,
-                                                        interpolation=d.interpolation)
+        return None if part is None else FilesPart(part[0], part[1], size=size,
+                                                   channels=channels, resize=d.resize,
+                                                   interpolation=d.interpolation)
 
     sizes = {"train": len(parts[0][0]), "val": None if parts[1] is None else len(parts[1][0]),
              "test": test_count}
@@ -326,12 +446,7 @@ def _formats():
 def _tfds(recipe, d, seed):
     import tensorflow_datasets as tfds
 
-    splits = [d.train_split]
-    if d.validation_split > 0:
-        cut = round(100 * (1 - d.validation_split))
-        splits = [f"{d.train_split}[:{cut}%]", f"{d.train_split}[{cut}%:]"]
-    if d.test_split:
-        splits.append(d.test_split)
+    splits = _tfds_splits(d)
     data_dir = str(Path(d.data_dir).expanduser()) if d.data_dir else None
 
     def load(download: bool):
@@ -370,11 +485,74 @@ def _tfds(recipe, d, seed):
 
         return tf.cast(image, "float32"), tf.cast(y, "int32")
 
-    return Splits(train=train.map(cast), val=None if val is None else val.map(cast),
-                  test=None if test is None else test.map(cast),
+    def part(ds, split):
+        return None if ds is None else DatasetPart(dataset=ds.map(cast), size=count(split))
+
+    return Splits(train=part(train, splits[0]),
+                  val=None if val is None else part(val, splits[1]),
+                  test=part(test, d.test_split),
                   sizes={k: v for k, v in sizes.items() if v is not None},
                   classes=int(label.num_classes), class_names=list(label.names),
                   image_shape=image_shape, description=f"tfds {d.name}")
+
+
+def _tfds_splits(d) -> list[str]:
+    splits = [d.train_split]
+    if d.validation_split > 0:
+        cut = round(100 * (1 - d.validation_split))
+        splits = [f"{d.train_split}[:{cut}%]", f"{d.train_split}[{cut}%:]"]
+    if d.test_split:
+        splits.append(d.test_split)
+    return splits
+
+
+def _tfds_source(recipe, d, seed):
+    """The grain path's tfds: `tfds.data_source` reads a prepared dataset (its ArrayRecord files)
+    without TensorFlow; preparing one (downloading, converting) needs TensorFlow."""
+    import tensorflow_datasets as tfds
+
+    splits = _tfds_splits(d)
+    data_dir = str(Path(d.data_dir).expanduser()) if d.data_dir else None
+    try:
+        builder = tfds.builder(d.name, data_dir=data_dir)
+    except Exception as e:  # noqa: BLE001  (an unknown name: tfds lists the known ones)
+        raise recipe.error(("data", "name"), f"tensorflow-datasets has no dataset {d.name!r}: "
+                                             f"{first_line(e)}") from None
+    if not builder.is_prepared():
+        raise recipe.error(("data", "name"), (
+            f"tensorflow-datasets has not prepared {d.name!r} in {builder.data_dir}, and the grain "
+            f"input path reads only prepared datasets (preparing one needs TensorFlow)."),
+            hint=f"prepare it where TensorFlow is installed (`tfds build {d.name} --data_dir DIR "
+                 f"--file_format array_record`) and set data.data_dir, or use data.pipeline = "
+                 f"\"tf.data\" there.")
+    try:
+        sources = [tfds.data_source(d.name, split=s, data_dir=data_dir) for s in splits]
+    except Exception as e:  # noqa: BLE001  (a dataset prepared as TFRecord only, a bad split)
+        raise recipe.error(("data", "name"), f"tensorflow-datasets could not open {d.name!r} "
+                                             f"for random access: {first_line(e)}",
+                           hint="prepare it with --file_format array_record.") from None
+    info = builder.info
+    val = sources[1] if d.validation_split > 0 else None
+    test = sources[-1] if d.test_split else None
+    parts = {"train": DatasetPart(source=sources[0]),
+             "val": None if val is None else DatasetPart(source=val),
+             "test": None if test is None else DatasetPart(source=test)}
+    label = info.features["label"]
+    return Splits(train=parts["train"], val=parts["val"], test=parts["test"],
+                  sizes={k: len(v) for k, v in parts.items() if v is not None},
+                  classes=int(label.num_classes), class_names=list(label.names),
+                  image_shape=tuple(info.features["image"].shape),
+                  description=f"tfds {d.name}")
+
+
+def _all_labels(part: DatasetPart) -> np.ndarray:
+    """Every label of a tfds split read for random access (class_subset on the grain path)."""
+    labels = np.empty(len(part.source), "int32")
+    step = 1024
+    for start in range(0, len(labels), step):
+        rows = list(range(start, min(start + step, len(labels))))
+        labels[start:start + len(rows)] = [e["label"] for e in part.source.__getitems__(rows)]
+    return labels
 
 
 # Where tensorflow-datasets downloads prepared datasets from first (its GCS mirror).
@@ -417,5 +595,5 @@ def _resolve(recipe, path, key) -> Path:
     return p
 
 
-__all__ = ["Splits", "load_source", "synthetic_images", "glyph_images", "declared_input",
+__all__ = ["Splits", "Part", "ArrayPart", "FilesPart", "DatasetPart", "load_source", "synthetic_images", "glyph_images", "declared_input",
            "SOURCE_DEFAULTS", "ConfigError"]

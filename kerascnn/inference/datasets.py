@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from kerascnn.config import ConfigError
 from kerascnn.inference.loading import Trained
 
@@ -65,6 +67,8 @@ def _recipe_dataset(trained: Trained, raw, data, split: str, batch_size: int, ba
 
 
 def _argmax(y):
+    if isinstance(y, np.ndarray):  # the grain path's batches
+        return np.argmax(y, axis=-1).astype(np.int32)
     import tensorflow as tf
 
     return tf.argmax(y, axis=-1, output_type=tf.int32)
@@ -72,9 +76,9 @@ def _argmax(y):
 
 def _folder_dataset(trained: Trained, raw, folder: Path, batch_size: int, bad_images: str):
     """Labelled images in class sub-folders; each sub-folder must be one of the model's classes."""
-    import tensorflow as tf
-
-    from kerascnn.data.folder import describe_bad, images_dataset, index_folder
+    from kerascnn.data.choice import decoder
+    from kerascnn.data.folder import describe_bad, index_folder
+    from kerascnn.data.sources import FilesPart
 
     names = sorted(p.name for p in folder.iterdir() if p.is_dir())
     unknown = [n for n in names if n not in trained.class_names]
@@ -90,11 +94,20 @@ def _folder_dataset(trained: Trained, raw, folder: Path, batch_size: int, bad_im
                           f"cannot be read: {describe_bad(index.bad, index.root)}.",
                           hint="remove or replace them, or pass --bad-images skip "
                                "(bad_images=\"skip\") to evaluate without them.")
-    dataset = images_dataset(index.paths, index.labels, size=raw.load_size,
-                             channels=raw.input_shape[2], resize=raw.resize,
-                             interpolation=raw.interpolation)
-    lookup = tf.constant([trained.class_names.index(n) for n in names], "int32")
-    dataset = dataset.map(lambda x, y: (raw(x), tf.gather(lookup, y)),
-                          num_parallel_calls=tf.data.AUTOTUNE)
+    part = FilesPart(index.paths, index.labels, size=raw.load_size, channels=raw.input_shape[2],
+                     resize=raw.resize, interpolation=raw.interpolation)
+    table = np.asarray([trained.class_names.index(n) for n in names], "int32")
+    if decoder() == "pillow":  # the grain path: no TensorFlow
+        from kerascnn.data.feed import Feed
+
+        def make(images, labels, rng):
+            return np.stack([raw(image) for image in images]), table[labels]
+
+        return Feed(part, batch_size, make), f"image folder {folder}", index.bad
+    import tensorflow as tf
+
+    lookup = tf.constant(table)
+    dataset = part.tf_dataset().map(lambda x, y: (raw(x), tf.gather(lookup, y)),
+                                    num_parallel_calls=tf.data.AUTOTUNE)
     return (dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), f"image folder {folder}",
             index.bad)

@@ -32,7 +32,9 @@ def predict(target: str | Path | Trained, images, *, top: int = 5, batch_size: i
             normalize: str | None = None, bad_images: str = "error") -> list[Prediction]:
     """The `top` most probable classes of each image file (files, or folders searched for images).
 
-    Images are read with `tf.io.decode_image` (PNG, JPEG, BMP, GIF, WebP) and fed as in validation.
+    Images are read as the backend's input path reads them (`tf.io.decode_image` on TensorFlow,
+    Pillow elsewhere: `kerascnn.data.images.load_image`; PNG, JPEG, BMP, GIF, WebP) and fed as in
+    validation.
     Every file is checked before any is classified (`kerascnn.data.folder.check_images`): with
     `bad_images="error"` an unreadable one is a `ConfigError` naming each; with "skip" it gets a
     `Prediction` whose `error` says why, in its place.
@@ -41,9 +43,8 @@ def predict(target: str | Path | Trained, images, *, top: int = 5, batch_size: i
         One `Prediction` per image file, in order: its path, the `top` classes best first with
         their probabilities (or, skipped, the reason it could not be read).
     """
-    import tensorflow as tf
-
-    from kerascnn.data.folder import check_images, describe_bad
+    from kerascnn.data.folder import check_images, describe_bad, unreadable_format
+    from kerascnn.data.images import load_image
 
     check_policy(bad_images)
     trained = target if isinstance(target, Trained) else load_trained(target, normalize=normalize)
@@ -54,8 +55,8 @@ def predict(target: str | Path | Trained, images, *, top: int = 5, batch_size: i
     pre = trained.preprocessing
     channels = pre.input_shape[2]
     bad = check_images([str(f) for f in files], channels=channels)
-    bad.update({str(f): f"a {f.suffix[1:].upper()} image, a format TensorFlow cannot read"
-                for f in files if f.suffix.lower() not in _readable()})
+    bad.update({str(f): unreadable_format(f.suffix) for f in files
+                if f.suffix.lower() not in _readable()})
     if bad and bad_images == "error":
         raise ConfigError(f"{len(bad)} of the {len(files)} image files cannot be read: "
                           f"{describe_bad(bad)}.",
@@ -65,9 +66,8 @@ def predict(target: str | Path | Trained, images, *, top: int = 5, batch_size: i
     found = {}
     for start in range(0, len(readable), batch_size):
         chunk = readable[start:start + batch_size]
-        batch = [pre(tf.io.decode_image(tf.io.read_file(str(f)), channels=channels,
-                                        expand_animations=False)) for f in chunk]
-        x = np.asarray(tf.stack(batch), "float32")  # NumPy: the model may run on JAX or PyTorch
+        # NumPy: the model may run on JAX or PyTorch.
+        x = np.stack([pre(load_image(f, channels)) for f in chunk]).astype("float32")
         probabilities = np.asarray(trained.model.predict_on_batch(x), "float64")
         for f, p in zip(chunk, probabilities):
             order = np.argsort(-p)[:top]

@@ -63,6 +63,9 @@ class Recipe:
                     phase.pop(key, None)
         for phase in doc.get("finetune", {}).get("phases", []):
             phase.pop("epochs", None)
+        # How the images are fed, not what: a run begun on tf.data resumes on grain (another
+        # backend), as a run's order after a resume differs on tf.data anyway.
+        doc["data"].pop("pipeline", None)
         for key in ("output", "description", "name", "tune"):  # training ignores [tune]
             doc.pop(key, None)
         if self.builder and self.phase is None:  # a phase's model is its [finetune]'s

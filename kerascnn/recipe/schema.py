@@ -108,6 +108,11 @@ class DataSection:
             before the first epoch, naming them) or "skip" (train without them; the run's log and
             metrics.json name them). Files in formats TensorFlow cannot decode (TIFF, HEIC, ...)
             count as unreadable; WebP is read.
+        pipeline: the input path: "tf.data", "grain" (`kerascnn.data.feed`: NumPy and Pillow in
+            grain's threads, no TensorFlow; a run killed mid-epoch resumes with the very batches
+            it would have seen) or "auto" (tf.data on the TensorFlow backend, grain on JAX and
+            PyTorch: each backend's faster path, BENCHMARKS.md). Both give the same images,
+            classes and splits; each key below means the same augmentation on both.
         autotune: let tf.data's autotuner choose parallelism and buffer sizes while training
             (off: every parallel map uses one thread per core, prefetching still adapts). Off by
             default: on a 2-core machine the autotuner left one core idle in about a third of
@@ -139,6 +144,7 @@ class DataSection:
     shuffle_buffer: int = 10_000
     cache: bool = True
     bad_images: Literal["error", "skip"] = "error"
+    pipeline: Literal["auto", "tf.data", "grain"] = "auto"
     autotune: bool = False
     augment: dict = field(default_factory=dict)
 

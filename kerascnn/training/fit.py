@@ -1,7 +1,7 @@
 """`fit_recipe(recipe)`: one recipe, one `model.fit`, one run directory (see `rundir`).
 
 The path of a run: validate (done when the recipe loaded) -> run directory (resume or refuse) ->
-seed, precision, distribution -> data (tf.data) -> model (zoo or spec) -> compile (optimizer, weight
+seed, precision, distribution -> data (tf.data or grain) -> model (zoo or spec) -> compile (optimizer, weight
 decay, schedule, label smoothing, auxiliary losses) -> fit with callbacks (backup for resume, last and
 best checkpoints, history, TensorBoard: `checkpoints`) -> test evaluation with the best weights -> model.keras,
 metrics.json, curves.png.
@@ -131,7 +131,8 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
     start_epoch, rows, best_so_far = (checkpoints.restore(model, path, monitor, log) if resume
                                       else (0, [], None))
     callbacks = [checkpoints.Checkpoints(path, monitor, rows, best_so_far)]
-    if recipe.output.tensorboard:
+    logs = recipe.output.tensorboard and tensorboard_available()
+    if logs:
         callbacks.append(keras.callbacks.TensorBoard(str(path / "logs")))
     callbacks += schedule_callbacks(t, has_val=val_ds is not None, verbose=1)
 
@@ -155,13 +156,25 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
         f"{strategy_name}; "
         f"{model.steps_per_execution} batch{'es' if model.steps_per_execution > 1 else ''} a call; "
         f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(t.epochs, 'epoch')}")
+    if recipe.output.tensorboard and not logs:
+        log("  note   no TensorBoard logs: Keras writes them with TensorFlow, which is not "
+            "installed here (history.csv and curves.png hold the same numbers; "
+            "output.tensorboard = false drops this line)")
 
     started = time.perf_counter()
     # Also when the backup holds every epoch (killed after the last one): fit then trains nothing,
     # and last.keras is written from the restored weights.
+    from kerascnn.data.feed import for_keras
+
+    # The grain path's batches from the first epoch to run on: a resumed run sees the very
+    # batches it would have seen (`kerascnn.data.feed`).
+    train_input, steps_per_epoch = for_keras(train_ds, start_epoch, t.epochs - start_epoch)
+    val_input, val_steps = for_keras(val_ds, 0, t.epochs - start_epoch)
     try:
-        model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=start_epoch,
-                  callbacks=callbacks, verbose=verbose, shuffle=False)  # tf.data shuffles
+        model.fit(train_input, validation_data=val_input, epochs=t.epochs,
+                  initial_epoch=start_epoch, steps_per_epoch=steps_per_epoch,
+                  validation_steps=val_steps, callbacks=callbacks, verbose=verbose,
+                  shuffle=False)  # the data shuffles
     except checkpoints.TrainingDiverged as e:
         rundir.update_state(path, status="diverged", error=e.message)
         raise
@@ -169,6 +182,14 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
     trained_epochs = t.epochs - start_epoch
 
     return _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log)
+
+
+def tensorboard_available() -> bool:
+    """Keras' TensorBoard callback writes with `tensorflow.summary`: without TensorFlow the run
+    says in one line that it writes no logs, and goes on."""
+    from kerascnn.config.installed import installed
+
+    return installed("tensorflow")
 
 
 def build_model(recipe: Recipe, input_shape, classes, *, builder: Callable | None = None):
@@ -267,7 +288,10 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
         inference.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
         first = test_ds.map(lambda x, y: (x, y[0] if isinstance(y, tuple) else y))
         build_training_state(inference, first)
-        values = inference.evaluate(first, verbose=0, return_dict=True)
+        from kerascnn.data.feed import for_keras
+
+        test_input, test_steps = for_keras(first)
+        values = inference.evaluate(test_input, steps=test_steps, verbose=0, return_dict=True)
         metrics["test"] = {k: float(v) for k, v in values.items()}
     rundir.write_atomic(path / "metrics.json", json.dumps(metrics, indent=2))
     plot_curves(rows, path / "curves.png", title=recipe.name)
@@ -353,4 +377,4 @@ def _monitor(model, *, has_val: bool) -> str:
 
 
 def _count_batches(ds) -> int:
-    return sum(1 for _ in ds)
+    return len(ds) if hasattr(ds, "steps") else sum(1 for _ in ds)

@@ -44,9 +44,8 @@ def as_trained(target, normalize: str | None = None):
 def read_images(trained, files) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     """(network inputs, the same images 0-255 as the network sees them, the files): every file
     checked first; one that cannot be read is an error naming it."""
-    import tensorflow as tf
-
     from kerascnn.data.folder import check_images, describe_bad
+    from kerascnn.data.images import load_image
     from kerascnn.inference import image_files
 
     files = image_files(files)
@@ -56,10 +55,7 @@ def read_images(trained, files) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     if bad:
         raise ConfigError(f"{len(bad)} of the {len(files)} files cannot be read as images: "
                           f"{describe_bad(bad)}.")
-    shown = [pre.centre(pre.shape(tf.cast(tf.io.decode_image(
-        tf.io.read_file(str(f)), channels=channels, expand_animations=False), "float32")))
-        for f in files]
-    shown = np.stack([np.asarray(s) for s in shown])
+    shown = np.stack([pre.centre(pre.shape(load_image(f, channels))) for f in files])
     return np.asarray(pre.normalize(shown), "float32"), shown, files
 
 

@@ -1,0 +1,276 @@
+"""The grain input path: batches made in NumPy by threads, no TensorFlow, on any Keras backend.
+
+A `Feed` is one split, batched. Batch `k` of epoch `e` is a pure function of (seed, e, k): the
+epoch's order is a permutation drawn from (seed, e), each batch's augmentation from (seed, e, k). So
+a run killed in the middle resumes with the very batches it would have seen (the tf.data path's
+shuffle starts over), and `Feed.dataset(first_epoch, epochs)` is a `grain.MapDataset` of batch
+indices, read ahead by grain's threads (`grain.ReadOptions`): what `model.fit` takes on every
+backend since Keras 3.11.
+
+Why grain: Keras reads its datasets natively (keras#21494), its `MapDataset` gives random access by
+index (the resumable order above) and its reading threads the parallelism; processes
+(`mp_prefetch`) are one option away for decoders that hold the GIL. Pillow's decoders and NumPy's
+array work let go of the GIL, so threads suffice on the sources here (BENCHMARKS.md).
+
+What each recipe key means is the tf.data path's (`kerascnn.data.pipeline`), in NumPy
+(`kerascnn.data.images` for resizes): the random-resized crop (TensorFlow's
+`sample_distorted_bounding_box` rule, ten tries, the whole image otherwise), crops of `image_size`
+from `load_size`, padded crops, flips, then Keras' own RandAugment, MixUp and CutMix layers (on the
+CPU, `keras.device("cpu")`), normalization and one-hot labels.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["Feed", "Augmenter", "Spec", "for_keras", "random_crops", "random_flips",
+           "random_resized_crop"]
+
+class Spec:
+    """A leaf of `Feed.element_spec`: `shape` with None for the batch, a NumPy `dtype` (a class,
+    not a tuple: `keras.tree` walks into tuples)."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+
+    def __repr__(self):
+        return f"Spec(shape={self.shape}, dtype={self.dtype.name})"
+
+
+def _threads() -> int:
+    return max(2, min(8, os.cpu_count() or 2))
+
+
+class Feed:
+    """One split's batches (see the module docstring).
+
+    Args:
+        part: the split (`kerascnn.data.sources.Part`).
+        batch_size: images per batch.
+        make: `(images, labels, rng) -> (x, y)`: a raw batch to the network's input; `rng` is
+            None when the feed does not shuffle (evaluation order, no augmentation).
+        seed: shuffle (and hand `make` a generator) with this seed; None: the part's order.
+        drop_remainder: leave out each epoch's last, smaller batch.
+    """
+
+    def __init__(self, part, batch_size: int, make: Callable, *, seed: int | None = None,
+                 drop_remainder: bool = False, maps: tuple = (), limit: int | None = None):
+        self.part, self.batch_size, self.make = part, int(batch_size), make
+        self.seed, self.drop_remainder, self.maps = seed, drop_remainder, tuple(maps)
+        self.limit = limit
+        n = len(part)
+        self.size = n
+        self.steps = n // self.batch_size if drop_remainder else math.ceil(n / self.batch_size)
+        if limit is not None:
+            self.steps = min(self.steps, int(limit))
+        self._orders: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self._spec = None
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The epoch's order of the part's images."""
+        if self.seed is None:
+            return np.arange(self.size)
+        with self._lock:
+            if epoch not in self._orders:
+                if len(self._orders) > 2:
+                    self._orders.pop(min(self._orders))
+                self._orders[epoch] = np.random.default_rng(
+                    [self.seed, epoch]).permutation(self.size)
+            return self._orders[epoch]
+
+    def batch(self, epoch: int, index: int):
+        """Batch `index` of epoch `epoch`, as the network takes it."""
+        start = index * self.batch_size
+        chosen = self.order(epoch)[start:start + self.batch_size]
+        images, labels = self.part.read(chosen)
+        rng = None if self.seed is None else np.random.default_rng([self.seed, epoch, index, 1])
+        batch = self.make(images, labels, rng)
+        for fn in self.maps:
+            batch = fn(*batch)
+        return batch
+
+    def _copy(self, **changes) -> Feed:
+        options = {"seed": self.seed, "drop_remainder": self.drop_remainder, "maps": self.maps,
+                   "limit": self.limit, **changes}
+        return Feed(self.part, self.batch_size, self.make, **options)
+
+    def map(self, fn: Callable) -> Feed:
+        """The same batches, then `fn(x, y) -> (x, y)` (NumPy in, NumPy out)."""
+        return self._copy(maps=(*self.maps, fn))
+
+    def take(self, count: int) -> Feed:
+        """The first `count` batches."""
+        return self._copy(limit=count if self.limit is None else min(self.limit, count))
+
+    def __iter__(self):
+        """One epoch's batches (the first epoch's order), in this thread."""
+        for index in range(self.steps):
+            yield self.batch(0, index)
+
+    def as_numpy_iterator(self):
+        """One epoch's batches, read ahead by grain's threads."""
+        return iter(self.dataset())
+
+    @property
+    def element_spec(self):
+        """The batches' structure as `Spec(shape with None batch, dtype)` leaves."""
+        if self._spec is None:
+            from keras import tree
+
+            first = self.batch(0, 0)
+            self._spec = tree.map_structure(
+                lambda a: Spec((None, *np.shape(a)[1:]), np.asarray(a).dtype), first)
+        return self._spec
+
+    def dataset(self, first_epoch: int = 0, epochs: int = 1, *, threads: int | None = None):
+        """`epochs` epochs of batches from `first_epoch` on, read ahead by grain's threads."""
+        import grain
+
+        steps = self.steps
+
+        def make(b):
+            return self.batch(first_epoch + b // steps, b % steps)
+
+        threads = threads or _threads()
+        return grain.MapDataset.range(max(epochs, 1) * steps).map(make).to_iter_dataset(
+            grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * threads))
+
+
+def for_keras(dataset, first_epoch: int = 0, epochs: int = 1):
+    """What `model.fit`/`evaluate` take for a split: a tf.data dataset as it is, a `Feed` as grain
+    batches from `first_epoch` for `epochs` epochs; and the steps per epoch to give Keras
+    (`steps_per_epoch`, `validation_steps`, `steps`; None: Keras counts them). Keras does not
+    count a grain dataset's batches, and with the steps given it keeps one iterator across
+    epochs: so a validation split too is given as all the epochs' batches, each epoch's in the
+    same order."""
+    if dataset is None or not isinstance(dataset, Feed):
+        return dataset, None
+    return dataset.dataset(first_epoch, epochs), len(dataset)
+
+
+# --- augmentation in NumPy: the tf.data path's, one batch at a time -----------------------------
+
+def random_crops(images: np.ndarray, size, rng, *, padding: int = 0) -> np.ndarray:
+    """Each image's crop of `size` at its own uniform random place, after `padding` zeros on
+    each side (`kerascnn.data.pipeline.random_crops`)."""
+    if padding:
+        images = np.pad(images, [(0, 0), (padding, padding), (padding, padding), (0, 0)])
+    n, height, width = images.shape[:3]
+    top = rng.integers(0, height - size[0] + 1, n)
+    left = rng.integers(0, width - size[1] + 1, n)
+    rows = top[:, None] + np.arange(size[0])
+    cols = left[:, None] + np.arange(size[1])
+    return images[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def random_flips(images: np.ndarray, rng) -> np.ndarray:
+    """Each image mirrored left to right with probability 1/2."""
+    flip = rng.random(len(images)) < 0.5
+    out = images.copy()
+    out[flip] = images[flip, :, ::-1]
+    return out
+
+
+def random_resized_crop(image: np.ndarray, scale, ratio, size, rng) -> np.ndarray:
+    """The Inception-style crop as TensorFlow's `sample_distorted_bounding_box` draws it (area in
+    `scale` of the image's, aspect in `ratio`, ten tries, else the whole image), resized to
+    `size` (bilinear)."""
+    from kerascnn.data.images import resize
+
+    height, width = image.shape[:2]
+    area = height * width
+    box = (0, 0, height, width)
+    for _ in range(10):
+        aspect = rng.uniform(ratio[0], ratio[1])
+        low = int(round(math.sqrt(scale[0] * area / aspect)))
+        high = int(round(math.sqrt(scale[1] * area / aspect)))
+        if round(high * aspect) > width:
+            high = int((width + 0.5 - 1e-7) / aspect)
+        high = min(high, height)
+        low = min(low, high)
+        h = int(rng.integers(low, high + 1)) if low < high else high
+        w = int(round(h * aspect))
+        if w * h < scale[0] * area:
+            h += 1
+            w = int(round(h * aspect))
+        if (scale[0] * area <= w * h <= scale[1] * area and 0 < w <= width
+                and 0 < h <= height):
+            top = int(rng.integers(0, height - h + 1))
+            left = int(rng.integers(0, width - w + 1))
+            box = (top, left, h, w)
+            break
+    top, left, h, w = box
+    return resize(image[top:top + h, left:left + w], size)
+
+
+class Augmenter:
+    """A raw batch at `load_size` (float32 0-255) -> the network's input, training or not: the
+    NumPy twin of the tf.data path's `batched` (`kerascnn.data.pipeline`)."""
+
+    def __init__(self, *, pre, classes: int, augment=None, training: bool, seed: int,
+                 centre_crop: bool = True):
+        from kerascnn.data.mixing import mixer_layers, randaugment_layer
+
+        self.pre, self.classes, self.training = pre, classes, training
+        self.aug, self.centre_crop = augment, centre_crop
+        self.size = tuple(pre.input_shape[:2])
+        self.cropped = tuple(pre.load_size) != self.size
+        self.mean = np.asarray(pre.mean, np.float32)
+        self.std = np.asarray(pre.std, np.float32)
+        on = training and augment is not None
+        self.rand_augment = randaugment_layer(augment, seed) if on else None
+        self.mixers = mixer_layers(augment, seed) if on else []
+
+    def __call__(self, images, labels, rng):
+        import keras
+
+        images = self.shaped(images)
+        if self.training and self.aug is not None:
+            aug = self.aug
+            if aug.scale is not None:
+                images = np.stack([random_resized_crop(image, aug.scale, aug.ratio, self.size,
+                                                       rng) for image in images])
+            elif self.cropped:
+                images = random_crops(images, self.size, rng)
+            if aug.crop_padding:
+                images = random_crops(images, self.size, rng, padding=aug.crop_padding)
+            if aug.flip:
+                images = random_flips(images, rng)
+            if self.rand_augment is not None:
+                with keras.device("cpu"):
+                    images = keras.ops.convert_to_numpy(
+                        self.rand_augment(images, training=True)).astype(np.float32)
+        elif self.cropped and self.centre_crop:
+            from kerascnn.data.images import crop_or_pad
+
+            images = crop_or_pad(images, *self.size)
+        if self.pre.bgr:
+            images = images[..., ::-1]
+        x = (images - self.mean) / self.std
+        y = np.eye(self.classes, dtype=np.float32)[labels]
+        if self.mixers:
+            layer = self.mixers[0 if len(self.mixers) == 1 else int(rng.random() >= 0.5)]
+            with keras.device("cpu"):
+                data = {"images": x, "labels": y}
+                change = layer.get_random_transformation(
+                    data, training=True, seed=int(rng.integers(2 ** 31)))
+                x = keras.ops.convert_to_numpy(layer.transform_images(x, change, training=True))
+                y = keras.ops.convert_to_numpy(layer.transform_labels(y, change, training=True))
+        return x.astype(np.float32), y.astype(np.float32)
+
+    def shaped(self, images: np.ndarray) -> np.ndarray:
+        """Channels and `load_size` as `Preprocessing.shape` makes them (a no-op when the source
+        gives them already: folders are read at `load_size`)."""
+        load, channels = tuple(self.pre.load_size), self.pre.input_shape[2]
+        if images.shape[1:3] == load and images.shape[3] == channels:
+            return images
+        return np.stack([self.pre.shape(image) for image in images])
