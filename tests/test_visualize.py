@@ -306,10 +306,13 @@ except Exception as e:
 """
 
 
-def test_the_gradient_pictures_on_jax_are_tensorflows(tmp_path):
+@pytest.mark.parametrize("backend", ["jax", pytest.param("torch", marks=pytest.mark.slow)])
+def test_the_gradient_pictures_on_jax_and_pytorch_are_tensorflows(tmp_path, backend):
     """Grad-CAM (the default layer and a stage), saliency and guided backpropagation computed with
-    `jax.grad` in a JAX process equal TensorFlow's GradientTape's on the same float32 model; on
-    JAX a Grad-CAM layer that something after it goes around is refused, saying why."""
+    `jax.grad` in a JAX process, and `torch.autograd` in a PyTorch one, equal TensorFlow's
+    GradientTape's on the same float32 model; there a Grad-CAM layer that something after it goes
+    around is refused, saying why. (PyTorch is installed for the slow tier only: its wheel is
+    large.)"""
     import os
     import subprocess
     import sys
@@ -329,10 +332,10 @@ def test_the_gradient_pictures_on_jax_are_tensorflows(tmp_path):
     np.save(tmp_path / "x.npy", x)
     done = subprocess.run([sys.executable, "-c", _ON_JAX, str(tmp_path / "m.keras"),
                            str(tmp_path / "x.npy"), str(tmp_path / "maps.npz")],
-                          env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True,
+                          env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert ("ConfigError on the jax backend Grad-CAM needs a layer whose output everything after "
+    assert (f"ConfigError on the {backend} backend Grad-CAM needs a layer whose output everything after "
             "it depends on alone (a stage's output, the default); something after "
             "'stage2_block1_conv1_act' goes around it.") in done.stdout  # the shortcut does
     jax_maps = np.load(tmp_path / "maps.npz")

@@ -5,10 +5,10 @@ Zisserman, "Deep Inside Convolutional Networks", ICLR 2014 workshop) and guided 
 gradient-based successor of ZFNet's deconvnet projection (Zeiler & Fergus, ECCV 2014).
 
 Images are network inputs (sized and normalized, `(n, H, W, C)`); each map is `(n, H, W)` in [0, 1].
-The gradients are the backend's own: TensorFlow's `GradientTape` or `jax.grad` (`_gradient`). On
-JAX, Grad-CAM differentiates the part of the network after its layer (`keras.Model(layer.output,
-...)`), so the layer must be one that everything after it depends on alone (a stage's output, the
-default, always is); TensorFlow takes any layer.
+The gradients are the backend's own: TensorFlow's `GradientTape`, `jax.grad` or `torch.autograd`
+(`_gradient`). On JAX and PyTorch, Grad-CAM differentiates the part of the network after its layer
+(`keras.Model(layer.output, ...)`), so the layer must be one that everything after it depends on
+alone (a stage's output, the default, always is); TensorFlow takes any layer.
 """
 
 from __future__ import annotations
@@ -86,13 +86,20 @@ def _picked_sum(scores, picked: np.ndarray):
 
 def _gradient(fn, x) -> np.ndarray:
     """d fn / d x as float32 NumPy, with the backend's own differentiation (`fn` returns a
-    scalar): TensorFlow's GradientTape or `jax.grad`."""
+    scalar): TensorFlow's GradientTape, `jax.grad` or `torch.autograd`."""
     import keras
 
     if keras.backend.backend() == "jax":
         import jax
 
         return np.asarray(jax.grad(fn)(keras.ops.convert_to_tensor(x)), "float32")
+    if keras.backend.backend() == "torch":
+        import torch
+
+        x = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(fn(x), x)
+        return grad.detach().float().cpu().numpy()
     import tensorflow as tf
 
     x = tf.convert_to_tensor(x)

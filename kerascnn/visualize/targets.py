@@ -99,14 +99,15 @@ def chosen_classes(model, images: np.ndarray, classes) -> np.ndarray:
     return picked
 
 
-GRADIENT_BACKENDS = ("tensorflow", "jax")
+GRADIENT_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def require_gradients() -> str:
-    """The backend, when kerascnn differentiates on it (TensorFlow, JAX); otherwise one line."""
+    """The backend, when kerascnn differentiates on it (TensorFlow, JAX, PyTorch); otherwise one
+    line."""
     backend = keras.backend.backend()
     if backend not in GRADIENT_BACKENDS:
-        raise ConfigError(f"gradient pictures (gradcam, saliency, guided) need the TensorFlow or "
-                          f"JAX backend; this process runs {backend!r}. Occlusion works on any "
-                          f"backend.")
+        raise ConfigError(f"gradient pictures (gradcam, saliency, guided) need the TensorFlow, "
+                          f"JAX or PyTorch backend; this process runs {backend!r}. Occlusion "
+                          f"works on any backend.")
     return backend
