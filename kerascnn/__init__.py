@@ -14,6 +14,44 @@ import importlib
 
 __version__ = "0.1.0"
 
+
+def _default_backend() -> None:
+    """Keras' default backend is TensorFlow (and Keras writes "tensorflow" into keras.json on its
+    first import): where TensorFlow is not installed and neither `KERAS_BACKEND` nor keras.json
+    names another backend, kerascnn asks Keras for JAX, else PyTorch, before Keras is imported
+    (Keras itself would fail on its first import). The TensorFlow-free install of README relies
+    on it; the backend shows on each run's device line."""
+    import importlib.util
+    import json
+    import os
+    import sys
+
+    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
+        return
+
+    def found(module):
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    if found("tensorflow"):
+        return
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as f:
+            if json.load(f).get("backend", "tensorflow") != "tensorflow":
+                return  # a backend chosen there
+    except (OSError, ValueError, AttributeError):
+        pass
+    for backend, module in (("jax", "jax"), ("torch", "torch")):
+        if found(module):
+            os.environ["KERAS_BACKEND"] = backend
+            return
+
+
+_default_backend()
+
 _EXPORTS = {
     "build": "kerascnn.zoo",
     "list_models": "kerascnn.zoo",

@@ -231,3 +231,27 @@ def test_numpy_augmentations_mean_what_the_tf_data_ones_do():
     assert out.shape == (16, 16, 3) and out.dtype == np.float32
     whole = random_resized_crop(image, (1.0, 1.0), (1.5, 1.5), (40, 60), rng)
     np.testing.assert_allclose(whole, image, atol=1e-3)  # the whole image: nothing else fits
+
+
+def test_tensorflow_datasets_are_read_through_data_source_on_the_grain_path(tmp_path):
+    """`tfds.data_source` (no TensorFlow needed to read a prepared dataset), on tfds' mock data;
+    a dataset not prepared is one line saying that preparing one needs TensorFlow."""
+    import tensorflow_datasets as tfds
+
+    from kerascnn.config import ConfigError
+    from kerascnn.data import load_data
+
+    data = {"source": "tfds", "name": "mnist", "image_size": [32, 32], "resize": "pad",
+            "batch_size": 16, "data_dir": str(tmp_path / "tfds")}
+    with tfds.testing.mock_data(num_examples=40):
+        fed = load_data(_recipe("grain", **data))
+        (x, y), = fed.train.take(1).as_numpy_iterator()
+        subset = load_data(_recipe("grain", class_subset=[3, 1], **data))
+        (sx, sy), = subset.val.take(1).as_numpy_iterator()
+    assert fed.classes == 10 and fed.class_names[:2] == ["0", "1"]
+    assert x.shape == (16, 32, 32, 1) and y.shape == (16, 10)
+    assert subset.class_names == ["3", "1"] and sum(subset.train_counts) == subset.sizes["train"]
+    assert sy.shape[1] == 2 and len(sx) == min(16, subset.sizes["val"])
+    with pytest.raises(ConfigError, match=r"cannot read 'mnist' for the grain input path .*"
+                                          r"preparing one needs TensorFlow"):
+        load_data(_recipe("grain", **data))

@@ -79,3 +79,41 @@ def test_a_wheel_in_a_fresh_environment_runs_a_shipped_recipe_by_name_from_anywh
     done = subprocess.run([str(env / "bin" / "kerascnn"), "recipes", "--copy", "glyphs_scratch"],
                           cwd=work, env=environment, capture_output=True, text=True)
     assert done.returncode == 2 and "kerascnn does not overwrite a file" in done.stderr
+
+
+TENSORFLOW = {"tensorflow", "tensorboard"}
+
+
+def _name(requirement: str) -> str:
+    import re
+
+    return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_the_install_without_tensorflow_lists_every_other_dependency():
+    """requirements/no-tensorflow.txt (README, "Without TensorFlow") is pyproject.toml's
+    dependencies, the same versions, but TensorFlow and TensorBoard, and with JAX."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    lines = [line.split("#")[0].strip() for line in
+             (REPO / "requirements" / "no-tensorflow.txt").read_text().splitlines()]
+    listed = {_name(line): line for line in lines if line}
+    wanted = {_name(d): d for d in project["dependencies"] if _name(d) not in TENSORFLOW}
+    jax = next(d for d in project["optional-dependencies"]["test"] if _name(d) == "jax")
+    assert listed == {**wanted, "jax": jax}
+
+
+@pytest.mark.slow
+def test_nothing_in_the_install_without_tensorflow_pulls_tensorflow_in():
+    """pip resolves requirements/no-tensorflow.txt from scratch (a dry run, as on a new machine):
+    no dependency of a dependency asks for TensorFlow or TensorBoard."""
+    import json
+
+    report = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-q",
+         "--report", "-", "-r", str(REPO / "requirements" / "no-tensorflow.txt")],
+        capture_output=True, text=True, timeout=600, check=True)
+    names = {item["metadata"]["name"].lower() for item in json.loads(report.stdout)["install"]}
+    assert {"keras", "grain", "jax", "keras-tuner"} <= names
+    assert not names & TENSORFLOW, sorted(names & TENSORFLOW)

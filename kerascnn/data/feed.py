@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Feed", "Augmenter", "Spec", "for_keras", "random_crops", "random_flips",
+__all__ = ["Feed", "Augmenter", "ShapedPart", "shape_images", "Spec", "for_keras", "random_crops", "random_flips",
            "random_resized_crop"]
 
 class Spec:
@@ -268,9 +268,59 @@ class Augmenter:
         return x.astype(np.float32), y.astype(np.float32)
 
     def shaped(self, images: np.ndarray) -> np.ndarray:
-        """Channels and `load_size` as `Preprocessing.shape` makes them (a no-op when the source
-        gives them already: folders are read at `load_size`)."""
+        """Channels and `load_size` as `Preprocessing.shape` makes them, the batch at once (a
+        no-op when the source gives them already: folders are read at `load_size`, `ShapedPart`
+        caches)."""
         load, channels = tuple(self.pre.load_size), self.pre.input_shape[2]
         if images.shape[1:3] == load and images.shape[3] == channels:
             return images
-        return np.stack([self.pre.shape(image) for image in images])
+        return self.pre.shape(images)
+
+
+class ShapedPart:
+    """A part's images brought to the feed's `load_size` and channels, kept in memory after their
+    first reading with `cache` (`data.cache`: tf.data's `cache()` after the same step)."""
+
+    def __init__(self, part, pre, *, cache: bool):
+        self.part, self.pre, self.labels = part, pre, part.labels
+        self.shape = (*pre.load_size, pre.input_shape[2])
+        self._images = None
+        self._done = None
+        self._lock = threading.Lock()
+        # Arrays already at the size: in memory as they are (a cache would hold them twice).
+        images = getattr(part, "images", None)
+        self.cache = cache and not (images is not None and images.shape[1:] == self.shape)
+
+    def __len__(self):
+        return len(self.part)
+
+    def read(self, indices):
+        indices = np.asarray(indices)
+        if not self.cache:
+            images, labels = self.part.read(indices)
+            return self._shaped(images), labels
+        with self._lock:
+            if self._images is None:
+                self._images = np.empty((len(self.part), *self.shape), np.float32)
+                self._labels = np.empty(len(self.part), np.int32)
+                self._done = np.zeros(len(self.part), bool)
+            missing = indices[~self._done[indices]]
+        if len(missing):
+            images, labels = self.part.read(missing)
+            self._images[missing] = self._shaped(images)
+            self._labels[missing] = labels
+            self._done[missing] = True
+        return self._images[indices], self._labels[indices]
+
+    def _shaped(self, images):
+        return shape_images(self.pre, images, self.shape)
+
+
+def shape_images(pre, images, shape=None) -> np.ndarray:
+    """`pre.shape` of a batch: at once when the images share a size, else one at a time (a list:
+    a tensorflow-datasets split whose images vary)."""
+    if isinstance(images, list):
+        return np.stack([pre.shape(image) for image in images]).astype(np.float32)
+    if shape is not None and images.shape[1:] == tuple(shape):
+        return images
+    return pre.shape(images)

@@ -202,15 +202,16 @@ def resize_with_pad(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def fit_size(image: np.ndarray, size, method: str = "stretch",
              interpolation: str = "bilinear") -> np.ndarray:
-    """`kerascnn.data.resize.fit_size` in NumPy: "stretch", "pad" or "shorter"."""
+    """`kerascnn.data.resize.fit_size` in NumPy: "stretch", "pad" or "shorter", of one HxWxC image
+    or a batch of images of one size."""
     size = (int(size[0]), int(size[1]))
     image = np.asarray(image, np.float32)
-    if tuple(image.shape[:2]) == size:
+    if tuple(image.shape[-3:-1]) == size:
         return image
     if method == "pad":
         return crop_or_pad(image, *size)
     if method == "shorter":
-        shape = np.asarray(image.shape[:2], np.float32)
+        shape = np.asarray(image.shape[-3:-1], np.float32)
         scale = np.float32(max(size)) / shape.min()
         resized = np.floor(shape * scale + np.float32(1e-4)).astype(np.int64)
         image = resize(image, np.maximum(resized, max(size)), interpolation)

@@ -227,13 +227,14 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
 
 def _feeds(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -> dict:
     """The grain path's batches: `kerascnn.data.feed`."""
-    from kerascnn.data.feed import Augmenter, Feed
+    from kerascnn.data.feed import Augmenter, Feed, ShapedPart
 
     d = recipe.data
 
     def feed(part, training):
         if part is None:
             return None
+        part = ShapedPart(part, pre, cache=d.cache)
         make = Augmenter(pre=pre, classes=splits.classes, augment=recipe.augment,
                          training=training, seed=seed, centre_crop=centre_crop)
         fed = Feed(part, d.batch_size, make, seed=seed if training else None,
@@ -369,9 +370,11 @@ def _statistics(kind, train, shaping, path: str) -> tuple[list[float], list[floa
         batches = shaped.take(STATS_SAMPLE).batch(512).as_numpy_iterator()
     else:
         sample = min(len(train), STATS_SAMPLE)
-        batches = ((np.stack([shaping.shape(image) for image in train.read(
-            np.arange(start, min(start + 512, sample)))[0]]), None)
-            for start in range(0, sample, 512))
+        from kerascnn.data.feed import shape_images
+
+        batches = ((shape_images(shaping, train.read(np.arange(start, min(start + 512,
+                                                                          sample)))[0]), None)
+                   for start in range(0, sample, 512))
     total = np.zeros(channels)
     squares = np.zeros(channels)
     count = 0

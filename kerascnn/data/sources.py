@@ -115,8 +115,10 @@ class DatasetPart(Part):
 
     def read(self, indices):
         rows = self.keep[indices] if self.keep is not None else np.asarray(indices)
-        examples = self.source.__getitems__([int(i) for i in rows])
-        images = np.stack([_as_hwc(e["image"]) for e in examples]).astype("float32")
+        examples = [self.source[int(i)] for i in rows]
+        images = [_as_hwc(e["image"]).astype("float32") for e in examples]
+        if len({image.shape for image in images}) == 1:  # else a list: shaped one at a time
+            images = np.stack(images)
         labels = (self.relabel[indices] if self.keep is not None else
                   np.asarray([e["label"] for e in examples], "int32"))
         return images, labels
@@ -518,19 +520,17 @@ def _tfds_source(recipe, d, seed):
     except Exception as e:  # noqa: BLE001  (an unknown name: tfds lists the known ones)
         raise recipe.error(("data", "name"), f"tensorflow-datasets has no dataset {d.name!r}: "
                                              f"{first_line(e)}") from None
-    if not builder.is_prepared():
+    try:  # no download: preparing a dataset needs TensorFlow
+        sources = [tfds.data_source(d.name, split=s, data_dir=data_dir, download=False)
+                   for s in splits]
+    except Exception as e:  # noqa: BLE001  (not prepared, prepared as TFRecord only, a bad split)
         raise recipe.error(("data", "name"), (
-            f"tensorflow-datasets has not prepared {d.name!r} in {builder.data_dir}, and the grain "
-            f"input path reads only prepared datasets (preparing one needs TensorFlow)."),
+            f"tensorflow-datasets cannot read {d.name!r} for the grain input path "
+            f"({first_line(e)}): it reads datasets prepared as ArrayRecord files, and preparing "
+            f"one needs TensorFlow."),
             hint=f"prepare it where TensorFlow is installed (`tfds build {d.name} --data_dir DIR "
                  f"--file_format array_record`) and set data.data_dir, or use data.pipeline = "
-                 f"\"tf.data\" there.")
-    try:
-        sources = [tfds.data_source(d.name, split=s, data_dir=data_dir) for s in splits]
-    except Exception as e:  # noqa: BLE001  (a dataset prepared as TFRecord only, a bad split)
-        raise recipe.error(("data", "name"), f"tensorflow-datasets could not open {d.name!r} "
-                                             f"for random access: {first_line(e)}",
-                           hint="prepare it with --file_format array_record.") from None
+                 f"\"tf.data\" there.") from None
     info = builder.info
     val = sources[1] if d.validation_split > 0 else None
     test = sources[-1] if d.test_split else None
@@ -551,7 +551,7 @@ def _all_labels(part: DatasetPart) -> np.ndarray:
     step = 1024
     for start in range(0, len(labels), step):
         rows = list(range(start, min(start + step, len(labels))))
-        labels[start:start + len(rows)] = [e["label"] for e in part.source.__getitems__(rows)]
+        labels[start:start + len(rows)] = [part.source[i]["label"] for i in rows]
     return labels
 
 
