@@ -25,14 +25,15 @@ from kerascnn.config.installed import installed
 
 # kerascnn's names -> Keras' `model.export(format=...)`, and what each format needs installed.
 FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
-NEEDS = {"saved_model": (), "onnx": ("tf2onnx", "onnx", "onnxruntime"),
+NEEDS = {"saved_model": ("tensorflow",), "onnx": ("onnx", "onnxruntime"),
          "litert": ("ai_edge_litert",)}
 SUFFIX = {"saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
 # The backends Keras exports each format from (LiteRT: TensorFlow or PyTorch; 3.15), and what a
-# format needs besides on a backend (ONNX from JAX goes through jax2onnx).
+# format needs besides on a backend (ONNX goes through tf2onnx from TensorFlow, jax2onnx from JAX).
+# A SavedModel is TensorFlow's format on every backend: without TensorFlow it is one line.
 BACKENDS = {"saved_model": ("tensorflow", "jax", "torch"), "onnx": ("tensorflow", "jax", "torch"),
             "litert": ("tensorflow", "torch")}
-BACKEND_NEEDS = {("onnx", "jax"): ("jax2onnx",)}
+BACKEND_NEEDS = {("onnx", "tensorflow"): ("tf2onnx",), ("onnx", "jax"): ("jax2onnx",)}
 TOLERANCE = 1e-4  # float32: the artefact computes in float32 (see `in_float32`)
 
 __all__ = ["export", "check_destination", "Exported", "ExportMismatch", "FORMATS"]

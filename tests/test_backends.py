@@ -55,6 +55,14 @@ evaluation = json.loads(printed.getvalue())
 assert main(["predict", str(quick), str(root / "digits")]) == 0
 assert main(["explain", str(quick), str(root / "digits"), "--method", "gradcam",
              "--out", str(root / "explained")]) == 0
+assert main(["show", "filters", str(quick), "--out", str(root / "filters.png")]) == 0
+assert main(["show", "features", str(quick), str(root / "digits" / "0-0.png"),
+             "--out", str(root / "features.png")]) == 0
+assert main(["summary", str(quick / "model.keras")]) == 0
+assert main(["compare", "lenet5", "alexnet", "--markdown"]) == 0
+assert main(["port", "resnet18", "--weights", str(root / "model.safetensors"),
+             "-o", str(root / "r18.keras")]) == 0
+assert main(["export", str(quick), "--format", "saved_model", "--out", str(root / "saved")]) == 2
 docs = json.loads(sys.argv[2])
 start = kerascnn.train(load_recipe(docs["start"], name="start"), verbose=0, log=print)
 fine = kerascnn.train(load_recipe(docs["fine"], name="fine"), verbose=0, log=print)
@@ -155,6 +163,10 @@ def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
     # The quickstart by name, a folder with a damaged file, evaluate, predict, explain,
     # fine-tuning and search: one process.
     _images(tmp_path)
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_timm_port import write_weights  # timm's key names, random values
+
+    write_weights(tmp_path / "model.safetensors", "resnet18")
     (tmp_path / "folder.yaml").write_text(yaml.safe_dump({
         "model": {"name": "lenet5"},
         "data": {"source": "folder", "path": str(tmp_path / "folder"), "image_size": [32, 32],
@@ -194,6 +206,11 @@ def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
     for i in range(3):  # predict printed each file's class; explain drew each
         assert f"-{i}.png: " in out
     assert len(list((tmp_path / "explained").glob("*_gradcam.png"))) == 3
+    assert "60,850" in out and "| alexnet |" in out  # summary's parameters, compare's table
+    assert (tmp_path / "r18.keras").is_file()  # port
+    assert (tmp_path / "filters.png").is_file() and (tmp_path / "features.png").is_file()
+    assert ("error: exporting to saved_model on jax needs tensorflow, which is not installed."
+            in out) and not (tmp_path / "saved").exists()  # what needs TensorFlow: one line
 
 
 TORCH_VERBS = '''

@@ -255,3 +255,62 @@ def test_tensorflow_datasets_are_read_through_data_source_on_the_grain_path(tmp_
     with pytest.raises(ConfigError, match=r"cannot read 'mnist' for the grain input path .*"
                                           r"preparing one needs TensorFlow"):
         load_data(_recipe("grain", **data))
+
+
+DEVICE_FEED = '''
+import json, sys
+import numpy as np
+from kerascnn.data import load_data
+from kerascnn.recipe import load_recipe
+
+def recipe(**data):
+    return load_recipe({"model": {"name": "lenet5"}, "data": {
+        "source": "glyphs", "classes": 4, "samples": 96, "batch_size": 16, "image_size": [16, 16],
+        "load_size": [20, 20], "normalize": "unit", "test_fraction": 0.25,
+        "augment": {"crop_padding": 2, "flip": True}, **data}}, name="device")
+
+fed = load_data(recipe(on_device=True))
+host = load_data(recipe(on_device=False))
+x, y = fed.train.batch(3, 1)
+hx, hy = host.train.batch(3, 1)
+again = load_data(recipe(on_device=True)).train
+late = [np.asarray(b[0]) for b in again.dataset(first_epoch=3, epochs=1)]
+try:
+    load_data(recipe(on_device=True, augment={"mixup": 0.2}))
+    refused = ""
+except Exception as e:
+    refused = str(e)
+print("RESULT", json.dumps({
+    "on_device": [fed.on_device, host.on_device], "type": type(x).__module__.split(".")[0],
+    "shape": list(x.shape), "labels_equal": bool(np.array_equal(np.asarray(y), hy)),
+    "resumed_equal": bool(np.array_equal(late[1], np.asarray(x))),
+    "epochs_differ": not np.array_equal(np.asarray(fed.train.batch(4, 1)[0]), np.asarray(x)),
+    "range": [float(np.min(x)), float(np.max(x))],
+    "host_range": [float(hx.min()), float(hx.max())],
+    "zero_border": float((np.asarray(x) == 0).mean()), "host_zero": float((hx == 0).mean()),
+    "refused": refused}))
+'''
+
+
+def test_the_device_feed_crops_and_flips_on_the_device_in_the_grain_paths_order(tmp_path):
+    """`data.on_device = true` on JAX (a CPU here): the training batches are JAX arrays made by
+    one jitted function, holding the images the grain path's batch holds (same order: the labels
+    are equal), cropped from load_size, padded, flipped and normalized alike; batch k of epoch e
+    is the same when made again (a resumed run); a recipe with MixUp is refused, saying why."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", DEVICE_FEED],
+                          env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.split("RESULT ", 1)[1])
+    assert found["on_device"] == [True, False] and found["type"] == "jaxlib"
+    assert found["shape"] == [16, 16, 16, 1] and found["labels_equal"]
+    assert found["resumed_equal"] and found["epochs_differ"]
+    assert found["range"][0] == 0 and found["range"][1] <= 1 and found["host_range"][1] <= 1
+    assert 0.01 < found["zero_border"] and abs(found["zero_border"] - found["host_zero"]) < 0.25
+    assert ("data.on_device: the training images cannot be held and augmented on the device: "
+            "it crops and flips only") in found["refused"]

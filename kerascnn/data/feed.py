@@ -56,13 +56,19 @@ class Feed:
             None when the feed does not shuffle (evaluation order, no augmentation).
         seed: shuffle (and hand `make` a generator) with this seed; None: the part's order.
         drop_remainder: leave out each epoch's last, smaller batch.
+        shard: (this process, processes): each batch's share of this process (every process
+            draws the same global batch and takes every `processes`-th image of it from its
+            own index on), for `keras.distribution` across processes.
     """
 
+    is_feed = True  # what `for_keras` gives `fit` as grain batches (DeviceFeed too)
+
     def __init__(self, part, batch_size: int, make: Callable, *, seed: int | None = None,
-                 drop_remainder: bool = False, maps: tuple = (), limit: int | None = None):
+                 drop_remainder: bool = False, maps: tuple = (), limit: int | None = None,
+                 shard: tuple[int, int] = (0, 1)):
         self.part, self.batch_size, self.make = part, int(batch_size), make
         self.seed, self.drop_remainder, self.maps = seed, drop_remainder, tuple(maps)
-        self.limit = limit
+        self.limit, self.shard = limit, tuple(shard)
         n = len(part)
         self.size = n
         self.steps = n // self.batch_size if drop_remainder else math.ceil(n / self.batch_size)
@@ -90,9 +96,10 @@ class Feed:
     def batch(self, epoch: int, index: int):
         """Batch `index` of epoch `epoch`, as the network takes it."""
         start = index * self.batch_size
-        chosen = self.order(epoch)[start:start + self.batch_size]
+        chosen = self.order(epoch)[start:start + self.batch_size][self.shard[0]::self.shard[1]]
         images, labels = self.part.read(chosen)
-        rng = None if self.seed is None else np.random.default_rng([self.seed, epoch, index, 1])
+        rng = None if self.seed is None else np.random.default_rng(
+            [self.seed, epoch, index, 1 + self.shard[0]])  # each process its own draws
         batch = self.make(images, labels, rng)
         for fn in self.maps:
             batch = fn(*batch)
@@ -100,7 +107,7 @@ class Feed:
 
     def _copy(self, **changes) -> Feed:
         options = {"seed": self.seed, "drop_remainder": self.drop_remainder, "maps": self.maps,
-                   "limit": self.limit, **changes}
+                   "limit": self.limit, "shard": self.shard, **changes}
         return Feed(self.part, self.batch_size, self.make, **options)
 
     def map(self, fn: Callable) -> Feed:
@@ -152,7 +159,7 @@ def for_keras(dataset, first_epoch: int = 0, epochs: int = 1):
     count a grain dataset's batches, and with the steps given it keeps one iterator across
     epochs: so a validation split too is given as all the epochs' batches, each epoch's in the
     same order."""
-    if dataset is None or not isinstance(dataset, Feed):
+    if dataset is None or not getattr(dataset, "is_feed", False):
         return dataset, None
     return dataset.dataset(first_epoch, epochs), len(dataset)
 

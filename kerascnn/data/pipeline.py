@@ -131,6 +131,7 @@ class Data:
     skipped: dict[str, str] = field(default_factory=dict)  # unreadable images left out: path -> why
     train_counts: list[int] | None = None  # training images per class, where the source knows
     pipeline: str = "tf.data"  # or "grain": the datasets are `kerascnn.data.feed.Feed`s
+    on_device: bool = False  # training batches made on the accelerator (`kerascnn.data.device`)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -222,7 +223,7 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
         preprocessing=pre, description=splits.description, skipped=splits.skipped,
         train_counts=splits.train_counts, steps_per_epoch=None if train_size is None else (
             train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)),
-        pipeline=path)
+        pipeline=path, on_device=getattr(sets["train"], "on_device", False))
 
 
 def _feeds(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -> dict:
@@ -230,19 +231,57 @@ def _feeds(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -
     from kerascnn.data.feed import Augmenter, Feed, ShapedPart
 
     d = recipe.data
+    shard = (0, 1)
+    if recipe.train.distribution == "multi_worker":  # each process its share of every batch
+        import jax
+
+        shard = (jax.process_index(), jax.process_count())
 
     def feed(part, training):
         if part is None:
             return None
+        if training and d.on_device is not False:
+            fed = _device_feed(recipe, part, pre, splits.classes, seed, drop_remainder)
+            if fed is not None:
+                return fed if outputs == 1 else fed.map(lambda x, y: (x, tuple([y] * outputs)))
         part = ShapedPart(part, pre, cache=d.cache)
         make = Augmenter(pre=pre, classes=splits.classes, augment=recipe.augment,
                          training=training, seed=seed, centre_crop=centre_crop)
         fed = Feed(part, d.batch_size, make, seed=seed if training else None,
-                   drop_remainder=drop_remainder)
+                   drop_remainder=drop_remainder, shard=shard)
         return fed if outputs == 1 else fed.map(lambda x, y: (x, tuple([y] * outputs)))
 
     return {"train": feed(splits.train, True), "val": feed(splits.val, False),
             "test": feed(splits.test, False)}
+
+
+def _device_feed(recipe, part, pre, classes, seed, drop_remainder):
+    """`kerascnn.data.device.DeviceFeed` for the training split where it applies (see
+    `data.on_device`); asked for by `on_device = true` where it cannot, one line says why."""
+    import keras
+
+    from kerascnn.data.device import DeviceFeed, usable
+
+    accelerator = keras.backend.backend() == "jax" and _jax_accelerator()
+    why = usable(recipe, part, accelerator=accelerator)
+    if why is not None:
+        if recipe.data.on_device is True:
+            raise recipe.error(("data", "on_device"), f"the training images cannot be held and "
+                                                      f"augmented on the device: {why}.")
+        return None
+    from kerascnn.data.feed import ShapedPart
+
+    images, labels = ShapedPart(part, pre, cache=False).read(np.arange(len(part)))
+    aug = recipe.augment
+    return DeviceFeed(images, labels, pre=pre, classes=classes, batch_size=recipe.data.batch_size,
+                      seed=seed, crop_padding=aug.crop_padding, flip=aug.flip,
+                      drop_remainder=drop_remainder)
+
+
+def _jax_accelerator() -> bool:
+    import jax
+
+    return jax.default_backend() != "cpu"
 
 
 def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -> dict:

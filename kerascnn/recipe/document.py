@@ -66,6 +66,7 @@ class Recipe:
         # How the images are fed, not what: a run begun on tf.data resumes on grain (another
         # backend), as a run's order after a resume differs on tf.data anyway.
         doc["data"].pop("pipeline", None)
+        doc["data"].pop("on_device", None)
         for key in ("output", "description", "name", "tune"):  # training ignores [tune]
             doc.pop(key, None)
         if self.builder and self.phase is None:  # a phase's model is its [finetune]'s

@@ -113,6 +113,10 @@ class DataSection:
             it would have seen) or "auto" (tf.data on the TensorFlow backend, grain on JAX and
             PyTorch: each backend's faster path, BENCHMARKS.md). Both give the same images,
             classes and splits; each key below means the same augmentation on both.
+        on_device: hold the training images on the accelerator and crop, flip and normalize
+            them there (`kerascnn.data.device`, JAX): "auto" where there is an accelerator, the
+            source holds its images in memory (digits, synthetic, glyphs) and the augmentation is
+            crops and flips only; true asks for it (also on a CPU); false never.
         autotune: let tf.data's autotuner choose parallelism and buffer sizes while training
             (off: every parallel map uses one thread per core, prefetching still adapts). Off by
             default: on a 2-core machine the autotuner left one core idle in about a third of
@@ -145,6 +149,7 @@ class DataSection:
     cache: bool = True
     bad_images: Literal["error", "skip"] = "error"
     pipeline: Literal["auto", "tf.data", "grain"] = "auto"
+    on_device: Literal["auto"] | bool = "auto"
     autotune: bool = False
     augment: dict = field(default_factory=dict)
 

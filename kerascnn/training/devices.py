@@ -150,7 +150,12 @@ def strategy_for(setting: str, recipe: Recipe):
     elif backend == "jax" and setting in ("auto", "multi_worker"):
         devices = keras.distribution.list_devices()
         if len(devices) > 1:
-            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+            from kerascnn.data.choice import pipeline
+
+            # Keras shards a tf.data dataset across processes itself; the grain path's batches
+            # are each process's share already (`kerascnn.data.feed.Feed`'s `shard`).
+            keras.distribution.set_distribution(keras.distribution.DataParallel(
+                devices=devices, auto_shard_dataset=pipeline(recipe.data.pipeline) == "tf.data"))
             import jax
 
             processes = jax.process_count()

@@ -143,7 +143,9 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
                                                        if resume else ""))
     log(f"  model  {model.name}: {params:,} parameters, input {'x'.join(map(str, data.input_shape))}"
         f", {data.classes} classes" + (f", {outputs - 1} auxiliary heads" if outputs > 1 else ""))
-    log(f"  data   {data.description}: {sizes} images, batch {recipe.data.batch_size}")
+    log(f"  data   {data.description}: {sizes} images, batch {recipe.data.batch_size}; "
+        f"{data.pipeline}" + (" (training batches made on the device)" if data.on_device
+                              else ""))
     for line in data.describe_classes():
         log(f"  data   {line}")
     if data.skipped:

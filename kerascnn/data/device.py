@@ -1,0 +1,184 @@
+"""Small images held on the accelerator and augmented there (JAX): the CIFAR recipes' padded random
+crops and flips without the host in the loop.
+
+The training split is copied to the device once (uint8 when its values are whole numbers 0-255, as
+CIFAR's are: 150 MB for 50,000 32x32x3 images); each batch is gathered, cropped, flipped,
+normalized and one-hot encoded there by one jitted function, and handed to `model.fit` as device
+arrays (Keras passes `jax.Array`s through untouched). The order is the grain path's (the epoch's
+permutation of the seed and the epoch, `kerascnn.data.feed.Feed.order`), the draws JAX's, from a key
+folded with the epoch and the batch: so a resumed run sees the very batches it would have seen here
+too. This is the approach of the "CIFAR-10 on the GPU in seconds" line of work (Page 2018,
+Jordan's airbench 2024): with ResNet-20-sized models a GPU waits on a host feed (BENCHMARKS.md: the
+host feed was 30 % of a ResNet-20 epoch on an H100).
+
+Differences from doing it in the train step itself: the augmentation is its own jitted call before
+each step, not fused into the step (one extra dispatch a batch, no host work, no transfer).
+
+`data.on_device`: "auto" uses it on JAX with an accelerator when the source holds its images in
+memory and the augmentation is only crops and flips; true asks for it (also on a CPU: the tests).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+__all__ = ["DeviceFeed", "usable"]
+
+
+def usable(recipe, part, *, accelerator: bool) -> str | None:
+    """Why the device feed cannot take this recipe's training split (None: it can)."""
+    import keras
+
+    aug = recipe.augment
+    if keras.backend.backend() != "jax":
+        return "it runs on JAX"
+    if recipe.train.distribution == "multi_worker":
+        return "its processes read shares of each batch (the grain path does)"
+    if getattr(part, "images", None) is None:
+        return "its images are not held in memory (digits, synthetic, glyphs)"
+    if aug.scale is not None or aug.randaugment or aug.mixup or aug.cutmix:
+        return "it crops and flips only (no random-resized crop, RandAugment, MixUp or CutMix)"
+    if recipe.data.on_device == "auto" and not accelerator:
+        return "there is no accelerator"
+    return None
+
+
+class DeviceFeed:
+    """The training split's batches, made on the device (see the module docstring). Offers what
+    `kerascnn.data.feed.Feed` offers the trainer: `len`, `steps`, `map`, `element_spec`,
+    `dataset(first_epoch, epochs)`, `batch(epoch, index)`, `take`, `as_numpy_iterator`."""
+
+    is_feed = True
+    on_device = True
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, *, pre, classes: int,
+                 batch_size: int, seed: int, crop_padding: int = 0, flip: bool = False,
+                 drop_remainder: bool = False, maps: tuple = (), limit: int | None = None,
+                 _arrays=None):
+        import jax
+
+        from kerascnn.data.feed import Feed
+
+        self.pre, self.classes, self.batch_size, self.seed = pre, classes, int(batch_size), seed
+        self.crop_padding, self.flip, self.maps, self.limit = crop_padding, flip, maps, limit
+        self.drop_remainder = drop_remainder
+        self._source = (images, labels)
+        self._order = Feed(_Indices(len(labels)), batch_size, None, seed=seed,
+                           drop_remainder=drop_remainder)
+        self.size = len(labels)
+        self.steps = self._order.steps if limit is None else min(self._order.steps, limit)
+        if _arrays is None:
+            whole = np.all(images == np.round(images)) and images.min() >= 0 and \
+                images.max() <= 255
+            _arrays = (jax.device_put(images.astype(np.uint8 if whole else np.float32)),
+                       jax.device_put(np.asarray(labels, np.int32)))
+        self._x, self._y = _arrays
+        self._key = jax.random.key(seed)
+        size = tuple(pre.input_shape[:2])
+        self._make = jax.jit(partial(
+            _augment, size=size, padding=int(crop_padding), flip=bool(flip),
+            cropped=tuple(pre.load_size) != size, mean=tuple(pre.mean), std=tuple(pre.std),
+            bgr=bool(pre.bgr), classes=int(classes)))
+        self._spec = None
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def batch(self, epoch: int, index: int):
+        import jax
+
+        start = index * self.batch_size
+        chosen = self._order.order(epoch)[start:start + self.batch_size]
+        key = jax.random.fold_in(jax.random.fold_in(self._key, epoch), index)
+        batch = self._make(self._x, self._y, jax.device_put(chosen.astype(np.int32)), key)
+        for fn in self.maps:
+            batch = fn(*batch)
+        return batch
+
+    def _copy(self, **changes) -> DeviceFeed:
+        options = {"pre": self.pre, "classes": self.classes, "batch_size": self.batch_size,
+                   "seed": self.seed, "crop_padding": self.crop_padding, "flip": self.flip,
+                   "drop_remainder": self.drop_remainder, "maps": self.maps,
+                   "limit": self.limit, "_arrays": (self._x, self._y), **changes}
+        return DeviceFeed(*self._source, **options)
+
+    def map(self, fn) -> DeviceFeed:
+        return self._copy(maps=(*self.maps, fn))
+
+    def take(self, count: int) -> DeviceFeed:
+        return self._copy(limit=count if self.limit is None else min(self.limit, count))
+
+    def __iter__(self):
+        for index in range(self.steps):
+            yield self.batch(0, index)
+
+    def as_numpy_iterator(self):
+        from keras import tree
+
+        for batch in self:
+            yield tree.map_structure(np.asarray, batch)
+
+    @property
+    def element_spec(self):
+        if self._spec is None:
+            from keras import tree
+
+            from kerascnn.data.feed import Spec
+
+            self._spec = tree.map_structure(
+                lambda a: Spec((None, *a.shape[1:]), np.dtype(a.dtype.name)), self.batch(0, 0))
+        return self._spec
+
+    def dataset(self, first_epoch: int = 0, epochs: int = 1, *, threads=None):
+        """A generator of `epochs` epochs of device batches from `first_epoch` on."""
+        for epoch in range(first_epoch, first_epoch + max(epochs, 1)):
+            for index in range(self.steps):
+                yield self.batch(epoch, index)
+
+
+class _Indices:
+    """A part that is only its length: `Feed` draws the epochs' orders for the device feed."""
+
+    labels = None
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+
+def _augment(x_all, y_all, chosen, key, *, size, padding, flip, cropped, mean, std, bgr,
+             classes):
+    """One batch on the device: gathered, cropped from `load_size` (`cropped`), padded and
+    cropped back (`padding`), flipped, normalized, one-hot: `kerascnn.data.feed.Augmenter`'s
+    steps for these keys."""
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.take(x_all, chosen, axis=0).astype(jnp.float32)
+    n = x.shape[0]
+    crop_key, pad_key, flip_key = jax.random.split(key, 3)
+
+    def crops(images, key):
+        height, width = images.shape[1:3]
+        down, across = jax.random.split(key)
+        top = jax.random.randint(down, (n,), 0, height - size[0] + 1)
+        left = jax.random.randint(across, (n,), 0, width - size[1] + 1)
+        return jax.vmap(lambda image, t, left_: jax.lax.dynamic_slice(
+            image, (t, left_, 0), (size[0], size[1], image.shape[-1])))(images, top, left)
+
+    if cropped:
+        x = crops(x, crop_key)
+    if padding:
+        x = crops(jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0))), pad_key)
+    if flip:
+        mirror = jax.random.uniform(flip_key, (n, 1, 1, 1)) < 0.5
+        x = jnp.where(mirror, x[:, :, ::-1], x)
+    if bgr:
+        x = x[..., ::-1]
+    x = (x - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
+    y = jax.nn.one_hot(jnp.take(y_all, chosen, axis=0), classes, dtype=jnp.float32)
+    return x, y
