@@ -14,6 +14,23 @@ Then (`--part cifar`): CIFAR ResNets (resnet20, resnet56) epoch time on 50,000 C
 on the device, batch 128, bf16; and `model.fit` from host uint8 arrays for the same models, the path
 `kerascnn train` will take.
 
+Then (`--part train`, issue 33): `kerascnn train` itself, the command line, on JAX with mixed
+bfloat16: ResNet-20 on 50,000 CIFAR-shaped images (synthetic, 32x32x3) with padded crops and flips,
+and ResNet-50 at 224 on 5,120 images with flips, each with the training batches made on the device
+(`data.on_device`, the default there) and made on the host by the grain path (`on_device=false`),
+against the device-resident jitted step of the same model and batch in the same run (the ceiling).
+An epoch's time is the median of `history.csv`'s `seconds` after the first epoch (compilation).
+
+The machine has JAX, PyTorch and timm but no TensorFlow and no network: carry the wheels of
+`benchmarks/gpu_wheels.txt` (42 MB for Python 3.12: Keras, grain and keras-tuner 7 MB, the
+scikit-learn and matplotlib a run imports for its splits and curves the rest; the command to download
+them is in that file) and install them first, there:
+
+    pip install --no-index --no-deps -q .whl/*.whl && pip install --no-deps -q . \\
+        && KERAS_BACKEND=jax python3 benchmarks/gpu.py --part train
+
+`--train-fraction 0.02 --train-models resnet20` is the same on 1,000 images (a CPU smoke run).
+
 Writes JSON results to `--out` (a directory) and prints a table.
 """
 
@@ -386,10 +403,100 @@ def part_cifar(args, results):
         results.setdefault("cifar", {})[name] = entry
 
 
+TRAIN_CASES = {
+    "resnet20": {"sets": ['model.name="resnet20"', 'data.source="synthetic"', "data.classes=10",
+                          "data.samples=50000", "data.image_size=[32,32]", "data.channels=3",
+                          "data.batch_size=128", "data.test_fraction=0",
+                          "data.validation_split=0", "data.augment.crop_padding=4",
+                          "data.augment.flip=true", 'train.optimizer="sgd"',
+                          "train.learning_rate=0.1", "train.momentum=0.9", "train.epochs=4"],
+                 "batch": 128, "image": 32, "images": 50_000},
+    "resnet50": {"sets": ['model.name="resnet50"', 'data.source="synthetic"', "data.classes=1000",
+                          "data.samples=5120", "data.image_size=[224,224]", "data.channels=3",
+                          "data.batch_size=256", "data.test_fraction=0",
+                          "data.validation_split=0", "data.augment.flip=true",
+                          'train.optimizer="sgd"', "train.learning_rate=0.1",
+                          "train.momentum=0.9", "train.epochs=4"],
+                 "batch": 256, "image": 224, "images": 5_120},
+}
+
+
+def part_train(args, results):
+    """`kerascnn train` (the CLI, JAX, mixed bfloat16) against the device-resident jitted step."""
+    import csv
+    import subprocess
+
+    import jax
+    import keras
+    import numpy as np
+
+    import kerascnn
+
+    for name in args.train_models:
+        case = dict(TRAIN_CASES[name])
+        case["images"] = int(case["images"] * args.train_fraction)
+        case["sets"] = [item if not item.startswith("data.samples=") else
+                        f"data.samples={case['images']}" for item in case["sets"]]
+        entry = {"images": case["images"], "batch": case["batch"], "image": case["image"]}
+        for label, on_device in (("cli_on_device", "true"), ("cli_host_grain", "false")):
+            out = args.out / f"train-{name}-{label}"
+            command = [sys.executable, "-m", "kerascnn.cli", "train", "lenet5_digits",
+                       "--output", str(out), "--restart", "--quiet",
+                       "--set", "train.mixed_precision=true", "--set", "output.tensorboard=false",
+                       "--set", f"data.on_device={on_device}"]
+            for item in case["sets"]:
+                command += ["--set", item]
+            t0 = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, timeout=1200,
+                                  env={**os.environ, "KERAS_BACKEND": "jax"})
+            wall = time.perf_counter() - t0
+            if done.returncode:
+                entry[f"{label}_error"] = (done.stdout + done.stderr)[-3000:]
+                log(f"{name} {label}: failed\n{entry[f'{label}_error']}")
+                continue
+            with open(out / "history.csv", newline="") as f:
+                seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
+            epoch = statistics.median(seconds[1:])
+            entry[label] = {"epoch_s": epoch, "epochs_s": seconds, "command_s": wall,
+                            "images_per_s": case["images"] / epoch}
+            log(f"{name} {label}: epoch {epoch:.2f} s ({case['images'] / epoch:,.0f} img/s), "
+                f"whole command {wall:.0f} s")
+        # The ceiling: the same model's jitted step, data resident on the device.
+        keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        model = kerascnn.build(name, input_shape=(case["image"], case["image"], 3),
+                               classes=10 if name == "resnet20" else 1000)
+        trainer = KerasJaxTrainer(model)
+        rng = np.random.default_rng(0)
+        batch = case["batch"]
+        x = jax.device_put(rng.standard_normal((batch, case["image"], case["image"], 3),
+                                               dtype=np.float32).astype(jax.numpy.bfloat16))
+        y = jax.device_put(rng.integers(0, 10, batch).astype(np.int32))
+        trainer.run([(x, y)], 3)
+        steps = case["images"] // batch
+        epoch = statistics.median(trainer.run([(x, y)], steps) for _ in range(3))
+        entry["jitted_step_device_resident"] = {"epoch_s": epoch,
+                                                "images_per_s": steps * batch / epoch}
+        log(f"{name} jitted step, data on the device: epoch {epoch:.2f} s "
+            f"({steps * batch / epoch:,.0f} img/s)")
+        for label in ("cli_on_device", "cli_host_grain"):
+            if label in entry:
+                entry[label]["of_jitted_step"] = (entry["jitted_step_device_resident"]
+                                                  ["images_per_s"]
+                                                  and entry[label]["images_per_s"]
+                                                  / entry["jitted_step_device_resident"]
+                                                  ["images_per_s"])
+        results.setdefault("train", {})[name] = entry
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", action="append",
-                        choices=["resnet50", "batch_sweep", "fit", "cifar"])
+                        choices=["resnet50", "batch_sweep", "fit", "cifar", "train"])
+    parser.add_argument("--train-models", nargs="+", default=list(TRAIN_CASES),
+                        choices=list(TRAIN_CASES))
+    parser.add_argument("--train-fraction", type=float, default=1.0,
+                        help="of each --part train case's images (a smoke run: 0.02)")
     parser.add_argument("--variants", nargs="+", default=["v1", "v1.5"], choices=list(VARIANTS))
     parser.add_argument("--sweep", nargs="+", type=int, default=[128, 256, 512])
     parser.add_argument("--batch", type=int, default=256)
@@ -427,7 +534,7 @@ def main(argv=None):
     for part in parts:
         try:
             {"resnet50": part_resnet50, "batch_sweep": part_batch_sweep, "fit": part_fit,
-             "cifar": part_cifar}[part](args, results)
+             "cifar": part_cifar, "train": part_train}[part](args, results)
         except Exception as e:
             import traceback
 

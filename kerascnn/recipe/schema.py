@@ -30,9 +30,11 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class AugmentSection:
-    """`[data.augment]`: training-time augmentation, in tf.data. Each image draws its own crop and
-    flip; crops and flips are computed a batch at a time (one gather, 1.7x the images/s of one
-    image at a time), the random-resized crop (`scale`) an image at a time.
+    """`[data.augment]`: training-time augmentation, the same on either input path (tf.data, or
+    grain's NumPy: `data.pipeline`; crops and flips also on the device, `data.on_device`). Each
+    image draws its own crop and flip; crops and flips are computed a batch at a time (one gather,
+    1.7x the images/s of one image at a time), the random-resized crop (`scale`) an image at a
+    time.
 
     Attributes:
         crop_padding: pad by this many pixels, then crop back at a random place (the CIFAR
