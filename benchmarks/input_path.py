@@ -105,9 +105,10 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--recipes", nargs="*", default=list(RECIPES))
     parser.add_argument("--torch", action="store_true", help="PyTorch too")
+    parser.add_argument("--backends", nargs="*", help="only these (default: jax, tensorflow)")
     parser.add_argument("--out", default="benchmarks/results/input_path.json")
     args = parser.parse_args(argv)
-    backends = ["jax", "tensorflow"] + (["torch"] if args.torch else [])
+    backends = args.backends or ["jax", "tensorflow"] + (["torch"] if args.torch else [])
     results = {}
     for name in args.recipes:
         for backend in backends:

@@ -67,8 +67,17 @@ docs = json.loads(sys.argv[2])
 start = kerascnn.train(load_recipe(docs["start"], name="start"), verbose=0, log=print)
 fine = kerascnn.train(load_recipe(docs["fine"], name="fine"), verbose=0, log=print)
 tuned = kerascnn.tune(load_recipe(docs["search"], name="search"), verbose=0, log=print)
+import keras_tuner, numpy as np
+hyper = kerascnn.HyperCNN("lenet5", input_shape=(32, 32, 1), classes=3,
+                          space={"optimizer": ["adam"], "learning_rate": [3e-3]})
+tuner = keras_tuner.RandomSearch(hyper, objective="val_accuracy", max_trials=1, seed=0,
+                                 directory=str(root / "hyper"), project_name="p")
+rng = np.random.default_rng(0)
+tuner.search(rng.normal(size=(64, 32, 32, 1)).astype("float32"), rng.integers(0, 3, 64),
+             validation_split=0.25, epochs=1, batch_size=16, verbose=0)
 print("RESULT", json.dumps({"phases": [p["phase"] for p in fine.metrics["phases"]],
                             "trials": [t.status for t in tuned.trials],
+                            "hyper": [t.status for t in tuner.oracle.trials.values()],
                             "evaluation": [evaluation["protocol"], evaluation["examples"],
                                            evaluation["accuracy"]],
                             "tensorflow": "tensorflow" in sys.modules,
@@ -172,7 +181,8 @@ def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
         "data": {"source": "folder", "path": str(tmp_path / "folder"), "image_size": [32, 32],
                  "channels": 1, "batch_size": 8, "validation_split": 0.2,
                  "bad_images": "skip"},
-        "train": {"epochs": 1}, "output": {"dir": str(tmp_path / "folder-run")}}))
+        "train": {"epochs": 1, "mixed_precision": True},  # bfloat16 on JAX's CPU
+        "output": {"dir": str(tmp_path / "folder-run")}}))
     start = {"model": {"spec": SPEC},
              "data": {"source": "synthetic", "classes": 3, "samples": 120,
                       "image_size": [16, 16], "batch_size": 16},
@@ -196,9 +206,10 @@ def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
     protocol, examples, accuracy = result.pop("evaluation")
     assert protocol == {"crops": 5, "scales": [36]} and examples == 360 and accuracy > 0.8
     assert result == {"phases": ["1-head", "2-top"], "trials": ["COMPLETED", "COMPLETED"],
-                      "tensorflow": False, "grain": True}
+                      "hyper": ["COMPLETED"], "tensorflow": False, "grain": True}
     quick = json.loads((tmp_path / "quick" / "metrics.json").read_text())
     assert quick["epochs"] == 20 and quick["test"]["accuracy"] > 0.9  # the quickstart learns
+    assert "precision mixed_bfloat16" in out
     skipped = json.loads((tmp_path / "folder-run" / "metrics.json").read_text())
     assert list(skipped["skipped_images"]["files"]) == [
         str((tmp_path / "folder" / "square" / "damaged.jpg").resolve())]
