@@ -52,6 +52,10 @@ printed = io.StringIO()
 with contextlib.redirect_stdout(printed):
     assert main(["evaluate", str(quick), "--crops", "5", "--scales", "36", "--json"]) == 0
 evaluation = json.loads(printed.getvalue())
+printed = io.StringIO()
+with contextlib.redirect_stdout(printed):  # an ensemble: the run and its best model, averaged
+    assert main(["evaluate", str(quick), str(quick / "best.keras"), "--json"]) == 0
+ensemble = json.loads(printed.getvalue())
 assert main(["predict", str(quick), str(root / "digits")]) == 0
 assert main(["explain", str(quick), str(root / "digits"), "--method", "gradcam",
              "--out", str(root / "explained")]) == 0
@@ -80,6 +84,7 @@ print("RESULT", json.dumps({"phases": [p["phase"] for p in fine.metrics["phases"
                             "hyper": [t.status for t in tuner.oracle.trials.values()],
                             "evaluation": [evaluation["protocol"], evaluation["examples"],
                                            evaluation["accuracy"]],
+                            "ensemble": [len(ensemble["members"]), ensemble["examples"]],
                             "tensorflow": "tensorflow" in sys.modules,
                             "grain": "grain" in sys.modules}))
 '''
@@ -140,6 +145,27 @@ def _images(root):
     (root / "folder" / "square" / "damaged.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
 
 
+def _recipes(tmp_path) -> dict:
+    """A small run, a two-phase fine-tuning from it, and a two-trial search."""
+    start = {"model": {"spec": SPEC},
+             "data": {"source": "synthetic", "classes": 3, "samples": 120,
+                      "image_size": [16, 16], "batch_size": 16},
+             "train": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.01},
+             "output": {"dir": str(tmp_path / "start"), "tensorboard": False}}
+    fine = {"data": {"source": "synthetic", "classes": 4, "samples": 120,
+                     "image_size": [16, 16], "batch_size": 16},
+            "train": {"optimizer": "adam", "learning_rate": 0.01},
+            "finetune": {"weights": str(tmp_path / "start"),
+                         "phases": [{"name": "head", "epochs": 1},
+                                    {"name": "top", "epochs": 1, "unfreeze": 1,
+                                     "learning_rate": 0.001}]},
+            "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
+    search = {**start, "tune": {"max_trials": 2, "space": {"train.learning_rate": {
+        "type": "choice", "values": [0.01, 0.001]}}},
+              "output": {"dir": str(tmp_path / "search"), "tensorboard": False}}
+    return {"start": start, "fine": fine, "search": search}
+
+
 @pytest.mark.slow
 def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
     env = _environment(tmp_path)
@@ -183,26 +209,10 @@ def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
                  "bad_images": "skip"},
         "train": {"epochs": 1, "mixed_precision": True},  # bfloat16 on JAX's CPU
         "output": {"dir": str(tmp_path / "folder-run")}}))
-    start = {"model": {"spec": SPEC},
-             "data": {"source": "synthetic", "classes": 3, "samples": 120,
-                      "image_size": [16, 16], "batch_size": 16},
-             "train": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.01},
-             "output": {"dir": str(tmp_path / "start"), "tensorboard": False}}
-    fine = {"data": {"source": "synthetic", "classes": 4, "samples": 120,
-                     "image_size": [16, 16], "batch_size": 16},
-            "train": {"optimizer": "adam", "learning_rate": 0.01},
-            "finetune": {"weights": str(tmp_path / "start"),
-                         "phases": [{"name": "head", "epochs": 1},
-                                    {"name": "top", "epochs": 1, "unfreeze": 1,
-                                     "learning_rate": 0.001}]},
-            "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
-    search = {**start, "tune": {"max_trials": 2, "space": {"train.learning_rate": {
-        "type": "choice", "values": [0.01, 0.001]}}},
-              "output": {"dir": str(tmp_path / "search"), "tensorboard": False}}
-    done, out = _run(python("-c", VERBS, tmp_path,
-                            json.dumps({"start": start, "fine": fine, "search": search})), env)
+    done, out = _run(python("-c", VERBS, tmp_path, json.dumps(_recipes(tmp_path))), env)
     assert done.returncode == 0, out[-4000:]
     result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    assert result.pop("ensemble") == [2, 360]
     protocol, examples, accuracy = result.pop("evaluation")
     assert protocol == {"crops": 5, "scales": [36]} and examples == 360 and accuracy > 0.8
     assert result == {"phases": ["1-head", "2-top"], "trials": ["COMPLETED", "COMPLETED"],
@@ -240,23 +250,34 @@ evaluation = json.loads(printed.getvalue())
 assert main(["predict", str(run), str(root / "digits")]) == 0
 assert main(["explain", str(run), str(root / "digits"), "--method", "gradcam",
              "--out", str(root / "explained")]) == 0
+import kerascnn
+from kerascnn.recipe import load_recipe
+docs = json.loads(sys.argv[2])
+kerascnn.train(load_recipe(docs["start"], name="start"), verbose=0, log=print)
+fine = kerascnn.train(load_recipe(docs["fine"], name="fine"), verbose=0, log=print)
+tuned = kerascnn.tune(load_recipe(docs["search"], name="search"), verbose=0, log=print)
 print("RESULT", json.dumps({"evaluation": [evaluation["protocol"], evaluation["examples"],
                                           evaluation["accuracy"]],
+                            "phases": [p["phase"] for p in fine.metrics["phases"]],
+                            "trials": [t.status for t in tuned.trials],
                             "tensorflow": "tensorflow" in sys.modules}))
 '''
 
 
 @pytest.mark.slow
 def test_train_evaluate_predict_and_gradcam_run_on_pytorch_without_tensorflow(tmp_path):
-    """The same on PyTorch (installed for the slow tier only: its wheel is large)."""
+    """The same on PyTorch (installed for the slow tier only: its wheel is large), and a two-phase
+    fine-tuning and a two-trial search."""
     env = _environment(tmp_path, backend="torch")
     _images(tmp_path)
-    done, out = _run(python("-c", TORCH_VERBS, tmp_path), env)
+    done, out = _run(python("-c", TORCH_VERBS, tmp_path, json.dumps(_recipes(tmp_path))), env)
     assert done.returncode == 0, out[-4000:]
     result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
     protocol, examples, accuracy = result["evaluation"]
     assert protocol == {"crops": 5, "scales": [36]} and examples == 360 and accuracy > 0.7
     assert result["tensorflow"] is False
+    assert result["phases"] == ["1-head", "2-top"]
+    assert result["trials"] == ["COMPLETED", "COMPLETED"]
     for i in range(3):
         assert f"-{i}.png: " in out
     assert len(list((tmp_path / "explained").glob("*_gradcam.png"))) == 3

@@ -39,6 +39,7 @@ def write_recipe(tmp_path, train=""):
     return path
 
 
+@pytest.mark.slow  # end to end; over 10 s on 2 cores (README's command stays under 10 min)
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     recipe = write_recipe(tmp_path, 'distribution = "mirrored"')
     code = ("import sys, tensorflow as tf\n"

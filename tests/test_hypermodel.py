@@ -122,6 +122,7 @@ def test_bad_arguments_are_refused_with_what_was_received(args, message):
         HyperCNN(kwargs.pop("models"), **kwargs)
 
 
+@pytest.mark.slow  # end to end; over 10 s on 2 cores (README's command stays under 10 min)
 def test_integer_labels_as_keras_tuner_examples_write_them(tmp_path):
     """keras-tuner's own examples: `tuner.search(x, y, validation_split=..., epochs=1)` with y as
     integer class ids. Every trial used to fail ("`target` and `output` must have the same rank")

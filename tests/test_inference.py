@@ -224,6 +224,7 @@ def test_protocols_refuse_what_they_cannot_do(run, tmp_path, capsys):
     assert "no run directory or model at" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # end to end; over 10 s on 2 cores (README's command stays under 10 min)
 def test_evaluate_and_predict_run_on_jax_as_on_tensorflow(run, tmp_path):
     """A run trained on TensorFlow, evaluated (five crops at a larger scale) and used to predict on
     the JAX backend in another process: the images reach the model as NumPy arrays (JAX's jit

@@ -55,7 +55,8 @@ def test_recipe_is_valid_and_its_network_fits_its_data(path):
                                                      "train", "output"}
 
 
-@pytest.mark.parametrize("name,examples", [("resnet20_cifar10", 64), ("lenet5_mnist", 48)])
+@pytest.mark.parametrize("name,examples", [
+    pytest.param("resnet20_cifar10", 64, marks=pytest.mark.slow), ("lenet5_mnist", 48)])
 def test_paper_recipe_runs_on_tfds_mock_data(tmp_path, name, examples, capsys):
     """The shipped file itself, shortened by --set, through tfds.load on tensorflow-datasets' mock
     data (LeNet-5's 28x28 digits padded into its 32x32 field)."""

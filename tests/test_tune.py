@@ -87,6 +87,7 @@ def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
         damaged.write_text(text)
 
 
+@pytest.mark.slow  # end to end; over 10 s on 2 cores (README's command stays under 10 min)
 def test_bayesian_search_fits_its_model_after_the_initial_points(tmp_path):
     """keras-tuner's BayesianOptimization: with one hyperparameter, 3 random points, then its
     Gaussian process proposes the 4th. An int range with a step (the batch size)."""

@@ -63,6 +63,7 @@ def inside(maps, pick, boxes) -> float:
     return float(np.mean(hits))
 
 
+@pytest.mark.slow  # end to end; over 10 s on 2 cores (README's command stays under 10 min)
 def test_the_maps_point_at_the_patch_that_decides_the_class(trained):
     name, model = trained
     x, y, boxes = patch_task(100, 1)

@@ -26,7 +26,8 @@ REQUIRED = (
 
 DEEP = {"resnet1202", "preact_resnet1001", "densenet264"}
 # Over 15 s for the round trip on 2 cores: marked slow too, so they start first (conftest).
-SLOW = DEEP | {"resnext101_32x8d", "inception_resnet_v2", "preact_resnet152", "resnet152"}
+SLOW = DEEP | {"resnext101_32x8d", "inception_resnet_v2", "preact_resnet152", "resnet152",
+               "inception_v4", "se_resnext50_32x4d", "wide_resnet50_2"}  # 9-13 s
 # A small input each model supports (the others take 32x32, the CIFAR size).
 SMALL_INPUT = {"alexnet": 96, "zfnet": 64, "inception_v4": 75, "inception_resnet_v2": 75}
 # Families whose classifier reads a flattened map: their parameter count depends on the input size.
