@@ -1,8 +1,8 @@
-"""Every verb on JAX with TensorFlow absent (issue 33): processes in which importing TensorFlow
-fails run the quickstart by name, a glyphs ResNet-20 with crops, flips, RandAugment and MixUp killed
-in its second epoch and resumed, an image-folder recipe with a damaged file, a two-phase fine-tuning,
-a two-trial search, evaluation with 5 crops, prediction and Grad-CAM; and TensorFlow is never
-imported."""
+"""Every verb on JAX and PyTorch with TensorFlow absent (issue 33): processes in which TensorFlow
+cannot be imported run the quickstart by name, a glyphs ResNet-20 with crops, flips, RandAugment
+and MixUp killed in its second epoch and resumed, an image-folder recipe with a damaged file, a
+two-phase fine-tuning, a two-trial search, evaluation with 5 crops, prediction and Grad-CAM (and
+the other commands); and TensorFlow is never imported."""
 
 import json
 import os

@@ -28,8 +28,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Feed", "Augmenter", "ShapedPart", "shape_images", "Spec", "for_keras", "random_crops", "random_flips",
-           "random_resized_crop"]
+__all__ = ["Feed", "Augmenter", "ShapedPart", "shape_images", "Spec", "for_keras",
+           "random_crops", "random_flips", "random_resized_crop"]
 
 class Spec:
     """A leaf of `Feed.element_spec`: `shape` with None for the batch, a NumPy `dtype` (a class,

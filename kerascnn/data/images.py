@@ -26,8 +26,8 @@ import os
 
 import numpy as np
 
-__all__ = ["load_image", "decode", "resize", "crop_or_pad", "resize_with_pad", "fit_size", "grey_to_rgb",
-           "rgb_to_grey", "readable_formats", "decode_failure"]
+__all__ = ["load_image", "decode", "resize", "crop_or_pad", "resize_with_pad", "fit_size",
+           "grey_to_rgb", "rgb_to_grey", "readable_formats", "decode_failure", "KERAS_FORMATS"]
 
 # What keras.utils.image_dataset_from_directory reads.
 KERAS_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")

@@ -595,5 +595,5 @@ def _resolve(recipe, path, key) -> Path:
     return p
 
 
-__all__ = ["Splits", "Part", "ArrayPart", "FilesPart", "DatasetPart", "load_source", "synthetic_images", "glyph_images", "declared_input",
-           "SOURCE_DEFAULTS", "ConfigError"]
+__all__ = ["Splits", "Part", "ArrayPart", "FilesPart", "DatasetPart", "load_source",
+           "synthetic_images", "glyph_images", "declared_input", "SOURCE_DEFAULTS", "ConfigError"]
