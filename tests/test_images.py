@@ -314,3 +314,29 @@ def test_the_device_feed_crops_and_flips_on_the_device_in_the_grain_paths_order(
     assert 0.01 < found["zero_border"] and abs(found["zero_border"] - found["host_zero"]) < 0.25
     assert ("data.on_device: the training images cannot be held and augmented on the device: "
             "it crops and flips only") in found["refused"]
+
+
+@pytest.mark.parametrize("augment", [{"cutmix": 1.0}, {"randaugment": 2, "mixup": 0.2,
+                                                         "cutmix": 1.0}],
+                         ids=["cutmix", "randaugment-mixup-or-cutmix"])
+def test_keras_augmentation_layers_run_in_the_grain_feed(augment):
+    """RandAugment, MixUp and CutMix (Keras' layers; CutMix's labels mixed by the pixels pasted,
+    tests/test_regularizers.py) in the grain path's batches: soft labels that sum to one, each
+    image keeping a share of its own class and mixed with one other image at most, the images
+    changed."""
+    from kerascnn.data import load_data
+
+    data = {"source": "glyphs", "classes": 4, "samples": 120, "batch_size": 16,
+            "normalize": "none", "augment": augment}
+    plain = load_data(_recipe("grain", **{**data, "augment": {}})).train
+    fed = load_data(_recipe("grain", **data)).train
+    x, y = fed.batch(1, 0)
+    px, py = plain.batch(1, 0)
+    assert x.shape == px.shape and y.shape == py.shape
+    np.testing.assert_allclose(y.sum(1), 1, atol=1e-5)
+    assert not np.array_equal(x, px)
+    mixed = (y.max(1) < 1) & (y.max(1) > 0)
+    assert mixed.any()
+    own = y[np.arange(len(y)), py.argmax(1)]  # the same images in the same order as without
+    assert (own > 0).all()  # each image keeps a share of its own class
+    assert ((y > 1e-6).sum(1) <= 2).all()  # mixed with one other image at most
