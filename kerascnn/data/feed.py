@@ -10,10 +10,11 @@ backend since Keras 3.11.
 Why grain: Keras reads its datasets natively (keras#21494), its `MapDataset` gives random access by
 index (the resumable order above) and its reading threads the parallelism; processes
 (`mp_prefetch`) are one option away for decoders that hold the GIL. Pillow's decoders and NumPy's
-array work let go of the GIL, so threads suffice on the sources here (BENCHMARKS.md).
+array work let go of the GIL, so threads are used (BENCHMARKS.md measures the path on in-memory
+sources against arrays; image folders on this path are not measured yet).
 
 What each recipe key means is the tf.data path's (`kerascnn.data.pipeline`), in NumPy
-(`kerascnn.data.images` for resizes): the random-resized crop (TensorFlow's
+(`kerascnn.data.images` for resizes): the random-resized crop (after TensorFlow's
 `sample_distorted_bounding_box` rule, ten tries, the whole image otherwise), crops of `image_size`
 from `load_size`, padded crops, flips, then Keras' own RandAugment, MixUp and CutMix layers (on the
 CPU, `keras.device("cpu")`), normalization and one-hot labels.
