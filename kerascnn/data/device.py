@@ -24,6 +24,8 @@ from functools import partial
 
 import numpy as np
 
+from kerascnn.data.feed import Batches
+
 __all__ = ["DeviceFeed", "usable"]
 
 
@@ -45,30 +47,21 @@ def usable(recipe, part, *, accelerator: bool) -> str | None:
     return None
 
 
-class DeviceFeed:
-    """The training split's batches, made on the device (see the module docstring). Offers what
-    `kerascnn.data.feed.Feed` offers the trainer: `len`, `steps`, `map`, `element_spec`,
-    `dataset(first_epoch, epochs)`, `batch(epoch, index)`, `take`, `as_numpy_iterator`."""
+class DeviceFeed(Batches):
+    """The training split's batches, made on the device (see the module docstring): what
+    `kerascnn.data.feed.Batches` gives the trainer, each batch a JAX array."""
 
-    is_feed = True
     on_device = True
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, *, pre, classes: int,
                  batch_size: int, seed: int, crop_padding: int = 0, flip: bool = False,
-                 drop_remainder: bool = False, maps: tuple = (), limit: int | None = None,
-                 _arrays=None):
+                 _arrays=None, **options):
         import jax
 
-        from kerascnn.data.feed import Feed
-
-        self.pre, self.classes, self.batch_size, self.seed = pre, classes, int(batch_size), seed
-        self.crop_padding, self.flip, self.maps, self.limit = crop_padding, flip, maps, limit
-        self.drop_remainder = drop_remainder
+        super().__init__(len(labels), batch_size, seed=seed, **options)
+        self.pre, self.classes = pre, classes
+        self.crop_padding, self.flip = crop_padding, flip
         self._source = (images, labels)
-        self._order = Feed(_Indices(len(labels)), batch_size, None, seed=seed,
-                           drop_remainder=drop_remainder)
-        self.size = len(labels)
-        self.steps = self._order.steps if limit is None else min(self._order.steps, limit)
         if _arrays is None:
             whole = np.all(images == np.round(images)) and images.min() >= 0 and \
                 images.max() <= 255
@@ -77,42 +70,24 @@ class DeviceFeed:
         self._x, self._y = _arrays
         self._key = jax.random.key(seed)
         size = tuple(pre.input_shape[:2])
-        self._make = jax.jit(partial(
+        self._augment = jax.jit(partial(
             _augment, size=size, padding=int(crop_padding), flip=bool(flip),
             cropped=tuple(pre.load_size) != size, mean=tuple(pre.mean), std=tuple(pre.std),
             bgr=bool(pre.bgr), classes=int(classes)))
-        self._spec = None
 
-    def __len__(self) -> int:
-        return self.steps
-
-    def batch(self, epoch: int, index: int):
+    def _make(self, epoch, index, chosen):
         import jax
 
-        start = index * self.batch_size
-        chosen = self._order.order(epoch)[start:start + self.batch_size]
         key = jax.random.fold_in(jax.random.fold_in(self._key, epoch), index)
-        batch = self._make(self._x, self._y, jax.device_put(chosen.astype(np.int32)), key)
-        for fn in self.maps:
-            batch = fn(*batch)
-        return batch
+        return self._augment(self._x, self._y, jax.device_put(chosen.astype(np.int32)), key)
 
     def _copy(self, **changes) -> DeviceFeed:
-        options = {"pre": self.pre, "classes": self.classes, "batch_size": self.batch_size,
-                   "seed": self.seed, "crop_padding": self.crop_padding, "flip": self.flip,
-                   "drop_remainder": self.drop_remainder, "maps": self.maps,
-                   "limit": self.limit, "_arrays": (self._x, self._y), **changes}
-        return DeviceFeed(*self._source, **options)
-
-    def map(self, fn) -> DeviceFeed:
-        return self._copy(maps=(*self.maps, fn))
-
-    def take(self, count: int) -> DeviceFeed:
-        return self._copy(limit=count if self.limit is None else min(self.limit, count))
-
-    def __iter__(self):
-        for index in range(self.steps):
-            yield self.batch(0, index)
+        options = {**self._options(), **changes}
+        options.pop("seed")
+        return DeviceFeed(*self._source, pre=self.pre, classes=self.classes,
+                          batch_size=self.batch_size, seed=self.seed,
+                          crop_padding=self.crop_padding, flip=self.flip,
+                          _arrays=(self._x, self._y), **options)
 
     def as_numpy_iterator(self):
         from keras import tree
@@ -120,34 +95,11 @@ class DeviceFeed:
         for batch in self:
             yield tree.map_structure(np.asarray, batch)
 
-    @property
-    def element_spec(self):
-        if self._spec is None:
-            from keras import tree
-
-            from kerascnn.data.feed import Spec
-
-            self._spec = tree.map_structure(
-                lambda a: Spec((None, *a.shape[1:]), np.dtype(a.dtype.name)), self.batch(0, 0))
-        return self._spec
-
     def dataset(self, first_epoch: int = 0, epochs: int = 1, *, threads=None):
         """A generator of `epochs` epochs of device batches from `first_epoch` on."""
         for epoch in range(first_epoch, first_epoch + max(epochs, 1)):
             for index in range(self.steps):
                 yield self.batch(epoch, index)
-
-
-class _Indices:
-    """A part that is only its length: `Feed` draws the epochs' orders for the device feed."""
-
-    labels = None
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __len__(self):
-        return self.n
 
 
 def _augment(x_all, y_all, chosen, key, *, size, padding, flip, cropped, mean, std, bgr,

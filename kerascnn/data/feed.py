@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Feed", "Augmenter", "ShapedPart", "shape_images", "Spec", "for_keras",
+__all__ = ["Batches", "Feed", "Augmenter", "ShapedPart", "shape_images", "Spec", "for_keras",
            "random_crops", "random_flips", "random_resized_crop"]
 
 class Spec:
@@ -47,32 +47,33 @@ def _threads() -> int:
     return max(2, min(8, os.cpu_count() or 2))
 
 
-class Feed:
-    """One split's batches (see the module docstring).
+class Batches:
+    """What both feeds share (`Feed` here, `kerascnn.data.device.DeviceFeed`): `size` images in
+    `steps` batches an epoch, each epoch's order drawn from (seed, epoch), batch `index` of
+    epoch `epoch` made by `_make(epoch, index, chosen)`, then `maps`; `map`, `take`, one epoch's
+    iteration and the batches' `element_spec`. Subclasses give `_make`, `_copy` and `dataset`.
 
     Args:
-        part: the split (`kerascnn.data.sources.Part`).
+        size: the split's images.
         batch_size: images per batch.
-        make: `(images, labels, rng) -> (x, y)`: a raw batch to the network's input; `rng` is
-            None when the feed does not shuffle (evaluation order, no augmentation).
-        seed: shuffle (and hand `make` a generator) with this seed; None: the part's order.
+        seed: shuffle with this seed; None: the split's order.
         drop_remainder: leave out each epoch's last, smaller batch.
         shard: (this process, processes): each batch's share of this process (every process
             draws the same global batch and takes every `processes`-th image of it from its
             own index on), for `keras.distribution` across processes.
     """
 
-    is_feed = True  # what `for_keras` gives `fit` as grain batches (DeviceFeed too)
+    is_feed = True  # what `for_keras` gives `fit` through `dataset`
+    on_device = False
 
-    def __init__(self, part, batch_size: int, make: Callable, *, seed: int | None = None,
+    def __init__(self, size: int, batch_size: int, *, seed: int | None = None,
                  drop_remainder: bool = False, maps: tuple = (), limit: int | None = None,
                  shard: tuple[int, int] = (0, 1)):
-        self.part, self.batch_size, self.make = part, int(batch_size), make
+        self.size, self.batch_size = int(size), int(batch_size)
         self.seed, self.drop_remainder, self.maps = seed, drop_remainder, tuple(maps)
         self.limit, self.shard = limit, tuple(shard)
-        n = len(part)
-        self.size = n
-        self.steps = n // self.batch_size if drop_remainder else math.ceil(n / self.batch_size)
+        self.steps = (self.size // self.batch_size if drop_remainder
+                      else math.ceil(self.size / self.batch_size))
         if limit is not None:
             self.steps = min(self.steps, int(limit))
         self._orders: dict[int, np.ndarray] = {}
@@ -83,7 +84,7 @@ class Feed:
         return self.steps
 
     def order(self, epoch: int) -> np.ndarray:
-        """The epoch's order of the part's images."""
+        """The epoch's order of the split's images."""
         if self.seed is None:
             return np.arange(self.size)
         with self._lock:
@@ -98,24 +99,26 @@ class Feed:
         """Batch `index` of epoch `epoch`, as the network takes it."""
         start = index * self.batch_size
         chosen = self.order(epoch)[start:start + self.batch_size][self.shard[0]::self.shard[1]]
-        images, labels = self.part.read(chosen)
-        rng = None if self.seed is None else np.random.default_rng(
-            [self.seed, epoch, index, 1 + self.shard[0]])  # each process its own draws
-        batch = self.make(images, labels, rng)
+        batch = self._make(epoch, index, chosen)
         for fn in self.maps:
             batch = fn(*batch)
         return batch
 
-    def _copy(self, **changes) -> Feed:
-        options = {"seed": self.seed, "drop_remainder": self.drop_remainder, "maps": self.maps,
-                   "limit": self.limit, "shard": self.shard, **changes}
-        return Feed(self.part, self.batch_size, self.make, **options)
+    def _make(self, epoch: int, index: int, chosen: np.ndarray):
+        raise NotImplementedError
 
-    def map(self, fn: Callable) -> Feed:
-        """The same batches, then `fn(x, y) -> (x, y)` (NumPy in, NumPy out)."""
+    def _options(self) -> dict:
+        return {"seed": self.seed, "drop_remainder": self.drop_remainder, "maps": self.maps,
+                "limit": self.limit, "shard": self.shard}
+
+    def _copy(self, **changes) -> Batches:
+        raise NotImplementedError
+
+    def map(self, fn: Callable) -> Batches:
+        """The same batches, then `fn(x, y) -> (x, y)`."""
         return self._copy(maps=(*self.maps, fn))
 
-    def take(self, count: int) -> Feed:
+    def take(self, count: int) -> Batches:
         """The first `count` batches."""
         return self._copy(limit=count if self.limit is None else min(self.limit, count))
 
@@ -124,20 +127,42 @@ class Feed:
         for index in range(self.steps):
             yield self.batch(0, index)
 
-    def as_numpy_iterator(self):
-        """One epoch's batches, read ahead by grain's threads."""
-        return iter(self.dataset())
-
     @property
     def element_spec(self):
         """The batches' structure as `Spec(shape with None batch, dtype)` leaves."""
         if self._spec is None:
             from keras import tree
 
-            first = self.batch(0, 0)
             self._spec = tree.map_structure(
-                lambda a: Spec((None, *np.shape(a)[1:]), np.asarray(a).dtype), first)
+                lambda a: Spec((None, *np.shape(a)[1:]), a.dtype), self.batch(0, 0))
         return self._spec
+
+
+class Feed(Batches):
+    """One split's batches, made on the host (see the module docstring and `Batches`).
+
+    Args:
+        part: the split (`kerascnn.data.sources.Part`).
+        make: `(images, labels, rng) -> (x, y)`: a raw batch to the network's input; `rng` is
+            None when the feed does not shuffle (evaluation order, no augmentation).
+    """
+
+    def __init__(self, part, batch_size: int, make: Callable, **options):
+        super().__init__(len(part), batch_size, **options)
+        self.part, self.make = part, make
+
+    def _make(self, epoch, index, chosen):
+        images, labels = self.part.read(chosen)
+        rng = None if self.seed is None else np.random.default_rng(
+            [self.seed, epoch, index, 1 + self.shard[0]])  # each process its own draws
+        return self.make(images, labels, rng)
+
+    def _copy(self, **changes) -> Feed:
+        return Feed(self.part, self.batch_size, self.make, **{**self._options(), **changes})
+
+    def as_numpy_iterator(self):
+        """One epoch's batches, read ahead by grain's threads."""
+        return iter(self.dataset())
 
     def dataset(self, first_epoch: int = 0, epochs: int = 1, *, threads: int | None = None):
         """`epochs` epochs of batches from `first_epoch` on, read ahead by grain's threads."""
