@@ -32,8 +32,10 @@ def main(argv=None):
     t0 = time.perf_counter()
     kerascnn.build("resnet20")
     warmup = time.perf_counter() - t0
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} CPUs, "
-          f"keras {keras.__version__} ({keras.backend.backend()}); warm-up build {warmup:.1f} s")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} CPUs, "
+        f"keras {keras.__version__} ({keras.backend.backend()}); warm-up build {warmup:.1f} s"
+    )
     rows = []
     for name in names:
         keras.backend.clear_session()

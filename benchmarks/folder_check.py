@@ -83,8 +83,7 @@ def main(argv=None):
             shutil.rmtree(cache, ignore_errors=True)
 
         listing = timed(lambda: folder.index_folder(root, seed=0, check=False), args.repeats)
-        cold = timed(lambda: folder.index_folder(root, seed=0, check=True), args.repeats,
-                     before=clear)
+        cold = timed(lambda: folder.index_folder(root, seed=0, check=True), args.repeats, before=clear)
         folder.index_folder(root, seed=0, check=True)
         warm = timed(lambda: folder.index_folder(root, seed=0, check=True), args.repeats)
 
@@ -97,14 +96,18 @@ def main(argv=None):
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    rows = [("listing the files (no decoding)", listing),
-            ("check, first run (empty cache): every image decoded", cold),
-            ("check, later runs (cache warm): nothing decoded", warm),
-            ("for scale: one epoch of reading, decoding and resizing to 224x224", reading)]
-    head = (f"{time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} CPUs, "
-            f"TensorFlow {tf.__version__}, Keras {keras.__version__}; {args.images:,} JPEGs of "
-            f"{args.size[0]}x{args.size[1]} ({megabytes:.0f} MB, one damaged), generated in "
-            f"{made:.0f} s; median (range) of {args.repeats}")
+    rows = [
+        ("listing the files (no decoding)", listing),
+        ("check, first run (empty cache): every image decoded", cold),
+        ("check, later runs (cache warm): nothing decoded", warm),
+        ("for scale: one epoch of reading, decoding and resizing to 224x224", reading),
+    ]
+    head = (
+        f"{time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} CPUs, "
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}; {args.images:,} JPEGs of "
+        f"{args.size[0]}x{args.size[1]} ({megabytes:.0f} MB, one damaged), generated in "
+        f"{made:.0f} s; median (range) of {args.repeats}"
+    )
     if args.markdown:
         print(f"{head}.\n\n| step | seconds | images/s |\n| --- | ---: | ---: |")
         for name, (median, low, high) in rows:
@@ -112,8 +115,10 @@ def main(argv=None):
     else:
         print("# " + head)
         for name, (median, low, high) in rows:
-            print(f"{name:<68} {median:7.2f} s ({low:.2f}-{high:.2f})  "
-                  f"{args.images / median:9,.0f} images/s")
+            print(
+                f"{name:<68} {median:7.2f} s ({low:.2f}-{high:.2f})  "
+                f"{args.images / median:9,.0f} images/s"
+            )
 
 
 if __name__ == "__main__":

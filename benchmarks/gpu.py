@@ -102,9 +102,11 @@ class KerasJaxTrainer:
             return tv, ntv, ov, loss
 
         self._step = jax.jit(step, donate_argnums=(0, 1, 2))
-        self.state = ([v.value for v in model.trainable_variables],
-                      [v.value for v in model.non_trainable_variables],
-                      [v.value for v in self.optimizer.variables])
+        self.state = (
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in self.optimizer.variables],
+        )
 
     def run(self, batches, steps):
         """`steps` train steps cycling over `batches` [(x, y), ...]; returns seconds (synchronised)."""
@@ -137,10 +139,17 @@ def keras_resnet50(batch, image, n_batches, **options):
     macs = forward_macs(model)
     trainer = KerasJaxTrainer(model)
     rng = np.random.default_rng(0)
-    batches = [(jax.device_put(rng.standard_normal((batch, image, image, 3), dtype=np.float32)
-                               .astype(jax.numpy.bfloat16)),
-                jax.device_put(rng.integers(0, 1000, batch).astype(np.int32)))
-               for _ in range(n_batches)]
+    batches = [
+        (
+            jax.device_put(
+                rng.standard_normal((batch, image, image, 3), dtype=np.float32).astype(
+                    jax.numpy.bfloat16
+                )
+            ),
+            jax.device_put(rng.integers(0, 1000, batch).astype(np.int32)),
+        )
+        for _ in range(n_batches)
+    ]
     return model, trainer, batches, macs, build_s
 
 
@@ -162,10 +171,14 @@ class TimmTrainer:
         self.loss_fn = torch.nn.CrossEntropyLoss()
         g = torch.Generator(device="cuda").manual_seed(0)
         self.batches = [
-            (torch.randn(batch, 3, image, image, device="cuda", generator=g)
-             .to(memory_format=torch.channels_last),
-             torch.randint(0, 1000, (batch,), device="cuda", generator=g))
-            for _ in range(n_batches)]
+            (
+                torch.randn(batch, 3, image, image, device="cuda", generator=g).to(
+                    memory_format=torch.channels_last
+                ),
+                torch.randint(0, 1000, (batch,), device="cuda", generator=g),
+            )
+            for _ in range(n_batches)
+        ]
 
     def step(self, x, y):
         torch = self.torch
@@ -206,9 +219,14 @@ def part_resnet50(args, results):
         trainer.run(batches, 5)
         log(f"  build {build_s:.1f} s, compile {t:.1f} s, {macs / 1e9:.3f} GMACs")
         key = f"kerascnn_{variant}"
-        out[key] = {"params": model.count_params(), "forward_macs": macs, "build_s": build_s,
-                    "compile_s": t, "runs": []}
-        runners[key] = (lambda tr=trainer, b=batches: tr.run(b, args.steps))
+        out[key] = {
+            "params": model.count_params(),
+            "forward_macs": macs,
+            "build_s": build_s,
+            "compile_s": t,
+            "runs": [],
+        }
+        runners[key] = lambda tr=trainer, b=batches: tr.run(b, args.steps)
         macs_of[key] = macs
     if not args.no_timm:
         try:
@@ -217,8 +235,12 @@ def part_resnet50(args, results):
             t = timm_trainer.run(3)
             timm_trainer.run(5)
             log(f"  compile {t:.1f} s")
-            out["timm"] = {"params": timm_trainer.params, "compile_s": t, "runs": [],
-                           "forward_macs": macs_of.get("kerascnn_v1.5")}
+            out["timm"] = {
+                "params": timm_trainer.params,
+                "compile_s": t,
+                "runs": [],
+                "forward_macs": macs_of.get("kerascnn_v1.5"),
+            }
             runners["timm"] = lambda: timm_trainer.run(args.steps)
             macs_of["timm"] = macs_of.get("kerascnn_v1.5")
         except Exception as e:  # report and go on: the kerascnn numbers still matter
@@ -238,7 +260,9 @@ def part_resnet50(args, results):
             out[key]["mfu"] = rate * 6 * macs_of[key] / H100_BF16_DENSE_PEAK
     if "timm" in runners:
         for variant in args.variants:
-            out[f"ratio_kerascnn_{variant}_over_timm"] = out[f"kerascnn_{variant}"]["img_s"] / out["timm"]["img_s"]
+            out[f"ratio_kerascnn_{variant}_over_timm"] = (
+                out[f"kerascnn_{variant}"]["img_s"] / out["timm"]["img_s"]
+            )
     runners.clear()
     gc.collect()
 
@@ -309,30 +333,39 @@ def part_fit(args, results):
     n = batch * steps
     x = rng.integers(0, 256, (n, image, image, 3), dtype=np.uint8)
     y = rng.integers(0, 1000, n).astype(np.int32)
+
     def cycle(items):
         while True:
             yield from items
 
-    resident = [(jax.device_put(x[i * batch:(i + 1) * batch]), jax.device_put(y[i * batch:(i + 1) * batch]))
-                for i in range(4)]
+    resident = [
+        (jax.device_put(x[i * batch : (i + 1) * batch]), jax.device_put(y[i * batch : (i + 1) * batch]))
+        for i in range(4)
+    ]
 
     class HostBatches(keras.utils.PyDataset):
         def __len__(self):
             return steps
 
         def __getitem__(self, i):
-            return x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+            return x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]
 
     feeds = {
         "host_arrays": lambda: dict(x=x, y=y, batch_size=batch),
         "pydataset_8_threads": lambda: dict(x=HostBatches(workers=8, max_queue_size=8)),
-        "thread_device_put_4_ahead": lambda: dict(x=_device_prefetch(x, y, batch), steps_per_epoch=steps),
+        "thread_device_put_4_ahead": lambda: dict(
+            x=_device_prefetch(x, y, batch), steps_per_epoch=steps
+        ),
         "device_resident": lambda: dict(x=cycle(resident), steps_per_epoch=steps),
     }
     out = results.setdefault("resnet50_model_fit", {"batch": batch, "images_per_epoch": n})
     for spe, names in ((args.steps_per_execution, list(feeds)), (1, ["device_resident"])):
-        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-                      loss="sparse_categorical_crossentropy", jit_compile=True, steps_per_execution=spe)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+            loss="sparse_categorical_crossentropy",
+            jit_compile=True,
+            steps_per_execution=spe,
+        )
         model.fit(**feeds["device_resident"](), epochs=1, verbose=0)  # compile
         _sync(model)
         runs = {name: [] for name in names}
@@ -345,8 +378,10 @@ def part_fit(args, results):
                 runs[name].append(n / (time.perf_counter() - t0))
         for name, rates in runs.items():
             out[f"{name}_spe{spe}"] = statistics.median(rates)
-            log(f"resnet50 v1.5 model.fit, {name}, steps_per_execution={spe}: "
-                f"{statistics.median(rates):.0f} img/s")
+            log(
+                f"resnet50 v1.5 model.fit, {name}, steps_per_execution={spe}: "
+                f"{statistics.median(rates):.0f} img/s"
+            )
 
 
 # --------------------------------------------------------------------------------------------- CIFAR
@@ -365,8 +400,9 @@ def part_cifar(args, results):
     labels = rng.integers(0, 10, n).astype(np.int32)
     x_dev = jax.device_put((images.astype(np.float32) / 255.0).astype(jax.numpy.bfloat16))
     y_dev = jax.device_put(labels)
-    batches = [(x_dev[i * batch:(i + 1) * batch], y_dev[i * batch:(i + 1) * batch])
-               for i in range(steps)]
+    batches = [
+        (x_dev[i * batch : (i + 1) * batch], y_dev[i * batch : (i + 1) * batch]) for i in range(steps)
+    ]
     for name in args.cifar_models:
         keras.backend.clear_session()  # (clear_session also resets the dtype policy: set it after)
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -374,21 +410,31 @@ def part_cifar(args, results):
         trainer = KerasJaxTrainer(model)
         t_compile = trainer.run(batches, 2)
         epochs = [trainer.run(batches, steps) for _ in range(args.cifar_epochs)]
-        entry = {"batch": batch, "steps_per_epoch": steps, "compile_s": t_compile,
-                 "epoch_s_device_resident": statistics.median(epochs), "epoch_runs": epochs,
-                 "forward_macs": forward_macs(model)}
-        log(f"{name}: device-resident epoch {entry['epoch_s_device_resident']:.2f} s "
-            f"({n / entry['epoch_s_device_resident']:.0f} img/s), compile {t_compile:.1f} s")
+        entry = {
+            "batch": batch,
+            "steps_per_epoch": steps,
+            "compile_s": t_compile,
+            "epoch_s_device_resident": statistics.median(epochs),
+            "epoch_runs": epochs,
+            "forward_macs": forward_macs(model),
+        }
+        log(
+            f"{name}: device-resident epoch {entry['epoch_s_device_resident']:.2f} s "
+            f"({n / entry['epoch_s_device_resident']:.0f} img/s), compile {t_compile:.1f} s"
+        )
 
         # The path `kerascnn train` takes: model.fit from host arrays.
         keras.backend.clear_session()
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
         model = kerascnn.build(name)
-        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-                      loss="sparse_categorical_crossentropy", jit_compile=True,
-                      steps_per_execution=args.steps_per_execution)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+            loss="sparse_categorical_crossentropy",
+            jit_compile=True,
+            steps_per_execution=args.steps_per_execution,
+        )
         x_host = images.astype(np.float32) / 255.0
-        model.fit(x_host[:batch * 8], labels[:batch * 8], batch_size=batch, epochs=1, verbose=0)
+        model.fit(x_host[: batch * 8], labels[: batch * 8], batch_size=batch, epochs=1, verbose=0)
         _sync(model)
         fit_runs = []
         for _ in range(args.cifar_epochs):
@@ -396,28 +442,62 @@ def part_cifar(args, results):
             model.fit(x_host, labels, batch_size=batch, epochs=1, verbose=0, shuffle=False)
             _sync(model)
             fit_runs.append(time.perf_counter() - t0)
-        entry.update(epoch_s_model_fit=statistics.median(fit_runs), fit_runs=fit_runs,
-                     steps_per_execution=args.steps_per_execution)
-        log(f"{name}: model.fit epoch (host float32 arrays, steps_per_execution="
-            f"{args.steps_per_execution}) {entry['epoch_s_model_fit']:.2f} s")
+        entry.update(
+            epoch_s_model_fit=statistics.median(fit_runs),
+            fit_runs=fit_runs,
+            steps_per_execution=args.steps_per_execution,
+        )
+        log(
+            f"{name}: model.fit epoch (host float32 arrays, steps_per_execution="
+            f"{args.steps_per_execution}) {entry['epoch_s_model_fit']:.2f} s"
+        )
         results.setdefault("cifar", {})[name] = entry
 
 
 TRAIN_CASES = {
-    "resnet20": {"sets": ['model.name="resnet20"', 'data.source="synthetic"', "data.classes=10",
-                          "data.samples=50000", "data.image_size=[32,32]", "data.channels=3",
-                          "data.batch_size=128", "data.test_fraction=0",
-                          "data.validation_split=0", "data.augment.crop_padding=4",
-                          "data.augment.flip=true", 'train.optimizer="sgd"',
-                          "train.learning_rate=0.1", "train.momentum=0.9", "train.epochs=4"],
-                 "batch": 128, "image": 32, "images": 50_000},
-    "resnet50": {"sets": ['model.name="resnet50"', 'data.source="synthetic"', "data.classes=1000",
-                          "data.samples=5120", "data.image_size=[224,224]", "data.channels=3",
-                          "data.batch_size=256", "data.test_fraction=0",
-                          "data.validation_split=0", "data.augment.flip=true",
-                          'train.optimizer="sgd"', "train.learning_rate=0.1",
-                          "train.momentum=0.9", "train.epochs=4"],
-                 "batch": 256, "image": 224, "images": 5_120},
+    "resnet20": {
+        "sets": [
+            'model.name="resnet20"',
+            'data.source="synthetic"',
+            "data.classes=10",
+            "data.samples=50000",
+            "data.image_size=[32,32]",
+            "data.channels=3",
+            "data.batch_size=128",
+            "data.test_fraction=0",
+            "data.validation_split=0",
+            "data.augment.crop_padding=4",
+            "data.augment.flip=true",
+            'train.optimizer="sgd"',
+            "train.learning_rate=0.1",
+            "train.momentum=0.9",
+            "train.epochs=4",
+        ],
+        "batch": 128,
+        "image": 32,
+        "images": 50_000,
+    },
+    "resnet50": {
+        "sets": [
+            'model.name="resnet50"',
+            'data.source="synthetic"',
+            "data.classes=1000",
+            "data.samples=5120",
+            "data.image_size=[224,224]",
+            "data.channels=3",
+            "data.batch_size=256",
+            "data.test_fraction=0",
+            "data.validation_split=0",
+            "data.augment.flip=true",
+            'train.optimizer="sgd"',
+            "train.learning_rate=0.1",
+            "train.momentum=0.9",
+            "train.epochs=4",
+        ],
+        "batch": 256,
+        "image": 224,
+        "images": 5_120,
+    },
 }
 
 
@@ -435,20 +515,40 @@ def part_train(args, results):
     for name in args.train_models:
         case = dict(TRAIN_CASES[name])
         case["images"] = int(case["images"] * args.train_fraction)
-        case["sets"] = [item if not item.startswith("data.samples=") else
-                        f"data.samples={case['images']}" for item in case["sets"]]
+        case["sets"] = [
+            item if not item.startswith("data.samples=") else f"data.samples={case['images']}"
+            for item in case["sets"]
+        ]
         entry = {"images": case["images"], "batch": case["batch"], "image": case["image"]}
         for label, on_device in (("cli_on_device", "true"), ("cli_host_grain", "false")):
             out = args.out / f"train-{name}-{label}"
-            command = [sys.executable, "-m", "kerascnn.cli", "train", "lenet5_digits",
-                       "--output", str(out), "--restart", "--quiet",
-                       "--set", "train.mixed_precision=true", "--set", "output.tensorboard=false",
-                       "--set", f"data.on_device={on_device}"]
+            command = [
+                sys.executable,
+                "-m",
+                "kerascnn.cli",
+                "train",
+                "lenet5_digits",
+                "--output",
+                str(out),
+                "--restart",
+                "--quiet",
+                "--set",
+                "train.mixed_precision=true",
+                "--set",
+                "output.tensorboard=false",
+                "--set",
+                f"data.on_device={on_device}",
+            ]
             for item in case["sets"]:
                 command += ["--set", item]
             t0 = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, timeout=1200,
-                                  env={**os.environ, "KERAS_BACKEND": "jax"})
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=1200,
+                env={**os.environ, "KERAS_BACKEND": "jax"},
+            )
             wall = time.perf_counter() - t0
             if done.returncode:
                 entry[f"{label}_error"] = (done.stdout + done.stderr)[-3000:]
@@ -457,46 +557,65 @@ def part_train(args, results):
             with open(out / "history.csv", newline="") as f:
                 seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
             epoch = statistics.median(seconds[1:])
-            entry[label] = {"epoch_s": epoch, "epochs_s": seconds, "command_s": wall,
-                            "images_per_s": case["images"] / epoch}
-            log(f"{name} {label}: epoch {epoch:.2f} s ({case['images'] / epoch:,.0f} img/s), "
-                f"whole command {wall:.0f} s")
+            entry[label] = {
+                "epoch_s": epoch,
+                "epochs_s": seconds,
+                "command_s": wall,
+                "images_per_s": case["images"] / epoch,
+            }
+            log(
+                f"{name} {label}: epoch {epoch:.2f} s ({case['images'] / epoch:,.0f} img/s), "
+                f"whole command {wall:.0f} s"
+            )
         # The ceiling: the same model's jitted step, data resident on the device.
         keras.backend.clear_session()
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        model = kerascnn.build(name, input_shape=(case["image"], case["image"], 3),
-                               classes=10 if name == "resnet20" else 1000)
+        model = kerascnn.build(
+            name,
+            input_shape=(case["image"], case["image"], 3),
+            classes=10 if name == "resnet20" else 1000,
+        )
         trainer = KerasJaxTrainer(model)
         rng = np.random.default_rng(0)
         batch = case["batch"]
-        x = jax.device_put(rng.standard_normal((batch, case["image"], case["image"], 3),
-                                               dtype=np.float32).astype(jax.numpy.bfloat16))
+        x = jax.device_put(
+            rng.standard_normal((batch, case["image"], case["image"], 3), dtype=np.float32).astype(
+                jax.numpy.bfloat16
+            )
+        )
         y = jax.device_put(rng.integers(0, 10, batch).astype(np.int32))
         trainer.run([(x, y)], 3)
         steps = case["images"] // batch
         epoch = statistics.median(trainer.run([(x, y)], steps) for _ in range(3))
-        entry["jitted_step_device_resident"] = {"epoch_s": epoch,
-                                                "images_per_s": steps * batch / epoch}
-        log(f"{name} jitted step, data on the device: epoch {epoch:.2f} s "
-            f"({steps * batch / epoch:,.0f} img/s)")
+        entry["jitted_step_device_resident"] = {"epoch_s": epoch, "images_per_s": steps * batch / epoch}
+        log(
+            f"{name} jitted step, data on the device: epoch {epoch:.2f} s "
+            f"({steps * batch / epoch:,.0f} img/s)"
+        )
         for label in ("cli_on_device", "cli_host_grain"):
             if label in entry:
-                entry[label]["of_jitted_step"] = (entry["jitted_step_device_resident"]
-                                                  ["images_per_s"]
-                                                  and entry[label]["images_per_s"]
-                                                  / entry["jitted_step_device_resident"]
-                                                  ["images_per_s"])
+                entry[label]["of_jitted_step"] = (
+                    entry["jitted_step_device_resident"]["images_per_s"]
+                    and entry[label]["images_per_s"]
+                    / entry["jitted_step_device_resident"]["images_per_s"]
+                )
         results.setdefault("train", {})[name] = entry
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", action="append",
-                        choices=["resnet50", "batch_sweep", "fit", "cifar", "train"])
-    parser.add_argument("--train-models", nargs="+", default=list(TRAIN_CASES),
-                        choices=list(TRAIN_CASES))
-    parser.add_argument("--train-fraction", type=float, default=1.0,
-                        help="of each --part train case's images (a smoke run: 0.02)")
+    parser.add_argument(
+        "--part", action="append", choices=["resnet50", "batch_sweep", "fit", "cifar", "train"]
+    )
+    parser.add_argument(
+        "--train-models", nargs="+", default=list(TRAIN_CASES), choices=list(TRAIN_CASES)
+    )
+    parser.add_argument(
+        "--train-fraction",
+        type=float,
+        default=1.0,
+        help="of each --part train case's images (a smoke run: 0.02)",
+    )
     parser.add_argument("--variants", nargs="+", default=["v1", "v1.5"], choices=list(VARIANTS))
     parser.add_argument("--sweep", nargs="+", type=int, default=[128, 256, 512])
     parser.add_argument("--batch", type=int, default=256)
@@ -515,10 +634,15 @@ def main(argv=None):
     import jax
     import keras
 
-    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "command": " ".join(sys.argv),
-               "python": platform.python_version(), "keras": keras.__version__,
-               "jax": jax.__version__, "backend": keras.backend.backend(),
-               "devices": [str(d) for d in jax.devices()]}
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "command": " ".join(sys.argv),
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "jax": jax.__version__,
+        "backend": keras.backend.backend(),
+        "devices": [str(d) for d in jax.devices()],
+    }
     try:
         import torch
 
@@ -533,8 +657,13 @@ def main(argv=None):
     path = args.out / "gpu_results.json"
     for part in parts:
         try:
-            {"resnet50": part_resnet50, "batch_sweep": part_batch_sweep, "fit": part_fit,
-             "cifar": part_cifar, "train": part_train}[part](args, results)
+            {
+                "resnet50": part_resnet50,
+                "batch_sweep": part_batch_sweep,
+                "fit": part_fit,
+                "cifar": part_cifar,
+                "train": part_train,
+            }[part](args, results)
         except Exception as e:
             import traceback
 

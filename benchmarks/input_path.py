@@ -26,9 +26,15 @@ RECIPES = {
     # where a feed's cost shows most.
     "lenet5_digits": [],
     # CIFAR-shaped: ResNet-20 on 2,500 32x32 glyphs, padded crops and flips, batch 128.
-    "resnet20_glyphs": ['model.name="resnet20"', 'data.source="glyphs"', "data.classes=10",
-                        "data.samples=2500", "data.batch_size=128", "data.augment.flip=true",
-                        "data.augment.crop_padding=4"],
+    "resnet20_glyphs": [
+        'model.name="resnet20"',
+        'data.source="glyphs"',
+        "data.classes=10",
+        "data.samples=2500",
+        "data.batch_size=128",
+        "data.augment.flip=true",
+        "data.augment.crop_padding=4",
+    ],
 }
 
 WORKER = r"""
@@ -92,8 +98,13 @@ print("RESULT", json.dumps({"images": len(arrays[0]), "validation": len(val_arra
 
 def measure(backend: str, sets: list[str], epochs: int, repeats: int) -> dict:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", WORKER, json.dumps(sets), str(epochs),
-                           str(repeats)], env=env, capture_output=True, text=True, timeout=3600)
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, json.dumps(sets), str(epochs), str(repeats)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     if done.returncode:
         raise SystemExit(done.stderr[-4000:])
     return json.loads(done.stdout.split("RESULT ", 1)[1].splitlines()[0])
@@ -115,12 +126,18 @@ def main(argv=None) -> None:
             found = measure(backend, RECIPES[name], args.epochs, args.repeats)
             results[f"{name} {backend}"] = found
             arrays = statistics.median(found["epochs"]["arrays"])
-            print(f"{name} on {backend}: {found['images']:,} images + {found['validation']:,} "
-                  f"validation a epoch, batch {found['batch']}; median s/epoch:", flush=True)
+            print(
+                f"{name} on {backend}: {found['images']:,} images + {found['validation']:,} "
+                f"validation a epoch, batch {found['batch']}; median s/epoch:",
+                flush=True,
+            )
             for path, seconds in found["epochs"].items():
                 median = statistics.median(seconds)
-                print(f"  {path:<8} {median:7.3f}  arrays/{path} {arrays / median:.2f}  "
-                      f"({len(seconds)} epochs)", flush=True)
+                print(
+                    f"  {path:<8} {median:7.3f}  arrays/{path} {arrays / median:.2f}  "
+                    f"({len(seconds)} epochs)",
+                    flush=True,
+                )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
 

@@ -30,8 +30,10 @@ def main(argv=None):
     import kerascnn
 
     kerascnn.build("resnet20")
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} CPUs, "
-          f"keras {keras.__version__} ({keras.backend.backend()})")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} CPUs, "
+        f"keras {keras.__version__} ({keras.backend.backend()})"
+    )
     print("| model | layers | build (s) | profile (s) | build + profile (s) | MACs | params |")
     print("|---|--:|--:|--:|--:|--:|--:|")
     for name in args.models:
@@ -45,9 +47,12 @@ def main(argv=None):
             result = kerascnn.profile(model)
             times.append(time.perf_counter() - t0)
         first = times[0]
-        print(f"| `{name}` | {len(result.rows):,} | {build:.1f} | {min(times):.2f} "
-              f"(first {first:.2f}) | {build + first:.1f} | {result.macs / 1e9:.2f}G | "
-              f"{result.params:,} |", flush=True)
+        print(
+            f"| `{name}` | {len(result.rows):,} | {build:.1f} | {min(times):.2f} "
+            f"(first {first:.2f}) | {build + first:.1f} | {result.macs / 1e9:.2f}G | "
+            f"{result.params:,} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ the same seeds for each, against none.
                                       [--markdown]
 
 Each configuration is the shipped glyphs_scratch recipe with `model.name = "resnet20"` and overrides;
-`data.seed = 0` keeps the images and splits the same across the training seeds. Prints test accuracy per seed, the mean and
+`data.seed = 0` keeps the images and splits the same across the training seeds. Prints test
+accuracy per seed, the mean and
 the difference from none; finished runs are reused (the runs resume), so the script can be stopped
 and run again.
 """
@@ -59,21 +60,26 @@ def main() -> None:
     for name in args.only:
         for seed in args.seeds:
             folder = Path(args.out) / f"{name.split()[0].lower()}-{name.split()[-1]}-seed{seed}"
-            overrides = [*CONFIGS[name], f"train.seed={seed}", f"train.epochs={args.epochs}",
-                         f'output.dir="{folder}"']
-            run = kerascnn.train(base_recipe(), overrides=overrides, verbose=0,
-                                 log=lambda *lines: None)
+            overrides = [
+                *CONFIGS[name],
+                f"train.seed={seed}",
+                f"train.epochs={args.epochs}",
+                f'output.dir="{folder}"',
+            ]
+            run = kerascnn.train(base_recipe(), overrides=overrides, verbose=0, log=lambda *lines: None)
             accuracy = run.metrics["test"]["accuracy"]
             results.setdefault(name, []).append(accuracy)
-            print(f"{name:22} seed {seed}: test accuracy {accuracy:.4f} "
-                  f"({run.metrics.get('seconds', 0):.0f} s)", flush=True)
+            print(
+                f"{name:22} seed {seed}: test accuracy {accuracy:.4f} "
+                f"({run.metrics.get('seconds', 0):.0f} s)",
+                flush=True,
+            )
     none = statistics.mean(results["none"]) if "none" in results else None
     rows = []
     for name, values in results.items():
         mean = statistics.mean(values)
         delta = "" if none is None or name == "none" else f"{100 * (mean - none):+.1f}"
-        rows.append((name, " / ".join(f"{100 * v:.1f}" for v in values), f"{100 * mean:.1f}",
-                     delta))
+        rows.append((name, " / ".join(f"{100 * v:.1f}" for v in values), f"{100 * mean:.1f}", delta))
     if args.markdown:
         print("| regularizer | test accuracy per seed (%) | mean | vs none (points) |")
         print("|---|---:|---:|---:|")

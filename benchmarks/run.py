@@ -59,8 +59,10 @@ def spread(values: list[float]) -> str:
 
 
 def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |",
-             "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |",
+    ]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -75,8 +77,7 @@ def fit_rate(model, dataset, images: int, epochs: int = 1) -> float:
 def memory_dataset(x, y, batch: int):
     import tensorflow as tf
 
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache().prefetch(
-        tf.data.AUTOTUNE)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache().prefetch(tf.data.AUTOTUNE)
 
 
 def random_task(n: int, size: int, classes: int = 10, seed: int = 0):
@@ -92,11 +93,15 @@ def random_task(n: int, size: int, classes: int = 10, seed: int = 0):
 def compile_sgd(model):
     import keras
 
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
 
 
 # --- 1. builder overhead ---------------------------------------------------------------------------
+
 
 def part_builder(quick: bool) -> str:
     import keras
@@ -105,33 +110,54 @@ def part_builder(quick: bool) -> str:
 
     size, batch, steps, repeats = (64, 16, 8, 5) if quick else (224, 32, 8, 5)
     rows = []
-    for name, app in [("resnet50", "ResNet50"), ("vgg16", "VGG16"),
-                      ("densenet121", "DenseNet121")]:
+    for name, app in [("resnet50", "ResNet50"), ("vgg16", "VGG16"), ("densenet121", "DenseNet121")]:
         keras.backend.clear_session()
         x, y = random_task(batch * steps, size)
         data = memory_dataset(x, y, batch)
         ours = kerascnn.build(name, input_shape=(size, size, 3), classes=10)
-        theirs = getattr(keras.applications, app)(weights=None, input_shape=(size, size, 3),
-                                                   classes=10)
+        theirs = getattr(keras.applications, app)(weights=None, input_shape=(size, size, 3), classes=10)
         for model in (ours, theirs):
             compile_sgd(model)
             model.fit(data, epochs=1, verbose=0)  # compilation, warm-up
-        rates = alternate({"kerascnn": lambda: fit_rate(ours, data, len(x)),
-                           "applications": lambda: fit_rate(theirs, data, len(x))}, repeats)
+        rates = alternate(
+            {
+                "kerascnn": lambda ours=ours, data=data, x=x: fit_rate(ours, data, len(x)),
+                "applications": lambda theirs=theirs, data=data, x=x: fit_rate(theirs, data, len(x)),
+            },
+            repeats,
+        )
         a, b = (statistics.median(rates[k]) for k in ("kerascnn", "applications"))
-        rows.append([f"`{name}` / `{app}`", f"{ours.count_params():,} / {theirs.count_params():,}",
-                     spread(rates["kerascnn"]), spread(rates["applications"]),
-                     f"**{a / b:.3f}**"])
+        rows.append(
+            [
+                f"`{name}` / `{app}`",
+                f"{ours.count_params():,} / {theirs.count_params():,}",
+                spread(rates["kerascnn"]),
+                spread(rates["applications"]),
+                f"**{a / b:.3f}**",
+            ]
+        )
         log(f"builder {name}: {a:.1f} vs {b:.1f} images/s")
-    return (f"Training images/s, {size}x{size}x3 inputs, 10 classes, batch {batch}, {steps} steps "
-            f"per measurement (a cached in-memory tf.data dataset), float32, SGD momentum 0.9, "
-            f"median (range) of {repeats} alternated epochs after a warm-up epoch. Parameters differ where keras.applications keeps conv biases "
-            f"before BN (ResNet50).\n\n"
-            + table(["model (kerascnn / keras.applications)", "params", "kerascnn images/s",
-                     "keras.applications images/s", "ratio of medians"], rows))
+    return (
+        f"Training images/s, {size}x{size}x3 inputs, 10 classes, batch {batch}, {steps} steps "
+        f"per measurement (a cached in-memory tf.data dataset), float32, SGD momentum 0.9, "
+        f"median (range) of {repeats} alternated epochs after a warm-up epoch. Parameters differ "
+        f"where keras.applications keeps conv biases "
+        f"before BN (ResNet50).\n\n"
+        + table(
+            [
+                "model (kerascnn / keras.applications)",
+                "params",
+                "kerascnn images/s",
+                "keras.applications images/s",
+                "ratio of medians",
+            ],
+            rows,
+        )
+    )
 
 
 # --- 2. trainer defaults ---------------------------------------------------------------------------
+
 
 def part_trainer(quick: bool) -> str:
     import csv
@@ -146,12 +172,19 @@ def part_trainer(quick: bool) -> str:
 
     samples, epochs, repeats, batch = (1600, 4, 3, 64) if quick else (4000, 6, 5, 128)
     work = Path(tempfile.mkdtemp(prefix="kerascnn-bench-"))
-    doc = {"model": {"name": "resnet20"},
-           "data": {"source": "synthetic", "classes": 10, "samples": samples,
-                    "image_size": [32, 32], "channels": 3, "batch_size": batch},
-           "train": {"epochs": epochs, "optimizer": "sgd", "learning_rate": 0.05,
-                     "momentum": 0.9},
-           "output": {"tensorboard": False}}
+    doc = {
+        "model": {"name": "resnet20"},
+        "data": {
+            "source": "synthetic",
+            "classes": 10,
+            "samples": samples,
+            "image_size": [32, 32],
+            "channels": 3,
+            "batch_size": batch,
+        },
+        "train": {"epochs": epochs, "optimizer": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+        "output": {"tensorboard": False},
+    }
     recipe = load_recipe(doc, name="bench")
     data = load_data(recipe)
 
@@ -185,8 +218,9 @@ def part_trainer(quick: bool) -> str:
         compile_sgd(model)
         timer = EpochTimes()
         timer.seconds = []
-        model.fit(x, y, batch_size=batch, epochs=epochs, validation_data=(xv, yv),
-                  callbacks=[timer], verbose=0)
+        model.fit(
+            x, y, batch_size=batch, epochs=epochs, validation_data=(xv, yv), callbacks=[timer], verbose=0
+        )
         return len(x) * len(timer.seconds[1:]) / sum(timer.seconds[1:])
 
     try:
@@ -198,21 +232,29 @@ def part_trainer(quick: bool) -> str:
     from kerascnn.training.compile import steps_per_execution as _steps_per_execution
     from kerascnn.training.devices import precision as _precision
 
-    chosen = (f"{_precision('auto')}, {_steps_per_execution('auto')} batches a call, tf.data "
-              f"autotuning off")
-    return (f"`resnet20`, {len(x):,} training and {len(xv):,} validation images of 32x32x3, batch "
-            f"{batch}, SGD momentum 0.9, {epochs} epochs per run (the first, with compilation, "
-            f"left out), {repeats} alternated runs each; median (range) of the runs. Both validate "
-            f"every epoch; kerascnn also writes its backup, best checkpoint and history. The "
-            f"trainer's choices on this machine: {chosen}; plain `model.fit`: float32, one batch "
-            f"a call, Keras' own tf.data adapter.\n\n"
-            + table(["trainer", "training images/s"],
-                    [["`kerascnn train` (defaults)", spread(rates["kerascnn train"])],
-                     ["plain `model.fit` (NumPy arrays)", spread(rates["model.fit"])],
-                     ["ratio of medians", f"**{a / b:.3f}**"]]))
+    chosen = (
+        f"{_precision('auto')}, {_steps_per_execution('auto')} batches a call, tf.data autotuning off"
+    )
+    return (
+        f"`resnet20`, {len(x):,} training and {len(xv):,} validation images of 32x32x3, batch "
+        f"{batch}, SGD momentum 0.9, {epochs} epochs per run (the first, with compilation, "
+        f"left out), {repeats} alternated runs each; median (range) of the runs. Both validate "
+        f"every epoch; kerascnn also writes its backup, best checkpoint and history. The "
+        f"trainer's choices on this machine: {chosen}; plain `model.fit`: float32, one batch "
+        f"a call, Keras' own tf.data adapter.\n\n"
+        + table(
+            ["trainer", "training images/s"],
+            [
+                ["`kerascnn train` (defaults)", spread(rates["kerascnn train"])],
+                ["plain `model.fit` (NumPy arrays)", spread(rates["model.fit"])],
+                ["ratio of medians", f"**{a / b:.3f}**"],
+            ],
+        )
+    )
 
 
 # --- 3. input pipeline -----------------------------------------------------------------------------
+
 
 def part_pipeline(quick: bool) -> str:
     import keras
@@ -236,18 +278,29 @@ def part_pipeline(quick: bool) -> str:
     rows = []
     try:
         for cache in (False, True):
-            doc = {"model": {"name": "resnet20"},
-                   "data": {"source": "folder", "path": str(work / "images"),
-                            "image_size": [32, 32], "batch_size": batch, "cache": cache,
-                            "validation_split": 0.0, "augment": {"crop_padding": 4,
-                                                                 "flip": True}},
-                   "train": {"epochs": 1}, "output": {"tensorboard": False}}
+            doc = {
+                "model": {"name": "resnet20"},
+                "data": {
+                    "source": "folder",
+                    "path": str(work / "images"),
+                    "image_size": [32, 32],
+                    "batch_size": batch,
+                    "cache": cache,
+                    "validation_split": 0.0,
+                    "augment": {"crop_padding": 4, "flip": True},
+                },
+                "train": {"epochs": 1},
+                "output": {"tensorboard": False},
+            }
             data = load_data(load_recipe(doc, name="pipeline"))
             xs, ys = zip(*((x, y) for x, y in data.train.as_numpy_iterator()))
             # The same tf.data options as the pipeline's (autotuning off): only the source differs.
-            memory = tf.data.Dataset.from_tensor_slices(
-                (np.concatenate(xs), np.concatenate(ys))).batch(batch).prefetch(
-                tf.data.AUTOTUNE).with_options(data.train.options())
+            memory = (
+                tf.data.Dataset.from_tensor_slices((np.concatenate(xs), np.concatenate(ys)))
+                .batch(batch)
+                .prefetch(tf.data.AUTOTUNE)
+                .with_options(data.train.options())
+            )
             n = sum(len(x) for x in xs)
             keras.backend.clear_session()
             model = kerascnn.build("resnet20", input_shape=(32, 32, 3), classes=10)
@@ -255,22 +308,40 @@ def part_pipeline(quick: bool) -> str:
             model.fit(memory, epochs=1, verbose=0)  # compilation
             model.fit(data.train, epochs=1, verbose=0)  # and the cache filled, when it caches
 
-            rates = alternate({"folder": lambda: fit_rate(model, data.train, n, epochs=2),
-                               "memory": lambda: fit_rate(model, memory, n, epochs=2)}, repeats)
+            rates = alternate(
+                {
+                    "folder": lambda model=model, train=data.train, n=n: fit_rate(
+                        model, train, n, epochs=2
+                    ),
+                    "memory": lambda model=model, memory=memory, n=n: fit_rate(
+                        model, memory, n, epochs=2
+                    ),
+                },
+                repeats,
+            )
             a, b = (statistics.median(rates[k]) for k in ("folder", "memory"))
-            rows.append([f"JPEG folder, cache = {str(cache).lower()}", spread(rates["folder"]),
-                         spread(rates["memory"]), f"**{a / b:.3f}**"])
+            rows.append(
+                [
+                    f"JPEG folder, cache = {str(cache).lower()}",
+                    spread(rates["folder"]),
+                    spread(rates["memory"]),
+                    f"**{a / b:.3f}**",
+                ]
+            )
             log(f"pipeline cache={cache}: {a:.1f} vs {b:.1f} images/s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return (f"`resnet20` trained on {n:,} 48x48 JPEGs (10 class folders) brought to 32x32, 4-pixel "
-            f"padded random crops and flips, batch {batch}, against one epoch of the same "
-            f"pipeline's output held in memory (`from_tensor_slices`); median (range) of {repeats} "
-            f"alternated windows of 2 epochs after warm-up.\n\n"
-            + table(["data path", "images/s", "from memory, images/s", "ratio of medians"], rows))
+    return (
+        f"`resnet20` trained on {n:,} 48x48 JPEGs (10 class folders) brought to 32x32, 4-pixel "
+        f"padded random crops and flips, batch {batch}, against one epoch of the same "
+        f"pipeline's output held in memory (`from_tensor_slices`); median (range) of {repeats} "
+        f"alternated windows of 2 epochs after warm-up.\n\n"
+        + table(["data path", "images/s", "from memory, images/s", "ratio of medians"], rows)
+    )
 
 
 # --- 4. scaling ------------------------------------------------------------------------------------
+
 
 def part_scaling(quick: bool) -> str:
     import keras
@@ -279,8 +350,16 @@ def part_scaling(quick: bool) -> str:
 
     kerascnn.build("resnet20")  # one-time set-up is not a model's cost
     rows = []
-    for name in ["resnet20", "resnet56", "resnet110", "resnet1202", "densenet121", "densenet169",
-                 "densenet201", "densenet264"]:
+    for name in [
+        "resnet20",
+        "resnet56",
+        "resnet110",
+        "resnet1202",
+        "densenet121",
+        "densenet169",
+        "densenet201",
+        "densenet264",
+    ]:
         keras.backend.clear_session()
         start = time.perf_counter()
         model = kerascnn.build(name)
@@ -288,12 +367,21 @@ def part_scaling(quick: bool) -> str:
         start = time.perf_counter()
         p = kerascnn.profile(model)
         profiled = time.perf_counter() - start
-        rows.append([f"`{name}`", f"{len(model.layers):,}", f"{p.params:,}",
-                     f"{p.macs / 1e9:.2f}", f"{built:.1f}", f"{profiled:.2f}"])
+        rows.append(
+            [
+                f"`{name}`",
+                f"{len(model.layers):,}",
+                f"{p.params:,}",
+                f"{p.macs / 1e9:.2f}",
+                f"{built:.1f}",
+                f"{profiled:.2f}",
+            ]
+        )
         log(f"scaling {name}: build {built:.1f} s, profile {profiled:.2f} s")
         del model
-    depth = table(["model (default input)", "layers", "params", "GMACs", "build (s)",
-                   "profile (s)"], rows)
+    depth = table(
+        ["model (default input)", "layers", "params", "GMACs", "build (s)", "profile (s)"], rows
+    )
 
     batches, repeats = ([32, 128], 3) if quick else ([16, 32, 64, 128, 256], 5)
     x, y = random_task(512 if quick else 1024, 32)
@@ -303,19 +391,22 @@ def part_scaling(quick: bool) -> str:
     data = {batch: memory_dataset(x, y, batch) for batch in batches}
     for batch in batches:
         model.fit(data[batch], epochs=1, verbose=0)  # compiles for this batch size
-    rates = alternate({batch: (lambda b=batch: fit_rate(model, data[b], len(x)))
-                       for batch in batches}, repeats)
+    rates = alternate(
+        {batch: (lambda b=batch: fit_rate(model, data[b], len(x))) for batch in batches}, repeats
+    )
     rows = [[str(batch), spread(rates[batch])] for batch in batches]
-    log("scaling batches: " + ", ".join(f"{b}: {statistics.median(r):.0f}"
-                                        for b, r in rates.items()))
+    log("scaling batches: " + ", ".join(f"{b}: {statistics.median(r):.0f}" for b, r in rates.items()))
     throughput = table(["batch", "images/s"], rows)
-    return (f"Build and profile time against depth, one build each after a warm-up build:\n\n"
-            f"{depth}\n\n`resnet20` training throughput (32x32x3, float32, `model.fit` from "
-            f"{len(x)} in-memory images, median (range) of {repeats} epochs after warm-up, batch "
-            f"sizes alternated) against batch size:\n\n{throughput}")
+    return (
+        f"Build and profile time against depth, one build each after a warm-up build:\n\n"
+        f"{depth}\n\n`resnet20` training throughput (32x32x3, float32, `model.fit` from "
+        f"{len(x)} in-memory images, median (range) of {repeats} epochs after warm-up, batch "
+        f"sizes alternated) against batch size:\n\n{throughput}"
+    )
 
 
 # --- the run ---------------------------------------------------------------------------------------
+
 
 def machine() -> str:
     import keras
@@ -332,28 +423,30 @@ def machine() -> str:
     except OSError:
         pass
     gpus = tf.config.list_physical_devices("GPU")
-    return (f"{os.cpu_count()} CPU cores ({cpu}){', ' + str(len(gpus)) + ' GPU' if gpus else ''}; "
-            f"Python {platform.python_version()}, Keras {keras.__version__} "
-            f"({keras.backend.backend()} backend), TensorFlow {tf.__version__}, kerascnn "
-            f"{kerascnn.__version__}")
+    return (
+        f"{os.cpu_count()} CPU cores ({cpu}){', ' + str(len(gpus)) + ' GPU' if gpus else ''}; "
+        f"Python {platform.python_version()}, Keras {keras.__version__} "
+        f"({keras.backend.backend()} backend), TensorFlow {tf.__version__}, kerascnn "
+        f"{kerascnn.__version__}"
+    )
 
 
 def record(text: str, path: Path) -> None:
     """Insert an entry at the top of BENCHMARKS.md (newest first), after its introduction."""
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
     cut = old.find("\n## ")
-    head, rest = (old, "") if cut < 0 else (old[:cut + 1], old[cut + 1:])
+    head, rest = (old, "") if cut < 0 else (old[: cut + 1], old[cut + 1 :])
     path.write_text(head + text.rstrip() + "\n\n" + rest, encoding="utf-8")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small inputs, fewer repeats")
-    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
-                        help="cpu hides any GPU; gpu requires one")
+    parser.add_argument(
+        "--device", choices=("cpu", "gpu"), default="cpu", help="cpu hides any GPU; gpu requires one"
+    )
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
-    parser.add_argument("--no-record", action="store_true", help="print only; BENCHMARKS.md "
-                                                                 "unchanged")
+    parser.add_argument("--no-record", action="store_true", help="print only; BENCHMARKS.md unchanged")
     args = parser.parse_args(argv)
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -365,20 +458,28 @@ def main(argv=None) -> int:
     command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     started = time.perf_counter()
     sections = []
-    functions = {"builder": part_builder, "trainer": part_trainer, "pipeline": part_pipeline,
-                 "scaling": part_scaling}
-    titles = {"builder": "1. Builder overhead: kerascnn against keras.applications",
-              "trainer": "2. Trainer defaults: `kerascnn train` against plain `model.fit`",
-              "pipeline": "3. Input pipeline: files against memory",
-              "scaling": "4. Scaling: depth and batch size"}
+    functions = {
+        "builder": part_builder,
+        "trainer": part_trainer,
+        "pipeline": part_pipeline,
+        "scaling": part_scaling,
+    }
+    titles = {
+        "builder": "1. Builder overhead: kerascnn against keras.applications",
+        "trainer": "2. Trainer defaults: `kerascnn train` against plain `model.fit`",
+        "pipeline": "3. Input pipeline: files against memory",
+        "scaling": "4. Scaling: depth and batch size",
+    }
     for part in args.parts:
         log(f"part {part} ...")
         sections.append(f"### {titles[part]}\n\n{functions[part](args.quick)}")
         print(sections[-1] + "\n", flush=True)
     minutes = (time.perf_counter() - started) / 60
-    entry = (f"## {time.strftime('%Y-%m-%d')} — {args.device.upper()}: benchmark suite"
-             f"{' (quick)' if args.quick else ''}\n\nMachine: {machine()}.\n`{command.strip()}` "
-             f"({minutes:.1f} minutes).\n\n" + "\n\n".join(sections))
+    entry = (
+        f"## {time.strftime('%Y-%m-%d')} — {args.device.upper()}: benchmark suite"
+        f"{' (quick)' if args.quick else ''}\n\nMachine: {machine()}.\n`{command.strip()}` "
+        f"({minutes:.1f} minutes).\n\n" + "\n\n".join(sections)
+    )
     if not args.no_record:
         record(entry, REPO / "BENCHMARKS.md")
         log("recorded in BENCHMARKS.md")

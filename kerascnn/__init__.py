@@ -81,9 +81,24 @@ _EXPORTS = {
     "export": "kerascnn.exporting",
     "explain": "kerascnn.visualize",
 }
-_SUBMODULES = {"analysis", "blocks", "config", "data", "exporting", "finetune", "hypermodel",
-               "inference",
-               "layers", "recipe", "saving", "search", "spec", "training", "visualize", "zoo"}
+_SUBMODULES = {
+    "analysis",
+    "blocks",
+    "config",
+    "data",
+    "exporting",
+    "finetune",
+    "hypermodel",
+    "inference",
+    "layers",
+    "recipe",
+    "saving",
+    "search",
+    "spec",
+    "training",
+    "visualize",
+    "zoo",
+}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
 

@@ -68,8 +68,9 @@ def plain_variable_scopes():
         yield
         return
     if original is None or not (isinstance(original, type) and issubclass(original, keras_scope)):
-        _unpatched(f"keras.src.backend.name_scope is {original!r}, not a subclass of Keras' own "
-                   f"name_scope")
+        _unpatched(
+            f"keras.src.backend.name_scope is {original!r}, not a subclass of Keras' own name_scope"
+        )
         yield
         return
     backend.name_scope = keras_scope
@@ -77,8 +78,6 @@ def plain_variable_scopes():
         yield
     finally:
         backend.name_scope = original
-
-
 
 
 _WARNED = []
@@ -91,6 +90,10 @@ def _unpatched(why: str) -> None:
     _WARNED.append(why)
     import warnings
 
-    warnings.warn(f"kerascnn builds models without its TensorFlow speed-up (plain_variable_scopes): "
-                  f"this Keras lays out its backend differently ({why}). Models are the same; "
-                  f"building deep ones is slower.", RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"kerascnn builds models without its TensorFlow speed-up (plain_variable_scopes): "
+        f"this Keras lays out its backend differently ({why}). Models are the same; "
+        f"building deep ones is slower.",
+        RuntimeWarning,
+        stacklevel=3,
+    )

@@ -3,7 +3,8 @@ Keras' own `model.export`, then read back with the runtime that will serve it (T
 onnxruntime, LiteRT's interpreter) and checked against the Keras model on a few of the run's images.
 
 A model trained in mixed precision is exported computing in float32 (its weights are float32
-already). The exported artefact takes the network's input: images already sized, cropped and normalized. How
+already). The exported artefact takes the network's input: images already sized, cropped and
+normalized. How
 to get there (size, crop, mean, std, class names) is written beside it as `<name>.preprocessing.json`.
 
 ONNX and the LiteRT interpreter are optional dependencies: `pip install "kerascnn[export]"` (tf2onnx
@@ -25,14 +26,16 @@ from kerascnn.config.installed import installed
 
 # kerascnn's names -> Keras' `model.export(format=...)`, and what each format needs installed.
 FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
-NEEDS = {"saved_model": ("tensorflow",), "onnx": ("onnx", "onnxruntime"),
-         "litert": ("ai_edge_litert",)}
+NEEDS = {"saved_model": ("tensorflow",), "onnx": ("onnx", "onnxruntime"), "litert": ("ai_edge_litert",)}
 SUFFIX = {"saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
 # The backends Keras exports each format from (LiteRT: TensorFlow or PyTorch; 3.15), and what a
 # format needs besides on a backend (ONNX goes through tf2onnx from TensorFlow, jax2onnx from JAX).
 # A SavedModel is TensorFlow's format on every backend: without TensorFlow it is one line.
-BACKENDS = {"saved_model": ("tensorflow", "jax", "torch"), "onnx": ("tensorflow", "jax", "torch"),
-            "litert": ("tensorflow", "torch")}
+BACKENDS = {
+    "saved_model": ("tensorflow", "jax", "torch"),
+    "onnx": ("tensorflow", "jax", "torch"),
+    "litert": ("tensorflow", "torch"),
+}
 BACKEND_NEEDS = {("onnx", "tensorflow"): ("tf2onnx",), ("onnx", "jax"): ("jax2onnx",)}
 TOLERANCE = 1e-4  # float32: the artefact computes in float32 (see `in_float32`)
 
@@ -66,8 +69,14 @@ class Exported:
     preprocessing: dict = field(default_factory=dict)
 
 
-def export(target, out: str | Path, *, format: str = "saved_model", images: int = 8,
-           normalize: str | None = None) -> Exported:
+def export(
+    target,
+    out: str | Path,
+    *,
+    format: str = "saved_model",
+    images: int = 8,
+    normalize: str | None = None,
+) -> Exported:
     """Export a trained model and check the artefact against it.
 
     Args:
@@ -89,25 +98,28 @@ def export(target, out: str | Path, *, format: str = "saved_model", images: int 
         ExportMismatch: the artefact's outputs differ from the model's by more than the tolerance
             (the artefact is kept, and named, for inspection).
     """
-    from kerascnn.inference import Trained, load_trained
-
     import keras
+
+    from kerascnn.inference import Trained, load_trained
 
     out, sidecar = check_destination(out, format)
     backend = keras.backend.backend()
     if backend not in BACKENDS[format]:
-        raise ConfigError(f"Keras exports {format} from the {' or '.join(BACKENDS[format])} "
-                          f"backend; this process runs {backend!r}.",
-                          hint=f"run the same command with KERAS_BACKEND={BACKENDS[format][0]} "
-                               f"(the .keras model is the same on every backend).")
+        raise ConfigError(
+            f"Keras exports {format} from the {' or '.join(BACKENDS[format])} "
+            f"backend; this process runs {backend!r}.",
+            hint=f"run the same command with KERAS_BACKEND={BACKENDS[format][0]} "
+            f"(the .keras model is the same on every backend).",
+        )
     needs = NEEDS[format] + BACKEND_NEEDS.get((format, backend), ())
     missing = [m for m in needs if not installed(m)]
     if missing:
-        raise ConfigError(f"exporting to {format} on {backend} needs {', '.join(missing)}, which "
-                          f"{'is' if len(missing) == 1 else 'are'} not installed.",
-                          hint=f"install {'it' if len(missing) == 1 else 'them'}: pip install "
-                               + (" ".join(missing) if backend != "tensorflow"
-                                  else '"kerascnn[export]"'))
+        raise ConfigError(
+            f"exporting to {format} on {backend} needs {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed.",
+            hint=f"install {'it' if len(missing) == 1 else 'them'}: pip install "
+            + (" ".join(missing) if backend != "tensorflow" else '"kerascnn[export]"'),
+        )
     if not isinstance(images, int) or isinstance(images, bool) or images < 1:
         raise ConfigError(f"images must be a positive integer. Received: {images!r}.")
     trained = target if isinstance(target, Trained) else load_trained(target, normalize=normalize)
@@ -120,16 +132,28 @@ def export(target, out: str | Path, *, format: str = "saved_model", images: int 
     model.export(str(out), format=FORMATS[format], verbose=False)
     got = _RUNNERS[format](out, x)
     difference = float(np.max(np.abs(np.asarray(got, "float64") - expected)))
-    facts = {**trained.preprocessing.to_dict(), "class_names": trained.class_names,
-             "input": "network input: sized, cropped and normalized as these values say"}
+    facts = {
+        **trained.preprocessing.to_dict(),
+        "class_names": trained.class_names,
+        "input": "network input: sized, cropped and normalized as these values say",
+    }
     with open(sidecar, "x", encoding="utf-8") as f:  # "x": never over a file made meanwhile
         f.write(json.dumps(facts, indent=2) + "\n")
     if not difference <= TOLERANCE:
-        raise ExportMismatch(f"{out} ({format}) differs from the Keras model by {difference:.3g} on "
-                             f"{len(x)} {inputs} (allowed {TOLERANCE:g} in float32); it is kept "
-                             f"for inspection: do not serve it.")
-    return Exported(path=out, format=format, max_difference=difference, tolerance=TOLERANCE,
-                    checked=len(x), inputs=inputs, preprocessing=facts)
+        raise ExportMismatch(
+            f"{out} ({format}) differs from the Keras model by {difference:.3g} on "
+            f"{len(x)} {inputs} (allowed {TOLERANCE:g} in float32); it is kept "
+            f"for inspection: do not serve it."
+        )
+    return Exported(
+        path=out,
+        format=format,
+        max_difference=difference,
+        tolerance=TOLERANCE,
+        checked=len(x),
+        inputs=inputs,
+        preprocessing=facts,
+    )
 
 
 def check_destination(out: str | Path, format: str) -> tuple[Path, Path]:
@@ -140,15 +164,19 @@ def check_destination(out: str | Path, format: str) -> tuple[Path, Path]:
     from kerascnn.config import check_new_file, option
 
     if format not in FORMATS:
-        raise ConfigError(f"unknown export format {format!r}: choose "
-                          f"{', '.join(FORMATS)}. Received: format={format!r}.")
+        raise ConfigError(
+            f"unknown export format {format!r}: choose "
+            f"{', '.join(FORMATS)}. Received: format={format!r}."
+        )
     out = Path(out)
     sidecar = out.parent / f"{out.name}.preprocessing.json"
     taken = [str(p) for p in (out, sidecar) if os.path.lexists(p)]
     if taken:
-        raise ConfigError(f"{' and '.join(taken)} exist{'s' if len(taken) == 1 else ''}; kerascnn "
-                          f"export does not overwrite (it writes {out.name} and "
-                          f"{sidecar.name}). Choose another path.")
+        raise ConfigError(
+            f"{' and '.join(taken)} exist{'s' if len(taken) == 1 else ''}; kerascnn "
+            f"export does not overwrite (it writes {out.name} and "
+            f"{sidecar.name}). Choose another path."
+        )
     if SUFFIX[format] and out.suffix != SUFFIX[format]:
         raise ConfigError(f"a {format} export is a {SUFFIX[format]} file. Received: {str(out)!r}.")
     check_new_file(out, what=option("out"))

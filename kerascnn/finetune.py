@@ -27,8 +27,16 @@ import keras
 from kerascnn.blocks import classifier_head
 from kerascnn.spec import stage_of
 
-__all__ = ["freeze", "unfreeze", "replace_head", "set_trainable", "trainable_report",
-           "format_report", "trainable_stages", "StageRow"]
+__all__ = [
+    "freeze",
+    "unfreeze",
+    "replace_head",
+    "set_trainable",
+    "trainable_report",
+    "format_report",
+    "trainable_stages",
+    "StageRow",
+]
 
 _BATCHNORM = (keras.layers.BatchNormalization,)
 
@@ -45,16 +53,17 @@ def _cut(model, up_to) -> int:
     """How many of `model.layers` (in order) `up_to` covers."""
     layers = model.layers
     if isinstance(up_to, bool) or up_to is None:
-        raise ValueError(f"`up_to` must be a stage or layer-name prefix, a layer index or a "
-                         f"fraction. Received: up_to={up_to!r}")
+        raise ValueError(
+            f"`up_to` must be a stage or layer-name prefix, a layer index or a "
+            f"fraction. Received: up_to={up_to!r}"
+        )
     if isinstance(up_to, float):
         if not 0.0 <= up_to <= 1.0:
             raise ValueError(f"A fraction `up_to` must be between 0 and 1. Received: {up_to!r}")
         return round(up_to * len(layers))
     if isinstance(up_to, int):
         if not -len(layers) <= up_to <= len(layers):
-            raise ValueError(f"`up_to`={up_to} is out of range: the model has {len(layers)} "
-                             f"layers.")
+            raise ValueError(f"`up_to`={up_to} is out of range: the model has {len(layers)} layers.")
         return up_to % (len(layers) + 1) if up_to >= 0 else len(layers) + up_to
     if isinstance(up_to, str):
         hits = [i for i, layer in enumerate(layers) if _matches(layer.name, up_to)]
@@ -63,8 +72,10 @@ def _cut(model, up_to) -> int:
 
             stages = _stage_names(model)
             hint = did_you_mean(up_to, stages) or f"its stages are {', '.join(stages)}."
-            raise ValueError(f"No layer of model '{model.name}' is named {up_to!r} or starts with "
-                             f"'{up_to}_'. Hint: {hint}")
+            raise ValueError(
+                f"No layer of model '{model.name}' is named {up_to!r} or starts with "
+                f"'{up_to}_'. Hint: {hint}"
+            )
         return hits[-1] + 1
     raise ValueError(f"`up_to` must be a str, int or float. Received: {up_to!r}")
 
@@ -89,13 +100,14 @@ def freeze(model, up_to: str | int | float = 1.0) -> keras.Model:
     Returns:
         The model, for chaining. Recompile it before training (Keras reads `trainable` at compile).
     """
-    for layer in model.layers[:_cut(model, up_to)]:
+    for layer in model.layers[: _cut(model, up_to)]:
         layer.trainable = False
     return model
 
 
-def unfreeze(model, which: str | Sequence[str] | int | float = 1.0, *,
-             batchnorm: bool = False) -> keras.Model:
+def unfreeze(
+    model, which: str | Sequence[str] | int | float = 1.0, *, batchnorm: bool = False
+) -> keras.Model:
     """Make layers trainable again, from the top down.
 
     Args:
@@ -116,9 +128,9 @@ def unfreeze(model, which: str | Sequence[str] | int | float = 1.0, *,
         first = next(i for i, layer in enumerate(layers) if _matches(layer.name, which))
         chosen = layers[first:]
     elif isinstance(which, float) and not isinstance(which, bool):
-        chosen = layers[len(layers) - _cut(model, which):]
+        chosen = layers[len(layers) - _cut(model, which) :]
     else:
-        chosen = layers[_cut(model, which):]
+        chosen = layers[_cut(model, which) :]
     for layer in chosen:
         if isinstance(layer, _BATCHNORM) and not batchnorm:
             continue
@@ -126,9 +138,15 @@ def unfreeze(model, which: str | Sequence[str] | int | float = 1.0, *,
     return model
 
 
-def replace_head(model, classes: int, *, dropout: float = 0.0, keep_hidden: bool = True,
-                 classifier_activation: str | None = "softmax",
-                 name: str = "head") -> keras.Model:
+def replace_head(
+    model,
+    classes: int,
+    *,
+    dropout: float = 0.0,
+    keep_hidden: bool = True,
+    classifier_activation: str | None = "softmax",
+    name: str = "head",
+) -> keras.Model:
     """A new model: the network's features with a new, freshly initialised classifier.
 
     The features are the input of the last Dense (or 1x1-convolution) classifier: with
@@ -141,31 +159,53 @@ def replace_head(model, classes: int, *, dropout: float = 0.0, keep_hidden: bool
     """
     if not isinstance(classes, int) or classes < 1:
         raise ValueError(f"`classes` must be a positive integer. Received: classes={classes!r}")
-    classifiers = [layer for layer in model.layers
-                   if isinstance(layer, keras.layers.Dense)
-                   or (isinstance(layer, keras.layers.Conv2D) and layer.name.endswith("_logits"))]
+    classifiers = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Dense)
+        or (isinstance(layer, keras.layers.Conv2D) and layer.name.endswith("_logits"))
+    ]
     if not classifiers:
         features = model.outputs[0]
         if len(model.outputs) != 1 or len(features.shape) not in (2, 4):
-            raise ValueError(f"Model '{model.name}' has no Dense classifier to replace, and its "
-                             f"output is not features to put one on. Received outputs of shape "
-                             f"{[tuple(o.shape) for o in model.outputs]}.")
+            raise ValueError(
+                f"Model '{model.name}' has no Dense classifier to replace, and its "
+                f"output is not features to put one on. Received outputs of shape "
+                f"{[tuple(o.shape) for o in model.outputs]}."
+            )
     elif keep_hidden:
         features = classifiers[-1].input
     else:
-        pooled = [layer for layer in model.layers
-                  if isinstance(layer, (keras.layers.GlobalAveragePooling2D,
-                                        keras.layers.GlobalMaxPooling2D, keras.layers.Flatten))]
+        pooled = [
+            layer
+            for layer in model.layers
+            if isinstance(
+                layer,
+                (
+                    keras.layers.GlobalAveragePooling2D,
+                    keras.layers.GlobalMaxPooling2D,
+                    keras.layers.Flatten,
+                ),
+            )
+        ]
         if not pooled:
-            raise ValueError(f"Model '{model.name}' has no pooling or flatten layer before its "
-                             f"classifier; use keep_hidden=True.")
+            raise ValueError(
+                f"Model '{model.name}' has no pooling or flatten layer before its "
+                f"classifier; use keep_hidden=True."
+            )
         features = pooled[-1].output
     if len(features.shape) == 4:  # NiN's convolutional classifier: pool its input first
         x = keras.layers.GlobalAveragePooling2D(name=f"{name}_new_pool")(features)
     else:
         x = features
-    outputs = classifier_head(x, classes=classes, pool=None, dropout=dropout,
-                              classifier_activation=classifier_activation, name=f"{name}_new")
+    outputs = classifier_head(
+        x,
+        classes=classes,
+        pool=None,
+        dropout=dropout,
+        classifier_activation=classifier_activation,
+        name=f"{name}_new",
+    )
     return keras.Model(model.inputs, outputs, name=model.name)
 
 
@@ -203,11 +243,12 @@ def format_report(rows: list[StageRow]) -> str:
     """The report as aligned text, with totals."""
     lines = [f"{'stage':<12}{'layers':>7}{'trainable':>13}{'frozen':>13}{'BN statistics':>15}"]
     for r in rows:
-        lines.append(f"{r.stage:<12}{r.layers:>7}{r.trainable:>13,}{r.frozen:>13,}"
-                     f"{r.statistics:>15,}")
-    lines.append(f"{'total':<12}{sum(r.layers for r in rows):>7}"
-                 f"{sum(r.trainable for r in rows):>13,}{sum(r.frozen for r in rows):>13,}"
-                 f"{sum(r.statistics for r in rows):>15,}")
+        lines.append(f"{r.stage:<12}{r.layers:>7}{r.trainable:>13,}{r.frozen:>13,}{r.statistics:>15,}")
+    lines.append(
+        f"{'total':<12}{sum(r.layers for r in rows):>7}"
+        f"{sum(r.trainable for r in rows):>13,}{sum(r.frozen for r in rows):>13,}"
+        f"{sum(r.statistics for r in rows):>15,}"
+    )
     return "\n".join(lines)
 
 
@@ -223,8 +264,13 @@ def trainable_stages(model, *, exclude: str | None = None) -> list[str]:
     return names
 
 
-def set_trainable(model, unfreeze_what: str | Sequence[str] | int | float = "none", *,
-                  head: str, batchnorm: bool = False) -> keras.Model:
+def set_trainable(
+    model,
+    unfreeze_what: str | Sequence[str] | int | float = "none",
+    *,
+    head: str,
+    batchnorm: bool = False,
+) -> keras.Model:
     """Exactly this trains: the layers prefixed by `head`, and what `unfreeze_what` names; the rest
     is frozen (a fine-tuning phase, whatever trained before it).
 
@@ -245,8 +291,10 @@ def set_trainable(model, unfreeze_what: str | Sequence[str] | int | float = "non
     elif isinstance(which, int) and not isinstance(which, bool):
         stages = trainable_stages(model, exclude=head)
         if which > len(stages):
-            raise ValueError(f"unfreeze = {which} top stages, but model '{model.name}' has "
-                             f"{len(stages)} with weights below the classifier: "
-                             f"{', '.join(stages)}.")
+            raise ValueError(
+                f"unfreeze = {which} top stages, but model '{model.name}' has "
+                f"{len(stages)} with weights below the classifier: "
+                f"{', '.join(stages)}."
+            )
         which = stages[-which]
     return unfreeze(model, which, batchnorm=batchnorm)

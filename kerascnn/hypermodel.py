@@ -48,8 +48,7 @@ __all__ = ["HyperCNN", "DEFAULT_SPACE", "SearchFailed", "declare"]
 DROPOUT = {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1}
 DEFAULT_SPACE: dict[str, dict | None] = {
     "optimizer": {"type": "choice", "values": ["adam", "sgd"]},
-    "learning_rate": {"type": "float", "min": 1e-4, "max": 0.1, "sampling": "log",
-                      "default": 1e-3},
+    "learning_rate": {"type": "float", "min": 1e-4, "max": 0.1, "sampling": "log", "default": 1e-3},
     "lenet.modern": {"type": "boolean"},  # ReLU and max-pooling instead of tanh and subsampling
     "lenet.dropout": DROPOUT,
     "alexnet.lrn": {"type": "boolean"},
@@ -74,12 +73,23 @@ def declare(hp, name: str, entry):
     if entry.type == "choice":
         return hp.Choice(name, list(entry.values), default=entry.default)
     if entry.type == "int":
-        return hp.Int(name, int(entry.min), int(entry.max),
-                      step=int(entry.step) if entry.step else None, sampling=entry.sampling,
-                      default=entry.default)
+        return hp.Int(
+            name,
+            int(entry.min),
+            int(entry.max),
+            step=int(entry.step) if entry.step else None,
+            sampling=entry.sampling,
+            default=entry.default,
+        )
     if entry.type == "float":
-        return hp.Float(name, float(entry.min), float(entry.max), step=entry.step,
-                        sampling=entry.sampling, default=entry.default)
+        return hp.Float(
+            name,
+            float(entry.min),
+            float(entry.max),
+            step=entry.step,
+            sampling=entry.sampling,
+            default=entry.default,
+        )
     if entry.type == "boolean":
         return hp.Boolean(name, default=bool(entry.default))
     return hp.Fixed(name, entry.value)
@@ -112,10 +122,19 @@ class HyperCNN(keras_tuner.HyperModel):
             for one of the models it applies to.
     """
 
-    def __init__(self, models: str | Sequence[str], *, input_shape: Sequence[int],
-                 classes: int | None = None, task: str = "multiclass",
-                 space: Mapping[str, object] | None = None, loss=None,
-                 metrics: Sequence = ("accuracy",), name: str = "hyper_cnn", tunable: bool = True):
+    def __init__(
+        self,
+        models: str | Sequence[str],
+        *,
+        input_shape: Sequence[int],
+        classes: int | None = None,
+        task: str = "multiclass",
+        space: Mapping[str, object] | None = None,
+        loss=None,
+        metrics: Sequence = ("accuracy",),
+        name: str = "hyper_cnn",
+        tunable: bool = True,
+    ):
         super().__init__(name=name, tunable=tunable)
         from kerascnn.zoo import MODELS
         from kerascnn.zoo.factory import check_task
@@ -123,17 +142,21 @@ class HyperCNN(keras_tuner.HyperModel):
         self.models = _expand(models, MODELS)
         shape = tuple(input_shape)
         if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
-            raise ConfigError(f"`input_shape` is (height, width, channels), positive integers. "
-                              f"Received: input_shape={input_shape!r}.")
+            raise ConfigError(
+                f"`input_shape` is (height, width, channels), positive integers. "
+                f"Received: input_shape={input_shape!r}."
+            )
         classes = check_task(task, classes)
         if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-            raise ConfigError(f"`classes` must be a positive integer for task={task!r}. "
-                              f"Received: classes={classes!r}.")
+            raise ConfigError(
+                f"`classes` must be a positive integer for task={task!r}. Received: classes={classes!r}."
+            )
         self.input_shape, self.classes, self.task = shape, classes, task
         self.loss = loss or CrossEntropy(task)
         self.metrics = list(metrics)
-        self.space, self.applies = _resolve_space(DEFAULT_SPACE, dict(space or {}), self.models,
-                                                  shape, classes)
+        self.space, self.applies = _resolve_space(
+            DEFAULT_SPACE, dict(space or {}), self.models, shape, classes
+        )
         self._completed = 0  # trials whose fit returned, in this process
         self._failures: list[tuple[dict, str]] = []  # (values, reason) of the trials that failed
 
@@ -157,16 +180,18 @@ class HyperCNN(keras_tuner.HyperModel):
             self.declare_hyperparameters(hp)
         self._check_not_a_failed_search(hp)
         name = hp.get("model")
-        options = {key.split(".", 1)[1]: hp.get(key) for key in self.applies
-                   if name in self.applies[key]}
+        options = {
+            key.split(".", 1)[1]: hp.get(key) for key in self.applies if name in self.applies[key]
+        }
         try:
-            model = build(name, input_shape=self.input_shape, classes=self.classes,
-                          task=self.task, **options)
+            model = build(
+                name, input_shape=self.input_shape, classes=self.classes, task=self.task, **options
+            )
         except ValueError as e:  # ConfigError included: too small an input, an impossible mix
-            shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}"
-                              for k, v in options.items())
-            reason = f"{name}" + (f" ({shown})" if shown else "") + " cannot be built: " \
-                + first_line(e)
+            shown = ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in options.items()
+            )
+            reason = f"{name}" + (f" ({shown})" if shown else "") + " cannot be built: " + first_line(e)
             self._failed(hp, reason)
             raise keras_tuner.errors.FailedTrialError(reason) from None
         model.compile(optimizer=self.optimizer(hp), loss=self.loss, metrics=list(self.metrics))
@@ -177,14 +202,13 @@ class HyperCNN(keras_tuner.HyperModel):
         from (ids outside 0..classes-1, one-hot rows of another width) stop the search at once with
         `keras_tuner.errors.FatalValueError`, instead of failing every trial the same way."""
         y = kwargs.get("y", args[1] if len(args) > 1 else None)
-        for what, labels in (("y", y), ("validation_data", _labels_of(kwargs.get(
-                "validation_data")))):
+        for what, labels in (("y", y), ("validation_data", _labels_of(kwargs.get("validation_data")))):
             if labels is not None and hasattr(labels, "shape"):
                 problem = label_problem(labels, task=self.task, classes=self.classes)
                 if problem:
                     raise keras_tuner.errors.FatalValueError(
-                        f"HyperCNN(task={self.task!r}, classes={self.classes}): {what}: "
-                        f"{problem}")
+                        f"HyperCNN(task={self.task!r}, classes={self.classes}): {what}: {problem}"
+                    )
         try:
             history = model.fit(*args, **kwargs)
         except Exception as e:
@@ -223,18 +247,26 @@ class SearchFailed(ConfigError):
     (with how many trials failed for it), instead of keras-tuner's last traceback or a missing
     checkpoint file later."""
 
-    def __init__(self, rows, *, where: str | None = None,
-                 again: str = "search again (a new directory, or the tuner's overwrite=True)"):
+    def __init__(
+        self,
+        rows,
+        *,
+        where: str | None = None,
+        again: str = "search again (a new directory, or the tuner's overwrite=True)",
+    ):
         reasons: dict[str, int] = {}
         for row in rows:
             if row.status != "COMPLETED":
                 reasons[row.reason or "failed"] = reasons.get(row.reason or "failed", 0) + 1
         self.reasons = reasons
         listed = "; ".join(f"{reason} ({_count(n)})" for reason, n in reasons.items())
-        super().__init__(f"every trial of the search failed, so it has no best model: {listed}"
-                         + (f". Each trial's reason is in {where}" if where else "") + ".",
-                         hint=f"fix the cause they share (a problem with the data or its labels "
-                              f"fails every trial), then {again}.")
+        super().__init__(
+            f"every trial of the search failed, so it has no best model: {listed}"
+            + (f". Each trial's reason is in {where}" if where else "")
+            + ".",
+            hint=f"fix the cause they share (a problem with the data or its labels "
+            f"fails every trial), then {again}.",
+        )
 
 
 def _count(n: int) -> str:
@@ -302,27 +334,37 @@ def _resolve_space(defaults: dict, changes: dict, models: list[str], input_shape
             family, _, option = key.partition(".")
             if family not in families or not option:
                 allowed = [*TRAINING_KEYS, *(f"{f}.<option>" for f in families)]
-                raise ConfigError(f"space: unknown key {key!r}; keys are {', '.join(allowed)}.",
-                                  hint=did_you_mean(key, [*TRAINING_KEYS, *DEFAULT_SPACE]))
+                raise ConfigError(
+                    f"space: unknown key {key!r}; keys are {', '.join(allowed)}.",
+                    hint=did_you_mean(key, [*TRAINING_KEYS, *DEFAULT_SPACE]),
+                )
             # GoogLeNet's `aux` adds outputs, which one compiled loss cannot train.
             known = [p for p in parameters(families[family]) if p != "aux"] + list(CONV_ARGS)
             if option not in known:
-                raise ConfigError(f"space[{key!r}]: the {family} family has no option {option!r}; "
-                                  f"it has {', '.join(known)}.", hint=did_you_mean(option, known))
+                raise ConfigError(
+                    f"space[{key!r}]: the {family} family has no option {option!r}; "
+                    f"it has {', '.join(known)}.",
+                    hint=did_you_mean(option, known),
+                )
         if raw is None:  # removed: the family's default stays
             continue
         if family is not None and family not in chosen_families:
             if given:
-                raise ConfigError(f"space[{key!r}]: none of the models ({', '.join(models)}) "
-                                  f"is of the {family} family.")
+                raise ConfigError(
+                    f"space[{key!r}]: none of the models ({', '.join(models)}) "
+                    f"is of the {family} family."
+                )
             continue
         if isinstance(raw, (list, tuple)):
             raw = {"type": "choice", "values": list(raw)}
         if not isinstance(raw, dict):
-            raise ConfigError(f"space[{key!r}] takes a dict such as {{'type': 'choice', "
-                              f"'values': [...]}}, a list of choices or None. Received: {raw!r}.")
-        entry = SpaceEntry(**check_call(SpaceEntry, raw, path=(), source=Source(),
-                                        what=f"space[{key!r}]", skip=()))
+            raise ConfigError(
+                f"space[{key!r}] takes a dict such as {{'type': 'choice', "
+                f"'values': [...]}}, a list of choices or None. Received: {raw!r}."
+            )
+        entry = SpaceEntry(
+            **check_call(SpaceEntry, raw, path=(), source=Source(), what=f"space[{key!r}]", skip=())
+        )
         problem = space_entry_problem(entry)
         if problem:
             where = "".join(f"[{p!r}]" for p in problem[0])
@@ -330,15 +372,18 @@ def _resolve_space(defaults: dict, changes: dict, models: list[str], input_shape
         if key == "optimizer":
             wrong = [v for v in (entry.values or [entry.value]) if v not in OPTIMIZERS]
             if entry.type not in ("choice", "fixed") or wrong:
-                raise ConfigError(f"space['optimizer']: the optimizers are {', '.join(OPTIMIZERS)}."
-                                  f" Received: {raw!r}.")
+                raise ConfigError(
+                    f"space['optimizer']: the optimizers are {', '.join(OPTIMIZERS)}. Received: {raw!r}."
+                )
         if family is not None:
             of_family = [n for n in models if infos[n].family == family]
             free = [n for n in of_family if option not in infos[n].variant]
             if not free:
                 if given:
-                    raise ConfigError(f"space[{key!r}]: every chosen {family} model fixes "
-                                      f"{option!r} ({', '.join(of_family)}).")
+                    raise ConfigError(
+                        f"space[{key!r}]: every chosen {family} model fixes "
+                        f"{option!r} ({', '.join(of_family)})."
+                    )
                 continue
             if entry.default is None and entry.type != "fixed":
                 entry = _family_default(entry, parameters(families[family]).get(option))
@@ -350,8 +395,9 @@ def _resolve_space(defaults: dict, changes: dict, models: list[str], input_shape
                         spec = make_spec(n, {option: value})
                         validate_spec(spec, input_shape=input_shape, classes=classes)
                     except ConfigError as e:
-                        raise ConfigError(f"space[{key!r}]: the value {value!r} does not suit "
-                                          f"{n}: {e}") from None
+                        raise ConfigError(
+                            f"space[{key!r}]: the value {value!r} does not suit {n}: {e}"
+                        ) from None
                     specs.append(spec)
                 # An option the model ignores (stride_on in basic blocks) is not searched for it.
                 if any(spec != specs[0] for spec in specs[1:]) or entry.type == "fixed":
@@ -374,8 +420,12 @@ def _family_default(entry, parameter):
     value = "none" if parameter.default is None else parameter.default
     if entry.type == "choice" and value in entry.values:
         return dataclasses.replace(entry, default=value)
-    if entry.type in ("int", "float") and isinstance(value, (int, float)) \
-            and not isinstance(value, bool) and entry.min <= value <= entry.max:
+    if (
+        entry.type in ("int", "float")
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and entry.min <= value <= entry.max
+    ):
         return dataclasses.replace(entry, default=value)
     if entry.type == "boolean" and isinstance(value, bool):
         return dataclasses.replace(entry, default=value)

@@ -9,8 +9,16 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["LocalResponseNormalization", "ChannelPadding", "ScaledAdd", "DropPath", "Subsampling2D",
-           "ConnectionTableConv2D", "lecun_tanh", "get_activation"]
+__all__ = [
+    "LocalResponseNormalization",
+    "ChannelPadding",
+    "ScaledAdd",
+    "DropPath",
+    "Subsampling2D",
+    "ConnectionTableConv2D",
+    "lecun_tanh",
+    "get_activation",
+]
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")
@@ -20,8 +28,10 @@ class LocalResponseNormalization(keras.layers.Layer):
     `b[c] = a[c] / (k + alpha * sum(a[j]**2 for j in the size channels centred on c)) ** beta`
 
     The defaults are AlexNet's constants (size n=5, alpha=1e-4, beta=0.75, k=2), also used by the VGG
-    paper's configuration A-LRN. This is the paper's formula, the one `tf.nn.local_response_normalization`
-    computes (with `depth_radius = size // 2`). Caffe and PyTorch divide alpha by `size`; to match a model
+    paper's configuration A-LRN. This is the paper's formula, the one
+    `tf.nn.local_response_normalization`
+    computes (with `depth_radius = size // 2`). Caffe and PyTorch divide alpha by `size`; to match
+    a model
     trained there, pass `alpha = their_alpha / size`. No weights. Channels-last input.
 
     Args:
@@ -31,8 +41,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         k: additive bias.
     """
 
-    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0,
-                 **kwargs):
+    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(size, int) or isinstance(size, bool) or size < 1 or size % 2 == 0:
             raise ValueError(f"`size` must be a positive odd integer. Received: size={size!r}")
@@ -50,7 +59,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         padded = ops.pad(squared, [[0, 0]] * (len(x.shape) - 1) + [[half, half]])
         window = padded[..., 0:channels]
         for i in range(1, self.size):
-            window = window + padded[..., i:i + channels]
+            window = window + padded[..., i : i + channels]
         y = x / ops.power(self.k + self.alpha * window, self.beta)
         return ops.cast(y, dtype)
 
@@ -58,8 +67,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "size": self.size, "alpha": self.alpha,
-                "beta": self.beta, "k": self.k}
+        return {
+            **super().get_config(),
+            "size": self.size,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "k": self.k,
+        }
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")
@@ -134,8 +148,7 @@ class DropPath(keras.layers.Layer):
     def __init__(self, rate: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
-            raise ValueError(f"Layer '{self.name}': `rate` must be in [0, 1). Received: "
-                             f"rate={rate!r}")
+            raise ValueError(f"Layer '{self.name}': `rate` must be in [0, 1). Received: rate={rate!r}")
         self.rate = float(rate)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -194,19 +207,24 @@ class Subsampling2D(keras.layers.Layer):
     def __init__(self, pool_size: int = 2, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
-            raise ValueError(f"`pool_size` must be a positive integer. Received: pool_size={pool_size!r}")
+            raise ValueError(
+                f"`pool_size` must be a positive integer. Received: pool_size={pool_size!r}"
+            )
         self.pool_size = pool_size
 
     def build(self, input_shape):
         channels = input_shape[-1]
         self.coefficient = self.add_weight(
-            shape=(channels,), name="coefficient",
-            initializer=keras.initializers.Constant(1.0 / self.pool_size ** 2))
+            shape=(channels,),
+            name="coefficient",
+            initializer=keras.initializers.Constant(1.0 / self.pool_size**2),
+        )
         self.bias = self.add_weight(shape=(channels,), name="bias", initializer="zeros")
 
     def call(self, inputs):
-        window_sum = ops.average_pool(inputs, self.pool_size, strides=self.pool_size,
-                                      padding="valid") * (self.pool_size ** 2)
+        window_sum = ops.average_pool(
+            inputs, self.pool_size, strides=self.pool_size, padding="valid"
+        ) * (self.pool_size**2)
         return window_sum * self.coefficient + self.bias
 
     def compute_output_shape(self, input_shape):
@@ -232,13 +250,24 @@ class ConnectionTableConv2D(keras.layers.Layer):
         kernel_initializer: a Keras initializer name.
     """
 
-    def __init__(self, table, kernel_size: int = 5, use_bias: bool = True,
-                 kernel_initializer: str = "glorot_uniform", **kwargs):
+    def __init__(
+        self,
+        table,
+        kernel_size: int = 5,
+        use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if (not isinstance(table, (list, tuple)) or not table
-                or not all(isinstance(row, (list, tuple)) and row for row in table)):
-            raise ValueError(f"`table` must list, for each output map, a non-empty list of input "
-                             f"channels. Received: table={table!r}")
+        if (
+            not isinstance(table, (list, tuple))
+            or not table
+            or not all(isinstance(row, (list, tuple)) and row for row in table)
+        ):
+            raise ValueError(
+                f"`table` must list, for each output map, a non-empty list of input "
+                f"channels. Received: table={table!r}"
+            )
         self.table = [sorted(int(c) for c in row) for row in table]
         self.kernel_size = int(kernel_size)
         self.use_bias = bool(use_bias)
@@ -248,18 +277,28 @@ class ConnectionTableConv2D(keras.layers.Layer):
         channels = input_shape[-1]
         bad = sorted({c for row in self.table for c in row if not 0 <= c < channels})
         if bad:
-            raise ValueError(f"Layer '{self.name}': the connection table names input channels {bad}, "
-                             f"but the input has {channels} channels.")
+            raise ValueError(
+                f"Layer '{self.name}': the connection table names input channels {bad}, "
+                f"but the input has {channels} channels."
+            )
         k = self.kernel_size
-        self.kernels = [self.add_weight(shape=(k, k, len(row), 1), name=f"kernel_{j}",
-                                        initializer=self.kernel_initializer)
-                        for j, row in enumerate(self.table)]
-        self.bias = (self.add_weight(shape=(len(self.table),), name="bias", initializer="zeros")
-                     if self.use_bias else None)
+        self.kernels = [
+            self.add_weight(
+                shape=(k, k, len(row), 1), name=f"kernel_{j}", initializer=self.kernel_initializer
+            )
+            for j, row in enumerate(self.table)
+        ]
+        self.bias = (
+            self.add_weight(shape=(len(self.table),), name="bias", initializer="zeros")
+            if self.use_bias
+            else None
+        )
 
     def call(self, inputs):
-        maps = [ops.conv(ops.take(inputs, row, axis=-1), kernel, padding="valid")
-                for row, kernel in zip(self.table, self.kernels)]
+        maps = [
+            ops.conv(ops.take(inputs, row, axis=-1), kernel, padding="valid")
+            for row, kernel in zip(self.table, self.kernels)
+        ]
         y = ops.concatenate(maps, axis=-1)
         return y + self.bias if self.use_bias else y
 
@@ -268,6 +307,10 @@ class ConnectionTableConv2D(keras.layers.Layer):
         return (input_shape[0], h, w, len(self.table))
 
     def get_config(self):
-        return {**super().get_config(), "table": self.table, "kernel_size": self.kernel_size,
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+        return {
+            **super().get_config(),
+            "table": self.table,
+            "kernel_size": self.kernel_size,
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }

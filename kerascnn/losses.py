@@ -30,9 +30,16 @@ class CrossEntropy(keras.losses.Loss):
         from_logits: the model outputs logits rather than probabilities.
     """
 
-    def __init__(self, task: str = "multiclass", *, label_smoothing: float = 0.0,
-                 from_logits: bool = False, name: str = "cross_entropy",
-                 reduction: str = "sum_over_batch_size", dtype=None):
+    def __init__(
+        self,
+        task: str = "multiclass",
+        *,
+        label_smoothing: float = 0.0,
+        from_logits: bool = False,
+        name: str = "cross_entropy",
+        reduction: str = "sum_over_batch_size",
+        dtype=None,
+    ):
         if task not in TASKS:
             raise ValueError(f"`task` must be one of {', '.join(TASKS)}. Received: task={task!r}.")
         super().__init__(name=name, reduction=reduction, dtype=dtype)
@@ -43,27 +50,39 @@ class CrossEntropy(keras.losses.Loss):
     def call(self, y_true, y_pred):
         if self.task != "multiclass":
             return keras.losses.binary_crossentropy(
-                _to_rank_of(y_true, y_pred, y_pred.dtype), y_pred,
-                from_logits=self.from_logits, label_smoothing=self.label_smoothing)
+                _to_rank_of(y_true, y_pred, y_pred.dtype),
+                y_pred,
+                from_logits=self.from_logits,
+                label_smoothing=self.label_smoothing,
+            )
         classes = y_pred.shape[-1]
         sparse = len(y_true.shape) < len(y_pred.shape) or (y_true.shape[-1] == 1 and classes != 1)
         if not sparse:
             return keras.losses.categorical_crossentropy(
-                keras.ops.cast(y_true, y_pred.dtype), y_pred, from_logits=self.from_logits,
-                label_smoothing=self.label_smoothing)
+                keras.ops.cast(y_true, y_pred.dtype),
+                y_pred,
+                from_logits=self.from_logits,
+                label_smoothing=self.label_smoothing,
+            )
         ids = keras.ops.cast(y_true, "int32")
         if len(ids.shape) == len(y_pred.shape):
             ids = keras.ops.squeeze(ids, axis=-1)
         if self.label_smoothing:
             return keras.losses.categorical_crossentropy(
-                keras.ops.one_hot(ids, classes, dtype=y_pred.dtype), y_pred,
-                from_logits=self.from_logits, label_smoothing=self.label_smoothing)
-        return keras.losses.sparse_categorical_crossentropy(ids, y_pred,
-                                                            from_logits=self.from_logits)
+                keras.ops.one_hot(ids, classes, dtype=y_pred.dtype),
+                y_pred,
+                from_logits=self.from_logits,
+                label_smoothing=self.label_smoothing,
+            )
+        return keras.losses.sparse_categorical_crossentropy(ids, y_pred, from_logits=self.from_logits)
 
     def get_config(self):
-        return {**super().get_config(), "task": self.task,
-                "label_smoothing": self.label_smoothing, "from_logits": self.from_logits}
+        return {
+            **super().get_config(),
+            "task": self.task,
+            "label_smoothing": self.label_smoothing,
+            "from_logits": self.from_logits,
+        }
 
 
 def _to_rank_of(y_true, y_pred, dtype):
@@ -90,15 +109,19 @@ def label_problem(y, *, task: str, classes: int) -> str | None:
         if y.ndim == 1 or (y.ndim == 2 and shape[1] == 1 and classes != 1):
             ids = y.reshape(-1)
             if not np.all(ids == np.round(ids)) or ids.min() < 0 or ids.max() >= classes:
-                return (f"integer class ids must lie in 0..{classes - 1} ({classes} classes). "
-                        f"Received ids from {ids.min():g} to {ids.max():g}.")
+                return (
+                    f"integer class ids must lie in 0..{classes - 1} ({classes} classes). "
+                    f"Received ids from {ids.min():g} to {ids.max():g}."
+                )
             return None
         if y.ndim == 2 and shape[1] == classes:
             if y.min() < 0 or not np.allclose(y.sum(1), 1.0, atol=1e-3):
                 return "one-hot or soft labels must be non-negative and sum to 1 per image."
             return None
-        return (f"expected integer class ids, shape (n,), or one-hot labels, shape (n, {classes}). "
-                f"Received shape {shape}.")
+        return (
+            f"expected integer class ids, shape (n,), or one-hot labels, shape (n, {classes}). "
+            f"Received shape {shape}."
+        )
     width = 1 if task == "binary" else classes
     if not ((y.ndim == 1 and width == 1) or (y.ndim == 2 and shape[1] == width)):
         form = "(n,) or (n, 1)" if task == "binary" else f"(n, {classes}) multi-hot"

@@ -9,8 +9,15 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError
 
-__all__ = ["check_model_argument", "model_for", "recipe_model", "MODEL_FILES", "port",
-           "check_port_output", "Ported"]
+__all__ = [
+    "check_model_argument",
+    "model_for",
+    "recipe_model",
+    "MODEL_FILES",
+    "port",
+    "check_port_output",
+    "Ported",
+]
 
 MODEL_FILES = (".toml", ".yaml", ".yml", ".keras")
 
@@ -26,8 +33,10 @@ def check_model_argument(text: str) -> None:
     path = Path(text)
     if path.is_file():
         if path.suffix.lower() not in MODEL_FILES:
-            raise ConfigError(f"{text!r}: expected a spec (.toml, .yaml) or a saved model "
-                              f"(.keras). Received a {path.suffix or 'file without suffix'}.")
+            raise ConfigError(
+                f"{text!r}: expected a spec (.toml, .yaml) or a saved model "
+                f"(.keras). Received a {path.suffix or 'file without suffix'}."
+            )
         if path.suffix.lower() == ".keras":
             from kerascnn.saving import check_archive
 
@@ -56,8 +65,7 @@ def model_for(text: str, input_shape=None, classes: int | None = None):
             raise ConfigError("--classes cannot change a saved model.")
         model = load_model(path)
         if input_shape is not None:
-            raise ConfigError("--input-shape cannot change a saved model; profile it at its own "
-                              "input.")
+            raise ConfigError("--input-shape cannot change a saved model; profile it at its own input.")
         return model
     if path.is_file():
         from kerascnn.config import load_document
@@ -86,12 +94,13 @@ def recipe_model(path, input_shape=None, classes: int | None = None):
     shape, declared = declared_input(recipe)
     input_shape = input_shape or shape
     if input_shape is None:
-        raise ConfigError(f"{path}: the input size comes from the data; give --input-shape "
-                          f"H,W,C (or set data.image_size and data.channels).")
+        raise ConfigError(
+            f"{path}: the input size comes from the data; give --input-shape "
+            f"H,W,C (or set data.image_size and data.channels)."
+        )
     classes = classes or declared
     if classes is None:
-        raise ConfigError(f"{path}: the number of classes comes from the data; give "
-                          f"--classes N.")
+        raise ConfigError(f"{path}: the number of classes comes from the data; give --classes N.")
     return build_model(recipe, input_shape, classes)
 
 
@@ -115,8 +124,10 @@ def check_port_output(output, weights=None) -> None:
     if output.suffix != ".keras":
         raise ConfigError(f"{option('output')} must end in .keras. Received: {str(output)!r}.")
     if output.exists():
-        raise ConfigError(f"{str(output)!r} exists; kerascnn never overwrites a saved model. "
-                          f"Choose another name or remove it first.")
+        raise ConfigError(
+            f"{str(output)!r} exists; kerascnn never overwrites a saved model. "
+            f"Choose another name or remove it first."
+        )
     check_new_file(output, what=option("output"))
     if weights is not None and not Path(weights).is_file():
         raise ConfigError(f"no weights file at {weights!r}.")
@@ -126,16 +137,24 @@ def check_port_output(output, weights=None) -> None:
         check_weights_file(weights)
 
 
-def port(source: str, output, *, weights=None, input_shape=None, classes: int | None = None,
-         include_top: bool = True) -> Ported:
+def port(
+    source: str,
+    output,
+    *,
+    weights=None,
+    input_shape=None,
+    classes: int | None = None,
+    include_top: bool = True,
+) -> Ported:
     """Save published weights as a kerascnn model: timm's (a Hub id, or a model name with a
     `model.safetensors`; the archive then records how to feed the model) or keras.applications'
     (its name, with a weights file or downloaded). Never overwrites `output`."""
     from kerascnn.zoo.pretrained import hub_id_of
 
     check_port_output(output, weights)
-    timm = hub_id_of(source) is not None or (weights is not None
-                                             and Path(weights).suffix == ".safetensors")
+    timm = hub_id_of(source) is not None or (
+        weights is not None and Path(weights).suffix == ".safetensors"
+    )
     make = _port_timm if timm else _port_application
     model, facts, described, note = make(source, weights, input_shape, classes, include_top)
     output = Path(output)
@@ -160,8 +179,10 @@ def _port_timm(source, weights, input_shape, classes, include_top):
             raise ConfigError("give a Hub id or --weights, not both.")
         timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
         if timm_name not in ARCHITECTURES:
-            raise ConfigError(f"kerascnn has no port of timm's {timm_name!r}; it ports "
-                              f"{', '.join(sorted(ARCHITECTURES))}.")
+            raise ConfigError(
+                f"kerascnn has no port of timm's {timm_name!r}; it ports "
+                f"{', '.join(sorted(ARCHITECTURES))}."
+            )
         name, weights = ARCHITECTURES[timm_name].model, hub_id
     else:
         from kerascnn.zoo import get_model_info
@@ -174,12 +195,14 @@ def _port_timm(source, weights, input_shape, classes, include_top):
 
         pretrained = card_for_file(name, source.path)  # before the build: a refusal is at once
         card = PRETRAINED[name]
-        note = (f"no timm config.json beside {source.path}: fed as kerascnn's card for {name} "
-                f"says ({card.hub_id}: {pretrained.input_size}x{pretrained.input_size}, crop "
-                f"{pretrained.crop_pct:g}, {pretrained.interpolation}, mean "
-                f"{'/'.join(f'{m:g}' for m in pretrained.mean)}, std "
-                f"{'/'.join(f'{v:g}' for v in pretrained.std)}); if the file holds another tag, "
-                f"put its config.json beside it and port again")
+        note = (
+            f"no timm config.json beside {source.path}: fed as kerascnn's card for {name} "
+            f"says ({card.hub_id}: {pretrained.input_size}x{pretrained.input_size}, crop "
+            f"{pretrained.crop_pct:g}, {pretrained.interpolation}, mean "
+            f"{'/'.join(f'{m:g}' for m in pretrained.mean)}, std "
+            f"{'/'.join(f'{v:g}' for v in pretrained.std)}); if the file holds another tag, "
+            f"put its config.json beside it and port again"
+        )
     import kerascnn
 
     options = {"include_top": include_top}
@@ -187,8 +210,10 @@ def _port_timm(source, weights, input_shape, classes, include_top):
         options["classes"] = classes
     shape = input_shape or (pretrained.input_size,) * 2 + (3,)
     model = kerascnn.build(name, weights=str(source.path), input_shape=shape, **options)
-    facts = {"preprocessing": pretrained.preprocessing(model.input_shape[1], model.input_shape[3]),
-             **pretrained.to_dict()}
+    facts = {
+        "preprocessing": pretrained.preprocessing(model.input_shape[1], model.input_shape[3]),
+        **pretrained.to_dict(),
+    }
     if note is not None:
         facts["assumed"] = note
     return model, facts, source.described, note
@@ -207,12 +232,18 @@ def _port_application(source, weights, input_shape, classes, include_top):
 
         try:
             source = getattr(keras.applications, spec.application)(
-                weights="imagenet", include_top=include_top)
+                weights="imagenet", include_top=include_top
+            )
         except Exception as e:  # noqa: BLE001  (a failed download has many exception types)
-            raise ConfigError(f"could not fetch the ImageNet weights of {spec.application}: "
-                              f"{first_line(e)}",
-                              hint="without internet, download the .h5 elsewhere and pass "
-                                   "--weights FILE.") from None
-    model = port_weights(source, architecture=spec.application, input_shape=input_shape,
-                         include_top=None if include_top else False, classes=classes)
+            raise ConfigError(
+                f"could not fetch the ImageNet weights of {spec.application}: {first_line(e)}",
+                hint="without internet, download the .h5 elsewhere and pass --weights FILE.",
+            ) from None
+    model = port_weights(
+        source,
+        architecture=spec.application,
+        input_shape=input_shape,
+        include_top=None if include_top else False,
+        classes=classes,
+    )
     return model, None, spec.application, None

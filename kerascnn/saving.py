@@ -15,8 +15,10 @@ __all__ = ["load_model", "check_archive", "write_feeding", "read_feeding"]
 # ported from published weights: their size, crop, interpolation, mean and std).
 FEEDING = "kerascnn.json"
 
-def load_model(path, *, allow_h5: bool = False, trusted_modules: tuple[str, ...] = (),
-               compile: bool = True):
+
+def load_model(
+    path, *, allow_h5: bool = False, trusted_modules: tuple[str, ...] = (), compile: bool = True
+):
     """The one loader every kerascnn command uses: `keras.saving.load_model` with `safe_mode=True`
     (no switch turns it off), after `check_archive` has read the file's config, and with room for
     the deepest graphs.
@@ -43,10 +45,12 @@ def load_model(path, *, allow_h5: bool = False, trusted_modules: tuple[str, ...]
         raise ConfigError(f"no model file at {str(path)!r}.")
     if path.suffix.lower() in (".h5", ".hdf5"):
         if not allow_h5:
-            raise ConfigError(f"{path} is a legacy HDF5 model; kerascnn loads .keras files. The "
-                              f"legacy format can carry Python code and is read by Keras' legacy "
-                              f"loader.", hint="if you trust the file, pass allow_h5=True and "
-                                               "save it again as .keras.")
+            raise ConfigError(
+                f"{path} is a legacy HDF5 model; kerascnn loads .keras files. The "
+                f"legacy format can carry Python code and is read by Keras' legacy "
+                f"loader.",
+                hint="if you trust the file, pass allow_h5=True and save it again as .keras.",
+            )
     elif path.suffix.lower() == ".keras":
         check_archive(path, trusted_modules)
     else:
@@ -82,8 +86,9 @@ def read_feeding(path) -> dict | None:
         with open_archive(path) as archive:
             if FEEDING not in archive.namelist():
                 return None
-            facts = loads_json(read_member(archive, FEEDING, MAX_JSON_BYTES, path=path),
-                               file=f"{path}: {FEEDING}")
+            facts = loads_json(
+                read_member(archive, FEEDING, MAX_JSON_BYTES, path=path), file=f"{path}: {FEEDING}"
+            )
     except ConfigError:  # past a limit: said, not taken for "nothing recorded"
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
@@ -108,11 +113,12 @@ def check_archive(path, trusted_modules: tuple[str, ...] = ()) -> None:
     path = Path(path)
     try:
         with open_archive(path) as archive:
-            config = loads_json(read_member(archive, "config.json", MAX_CONFIG_BYTES, path=path),
-                                file=f"{path}: config.json")
+            config = loads_json(
+                read_member(archive, "config.json", MAX_CONFIG_BYTES, path=path),
+                file=f"{path}: config.json",
+            )
     except zipfile.BadZipFile:
-        raise ConfigError(f"{path} is not a .keras archive (truncated, or another format).") \
-            from None
+        raise ConfigError(f"{path} is not a .keras archive (truncated, or another format).") from None
     except KeyError:
         raise ConfigError(f"{path} has no config.json: not a saved Keras model.") from None
     except ConfigError:  # past a limit: said as it is
@@ -137,20 +143,23 @@ def check_archive(path, trusted_modules: tuple[str, ...] = ()) -> None:
         where = f"{path}: layer {layer!r}" if layer else f"{path}"
         class_name, module = node.get("class_name"), node.get("module")
         if class_name in ("Lambda", "__lambda__"):
-            raise ConfigError(f"{where} is a Lambda layer: Python code inside a model file. "
-                              f"kerascnn never loads one.")
+            raise ConfigError(
+                f"{where} is a Lambda layer: Python code inside a model file. kerascnn never loads one."
+            )
         if isinstance(module, str) and "class_name" in node:
             if module == "builtins" and class_name == "function":
                 name = node.get("config")
-                if not (isinstance(name, str) and any(name.startswith(f"{t}>")
-                                                      for t in trusted)):
-                    raise ConfigError(f"{where} names the function {name!r}, which is neither "
-                                      f"Keras' nor registered by kerascnn; refused.")
+                if not (isinstance(name, str) and any(name.startswith(f"{t}>") for t in trusted)):
+                    raise ConfigError(
+                        f"{where} names the function {name!r}, which is neither "
+                        f"Keras' nor registered by kerascnn; refused."
+                    )
             elif not allowed(module):
-                raise ConfigError(f"{where} names {module}.{class_name}, outside Keras and "
-                                  f"kerascnn; refused.",
-                                  hint="if these are your own registered layers, pass their "
-                                       "package: load_model(path, trusted_modules=(...)).")
+                raise ConfigError(
+                    f"{where} names {module}.{class_name}, outside Keras and kerascnn; refused.",
+                    hint="if these are your own registered layers, pass their "
+                    "package: load_model(path, trusted_modules=(...)).",
+                )
         for value in node.values():
             walk(value, layer)
 

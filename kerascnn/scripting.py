@@ -11,15 +11,23 @@ import sys
 __all__ = ["add_train_options", "recipe_overrides", "run_script", "quiet_backend"]
 
 
-def add_train_options(parser: argparse.ArgumentParser, *, example: str = "train.epochs=3",
-                      output: str = "the run directory (output.dir)",
-                      restart: str = "start a new run beside an existing one (it is kept) "
-                                     "instead of resuming or refusing") -> None:
+def add_train_options(
+    parser: argparse.ArgumentParser,
+    *,
+    example: str = "train.epochs=3",
+    output: str = "the run directory (output.dir)",
+    restart: str = "start a new run beside an existing one (it is kept) instead of resuming or refusing",
+) -> None:
     """--set, --output, --restart, --quiet: the options of `kerascnn train`, `kerascnn tune` and
     of recipe scripts (the help texts say what --output and --restart mean for each)."""
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help=f"override a recipe key, e.g. --set {example} (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a recipe key, e.g. --set {example} (repeatable)",
+    )
     parser.add_argument("--output", metavar="DIR", help=output)
     parser.add_argument("--restart", action="store_true", help=restart)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -33,8 +41,9 @@ def recipe_overrides(args) -> list[str]:
     return overrides
 
 
-def run_script(recipe: dict, *, model=None, argv: list[str] | None = None,
-               description: str | None = None) -> int:
+def run_script(
+    recipe: dict, *, model=None, argv: list[str] | None = None, description: str | None = None
+) -> int:
     """The command line of a recipe script (`python recipes/x.py --set train.epochs=3 ...`): the
     options of `kerascnn train`, the same validation, the same trainer; returns the exit status.
 
@@ -45,8 +54,9 @@ def run_script(recipe: dict, *, model=None, argv: list[str] | None = None,
     from kerascnn.config.errors import ConfigError, on_command_line
     from kerascnn.recipe import load_recipe
 
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_train_options(parser)
     args = parser.parse_args(argv)
     try:

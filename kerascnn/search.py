@@ -46,10 +46,19 @@ from kerascnn.training.checkpoints import Terminated, stop_on_sigterm
 from kerascnn.training.compile import StopOnNonFinite
 from kerascnn.training.fit import progress
 
-__all__ = ["tune", "RecipeHyperModel", "TuneResult", "TrialRow", "FailOnNaN", "trial_rows",
-           "format_results", "tune_fingerprint"]
+__all__ = [
+    "tune",
+    "RecipeHyperModel",
+    "TuneResult",
+    "TrialRow",
+    "FailOnNaN",
+    "trial_rows",
+    "format_results",
+    "tune_fingerprint",
+]
 
 STATE = "tune.json"  # the search's fingerprint and status, beside keras-tuner's project
+
 
 class RecipeHyperModel(keras_tuner.HyperModel):
     """A recipe and its `[tune.space]` as a keras-tuner HyperModel.
@@ -83,7 +92,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             return with_values(self.recipe, values)
         except ConfigError as e:
             raise keras_tuner.errors.FailedTrialError(
-                f"these values do not make a valid recipe: {e}") from None
+                f"these values do not make a valid recipe: {e}"
+            ) from None
 
     def data(self, recipe: Recipe):
         from kerascnn.data import load_data
@@ -106,7 +116,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             model = build_model(recipe, data.input_shape, data.classes)
         except ValueError as e:  # ConfigError included: a combination the network cannot take
             raise keras_tuner.errors.FailedTrialError(
-                f"the model cannot be built: {first_line(e)}") from None
+                f"the model cannot be built: {first_line(e)}"
+            ) from None
         check_outputs(model, recipe.train, keras_tuner.errors.FailedTrialError)
         compile_model(model, recipe, data.steps_per_epoch or sum(1 for _ in data.train))
         return model
@@ -123,8 +134,11 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         kwargs.setdefault("epochs", recipe.train.epochs)
         kwargs.setdefault("verbose", self.verbose)
         kwargs.setdefault("shuffle", False)  # the data shuffles
-        callbacks = [*(callbacks or []), FailOnNaN(),
-                     *schedule_callbacks(recipe.train, has_val=val is not None)]
+        callbacks = [
+            *(callbacks or []),
+            FailOnNaN(),
+            *schedule_callbacks(recipe.train, has_val=val is not None),
+        ]
         from kerascnn.data.feed import for_keras
 
         first = kwargs.get("initial_epoch", 0)  # Hyperband goes on with a trial's model
@@ -137,8 +151,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             return model.fit(train, validation_data=val, callbacks=callbacks, **kwargs)
         except Exception as e:  # noqa: BLE001  (out of memory has a class per backend)
             if "out of memory" in str(e).lower() or "resourceexhausted" in type(e).__name__.lower():
-                raise keras_tuner.errors.FailedTrialError(
-                    f"out of memory: {first_line(e)}") from None
+                raise keras_tuner.errors.FailedTrialError(f"out of memory: {first_line(e)}") from None
             raise
 
 
@@ -148,7 +161,8 @@ class FailOnNaN(StopOnNonFinite):
     def diverged(self, loss: float, epoch: int, batch: int, rate: float) -> Exception:
         return keras_tuner.errors.FailedTrialError(
             f"the loss became {loss} at epoch {epoch}, batch {batch} (learning rate {rate:g}: too "
-            f"high?).")
+            f"high?)."
+        )
 
 
 @dataclass
@@ -180,8 +194,15 @@ class TuneResult:
     best_values: dict
 
 
-def tune(recipe: Recipe | str | Path | dict, *, overrides=(), directory: str | Path | None = None,
-         restart: bool = False, verbose="auto", log=print) -> TuneResult:
+def tune(
+    recipe: Recipe | str | Path | dict,
+    *,
+    overrides=(),
+    directory: str | Path | None = None,
+    restart: bool = False,
+    verbose="auto",
+    log=print,
+) -> TuneResult:
     """Run a recipe's `[tune]` search: `kerascnn.tune("lenet5_digits_search")` (resuming an
     interrupted one).
 
@@ -199,12 +220,18 @@ def tune(recipe: Recipe | str | Path | dict, *, overrides=(), directory: str | P
 
     recipe = as_recipe(recipe, overrides)
     if recipe.tune is None:
-        raise recipe.error((), "the recipe has no [tune] table to search with.",
-                           hint='add [tune] and [tune.space] with "train.learning_rate" = '
-                                '{type = "float", min = 1e-4, max = 0.1, sampling = "log"}.')
+        raise recipe.error(
+            (),
+            "the recipe has no [tune] table to search with.",
+            hint='add [tune] and [tune.space] with "train.learning_rate" = '
+            '{type = "float", min = 1e-4, max = 0.1, sampling = "log"}.',
+        )
     if recipe.finetune is not None or (recipe.model.name is None and recipe.model.spec is None):
-        raise recipe.error(("tune",), "tuning needs a recipe with [model]; fine-tuning recipes "
-                                      "and models built in Python are not searched yet.")
+        raise recipe.error(
+            ("tune",),
+            "tuning needs a recipe with [model]; fine-tuning recipes "
+            "and models built in Python are not searched yet.",
+        )
     path, lock = _directory(recipe, directory, restart)
     try:
         return _search(recipe, path, verbose, log)
@@ -220,16 +247,24 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
     verbose = progress(verbose)
     hypermodel = RecipeHyperModel(recipe, verbose=verbose)
     direction = t.direction or ("max" if "acc" in t.objective else "min")
-    common = dict(hypermodel=hypermodel,
-                  objective=keras_tuner.Objective(t.objective, direction=direction),
-                  directory=str(path), project_name="tuner", overwrite=False,
-                  seed=recipe.train.seed, executions_per_trial=t.executions_per_trial,
-                  max_consecutive_failed_trials=t.max_consecutive_failed_trials)
+    common = dict(
+        hypermodel=hypermodel,
+        objective=keras_tuner.Objective(t.objective, direction=direction),
+        directory=str(path),
+        project_name="tuner",
+        overwrite=False,
+        seed=recipe.train.seed,
+        executions_per_trial=t.executions_per_trial,
+        max_consecutive_failed_trials=t.max_consecutive_failed_trials,
+    )
     hypermodel.declaring = True
     if t.tuner == "hyperband":
-        tuner = keras_tuner.Hyperband(max_epochs=t.max_epochs or recipe.train.epochs,
-                                      factor=t.factor, hyperband_iterations=t.hyperband_iterations,
-                                      **common)
+        tuner = keras_tuner.Hyperband(
+            max_epochs=t.max_epochs or recipe.train.epochs,
+            factor=t.factor,
+            hyperband_iterations=t.hyperband_iterations,
+            **common,
+        )
     elif t.tuner == "bayesian":
         tuner = keras_tuner.BayesianOptimization(max_trials=t.max_trials, **common)
     else:
@@ -237,16 +272,21 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
     hypermodel.declaring = False
     role = _role()
     if role == "worker":  # the chief's oracle hands out the trials and keeps the results
-        log(f"kerascnn tune: {recipe.name}: worker {os.environ['KERASTUNER_TUNER_ID']} of the "
+        log(
+            f"kerascnn tune: {recipe.name}: worker {os.environ['KERASTUNER_TUNER_ID']} of the "
             f"search at {os.environ['KERASTUNER_ORACLE_IP']}:"
-            f"{os.environ.get('KERASTUNER_ORACLE_PORT', '')}")
+            f"{os.environ.get('KERASTUNER_ORACLE_PORT', '')}"
+        )
         tuner.search(verbose=verbose)
         return TuneResult(directory=path, trials=[], best_recipe=None, best_values={})
     done = _ended(tuner)
-    log(f"kerascnn tune: {recipe.name} -> {path}" + (f" (resuming after {done} trials)"
-                                                      if done else "")
+    log(
+        f"kerascnn tune: {recipe.name} -> {path}"
+        + (f" (resuming after {done} trials)" if done else "")
         + f"; {t.tuner} search of {len(recipe.space)} keys, objective {t.objective} "
-        + f"({direction})" + ("; chief: the workers train" if role == "chief" else ""))
+        + f"({direction})"
+        + ("; chief: the workers train" if role == "chief" else "")
+    )
     started = time.perf_counter()
     try:
         with _plain_display(verbose), stop_on_sigterm():
@@ -257,9 +297,11 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: keras-tuner's files hold every ended trial
         rundir.update_state(path, STATE, status="interrupted")
         ended = _ended(tuner)
-        log(f"interrupted ({'SIGTERM' if isinstance(e, Terminated) else 'Ctrl-C'}); run the same "
+        log(
+            f"interrupted ({'SIGTERM' if isinstance(e, Terminated) else 'Ctrl-C'}); run the same "
             f"command again to resume the search in {path} ({ended} ended "
-            f"trial{'' if ended == 1 else 's'} kept; the one that was running starts again)")
+            f"trial{'' if ended == 1 else 's'} kept; the one that was running starts again)"
+        )
         raise
     rows = trial_rows(tuner, recipe)
     best_values = {}
@@ -270,16 +312,25 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
         best_path = path / "best_recipe.yaml"
         _write_best(recipe, best_values, completed[0], len(rows), best_path)
     _write_results(rows, path / "results.csv")
-    rundir.update_state(path, STATE, status="finished" if completed else "failed",
-                        trials=len(rows), seconds=round(time.perf_counter() - started, 1))
+    rundir.update_state(
+        path,
+        STATE,
+        status="finished" if completed else "failed",
+        trials=len(rows),
+        seconds=round(time.perf_counter() - started, 1),
+    )
     log(format_results(rows, t.objective))
     if not completed:
-        raise SearchFailed(rows, where=str(path / "results.csv"),
-                           again="search again into a new directory (--output DIR; this one is "
-                                 "kept)")
+        raise SearchFailed(
+            rows,
+            where=str(path / "results.csv"),
+            again="search again into a new directory (--output DIR; this one is kept)",
+        )
     if best_path is not None:
-        log(f"best: trial {completed[0].trial}, {t.objective} {completed[0].score:.4f}; "
-            f"train it with: kerascnn train {best_path}")
+        log(
+            f"best: trial {completed[0].trial}, {t.objective} {completed[0].score:.4f}; "
+            f"train it with: kerascnn train {best_path}"
+        )
     return TuneResult(directory=path, trials=rows, best_recipe=best_path, best_values=best_values)
 
 
@@ -308,7 +359,7 @@ def _plain_display(verbose: int):
 
 
 def _role() -> str:
-    """"single", or in keras-tuner's distributed mode (KERASTUNER_* variables) "chief" or
+    """ "single", or in keras-tuner's distributed mode (KERASTUNER_* variables) "chief" or
     "worker"."""
     if not os.environ.get("KERASTUNER_ORACLE_IP"):
         return "single"
@@ -341,11 +392,18 @@ def format_results(rows: list[TrialRow], objective: str) -> str:
     header = ["trial", "status", *keys, objective]
     table = [header]
     for row in rows:
-        table.append([row.trial, row.status.lower(), *(_show(row.values.get(k)) for k in keys),
-                      f"{row.score:.4f}" if row.score is not None else row.reason[:60]])
+        table.append(
+            [
+                row.trial,
+                row.status.lower(),
+                *(_show(row.values.get(k)) for k in keys),
+                f"{row.score:.4f}" if row.score is not None else row.reason[:60],
+            ]
+        )
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
-    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip()
-                     for line in table)
+    return "\n".join(
+        "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip() for line in table
+    )
 
 
 def _show(value) -> str:
@@ -373,15 +431,18 @@ def _directory(recipe: Recipe, directory, restart: bool):
         return path, None
     fingerprint = tune_fingerprint(recipe)
     # A chief may find the keras-tuner project its workers made before it started.
-    made_by_workers = _role() == "chief" and path.exists() and \
-        {child.name for child in path.iterdir()} <= {"tuner", rundir.LOCK}
-    if rundir.read_state(path, STATE) is None and rundir.has_content(path) \
-            and not made_by_workers:
+    made_by_workers = (
+        _role() == "chief"
+        and path.exists()
+        and {child.name for child in path.iterdir()} <= {"tuner", rundir.LOCK}
+    )
+    if rundir.read_state(path, STATE) is None and rundir.has_content(path) and not made_by_workers:
         if not restart:
-            raise ConfigError(f"{path} exists and is not a kerascnn search; kerascnn will not "
-                              f"write into it.",
-                              hint=f"pass {option('output', python='directory')} with a new "
-                                   f"folder, or {option('restart', True)}.")
+            raise ConfigError(
+                f"{path} exists and is not a kerascnn search; kerascnn will not write into it.",
+                hint=f"pass {option('output', python='directory')} with a new "
+                f"folder, or {option('restart', True)}.",
+            )
         path = rundir.free_path(path)
     path.mkdir(parents=True, exist_ok=True)
     lock = rundir.DirectoryLock(path, "search").acquire()
@@ -389,20 +450,29 @@ def _directory(recipe: Recipe, directory, restart: bool):
         state = rundir.read_state(path, STATE)
         if state is not None and state.get("fingerprint") != fingerprint:
             if not restart:
-                raise ConfigError(f"the search in {path} was made by a different recipe or search "
-                                  f"space (fingerprint {state.get('fingerprint')}, this one "
-                                  f"{fingerprint}); kerascnn never overwrites a search.",
-                                  hint=f"pass {option('restart', True)} to start a new one in "
-                                       f"{rundir.free_path(path)} (the old one is kept).")
+                raise ConfigError(
+                    f"the search in {path} was made by a different recipe or search "
+                    f"space (fingerprint {state.get('fingerprint')}, this one "
+                    f"{fingerprint}); kerascnn never overwrites a search.",
+                    hint=f"pass {option('restart', True)} to start a new one in "
+                    f"{rundir.free_path(path)} (the old one is kept).",
+                )
             lock.release()
             path = rundir.free_path(path)
             path.mkdir(parents=True, exist_ok=True)
             lock = rundir.DirectoryLock(path, "search").acquire()
             state = None
         if state is None:
-            rundir.write_state(path, {"recipe": recipe.name, "fingerprint": fingerprint,
-                                      "status": "running",
-                                      "created": time.strftime("%Y-%m-%d %H:%M:%S")}, STATE)
+            rundir.write_state(
+                path,
+                {
+                    "recipe": recipe.name,
+                    "fingerprint": fingerprint,
+                    "status": "running",
+                    "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                },
+                STATE,
+            )
         else:
             rundir.update_state(path, STATE, status="running")
     except BaseException:
@@ -425,8 +495,8 @@ def check_project(project: Path) -> None:
                 f"damaged, kerascnn cannot resume the search from it.",
                 hint=(f"delete {file.parent} to run that trial again, " if trial else "")
                 + f"or pass {option('restart', True)} to start a new search beside this one (it "
-                  f"is kept).") \
-                from None
+                f"is kept).",
+            ) from None
 
 
 def tune_fingerprint(recipe: Recipe) -> str:
@@ -447,8 +517,15 @@ def _write_results(rows: list[TrialRow], target: Path) -> None:
         writer = csv.writer(f)
         writer.writerow(["trial", "status", *keys, "objective", "reason"])
         for row in rows:
-            writer.writerow([row.trial, row.status, *(row.values.get(k, "") for k in keys),
-                             "" if row.score is None else row.score, row.reason])
+            writer.writerow(
+                [
+                    row.trial,
+                    row.status,
+                    *(row.values.get(k, "") for k in keys),
+                    "" if row.score is None else row.score,
+                    row.reason,
+                ]
+            )
 
 
 def _write_best(recipe: Recipe, values: dict, row: TrialRow, trials: int, target: Path) -> None:
@@ -466,9 +543,9 @@ def _write_best(recipe: Recipe, values: dict, row: TrialRow, trials: int, target
         if isinstance(value, str) and not Path(value).is_absolute():
             candidate = Path(value) if Path(value).exists() else base / value
             doc[table][key] = str(candidate.resolve())
-    header = (f"# The best of {trials} trials of the search in {target.parent} "
-              f"({recipe.tune.objective} {row.score:.4f}, trial {row.trial}):\n"
-              + "".join(f"#   {k} = {v!r}\n" for k, v in values.items()))
+    header = (
+        f"# The best of {trials} trials of the search in {target.parent} "
+        f"({recipe.tune.objective} {row.score:.4f}, trial {row.trial}):\n"
+        + "".join(f"#   {k} = {v!r}\n" for k, v in values.items())
+    )
     target.write_text(header + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-
-

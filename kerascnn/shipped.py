@@ -37,8 +37,10 @@ def recipes_folder() -> Path:
     checkout = package.parent / "recipes"
     if checkout.is_dir() and (package.parent / "pyproject.toml").is_file():
         return checkout
-    raise ConfigError(f"kerascnn's shipped recipes are missing (looked in {installed} and "
-                      f"{checkout}): reinstall kerascnn.")
+    raise ConfigError(
+        f"kerascnn's shipped recipes are missing (looked in {installed} and "
+        f"{checkout}): reinstall kerascnn."
+    )
 
 
 @dataclass(frozen=True)
@@ -84,19 +86,25 @@ def find_recipe(text: str | Path) -> Path:
     from kerascnn.config.errors import did_you_mean
 
     if len(path.parts) > 1:  # a path, not a name
-        raise ConfigError(f"no recipe file at {str(text)!r}.",
-                          hint=f"the shipped recipe of that name runs from any directory: "
-                               f"`kerascnn train {name}`." if name in recipes else None)
+        raise ConfigError(
+            f"no recipe file at {str(text)!r}.",
+            hint=f"the shipped recipe of that name runs from any directory: `kerascnn train {name}`."
+            if name in recipes
+            else None,
+        )
     if name not in recipes:
-        raise ConfigError(f"no recipe file at {str(text)!r} and no shipped recipe named {name!r}.",
-                          hint=did_you_mean(name, list(recipes))
-                          or "`kerascnn recipes` lists the shipped ones; the quickstart is "
-                             "lenet5_digits.")
+        raise ConfigError(
+            f"no recipe file at {str(text)!r} and no shipped recipe named {name!r}.",
+            hint=did_you_mean(name, list(recipes))
+            or "`kerascnn recipes` lists the shipped ones; the quickstart is lenet5_digits.",
+        )
     recipe = recipes[name]
     if recipe.script:
-        raise ConfigError(f"{name!r} is a recipe script (Python), which runs by itself: "
-                          f"`python {recipe.path} --help`.",
-                          hint=f"`kerascnn recipes --copy {name}` copies it here to edit.")
+        raise ConfigError(
+            f"{name!r} is a recipe script (Python), which runs by itself: "
+            f"`python {recipe.path} --help`.",
+            hint=f"`kerascnn recipes --copy {name}` copies it here to edit.",
+        )
     return recipe.path
 
 
@@ -107,8 +115,10 @@ def copy_recipe(name: str, to: str | Path = ".") -> list[Path]:
     if name not in recipes:
         from kerascnn.config.errors import did_you_mean
 
-        raise ConfigError(f"no shipped recipe named {name!r}.",
-                          hint=did_you_mean(name, list(recipes)) or "`kerascnn recipes` lists them.")
+        raise ConfigError(
+            f"no shipped recipe named {name!r}.",
+            hint=did_you_mean(name, list(recipes)) or "`kerascnn recipes` lists them.",
+        )
     source = recipes[name].path
     folder = check_folder(to, what=option("to"))
     files = [(source, folder / source.name)]
@@ -117,9 +127,11 @@ def copy_recipe(name: str, to: str | Path = ".") -> list[Path]:
         files.append((source.parent / spec, folder / spec))
     taken = [str(target) for _, target in files if target.exists()]
     if taken:
-        raise ConfigError(f"{', '.join(taken)} exist{'s' if len(taken) == 1 else ''}; kerascnn does "
-                          f"not overwrite a file.",
-                          hint=f"copy into another folder ({option('to', 'DIR')}).")
+        raise ConfigError(
+            f"{', '.join(taken)} exist{'s' if len(taken) == 1 else ''}; kerascnn does "
+            f"not overwrite a file.",
+            hint=f"copy into another folder ({option('to', 'DIR')}).",
+        )
     for _, target in files:
         check_new_file(target, what="the copy")
     for original, target in files:
@@ -137,8 +149,7 @@ def _describe(path: Path) -> ShippedRecipe:
     if model.get("name"):
         network = model["name"]
     elif model.get("spec"):
-        network = f"spec {Path(str(model['spec'])).stem}" if isinstance(model["spec"], str) \
-            else "spec"
+        network = f"spec {Path(str(model['spec'])).stem}" if isinstance(model["spec"], str) else "spec"
     elif finetune:
         start = finetune.get("application") or Path(str(finetune.get("weights", ""))).name
         network = f"fine-tuned {start}"
@@ -150,16 +161,20 @@ def _describe(path: Path) -> ShippedRecipe:
         dataset = "your image folder"
     if "tune" in document:
         network += " (search)"
-    return ShippedRecipe(name=path.stem, path=path, network=network, dataset=str(dataset),
-                         reported=" ".join(str(document.get("description", "")).split()))
+    return ShippedRecipe(
+        name=path.stem,
+        path=path,
+        network=network,
+        dataset=str(dataset),
+        reported=" ".join(str(document.get("description", "")).split()),
+    )
 
 
 def _describe_script(path: Path) -> ShippedRecipe:
     docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     paragraph = " ".join(docstring.split("\n\n")[0].split())
     first = paragraph.split(". ")[0].rstrip(".") + "."
-    return ShippedRecipe(name=path.stem, path=path, network="Python script", dataset="",
-                         reported=first)
+    return ShippedRecipe(name=path.stem, path=path, network="Python script", dataset="", reported=first)
 
 
 def _spec_file(recipe: Path) -> str | None:
@@ -170,7 +185,6 @@ def _spec_file(recipe: Path) -> str | None:
 
     document, _ = load_document(recipe)
     spec = document.get("model", {}).get("spec")
-    if isinstance(spec, str) and not Path(spec).is_absolute() \
-            and (recipe.parent / spec).is_file():
+    if isinstance(spec, str) and not Path(spec).is_absolute() and (recipe.parent / spec).is_file():
         return spec
     return None

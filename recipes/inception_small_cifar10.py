@@ -28,11 +28,26 @@ from kerascnn.blocks import branches, classifier_head, conv_bn_act
 
 RECIPE = {
     "name": "inception_small_cifar10",
-    "data": {"source": "tfds", "name": "cifar10", "validation_split": 0.1, "batch_size": 128,
-             "image_size": [28, 28], "load_size": [32, 32], "augment": {"flip": True}},
-    "train": {"epochs": 100, "optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
-              "weight_decay": 5e-4, "schedule": "step", "step_every": 1, "gamma": 0.95,
-              "seed": 0},
+    "data": {
+        "source": "tfds",
+        "name": "cifar10",
+        "validation_split": 0.1,
+        "batch_size": 128,
+        "image_size": [28, 28],
+        "load_size": [32, 32],
+        "augment": {"flip": True},
+    },
+    "train": {
+        "epochs": 100,
+        "optimizer": "sgd",
+        "learning_rate": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "schedule": "step",
+        "step_every": 1,
+        "gamma": 0.95,
+        "seed": 0,
+    },
     "output": {"dir": "runs/inception_small_cifar10"},
 }
 

@@ -22,11 +22,18 @@ PAPER_ERROR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}  # Table 6, % 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--depths", type=int, nargs="+", default=sorted(PAPER_ERROR),
-                        choices=sorted(PAPER_ERROR), metavar="DEPTH",
-                        help="which of 20 32 44 56 110 (default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--depths",
+        type=int,
+        nargs="+",
+        default=sorted(PAPER_ERROR),
+        choices=sorted(PAPER_ERROR),
+        metavar="DEPTH",
+        help="which of 20 32 44 56 110 (default: all)",
+    )
     add_train_options(parser)
     args = parser.parse_args(argv)
 
@@ -42,20 +49,29 @@ def main(argv=None) -> int:
     try:
         recipes = []
         for depth in args.depths:  # every recipe validated before the first one trains
-            overrides = [f"model.name=resnet{depth}",
-                         f'output.dir="{(base / f"resnet{depth}_cifar10").as_posix()}"',
-                         *(["train.warmup_epochs=1"] if depth >= 110 else []),
-                         *recipe_overrides(args)]
-            recipes.append((depth, load_recipe(HERE / "resnet20_cifar10.toml", overrides,
-                                               name=f"resnet{depth}_cifar10")))
+            overrides = [
+                f"model.name=resnet{depth}",
+                f'output.dir="{(base / f"resnet{depth}_cifar10").as_posix()}"',
+                *(["train.warmup_epochs=1"] if depth >= 110 else []),
+                *recipe_overrides(args),
+            ]
+            recipes.append(
+                (
+                    depth,
+                    load_recipe(
+                        HERE / "resnet20_cifar10.toml", overrides, name=f"resnet{depth}_cifar10"
+                    ),
+                )
+            )
         for depth, recipe in recipes:
             keras.backend.clear_session()  # one network's graph at a time
             state = rundir.read_state(recipe.run_dir()) or {}
             if state.get("status") == "finished" and not args.restart:
                 metrics = json.loads((recipe.run_dir() / "metrics.json").read_text())
             else:
-                metrics = train(recipe, restart=args.restart,
-                                verbose=0 if args.quiet else "auto").metrics
+                metrics = train(
+                    recipe, restart=args.restart, verbose=0 if args.quiet else "auto"
+                ).metrics
             if "test" in metrics:
                 errors[depth] = 100 * (1 - metrics["test"]["accuracy"])
     except ConfigError as e:

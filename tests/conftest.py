@@ -39,8 +39,11 @@ def block_model(fn, input_shape, name="blk", **kwargs):
 
 
 def layer_types(model, skip_input=True) -> list[str]:
-    return [type(layer).__name__ for layer in model.layers
-            if not (skip_input and isinstance(layer, keras.layers.InputLayer))]
+    return [
+        type(layer).__name__
+        for layer in model.layers
+        if not (skip_input and isinstance(layer, keras.layers.InputLayer))
+    ]
 
 
 def assert_every_weight_learns(model, batch=2, seed=0):
@@ -58,8 +61,11 @@ def assert_every_weight_learns(model, batch=2, seed=0):
     before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     model.train_on_batch(x, y)
-    stuck = [w.path for w, b in zip(model.trainable_weights, before)
-             if np.array_equal(keras.ops.convert_to_numpy(w), b)]
+    stuck = [
+        w.path
+        for w, b in zip(model.trainable_weights, before)
+        if np.array_equal(keras.ops.convert_to_numpy(w), b)
+    ]
     assert not stuck, f"these weights got no gradient: {stuck}"
 
 
@@ -79,8 +85,9 @@ def held_by_another_process(directory):
     another process (`holder.pid`) for the block; killed after it (SIGKILL: its lock is released
     by the operating system, as a killed run's is)."""
     directory.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(directory)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(directory)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         yield holder

@@ -25,6 +25,7 @@ def conv_macs(p):
 
 # --- the lecture's numbers ---------------------------------------------------------------------------
 
+
 def test_alexnet_conv1():
     p = profile(kerascnn.build("alexnet"))
     conv1 = p.select("Conv2D")[0]
@@ -36,12 +37,22 @@ def test_alexnet_conv1():
 
 # The lecture's VGG16 table: output shape and weights (no bias) of every conv and FC layer.
 VGG16_TABLE = [
-    ((224, 224, 64), (3 * 3 * 3) * 64), ((224, 224, 64), (3 * 3 * 64) * 64),
-    ((112, 112, 128), (3 * 3 * 64) * 128), ((112, 112, 128), (3 * 3 * 128) * 128),
-    ((56, 56, 256), (3 * 3 * 128) * 256), ((56, 56, 256), 589_824), ((56, 56, 256), 589_824),
-    ((28, 28, 512), 1_179_648), ((28, 28, 512), 2_359_296), ((28, 28, 512), 2_359_296),
-    ((14, 14, 512), 2_359_296), ((14, 14, 512), 2_359_296), ((14, 14, 512), 2_359_296),
-    ((4096,), 102_760_448), ((4096,), 16_777_216), ((1000,), 4_096_000),
+    ((224, 224, 64), (3 * 3 * 3) * 64),
+    ((224, 224, 64), (3 * 3 * 64) * 64),
+    ((112, 112, 128), (3 * 3 * 64) * 128),
+    ((112, 112, 128), (3 * 3 * 128) * 128),
+    ((56, 56, 256), (3 * 3 * 128) * 256),
+    ((56, 56, 256), 589_824),
+    ((56, 56, 256), 589_824),
+    ((28, 28, 512), 1_179_648),
+    ((28, 28, 512), 2_359_296),
+    ((28, 28, 512), 2_359_296),
+    ((14, 14, 512), 2_359_296),
+    ((14, 14, 512), 2_359_296),
+    ((14, 14, 512), 2_359_296),
+    ((4096,), 102_760_448),
+    ((4096,), 16_777_216),
+    ((1000,), 4_096_000),
 ]
 
 
@@ -63,8 +74,11 @@ def test_vgg16_memory_and_parameter_table():
     # the early convolutions. (The slide's "24M * 4 bytes" total is not the sum of its own rows.)
     assert p.params == 138_357_544
     assert weighted[13].params / p.params > 0.74
-    assert p.activations == sum(np.prod(s) for s, _ in VGG16_TABLE) + 224 * 224 * 3 + sum(
-        np.prod(s) for s in pools) == 15_237_608
+    assert (
+        p.activations
+        == sum(np.prod(s) for s, _ in VGG16_TABLE) + 224 * 224 * 3 + sum(np.prod(s) for s in pools)
+        == 15_237_608
+    )
     assert p.activation_bytes == 4 * 15_237_608
     early = sum(r.activations for r in p.rows[:8] if not r.inplace)
     assert early / p.activations > 0.5
@@ -87,9 +101,14 @@ def test_naive_vs_reduced_inception_module():
     # Each of the slide's terms, as it writes them (their sum is 271M, not its "358M").
     drawn = block_profile(B.inception_module, (28, 28, 256), filters=(128, 64, 192, 64, 96, 64))
     terms = {r.name: r.macs for r in drawn.select("Conv2D")}
-    assert terms == {"m_b1": 28 * 28 * 128 * 256, "m_b2_reduce": 28 * 28 * 64 * 256,
-                     "m_b2": 28 * 28 * 192 * 3 * 3 * 64, "m_b3_reduce": 28 * 28 * 64 * 256,
-                     "m_b3": 28 * 28 * 96 * 5 * 5 * 64, "m_b4_proj": 28 * 28 * 64 * 256}
+    assert terms == {
+        "m_b1": 28 * 28 * 128 * 256,
+        "m_b2_reduce": 28 * 28 * 64 * 256,
+        "m_b2": 28 * 28 * 192 * 3 * 3 * 64,
+        "m_b3_reduce": 28 * 28 * 64 * 256,
+        "m_b3": 28 * 28 * 96 * 5 * 5 * 64,
+        "m_b4_proj": 28 * 28 * 64 * 256,
+    }
     assert sum(terms.values()) == 271_351_808
 
 
@@ -102,8 +121,9 @@ def test_stacked_3x3_convs_see_like_one_big_kernel(count, field):
     assert p.rows[-1].receptive_field == (field, field)
     # ... with 9 * count C^2 weights instead of field^2 C^2: 27C^2 against 49C^2 for three.
     assert sum(r.params for r in p.select("Conv2D")) == count * 9 * 16 * 16 + count * 16
-    big = profile(keras.Sequential([keras.Input((32, 32, 16)),
-                                    keras.layers.Conv2D(16, field, padding="same")]))
+    big = profile(
+        keras.Sequential([keras.Input((32, 32, 16)), keras.layers.Conv2D(16, field, padding="same")])
+    )
     assert big.rows[-1].receptive_field == (field, field)
 
 
@@ -115,7 +135,8 @@ def test_receptive_field_follows_strides_dilation_and_merges():
     d = keras.layers.Conv2D(8, (1, 7), padding="same", name="wide")(b)  # 11 x (11+6*4=35)
     merged = keras.layers.Add(name="add")([c, d])
     gate = keras.layers.Reshape((1, 1, 8), name="gate")(
-        keras.layers.GlobalAveragePooling2D(name="squeeze")(merged))
+        keras.layers.GlobalAveragePooling2D(name="squeeze")(merged)
+    )
     scaled = keras.layers.Multiply(name="scale")([merged, gate])
     p = profile(keras.Model(inputs, scaled))
     assert (p["stem"].receptive_field, p["stem"].stride) == ((7, 7), (2, 2))
@@ -132,13 +153,23 @@ def test_receptive_field_follows_strides_dilation_and_merges():
 # 4.25 (SENet also counts its gates' pooling and scaling: 1%); ResNeXt (Xie et al. 2017) Table 1,
 # 4.2 x 10^9; torchvision's model tables (GFLOPS) where the papers give none (Wide ResNet-50-2,
 # ResNeXt-101 32x8d, DenseNet-121); the plain-34 of the ResNet paper's section 3.3, "3.6 billion FLOPs".
-PUBLISHED_MACS = {"resnet18": (1.8e9, 0.02), "resnet34": (3.6e9, 0.02), "resnet50": (3.8e9, 0.02),
-                  "plain34": (3.6e9, 0.02),
-                  "resnet101": (7.6e9, 0.02), "resnet152": (11.3e9, 0.02),
-                  "se_resnet50": (3.87e9, 0.01), "se_resnet101": (7.60e9, 0.01),
-                  "se_resnext50_32x4d": (4.25e9, 0.01), "resnext50_32x4d": (4.2e9, 0.01),
-                  "wide_resnet50_2": (11.40e9, 0.01), "resnext101_32x8d": (16.41e9, 0.01),
-                  "densenet121": (2.83e9, 0.01)}
+PUBLISHED_MACS = {
+    "resnet18": (1.8e9, 0.02),
+    "resnet34": (3.6e9, 0.02),
+    "resnet50": (3.8e9, 0.02),
+    "plain34": (3.6e9, 0.02),
+    "resnet101": (7.6e9, 0.02),
+    "resnet152": (11.3e9, 0.02),
+    "se_resnet50": (3.87e9, 0.01),
+    "se_resnet101": (7.60e9, 0.01),
+    "se_resnext50_32x4d": (4.25e9, 0.01),
+    "resnext50_32x4d": (4.2e9, 0.01),
+    "wide_resnet50_2": (11.40e9, 0.01),
+    "resnext101_32x8d": (16.41e9, 0.01),
+    "densenet121": (2.83e9, 0.01),
+}
+
+
 @pytest.mark.parametrize("name", list(PUBLISHED_MACS))
 def test_multiply_adds_match_the_published(name):
     published, tolerance = PUBLISHED_MACS[name]
@@ -152,14 +183,29 @@ def test_googlenet_matches_table_1_ops_column():
     ops = {}
     for r in p.rows:
         if r.macs:
-            key = ("conv1" if r.name.startswith("stem_conv1") else
-                   "conv2" if r.name.startswith("stem_conv") else r.name.split("_")[0])
+            key = (
+                "conv1"
+                if r.name.startswith("stem_conv1")
+                else "conv2"
+                if r.name.startswith("stem_conv")
+                else r.name.split("_")[0]
+            )
             ops[key] = ops.get(key, 0) + r.macs
     # Table 1's "ops" column, in millions. Inception (5a) is left out: the paper's row (1072K
     # parameters, 54M ops) disagrees with its own widths (1,042,432 weights, 51.1M ops).
-    table = {"conv1": 118, "conv2": 360, "inception3a": 128, "inception3b": 304,
-             "inception4a": 73, "inception4b": 88, "inception4c": 100, "inception4d": 119,
-             "inception4e": 170, "inception5b": 71, "head": 1}
+    table = {
+        "conv1": 118,
+        "conv2": 360,
+        "inception3a": 128,
+        "inception3b": 304,
+        "inception4a": 73,
+        "inception4b": 88,
+        "inception4c": 100,
+        "inception4d": 119,
+        "inception4e": 170,
+        "inception5b": 71,
+        "head": 1,
+    }
     for key, millions in table.items():
         assert abs(ops[key] / 1e6 - millions) <= 0.7, (key, ops[key])
     assert round(p.macs / 1e9, 1) == 1.6  # "1.5 billion multiply-adds": the table sums to 1.586G
@@ -203,8 +249,10 @@ def test_keras_applications_resnet50_counts_like_the_toolkit():
 
 
 def test_nested_shared_sequential_unknown_and_mixed_precision():
-    inner = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="c"),
-                              keras.layers.ReLU(name="r")], name="inner")
+    inner = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="c"), keras.layers.ReLU(name="r")],
+        name="inner",
+    )
     shared = keras.layers.Conv2D(4, 1, name="shared")
 
     class Doubler(keras.layers.Layer):
@@ -217,8 +265,16 @@ def test_nested_shared_sequential_unknown_and_mixed_precision():
     y = keras.layers.Dense(5, name="fc")(keras.layers.GlobalAveragePooling2D(name="gap")(y))
     model = keras.Model(x, y)
     p = profile(model, batch_size=2)
-    assert [r.name for r in p.rows] == ["img", "inner/c", "inner/r", "shared", "shared (call 2)",
-                                        "doubler", "gap", "fc"]
+    assert [r.name for r in p.rows] == [
+        "img",
+        "inner/c",
+        "inner/r",
+        "shared",
+        "shared (call 2)",
+        "doubler",
+        "gap",
+        "fc",
+    ]
     assert p["inner/c"].macs == 2 * 36 * 27 * 4
     assert p["shared"].params == 20 and p["shared (call 2)"].params == 0
     assert p["shared"].macs == p["shared (call 2)"].macs == 2 * 36 * 4 * 4
@@ -279,6 +335,7 @@ def test_profile_outputs(tmp_path):
 
 # --- the command line -------------------------------------------------------------------------------
 
+
 def test_summary_formats(capsys):
     assert main(["summary", "resnet20", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -287,7 +344,7 @@ def test_summary_formats(capsys):
     assert main(["summary", "resnet20", "--csv", "--batch-size", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("layer,type,output_shape,trainable_params")
-    assert lines[2].startswith("stem_conv1,Conv2D,\"(4, 32, 32, 16)\",432,0,1769472,")
+    assert lines[2].startswith('stem_conv1,Conv2D,"(4, 32, 32, 16)",432,0,1769472,')
     assert main(["summary", "resnet20", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("| layer | type | output shape |") and "| stem_conv1 | Conv2D |" in out
@@ -307,12 +364,10 @@ def test_summary_of_a_recipe_file(tmp_path, capsys):
     # An image folder's classes are its sub-folders: only the data can tell. Its images are
     # brought to 256x256 unless data.image_size says otherwise (the source's own default).
     assert main(["summary", str(recipe)]) == 2
-    assert "the number of classes comes from the data; give --classes N" in \
-        capsys.readouterr().err
+    assert "the number of classes comes from the data; give --classes N" in capsys.readouterr().err
     assert main(["summary", str(recipe), "--classes", "7", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["layers"][0]["output_shapes"] == [[1, 256, 256, 3]]
-    assert main(["summary", str(recipe), "--input-shape", "32,32,3", "--classes", "7",
-                 "--json"]) == 0
+    assert main(["summary", str(recipe), "--input-shape", "32,32,3", "--classes", "7", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["layers"][-2]["output_shapes"] == [[1, 7]]
 
 
@@ -323,11 +378,14 @@ def test_summary_of_a_saved_model(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["params"] == 60_850
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["summary", "resnet5"], "unknown model 'resnet5'. Hint: Did you mean 'resnet56'"),
-    (["compare", "vgg16", "alexnett"], "unknown model 'alexnett'. Hint: Did you mean 'alexnet'"),
-    (["summary", "specs/missing.toml"], "no such file: 'specs/missing.toml'"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["summary", "resnet5"], "unknown model 'resnet5'. Hint: Did you mean 'resnet56'"),
+        (["compare", "vgg16", "alexnett"], "unknown model 'alexnett'. Hint: Did you mean 'alexnet'"),
+        (["summary", "specs/missing.toml"], "no such file: 'specs/missing.toml'"),
+    ],
+)
 def test_unknown_names_list_close_matches(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err

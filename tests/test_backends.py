@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 # What a machine without TensorFlow lacks: the packages, and TensorBoard's that needs it.
 ABSENT = ("tensorflow", "tensorboard", "tf_keras")
 
-KILL_IN_EPOCH_2 = '''
+KILL_IN_EPOCH_2 = """
 import os, signal, sys
 from kerascnn.training import checkpoints
 
@@ -35,9 +34,9 @@ def on_batch(self, batch, logs=None):
 checkpoints.Checkpoints.on_train_batch_end = on_batch
 from kerascnn.cli import main
 sys.exit(main(["train", sys.argv[1], "--quiet"]))
-'''
+"""
 
-VERBS = '''
+VERBS = """
 import contextlib, io, json, sys
 from pathlib import Path
 import kerascnn
@@ -87,12 +86,17 @@ print("RESULT", json.dumps({"phases": [p["phase"] for p in fine.metrics["phases"
                             "ensemble": [len(ensemble["members"]), ensemble["examples"]],
                             "tensorflow": "tensorflow" in sys.modules,
                             "grain": "grain" in sys.modules}))
-'''
+"""
 
-SPEC = {"defaults": {"norm": "batch"},
-        "stages": [{"blocks": ["conv3-8", "maxpool"]}, {"blocks": ["conv3-16", "maxpool"]},
-                   {"blocks": ["conv3-16"]}],
-        "head": {"pool": "avg", "classes": 4}}
+SPEC = {
+    "defaults": {"norm": "batch"},
+    "stages": [
+        {"blocks": ["conv3-8", "maxpool"]},
+        {"blocks": ["conv3-16", "maxpool"]},
+        {"blocks": ["conv3-16"]},
+    ],
+    "head": {"pool": "avg", "classes": 4},
+}
 
 
 def without_tensorflow(folder: Path) -> Path:
@@ -113,8 +117,13 @@ def without_tensorflow(folder: Path) -> Path:
 
 def _environment(tmp_path, backend="jax"):
     site = without_tensorflow(tmp_path / "site-packages")
-    return {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": f"{REPO}{os.pathsep}{site}",
-            "PYTHONUNBUFFERED": "1", "KERASCNN_CACHE": str(tmp_path / "cache")}
+    return {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "PYTHONPATH": f"{REPO}{os.pathsep}{site}",
+        "PYTHONUNBUFFERED": "1",
+        "KERASCNN_CACHE": str(tmp_path / "cache"),
+    }
 
 
 def python(*arguments):
@@ -135,54 +144,94 @@ def _images(root):
     (root / "digits").mkdir()
     for i in range(3):
         Image.fromarray((digits.images[i] * 255 / 16).astype("uint8")).save(
-            root / "digits" / f"{digits.target[i]}-{i}.png")
+            root / "digits" / f"{digits.target[i]}-{i}.png"
+        )
     rng = np.random.default_rng(0)
     for name in ("round", "square"):
         (root / "folder" / name).mkdir(parents=True)
         for i in range(10):
             Image.fromarray(rng.integers(0, 256, (24, 20, 3)).astype("uint8")).save(
-                root / "folder" / name / f"{i}.png")
+                root / "folder" / name / f"{i}.png"
+            )
     (root / "folder" / "square" / "damaged.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
 
 
 def _recipes(tmp_path) -> dict:
     """A small run, a two-phase fine-tuning from it, and a two-trial search."""
-    start = {"model": {"spec": SPEC},
-             "data": {"source": "synthetic", "classes": 3, "samples": 120,
-                      "image_size": [16, 16], "batch_size": 16},
-             "train": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.01},
-             "output": {"dir": str(tmp_path / "start"), "tensorboard": False}}
-    fine = {"data": {"source": "synthetic", "classes": 4, "samples": 120,
-                     "image_size": [16, 16], "batch_size": 16},
-            "train": {"optimizer": "adam", "learning_rate": 0.01},
-            "finetune": {"weights": str(tmp_path / "start"),
-                         "phases": [{"name": "head", "epochs": 1},
-                                    {"name": "top", "epochs": 1, "unfreeze": 1,
-                                     "learning_rate": 0.001}]},
-            "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
-    search = {**start, "tune": {"max_trials": 2, "space": {"train.learning_rate": {
-        "type": "choice", "values": [0.01, 0.001]}}},
-              "output": {"dir": str(tmp_path / "search"), "tensorboard": False}}
+    start = {
+        "model": {"spec": SPEC},
+        "data": {
+            "source": "synthetic",
+            "classes": 3,
+            "samples": 120,
+            "image_size": [16, 16],
+            "batch_size": 16,
+        },
+        "train": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.01},
+        "output": {"dir": str(tmp_path / "start"), "tensorboard": False},
+    }
+    fine = {
+        "data": {
+            "source": "synthetic",
+            "classes": 4,
+            "samples": 120,
+            "image_size": [16, 16],
+            "batch_size": 16,
+        },
+        "train": {"optimizer": "adam", "learning_rate": 0.01},
+        "finetune": {
+            "weights": str(tmp_path / "start"),
+            "phases": [
+                {"name": "head", "epochs": 1},
+                {"name": "top", "epochs": 1, "unfreeze": 1, "learning_rate": 0.001},
+            ],
+        },
+        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False},
+    }
+    search = {
+        **start,
+        "tune": {
+            "max_trials": 2,
+            "space": {"train.learning_rate": {"type": "choice", "values": [0.01, 0.001]}},
+        },
+        "output": {"dir": str(tmp_path / "search"), "tensorboard": False},
+    }
     return {"start": start, "fine": fine, "search": search}
 
 
 @pytest.mark.slow
 def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
     env = _environment(tmp_path)
-    probe, out = _run(python("-c", "import importlib.util as u, keras, grain; "
-                             "assert u.find_spec('tensorflow') is None; import tensorflow"), env)
+    probe, out = _run(
+        python(
+            "-c",
+            "import importlib.util as u, keras, grain; "
+            "assert u.find_spec('tensorflow') is None; import tensorflow",
+        ),
+        env,
+    )
     assert probe.returncode != 0 and "No module named 'tensorflow'" in out, out  # the premise
 
     # A glyphs ResNet-20 with crops, flips, RandAugment and MixUp, SIGKILLed in epoch 2, resumed.
     run = tmp_path / "resnet"
     recipe = tmp_path / "resnet.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "model": {"name": "resnet20"},
-        "data": {"source": "glyphs", "classes": 4, "samples": 160, "batch_size": 16,
-                 "test_fraction": 0.1,
-                 "augment": {"crop_padding": 4, "flip": True, "randaugment": 2, "mixup": 0.2}},
-        "train": {"epochs": 3, "optimizer": "sgd", "learning_rate": 0.05, "momentum": 0.9},
-        "output": {"dir": str(run)}}))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"name": "resnet20"},
+                "data": {
+                    "source": "glyphs",
+                    "classes": 4,
+                    "samples": 160,
+                    "batch_size": 16,
+                    "test_fraction": 0.1,
+                    "augment": {"crop_padding": 4, "flip": True, "randaugment": 2, "mixup": 0.2},
+                },
+                "train": {"epochs": 3, "optimizer": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+                "output": {"dir": str(run)},
+            }
+        )
+    )
     driver = tmp_path / "kill.py"
     driver.write_text(KILL_IN_EPOCH_2)
     killed, out = _run(python(driver, recipe), env)
@@ -202,27 +251,44 @@ def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
     from test_timm_port import write_weights  # timm's key names, random values
 
     write_weights(tmp_path / "model.safetensors", "resnet18")
-    (tmp_path / "folder.yaml").write_text(yaml.safe_dump({
-        "model": {"name": "lenet5"},
-        "data": {"source": "folder", "path": str(tmp_path / "folder"), "image_size": [32, 32],
-                 "channels": 1, "batch_size": 8, "validation_split": 0.2,
-                 "bad_images": "skip"},
-        "train": {"epochs": 1, "mixed_precision": True},  # bfloat16 on JAX's CPU
-        "output": {"dir": str(tmp_path / "folder-run")}}))
+    (tmp_path / "folder.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "model": {"name": "lenet5"},
+                "data": {
+                    "source": "folder",
+                    "path": str(tmp_path / "folder"),
+                    "image_size": [32, 32],
+                    "channels": 1,
+                    "batch_size": 8,
+                    "validation_split": 0.2,
+                    "bad_images": "skip",
+                },
+                "train": {"epochs": 1, "mixed_precision": True},  # bfloat16 on JAX's CPU
+                "output": {"dir": str(tmp_path / "folder-run")},
+            }
+        )
+    )
     done, out = _run(python("-c", VERBS, tmp_path, json.dumps(_recipes(tmp_path))), env)
     assert done.returncode == 0, out[-4000:]
     result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
     assert result.pop("ensemble") == [2, 360]
     protocol, examples, accuracy = result.pop("evaluation")
     assert protocol == {"crops": 5, "scales": [36]} and examples == 360 and accuracy > 0.8
-    assert result == {"phases": ["1-head", "2-top"], "trials": ["COMPLETED", "COMPLETED"],
-                      "hyper": ["COMPLETED"], "tensorflow": False, "grain": True}
+    assert result == {
+        "phases": ["1-head", "2-top"],
+        "trials": ["COMPLETED", "COMPLETED"],
+        "hyper": ["COMPLETED"],
+        "tensorflow": False,
+        "grain": True,
+    }
     quick = json.loads((tmp_path / "quick" / "metrics.json").read_text())
     assert quick["epochs"] == 20 and quick["test"]["accuracy"] > 0.9  # the quickstart learns
     assert "precision mixed_bfloat16" in out
     skipped = json.loads((tmp_path / "folder-run" / "metrics.json").read_text())
     assert list(skipped["skipped_images"]["files"]) == [
-        str((tmp_path / "folder" / "square" / "damaged.jpg").resolve())]
+        str((tmp_path / "folder" / "square" / "damaged.jpg").resolve())
+    ]
     assert "damaged.jpg" in out
     for i in range(3):  # predict printed each file's class; explain drew each
         assert f"-{i}.png: " in out
@@ -230,11 +296,12 @@ def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
     assert "60,850" in out and "| alexnet |" in out  # summary's parameters, compare's table
     assert (tmp_path / "r18.keras").is_file()  # port
     assert (tmp_path / "filters.png").is_file() and (tmp_path / "features.png").is_file()
-    assert ("error: exporting to saved_model on jax needs tensorflow, which is not installed."
-            in out) and not (tmp_path / "saved").exists()  # what needs TensorFlow: one line
+    assert (
+        "error: exporting to saved_model on jax needs tensorflow, which is not installed." in out
+    ) and not (tmp_path / "saved").exists()  # what needs TensorFlow: one line
 
 
-TORCH_VERBS = '''
+TORCH_VERBS = """
 import contextlib, io, json, sys
 from pathlib import Path
 from kerascnn.cli import main
@@ -261,7 +328,7 @@ print("RESULT", json.dumps({"evaluation": [evaluation["protocol"], evaluation["e
                             "phases": [p["phase"] for p in fine.metrics["phases"]],
                             "trials": [t.status for t in tuned.trials],
                             "tensorflow": "tensorflow" in sys.modules}))
-'''
+"""
 
 
 @pytest.mark.slow
@@ -281,5 +348,6 @@ def test_train_evaluate_predict_and_gradcam_run_on_pytorch_without_tensorflow(tm
     for i in range(3):
         assert f"-{i}.png: " in out
     assert len(list((tmp_path / "explained").glob("*_gradcam.png"))) == 3
-    assert [row.split(",")[0] for row in
-            (tmp_path / "quick" / "history.csv").read_text().splitlines()[1:]] == ["1", "2", "3"]
+    assert [
+        row.split(",")[0] for row in (tmp_path / "quick" / "history.csv").read_text().splitlines()[1:]
+    ] == ["1", "2", "3"]

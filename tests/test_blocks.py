@@ -55,24 +55,27 @@ def test_stride_one_same_padding_adds_no_layer():
 def test_alexnet_conv1_shape_and_parameters():
     # Krizhevsky et al. 2012 / the lecture: 227x227x3 -> 96 11x11 filters, stride 4, pad 0 -> 55x55x96,
     # (11*11*3 + 1) * 96 = 34,944 parameters.
-    model = block_model(B.conv_bn_act, (227, 227, 3), filters=96, kernel_size=11, strides=4,
-                        padding=0, norm="none")
+    model = block_model(
+        B.conv_bn_act, (227, 227, 3), filters=96, kernel_size=11, strides=4, padding=0, norm="none"
+    )
     assert model.output.shape == (None, 55, 55, 96)
     assert params(model) == (34_944, 0)
 
 
 def test_grouped_conv_is_alexnets_two_gpu_split():
     # conv2 of AlexNet: 256 5x5 filters over 96 maps split into two groups of 48.
-    model = block_model(B.conv_bn_act, (27, 27, 96), filters=256, kernel_size=5, groups=2,
-                        norm="none")
+    model = block_model(B.conv_bn_act, (27, 27, 96), filters=256, kernel_size=5, groups=2, norm="none")
     assert model.output.shape == (None, 27, 27, 256)
     assert params(model) == (5 * 5 * 48 * 256 + 256, 0)
     assert_every_weight_learns(model)
 
 
 def test_conv_errors_say_what_was_received():
-    with pytest.raises(ValueError, match=r"groups=3 must divide .* Received: 16 input channels, "
-                                         r"filters=32"):
+    with pytest.raises(
+        ValueError,
+        match=r"groups=3 must divide .* Received: 16 input channels, "
+        r"filters=32",
+    ):
         block_model(B.conv_bn_act, (8, 8, 16), filters=32, groups=3)
     with pytest.raises(ValueError, match=r"unknown activation 'rleu'"):
         block_model(B.conv_bn_act, (8, 8, 16), filters=8, activation="rleu")
@@ -124,8 +127,9 @@ def test_shortcut_c_projects_even_when_shapes_match():
     assert params(model)[0] == 2 * 9 * 16 * 16 + 16 * 16 + 3 * bn(16)
 
 
-@pytest.mark.parametrize("block,preact", [(B.basic_block, False), (B.basic_block, True),
-                                           (B.bottleneck_block, False)])
+@pytest.mark.parametrize(
+    "block,preact", [(B.basic_block, False), (B.basic_block, True), (B.bottleneck_block, False)]
+)
 def test_plain_block_is_the_residual_block_without_its_addition(block, preact):
     # He et al. 2016's plain networks: the same layers, no shortcut, no Add: option A's weights.
     plain = block_model(block, (8, 8, 16), filters=32, strides=2, preact=preact, shortcut="none")
@@ -138,8 +142,11 @@ def test_plain_block_is_the_residual_block_without_its_addition(block, preact):
 
 
 def test_shortcut_a_cannot_remove_channels():
-    with pytest.raises(ValueError, match=r"'blk_shortcut': shortcut 'A' can only add channels.*"
-                                         r"Received: 32 input channels, 16 output"):
+    with pytest.raises(
+        ValueError,
+        match=r"'blk_shortcut': shortcut 'A' can only add channels.*"
+        r"Received: 32 input channels, 16 output",
+    ):
         block_model(B.basic_block, (8, 8, 32), filters=16, shortcut="A")
 
 
@@ -160,8 +167,7 @@ def test_preact_projection_reads_the_preactivated_input():
 
 def test_wide_resnet_block():
     # WRN-28-10's first group: B(3,3) with 16*10 channels, pre-activation, dropout between the convs.
-    model = block_model(B.basic_block, (8, 8, 16), filters=16, width_factor=10, preact=True,
-                        dropout=0.3)
+    model = block_model(B.basic_block, (8, 8, 16), filters=16, width_factor=10, preact=True, dropout=0.3)
     assert model.output.shape == (None, 8, 8, 160)
     assert layer_types(model).count("Dropout") == 1
     assert params(model)[0] == bn(16) + 9 * 16 * 160 + bn(160) + 9 * 160 * 160 + 16 * 160
@@ -175,8 +181,9 @@ def test_resnet50_first_bottleneck():
     assert params(model) == (weights + bn(64) * 2 + bn(256) * 2, bn(64) * 2 + bn(256) * 2)
 
 
-@pytest.mark.parametrize("stride_on,strided,padded", [("1x1", "blk_conv1", False),
-                                                      ("3x3", "blk_conv2", True)])
+@pytest.mark.parametrize(
+    "stride_on,strided,padded", [("1x1", "blk_conv1", False), ("3x3", "blk_conv2", True)]
+)
 def test_bottleneck_stride_placement(stride_on, strided, padded):
     model = block_model(B.bottleneck_block, (8, 8, 64), filters=32, strides=2, stride_on=stride_on)
     assert model.get_layer(strided).strides == (2, 2)
@@ -217,8 +224,11 @@ def test_preact_bottleneck_order():
 
 
 def test_residual_errors():
-    with pytest.raises(ValueError, match=r"`shortcut` must be 'A', 'B', 'C' or 'none'.*Received: "
-                                         r"shortcut='D'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`shortcut` must be 'A', 'B', 'C' or 'none'.*Received: "
+        r"shortcut='D'",
+    ):
         block_model(B.basic_block, (8, 8, 16), filters=16, shortcut="D")
     with pytest.raises(ValueError, match=r"unknown attention 'cbam'"):
         block_model(B.basic_block, (8, 8, 16), filters=16, attention="cbam")
@@ -255,24 +265,32 @@ def test_inception_3a_gives_the_papers_depth():
     model = block_model(B.inception_module, (28, 28, 192), filters=INCEPTION_3A, norm="none")
     assert model.output.shape == (None, 28, 28, 256)  # GoogLeNet Table 1, inception (3a)
     cin = 192
-    expected = (cin * 64 + 64) + (cin * 96 + 96) + (9 * 96 * 128 + 128) + (cin * 16 + 16) \
-        + (25 * 16 * 32 + 32) + (cin * 32 + 32)
+    expected = (
+        (cin * 64 + 64)
+        + (cin * 96 + 96)
+        + (9 * 96 * 128 + 128)
+        + (cin * 16 + 16)
+        + (25 * 16 * 32 + 32)
+        + (cin * 32 + 32)
+    )
     assert params(model) == (expected, 0)
     assert model.get_layer("blk_b2_reduce").kernel_size == (1, 1)
     assert model.get_layer("blk_b3").kernel_size == (5, 5)
 
 
 def test_naive_inception_depth_grows_by_the_input_depth():
-    model = block_model(B.naive_inception_module, (28, 28, 192), filters=(64, 128, 32),
-                        norm="none")
+    model = block_model(B.naive_inception_module, (28, 28, 192), filters=(64, 128, 32), norm="none")
     assert model.output.shape == (None, 28, 28, 64 + 128 + 32 + 192)
     expected = (192 * 64 + 64) + (9 * 192 * 128 + 128) + (25 * 192 * 32 + 32)
     assert params(model) == (expected, 0)
 
 
 def test_inception_filters_validated():
-    with pytest.raises(ValueError, match=r"`filters` must list 6 positive integers. "
-                                         r"Received: filters=\(64, 96\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`filters` must list 6 positive integers. "
+        r"Received: filters=\(64, 96\)",
+    ):
         block_model(B.inception_module, (28, 28, 192), filters=(64, 96))
 
 
@@ -292,8 +310,7 @@ def test_auxiliary_classifier():
 @pytest.mark.parametrize("bottleneck", [True, False])
 def test_dense_block_widths_and_parameters(bottleneck):
     c0, k, layers = 24, 12, 3
-    model = block_model(B.dense_block, (8, 8, c0), layers=layers, growth_rate=k,
-                        bottleneck=bottleneck)
+    model = block_model(B.dense_block, (8, 8, c0), layers=layers, growth_rate=k, bottleneck=bottleneck)
     assert model.output.shape == (None, 8, 8, c0 + layers * k)
     trainable = frozen = 0
     for i in range(layers):
@@ -346,10 +363,20 @@ def test_resnet_stem():
 
 
 def test_vgg_head():
-    model = block_model(B.classifier_head, (7, 7, 512), classes=1000, pool="flatten",
-                        hidden=(4096, 4096), dropout=0.5)
-    assert layer_types(model) == ["Flatten", "Dense", "Activation", "Dropout", "Dense",
-                                  "Activation", "Dropout", "Dense", "Activation"]
+    model = block_model(
+        B.classifier_head, (7, 7, 512), classes=1000, pool="flatten", hidden=(4096, 4096), dropout=0.5
+    )
+    assert layer_types(model) == [
+        "Flatten",
+        "Dense",
+        "Activation",
+        "Dropout",
+        "Dense",
+        "Activation",
+        "Dropout",
+        "Dense",
+        "Activation",
+    ]
     # The lecture's VGG16 table: 7*7*512*4096 = 102,760,448 weights in the first FC layer.
     assert model.get_layer("blk_fc1").kernel.shape == (25088, 4096)
     assert params(model)[0] == (25088 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
@@ -363,11 +390,14 @@ def test_gap_head_drops_pooled_features_and_nin_head_has_no_fc():
     assert params(nin) == (192 * 10 + 10, 0)
 
 
-@pytest.mark.parametrize("activation,check", [
-    ("softmax", lambda y: np.allclose(y.sum(-1), 1, atol=1e-5)),
-    ("sigmoid", lambda y: np.all((y > 0) & (y < 1)) and not np.allclose(y.sum(-1), 1)),
-    (None, lambda y: np.any(y < 0)),
-])
+@pytest.mark.parametrize(
+    "activation,check",
+    [
+        ("softmax", lambda y: np.allclose(y.sum(-1), 1, atol=1e-5)),
+        ("sigmoid", lambda y: np.all((y > 0) & (y < 1)) and not np.allclose(y.sum(-1), 1)),
+        (None, lambda y: np.any(y < 0)),
+    ],
+)
 def test_head_output_activation(activation, check):
     model = block_model(B.classifier_head, (4, 4, 8), classes=5, classifier_activation=activation)
     y = model.predict(np.random.default_rng(0).standard_normal((16, 4, 4, 8)) * 10, verbose=0)
@@ -385,8 +415,11 @@ def test_head_output_is_float32_under_mixed_precision():
 
 
 def test_head_errors():
-    with pytest.raises(ValueError, match=r"pool=None needs a pooled .* Received: input shape "
-                                         r"\(None, 4, 4, 8\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"pool=None needs a pooled .* Received: input shape "
+        r"\(None, 4, 4, 8\)",
+    ):
         block_model(B.classifier_head, (4, 4, 8), classes=3, pool=None)
     with pytest.raises(ValueError, match=r"classifier='conv' \(NiN\) needs"):
         block_model(B.classifier_head, (4, 4, 8), classes=3, classifier="conv", hidden=(16,))
@@ -411,10 +444,17 @@ EXAMPLES = {
     "googlenet_stem": ((32, 32, 3), dict()),
     "subsampling": ((8, 8, 4), dict()),
     "table_conv": ((14, 14, 6), dict()),
-    "branches": ((8, 8, 8), dict(branches=[["conv1-4"], ["conv1-4", [["conv1x3-2"], ["conv3x1-2"]]],
-                                           ["avgpool3 s1 same", "conv1-4 nobn"]])),
-    "inception_resnet": ((8, 8, 8), dict(branches=[["conv1-4"], ["conv1-2", "conv3-4"]],
-                                         scale=0.2)),
+    "branches": (
+        (8, 8, 8),
+        dict(
+            branches=[
+                ["conv1-4"],
+                ["conv1-4", [["conv1x3-2"], ["conv3x1-2"]]],
+                ["avgpool3 s1 same", "conv1-4 nobn"],
+            ]
+        ),
+    ),
+    "inception_resnet": ((8, 8, 8), dict(branches=[["conv1-4"], ["conv1-2", "conv3-4"]], scale=0.2)),
 }
 
 
@@ -460,6 +500,7 @@ def test_register_block():
 
 # --- branches and Inception-ResNet blocks (Inception-v4 paper) ----------------------------------------
 
+
 def conv_bn(k, cin, cout, kw=None):
     """A bias-free convolution with its BN's gamma and beta (trainable)."""
     return k * (kw or k) * cin * cout + 2 * cout
@@ -470,12 +511,26 @@ def test_inception_v4_inception_a_matches_figure_4():
 
     model = block_model(B.branches, (35, 35, 384), branches=INCEPTION_A)
     assert model.output.shape == (None, 35, 35, 384)
-    expected = (conv_bn(1, 384, 96) + conv_bn(1, 384, 64) + conv_bn(3, 64, 96)
-                + conv_bn(1, 384, 64) + conv_bn(3, 64, 96) + conv_bn(3, 96, 96) + conv_bn(1, 384, 96))
+    expected = (
+        conv_bn(1, 384, 96)
+        + conv_bn(1, 384, 64)
+        + conv_bn(3, 64, 96)
+        + conv_bn(1, 384, 64)
+        + conv_bn(3, 64, 96)
+        + conv_bn(3, 96, 96)
+        + conv_bn(1, 384, 96)
+    )
     assert params(model)[0] == expected
     names = {layer.name for layer in model.layers[1:]}
-    assert {"blk_b1_conv1", "blk_b1_conv1_bn", "blk_b1_conv1_act", "blk_b3_conv3", "blk_b4_pool1",
-            "blk_b4_conv1", "blk_concat"} <= names
+    assert {
+        "blk_b1_conv1",
+        "blk_b1_conv1_bn",
+        "blk_b1_conv1_act",
+        "blk_b3_conv3",
+        "blk_b4_pool1",
+        "blk_b4_conv1",
+        "blk_concat",
+    } <= names
     assert model.layers[-1].name == "blk_concat"
 
 
@@ -485,8 +540,10 @@ def test_inception_v4_inception_c_forks_and_reduction_b_halves():
     model = block_model(B.branches, (8, 8, 1536), branches=INCEPTION_C)
     assert model.output.shape == (None, 8, 8, 1536)  # 256 + 2 x 256 + 2 x 256 + 256
     fork = model.get_layer("blk_b2_concat")
-    assert [t.name for t in fork.input] == [model.get_layer("blk_b2a_conv1_act").output.name,
-                                             model.get_layer("blk_b2b_conv1_act").output.name]
+    assert [t.name for t in fork.input] == [
+        model.get_layer("blk_b2a_conv1_act").output.name,
+        model.get_layer("blk_b2b_conv1_act").output.name,
+    ]
     assert model.get_layer("blk_b2a_conv1").kernel.shape == (1, 3, 384, 256)
     assert model.get_layer("blk_b2b_conv1").kernel.shape == (3, 1, 384, 256)
     model = block_model(B.branches, (17, 17, 1024), branches=REDUCTION_B)
@@ -495,8 +552,9 @@ def test_inception_v4_inception_c_forks_and_reduction_b_halves():
 
 def test_inception_resnet_block_is_scaled_residual_sum():
     inputs = keras.Input((6, 6, 8))
-    out = B.inception_resnet_block(inputs, branches=[["conv1-4"], ["conv1-2", "conv3-4"]],
-                                   scale=0.17, name="blk")
+    out = B.inception_resnet_block(
+        inputs, branches=[["conv1-4"], ["conv1-2", "conv3-4"]], scale=0.17, name="blk"
+    )
     model = keras.Model(inputs, out)
     probe = keras.Model(inputs, [model.get_layer("blk_proj").output, out])
     proj = model.get_layer("blk_proj")
@@ -505,18 +563,22 @@ def test_inception_resnet_block_is_scaled_residual_sum():
     x = np.random.default_rng(0).standard_normal((2, 6, 6, 8)).astype("float32")
     up, y = probe.predict(x, verbose=0)
     np.testing.assert_allclose(y, np.maximum(x + 0.17 * up, 0), rtol=1e-5, atol=1e-6)
-    last = block_model(B.inception_resnet_block, (6, 6, 8), branches=[["conv1-4"]],
-                       final_activation=False)
+    last = block_model(
+        B.inception_resnet_block, (6, 6, 8), branches=[["conv1-4"]], final_activation=False
+    )
     assert layer_types(last)[-1] == "ScaledAdd"
 
 
-@pytest.mark.parametrize("branches,message", [
-    ([], "non-empty list of branches"),
-    ([["conv1-4"], "conv3-4"], "branch 2 must be a non-empty list"),
-    ([["conv1-4"], ["conv3-4", "maxpol"]], "branch 2: unknown layer 'maxpol'"),
-    ([["conv1-4"], ["gap"]], "branch 2: 'gap' does not keep a feature map"),
-    ([["conv1-4", [["conv1-2"], "x"]]], "branch 1's fork branch 2 must be"),
-])
+@pytest.mark.parametrize(
+    "branches,message",
+    [
+        ([], "non-empty list of branches"),
+        ([["conv1-4"], "conv3-4"], "branch 2 must be a non-empty list"),
+        ([["conv1-4"], ["conv3-4", "maxpol"]], "branch 2: unknown layer 'maxpol'"),
+        ([["conv1-4"], ["gap"]], "branch 2: 'gap' does not keep a feature map"),
+        ([["conv1-4", [["conv1-2"], "x"]]], "branch 1's fork branch 2 must be"),
+    ],
+)
 def test_branches_reject_malformed_lists(branches, message):
     with pytest.raises(ValueError, match=message):
         block_model(B.branches, (8, 8, 4), branches=branches)
@@ -530,8 +592,9 @@ def test_branches_must_meet_at_one_size():
 def test_shortcut_b_subsamples_an_identity_across_a_stride():
     # Same width, stride 2 (the last block of a ResNetV2 stage in keras.applications): a strided
     # 1x1 max-pool, no projection. A change of width still projects.
-    model = block_model(B.bottleneck_block, (8, 8, 32), filters=8, strides=2, preact=True,
-                        stride_on="3x3")
+    model = block_model(
+        B.bottleneck_block, (8, 8, 32), filters=8, strides=2, preact=True, stride_on="3x3"
+    )
     names = [layer.name for layer in model.layers]
     assert "blk_shortcut_pool" in names and "blk_shortcut" not in names
     assert model.output.shape == (None, 4, 4, 32)

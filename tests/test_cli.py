@@ -12,9 +12,12 @@ from kerascnn.cli import main
 
 def run_without_backend(call: str):
     """Run `call` (code using `main`) in a fresh interpreter; fail if it imported a backend."""
-    code = ("import sys; from kerascnn.cli import main\n" + call +
-            "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules)\n"
-            "assert not loaded, loaded\n")
+    code = (
+        "import sys; from kerascnn.cli import main\n"
+        + call
+        + "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return result
@@ -22,7 +25,8 @@ def run_without_backend(call: str):
 
 def test_help_does_not_load_keras():
     result = run_without_backend(
-        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n")
+        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+    )
     assert "summary" in result.stdout
 
 
@@ -36,12 +40,15 @@ def test_console_script_installed():
 
 def test_summary_of_a_spec_file(capsys, monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)  # restored after the test
-    assert main(["summary", "recipes/specs/vgg16.toml", "--input-shape", "32,32,3",
-                 "--classes", "10"]) == 0
+    assert (
+        main(["summary", "recipes/specs/vgg16.toml", "--input-shape", "32,32,3", "--classes", "10"]) == 0
+    )
     out = capsys.readouterr().out
     assert "stage1_conv1" in out and "head_pred" in out
     assert "1,792" in out and "196x196" in out  # whole rows survive piping: 3*3*3*64 + 64
-    assert "33,638,218 parameters" in out  # 14,714,688 conv + 512*4096+4096 + 4096*4096+4096 + 4096*10+10
+    assert (
+        "33,638,218 parameters" in out
+    )  # 14,714,688 conv + 512*4096+4096 + 4096*4096+4096 + 4096*10+10
 
 
 def test_list_shows_every_model_with_paper_and_input_without_keras():
@@ -79,11 +86,14 @@ def test_summary_error_is_one_plain_line(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["summary", "x.toml", "--input-shape", "32,32"], "expected height,width,channels"),
-    (["summary", "x.toml", "--classes", "0"], "expected a positive integer"),
-    (["nonsense"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["summary", "x.toml", "--input-shape", "32,32"], "expected height,width,channels"),
+        (["summary", "x.toml", "--classes", "0"], "expected a positive integer"),
+        (["nonsense"], "invalid choice"),
+    ],
+)
 def test_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as excinfo:
         main(argv)
@@ -103,11 +113,17 @@ def test_a_file_path_wins_over_a_shipped_recipe_of_that_name(tmp_path, monkeypat
     assert find_recipe("lenet5_digits") == shipped == find_recipe("lenet5_digits.toml")
     assert copy_recipe("lenet5_digits") == [Path("lenet5_digits.toml")]
     assert find_recipe("lenet5_digits.toml") == Path("lenet5_digits.toml")  # the local copy
-    with pytest.raises(ConfigError, match=r"no recipe file at 'elsewhere/lenet5_digits.toml'.*"
-                                          r"`kerascnn train lenet5_digits`"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no recipe file at 'elsewhere/lenet5_digits.toml'.*"
+        r"`kerascnn train lenet5_digits`",
+    ):
         find_recipe("elsewhere/lenet5_digits.toml")
-    with pytest.raises(ConfigError, match=r"no shipped recipe named 'lenet5_digit'.*Did you mean "
-                                          r"'lenet5_digits'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no shipped recipe named 'lenet5_digit'.*Did you mean "
+        r"'lenet5_digits'",
+    ):
         find_recipe("lenet5_digit")
     with pytest.raises(ConfigError, match="is a recipe script"):
         find_recipe("resnet_depths_cifar10")

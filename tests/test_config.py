@@ -55,44 +55,61 @@ def test_yaml_alias_expansion_cannot_blow_up():
     for i in range(1, 10):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
     start = time.perf_counter()
-    with pytest.raises(ConfigError, match=r"doc:6: the document holds more than 100,000 values "
-                                          r"once its YAML aliases are expanded"):
+    with pytest.raises(
+        ConfigError,
+        match=r"doc:6: the document holds more than 100,000 values "
+        r"once its YAML aliases are expanded",
+    ):
         loads("\n".join(lines), kind="yaml", file="doc")
     assert time.perf_counter() - start < 2
     data, _ = loads("\n".join(lines[:5]), kind="yaml")  # 9^4 = 6,561 strings: within the limit
     assert data["a4"][0] is data["a4"][1]  # shared, never copied
 
 
-@pytest.mark.parametrize("text,kind,message", [
-    ("a = 1\na = 2\n", "toml", r"doc:2: invalid TOML: a key is defined twice"),
-    ("a = [1,\n", "toml", r"invalid TOML"),
-    ("a: 1\na: 2\n", "yaml", r"doc:2: a: duplicate key 'a' \(first defined on line 1\)"),
-    ("a: !!python/name:os.system\n", "yaml", r"YAML tags that build Python objects"),
-    ("- 1\n- 2\n", "yaml", r"must be a table of keys, not list"),
-    ("a: [1\n", "yaml", r"invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,kind,message",
+    [
+        ("a = 1\na = 2\n", "toml", r"doc:2: invalid TOML: a key is defined twice"),
+        ("a = [1,\n", "toml", r"invalid TOML"),
+        ("a: 1\na: 2\n", "yaml", r"doc:2: a: duplicate key 'a' \(first defined on line 1\)"),
+        ("a: !!python/name:os.system\n", "yaml", r"YAML tags that build Python objects"),
+        ("- 1\n- 2\n", "yaml", r"must be a table of keys, not list"),
+        ("a: [1\n", "yaml", r"invalid YAML"),
+    ],
+)
 def test_loading_errors(text, kind, message):
     with pytest.raises(ConfigError, match=message):
         loads(text, kind=kind, file="doc")
 
 
-@pytest.mark.parametrize("value,tp,expected", [
-    (3, int, 3), (3, float, 3.0), ([1, 2], tuple[int, ...], (1, 2)), (None, int | None, None),
-    ("B", Literal["A", "B"], "B"), ([1, None, 3], tuple[int | None, int | None, int], (1, None, 3)),
-    ({"r": 2}, dict, {"r": 2}), (True, bool, True),
-])
+@pytest.mark.parametrize(
+    "value,tp,expected",
+    [
+        (3, int, 3),
+        (3, float, 3.0),
+        ([1, 2], tuple[int, ...], (1, 2)),
+        (None, int | None, None),
+        ("B", Literal["A", "B"], "B"),
+        ([1, None, 3], tuple[int | None, int | None, int], (1, None, 3)),
+        ({"r": 2}, dict, {"r": 2}),
+        (True, bool, True),
+    ],
+)
 def test_check_value_accepts(value, tp, expected):
     assert check_value(value, tp, path=("k",), source=Source()) == expected
 
 
-@pytest.mark.parametrize("value,tp,message", [
-    (True, int, r"k: expected an integer\. Received: True"),
-    ("3", float, r"expected a number"),
-    (1, bool, r"expected true or false"),
-    ([1, "a"], tuple[int, ...], r"expected a list of integers"),
-    ("b", Literal["A", "B"], r"expected one of 'A', 'B'\. Received: 'b'\. Hint: Did you mean 'B'"),
-    ([1, 2], tuple[int, int, int], r"expected a list of 3 integers"),
-])
+@pytest.mark.parametrize(
+    "value,tp,message",
+    [
+        (True, int, r"k: expected an integer\. Received: True"),
+        ("3", float, r"expected a number"),
+        (1, bool, r"expected true or false"),
+        ([1, "a"], tuple[int, ...], r"expected a list of integers"),
+        ("b", Literal["A", "B"], r"expected one of 'A', 'B'\. Received: 'b'\. Hint: Did you mean 'B'"),
+        ([1, 2], tuple[int, int, int], r"expected a list of 3 integers"),
+    ],
+)
 def test_check_value_rejects(value, tp, message):
     with pytest.raises(ConfigError, match=message):
         check_value(value, tp, path=("k",), source=Source())
@@ -109,8 +126,11 @@ def test_check_call_reports_unknown_missing_and_wrong_keys():
 
     source = Source(file="s.toml", lines={("b",): 4, ("b", "ratoi"): 5})
     assert check_call(block, {"filters": 8}, path=("b",), source=source) == {"filters": 8}
-    with pytest.raises(ConfigError, match=r"s\.toml:5: b\.ratoi: unknown key 'ratoi' for block\(\)\. "
-                                          r"Hint: Did you mean 'ratio'\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"s\.toml:5: b\.ratoi: unknown key 'ratoi' for block\(\)\. "
+        r"Hint: Did you mean 'ratio'\?",
+    ):
         check_call(block, {"filters": 8, "ratoi": 4}, path=("b",), source=source)
     with pytest.raises(ConfigError, match=r"s\.toml:4: b: block\(\) needs 'filters'"):
         check_call(block, {}, path=("b",), source=source)

@@ -42,14 +42,21 @@ def write_recipe(tmp_path, train=""):
 @pytest.mark.slow  # end to end; over 10 s on 2 cores (README's command stays under 10 min)
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     recipe = write_recipe(tmp_path, 'distribution = "mirrored"')
-    code = ("import sys, tensorflow as tf\n"
-            "cpu = tf.config.list_physical_devices('CPU')[0]\n"
-            "tf.config.set_logical_device_configuration(\n"
-            "    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
-            "from kerascnn.cli import main\n"
-            f"sys.exit(main(['train', {str(recipe)!r}, '--quiet']))\n")
-    done = subprocess.run([sys.executable, "-c", code], env={**ENV, "KERAS_BACKEND": "tensorflow"},
-                          capture_output=True, text=True, timeout=300)
+    code = (
+        "import sys, tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(\n"
+        "    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+        "from kerascnn.cli import main\n"
+        f"sys.exit(main(['train', {str(recipe)!r}, '--quiet']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**ENV, "KERAS_BACKEND": "tensorflow"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "distribution MirroredStrategy (2 replicas); 1 batch a call; " in done.stdout
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "finished"
@@ -68,9 +75,16 @@ def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
     recipe = write_recipe(tmp_path, f'distribution = "multi_worker"\nworkers = {workers}')
     command = [sys.executable, "-m", "kerascnn.cli", "train", str(recipe), "--quiet"]
     env = {**ENV, "KERAS_BACKEND": "jax"}
-    processes = [subprocess.Popen([*command, "--set", f"train.worker={k}"], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for k in (0, 1)]
+    processes = [
+        subprocess.Popen(
+            [*command, "--set", f"train.worker={k}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for k in (0, 1)
+    ]
     outputs = []
     try:
         for p in processes:
@@ -83,10 +97,12 @@ def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
     assert "DataParallel (2 devices, 2 processes)" in outputs[0]
     import kerascnn
 
-    chief, other = (kerascnn.load_model(Path(tmp_path) / d / "model.keras")
-                    for d in ("run", "run.worker1"))
+    chief, other = (
+        kerascnn.load_model(Path(tmp_path) / d / "model.keras") for d in ("run", "run.worker1")
+    )
     for a, b in zip(chief.weights, other.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    rows = [json.loads((tmp_path / d / "metrics.json").read_text())["epochs"]
-            for d in ("run", "run.worker1")]
+    rows = [
+        json.loads((tmp_path / d / "metrics.json").read_text())["epochs"] for d in ("run", "run.worker1")
+    ]
     assert rows == [2, 2]

@@ -22,7 +22,8 @@ def generated():
 def test_committed_reference_is_current(name, generated):
     committed = (DOCS / name).read_text(encoding="utf-8")
     assert committed == generated[name], (
-        f"docs/{name} is out of date: run `python -m kerascnn.reference docs` and commit it")
+        f"docs/{name} is out of date: run `python -m kerascnn.reference docs` and commit it"
+    )
 
 
 def test_every_recipe_key_is_described():
@@ -74,7 +75,8 @@ def test_docstrings_become_markdown_lists():
 
     assert reference._docstring(f) == (
         "Do it.\n\n\n**Args:**\n\n- `x`: the input.\n- `width`: how wide; a long explanation\n"
-        "  over two lines.\n\n\n**Example:**\n\n```python\nf(1, width=2)\n```")
+        "  over two lines.\n\n\n**Example:**\n\n```python\nf(1, width=2)\n```"
+    )
 
 
 def test_ci_runs_the_readme_test_command_then_the_slow_tier():
@@ -82,10 +84,16 @@ def test_ci_runs_the_readme_test_command_then_the_slow_tier():
     README names (the slow tier): the two cannot drift apart."""
     root = DOCS.parent
     readme = (root / "README.md").read_text(encoding="utf-8")
-    ci = [line for line in (root / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-          if line and not line.startswith(("#", "set ", "cd "))]
+    ci = [
+        line
+        for line in (root / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith(("#", "set ", "cd "))
+    ]
     tests = next(line for line in readme.splitlines() if 'pip install -q ".[test]"' in line)
     assert '-m "not slow"' in tests
-    full = 'pip install -q "torch==2.13.0" && pytest -n auto -m slow'  # PyTorch: slow tier only
+    full = (
+        'pip install -q "torch==2.13.0" "ruff==0.17.6" && ruff check . && ruff format --check . '
+        "&& pytest -n auto -m slow"
+    )  # PyTorch: slow tier only; ruff: the linter
     assert ci == [tests, full]
     assert f"\n{full}\n" in readme

@@ -13,20 +13,31 @@ from kerascnn.exporting import export
 from kerascnn.recipe import load_recipe
 from kerascnn.training import train
 
-SPEC = {"defaults": {"norm": "batch"},
-        "stages": [{"blocks": ["conv3-8", "maxpool"]}, {"blocks": ["conv3-16", "lrn", "maxpool"]}],
-        "head": {"pool": "avg"}}
+SPEC = {
+    "defaults": {"norm": "batch"},
+    "stages": [{"blocks": ["conv3-8", "maxpool"]}, {"blocks": ["conv3-16", "lrn", "maxpool"]}],
+    "head": {"pool": "avg"},
+}
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    recipe = load_recipe({
-        "model": {"spec": SPEC},
-        "data": {"source": "synthetic", "classes": 3, "samples": 120, "image_size": [20, 20],
-                 "batch_size": 32},
-        "train": {"epochs": 1, "mixed_precision": False},
-        "output": {"dir": str(root / "run"), "tensorboard": False}}, name="export")
+    recipe = load_recipe(
+        {
+            "model": {"spec": SPEC},
+            "data": {
+                "source": "synthetic",
+                "classes": 3,
+                "samples": 120,
+                "image_size": [20, 20],
+                "batch_size": 32,
+            },
+            "train": {"epochs": 1, "mixed_precision": False},
+            "output": {"dir": str(root / "run"), "tensorboard": False},
+        },
+        name="export",
+    )
     return train(recipe, verbose=0, log=lambda *a: None).run_dir
 
 
@@ -47,12 +58,12 @@ def read_back(fmt, path, x):
 
     runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
     (name,) = runner.get_input_details()
-    return np.concatenate([next(iter(runner(**{name: x[i:i + 1]}).values()))
-                           for i in range(len(x))])
+    return np.concatenate([next(iter(runner(**{name: x[i : i + 1]}).values())) for i in range(len(x))])
 
 
-@pytest.mark.parametrize("fmt, name", [("saved_model", "model"), ("onnx", "model.onnx"),
-                                       ("litert", "model.tflite")])
+@pytest.mark.parametrize(
+    "fmt, name", [("saved_model", "model"), ("onnx", "model.onnx"), ("litert", "model.tflite")]
+)
 def test_each_format_reads_back_as_the_keras_model(run, tmp_path, fmt, name):
     import keras
 
@@ -82,8 +93,21 @@ def test_a_network_with_its_own_layers_exports_from_a_bare_file(tmp_path, capsys
     assert any(type(layer).__name__ == "ChannelPadding" for layer in model.layers)
     model.save(tmp_path / "resnet20.keras")
     out = tmp_path / "resnet20.onnx"
-    assert main(["export", str(tmp_path / "resnet20.keras"), "--format", "onnx", "--out", str(out),
-                 "--normalize", "unit"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "resnet20.keras"),
+                "--format",
+                "onnx",
+                "--out",
+                str(out),
+                "--normalize",
+                "unit",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "random inputs" in printed and "largest difference" in printed
     x = np.random.default_rng(2).normal(size=(3, 32, 32, 3)).astype("float32")
@@ -162,9 +186,23 @@ def test_on_jax_a_saved_model_exports_and_what_keras_cannot_is_one_line(run, tmp
     env = {**os.environ, "KERAS_BACKEND": "jax"}
 
     def on_jax(fmt, out):
-        return subprocess.run([sys.executable, "-m", "kerascnn.cli", "export", str(run),
-                               "--format", fmt, "--out", str(out)], env=env, capture_output=True,
-                              text=True, timeout=300)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kerascnn.cli",
+                "export",
+                str(run),
+                "--format",
+                fmt,
+                "--out",
+                str(out),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     done = on_jax("saved_model", tmp_path / "sm")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -173,18 +211,21 @@ def test_on_jax_a_saved_model_exports_and_what_keras_cannot_is_one_line(run, tmp
 
     x = np.random.default_rng(5).normal(size=(2, 20, 20, 3)).astype("float32")
     model = keras.saving.load_model(run / "model.keras")
-    np.testing.assert_allclose(read_back("saved_model", tmp_path / "sm", x),
-                               model.predict(x, verbose=0), atol=1e-4)
+    np.testing.assert_allclose(
+        read_back("saved_model", tmp_path / "sm", x), model.predict(x, verbose=0), atol=1e-4
+    )
     refused = on_jax("litert", tmp_path / "m.tflite")
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines()[-1] == (
         "error: Keras exports litert from the tensorflow or torch backend; this process runs "
         "'jax'. Hint: Run the same command with KERAS_BACKEND=tensorflow (the .keras model is the "
-        "same on every backend).")
+        "same on every backend)."
+    )
     if importlib.util.find_spec("jax2onnx") is None:
         refused = on_jax("onnx", tmp_path / "m.onnx")
         assert refused.returncode == 2
         assert refused.stderr.strip().splitlines()[-1] == (
             "error: exporting to onnx on jax needs jax2onnx, which is not installed. Hint: "
-            "Install it: pip install jax2onnx")
+            "Install it: pip install jax2onnx"
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sm", "sm.preprocessing.json"]

@@ -7,15 +7,25 @@ import pytest
 import kerascnn
 from kerascnn.finetune import freeze, replace_head, trainable_report, unfreeze
 
-SPEC = {"input_shape": [16, 16, 3], "defaults": {"norm": "batch"},
-        "stages": [{"blocks": ["conv3-8", "maxpool"]}, {"blocks": ["conv3-16", "maxpool"]},
-                   {"blocks": ["conv3-16"]}],
-        "head": {"pool": "avg", "classes": 4}}
+SPEC = {
+    "input_shape": [16, 16, 3],
+    "defaults": {"norm": "batch"},
+    "stages": [
+        {"blocks": ["conv3-8", "maxpool"]},
+        {"blocks": ["conv3-16", "maxpool"]},
+        {"blocks": ["conv3-16"]},
+    ],
+    "head": {"pool": "avg", "classes": 4},
+}
 
 
 def weights_of(model, prefix):
-    return {w.path: np.array(w) for layer in model.layers if layer.name.startswith(prefix)
-            for w in layer.weights}
+    return {
+        w.path: np.array(w)
+        for layer in model.layers
+        if layer.name.startswith(prefix)
+        for w in layer.weights
+    }
 
 
 def test_frozen_weights_and_bn_statistics_are_bit_identical_after_fit():
@@ -38,7 +48,8 @@ def test_frozen_weights_and_bn_statistics_are_bit_identical_after_fit():
     assert any(not np.array_equal(changed[k], v) for k, v in trained_before.items())
     rows = {r.stage: r for r in trainable_report(model)}
     assert sum(r.trainable for r in rows.values()) == sum(
-        int(np.prod(w.shape)) for w in model.trainable_weights)
+        int(np.prod(w.shape)) for w in model.trainable_weights
+    )
     assert rows["stage1"].trainable == rows["stage2"].trainable == 0
     assert rows["stage3"].trainable > 0 and rows["stage3"].statistics == 32  # 16 means + 16 vars
 
@@ -55,7 +66,7 @@ def test_unfreeze_changes_only_what_it_names_and_keeps_bn_frozen():
     assert not model.get_layer("stage2_conv1").trainable
     freeze(model, 0.5)
     frozen = [layer.trainable for layer in model.layers]
-    assert not any(frozen[:round(0.5 * len(frozen))])
+    assert not any(frozen[: round(0.5 * len(frozen))])
     with pytest.raises(ValueError, match="did you mean 'stage3'"):
         freeze(model, "stag3")
 
@@ -65,8 +76,11 @@ def test_replace_head_keeps_the_features_and_their_flags():
     new = replace_head(model, 7, dropout=0.3)
     assert new.output_shape == (None, 7)
     assert new.get_layer("stage1_conv1") is model.get_layer("stage1_conv1")
-    assert [layer.name for layer in new.layers[-3:]] == ["head_new_drop", "head_new_logits",
-                                                         "head_new_pred"]
+    assert [layer.name for layer in new.layers[-3:]] == [
+        "head_new_drop",
+        "head_new_logits",
+        "head_new_pred",
+    ]
     trainable = {w.path.split("/")[0] for w in new.trainable_weights}
     assert trainable == {"head_new_logits"}
     with pytest.raises(ValueError, match="positive integer"):
@@ -93,23 +107,41 @@ def tiny_run(tmp_path, name="start", **data):
     from kerascnn.recipe import load_recipe
     from kerascnn.training import train
 
-    doc = {"model": {"spec": {k: v for k, v in SPEC.items() if k != "input_shape"}},
-           "data": {"source": "synthetic", "classes": 3, "samples": 120, "image_size": [16, 16],
-                    "batch_size": 16, **data},
-           "train": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.01},
-           "output": {"dir": str(tmp_path / name), "tensorboard": False}}
+    doc = {
+        "model": {"spec": {k: v for k, v in SPEC.items() if k != "input_shape"}},
+        "data": {
+            "source": "synthetic",
+            "classes": 3,
+            "samples": 120,
+            "image_size": [16, 16],
+            "batch_size": 16,
+            **data,
+        },
+        "train": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.01},
+        "output": {"dir": str(tmp_path / name), "tensorboard": False},
+    }
     return train(load_recipe(doc, name=name), verbose=0, log=lambda *a: None)
 
 
 def finetune_doc(tmp_path, weights, **tables):
-    doc = {"data": {"source": "synthetic", "classes": 4, "samples": 120, "image_size": [16, 16],
-                    "batch_size": 16},
-           "train": {"optimizer": "adam", "learning_rate": 0.01},
-           "finetune": {"weights": str(weights),
-                        "phases": [{"name": "head", "epochs": 1},
-                                   {"name": "top", "epochs": 1, "unfreeze": 1,
-                                    "learning_rate": 0.001}]},
-           "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
+    doc = {
+        "data": {
+            "source": "synthetic",
+            "classes": 4,
+            "samples": 120,
+            "image_size": [16, 16],
+            "batch_size": 16,
+        },
+        "train": {"optimizer": "adam", "learning_rate": 0.01},
+        "finetune": {
+            "weights": str(weights),
+            "phases": [
+                {"name": "head", "epochs": 1},
+                {"name": "top", "epochs": 1, "unfreeze": 1, "learning_rate": 0.001},
+            ],
+        },
+        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False},
+    }
     for key, value in tables.items():
         doc[key] = {**doc.get(key, {}), **value}
     return doc
@@ -133,9 +165,11 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     # The run directory's recipe.yaml, data.json and model.keras: evaluate repeats the test.
     assert evaluate(tmp_path / "fine").accuracy == pytest.approx(result.metrics["test"]["accuracy"])
     assert json.loads((tmp_path / "fine" / "run.json").read_text())["status"] == "finished"
-    assert lines[-2].endswith("test accuracy after each: 1-head "
-                              f"{result.metrics['phases'][0]['test']['accuracy']:.4f}; 2-top "
-                              f"{result.metrics['test']['accuracy']:.4f}")
+    assert lines[-2].endswith(
+        "test accuracy after each: 1-head "
+        f"{result.metrics['phases'][0]['test']['accuracy']:.4f}; 2-top "
+        f"{result.metrics['test']['accuracy']:.4f}"
+    )
     with pytest.raises(ConfigError, match="finished; kerascnn never overwrites a run") as refused:
         train(recipe, verbose=0, log=lines.append)
     assert "Pass restart=True to start a new run" in str(refused.value)  # Python's words
@@ -155,47 +189,75 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     # --restart starts a new fine-tuning run beside it; this one's data has no test split, and
     # its last line says so and gives each phase's validation accuracy instead (not "nan").
     lines.clear()
-    untested = load_recipe(finetune_doc(tmp_path, start.run_dir, data={"test_fraction": 0.0}),
-                           name="fine")
+    untested = load_recipe(
+        finetune_doc(tmp_path, start.run_dir, data={"test_fraction": 0.0}), name="fine"
+    )
     again = train(untested, restart=True, verbose=0, log=lines.append)
     assert again.run_dir == tmp_path / "fine-2"
     assert "test" not in again.metrics and "nan" not in lines[-2]
     best = [p["best"]["val_accuracy"] for p in again.metrics["phases"]]
-    assert lines[-2].endswith(f"the data has no test split; validation accuracy at each phase's "
-                              f"best epoch: 1-head {best[0]:.4f}; 2-top {best[1]:.4f} (every "
-                              f"epoch in history.csv)")
+    assert lines[-2].endswith(
+        f"the data has no test split; validation accuracy at each phase's "
+        f"best epoch: 1-head {best[0]:.4f}; 2-top {best[1]:.4f} (every "
+        f"epoch in history.csv)"
+    )
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"model": {"name": "lenet5"}}, "model: a recipe with [finetune] starts from its `weights`"),
-    ({"train": {"epochs": 3}}, "train.epochs: each fine-tuning phase gives its own epochs"),
-    ({"finetune": {"phases": []}}, "finetune: give at least one phase."),
-    ({"finetune": {"phases": [{"epochz": 1}]}},
-     "finetune.phases[0].epochz: unknown key 'epochz' for a phase. Hint: Did you mean 'epochs'?"),
-    ({"finetune": {"phases": [{"epochs": 1, "learning_rate": -1.0}]}},
-     "finetune.phases[0].learning_rate: must be positive. Received: -1.0."),
-    ({"finetune": {"phases": [{"epochs": 2, "warmup_epochs": 2}]}},
-     "finetune.phases[0].warmup_epochs: must be between 0 and epochs - 1"),
-    ({"finetune": {"phases": [{"epochs": 1, "unfreeze": 1.5}]}},
-     "finetune.phases[0].unfreeze: a fraction must be between 0 and 1"),
-    ({"finetune": {"phases": [{"epochs": 1, "name": "a b"}]}},
-     "finetune.phases[0].name: names a directory"),
-    ({"finetune": {"phases": [{"epochs": 1, "name": "x"}, {"epochs": 1, "name": "x"}]}},
-     "two phases are called 'x'"),
-    ({"finetune": {"weights": "imagenet"}},
-     "finetune.weights: \"imagenet\" needs the network: `model` (timm's weights"),
-    ({"finetune": {"weights": "imagenet", "model": "resnet50", "application": "ResNet50"}},
-     "give `model` (timm's weights) or `application`"),
-    ({"finetune": {"weights": "imagenet", "model": "resnet5"}},
-     "finetune.model: unknown model 'resnet5'"),
-    ({"finetune": {"weights": "imagenet", "application": "ResNet18"}},
-     "'ResNet18' is not one port_weights knows"),
-    ({"finetune": {"weights": "imagenet", "application": "ResNet50"}},
-     "data.normalize: ResNet50's weights expect inputs normalized as keras.applications prepares "
-     "them: normalize = \"caffe\". Received: 'standardize'."),
-    ({"data": {"normalize": "unit"}}, "normalizes the images as that run did"),
-    ({"finetune": {"new_head": False, "dropout": 0.5}}, "with new_head = false there is none"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"model": {"name": "lenet5"}}, "model: a recipe with [finetune] starts from its `weights`"),
+        ({"train": {"epochs": 3}}, "train.epochs: each fine-tuning phase gives its own epochs"),
+        ({"finetune": {"phases": []}}, "finetune: give at least one phase."),
+        (
+            {"finetune": {"phases": [{"epochz": 1}]}},
+            "finetune.phases[0].epochz: unknown key 'epochz' for a phase. Hint: Did you mean 'epochs'?",
+        ),
+        (
+            {"finetune": {"phases": [{"epochs": 1, "learning_rate": -1.0}]}},
+            "finetune.phases[0].learning_rate: must be positive. Received: -1.0.",
+        ),
+        (
+            {"finetune": {"phases": [{"epochs": 2, "warmup_epochs": 2}]}},
+            "finetune.phases[0].warmup_epochs: must be between 0 and epochs - 1",
+        ),
+        (
+            {"finetune": {"phases": [{"epochs": 1, "unfreeze": 1.5}]}},
+            "finetune.phases[0].unfreeze: a fraction must be between 0 and 1",
+        ),
+        (
+            {"finetune": {"phases": [{"epochs": 1, "name": "a b"}]}},
+            "finetune.phases[0].name: names a directory",
+        ),
+        (
+            {"finetune": {"phases": [{"epochs": 1, "name": "x"}, {"epochs": 1, "name": "x"}]}},
+            "two phases are called 'x'",
+        ),
+        (
+            {"finetune": {"weights": "imagenet"}},
+            'finetune.weights: "imagenet" needs the network: `model` (timm\'s weights',
+        ),
+        (
+            {"finetune": {"weights": "imagenet", "model": "resnet50", "application": "ResNet50"}},
+            "give `model` (timm's weights) or `application`",
+        ),
+        (
+            {"finetune": {"weights": "imagenet", "model": "resnet5"}},
+            "finetune.model: unknown model 'resnet5'",
+        ),
+        (
+            {"finetune": {"weights": "imagenet", "application": "ResNet18"}},
+            "'ResNet18' is not one port_weights knows",
+        ),
+        (
+            {"finetune": {"weights": "imagenet", "application": "ResNet50"}},
+            "data.normalize: ResNet50's weights expect inputs normalized as keras.applications prepares "
+            "them: normalize = \"caffe\". Received: 'standardize'.",
+        ),
+        ({"data": {"normalize": "unit"}}, "normalizes the images as that run did"),
+        ({"finetune": {"new_head": False, "dropout": 0.5}}, "with new_head = false there is none"),
+    ],
+)
 def test_finetune_recipe_errors_name_the_key(tmp_path, change, message):
     from kerascnn.config import ConfigError
     from kerascnn.recipe import load_recipe
@@ -234,13 +296,15 @@ def test_finetune_errors_at_run_time_come_before_the_data(tmp_path, monkeypatch)
         train(load_recipe(doc), **quiet)
     assert not (tmp_path / "b").exists()
     monkeypatch.setattr(kerascnn.data, "load_data", real)
-    doc = finetune_doc(tmp_path, start.model_path, data={"image_size": [20, 20]},
-                       output={"dir": str(tmp_path / "c")})
+    doc = finetune_doc(
+        tmp_path, start.model_path, data={"image_size": [20, 20]}, output={"dir": str(tmp_path / "c")}
+    )
     with pytest.raises(ConfigError, match=r"data.image_size: the data gives \(20, 20, 3\) images"):
         train(load_recipe(doc), **quiet)
     # From a .keras file the recipe's own normalize applies.
-    doc = finetune_doc(tmp_path, start.model_path, data={"normalize": "unit"},
-                       output={"dir": str(tmp_path / "d")})
+    doc = finetune_doc(
+        tmp_path, start.model_path, data={"normalize": "unit"}, output={"dir": str(tmp_path / "d")}
+    )
     train(load_recipe(doc), **quiet)
     assert json.loads((tmp_path / "d" / "data.json").read_text())["std"] == [255.0] * 3
 
@@ -257,14 +321,18 @@ def test_set_reaches_into_phases(tmp_path):
     assert phase.fingerprint != recipe.phase_recipe(0, tmp_path / "fine").fingerprint
     with pytest.raises(ConfigError, match="finetune.phases has 2 entries, numbered from 0"):
         load_recipe(doc, ["finetune.phases.2.epochs=4"])
-    with pytest.raises(ConfigError, match=r"--set finetune.phases.1.learning_rate=0: "
-                                          r"finetune.phases\[1\].learning_rate: must be positive"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--set finetune.phases.1.learning_rate=0: "
+        r"finetune.phases\[1\].learning_rate: must be positive",
+    ):
         load_recipe(doc, ["finetune.phases.1.learning_rate=0"])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe,application", [("resnet50_finetune_folder", "ResNet50"),
-                                                ("vgg16_finetune_flowers", "VGG16")])
+@pytest.mark.parametrize(
+    "recipe,application", [("resnet50_finetune_folder", "ResNet50"), ("vgg16_finetune_flowers", "VGG16")]
+)
 def test_shipped_imagenet_finetune_recipes_run_from_a_weights_file(tmp_path, recipe, application):
     """The shipped ImageNet recipes, shrunk by --set, with keras.applications weights from a file
     (random here: no internet) ported into the zoo: the ported kernels reach phase 1's model
@@ -278,11 +346,25 @@ def test_shipped_imagenet_finetune_recipes_run_from_a_weights_file(tmp_path, rec
     source = constructor(weights=None, include_top=False, input_shape=(32, 32, 3))
     weights = tmp_path / f"{application}.weights.h5"
     source.save_weights(weights)
-    argv = [REPO / "recipes" / f"{recipe}.toml", "--output", tmp_path / "run",
-            "--set", f'finetune.weights="{weights}"', "--set", "data.image_size=[32, 32]",
-            "--set", "data.load_size=[36, 36]", "--set", "data.batch_size=8",
-            "--set", "finetune.phases.0.epochs=1", "--set", "finetune.phases.1.epochs=1",
-            "--set", "finetune.keep_hidden=false"]
+    argv = [
+        REPO / "recipes" / f"{recipe}.toml",
+        "--output",
+        tmp_path / "run",
+        "--set",
+        f'finetune.weights="{weights}"',
+        "--set",
+        "data.image_size=[32, 32]",
+        "--set",
+        "data.load_size=[36, 36]",
+        "--set",
+        "data.batch_size=8",
+        "--set",
+        "finetune.phases.0.epochs=1",
+        "--set",
+        "finetune.phases.1.epochs=1",
+        "--set",
+        "finetune.keep_hidden=false",
+    ]
     if recipe.startswith("resnet50"):
         from PIL import Image
 
@@ -300,20 +382,25 @@ def test_shipped_imagenet_finetune_recipes_run_from_a_weights_file(tmp_path, rec
         pairs = [("stage1_conv1", "block1_conv1"), ("stage5_conv3", "block5_conv3")]
     first = load_model(tmp_path / "run" / "1-head" / "model.keras")
     for ours, theirs in pairs:
-        np.testing.assert_array_equal(first.get_layer(ours).kernel,
-                                      source.get_layer(theirs).kernel)
+        np.testing.assert_array_equal(first.get_layer(ours).kernel, source.get_layer(theirs).kernel)
         assert not first.get_layer(ours).trainable
     assert (tmp_path / "run" / "model.keras").is_file()
 
 
 # --- stage membership: one rule for freeze, unfreeze = K, trainable_report and the phases ----------
 
-NAMED = {"defaults": {"norm": "batch"},
-         "stages": [{"name": "conva", "blocks": ["conv3-8", "maxpool"]},
-                    {"name": "convb", "blocks": [{"block": "conv", "filters": 8,
-                                                  "kernel_size": 3, "name": "convb_x_y"}]},
-                    {"name": "top", "blocks": ["conv3-8"]}],
-         "head": {"pool": "avg"}}
+NAMED = {
+    "defaults": {"norm": "batch"},
+    "stages": [
+        {"name": "conva", "blocks": ["conv3-8", "maxpool"]},
+        {
+            "name": "convb",
+            "blocks": [{"block": "conv", "filters": 8, "kernel_size": 3, "name": "convb_x_y"}],
+        },
+        {"name": "top", "blocks": ["conv3-8"]},
+    ],
+    "head": {"pool": "avg"},
+}
 
 
 def test_a_stage_name_with_an_underscore_is_refused_with_the_reason(tmp_path):
@@ -325,14 +412,18 @@ def test_a_stage_name_with_an_underscore_is_refused_with_the_reason(tmp_path):
     from kerascnn.training import train
 
     spec = {**NAMED, "stages": [{**NAMED["stages"][0], "name": "conv_a"}, *NAMED["stages"][1:]]}
-    message = (r"stages\[0\].name: stage name 'conv_a' contains '_'.*read a layer's stage as the "
-               r"text before its first underscore, so 'conv_a''s layers would be read as stage "
-               r"'conv'.*Hint: Name it without underscores, e.g. 'conva'")
+    message = (
+        r"stages\[0\].name: stage name 'conv_a' contains '_'.*read a layer's stage as the "
+        r"text before its first underscore, so 'conv_a''s layers would be read as stage "
+        r"'conv'.*Hint: Name it without underscores, e.g. 'conva'"
+    )
     with pytest.raises(ConfigError, match=message):
         kerascnn.build_from_spec({**spec, "input_shape": [16, 16, 3]}, classes=3)
-    doc = {"model": {"spec": spec},
-           "data": {"source": "synthetic", "classes": 3, "samples": 60, "image_size": [16, 16]},
-           "output": {"dir": str(tmp_path / "run"), "tensorboard": False}}
+    doc = {
+        "model": {"spec": spec},
+        "data": {"source": "synthetic", "classes": 3, "samples": 60, "image_size": [16, 16]},
+        "output": {"dir": str(tmp_path / "run"), "tensorboard": False},
+    }
     with pytest.raises(ConfigError, match=message):
         train(load_recipe(doc, name="t"), verbose=0, log=lambda *a: None)
     assert not (tmp_path / "run").exists()
@@ -349,8 +440,9 @@ def test_freeze_report_and_two_phases_read_the_same_stages(tmp_path):
     from kerascnn.spec import stage_of
     from kerascnn.training import train
 
-    model = kerascnn.build_from_spec({**NAMED, "input_shape": [16, 16, 3], "head": {
-        "pool": "avg", "classes": 3}})
+    model = kerascnn.build_from_spec(
+        {**NAMED, "input_shape": [16, 16, 3], "head": {"pool": "avg", "classes": 3}}
+    )
     assert [r.stage for r in trainable_report(model)] == ["conva", "convb", "top", "head"]
     assert trainable_stages(model) == ["conva", "convb", "top", "head"]
     freeze(model, "convb")
@@ -360,11 +452,18 @@ def test_freeze_report_and_two_phases_read_the_same_stages(tmp_path):
     assert rows["convb"].trainable == 0 and rows["convb"].frozen > 0 and rows["top"].trainable
 
     quiet = dict(verbose=0, log=lambda *a: None)
-    start = {"model": {"spec": NAMED},
-             "data": {"source": "synthetic", "classes": 3, "samples": 120, "image_size": [16, 16],
-                      "batch_size": 16},
-             "train": {"epochs": 1},
-             "output": {"dir": str(tmp_path / "start"), "tensorboard": False}}
+    start = {
+        "model": {"spec": NAMED},
+        "data": {
+            "source": "synthetic",
+            "classes": 3,
+            "samples": 120,
+            "image_size": [16, 16],
+            "batch_size": 16,
+        },
+        "train": {"epochs": 1},
+        "output": {"dir": str(tmp_path / "start"), "tensorboard": False},
+    }
     train(load_recipe(start, name="start"), **quiet)
     doc = finetune_doc(tmp_path, tmp_path / "start")
     result = train(load_recipe(doc, name="fine"), **quiet)
@@ -372,10 +471,19 @@ def test_freeze_report_and_two_phases_read_the_same_stages(tmp_path):
     before = kerascnn.load_model(tmp_path / "start" / "model.keras")
     after = kerascnn.load_model(tmp_path / "fine" / "2-top" / "model.keras")
     for stage, trained in (("conva", False), ("convb", False), ("top", True)):
-        old = {w.path: np.array(w) for layer in before.layers if stage_of(layer.name) == stage
-               for w in layer.trainable_weights}
-        new = {w.path: np.array(w) for layer in after.layers if stage_of(layer.name) == stage
-               for w in layer.weights if w.path in old}
+        old = {
+            w.path: np.array(w)
+            for layer in before.layers
+            if stage_of(layer.name) == stage
+            for w in layer.trainable_weights
+        }
+        new = {
+            w.path: np.array(w)
+            for layer in after.layers
+            if stage_of(layer.name) == stage
+            for w in layer.weights
+            if w.path in old
+        }
         assert old and set(old) == set(new), stage
         same = all(np.array_equal(old[k], new[k]) for k in old)
         assert same != trained, f"stage {stage}: trained {not same}, expected {trained}"
@@ -418,19 +526,42 @@ def test_training_fine_tuning_and_a_search_run_on_jax(tmp_path):
 
     import keras
 
-    start = {"model": {"spec": {k: v for k, v in SPEC.items() if k != "input_shape"}},
-             "data": {"source": "synthetic", "classes": 3, "samples": 120, "image_size": [16, 16],
-                      "batch_size": 16},
-             "train": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.01},
-             "output": {"dir": str(tmp_path / "start"), "tensorboard": False}}
+    start = {
+        "model": {"spec": {k: v for k, v in SPEC.items() if k != "input_shape"}},
+        "data": {
+            "source": "synthetic",
+            "classes": 3,
+            "samples": 120,
+            "image_size": [16, 16],
+            "batch_size": 16,
+        },
+        "train": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.01},
+        "output": {"dir": str(tmp_path / "start"), "tensorboard": False},
+    }
     fine = finetune_doc(tmp_path, tmp_path / "start")
-    search = {**start, "tune": {"max_trials": 2, "space": {"train.learning_rate": {
-        "type": "choice", "values": [0.01, 0.001]}}},
-              "output": {"dir": str(tmp_path / "search"), "tensorboard": False}}
-    done = subprocess.run([sys.executable, "-c", _ON_JAX, str(tmp_path), json.dumps(start),
-                           json.dumps(fine), json.dumps(search)],
-                          env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True,
-                          text=True, timeout=600)
+    search = {
+        **start,
+        "tune": {
+            "max_trials": 2,
+            "space": {"train.learning_rate": {"type": "choice", "values": [0.01, 0.001]}},
+        },
+        "output": {"dir": str(tmp_path / "search"), "tensorboard": False},
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _ON_JAX,
+            str(tmp_path),
+            json.dumps(start),
+            json.dumps(fine),
+            json.dumps(search),
+        ],
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["phases"] == ["1-head", "2-top"] and 0 <= found["test"] <= 1
@@ -438,6 +569,7 @@ def test_training_fine_tuning_and_a_search_run_on_jax(tmp_path):
     before = keras.saving.load_model(tmp_path / "start" / "model.keras")
     phase1 = keras.saving.load_model(tmp_path / "fine" / "1-head" / "model.keras")
     for name in ("stage1_conv1", "stage1_conv1_bn", "stage2_conv1", "stage3_conv1_bn"):
-        for a, b in zip(before.get_layer(name).get_weights(), phase1.get_layer(name).get_weights(),
-                        strict=True):
+        for a, b in zip(
+            before.get_layer(name).get_weights(), phase1.get_layer(name).get_weights(), strict=True
+        ):
             np.testing.assert_array_equal(a, b, err_msg=name)  # frozen through phase 1, BN too

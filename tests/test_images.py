@@ -28,8 +28,11 @@ def test_resize_is_tensorflows(tf, source, interpolation):
         assert ours.shape == theirs.shape
         np.testing.assert_allclose(ours, theirs, atol=2e-3, err_msg=f"{source} -> {size}")
     batch = np.stack([x, x[::-1]])  # a batch resizes as its images do
-    np.testing.assert_allclose(images.resize(batch, (16, 24), interpolation)[1],
-                               images.resize(x[::-1], (16, 24), interpolation), atol=1e-4)
+    np.testing.assert_allclose(
+        images.resize(batch, (16, 24), interpolation)[1],
+        images.resize(x[::-1], (16, 24), interpolation),
+        atol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("method", ["stretch", "pad", "shorter"])
@@ -44,8 +47,9 @@ def test_every_resize_mode_is_the_tf_data_paths(tf, method):
             ours = images.fit_size(x, size, method, "bicubic")
             np.testing.assert_allclose(ours, theirs, atol=2e-3, err_msg=f"{source} -> {size}")
         for size in TARGETS:  # Keras' loader's "pad" for folders: aspect kept, black around
-            np.testing.assert_allclose(images.resize_with_pad(x, *size),
-                                       tf.image.resize_with_pad(x, *size).numpy(), atol=2e-3)
+            np.testing.assert_allclose(
+                images.resize_with_pad(x, *size), tf.image.resize_with_pad(x, *size).numpy(), atol=2e-3
+            )
 
 
 def _save(path, array, mode, **options):
@@ -67,8 +71,9 @@ def test_pillow_decodes_the_pixels_tensorflow_decodes(tf, tmp_path, suffix):
         path = _save(tmp_path / f"{mode}.{suffix}", rgb, mode)
         for channels in (1, 3):
             try:
-                theirs = tf.io.decode_image(tf.io.read_file(path), channels=channels,
-                                            expand_animations=False).numpy()
+                theirs = tf.io.decode_image(
+                    tf.io.read_file(path), channels=channels, expand_animations=False
+                ).numpy()
             except tf.errors.InvalidArgumentError:
                 continue  # TensorFlow decodes grey only from PNG and JPEG
             ours = images.decode(path, channels)
@@ -81,8 +86,9 @@ def test_pillow_decodes_the_pixels_tensorflow_decodes(tf, tmp_path, suffix):
 def test_jpeg_differs_only_by_tensorflows_fast_dct(tf, tmp_path):
     rgb = np.random.default_rng(3).integers(0, 256, (48, 64, 3)).astype("uint8")
     path = _save(tmp_path / "a.jpg", rgb, "RGB", quality=90)
-    accurate = tf.io.decode_jpeg(tf.io.read_file(path), channels=3,
-                                 dct_method="INTEGER_ACCURATE").numpy()
+    accurate = tf.io.decode_jpeg(
+        tf.io.read_file(path), channels=3, dct_method="INTEGER_ACCURATE"
+    ).numpy()
     np.testing.assert_array_equal(images.decode(path, 3), accurate)
     fast = tf.io.decode_image(tf.io.read_file(path), channels=3).numpy()
     assert np.abs(images.decode(path, 3).astype(int) - fast).max() <= 8
@@ -109,8 +115,11 @@ def test_damaged_files_are_named_in_the_same_words_by_both_decoders(tmp_path):
 def _recipe(pipeline, **data):
     from kerascnn.recipe import load_recipe
 
-    doc = {"model": {"name": "lenet5"}, "data": {"pipeline": pipeline, **data},
-           "output": {"tensorboard": False}}
+    doc = {
+        "model": {"name": "lenet5"},
+        "data": {"pipeline": pipeline, **data},
+        "output": {"tensorboard": False},
+    }
     return load_recipe(doc, name="feed")
 
 
@@ -118,12 +127,24 @@ def _batches(dataset):
     return [tuple(np.asarray(part) for part in batch) for batch in dataset.as_numpy_iterator()]
 
 
-@pytest.mark.parametrize("data", [
-    {"source": "digits", "batch_size": 64},
-    {"source": "glyphs", "classes": 5, "samples": 200, "batch_size": 32, "train_per_class": 20},
-    {"source": "synthetic", "classes": 3, "samples": 90, "image_size": [24, 24],
-     "load_size": [28, 28], "resize": "pad", "batch_size": 16, "class_subset": [2, 0]},
-], ids=["digits", "glyphs", "synthetic-cropped-subset"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"source": "digits", "batch_size": 64},
+        {"source": "glyphs", "classes": 5, "samples": 200, "batch_size": 32, "train_per_class": 20},
+        {
+            "source": "synthetic",
+            "classes": 3,
+            "samples": 90,
+            "image_size": [24, 24],
+            "load_size": [28, 28],
+            "resize": "pad",
+            "batch_size": 16,
+            "class_subset": [2, 0],
+        },
+    ],
+    ids=["digits", "glyphs", "synthetic-cropped-subset"],
+)
 def test_both_paths_give_the_same_splits_statistics_and_evaluation_batches(tf, data):
     from kerascnn.data import load_data
 
@@ -140,7 +161,7 @@ def test_both_paths_give_the_same_splits_statistics_and_evaluation_batches(tf, d
         for (x, y), (tx, ty) in zip(ours, theirs, strict=True):
             np.testing.assert_allclose(x, tx, atol=1e-4)
             np.testing.assert_array_equal(y, ty)
-    (x, y), = fed.train.take(1).as_numpy_iterator()
+    ((x, y),) = fed.train.take(1).as_numpy_iterator()
     spec = fed.train.element_spec
     assert spec[0].shape == (None, *fed.input_shape) and x.shape[1:] == fed.input_shape
     assert y.shape == (len(x), fed.classes) and np.allclose(y.sum(1), 1)
@@ -166,9 +187,17 @@ def test_an_image_folder_gives_the_same_batches_on_both_paths(tf, tmp_path, resi
     from kerascnn.data import load_data
 
     root = _folder(tmp_path / "images")
-    data = {"source": "folder", "path": str(root), "image_size": [16, 16], "channels": 3,
-            "resize": resize, "interpolation": "bicubic", "batch_size": 4,
-            "validation_split": 0.25, "normalize": "imagenet"}
+    data = {
+        "source": "folder",
+        "path": str(root),
+        "image_size": [16, 16],
+        "channels": 3,
+        "resize": resize,
+        "interpolation": "bicubic",
+        "batch_size": 4,
+        "validation_split": 0.25,
+        "normalize": "imagenet",
+    }
     fed, piped = load_data(_recipe("grain", **data)), load_data(_recipe("tf.data", **data))
     assert fed.sizes == piped.sizes == {"train": 9, "val": 3}
     for (x, y), (tx, ty) in zip(_batches(fed.val), _batches(piped.val), strict=True):
@@ -194,8 +223,13 @@ def test_grain_batches_are_a_function_of_seed_epoch_and_batch():
     same whenever it is made, whatever came before; epochs differ; augmentation is drawn."""
     from kerascnn.data import load_data
 
-    data = {"source": "glyphs", "classes": 4, "samples": 120, "batch_size": 16,
-            "augment": {"crop_padding": 2, "flip": True, "mixup": 0.2}}
+    data = {
+        "source": "glyphs",
+        "classes": 4,
+        "samples": 120,
+        "batch_size": 16,
+        "augment": {"crop_padding": 2, "flip": True, "mixup": 0.2},
+    }
     fed = load_data(_recipe("grain", **data)).train
     again = load_data(_recipe("grain", **data)).train
     late = [batch[0] for batch in fed.dataset(first_epoch=2, epochs=1)]
@@ -241,23 +275,32 @@ def test_tensorflow_datasets_are_read_through_data_source_on_the_grain_path(tmp_
     from kerascnn.config import ConfigError
     from kerascnn.data import load_data
 
-    data = {"source": "tfds", "name": "mnist", "image_size": [32, 32], "resize": "pad",
-            "batch_size": 16, "data_dir": str(tmp_path / "tfds")}
+    data = {
+        "source": "tfds",
+        "name": "mnist",
+        "image_size": [32, 32],
+        "resize": "pad",
+        "batch_size": 16,
+        "data_dir": str(tmp_path / "tfds"),
+    }
     with tfds.testing.mock_data(num_examples=40):
         fed = load_data(_recipe("grain", **data))
-        (x, y), = fed.train.take(1).as_numpy_iterator()
+        ((x, y),) = fed.train.take(1).as_numpy_iterator()
         subset = load_data(_recipe("grain", class_subset=[3, 1], **data))
-        (sx, sy), = subset.val.take(1).as_numpy_iterator()
+        ((sx, sy),) = subset.val.take(1).as_numpy_iterator()
     assert fed.classes == 10 and fed.class_names[:2] == ["0", "1"]
     assert x.shape == (16, 32, 32, 1) and y.shape == (16, 10)
     assert subset.class_names == ["3", "1"] and sum(subset.train_counts) == subset.sizes["train"]
     assert sy.shape[1] == 2 and len(sx) == min(16, subset.sizes["val"])
-    with pytest.raises(ConfigError, match=r"cannot read 'mnist' for the grain input path .*"
-                                          r"preparing one needs TensorFlow"):
+    with pytest.raises(
+        ConfigError,
+        match=r"cannot read 'mnist' for the grain input path .*"
+        r"preparing one needs TensorFlow",
+    ):
         load_data(_recipe("grain", **data))
 
 
-DEVICE_FEED = '''
+DEVICE_FEED = """
 import json, sys
 import numpy as np
 from kerascnn.data import load_data
@@ -289,7 +332,7 @@ print("RESULT", json.dumps({
     "host_range": [float(hx.min()), float(hx.max())],
     "zero_border": float((np.asarray(x) == 0).mean()), "host_zero": float((hx == 0).mean()),
     "refused": refused}))
-'''
+"""
 
 
 def test_the_device_feed_crops_and_flips_on_the_device_in_the_grain_paths_order(tmp_path):
@@ -302,9 +345,13 @@ def test_the_device_feed_crops_and_flips_on_the_device_in_the_grain_paths_order(
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", DEVICE_FEED],
-                          env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", DEVICE_FEED],
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.split("RESULT ", 1)[1])
     assert found["on_device"] == [True, False] and found["type"] == "jaxlib"
@@ -312,13 +359,17 @@ def test_the_device_feed_crops_and_flips_on_the_device_in_the_grain_paths_order(
     assert found["resumed_equal"] and found["epochs_differ"]
     assert found["range"][0] == 0 and found["range"][1] <= 1 and found["host_range"][1] <= 1
     assert 0.01 < found["zero_border"] and abs(found["zero_border"] - found["host_zero"]) < 0.25
-    assert ("data.on_device: the training images cannot be held and augmented on the device: "
-            "it crops and flips only") in found["refused"]
+    assert (
+        "data.on_device: the training images cannot be held and augmented on the device: "
+        "it crops and flips only"
+    ) in found["refused"]
 
 
-@pytest.mark.parametrize("augment", [{"cutmix": 1.0}, {"randaugment": 2, "mixup": 0.2,
-                                                         "cutmix": 1.0}],
-                         ids=["cutmix", "randaugment-mixup-or-cutmix"])
+@pytest.mark.parametrize(
+    "augment",
+    [{"cutmix": 1.0}, {"randaugment": 2, "mixup": 0.2, "cutmix": 1.0}],
+    ids=["cutmix", "randaugment-mixup-or-cutmix"],
+)
 def test_keras_augmentation_layers_run_in_the_grain_feed(augment):
     """RandAugment, MixUp and CutMix (Keras' layers; CutMix's labels mixed by the pixels pasted,
     tests/test_regularizers.py) in the grain path's batches: soft labels that sum to one, each
@@ -326,8 +377,14 @@ def test_keras_augmentation_layers_run_in_the_grain_feed(augment):
     changed."""
     from kerascnn.data import load_data
 
-    data = {"source": "glyphs", "classes": 4, "samples": 120, "batch_size": 16,
-            "normalize": "none", "augment": augment}
+    data = {
+        "source": "glyphs",
+        "classes": 4,
+        "samples": 120,
+        "batch_size": 16,
+        "normalize": "none",
+        "augment": augment,
+    }
     plain = load_data(_recipe("grain", **{**data, "augment": {}})).train
     fed = load_data(_recipe("grain", **data)).train
     x, y = fed.batch(1, 0)

@@ -13,21 +13,33 @@ from kerascnn.inference import evaluate, load_trained, predict
 from kerascnn.recipe import load_recipe
 from kerascnn.training import train
 
-SPEC = {"defaults": {"norm": "batch"},
-        "stages": [{"blocks": ["conv3-16", "maxpool"]}, {"blocks": ["conv3-32", "maxpool"]}],
-        "head": {"pool": "avg"}}
+SPEC = {
+    "defaults": {"norm": "batch"},
+    "stages": [{"blocks": ["conv3-16", "maxpool"]}, {"blocks": ["conv3-32", "maxpool"]}],
+    "head": {"pool": "avg"},
+}
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A finished run on the synthetic task at 20x20, fed 24x24 images cropped to 20x20."""
     root = tmp_path_factory.mktemp("inference")
-    recipe = load_recipe({
-        "model": {"spec": SPEC},
-        "data": {"source": "synthetic", "classes": 3, "samples": 360, "image_size": [20, 20],
-                 "load_size": [24, 24], "batch_size": 32},
-        "train": {"epochs": 4, "optimizer": "adam", "learning_rate": 0.01},
-        "output": {"dir": str(root / "run"), "tensorboard": False}}, name="inference")
+    recipe = load_recipe(
+        {
+            "model": {"spec": SPEC},
+            "data": {
+                "source": "synthetic",
+                "classes": 3,
+                "samples": 360,
+                "image_size": [20, 20],
+                "load_size": [24, 24],
+                "batch_size": 32,
+            },
+            "train": {"epochs": 4, "optimizer": "adam", "learning_rate": 0.01},
+            "output": {"dir": str(root / "run"), "tensorboard": False},
+        },
+        name="inference",
+    )
     return train(recipe, verbose=0, log=lambda *a: None)
 
 
@@ -67,8 +79,10 @@ def test_evaluate_a_folder_and_predict_files(run, tmp_path, capsys):
     from kerascnn.cli import main
 
     plot = tmp_path / "confusion.png"
-    assert main(["evaluate", str(run.run_dir), "--data", str(folder), "--json",
-                 "--confusion", str(plot)]) == 0
+    assert (
+        main(["evaluate", str(run.run_dir), "--data", str(folder), "--json", "--confusion", str(plot)])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["examples"] == 18 and plot.stat().st_size > 5000
     assert main(["evaluate", str(run.run_dir), "--confusion", str(plot)]) == 2  # kept
     assert "does not overwrite" in capsys.readouterr().err
@@ -102,6 +116,7 @@ def test_bad_targets_and_data_are_plain_errors(run, tmp_path):
 
 # --- the papers' test protocols: multi-crop, multi-scale, ensembles ---------------------------------
 
+
 def pngs(root, images, labels):
     from PIL import Image
 
@@ -119,7 +134,7 @@ def independent(model, pre, images, views):
     total = 0
     for top, left, mirrored, size in views:
         x = images if size == images.shape[1:3] else tf.image.resize(images, size).numpy()
-        x = x[:, top:top + 20, left:left + 20]
+        x = x[:, top : top + 20, left : left + 20]
         x = x[:, :, ::-1] if mirrored else x
         x = (x - np.asarray(pre.mean, "float32")) / np.asarray(pre.std, "float32")
         total = total + model.predict(x, verbose=0).astype("float64")
@@ -136,7 +151,10 @@ def test_ten_crops_and_scales_are_the_mean_of_each_view_evaluated_alone(run, tmp
     images, labels = synthetic_images(3, 30, (24, 24), 3, seed=3)
     folder = pngs(tmp_path / "labelled", images, labels)
     order = np.argsort([f"{label}/{i:03d}.png" for i, label in enumerate(labels)], kind="stable")
-    x, y = images[order].astype(np.uint8).astype("float32"), labels[order].astype(int)  # the folder's order
+    x, y = (
+        images[order].astype(np.uint8).astype("float32"),
+        labels[order].astype(int),
+    )  # the folder's order
     trained = load_trained(run.run_dir)
     corners = [(2, 2), (0, 0), (0, 4), (4, 0), (4, 4)]
     ten = [(t, left, m, (24, 24)) for m in (False, True) for t, left in corners]
@@ -149,19 +167,21 @@ def test_ten_crops_and_scales_are_the_mean_of_each_view_evaluated_alone(run, tmp
     assert got.confusion == confusion.tolist()
     centre = evaluate(run.run_dir, folder)  # the default: one centre crop, as before
     assert (centre.loss, centre.accuracy) == pytest.approx(
-        summary_of(independent(trained.model, trained.preprocessing, x, ten[:1]), y), rel=1e-5)
+        summary_of(independent(trained.model, trained.preprocessing, x, ten[:1]), y), rel=1e-5
+    )
     assert centre.loss != pytest.approx(got.loss, rel=1e-3)  # the views do change the answer
     # Two scales, five crops each: the shorter side to 24 and to 28, then the corners and centre.
     wide = [(4, 4), (0, 0), (0, 8), (8, 0), (8, 8)]
     views = [(t, left, False, (24, 24)) for t, left in corners] + [
-        (t, left, False, (28, 28)) for t, left in wide]
+        (t, left, False, (28, 28)) for t, left in wide
+    ]
     scaled = evaluate(run.run_dir, folder, crops=5, scales=[24, 28])
     assert (scaled.loss, scaled.accuracy) == pytest.approx(
-        summary_of(independent(trained.model, trained.preprocessing, x, views), y), rel=1e-5)
+        summary_of(independent(trained.model, trained.preprocessing, x, views), y), rel=1e-5
+    )
 
 
-def test_an_ensemble_averages_its_members_and_an_ensemble_of_one_is_that_model(run, tmp_path,
-                                                                               capsys):
+def test_an_ensemble_averages_its_members_and_an_ensemble_of_one_is_that_model(run, tmp_path, capsys):
     import keras
 
     images, labels = synthetic_images(3, 30, (24, 24), 3, seed=4)
@@ -169,7 +189,9 @@ def test_an_ensemble_averages_its_members_and_an_ensemble_of_one_is_that_model(r
     alone = evaluate(run.run_dir, folder)
     one = evaluate([run.run_dir], folder)
     assert one.to_dict() | {"model": "", "members": None} == alone.to_dict() | {
-        "model": "", "members": None}
+        "model": "",
+        "members": None,
+    }
     assert one.members[0].to_dict() == alone.to_dict()
     # A second member: the same run with other classifier weights.
     other = tmp_path / "other"
@@ -189,11 +211,14 @@ def test_an_ensemble_averages_its_members_and_an_ensemble_of_one_is_that_model(r
         assert (member.loss, member.accuracy) == pytest.approx(summary_of(q, y), rel=1e-5)
     from kerascnn.cli import main
 
-    assert main(["evaluate", str(run.run_dir), str(other), "--data", str(folder),
-                 "--crops", "10"]) == 0
+    assert main(["evaluate", str(run.run_dir), str(other), "--data", str(folder), "--crops", "10"]) == 0
     out = capsys.readouterr().out
-    assert "an ensemble of 2" in out and "10 crops" in out and "ensemble of 2" in out.split(
-        "\n", 1)[1] and str(other) in out
+    assert (
+        "an ensemble of 2" in out
+        and "10 crops" in out
+        and "ensemble of 2" in out.split("\n", 1)[1]
+        and str(other) in out
+    )
 
 
 def test_protocols_refuse_what_they_cannot_do(run, tmp_path, capsys):
@@ -211,8 +236,13 @@ def test_protocols_refuse_what_they_cannot_do(run, tmp_path, capsys):
     with pytest.raises(ConfigError, match="has input shape"):
         import keras
 
-        small = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
-                                  keras.layers.Dense(3, activation="softmax")])
+        small = keras.Sequential(
+            [
+                keras.Input((16, 16, 3)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
         small.save(tmp_path / "small.keras")
         evaluate([run.run_dir, load_trained(tmp_path / "small.keras", normalize="unit")], folder)
     from kerascnn.cli import main
@@ -238,8 +268,13 @@ def test_evaluate_and_predict_run_on_jax_as_on_tensorflow(run, tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax"}
 
     def on_jax(*argv):
-        done = subprocess.run([sys.executable, "-m", "kerascnn.cli", *argv, "--json"], env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "kerascnn.cli", *argv, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout)
 

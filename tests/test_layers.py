@@ -5,8 +5,14 @@ import keras
 import numpy as np
 import pytest
 
-from kerascnn.layers import (ChannelPadding, ConnectionTableConv2D, LocalResponseNormalization,
-                             Subsampling2D, get_activation, lecun_tanh)
+from kerascnn.layers import (
+    ChannelPadding,
+    ConnectionTableConv2D,
+    LocalResponseNormalization,
+    Subsampling2D,
+    get_activation,
+    lecun_tanh,
+)
 
 
 def lrn_reference(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
@@ -15,7 +21,7 @@ def lrn_reference(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     out = np.empty_like(x)
     for c in range(channels):
         lo, hi = max(0, c - size // 2), min(channels - 1, c + size // 2)
-        denom = (k + alpha * np.sum(x[..., lo:hi + 1] ** 2, axis=-1)) ** beta
+        denom = (k + alpha * np.sum(x[..., lo : hi + 1] ** 2, axis=-1)) ** beta
         out[..., c] = x[..., c] / denom
     return out
 
@@ -24,8 +30,12 @@ def lrn_reference(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
 def test_lrn_matches_paper_formula(size, alpha, beta, k):
     x = np.random.default_rng(0).standard_normal((2, 4, 4, 9)).astype("float32") * 10
     layer = LocalResponseNormalization(size, alpha=alpha, beta=beta, k=k)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)),
-                               lrn_reference(x, size, alpha, beta, k), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(x)),
+        lrn_reference(x, size, alpha, beta, k),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_lrn_defaults_are_alexnets():
@@ -41,8 +51,7 @@ def test_lrn_matches_tensorflow():
 
     x = np.random.default_rng(1).standard_normal((1, 3, 3, 16)).astype("float32") * 5
     expected = tf.nn.local_response_normalization(x, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75)
-    np.testing.assert_allclose(np.array(LocalResponseNormalization()(x)), expected.numpy(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(np.array(LocalResponseNormalization()(x)), expected.numpy(), rtol=1e-5)
 
 
 def test_lrn_rejects_even_size():
@@ -102,8 +111,9 @@ def test_connection_table_conv_equals_a_masked_full_convolution():
     for j, row in enumerate(table):
         kernel[:, :, row, j] = keras.ops.convert_to_numpy(layer.kernels[j])[:, :, :, 0]
     full.set_weights([kernel, np.array([0.1, -0.2, 0.3], "float32")])
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)),
-                               keras.ops.convert_to_numpy(full(x)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(x)), keras.ops.convert_to_numpy(full(x)), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_connection_table_rejects_channels_the_input_lacks():
@@ -113,9 +123,15 @@ def test_connection_table_rejects_channels_the_input_lacks():
         ConnectionTableConv2D([[]])
 
 
-@pytest.mark.parametrize("layer", [LocalResponseNormalization(3, alpha=0.1, beta=0.5, k=1.5),
-                                   ChannelPadding(4), Subsampling2D(3),
-                                   ConnectionTableConv2D([[0, 1], [1]], kernel_size=3)])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        LocalResponseNormalization(3, alpha=0.1, beta=0.5, k=1.5),
+        ChannelPadding(4),
+        Subsampling2D(3),
+        ConnectionTableConv2D([[0, 1], [1]], kernel_size=3),
+    ],
+)
 def test_config_round_trip(layer):
     config = keras.saving.serialize_keras_object(layer)
     assert config["registered_name"].startswith("kerascnn>")

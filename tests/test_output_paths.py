@@ -39,8 +39,7 @@ BAD = {
     # ("it is a file" for the commands that write into the folder given; "'afile' is a file"
     # for those that write a file inside it)
     "a file where a folder is needed": ("afile", "is a file, where a folder is needed"),
-    "a missing folder under a file": ("afile/missing",
-                                      "'afile' is a file, where a folder is needed"),
+    "a missing folder under a file": ("afile/missing", "'afile' is a file, where a folder is needed"),
     "a read-only folder": ("readonly/new", "no file can be created in 'readonly'"),
     "/proc": ("/proc/kerascnn-test", "no file can be created in '/proc'"),
 }
@@ -66,9 +65,15 @@ print(json.dumps(results))
 def _small_model():
     import keras
 
-    return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3),
-                             keras.layers.GlobalAveragePooling2D(),
-                             keras.layers.Dense(2, activation="softmax")], name="small")
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(2, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2, activation="softmax"),
+        ],
+        name="small",
+    )
 
 
 def _tree(root: Path) -> list[str]:
@@ -82,12 +87,24 @@ def _read_only_prefix(folder: Path) -> list[str]:
     if os.geteuid() != 0:
         folder.chmod(0o555)
         return []
-    prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-              'mount --bind -o ro "$0" "$0" && exec "$@"', str(folder)]
+    prefix = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind -o ro "$0" "$0" && exec "$@"',
+        str(folder),
+    ]
     # Succeeds only where the mount was made and then refused a new file.
-    if shutil.which("unshare") is None or subprocess.run(
-            [*prefix, "sh", "-c", f"! touch {folder / 'probe'} 2>/dev/null"],
-            capture_output=True).returncode != 0:
+    if (
+        shutil.which("unshare") is None
+        or subprocess.run(
+            [*prefix, "sh", "-c", f"! touch {folder / 'probe'} 2>/dev/null"], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("running as root without a way to mount a read-only folder (unshare, mount)")
     return prefix
 
@@ -107,8 +124,13 @@ def test_every_writing_command_refuses_a_path_it_cannot_use_in_one_line(tmp_path
     before = _tree(tmp_path)
     argvs = [[arg.replace("{p}", given) for arg in argv] for argv in WRITERS.values()]
     try:
-        done = subprocess.run([*prefix, sys.executable, "-c", _RUN_ALL, json.dumps(argvs)],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [*prefix, sys.executable, "-c", _RUN_ALL, json.dumps(argvs)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         (tmp_path / "readonly").chmod(0o755)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -137,16 +159,29 @@ def test_the_checks_say_what_is_wrong_and_leave_nothing(tmp_path, monkeypatch):
     assert check_new_file("folder/sub/m.onnx", what="--out") == Path("folder/sub/m.onnx")
     assert not Path("new").exists() and list(Path("folder").iterdir()) == []  # nothing made
     cases = [
-        (check_folder, "afile", "--out 'afile' cannot be written: it is a file, where a folder "
-                                "is needed."),
-        (check_new_file, "afile/m.onnx", "--out 'afile/m.onnx' cannot be written: 'afile' is a "
-                                         "file, where a folder is needed."),
+        (
+            check_folder,
+            "afile",
+            "--out 'afile' cannot be written: it is a file, where a folder is needed.",
+        ),
+        (
+            check_new_file,
+            "afile/m.onnx",
+            "--out 'afile/m.onnx' cannot be written: 'afile' is a file, where a folder is needed.",
+        ),
         (check_new_file, "folder", "--out 'folder' exists (a folder); kerascnn never overwrites."),
         (check_new_file, "afile", "--out 'afile' exists (a file); kerascnn never overwrites."),
-        (check_new_file, "dangling/m.onnx", "--out 'dangling/m.onnx' cannot be written: "
-                                            "'dangling' is a link to nothing."),
-        (check_folder, "/proc/x/y", "--out '/proc/x/y' cannot be written: no file can be created "
-                                    "in '/proc' (No such file or directory)."),
+        (
+            check_new_file,
+            "dangling/m.onnx",
+            "--out 'dangling/m.onnx' cannot be written: 'dangling' is a link to nothing.",
+        ),
+        (
+            check_folder,
+            "/proc/x/y",
+            "--out '/proc/x/y' cannot be written: no file can be created "
+            "in '/proc' (No such file or directory).",
+        ),
     ]
     for check, path, message in cases:
         with pytest.raises(ConfigError) as refused:
@@ -165,8 +200,7 @@ def test_an_os_error_the_checks_could_not_foresee_is_one_line(monkeypatch, capsy
 
     monkeypatch.setattr(cli, "_list", vanished)
     assert cli.main(["list"]) == 2
-    assert capsys.readouterr().err == ("error: /data/runs/x/model.keras: No such file or "
-                                       "directory\n")
+    assert capsys.readouterr().err == ("error: /data/runs/x/model.keras: No such file or directory\n")
 
     def full(args):
         raise OSError(28, "No space left on device", "/data/out.png")
@@ -187,16 +221,26 @@ def test_the_python_verbs_check_the_same_paths_in_python_words(tmp_path, monkeyp
     Path("afile").write_text("x")
     Path("x.png").write_bytes(b"not read")
     calls = [
-        (lambda: kerascnn.train("lenet5_digits", overrides=['output.dir="afile/run"']),
-         "the run directory 'afile/run' cannot be written: 'afile' is a file"),
-        (lambda: kerascnn.tune("lenet5_digits_search", directory="afile"),
-         "the search directory 'afile' cannot be written: it is a file"),
-        (lambda: kerascnn.export("nowhere", "afile/m.onnx", format="onnx"),
-         "out 'afile/m.onnx' cannot be written: 'afile' is a file"),
-        (lambda: kerascnn.explain("nowhere", ["x.png"], out="afile"),
-         "out 'afile' cannot be written: it is a file"),
-        (lambda: copy_recipe("lenet5_digits", "afile/sub"),
-         "to 'afile/sub' cannot be written: 'afile' is a file"),
+        (
+            lambda: kerascnn.train("lenet5_digits", overrides=['output.dir="afile/run"']),
+            "the run directory 'afile/run' cannot be written: 'afile' is a file",
+        ),
+        (
+            lambda: kerascnn.tune("lenet5_digits_search", directory="afile"),
+            "the search directory 'afile' cannot be written: it is a file",
+        ),
+        (
+            lambda: kerascnn.export("nowhere", "afile/m.onnx", format="onnx"),
+            "out 'afile/m.onnx' cannot be written: 'afile' is a file",
+        ),
+        (
+            lambda: kerascnn.explain("nowhere", ["x.png"], out="afile"),
+            "out 'afile' cannot be written: it is a file",
+        ),
+        (
+            lambda: copy_recipe("lenet5_digits", "afile/sub"),
+            "to 'afile/sub' cannot be written: 'afile' is a file",
+        ),
     ]
     for call, message in calls:
         with pytest.raises(ConfigError) as refused:

@@ -48,24 +48,35 @@ def images(size, channels=3, n=2, seed=1):
 
 
 # One keras.applications model of each ported family, at a small input it supports.
-FAMILIES = [("VGG16", 32), ("ResNet50", 64), ("ResNet50V2", 64),
-            pytest.param("DenseNet121", 64, marks=pytest.mark.slow),  # 12 s
-            pytest.param("InceptionResNetV2", 75, marks=pytest.mark.slow)]
+FAMILIES = [
+    ("VGG16", 32),
+    ("ResNet50", 64),
+    ("ResNet50V2", 64),
+    pytest.param("DenseNet121", 64, marks=pytest.mark.slow),  # 12 s
+    pytest.param("InceptionResNetV2", 75, marks=pytest.mark.slow),
+]
 
 
 @pytest.mark.parametrize("application,size", FAMILIES)
 def test_ported_model_computes_the_same_logits(application, size):
     source = getattr(keras.applications, application)(
-        weights=None, input_shape=(size, size, 3), classifier_activation=None)
+        weights=None, input_shape=(size, size, 3), classifier_activation=None
+    )
     randomize(source)
     target = kerascnn.port_weights(source)
     assert target.name == find_source(application).model
     assert_same_function(source, target, images(size))
     trainable = params(target)[0]
-    gammas = sum(layer.moving_mean.shape[-1] for layer in source.layers
-                 if isinstance(layer, keras.layers.BatchNormalization) and not layer.scale)
-    biases = sum(layer.bias.shape[-1] for layer, other in zip(_convs(source), _convs(target))
-                 if layer.use_bias and not other.use_bias)
+    gammas = sum(
+        layer.moving_mean.shape[-1]
+        for layer in source.layers
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.scale
+    )
+    biases = sum(
+        layer.bias.shape[-1]
+        for layer, other in zip(_convs(source), _convs(target))
+        if layer.use_bias and not other.use_bias
+    )
     # The same network: kerascnn adds gammas where Keras has none, and folds the biases it leaves out.
     assert trainable == params(source)[0] + gammas - biases
     if application == "InceptionResNetV2":  # no flattening head: the counts of the 299x299 models
@@ -85,7 +96,7 @@ def test_port_from_weights_file_and_the_backbone(tmp_path):
     assert_same_function(source, target, images(32))
 
     backbone = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
-    backbone.set_weights(source.get_weights()[:len(backbone.weights)])
+    backbone.set_weights(source.get_weights()[: len(backbone.weights)])
     notop = tmp_path / "vgg16_notop.weights.h5"
     backbone.save_weights(notop)
     ported = kerascnn.port_weights(notop, architecture="VGG16", input_shape=(32, 32, 3))
@@ -98,8 +109,9 @@ def test_grayscale_input_sums_the_rgb_filters():
     gray = kerascnn.port_weights(source, input_shape=(32, 32, 1))
     x = images(32, channels=1)
     # A gray image is an RGB image with equal channels: the summed filters see the same thing.
-    np.testing.assert_allclose(gray.predict(x, verbose=0),
-                               source.predict(np.repeat(x, 3, axis=-1), verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        gray.predict(x, verbose=0), source.predict(np.repeat(x, 3, axis=-1), verbose=0), atol=1e-5
+    )
     rgbd = kerascnn.port_weights(source, input_shape=(32, 32, 4))
     kernel = np.asarray(source.layers[1].kernel)
     adapted = np.asarray(rgbd.get_layer("stage1_conv1").kernel)
@@ -145,13 +157,23 @@ def test_port_errors_say_what_went_wrong(tmp_path):
 def test_port_command_saves_and_never_overwrites(tmp_path, capsys):
     from kerascnn.cli import main
 
-    source = randomize(keras.applications.VGG16(weights=None, include_top=False,
-                                                input_shape=(32, 32, 3)))
+    source = randomize(
+        keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    )
     weights = tmp_path / "vgg.weights.h5"
     source.save_weights(weights)
     output = tmp_path / "vgg16.keras"
-    argv = ["port", "VGG16", "--weights", str(weights), "--no-top", "--input-shape", "32,32,3",
-            "-o", str(output)]
+    argv = [
+        "port",
+        "VGG16",
+        "--weights",
+        str(weights),
+        "--no-top",
+        "--input-shape",
+        "32,32,3",
+        "-o",
+        str(output),
+    ]
     assert main(argv) == 0
     assert "VGG16 -> kerascnn vgg16" in capsys.readouterr().out
     assert_same_function(source, kerascnn.load_model(output), images(32))

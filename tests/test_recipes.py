@@ -4,11 +4,11 @@ the Python recipe scripts train with the same trainer."""
 
 import json
 import runpy
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 from kerascnn.recipe import load_recipe
 from kerascnn.spec import validate_spec
@@ -22,17 +22,39 @@ LOADED = {p: load_recipe(p) for p in RECIPES}
 PAPER_RECIPES = [p for p, r in LOADED.items() if r.model.name is not None and r.tune is None]
 SEARCH_RECIPES = [p for p, r in LOADED.items() if r.tune is not None]
 # (image size, channels, classes) of each dataset the recipes name (None: the sizes vary)
-DATASETS = {"digits": ((8, 8), 1, 10), "mnist": ((28, 28), 1, 10), "cifar10": ((32, 32), 3, 10),
-            "imagenet2012": (None, 3, 1000), "imagenette/full-size-v2": (None, 3, 10)}
+DATASETS = {
+    "digits": ((8, 8), 1, 10),
+    "mnist": ((28, 28), 1, 10),
+    "cifar10": ((32, 32), 3, 10),
+    "imagenet2012": (None, 3, 1000),
+    "imagenette/full-size-v2": (None, 3, 10),
+}
 # A tiny synthetic task for the scripts: they must train, not reproduce the paper, in CI.
-TINY = ["data.source=synthetic", "data.samples=96", "data.classes=3", "data.batch_size=16",
-        "train.epochs=1", "--quiet"]
+TINY = [
+    "data.source=synthetic",
+    "data.samples=96",
+    "data.classes=3",
+    "data.batch_size=16",
+    "train.epochs=1",
+    "--quiet",
+]
 
 
 def test_a_recipe_for_every_seed_architecture():
     names = {load_recipe(p).model.name for p in PAPER_RECIPES}
-    assert {"lenet5", "alexnet", "vgg16", "googlenet", "resnet20", "resnet110", "preact_resnet164",
-            "wide_resnet28_10", "resnext50_32x4d", "densenet_bc_100_12", "se_resnet50"} <= names
+    assert {
+        "lenet5",
+        "alexnet",
+        "vgg16",
+        "googlenet",
+        "resnet20",
+        "resnet110",
+        "preact_resnet164",
+        "wide_resnet28_10",
+        "resnext50_32x4d",
+        "densenet_bc_100_12",
+        "se_resnet50",
+    } <= names
 
 
 @pytest.mark.parametrize("path", PAPER_RECIPES, ids=lambda p: p.stem)
@@ -46,17 +68,27 @@ def test_recipe_is_valid_and_its_network_fits_its_data(path):
     info = get_model_info(recipe.model.name)
     size = tuple(d.image_size or native)
     assert (*size, channels) == tuple(info.input_shape), "the paper's input size"
-    validate_spec(make_spec(recipe.model.name, dict(recipe.model.options)),
-                  input_shape=(*size, channels), classes=classes)
+    validate_spec(
+        make_spec(recipe.model.name, dict(recipe.model.options)),
+        input_shape=(*size, channels),
+        classes=classes,
+    )
     side = 2 if recipe.model.options.get("aux") else 0
     assert len(recipe.train.aux_loss_weights) == side
     # Valid TOML with nothing but the documented tables.
-    assert set(tomllib.loads(path.read_text())) <= {"name", "description", "model", "data",
-                                                     "train", "output"}
+    assert set(tomllib.loads(path.read_text())) <= {
+        "name",
+        "description",
+        "model",
+        "data",
+        "train",
+        "output",
+    }
 
 
-@pytest.mark.parametrize("name,examples", [
-    pytest.param("resnet20_cifar10", 64, marks=pytest.mark.slow), ("lenet5_mnist", 48)])
+@pytest.mark.parametrize(
+    "name,examples", [pytest.param("resnet20_cifar10", 64, marks=pytest.mark.slow), ("lenet5_mnist", 48)]
+)
 def test_paper_recipe_runs_on_tfds_mock_data(tmp_path, name, examples, capsys):
     """The shipped file itself, shortened by --set, through tfds.load on tensorflow-datasets' mock
     data (LeNet-5's 28x28 digits padded into its 32x32 field)."""
@@ -65,9 +97,22 @@ def test_paper_recipe_runs_on_tfds_mock_data(tmp_path, name, examples, capsys):
     from kerascnn.cli import main
 
     with tfds.testing.mock_data(num_examples=examples):
-        assert main(["train", str(REPO / "recipes" / f"{name}.toml"), "--quiet",
-                     "--set", "train.epochs=1", "--set", "data.batch_size=16",
-                     "--output", str(tmp_path / name)]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    str(REPO / "recipes" / f"{name}.toml"),
+                    "--quiet",
+                    "--set",
+                    "train.epochs=1",
+                    "--set",
+                    "data.batch_size=16",
+                    "--output",
+                    str(tmp_path / name),
+                ]
+            )
+            == 0
+        )
     metrics = json.loads((tmp_path / name / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and 0 <= metrics["test"]["accuracy"] <= 1
     data = json.loads((tmp_path / name / "data.json").read_text())
@@ -117,9 +162,12 @@ def test_inception_small_script(tmp_path, capsys):
     assert paper == 1_649_402
 
     run = tmp_path / "inception"
-    argv = [f"--set={o}" if "=" in o else o for o in TINY] + ["--set=data.image_size=[28, 28]",
-                                                              "--set=data.load_size=[32, 32]",
-                                                              "--output", str(run)]
+    argv = [f"--set={o}" if "=" in o else o for o in TINY] + [
+        "--set=data.image_size=[28, 28]",
+        "--set=data.load_size=[32, 32]",
+        "--output",
+        str(run),
+    ]
     assert script["main"](argv) == 0
     state = json.loads((run / "run.json").read_text())
     assert state["status"] == "finished" and len(state["architecture"]) == 16
@@ -133,9 +181,14 @@ def test_inception_small_script(tmp_path, capsys):
 
 def test_resnet_depths_script(tmp_path):
     script = runpy.run_path(str(REPO / "recipes" / "resnet_depths_cifar10.py"))
-    argv = ["--depths", "20", "--output", str(tmp_path),
-            *[f"--set={o}" if "=" in o else o for o in TINY],
-            "--set=data.image_size=[32, 32]"]
+    argv = [
+        "--depths",
+        "20",
+        "--output",
+        str(tmp_path),
+        *[f"--set={o}" if "=" in o else o for o in TINY],
+        "--set=data.image_size=[32, 32]",
+    ]
     assert script["main"](argv) == 0
     assert (tmp_path / "resnet20_cifar10" / "model.keras").exists()
     assert (tmp_path / "resnet_depths_cifar10.png").stat().st_size > 10_000
@@ -150,18 +203,31 @@ def test_data_seed_keeps_the_images_and_splits_and_old_fingerprints_stay():
     from kerascnn.data import load_data
 
     def test_images(train_seed, **data):
-        recipe = load_recipe({"model": {"name": "lenet5"},
-                              "data": {"source": "glyphs", "samples": 200, "batch_size": 50,
-                                       "image_size": [32, 32], **data},
-                              "train": {"seed": train_seed}})
+        recipe = load_recipe(
+            {
+                "model": {"name": "lenet5"},
+                "data": {
+                    "source": "glyphs",
+                    "samples": 200,
+                    "batch_size": 50,
+                    "image_size": [32, 32],
+                    **data,
+                },
+                "train": {"seed": train_seed},
+            }
+        )
         return np.concatenate([x for x, _ in load_data(recipe).test.as_numpy_iterator()])
 
     same = [test_images(seed=7, train_seed=s) for s in (0, 1)]
     assert np.array_equal(*same)
     assert not np.array_equal(test_images(train_seed=0), test_images(train_seed=1))
     assert np.array_equal(test_images(train_seed=7), same[0])  # data.seed 7 = train.seed 7's data
-    pinned = {"lenet5_digits": "a4cb8d08247b1104", "glyphs_scratch": "5e2c2456d0977857",
-              "resnet20_cifar10": "734f4ff133e5f1d5", "glyphs_finetune": "336c6cb85586be5e",
-              "vgg16_finetune_flowers": "7eb93c9614a6a0e6"}
+    pinned = {
+        "lenet5_digits": "a4cb8d08247b1104",
+        "glyphs_scratch": "5e2c2456d0977857",
+        "resnet20_cifar10": "734f4ff133e5f1d5",
+        "glyphs_finetune": "336c6cb85586be5e",
+        "vgg16_finetune_flowers": "7eb93c9614a6a0e6",
+    }
     for name, fingerprint in pinned.items():
         assert load_recipe(REPO / "recipes" / f"{name}.toml").fingerprint == fingerprint, name

@@ -1,10 +1,9 @@
 """The regularizers the ResNet heirs train with: stochastic depth (the linear rule, inference, the
 round trip), zero-initialized last BN, the moving average of the weights, MixUp and CutMix."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 import kerascnn
 from kerascnn.layers import DropPath
@@ -22,9 +21,8 @@ def test_stochastic_depth_follows_the_linear_rule_and_inference_is_deterministic
     model = kerascnn.build("resnet110", drop_path=0.5)
     layers = drop_paths(model)
     assert len(layers) == 54
-    assert [layer.rate for layer in layers] == pytest.approx([0.5 * l / 54 for l in range(1, 55)])
-    assert [layer.name for layer in layers[:2]] == ["stage1_block1_drop_path",
-                                                    "stage1_block2_drop_path"]
+    assert [layer.rate for layer in layers] == pytest.approx([0.5 * k / 54 for k in range(1, 55)])
+    assert [layer.name for layer in layers[:2]] == ["stage1_block1_drop_path", "stage1_block2_drop_path"]
     ones = np.ones((20_000, 1, 1, 1), "float32")
     for layer in layers[::6] + [layers[-1]]:
         out = keras.ops.convert_to_numpy(layer(ones, training=True)).ravel()
@@ -43,8 +41,7 @@ def test_stochastic_depth_follows_the_linear_rule_and_inference_is_deterministic
     expected = small(x, training=False).numpy()  # the training calls moved BN's statistics
     small.save(tmp_path / "sd.keras")
     loaded = kerascnn.load_model(tmp_path / "sd.keras")
-    assert [layer.rate for layer in drop_paths(loaded)] == [layer.rate for layer in
-                                                           drop_paths(small)]
+    assert [layer.rate for layer in drop_paths(loaded)] == [layer.rate for layer in drop_paths(small)]
     np.testing.assert_allclose(loaded(x, training=False).numpy(), expected, rtol=1e-5, atol=1e-6)
     # As a family option, a recipe key and a build argument, validated.
     assert kerascnn.build("resnet20", drop_path=0.0).count_params() == small.count_params()
@@ -55,17 +52,24 @@ def test_stochastic_depth_follows_the_linear_rule_and_inference_is_deterministic
     # Every residual network: Inception-ResNet-v2's 40 residual blocks too.
     inception = kerascnn.build("inception_resnet_v2", drop_path=0.2, input_shape=(75, 75, 3))
     assert [layer.rate for layer in drop_paths(inception)] == pytest.approx(
-        [0.2 * l / 40 for l in range(1, 41)])
+        [0.2 * k / 40 for k in range(1, 41)]
+    )
 
 
-@pytest.mark.parametrize("name, last", [("resnet20", "conv2_bn"), ("resnet50", "conv3_bn"),
-                                        ("preact_resnet18", "conv2"), ("se_resnet50", "conv3_bn")])
+@pytest.mark.parametrize(
+    "name, last",
+    [
+        ("resnet20", "conv2_bn"),
+        ("resnet50", "conv3_bn"),
+        ("preact_resnet18", "conv2"),
+        ("se_resnet50", "conv3_bn"),
+    ],
+)
 def test_zero_init_last_starts_every_branch_at_zero(name, last):
     """Goyal et al. 2017, Sec. 5.1: with the last BN's scale at 0 each residual block starts as its
     shortcut; every branch's output is exactly zero at initialization, whatever the input."""
     model = kerascnn.build(name, zero_init_last=True, input_shape=(32, 32, 3))
-    ends = [layer for layer in model.layers if layer.name.endswith(f"_{last}")
-            and "block" in layer.name]
+    ends = [layer for layer in model.layers if layer.name.endswith(f"_{last}") and "block" in layer.name]
     assert ends
     probe = keras.Model(model.inputs[0], [layer.output for layer in ends])
     x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
@@ -73,23 +77,45 @@ def test_zero_init_last_starts_every_branch_at_zero(name, last):
         assert not np.any(keras.ops.convert_to_numpy(out))
     plain = kerascnn.build(name, input_shape=(32, 32, 3))
     assert plain.count_params() == model.count_params()
-    assert np.any(keras.ops.convert_to_numpy(
-        keras.Model(plain.inputs[0], plain.get_layer(ends[0].name).output)(x)))
+    assert np.any(
+        keras.ops.convert_to_numpy(keras.Model(plain.inputs[0], plain.get_layer(ends[0].name).output)(x))
+    )
 
 
 def tiny_recipe(tmp_path, data=None, **train):
     from kerascnn.recipe import load_recipe
 
-    return load_recipe({
-        "model": {"spec": {"defaults": {"norm": "batch"},
-                           "stages": [{"blocks": ["conv3-4", "maxpool"]}],
-                           "head": {"pool": "avg"}}},
-        "data": {"source": "synthetic", "classes": 3, "samples": 120, "image_size": [12, 12],
-                 "batch_size": 16, **(data or {})},
-        "train": {"epochs": 2, "optimizer": "sgd", "learning_rate": 0.1, "ema": True,
-                  "ema_momentum": 0.8, "steps_per_execution": 1, "mixed_precision": False,
-                  **train},
-        "output": {"dir": str(tmp_path / "run"), "tensorboard": False}}, name="ema")
+    return load_recipe(
+        {
+            "model": {
+                "spec": {
+                    "defaults": {"norm": "batch"},
+                    "stages": [{"blocks": ["conv3-4", "maxpool"]}],
+                    "head": {"pool": "avg"},
+                }
+            },
+            "data": {
+                "source": "synthetic",
+                "classes": 3,
+                "samples": 120,
+                "image_size": [12, 12],
+                "batch_size": 16,
+                **(data or {}),
+            },
+            "train": {
+                "epochs": 2,
+                "optimizer": "sgd",
+                "learning_rate": 0.1,
+                "ema": True,
+                "ema_momentum": 0.8,
+                "steps_per_execution": 1,
+                "mixed_precision": False,
+                **train,
+            },
+            "output": {"dir": str(tmp_path / "run"), "tensorboard": False},
+        },
+        name="ema",
+    )
 
 
 def test_the_moving_average_is_what_the_run_keeps(tmp_path):
@@ -107,7 +133,9 @@ def test_the_moving_average_is_what_the_run_keeps(tmp_path):
     seen = []
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: seen.append(
-            [v.numpy().copy() for v in model.trainable_variables]))
+            [v.numpy().copy() for v in model.trainable_variables]
+        )
+    )
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 12, 12, 3)).astype("float32")
     y = np.eye(3, dtype="float32")[rng.integers(0, 3, 64)]
@@ -116,7 +144,7 @@ def test_the_moving_average_is_what_the_run_keeps(tmp_path):
     average = seen[0]
     for weights in seen[1:]:
         average = [0.8 * a + 0.2 * w for a, w in zip(average, weights)]
-    for got, want, raw in zip(model.trainable_variables, average, seen[-1]):
+    for got, want in zip(model.trainable_variables, average):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
     assert not np.allclose(model.trainable_variables[0].numpy(), seen[-1][0])  # not the last step
 
@@ -164,8 +192,9 @@ def test_mixed_labels_are_the_combination_the_images_received(kind):
     from kerascnn.data.mixing import mixer
     from kerascnn.recipe import AugmentSection
 
-    augment = AugmentSection(mixup=0.4 if kind != "cutmix" else 0.0,
-                             cutmix=1.0 if kind != "mixup" else 0.0)
+    augment = AugmentSection(
+        mixup=0.4 if kind != "cutmix" else 0.0, cutmix=1.0 if kind != "mixup" else 0.0
+    )
     mix = mixer(augment, seed=3)
     images, labels, values = constant_batch()
     checked = 0
@@ -182,26 +211,35 @@ def test_mixed_labels_are_the_combination_the_images_received(kind):
                 if shares.sum() > 0.999:
                     np.testing.assert_allclose(label, shares, atol=1e-5)
                 else:
-                    assert pixels.std() < 1e-3 and pixels[0] == pytest.approx(label @ values,
-                                                                               rel=1e-5)
+                    assert pixels.std() < 1e-3 and pixels[0] == pytest.approx(label @ values, rel=1e-5)
             checked += 1
     assert checked == 48
 
 
 @pytest.mark.parametrize("source, channels", [("synthetic", 3), ("glyphs", 1)])
-def test_recipes_with_randaugment_mixup_and_cutmix_train_on_soft_labels(tmp_path, source,
-                                                                        channels):
+def test_recipes_with_randaugment_mixup_and_cutmix_train_on_soft_labels(tmp_path, source, channels):
     from kerascnn.data import load_data
     from kerascnn.recipe import load_recipe
     from kerascnn.training import train
 
-    recipe = load_recipe({
-        "model": {"name": "lenet5"} if channels == 1 else {"spec": {
-            "stages": [{"blocks": ["conv3-4", "maxpool"]}], "head": {"pool": "avg"}}},
-        "data": {"source": source, "classes": 4, "samples": 96, "image_size": [32, 32],
-                 "batch_size": 16, "augment": {"randaugment": 2, "mixup": 0.2, "cutmix": 1.0}},
-        "train": {"epochs": 1},
-        "output": {"dir": str(tmp_path / "run"), "tensorboard": False}}, name="mixed")
+    recipe = load_recipe(
+        {
+            "model": {"name": "lenet5"}
+            if channels == 1
+            else {"spec": {"stages": [{"blocks": ["conv3-4", "maxpool"]}], "head": {"pool": "avg"}}},
+            "data": {
+                "source": source,
+                "classes": 4,
+                "samples": 96,
+                "image_size": [32, 32],
+                "batch_size": 16,
+                "augment": {"randaugment": 2, "mixup": 0.2, "cutmix": 1.0},
+            },
+            "train": {"epochs": 1},
+            "output": {"dir": str(tmp_path / "run"), "tensorboard": False},
+        },
+        name="mixed",
+    )
     data = load_data(recipe)
     x, y = next(iter(data.train))
     assert x.shape[1:] == (32, 32, channels)
@@ -221,17 +259,31 @@ def test_every_regularizer_is_a_recipe_key_a_search_can_vary():
     from kerascnn.recipe import load_recipe, with_values
     from kerascnn.training.compile import make_optimizer
 
-    space = {"model.options.drop_path": {"type": "float", "min": 0.0, "max": 0.5},
-             "model.options.zero_init_last": {"type": "boolean"},
-             "train.ema": {"type": "boolean"},
-             "train.ema_momentum": {"type": "choice", "values": [0.99, 0.999]},
-             "data.augment.mixup": {"type": "choice", "values": [0.0, 0.2]},
-             "data.augment.cutmix": {"type": "float", "min": 0.0, "max": 1.0},
-             "data.augment.randaugment": {"type": "int", "min": 0, "max": 3}}
-    recipe = load_recipe({"model": {"name": "resnet20"}, "data": {"source": "glyphs"},
-                          "tune": {"max_trials": 2, "space": space}})
-    trial = with_values(recipe, {"model.options.drop_path": 0.3, "train.ema": True,
-                                 "data.augment.mixup": 0.2, "data.augment.randaugment": 2})
+    space = {
+        "model.options.drop_path": {"type": "float", "min": 0.0, "max": 0.5},
+        "model.options.zero_init_last": {"type": "boolean"},
+        "train.ema": {"type": "boolean"},
+        "train.ema_momentum": {"type": "choice", "values": [0.99, 0.999]},
+        "data.augment.mixup": {"type": "choice", "values": [0.0, 0.2]},
+        "data.augment.cutmix": {"type": "float", "min": 0.0, "max": 1.0},
+        "data.augment.randaugment": {"type": "int", "min": 0, "max": 3},
+    }
+    recipe = load_recipe(
+        {
+            "model": {"name": "resnet20"},
+            "data": {"source": "glyphs"},
+            "tune": {"max_trials": 2, "space": space},
+        }
+    )
+    trial = with_values(
+        recipe,
+        {
+            "model.options.drop_path": 0.3,
+            "train.ema": True,
+            "data.augment.mixup": 0.2,
+            "data.augment.randaugment": 2,
+        },
+    )
     assert trial.model.options["drop_path"] == 0.3 and trial.augment.mixup == 0.2
     assert trial.augment.randaugment == 2 and make_optimizer(trial.train).use_ema
     from kerascnn.config import ConfigError

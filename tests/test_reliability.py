@@ -15,9 +15,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import held_by_another_process
 
 import kerascnn
-from conftest import held_by_another_process
 from kerascnn.config import ConfigError
 from kerascnn.recipe import load_recipe
 from kerascnn.training import checkpoints, train
@@ -27,14 +27,25 @@ quiet = dict(verbose=0, log=lambda *a: None)
 
 
 def small_recipe(run: Path, **train_table) -> dict:
-    return {"model": {"spec": {"stages": [{"blocks": ["conv3-8", "maxpool"]}],
-                               "head": {"pool": "avg"}}},
-            "data": {"source": "synthetic", "classes": 3, "samples": 300, "image_size": [12, 12],
-                     "batch_size": 32},
-            # One batch a compiled call: these tests stop runs at chosen batches.
-            "train": {"epochs": 3, "optimizer": "adam", "learning_rate": 0.01,
-                      "steps_per_execution": 1, **train_table},
-            "output": {"dir": str(run), "tensorboard": False}}
+    return {
+        "model": {"spec": {"stages": [{"blocks": ["conv3-8", "maxpool"]}], "head": {"pool": "avg"}}},
+        "data": {
+            "source": "synthetic",
+            "classes": 3,
+            "samples": 300,
+            "image_size": [12, 12],
+            "batch_size": 32,
+        },
+        # One batch a compiled call: these tests stop runs at chosen batches.
+        "train": {
+            "epochs": 3,
+            "optimizer": "adam",
+            "learning_rate": 0.01,
+            "steps_per_execution": 1,
+            **train_table,
+        },
+        "output": {"dir": str(run), "tensorboard": False},
+    }
 
 
 def history_epochs(run: Path) -> list[int]:
@@ -69,7 +80,7 @@ def interrupted_run(tmp_path, epochs=3) -> Path:
 
 # --- kills -----------------------------------------------------------------------------------------
 
-DRIVER = '''
+DRIVER = """
 import os, signal, sys
 from pathlib import Path
 from kerascnn.training import checkpoints
@@ -100,18 +111,18 @@ else:  # while writing the file `where` for the `nth` time: half of it written, 
     os.replace = replace
 from kerascnn.cli import main
 sys.exit(main(["train", sys.argv[2], "--quiet"]))
-'''
+"""
 
 # (kill point, signal) in the order one run meets them, and the epochs its backup holds after;
 # the batches are drawn at random each time (the test's message gives them).
 KILLS = [
-    ("batch:1:{}", "KILL", 0),                      # mid-epoch, nothing finished yet
-    ("write:epoch-0001.weights.h5:1", "KILL", 0),   # writing the first backup
-    ("write:best.keras:1", "KILL", 1),              # writing the best model
-    ("write:history.csv:2", "KILL", 2),             # after epoch 2's backup, before its row
-    ("write:epoch-0003.json:1", "TERM", 2),         # committing a backup record, SIGTERM
-    ("batch:4:{}", "TERM", 3),                      # mid-epoch, SIGTERM
-    ("write:model.keras:1", "KILL", 4),             # after the last epoch, writing the result
+    ("batch:1:{}", "KILL", 0),  # mid-epoch, nothing finished yet
+    ("write:epoch-0001.weights.h5:1", "KILL", 0),  # writing the first backup
+    ("write:best.keras:1", "KILL", 1),  # writing the best model
+    ("write:history.csv:2", "KILL", 2),  # after epoch 2's backup, before its row
+    ("write:epoch-0003.json:1", "TERM", 2),  # committing a backup record, SIGTERM
+    ("batch:4:{}", "TERM", 3),  # mid-epoch, SIGTERM
+    ("write:model.keras:1", "KILL", 4),  # after the last epoch, writing the result
 ]
 
 
@@ -131,8 +142,11 @@ def test_killed_at_every_kind_of_point_the_run_resumes_and_loses_no_epoch(tmp_pa
     expected_start = 0
     for point, name, holds in [*KILLS, (None, None, 4)]:
         point = point and point.format(random.randint(1, 6))  # 7 batches an epoch
-        command = ([sys.executable, str(driver), f"{point}:{name}", str(recipe)] if point else
-                   [sys.executable, "-m", "kerascnn.cli", "train", str(recipe), "--quiet"])
+        command = (
+            [sys.executable, str(driver), f"{point}:{name}", str(recipe)]
+            if point
+            else [sys.executable, "-m", "kerascnn.cli", "train", str(recipe), "--quiet"]
+        )
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         out = done.stdout + done.stderr
         where = f"kill point {point} {name}:\n{out}"
@@ -154,6 +168,7 @@ def test_killed_at_every_kind_of_point_the_run_resumes_and_loses_no_epoch(tmp_pa
 
 # --- damaged backups, the best model, divergence -----------------------------------------------------
 
+
 def test_a_damaged_backup_falls_back_to_the_previous_one_and_none_never_restarts(tmp_path):
     run = interrupted_run(tmp_path)
     weights = run / "backup" / "epoch-0003.weights.h5"
@@ -169,8 +184,11 @@ def test_a_damaged_backup_falls_back_to_the_previous_one_and_none_never_restarts
     for weights in (run / "backup").glob("*.weights.h5"):
         weights.write_bytes(b"\0" * 100)
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    with pytest.raises(ConfigError, match=r"cannot resume the run in .*: every backup is "
-                                          r"unreadable .*will not start it again from scratch"):
+    with pytest.raises(
+        ConfigError,
+        match=r"cannot resume the run in .*: every backup is "
+        r"unreadable .*will not start it again from scratch",
+    ):
         train(load_recipe(small_recipe(run), name="t"), **quiet)
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # untouched
     for path in (run / "backup").iterdir():
@@ -192,6 +210,7 @@ def test_the_best_model_is_replaced_only_by_a_better_one_after_a_resume(tmp_path
         callback.on_epoch_begin(epoch)
         callback.on_epoch_end(epoch, {"loss": 1.0, "val_loss": loss})
     (tmp_path / "backup" / "epoch-0003.json").unlink()  # the rerun falls back to epoch 2
+
     def written():  # os.replace gives best.keras a new inode each time it is saved
         return (tmp_path / "best.keras").stat().st_ino
 
@@ -210,11 +229,16 @@ def test_the_best_model_is_replaced_only_by_a_better_one_after_a_resume(tmp_path
 
 def test_a_diverging_run_stops_with_a_clear_error_and_keeps_its_good_files(tmp_path):
     # Eight batches a call ("auto"), seven an epoch: the error still names a batch of the epoch.
-    r = load_recipe(small_recipe(tmp_path / "run", optimizer="sgd", learning_rate=1e6,
-                                 steps_per_execution="auto"), name="t")
-    with pytest.raises(checkpoints.TrainingDiverged, match=r"the training loss became (nan|inf) "
-                                                           r"at epoch 1, batch [1-7] \(learning rate "
-                                                           r"1e\+06\); the run stopped"):
+    r = load_recipe(
+        small_recipe(tmp_path / "run", optimizer="sgd", learning_rate=1e6, steps_per_execution="auto"),
+        name="t",
+    )
+    with pytest.raises(
+        checkpoints.TrainingDiverged,
+        match=r"the training loss became (nan|inf) "
+        r"at epoch 1, batch [1-7] \(learning rate "
+        r"1e\+06\); the run stopped",
+    ):
         train(r, **quiet)
     run = tmp_path / "run"
     assert json.loads((run / "run.json").read_text())["status"] == "diverged"
@@ -240,6 +264,7 @@ def test_a_diverging_run_stops_with_a_clear_error_and_keeps_its_good_files(tmp_p
 
 # --- one writer per directory, a full disk --------------------------------------------------------
 
+
 def _wait_for(condition, seconds=120):
     import time
 
@@ -251,8 +276,7 @@ def _wait_for(condition, seconds=120):
     return False
 
 
-def test_a_second_process_on_a_running_run_is_refused_and_a_killed_run_still_resumes(tmp_path,
-                                                                                     capsys):
+def test_a_second_process_on_a_running_run_is_refused_and_a_killed_run_still_resumes(tmp_path, capsys):
     """The same `kerascnn train RECIPE` started twice: the second is refused at once, naming the
     directory and the process that holds it, and the first run's files are untouched; once the
     holder is killed (SIGKILL: no clean-up of its own), the operating system has released the lock
@@ -292,19 +316,25 @@ def test_fine_tuning_runs_hold_their_directory_too(tmp_path):
     """A fine-tuning run's directory (its phases inside) has one writer like any run."""
     start = tmp_path / "start"
     train(load_recipe(small_recipe(start, epochs=1), name="t"), **quiet)
-    doc = {"data": small_recipe(start)["data"],
-           "finetune": {"weights": str(start), "phases": [{"name": "head", "epochs": 1}]},
-           "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
+    doc = {
+        "data": small_recipe(start)["data"],
+        "finetune": {"weights": str(start), "phases": [{"name": "head", "epochs": 1}]},
+        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False},
+    }
     with held_by_another_process(tmp_path / "fine") as holder:
-        with pytest.raises(ConfigError, match=rf"{tmp_path / 'fine'} is in use: process "
-                                              rf"{holder.pid} "):
+        with pytest.raises(
+            ConfigError,
+            match=rf"{tmp_path / 'fine'} is in use: process "
+            rf"{holder.pid} ",
+        ):
             train(load_recipe(doc, name="fine"), **quiet)
         assert sorted(p.name for p in (tmp_path / "fine").iterdir()) == [".lock"]
     assert train(load_recipe(doc, name="fine"), **quiet).metrics["epochs"] == 1
 
 
-def test_a_full_disk_names_the_file_loses_nothing_and_the_same_command_resumes(tmp_path, capsys,
-                                                                              monkeypatch):
+def test_a_full_disk_names_the_file_loses_nothing_and_the_same_command_resumes(
+    tmp_path, capsys, monkeypatch
+):
     """No space left while an epoch's files are written (best.keras at epoch 2, a zip from Keras;
     then, resumed, the backup's .h5 at epoch 3, from h5py): each time one line names the file that
     could not be written, says nothing written before was lost and that the same command resumes;
@@ -335,17 +365,18 @@ def test_a_full_disk_names_the_file_loses_nothing_and_the_same_command_resumes(t
 
     # best.keras is written after epoch 2's backup and history row: the run holds 2 epochs; the
     # backup of epoch 3 fails before anything of epoch 3 is committed: still 2.
-    for target, epoch, resumed in (("best.keras", 2, None),
-                                   ("backup/epoch-0003.weights.h5", 3, 2)):
+    for target, epoch, resumed in (("best.keras", 2, None), ("backup/epoch-0003.weights.h5", 3, 2)):
         monkeypatch.setattr(checkpoints.Checkpoints, "on_epoch_end", full_disk_for(target, epoch))
         assert main(["train", str(recipe), "--quiet"]) == 74
         out, err = capsys.readouterr()
         assert "Traceback" not in err, err
         assert resumed is None or f"resuming after epoch {resumed}" in out, out
         error = err.strip().splitlines()[-1]
-        assert error == (f"error: could not write {run / target}: No space left on device. "
-                         f"Nothing written before was lost; it holds 2 finished epochs; free some "
-                         f"space and run the same command again to resume."), error
+        assert error == (
+            f"error: could not write {run / target}: No space left on device. "
+            f"Nothing written before was lost; it holds 2 finished epochs; free some "
+            f"space and run the same command again to resume."
+        ), error
         assert committed(run) == 2 and history_epochs(run) == [1, 2]
         assert not list(run.rglob(".*.tmp*")), "a temporary file was left behind"
         assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
@@ -357,6 +388,7 @@ def test_a_full_disk_names_the_file_loses_nothing_and_the_same_command_resumes(t
 
 
 # --- loading models ----------------------------------------------------------------------------------
+
 
 def _rewrite_config(source: Path, target: Path, change) -> Path:
     with zipfile.ZipFile(source) as archive:
@@ -381,18 +413,34 @@ def _set_first_layer(config, **keys):
     config["config"]["layers"][1].update(keys)
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda c: _set_first_layer(c, module="os", class_name="system"),
-     "layer 'stage1_conv1' names os.system, outside Keras and kerascnn; refused"),
-    (lambda c: _set_first_layer(c, module="subprocess", class_name="Popen"),
-     "names subprocess.Popen, outside Keras and kerascnn"),
-    (lambda c: c["config"]["layers"][1]["config"].update(
-        activation={"module": "builtins", "class_name": "function", "config": "os.system",
-                    "registered_name": "function"}),
-     "layer 'stage1_conv1' names the function 'os.system', which is neither Keras' nor"),
-    (lambda c: _set_first_layer(c, class_name="Lambda"),
-     "layer 'stage1_conv1' is a Lambda layer: Python code inside a model file"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (
+            lambda c: _set_first_layer(c, module="os", class_name="system"),
+            "layer 'stage1_conv1' names os.system, outside Keras and kerascnn; refused",
+        ),
+        (
+            lambda c: _set_first_layer(c, module="subprocess", class_name="Popen"),
+            "names subprocess.Popen, outside Keras and kerascnn",
+        ),
+        (
+            lambda c: c["config"]["layers"][1]["config"].update(
+                activation={
+                    "module": "builtins",
+                    "class_name": "function",
+                    "config": "os.system",
+                    "registered_name": "function",
+                }
+            ),
+            "layer 'stage1_conv1' names the function 'os.system', which is neither Keras' nor",
+        ),
+        (
+            lambda c: _set_first_layer(c, class_name="Lambda"),
+            "layer 'stage1_conv1' is a Lambda layer: Python code inside a model file",
+        ),
+    ],
+)
 def test_hostile_model_files_are_refused_before_keras_reads_them(saved, tmp_path, change, message):
     hostile = _rewrite_config(saved, tmp_path / "hostile.keras", change)
     with pytest.raises(ConfigError, match=message):
@@ -402,15 +450,17 @@ def test_hostile_model_files_are_refused_before_keras_reads_them(saved, tmp_path
 def test_a_lambda_layer_a_legacy_h5_and_damaged_files_are_plain_errors(saved, tmp_path):
     inputs = keras.Input((4,))
     keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2, name="double")(inputs)).save(
-        tmp_path / "lambda.keras")
+        tmp_path / "lambda.keras"
+    )
     with pytest.raises(ConfigError, match="layer 'double' is a Lambda layer"):
         kerascnn.load_model(tmp_path / "lambda.keras")
     model = kerascnn.load_model(saved)
     model.save(tmp_path / "legacy.h5")
     with pytest.raises(ConfigError, match=r"legacy HDF5 model; kerascnn loads \.keras files"):
         kerascnn.load_model(tmp_path / "legacy.h5")
-    assert kerascnn.load_model(tmp_path / "legacy.h5", allow_h5=True).count_params() == \
-        model.count_params()
+    assert (
+        kerascnn.load_model(tmp_path / "legacy.h5", allow_h5=True).count_params() == model.count_params()
+    )
     (tmp_path / "truncated.keras").write_bytes(saved.read_bytes()[:3000])
     with pytest.raises(ConfigError, match=r"is not a \.keras archive \(truncated"):
         kerascnn.load_model(tmp_path / "truncated.keras")
@@ -429,12 +479,17 @@ def test_every_command_reads_models_through_the_one_loader_and_recipes_cannot_un
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
-            keras_loader = (isinstance(func, ast.Attribute) and func.attr == "load_model"
-                            and isinstance(func.value, ast.Attribute)
-                            and func.value.attr in ("saving", "models"))
-            unsafe = any(k.arg == "safe_mode" and not (isinstance(k.value, ast.Constant)
-                                                       and k.value.value is True)
-                         for k in node.keywords)
+            keras_loader = (
+                isinstance(func, ast.Attribute)
+                and func.attr == "load_model"
+                and isinstance(func.value, ast.Attribute)
+                and func.value.attr in ("saving", "models")
+            )
+            unsafe = any(
+                k.arg == "safe_mode"
+                and not (isinstance(k.value, ast.Constant) and k.value.value is True)
+                for k in node.keywords
+            )
             if (keras_loader and path.name != "saving.py") or unsafe:
                 readers.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not readers, readers
@@ -446,20 +501,25 @@ def test_every_command_reads_models_through_the_one_loader_and_recipes_cannot_un
 
 
 def test_the_cli_refuses_a_hostile_model_plainly(saved, tmp_path, capsys):
-    from kerascnn.cli import main
-
     from PIL import Image
 
-    hostile = _rewrite_config(saved, tmp_path / "hostile.keras",
-                              lambda c: _set_first_layer(c, class_name="Lambda"))
+    from kerascnn.cli import main
+
+    hostile = _rewrite_config(
+        saved, tmp_path / "hostile.keras", lambda c: _set_first_layer(c, class_name="Lambda")
+    )
     Image.new("L", (32, 32)).save(tmp_path / "digit.png")
-    for command in (["summary", str(hostile)], ["predict", str(hostile), str(tmp_path)],
-                    ["evaluate", str(hostile)]):
+    for command in (
+        ["summary", str(hostile)],
+        ["predict", str(hostile), str(tmp_path)],
+        ["evaluate", str(hostile)],
+    ):
         assert main(command) == 2
         assert "is a Lambda layer" in capsys.readouterr().err
 
 
 # --- data errors before training ---------------------------------------------------------------------
+
 
 def test_an_unprepared_tfds_dataset_offline_is_a_clear_error_at_once(tmp_path, monkeypatch):
     import time
@@ -470,9 +530,12 @@ def test_an_unprepared_tfds_dataset_offline_is_a_clear_error_at_once(tmp_path, m
     doc = small_recipe(tmp_path / "run")
     doc["data"] = {"source": "tfds", "name": "mnist", "data_dir": str(tmp_path / "tfds")}
     started = time.perf_counter()
-    with pytest.raises(ConfigError, match=r"data.name: tensorflow-datasets has not prepared "
-                                          r"'mnist' in .*tfds, and this machine cannot reach "
-                                          r"offline.invalid to download it"):
+    with pytest.raises(
+        ConfigError,
+        match=r"data.name: tensorflow-datasets has not prepared "
+        r"'mnist' in .*tfds, and this machine cannot reach "
+        r"offline.invalid to download it",
+    ):
         load_data(load_recipe(doc, name="t"))
     assert time.perf_counter() - started < 30  # tfds alone retries for minutes
     doc["data"]["name"] = "mnistt"
@@ -487,12 +550,16 @@ def test_reliability_md_names_only_tests_that_exist():
     text = (REPO / "RELIABILITY.md").read_text(encoding="utf-8")
     cited = set(re.findall(r"`(tests/\w+\.py)::(\w+)`", text))
     assert len(cited) >= 15
-    missing = [f"{f}::{name}" for f, name in sorted(cited)
-               if f"def {name}(" not in (REPO / f).read_text(encoding="utf-8")]
+    missing = [
+        f"{f}::{name}"
+        for f, name in sorted(cited)
+        if f"def {name}(" not in (REPO / f).read_text(encoding="utf-8")
+    ]
     assert not missing, missing
 
 
 # --- determinism -----------------------------------------------------------------------------------
+
 
 def test_the_same_recipe_and_seed_give_bit_identical_weights_another_seed_differs(tmp_path):
     def weights(seed):
@@ -511,6 +578,7 @@ def test_on_the_grain_path_a_resumed_run_ends_bit_identical_to_one_never_stopped
     with the batches the first run saw: its history and final weights equal, bit for bit, those of
     a run never stopped (the tf.data path's shuffle starts over instead). Checked on JAX too by
     hand (the same equality)."""
+
     def recipe(run):
         doc = small_recipe(run)
         doc["data"].update(pipeline="grain", augment={"crop_padding": 2, "flip": True})
@@ -534,12 +602,17 @@ def test_on_the_grain_path_a_resumed_run_ends_bit_identical_to_one_never_stopped
     resumed = train(recipe(tmp_path / "stopped"), **quiet)
 
     def rows(run):
-        return [{k: v for k, v in r.items() if k != "seconds"}
-                for r in checkpoints.read_history(run / "history.csv")]
+        return [
+            {k: v for k, v in r.items() if k != "seconds"}
+            for r in checkpoints.read_history(run / "history.csv")
+        ]
 
     assert rows(resumed.run_dir) == rows(whole.run_dir) and len(rows(whole.run_dir)) == 3
-    for a, b in zip(kerascnn.load_model(whole.model_path).weights,
-                    kerascnn.load_model(resumed.model_path).weights, strict=True):
+    for a, b in zip(
+        kerascnn.load_model(whole.model_path).weights,
+        kerascnn.load_model(resumed.model_path).weights,
+        strict=True,
+    ):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
@@ -563,8 +636,7 @@ def _truncate(path: Path) -> Path:
     return path
 
 
-def test_a_damaged_jpeg_among_good_ones_is_named_before_training_or_skipped(tmp_path,
-                                                                            monkeypatch):
+def test_a_damaged_jpeg_among_good_ones_is_named_before_training_or_skipped(tmp_path, monkeypatch):
     """36 JPEGs, one cut to a third (the header intact): training used to die inside the first
     epoch with `jpeg::Uncompress failed` from IteratorGetNext and no file name. Now, with
     data.bad_images = "error" (the default), the run stops before anything is written, naming the
@@ -577,12 +649,20 @@ def test_a_damaged_jpeg_among_good_ones_is_named_before_training_or_skipped(tmp_
     root = _image_folder(tmp_path / "images", per_class=18, suffix=".jpg")
     damaged = _truncate(root / "a" / "7.jpg")
     doc = small_recipe(tmp_path / "run", epochs=2)
-    doc["data"] = {"source": "folder", "path": str(root), "image_size": [16, 16],
-                   "batch_size": 8, "validation_split": 0.2}
-    with pytest.raises(ConfigError, match=rf"data.path: 1 of the 36 image files in '{root}' is "
-                                          r"unreadable: a/7.jpg \(damaged: jpeg::Uncompress "
-                                          r"failed.*Hint: Remove or replace them, or set "
-                                          r"data.bad_images = \"skip\""):
+    doc["data"] = {
+        "source": "folder",
+        "path": str(root),
+        "image_size": [16, 16],
+        "batch_size": 8,
+        "validation_split": 0.2,
+    }
+    with pytest.raises(
+        ConfigError,
+        match=rf"data.path: 1 of the 36 image files in '{root}' is "
+        r"unreadable: a/7.jpg \(damaged: jpeg::Uncompress "
+        r"failed.*Hint: Remove or replace them, or set "
+        r"data.bad_images = \"skip\"",
+    ):
         train(load_recipe(doc, name="t"), **quiet)
     assert [p.name for p in (tmp_path / "run").iterdir()] == [".lock"]  # nothing written
 
@@ -592,31 +672,44 @@ def test_a_damaged_jpeg_among_good_ones_is_named_before_training_or_skipped(tmp_
     Image.open(root / "b" / "1.jpg").save(root / "b" / "scan.tiff")
     decoded = []
     real = folder._decode_failures
-    monkeypatch.setattr(folder, "_decode_failures",
-                        lambda paths, channels: decoded.extend(paths) or real(paths, channels))
+    monkeypatch.setattr(
+        folder,
+        "_decode_failures",
+        lambda paths, channels: decoded.extend(paths) or real(paths, channels),
+    )
     doc["data"]["bad_images"] = "skip"
     lines = []
     result = train(load_recipe(doc, name="t"), verbose=0, log=lines.append)
     assert str(root / "b" / "extra.webp") in decoded and len(decoded) == 1  # the rest: remembered
-    skipped = {str(damaged): result.metrics["skipped_images"]["files"][str(damaged)],
-               str(root / "b" / "scan.tiff"): "a TIFF image, a format TensorFlow cannot read here"}
+    skipped = {
+        str(damaged): result.metrics["skipped_images"]["files"][str(damaged)],
+        str(root / "b" / "scan.tiff"): "a TIFF image, a format TensorFlow cannot read here",
+    }
     assert result.metrics["skipped_images"] == {"count": 2, "files": skipped}
     assert skipped[str(damaged)].startswith("damaged: jpeg::Uncompress failed")
     data = json.loads((tmp_path / "run" / "data.json").read_text())
     assert data["sizes"]["train"] + data["sizes"]["val"] == 36  # 35 JPEGs and the WebP
-    assert any(line.startswith("  data   skipped 2 unreadable image files "
-                               "(data.bad_images = \"skip\"): ") and str(damaged) in line
-               for line in lines), lines
+    assert any(
+        line.startswith('  data   skipped 2 unreadable image files (data.bad_images = "skip"): ')
+        and str(damaged) in line
+        for line in lines
+    ), lines
     # evaluate and predict: the same choice, the same names.
     from kerascnn.inference import evaluate, predict
 
-    with pytest.raises(ConfigError, match=r"2 of the 38 image files in .* cannot be read: "
-                                          r"a/7.jpg \(damaged: .*b/scan.tiff"):
+    with pytest.raises(
+        ConfigError,
+        match=r"2 of the 38 image files in .* cannot be read: "
+        r"a/7.jpg \(damaged: .*b/scan.tiff",
+    ):
         evaluate(tmp_path / "run", root)
     result = evaluate(tmp_path / "run", root, bad_images="skip")
     assert result.examples == 36 and set(result.skipped) == set(skipped)
-    with pytest.raises(ConfigError, match=r"1 of the 2 image files cannot be read: .*7.jpg "
-                                          r"\(damaged"):
+    with pytest.raises(
+        ConfigError,
+        match=r"1 of the 2 image files cannot be read: .*7.jpg "
+        r"\(damaged",
+    ):
         predict(tmp_path / "run", [damaged, root / "b" / "2.jpg"])
     found = predict(tmp_path / "run", [damaged, root / "b" / "2.jpg"], bad_images="skip")
     assert found[0].error.startswith("damaged: ") and not found[0].classes
@@ -636,27 +729,43 @@ def test_the_folder_source_splits_as_keras_does(tmp_path):
     _image_folder(root / "b" / "nested", classes="c", per_class=2)
     for seed in (0, 3):
         train_ds, val_ds = keras.utils.image_dataset_from_directory(
-            root, validation_split=0.25, subset="both", seed=seed, batch_size=None,
-            image_size=(8, 8), verbose=False)
+            root,
+            validation_split=0.25,
+            subset="both",
+            seed=seed,
+            batch_size=None,
+            image_size=(8, 8),
+            verbose=False,
+        )
         index = index_folder(root, seed=seed, check=False)
         (train_paths, train_labels), (val_paths, val_labels) = index.split(0.25)
         assert train_paths == [str(Path(p).resolve()) for p in train_ds.file_paths]
         assert val_paths == [str(Path(p).resolve()) for p in val_ds.file_paths]
         assert index.class_names == train_ds.class_names == ["a", "b", "c"]
-        assert list(train_labels) == ["abc".index(Path(p).relative_to(root).parts[0])
-                                      for p in train_paths]
+        assert list(train_labels) == [
+            "abc".index(Path(p).relative_to(root).parts[0]) for p in train_paths
+        ]
 
 
-@pytest.mark.parametrize("damage,message", [
-    (lambda root: [p.unlink() for p in (root / "b").iterdir()],
-     r"data.path: the class folder 'b' of '.*' holds no images \(.bmp, .gif, .jpeg, .jpg, .png, "
-     r".webp\)"),
-    (lambda root: (root / "a" / "3.png").write_bytes(b""),
-     r"data.path: 1 of the 8 image files in '.*' is unreadable: a/3.png \(an empty file\)"),
-    (lambda root: (root / "b" / "page.jpg").write_text("<html>a saved web page</html>"),
-     r"1 of the 9 image files .* b/page.jpg \(not an image \(another kind of file under an "
-     r"image's name\)\)"),
-])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (
+            lambda root: [p.unlink() for p in (root / "b").iterdir()],
+            r"data.path: the class folder 'b' of '.*' holds no images \(.bmp, .gif, .jpeg, .jpg, .png, "
+            r".webp\)",
+        ),
+        (
+            lambda root: (root / "a" / "3.png").write_bytes(b""),
+            r"data.path: 1 of the 8 image files in '.*' is unreadable: a/3.png \(an empty file\)",
+        ),
+        (
+            lambda root: (root / "b" / "page.jpg").write_text("<html>a saved web page</html>"),
+            r"1 of the 9 image files .* b/page.jpg \(not an image \(another kind of file under an "
+            r"image's name\)\)",
+        ),
+    ],
+)
 def test_bad_image_folders_are_named_before_training(tmp_path, damage, message):
     from kerascnn.data import load_data
 
@@ -668,8 +777,7 @@ def test_bad_image_folders_are_named_before_training(tmp_path, damage, message):
         load_data(load_recipe(doc, name="t"))
 
 
-def test_the_data_decides_classes_and_input_shape_and_grayscale_needs_an_explicit_conversion(
-        tmp_path):
+def test_the_data_decides_classes_and_input_shape_and_grayscale_needs_an_explicit_conversion(tmp_path):
     for key, value in (("classes", 5), ("input_shape", [32, 32, 3])):
         doc = small_recipe(tmp_path / "run")
         doc["model"] = {"name": "resnet20", "options": {key: value}}
@@ -679,11 +787,16 @@ def test_the_data_decides_classes_and_input_shape_and_grayscale_needs_an_explici
     # epoch; with data.channels = 3 the digits are converted and the run trains.
     rgb = tmp_path / "rgb.keras"
     kerascnn.build("lenet5", input_shape=(32, 32, 3), classes=10).save(rgb)
-    doc = {"data": {"source": "digits", "image_size": [32, 32], "batch_size": 64},
-           "finetune": {"weights": str(rgb), "phases": [{"name": "head", "epochs": 1}]},
-           "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
-    with pytest.raises(ConfigError, match=r"data.image_size: the data gives \(32, 32, 1\) images; "
-                                          r"the starting model takes \(32, 32, 3\).*data.channels"):
+    doc = {
+        "data": {"source": "digits", "image_size": [32, 32], "batch_size": 64},
+        "finetune": {"weights": str(rgb), "phases": [{"name": "head", "epochs": 1}]},
+        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False},
+    }
+    with pytest.raises(
+        ConfigError,
+        match=r"data.image_size: the data gives \(32, 32, 1\) images; "
+        r"the starting model takes \(32, 32, 3\).*data.channels",
+    ):
         train(load_recipe(doc, name="t"), **quiet)
     assert not (tmp_path / "fine" / "1-head" / "history.csv").exists()
     doc["data"]["channels"] = 3

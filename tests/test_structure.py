@@ -28,7 +28,7 @@ def import_graph() -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     parts = package.split(".")
-                    base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+                    base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
                 found = [f"{base}.{a.name}" for a in node.names] + [base]
             else:
                 continue
@@ -59,7 +59,8 @@ def test_no_import_circles():
     for name in graph:
         for target in graph[name]:
             if name in reachable(graph, target) and not (
-                    target.startswith(name + ".") or name.startswith(target + ".")):
+                target.startswith(name + ".") or name.startswith(target + ".")
+            ):
                 circles.append((name, target))
     assert not circles, circles
 
@@ -68,13 +69,30 @@ def test_the_model_side_knows_nothing_of_training():
     """layers, blocks, specs and the zoo never reach the recipe, data or training side, even
     through another module (DESIGN.md: each layer imports only those below it)."""
     graph = import_graph()
-    training = {"kerascnn.training", "kerascnn.search", "kerascnn.hypermodel", "kerascnn.recipe",
-                "kerascnn.data", "kerascnn.finetune", "kerascnn.inference", "kerascnn.cli"}
+    training = {
+        "kerascnn.training",
+        "kerascnn.search",
+        "kerascnn.hypermodel",
+        "kerascnn.recipe",
+        "kerascnn.data",
+        "kerascnn.finetune",
+        "kerascnn.inference",
+        "kerascnn.cli",
+    }
     for name in graph:
-        if name.split(".")[1:2] and name.split(".")[1] in ("layers", "blocks", "spec", "zoo",
-                                                            "config", "building"):
-            reached = {t for t in reachable(graph, name)
-                       if any(t == m or t.startswith(m + ".") for m in training)}
+        if name.split(".")[1:2] and name.split(".")[1] in (
+            "layers",
+            "blocks",
+            "spec",
+            "zoo",
+            "config",
+            "building",
+        ):
+            reached = {
+                t
+                for t in reachable(graph, name)
+                if any(t == m or t.startswith(m + ".") for m in training)
+            }
             assert not reached, (name, sorted(reached))
 
 

@@ -62,19 +62,30 @@ def test_every_architecture_has_reference_data_and_imagenet_weights_are_ported_o
 
 
 # One architecture of each key layout in the default tier; the other fourteen in the slow tier.
-EACH_LAYOUT = {"resnet18", "legacy_seresnet50", "densenet121", "vgg11", "inception_v4",
-               "inception_resnet_v2"}
+EACH_LAYOUT = {
+    "resnet18",
+    "legacy_seresnet50",
+    "densenet121",
+    "vgg11",
+    "inception_v4",
+    "inception_resnet_v2",
+}
 
 
-@pytest.mark.parametrize("arch", [a if a in EACH_LAYOUT else pytest.param(a, marks=pytest.mark.slow)
-                                  for a in ALL])
+@pytest.mark.parametrize(
+    "arch", [a if a in EACH_LAYOUT else pytest.param(a, marks=pytest.mark.slow) for a in ALL]
+)
 def test_ported_weights_give_timms_logits(arch, tmp_path):
     """kerascnn.build(name, weights=<a timm model.safetensors>, classifier_activation=None) computes
     timm's logits: max |difference| <= 1e-4 x max |timm logit| (it is about 1e-6)."""
     ref = reference(arch)
     path = write_weights(tmp_path / "model.safetensors", arch)
-    model = kerascnn.build(ARCHITECTURES[arch].model, weights=path, classifier_activation=None,
-                           input_shape=tuple(ref["input"][1:]))
+    model = kerascnn.build(
+        ARCHITECTURES[arch].model,
+        weights=path,
+        classifier_activation=None,
+        input_shape=tuple(ref["input"][1:]),
+    )
     x = np.random.default_rng(ref["input_seed"]).random(tuple(ref["input"]), dtype=np.float32)
     logits = np.asarray(model(x, training=False))
     expected = np.load(DATA / f"{arch}.logits.seed0.npy")
@@ -110,11 +121,13 @@ def test_weights_with_other_classes_a_backbone_and_other_channels(tmp_path):
     for layer in ("stem_conv", "stage4_block2_conv2_bn"):
         for a, b in zip(full.get_layer(layer).weights, ten.get_layer(layer).weights):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    backbone = kerascnn.build("resnet18", weights=path, input_shape=(64, 64, 3),
-                              include_top=False, pooling="avg")
+    backbone = kerascnn.build(
+        "resnet18", weights=path, input_shape=(64, 64, 3), include_top=False, pooling="avg"
+    )
     features = kerascnn.build("resnet18", weights=path, input_shape=(64, 64, 3), features=True)
-    grey = kerascnn.build("resnet18", weights=path, input_shape=(64, 64, 1), include_top=False,
-                          pooling="avg")
+    grey = kerascnn.build(
+        "resnet18", weights=path, input_shape=(64, 64, 1), include_top=False, pooling="avg"
+    )
     x = np.random.default_rng(0).random((2, 64, 64, 1), dtype=np.float32)
     rgb = np.repeat(x, 3, axis=-1)
     pooled = np.asarray(backbone(rgb, training=False))
@@ -123,25 +136,44 @@ def test_weights_with_other_classes_a_backbone_and_other_channels(tmp_path):
     np.testing.assert_allclose(last, pooled, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("change,build_as,message", [
-    (None, "resnet50", r"tensor 'layer1.0.conv1.weight' has shape \[64, 64, 1, 1\] .* but "
-                       r"resnet50's layer 'stage1_block1_conv1' needs \[1, 1, 64, 64\]|"
-                       r"resnet50's layer 'stage1_block1_conv1' needs"),
-    (lambda s: s.pop("layer4.1.bn2.running_var"), "resnet18",
-     r"has no tensor 'layer4.1.bn2.running_var', which resnet18's layer 'stage4_block2_conv2_bn' "
-     r"needs"),
-    (lambda s: s.update({"layer1.0.conv2.weight": np.zeros((64, 64, 5, 5), "float32")}),
-     "resnet18", r"tensor 'layer1.0.conv2.weight' has shape \[5, 5, 64, 64\] \(converted from "
-                 r"PyTorch's layout\) but resnet18's layer 'stage1_block1_conv2' needs "
-                 r"\[3, 3, 64, 64\]"),
-    (lambda s: s.update({"layer5.0.conv1.weight": np.zeros((8, 8, 1, 1), "float32")}),
-     "resnet18", r"holds 1 tensor resnet18 \(timm resnet18\) does not have: "
-                 r"layer5.0.conv1.weight \[8, 8, 1, 1\]"),
-    (None, "densenet121", r"holds timm weights in the resnet layout, which 'densenet121' cannot "
-                          r"take \(it takes densenet\)"),
-])
-def test_a_file_for_another_network_or_an_incomplete_one_is_named(tmp_path, change, build_as,
-                                                                  message):
+@pytest.mark.parametrize(
+    "change,build_as,message",
+    [
+        (
+            None,
+            "resnet50",
+            r"tensor 'layer1.0.conv1.weight' has shape \[64, 64, 1, 1\] .* but "
+            r"resnet50's layer 'stage1_block1_conv1' needs \[1, 1, 64, 64\]|"
+            r"resnet50's layer 'stage1_block1_conv1' needs",
+        ),
+        (
+            lambda s: s.pop("layer4.1.bn2.running_var"),
+            "resnet18",
+            r"has no tensor 'layer4.1.bn2.running_var', which resnet18's layer 'stage4_block2_conv2_bn' "
+            r"needs",
+        ),
+        (
+            lambda s: s.update({"layer1.0.conv2.weight": np.zeros((64, 64, 5, 5), "float32")}),
+            "resnet18",
+            r"tensor 'layer1.0.conv2.weight' has shape \[5, 5, 64, 64\] \(converted from "
+            r"PyTorch's layout\) but resnet18's layer 'stage1_block1_conv2' needs "
+            r"\[3, 3, 64, 64\]",
+        ),
+        (
+            lambda s: s.update({"layer5.0.conv1.weight": np.zeros((8, 8, 1, 1), "float32")}),
+            "resnet18",
+            r"holds 1 tensor resnet18 \(timm resnet18\) does not have: "
+            r"layer5.0.conv1.weight \[8, 8, 1, 1\]",
+        ),
+        (
+            None,
+            "densenet121",
+            r"holds timm weights in the resnet layout, which 'densenet121' cannot "
+            r"take \(it takes densenet\)",
+        ),
+    ],
+)
+def test_a_file_for_another_network_or_an_incomplete_one_is_named(tmp_path, change, build_as, message):
     path = write_weights(tmp_path / "model.safetensors", "resnet18", change)
     with pytest.raises(ConfigError, match=message):
         kerascnn.build(build_as, weights=path, input_shape=(64, 64, 3))
@@ -157,13 +189,20 @@ def test_a_truncated_file_and_bad_weights_values_are_plain_errors(tmp_path, monk
         kerascnn.build("resnet18", weights="nowhere.safetensors")
     with pytest.raises(ConfigError, match=r"no ImageNet weights for 'lenet5'"):
         kerascnn.build("lenet5", weights="imagenet")
-    with pytest.raises(ConfigError, match=r"timm/resnet101.a1h_in1k are timm's resnet101, which is "
-                                          r"kerascnn's 'resnet101', not 'resnet50'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"timm/resnet101.a1h_in1k are timm's resnet101, which is "
+        r"kerascnn's 'resnet101', not 'resnet50'",
+    ):
         kerascnn.build("resnet50", weights="timm/resnet101.a1h_in1k")
-    with pytest.raises(ConfigError, match=r"trained as resnet50 with stride_on='3x3'; it cannot be "
-                                          r"built with stride_on='1x1'"):
-        kerascnn.build("resnet50", weights=write_weights(tmp_path / "r50.safetensors", "resnet50"),
-                       stride_on="1x1")
+    with pytest.raises(
+        ConfigError,
+        match=r"trained as resnet50 with stride_on='3x3'; it cannot be "
+        r"built with stride_on='1x1'",
+    ):
+        kerascnn.build(
+            "resnet50", weights=write_weights(tmp_path / "r50.safetensors", "resnet50"), stride_on="1x1"
+        )
 
 
 def test_offline_the_hub_is_one_clear_error_at_once(monkeypatch):
@@ -182,23 +221,37 @@ def test_offline_the_hub_is_one_clear_error_at_once(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", unreachable)
     started = time.perf_counter()
-    with pytest.raises(ConfigError, match=r"cannot download the weights timm/resnet50.a1_in1k: "
-                                          r"this machine cannot reach huggingface.co.*pass the "
-                                          r"file's path as weights="):
+    with pytest.raises(
+        ConfigError,
+        match=r"cannot download the weights timm/resnet50.a1_in1k: "
+        r"this machine cannot reach huggingface.co.*pass the "
+        r"file's path as weights=",
+    ):
         kerascnn.build("resnet50", weights="imagenet")
     assert time.perf_counter() - started < 5
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ConfigError, match=r"timm/vgg16.tv_in1k are not in huggingface_hub's cache "
-                                          r"and HF_HUB_OFFLINE is set"):
+    with pytest.raises(
+        ConfigError,
+        match=r"timm/vgg16.tv_in1k are not in huggingface_hub's cache "
+        r"and HF_HUB_OFFLINE is set",
+    ):
         pretrained.resolve_weights("vgg16", "hf://timm/vgg16.tv_in1k")
 
 
 TIMM_CONFIG = {  # what timm publishes beside model.safetensors (its pretrained_cfg), here with the
     # Inception mean and std so that the test can tell them from the ImageNet ones
-    "architecture": "resnet18", "num_classes": 1000,
-    "pretrained_cfg": {"tag": "test_in1k", "input_size": [3, 224, 224], "interpolation": "bicubic",
-                       "crop_pct": 0.9, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-                       "num_classes": 1000}}
+    "architecture": "resnet18",
+    "num_classes": 1000,
+    "pretrained_cfg": {
+        "tag": "test_in1k",
+        "input_size": [3, 224, 224],
+        "interpolation": "bicubic",
+        "crop_pct": 0.9,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "num_classes": 1000,
+    },
+}
 
 
 def timm_download(folder: Path) -> Path:
@@ -210,8 +263,7 @@ def timm_download(folder: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_fine_tuning_recipe_from_a_timm_file_and_evaluate_feeds_it_as_the_weights_expect(
-        tmp_path):
+def test_a_fine_tuning_recipe_from_a_timm_file_and_evaluate_feeds_it_as_the_weights_expect(tmp_path):
     """`[finetune] model = "resnet18"`, `weights = <a timm model.safetensors>`: two phases on small
     images; the run normalizes with the weights' mean and std (timm's config.json beside the
     file), and `kerascnn evaluate` on the run applies them."""
@@ -220,30 +272,44 @@ def test_a_fine_tuning_recipe_from_a_timm_file_and_evaluate_feeds_it_as_the_weig
     from kerascnn.training import train
 
     weights = timm_download(tmp_path / "timm")
-    doc = {"data": {"source": "synthetic", "classes": 3, "samples": 120, "image_size": [32, 32],
-                    "batch_size": 16},
-           "train": {"optimizer": "adam", "learning_rate": 0.001},
-           "finetune": {"model": "resnet18", "weights": str(weights),
-                        "phases": [{"name": "head", "epochs": 1},
-                                   {"name": "top", "epochs": 1, "unfreeze": 1}]},
-           "output": {"dir": str(tmp_path / "fine"), "tensorboard": False}}
+    doc = {
+        "data": {
+            "source": "synthetic",
+            "classes": 3,
+            "samples": 120,
+            "image_size": [32, 32],
+            "batch_size": 16,
+        },
+        "train": {"optimizer": "adam", "learning_rate": 0.001},
+        "finetune": {
+            "model": "resnet18",
+            "weights": str(weights),
+            "phases": [{"name": "head", "epochs": 1}, {"name": "top", "epochs": 1, "unfreeze": 1}],
+        },
+        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False},
+    }
     result = train(load_recipe(doc, name="fine"), verbose=0, log=lambda *a: None)
     assert [p["phase"] for p in result.metrics["phases"]] == ["1-head", "2-top"]
     facts = json.loads((tmp_path / "fine" / "data.json").read_text())
     assert facts["mean"] == [127.5] * 3 and facts["std"] == [127.5] * 3
     # and fed as the weights expect where [data] does not say: the shorter side to 32 / 0.9, the
     # centre 32x32 (random crops in training), bicubic
-    assert (facts["load_size"], facts["resize"], facts["interpolation"]) == ([35, 35], "shorter",
-                                                                             "bicubic")
+    assert (facts["load_size"], facts["resize"], facts["interpolation"]) == (
+        [35, 35],
+        "shorter",
+        "bicubic",
+    )
     trained = load_trained(tmp_path / "fine")
     assert trained.preprocessing.mean == (127.5,) * 3
     assert evaluate(trained).examples == facts["sizes"]["test"]
     # The stem kept the ported weights through phase 1 (frozen), and the model is resnet18's.
-    start = kerascnn.build("resnet18", weights=weights, input_shape=(32, 32, 3),
-                           include_top=False, pooling="avg")
+    start = kerascnn.build(
+        "resnet18", weights=weights, input_shape=(32, 32, 3), include_top=False, pooling="avg"
+    )
     phase1 = kerascnn.load_model(tmp_path / "fine" / "1-head" / "model.keras")
-    np.testing.assert_array_equal(np.asarray(phase1.get_layer("stem_conv").kernel),
-                                  np.asarray(start.get_layer("stem_conv").kernel))
+    np.testing.assert_array_equal(
+        np.asarray(phase1.get_layer("stem_conv").kernel), np.asarray(start.get_layer("stem_conv").kernel)
+    )
     with pytest.raises(ConfigError, match=r"timm's weights say how their images are normalized"):
         load_recipe({**doc, "data": {**doc["data"], "normalize": "imagenet"}}, name="fine")
     with pytest.raises(ConfigError, match=r"finetune.model: .*need the network: give `model`"):
@@ -293,9 +359,11 @@ def test_port_of_a_bare_safetensors_file_records_the_cards_feeding_or_refuses(tm
     output = tmp_path / "r18.keras"
     assert main(["port", "resnet18", "--weights", str(weights), "-o", str(output)]) == 0
     err = capsys.readouterr().err
-    assert (f"note: no timm config.json beside {weights}: fed as kerascnn's card for resnet18 says "
-            f"(timm/resnet18.a1_in1k: 224x224, crop 0.95, bicubic, mean 0.485/0.456/0.406, std "
-            f"0.229/0.224/0.225)") in err
+    assert (
+        f"note: no timm config.json beside {weights}: fed as kerascnn's card for resnet18 says "
+        f"(timm/resnet18.a1_in1k: 224x224, crop 0.95, bicubic, mean 0.485/0.456/0.406, std "
+        f"0.229/0.224/0.225)"
+    ) in err
     card = PRETRAINED["resnet18"]
     facts = read_feeding(output)
     assert facts["preprocessing"] == card.preprocessing(224, 3)
@@ -310,12 +378,25 @@ def test_port_of_a_bare_safetensors_file_records_the_cards_feeding_or_refuses(tm
     legacy = tmp_path / "legacy"
     legacy.mkdir()
     write_weights(legacy / "model.safetensors", "legacy_seresnet50")
-    assert main(["port", "se_resnet50", "--weights", str(legacy / "model.safetensors"), "-o",
-                 str(tmp_path / "se.keras")]) == 2
+    assert (
+        main(
+            [
+                "port",
+                "se_resnet50",
+                "--weights",
+                str(legacy / "model.safetensors"),
+                "-o",
+                str(tmp_path / "se.keras"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert ("has no timm config.json beside it, so how its images are fed (size, crop, "
-            "interpolation, mean, std) is unknown: it holds timm's legacy_seresnet50 weights, "
-            "which kerascnn has no card for. Hint: Put the config.json of the weights' Hub "
-            "repository beside the file") in err
+    assert (
+        "has no timm config.json beside it, so how its images are fed (size, crop, "
+        "interpolation, mean, std) is unknown: it holds timm's legacy_seresnet50 weights, "
+        "which kerascnn has no card for. Hint: Put the config.json of the weights' Hub "
+        "repository beside the file"
+    ) in err
     assert not (tmp_path / "se.keras").exists()

@@ -3,10 +3,9 @@ against their definitions on small models (computed here independently), and on 
 class is decided by a small patch at a random place: after training, the Grad-CAM peak and the
 occlusion minimum fall inside the patch, on a plain network and on one with concatenations."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from kerascnn import visualize
 from kerascnn.config import ConfigError
@@ -23,27 +22,44 @@ def patch_task(n, seed, size=32):
     y = rng.integers(0, 3, n)
     boxes = rng.integers(0, size - PATCH + 1, (n, 2))
     r = np.arange(PATCH)
-    patterns = [np.tile((r % 2)[:, None], (1, PATCH)), np.tile((r % 2)[None, :], (PATCH, 1)),
-                (r[:, None] + r[None, :]) % 2]
+    patterns = [
+        np.tile((r % 2)[:, None], (1, PATCH)),
+        np.tile((r % 2)[None, :], (PATCH, 1)),
+        (r[:, None] + r[None, :]) % 2,
+    ]
     for i in range(n):
         top, left = boxes[i]
-        x[i, top:top + PATCH, left:left + PATCH, 0] = patterns[y[i]]
+        x[i, top : top + PATCH, left : left + PATCH, 0] = patterns[y[i]]
     return x, y, boxes
 
 
-PLAIN = {"input_shape": [32, 32, 1], "defaults": {"norm": "batch"},
-         "stages": [{"blocks": ["conv3-16", "conv3-16", "maxpool"]},
-                    {"blocks": ["conv3-32", "conv3-32", "maxpool"]},
-                    {"blocks": ["conv3-64"]}],
-         "head": {"pool": "avg", "classes": 3}}
-INCEPTION = {"input_shape": [32, 32, 1], "defaults": {"norm": "batch"},
-             "stem": ["conv3-16", "maxpool"],
-             "stages": [{"name": "mixa", "blocks": [{"block": "inception", "name": "mixa",
-                                                     "filters": [8, 8, 16, 4, 8, 8]}]},
-                        {"name": "pool", "blocks": ["maxpool"]},
-                        {"name": "mixb", "blocks": [{"block": "inception", "name": "mixb",
-                                                     "filters": [16, 16, 32, 8, 16, 16]}]}],
-             "head": {"pool": "avg", "classes": 3}}
+PLAIN = {
+    "input_shape": [32, 32, 1],
+    "defaults": {"norm": "batch"},
+    "stages": [
+        {"blocks": ["conv3-16", "conv3-16", "maxpool"]},
+        {"blocks": ["conv3-32", "conv3-32", "maxpool"]},
+        {"blocks": ["conv3-64"]},
+    ],
+    "head": {"pool": "avg", "classes": 3},
+}
+INCEPTION = {
+    "input_shape": [32, 32, 1],
+    "defaults": {"norm": "batch"},
+    "stem": ["conv3-16", "maxpool"],
+    "stages": [
+        {
+            "name": "mixa",
+            "blocks": [{"block": "inception", "name": "mixa", "filters": [8, 8, 16, 4, 8, 8]}],
+        },
+        {"name": "pool", "blocks": ["maxpool"]},
+        {
+            "name": "mixb",
+            "blocks": [{"block": "inception", "name": "mixb", "filters": [16, 16, 32, 8, 16, 16]}],
+        },
+    ],
+    "head": {"pool": "avg", "classes": 3},
+}
 
 
 @pytest.fixture(scope="module", params=["plain", "inception"])
@@ -57,9 +73,11 @@ def trained(request):
 
 
 def inside(maps, pick, boxes) -> float:
-    hits = [top <= r < top + PATCH and left <= c < left + PATCH
-            for m, (top, left) in zip(maps, boxes)
-            for r, c in [np.unravel_index(pick(m), m.shape)]]
+    hits = [
+        top <= r < top + PATCH and left <= c < left + PATCH
+        for m, (top, left) in zip(maps, boxes)
+        for r, c in [np.unravel_index(pick(m), m.shape)]
+    ]
     return float(np.mean(hits))
 
 
@@ -78,8 +96,7 @@ def test_the_maps_point_at_the_patch_that_decides_the_class(trained):
     assert occluded.shape == (100, 32, 32)
     assert inside(occluded, np.argmin, boxes) >= 0.9
     for guided in (False, True):
-        assert inside(visualize.saliency(model, x[:20], guided=guided), np.argmax,
-                      boxes[:20]) >= 0.8
+        assert inside(visualize.saliency(model, x[:20], guided=guided), np.argmax, boxes[:20]) >= 0.8
 
 
 def tiny(hidden=None):
@@ -127,13 +144,14 @@ def test_occlusion_is_the_probability_with_the_square_grey():
     for r, top in enumerate(edges):
         for c, left in enumerate(edges):
             covered = x.copy()
-            covered[:, top:top + 3, left:left + 3] = 0.0
+            covered[:, top : top + 3, left : left + 3] = 0.0
             p = model.predict(covered, verbose=0)[[0, 1], [2, 0]]
             np.testing.assert_allclose(grid[:, r, c], p, atol=1e-6)
-            per_pixel[:, top:top + 3, left:left + 3] += p[:, None, None]
-            count[top:top + 3, left:left + 3] += 1
-    np.testing.assert_allclose(visualize.occlusion(model, x, classes=[2, 0], window=3, stride=2),
-                               per_pixel / count, atol=1e-6)
+            per_pixel[:, top : top + 3, left : left + 3] += p[:, None, None]
+            count[top : top + 3, left : left + 3] += 1
+    np.testing.assert_allclose(
+        visualize.occlusion(model, x, classes=[2, 0], window=3, stride=2), per_pixel / count, atol=1e-6
+    )
     with pytest.raises(ConfigError, match="larger than the image"):
         visualize.occlusion(model, x, window=7)
 
@@ -158,12 +176,14 @@ def test_saliency_and_guided_backpropagation_are_their_definitions():
         grads = np.abs((upstream @ w1.T).reshape(2, 3, 3, 2)).max(-1)
         assert (grads.reshape(2, -1).max(1) > 0).all()  # something passes for both images
         expected = grads / grads.reshape(2, -1).max(1)[:, None, None]
-        np.testing.assert_allclose(visualize.saliency(model, x, classes=1, guided=guided),
-                                   expected, atol=1e-5)
+        np.testing.assert_allclose(
+            visualize.saliency(model, x, classes=1, guided=guided), expected, atol=1e-5
+        )
     assert model.get_layer("stage1_fc").activation.__name__ == "relu"  # restored afterwards
 
 
 # --- from image files: kerascnn explain and kerascnn show -------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
@@ -171,15 +191,27 @@ def run(tmp_path_factory):
     from kerascnn.training import train
 
     root = tmp_path_factory.mktemp("explain")
-    recipe = load_recipe({
-        "model": {"spec": {"defaults": {"norm": "batch"},
-                           "stages": [{"blocks": ["conv3-8", "maxpool"]},
-                                      {"blocks": ["conv3-16"]}],
-                           "head": {"pool": "avg"}}},
-        "data": {"source": "synthetic", "classes": 3, "samples": 90, "image_size": [20, 20],
-                 "batch_size": 32},
-        "train": {"epochs": 1},
-        "output": {"dir": str(root / "run"), "tensorboard": False}}, name="explain")
+    recipe = load_recipe(
+        {
+            "model": {
+                "spec": {
+                    "defaults": {"norm": "batch"},
+                    "stages": [{"blocks": ["conv3-8", "maxpool"]}, {"blocks": ["conv3-16"]}],
+                    "head": {"pool": "avg"},
+                }
+            },
+            "data": {
+                "source": "synthetic",
+                "classes": 3,
+                "samples": 90,
+                "image_size": [20, 20],
+                "batch_size": 32,
+            },
+            "train": {"epochs": 1},
+            "output": {"dir": str(root / "run"), "tensorboard": False},
+        },
+        name="explain",
+    )
     return train(recipe, verbose=0, log=lambda *a: None).run_dir
 
 
@@ -218,15 +250,40 @@ def test_show_filters_and_features(run, pngs, tmp_path, capsys):
     from kerascnn.cli import main
 
     assert main(["show", "filters", str(run), "--out", str(tmp_path / "filters.png")]) == 0
-    assert main(["show", "filters", str(run / "model.keras"), "--layer", "stage2_conv1",
-                 "--out", str(tmp_path / "filters2.png")]) == 0
-    assert main(["show", "features", str(run), str(pngs / "img1.png"),
-                 "--out", str(tmp_path / "features.png")]) == 0
-    assert all((tmp_path / n).stat().st_size > 5000
-               for n in ("filters.png", "filters2.png", "features.png"))
+    assert (
+        main(
+            [
+                "show",
+                "filters",
+                str(run / "model.keras"),
+                "--layer",
+                "stage2_conv1",
+                "--out",
+                str(tmp_path / "filters2.png"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "show",
+                "features",
+                str(run),
+                str(pngs / "img1.png"),
+                "--out",
+                str(tmp_path / "features.png"),
+            ]
+        )
+        == 0
+    )
+    assert all(
+        (tmp_path / n).stat().st_size > 5000 for n in ("filters.png", "filters2.png", "features.png")
+    )
     capsys.readouterr()
-    stages = visualize.stage_features(visualize.explaining.as_trained(run).model,
-                                      np.zeros((20, 20, 3), "float32"), top=4)
+    stages = visualize.stage_features(
+        visualize.explaining.as_trained(run).model, np.zeros((20, 20, 3), "float32"), top=4
+    )
     assert list(stages) == ["stage1", "stage2"] and stages["stage2"].shape == (4, 10, 10)
 
 
@@ -241,45 +298,54 @@ def test_bad_requests_are_one_line_naming_the_problem(run, pngs, tmp_path, capsy
 
     out = str(tmp_path / "x")
     assert "no layer or stage named 'stage7'" in refused(
-        "explain", str(run), str(pngs), "--layer", "stage7", "--out", out)
+        "explain", str(run), str(pngs), "--layer", "stage7", "--out", out
+    )
     (tmp_path / "text.png").write_text("not an image")
     assert "text.png" in refused("explain", str(run), str(tmp_path / "text.png"), "--out", out)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert "holds no trained model" in refused("explain", str(empty), str(pngs), "--out", out)
-    assert "unknown class 'cat'" in refused("explain", str(run), str(pngs), "--class", "cat",
-                                            "--out", out)
-    assert "no layer named 'conv9'" in refused("show", "filters", str(run), "--layer", "conv9",
-                                               "--out", str(tmp_path / "f.png"))
-    assert "not a 2-D convolution" in refused("show", "filters", str(run), "--layer",
-                                              "head_logits", "--out", str(tmp_path / "f.png"))
-    assert "layer applies to gradcam" in refused("explain", str(run), str(pngs), "--method",
-                                                 "occlusion", "--layer", "stage1", "--out", out)
+    assert "unknown class 'cat'" in refused(
+        "explain", str(run), str(pngs), "--class", "cat", "--out", out
+    )
+    assert "no layer named 'conv9'" in refused(
+        "show", "filters", str(run), "--layer", "conv9", "--out", str(tmp_path / "f.png")
+    )
+    assert "not a 2-D convolution" in refused(
+        "show", "filters", str(run), "--layer", "head_logits", "--out", str(tmp_path / "f.png")
+    )
+    assert "layer applies to gradcam" in refused(
+        "explain", str(run), str(pngs), "--method", "occlusion", "--layer", "stage1", "--out", out
+    )
     # Two images of the same file name would be drawn as the same picture: both named.
     import shutil
 
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         shutil.copy(pngs / "img0.png", tmp_path / folder / "img0.png")
-    err = refused("explain", str(run), str(tmp_path / "a"), str(tmp_path / "b" / "img0.png"),
-                  "--out", out)
-    assert (f"images with the same file name: {tmp_path / 'a' / 'img0.png'} and "
-            f"{tmp_path / 'b' / 'img0.png'} would both be {tmp_path / 'x' / 'img0_gradcam.png'}"
-            in err)
+    err = refused(
+        "explain", str(run), str(tmp_path / "a"), str(tmp_path / "b" / "img0.png"), "--out", out
+    )
+    assert (
+        f"images with the same file name: {tmp_path / 'a' / 'img0.png'} and "
+        f"{tmp_path / 'b' / 'img0.png'} would both be {tmp_path / 'x' / 'img0_gradcam.png'}" in err
+    )
     assert not (tmp_path / "x").exists() and not (tmp_path / "f.png").exists()
-    for command in (["explain"], ["show"], ["show", "filters"], ["show", "features"],
-                    ["export"]):
+    for command in (["explain"], ["show"], ["show", "filters"], ["show", "features"], ["export"]):
         with pytest.raises(SystemExit) as done:
             main([*command, "--help"])
         assert done.value.code == 0
 
 
-@pytest.mark.parametrize("name, layer, kind", [
-    ("googlenet", "inception5b_concat", "Concatenate"),       # through the module's concatenation
-    ("densenet_bc_100_12", "post_act1", "Activation"),       # after the last dense block's BN-ReLU
-    ("resnet20", "stage3_block3_out", "Activation"),          # the last residual unit's output
-    ("vgg11", "stage5_pool1", "MaxPooling2D"),               # the last stage, its pool included
-])
+@pytest.mark.parametrize(
+    "name, layer, kind",
+    [
+        ("googlenet", "inception5b_concat", "Concatenate"),  # through the module's concatenation
+        ("densenet_bc_100_12", "post_act1", "Activation"),  # after the last dense block's BN-ReLU
+        ("resnet20", "stage3_block3_out", "Activation"),  # the last residual unit's output
+        ("vgg11", "stage5_pool1", "MaxPooling2D"),  # the last stage, its pool included
+    ],
+)
 def test_the_last_stage_of_the_zoo_networks_is_found(name, layer, kind):
     import kerascnn
 
@@ -322,29 +388,45 @@ def test_the_gradient_pictures_on_jax_and_pytorch_are_tensorflows(tmp_path, back
 
     from kerascnn.spec import build_from_spec
 
-    spec = {"input_shape": [20, 20, 3], "defaults": {"norm": "batch"},
-            "stages": [{"blocks": ["conv3-8", "maxpool"]},
-                       {"block": "basic", "filters": 8, "repeats": 1}],
-            "head": {"pool": "avg", "classes": 3}}
+    spec = {
+        "input_shape": [20, 20, 3],
+        "defaults": {"norm": "batch"},
+        "stages": [{"blocks": ["conv3-8", "maxpool"]}, {"block": "basic", "filters": 8, "repeats": 1}],
+        "head": {"pool": "avg", "classes": 3},
+    }
     model = build_from_spec(spec)
     assert model.layers[1].compute_dtype == "float32"
     model.save(tmp_path / "m.keras")
     x = np.random.default_rng(0).normal(size=(3, 20, 20, 3)).astype("float32")
     np.save(tmp_path / "x.npy", x)
-    done = subprocess.run([sys.executable, "-c", _ON_JAX, str(tmp_path / "m.keras"),
-                           str(tmp_path / "x.npy"), str(tmp_path / "maps.npz")],
-                          env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _ON_JAX,
+            str(tmp_path / "m.keras"),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "maps.npz"),
+        ],
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (f"ConfigError on the {backend} backend Grad-CAM needs a layer whose output everything after "
-            "it depends on alone (a stage's output, the default); something after "
-            "'stage2_block1_conv1_act' goes around it.") in done.stdout  # the shortcut does
+    assert (
+        f"ConfigError on the {backend} backend Grad-CAM needs a layer whose output everything after "
+        "it depends on alone (a stage's output, the default); something after "
+        "'stage2_block1_conv1_act' goes around it."
+    ) in done.stdout  # the shortcut does
     jax_maps = np.load(tmp_path / "maps.npz")
     model = keras.saving.load_model(tmp_path / "m.keras")
-    tf_maps = {"gradcam": visualize.gradcam(model, x, classes=[0, 1, 2]),
-               "stage": visualize.gradcam(model, x, layer="stage1"),
-               "saliency": visualize.saliency(model, x),
-               "guided": visualize.saliency(model, x, guided=True)}
+    tf_maps = {
+        "gradcam": visualize.gradcam(model, x, classes=[0, 1, 2]),
+        "stage": visualize.gradcam(model, x, layer="stage1"),
+        "saliency": visualize.saliency(model, x),
+        "guided": visualize.saliency(model, x, guided=True),
+    }
     for name, expected in tf_maps.items():
         assert expected.max() > 0, name
         np.testing.assert_allclose(jax_maps[name], expected, atol=1e-4, err_msg=name)

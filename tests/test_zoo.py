@@ -26,8 +26,15 @@ REQUIRED = (
 
 DEEP = {"resnet1202", "preact_resnet1001", "densenet264"}
 # Over 15 s for the round trip on 2 cores: marked slow too, so they start first (conftest).
-SLOW = DEEP | {"resnext101_32x8d", "inception_resnet_v2", "preact_resnet152", "resnet152",
-               "inception_v4", "se_resnext50_32x4d", "wide_resnet50_2"}  # 9-13 s
+SLOW = DEEP | {
+    "resnext101_32x8d",
+    "inception_resnet_v2",
+    "preact_resnet152",
+    "resnet152",
+    "inception_v4",
+    "se_resnext50_32x4d",
+    "wide_resnet50_2",
+}  # 9-13 s
 # A small input each model supports (the others take 32x32, the CIFAR size).
 SMALL_INPUT = {"alexnet": 96, "zfnet": 64, "inception_v4": 75, "inception_resnet_v2": 75}
 # Families whose classifier reads a flattened map: their parameter count depends on the input size.
@@ -82,10 +89,16 @@ def test_model_learns_and_round_trips(name, tmp_path):
 # the round trip: an eager backward pass through ResNet-1202 costs 9 s, its save and load 25 s, and
 # they show nothing ResNet-110's do not.
 CHECKED_BY = {
-    "resnet101": "resnet50", "resnet152": "resnet50", "resnet1202": "resnet110",
-    "preact_resnet101": "preact_resnet50", "preact_resnet152": "preact_resnet50",
-    "preact_resnet1001": "preact_resnet164", "densenet169": "densenet121",
-    "densenet201": "densenet121", "densenet264": "densenet121", "se_resnet101": "se_resnet50",
+    "resnet101": "resnet50",
+    "resnet152": "resnet50",
+    "resnet1202": "resnet110",
+    "preact_resnet101": "preact_resnet50",
+    "preact_resnet152": "preact_resnet50",
+    "preact_resnet1001": "preact_resnet164",
+    "densenet169": "densenet121",
+    "densenet201": "densenet121",
+    "densenet264": "densenet121",
+    "se_resnet101": "se_resnet50",
     "resnext101_32x8d": "resnext50_32x4d",
 }
 
@@ -109,13 +122,15 @@ def assert_every_weight_gets_a_gradient(model, x):
         loss = tf.reduce_sum(y * np.linspace(-1.0, 1.0, y.shape[-1], dtype="float32"))
     assert np.all(np.isfinite(y.numpy()))
     grads = tape.gradient(loss, model.trainable_weights)
-    dead = [w.path for w, g in zip(model.trainable_weights, grads)
-            if g is None or not np.any(tf.convert_to_tensor(g).numpy())]
+    dead = [
+        w.path
+        for w, g in zip(model.trainable_weights, grads)
+        if g is None or not np.any(tf.convert_to_tensor(g).numpy())
+    ]
     assert not dead, f"no gradient reaches: {dead[:10]}"
 
 
-@pytest.mark.parametrize("name", [n for n in list_models()
-                                  if get_model_info(n).family in FLATTEN_HEADS])
+@pytest.mark.parametrize("name", [n for n in list_models() if get_model_info(n).family in FLATTEN_HEADS])
 def test_default_build_has_recorded_params(name):
     """At the paper's input: exactly the trainable count recorded (a flattening head's count depends
     on the input size; the other models' counts are asserted in the test above)."""
@@ -129,19 +144,31 @@ def test_default_build_has_recorded_params(name):
 
 # --- against the papers' tables and the reference implementations -----------------------------------
 
+
 def conv(k, cin, cout, bias=True):
     return k * k * cin * cout + (cout if bias else 0)
 
 
 def test_alexnet_params_by_hand():
     # Krizhevsky et al. 2012, Figure 2, with the two GPU halves merged (groups=1).
-    expected = (conv(11, 3, 96) + conv(5, 96, 256) + conv(3, 256, 384) + conv(3, 384, 384)
-                + conv(3, 384, 256) + 6 * 6 * 256 * 4096 + 4096 + 4096 * 4096 + 4096
-                + 4096 * 1000 + 1000)
+    expected = (
+        conv(11, 3, 96)
+        + conv(5, 96, 256)
+        + conv(3, 256, 384)
+        + conv(3, 384, 384)
+        + conv(3, 384, 256)
+        + 6 * 6 * 256 * 4096
+        + 4096
+        + 4096 * 4096
+        + 4096
+        + 4096 * 1000
+        + 1000
+    )
     assert get_model_info("alexnet").params == expected == 62_378_344
     # The original two-GPU split: conv2, conv4 and conv5 read only their own GPU's half.
-    grouped = expected - (conv(5, 96, 256, False) + conv(3, 384, 384, False)
-                          + conv(3, 384, 256, False)) // 2
+    grouped = (
+        expected - (conv(5, 96, 256, False) + conv(3, 384, 384, False) + conv(3, 384, 256, False)) // 2
+    )
     assert params(kerascnn.build("alexnet", groups=2))[0] == grouped == 60_965_224
 
 
@@ -152,19 +179,19 @@ def test_plain_network_is_its_resnet_without_the_shortcuts(depth):
     residual = kerascnn.build(f"resnet{depth}", input_shape=(32, 32, 3))
     assert not [ly for ly in plain.layers if isinstance(ly, keras.layers.Add)]
     assert len([ly for ly in residual.layers if isinstance(ly, keras.layers.Add)]) == (
-        8 if depth == 18 else (depth - 2) // 2)
-    kept = [ly.name for ly in residual.layers if "shortcut" not in ly.name
-            and not ly.name.endswith("_add")]
+        8 if depth == 18 else (depth - 2) // 2
+    )
+    kept = [
+        ly.name for ly in residual.layers if "shortcut" not in ly.name and not ly.name.endswith("_add")
+    ]
     assert [ly.name for ly in plain.layers[1:]] == kept[1:]
-    projections = sum(int(np.prod(w.shape)) for w in residual.trainable_weights
-                      if "shortcut" in w.path)
+    projections = sum(int(np.prod(w.shape)) for w in residual.trainable_weights if "shortcut" in w.path)
     # CIFAR: option A shortcuts have no weights; ImageNet: option B's 1x1 projections (and BN).
     assert params(residual)[0] - params(plain)[0] == projections
     assert (projections > 0) == (depth == 18)
 
 
-VGG_TABLE_2 = {"vgg11": 133, "vgg11_lrn": 133, "vgg13": 133, "vgg16_c": 134, "vgg16": 138,
-               "vgg19": 144}
+VGG_TABLE_2 = {"vgg11": 133, "vgg11_lrn": 133, "vgg13": 133, "vgg16_c": 134, "vgg16": 138, "vgg19": 144}
 
 
 @pytest.mark.parametrize("name", sorted(VGG_TABLE_2))
@@ -178,11 +205,19 @@ def test_vgg16_and_19_equal_keras_applications():
     assert get_model_info("vgg19").params == 143_667_240
 
 
-TORCHVISION = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
-               "resnet101": 44_549_160, "resnet152": 60_192_808, "densenet121": 7_978_856,
-               "densenet169": 14_149_480, "densenet201": 20_013_928,
-               "wide_resnet50_2": 68_883_240, "resnext50_32x4d": 25_028_904,
-               "resnext101_32x8d": 88_791_336}
+TORCHVISION = {
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "densenet121": 7_978_856,
+    "densenet169": 14_149_480,
+    "densenet201": 20_013_928,
+    "wide_resnet50_2": 68_883_240,
+    "resnext50_32x4d": 25_028_904,
+    "resnext101_32x8d": 88_791_336,
+}
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
@@ -202,8 +237,9 @@ def cifar_resnet_params(n, widths=(16, 32, 64), classes=10):
     return total + widths[-1] * classes + classes
 
 
-@pytest.mark.parametrize("depth,millions", [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85),
-                                            (110, 1.7), (1202, 19.4)])
+@pytest.mark.parametrize(
+    "depth,millions", [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7), (1202, 19.4)]
+)
 def test_cifar_resnets_match_table_6(depth, millions):
     n = (depth - 2) // 6
     assert get_model_info(f"resnet{depth}").params == cifar_resnet_params(n)
@@ -224,9 +260,17 @@ def test_googlenet_matches_table_1():
     model = kerascnn.build("googlenet", include_top=False)
     shapes = {layer.name: layer.output.shape for layer in model.layers}
     # Table 1's output sizes, after each inception module.
-    for module, size, depth in [("3a", 28, 256), ("3b", 28, 480), ("4a", 14, 512), ("4b", 14, 512),
-                                ("4c", 14, 512), ("4d", 14, 528), ("4e", 14, 832), ("5a", 7, 832),
-                                ("5b", 7, 1024)]:
+    for module, size, depth in [
+        ("3a", 28, 256),
+        ("3b", 28, 480),
+        ("4a", 14, 512),
+        ("4b", 14, 512),
+        ("4c", 14, 512),
+        ("4d", 14, 528),
+        ("4e", 14, 832),
+        ("5a", 7, 832),
+        ("5b", 7, 1024),
+    ]:
         name = next(n for n in shapes if n.endswith(f"inception{module}_concat"))
         assert shapes[name] == (None, size, size, depth), module
 
@@ -236,8 +280,12 @@ def test_inception_v4_matches_figures_3_to_9_and_timm():
     shapes = {name: tuple(t.shape[1:]) for name, t in model.output.items()}
     # Figure 3's stem ends at 35x35x384; Reduction-A (k, l, m, n = 192, 224, 256, 384) gives
     # 17x17x1024, Reduction-B 8x8x1536 (Figures 7, 8, 9).
-    assert shapes == {"stem": (35, 35, 384), "stage1": (35, 35, 384), "stage2": (17, 17, 1024),
-                      "stage3": (8, 8, 1536)}
+    assert shapes == {
+        "stem": (35, 35, 384),
+        "stage1": (35, 35, 384),
+        "stage2": (17, 17, 1024),
+        "stage3": (8, 8, 1536),
+    }
     names = {layer.name for layer in model.layers}
     assert {"stage1_block4_concat", "stage2_block7_concat", "stage3_block3_concat"} <= names
     assert "stage1_block5_concat" not in names
@@ -257,6 +305,7 @@ def test_inception_resnet_v2_follows_the_released_model():
 
 
 # --- options ----------------------------------------------------------------------------------------
+
 
 def test_heads_for_each_task():
     logits = kerascnn.build("resnet20", classifier_activation=None)
@@ -298,8 +347,11 @@ def test_backbone_and_pooling():
 def test_features_are_named_by_stage():
     model = kerascnn.build("resnet50", features=True)
     assert {k: tuple(v.shape) for k, v in model.output.items()} == {
-        "stage1": (None, 56, 56, 256), "stage2": (None, 28, 28, 512),
-        "stage3": (None, 14, 14, 1024), "stage4": (None, 7, 7, 2048)}
+        "stage1": (None, 56, 56, 256),
+        "stage2": (None, 28, 28, 512),
+        "stage3": (None, 14, 14, 1024),
+        "stage4": (None, 7, 7, 2048),
+    }
     model = kerascnn.build("resnet50", features=True, out_stages=(0, 2, "stage4"))
     assert list(model.output) == ["stem", "stage2", "stage4"]
     assert tuple(model.output["stem"].shape) == (None, 56, 56, 64)
@@ -310,8 +362,11 @@ def test_features_are_named_by_stage():
 
 
 def test_out_stages_errors_name_the_valid_stages():
-    with pytest.raises(ConfigError, match=r"stage 5 is out of range; resnet50 has stages 0 \(stem\), "
-                                          r"1 \(stage1\), 2 \(stage2\), 3 \(stage3\), 4 \(stage4\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"stage 5 is out of range; resnet50 has stages 0 \(stem\), "
+        r"1 \(stage1\), 2 \(stage2\), 3 \(stage3\), 4 \(stage4\)",
+    ):
         kerascnn.build("resnet50", features=True, out_stages=(2, 5))
     with pytest.raises(ConfigError, match="has no stage 'stage9'"):
         kerascnn.build("resnet50", features=True, out_stages=("stage9",))
@@ -320,8 +375,11 @@ def test_out_stages_errors_name_the_valid_stages():
 
 
 def test_family_options_are_validated_like_spec_keys():
-    with pytest.raises(ConfigError, match=r"unknown key 'dropuot' for model 'resnet50'.*"
-                                          r"Did you mean 'dropout'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key 'dropuot' for model 'resnet50'.*"
+        r"Did you mean 'dropout'",
+    ):
         kerascnn.build("resnet50", dropuot=0.2)
     with pytest.raises(ConfigError, match="'depths' defines 'resnet50' and cannot be changed"):
         kerascnn.build("resnet50", depths=(1, 1, 1, 1))
@@ -354,8 +412,7 @@ def test_googlenet_aux_heads_train_and_drop():
 
 # The models that build in under two seconds on 2 cores (BENCHMARKS.md's build times; the others are
 # the deepest variants of families whose smaller members are here).
-SLOW_BUILDS = {"resnet1202", "preact_resnet1001", "densenet264", "inception_resnet_v2",
-               "densenet201"}
+SLOW_BUILDS = {"resnet1202", "preact_resnet1001", "densenet264", "inception_resnet_v2", "densenet201"}
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if n not in SLOW_BUILDS])
@@ -366,8 +423,7 @@ def test_backbones_take_any_size_channels_and_pooling(name):
     non-square image of another size than the one it was checked at."""
     index = list_models().index(name)
     channels, pooling = (1, "avg") if index % 2 else (4, "max")
-    model = kerascnn.build(name, input_shape=(None, None, channels), include_top=False,
-                           pooling=pooling)
+    model = kerascnn.build(name, input_shape=(None, None, channels), include_top=False, pooling=pooling)
     assert model.input_shape == (None, None, None, channels)
     assert model.layers[-1].name == "pool" and len(model.output_shape) == 2
     size = small_shape(name)[0]

@@ -7,11 +7,19 @@ type it does not know.
 from kerascnn.analysis.costs import CONVENTION, Cost, register_cost
 from kerascnn.analysis.profile import profile
 from kerascnn.analysis.result import (
-           OPTIMIZER_SLOTS,
-           LayerProfile,
-           Profile,
-           TrainingMemory,
+    OPTIMIZER_SLOTS,
+    LayerProfile,
+    Profile,
+    TrainingMemory,
 )
 
-__all__ = ["CONVENTION", "OPTIMIZER_SLOTS", "Cost", "LayerProfile", "Profile", "TrainingMemory",
-           "profile", "register_cost"]
+__all__ = [
+    "CONVENTION",
+    "OPTIMIZER_SLOTS",
+    "Cost",
+    "LayerProfile",
+    "Profile",
+    "TrainingMemory",
+    "profile",
+    "register_cost",
+]

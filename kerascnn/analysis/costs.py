@@ -57,10 +57,12 @@ def register_cost(*classes: type):
 
     `inputs` and `outputs` are the call's tensors (`KerasTensor`s with the batch dimension set).
     """
+
     def decorate(rule: CostRule) -> CostRule:
         for cls in classes:
             RULES[cls] = rule
         return rule
+
     return decorate
 
 
@@ -99,16 +101,20 @@ def _batch_positions(tensor, layer) -> int:
 
 # --- layers that compute -------------------------------------------------------------------------
 
+
 @register_cost(keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 def _conv(layer, inputs, outputs) -> Cost:
     cin = _channels(inputs[0].shape, layer)
     macs = _prod(layer.kernel_size) * (cin // layer.groups) * layer.filters
-    return Cost(macs * _batch_positions(outputs[0], layer), "window",
-                _window(layer.kernel_size, layer.dilation_rate), tuple(layer.strides))
+    return Cost(
+        macs * _batch_positions(outputs[0], layer),
+        "window",
+        _window(layer.kernel_size, layer.dilation_rate),
+        tuple(layer.strides),
+    )
 
 
-@register_cost(keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
-               keras.layers.Conv3DTranspose)
+@register_cost(keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
 def _conv_transpose(layer, inputs, outputs) -> Cost:
     # Every input position scatters one kernel: weights x input positions.
     cin = _channels(inputs[0].shape, layer)
@@ -120,16 +126,24 @@ def _conv_transpose(layer, inputs, outputs) -> Cost:
 def _depthwise(layer, inputs, outputs) -> Cost:
     cin = _channels(inputs[0].shape, layer)
     macs = _prod(layer.kernel_size) * cin * layer.depth_multiplier
-    return Cost(macs * _batch_positions(outputs[0], layer), "window",
-                _window(layer.kernel_size, layer.dilation_rate), tuple(layer.strides))
+    return Cost(
+        macs * _batch_positions(outputs[0], layer),
+        "window",
+        _window(layer.kernel_size, layer.dilation_rate),
+        tuple(layer.strides),
+    )
 
 
 @register_cost(keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
 def _separable(layer, inputs, outputs) -> Cost:
     cin = _channels(inputs[0].shape, layer)
     per_position = cin * layer.depth_multiplier * (_prod(layer.kernel_size) + layer.filters)
-    return Cost(per_position * _batch_positions(outputs[0], layer), "window",
-                _window(layer.kernel_size, layer.dilation_rate), tuple(layer.strides))
+    return Cost(
+        per_position * _batch_positions(outputs[0], layer),
+        "window",
+        _window(layer.kernel_size, layer.dilation_rate),
+        tuple(layer.strides),
+    )
 
 
 @register_cost(keras.layers.Dense)
@@ -156,16 +170,27 @@ def _subsampling(layer, inputs, outputs) -> Cost:
 
 # --- layers the papers' convention leaves out ---------------------------------------------------
 
-@register_cost(keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
-               keras.layers.AveragePooling1D, keras.layers.AveragePooling2D,
-               keras.layers.AveragePooling3D)
+
+@register_cost(
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+)
 def _pooling(layer, inputs, outputs) -> Cost:
     return Cost(0, "window", tuple(layer.pool_size), tuple(layer.strides))
 
 
-@register_cost(keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
-               keras.layers.GlobalAveragePooling3D, keras.layers.GlobalMaxPooling1D,
-               keras.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling3D)
+@register_cost(
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling3D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalMaxPooling3D,
+)
 def _global(layer, inputs, outputs) -> Cost:
     return Cost(0, "global")
 
@@ -176,11 +201,21 @@ def _view(layer, inputs, outputs) -> Cost:
 
 
 _INPLACE = (
-    keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU,
-    keras.layers.Softmax, keras.layers.Dropout, keras.layers.SpatialDropout1D,
-    keras.layers.SpatialDropout2D, keras.layers.SpatialDropout3D, keras.layers.GaussianNoise,
-    keras.layers.GaussianDropout, keras.layers.AlphaDropout, keras.layers.ActivityRegularization,
-    keras.layers.Identity, kl.DropPath,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.Softmax,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout1D,
+    keras.layers.SpatialDropout2D,
+    keras.layers.SpatialDropout3D,
+    keras.layers.GaussianNoise,
+    keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+    keras.layers.ActivityRegularization,
+    keras.layers.Identity,
+    kl.DropPath,
 )
 
 
@@ -190,14 +225,30 @@ def _inplace(layer, inputs, outputs) -> Cost:
 
 
 _POINTWISE = (
-    keras.layers.InputLayer, keras.layers.BatchNormalization, keras.layers.LayerNormalization,
-    keras.layers.GroupNormalization, keras.layers.UnitNormalization, keras.layers.PReLU,
-    keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D,
-    keras.layers.ZeroPadding3D, keras.layers.Cropping1D, keras.layers.Cropping2D,
-    keras.layers.Cropping3D, keras.layers.Concatenate, keras.layers.Add, keras.layers.Subtract,
-    keras.layers.Multiply, keras.layers.Average, keras.layers.Maximum, keras.layers.Minimum,
-    keras.layers.Rescaling, keras.layers.Normalization,
-    kl.LocalResponseNormalization, kl.ChannelPadding, kl.ScaledAdd,
+    keras.layers.InputLayer,
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+    keras.layers.UnitNormalization,
+    keras.layers.PReLU,
+    keras.layers.ZeroPadding1D,
+    keras.layers.ZeroPadding2D,
+    keras.layers.ZeroPadding3D,
+    keras.layers.Cropping1D,
+    keras.layers.Cropping2D,
+    keras.layers.Cropping3D,
+    keras.layers.Concatenate,
+    keras.layers.Add,
+    keras.layers.Subtract,
+    keras.layers.Multiply,
+    keras.layers.Average,
+    keras.layers.Maximum,
+    keras.layers.Minimum,
+    keras.layers.Rescaling,
+    keras.layers.Normalization,
+    kl.LocalResponseNormalization,
+    kl.ChannelPadding,
+    kl.ScaledAdd,
 )
 
 
@@ -206,12 +257,15 @@ def _pointwise(layer, inputs, outputs) -> Cost:
     return Cost(0, "keep")
 
 
-@register_cost(keras.layers.Permute, keras.layers.UpSampling1D, keras.layers.UpSampling2D,
-               keras.layers.UpSampling3D)
+@register_cost(
+    keras.layers.Permute, keras.layers.UpSampling1D, keras.layers.UpSampling2D, keras.layers.UpSampling3D
+)
 def _rearrange(layer, inputs, outputs) -> Cost:
     return Cost(0, "unknown")  # no multiply-adds; positions move, so the receptive field is not followed
 
 
 # What the tables say is left out (shown by `kerascnn summary`).
-CONVENTION = ("multiply-adds: one per kernel weight per output position (convolutions, dense); "
-              "biases, normalization, activations, pooling and element-wise merges are not counted")
+CONVENTION = (
+    "multiply-adds: one per kernel weight per output position (convolutions, dense); "
+    "biases, normalization, activations, pooling and element-wise merges are not counted"
+)

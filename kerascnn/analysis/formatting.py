@@ -29,6 +29,7 @@ def shapes(shapes) -> str:
 
 def markdown_table(columns, rows, left: int) -> list[str]:
     """Markdown lines; the first `left` columns left-aligned, the numbers right-aligned."""
+
     def line(cells):
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 

@@ -2,7 +2,8 @@
 receptive field, and the totals the classic-CNN tables argue with.
 
 The model's graph is re-traced symbolically (every layer's `compute_output_spec`, nothing runs), with
-the batch size set, in the order the building code reads (see `_reading_order`), so any Functional or Sequential Keras model can be profiled, nested models are
+the batch size set, in the order the building code reads (see `_reading_order`), so any Functional
+or Sequential Keras model can be profiled, nested models are
 expanded (`backbone/conv1`), a shared layer gets one row per call (its weights counted once), and a
 model built for any input size can be profiled at a concrete one (`input_shape=`).
 """
@@ -20,8 +21,7 @@ from kerascnn.analysis.costs import find_rule
 from kerascnn.analysis.result import LayerProfile, Profile, positive_int
 
 
-def profile(model, *, batch_size: int = 1, input_shape: Sequence[int | None] | None = None
-            ) -> Profile:
+def profile(model, *, batch_size: int = 1, input_shape: Sequence[int | None] | None = None) -> Profile:
     """Profile a Functional or Sequential Keras model layer by layer (nothing is executed).
 
     Args:
@@ -43,25 +43,33 @@ def profile(model, *, batch_size: int = 1, input_shape: Sequence[int | None] | N
     batch_size = positive_int(batch_size, "batch_size")
     graph = _graph_of(model)
     if graph is None:
-        raise ValueError(f"`profile` reads a Functional or Sequential model's graph; "
-                         f"{type(model).__name__!r} is not one (a subclassed model has no graph to "
-                         f"read). Build it with keras.Model(inputs, outputs).")
+        raise ValueError(
+            f"`profile` reads a Functional or Sequential model's graph; "
+            f"{type(model).__name__!r} is not one (a subclassed model has no graph to "
+            f"read). Build it with keras.Model(inputs, outputs)."
+        )
     shapes = [tuple(t.shape[1:]) for t in graph.inputs]
     if input_shape is not None:
         if len(shapes) != 1:
-            raise ValueError(f"`input_shape` applies to a model with one input; {model.name!r} "
-                             f"has {len(shapes)}.")
+            raise ValueError(
+                f"`input_shape` applies to a model with one input; {model.name!r} has {len(shapes)}."
+            )
         given = tuple(input_shape)
         if len(given) != len(shapes[0]) or any(
-                not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in given):
-            raise ValueError(f"`input_shape` must be {len(shapes[0])} positive integers (no batch "
-                             f"dimension). Received: input_shape={input_shape!r}")
+            not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in given
+        ):
+            raise ValueError(
+                f"`input_shape` must be {len(shapes[0])} positive integers (no batch "
+                f"dimension). Received: input_shape={input_shape!r}"
+            )
         shapes = [given]
     for t, shape in zip(graph.inputs, shapes):
         if any(d is None for d in shape):
-            raise ValueError(f"input {_input_name(t)!r} of {model.name!r} has shape {(None, *shape)}; "
-                             f"profile needs every dimension: pass input_shape=(224, 224, 3) or "
-                             f"the size you use.")
+            raise ValueError(
+                f"input {_input_name(t)!r} of {model.name!r} has shape {(None, *shape)}; "
+                f"profile needs every dimension: pass input_shape=(224, 224, 3) or "
+                f"the size you use."
+            )
     return _Walker(batch_size).run(model, graph, shapes)
 
 
@@ -93,8 +101,7 @@ class _Walker:
             tensor = keras.KerasTensor((self.batch_size, *shape), dtype=t.dtype)
             rank = len(shape) - 1
             self._remember(tensor, _RF((1,) * rank, (1,) * rank) if rank > 0 else GLOBAL)
-            self._row(_input_name(t), "InputLayer", [tensor], 0, 0, 0, 0,
-                      inplace=False)
+            self._row(_input_name(t), "InputLayer", [tensor], 0, 0, 0, 0, inplace=False)
             inputs.append(tensor)
         self._walk(graph, inputs, prefix="")
         return Profile(model_name=model.name, batch_size=self.batch_size, rows=tuple(self.rows))
@@ -138,9 +145,16 @@ class _Walker:
         self.calls[name] = self.calls.get(name, 0) + 1
         if self.calls[name] > 1:
             name = f"{name} (call {self.calls[name]})"
-        self._row(name, type(layer).__name__, outputs, trainable, non_trainable, param_bytes,
-                  None if cost is None else int(cost.macs),
-                  inplace=cost is not None and cost.inplace)
+        self._row(
+            name,
+            type(layer).__name__,
+            outputs,
+            trainable,
+            non_trainable,
+            param_bytes,
+            None if cost is None else int(cost.macs),
+            inplace=cost is not None and cost.inplace,
+        )
         return outputs
 
     def _remember(self, tensor, state):
@@ -150,14 +164,22 @@ class _Walker:
     def _row(self, name, kind, outputs, trainable, non_trainable, param_bytes, macs, *, inplace):
         state = self.rf.get(id(outputs[0]))
         local = isinstance(state, _RF)
-        self.rows.append(LayerProfile(
-            name=name, type=kind, output_shapes=tuple(tuple(t.shape) for t in outputs),
-            trainable_params=trainable, non_trainable_params=non_trainable,
-            param_bytes=param_bytes, macs=macs,
-            activations=sum(math.prod(t.shape) for t in outputs),
-            activation_bytes=sum(math.prod(t.shape) * _itemsize(t.dtype) for t in outputs),
-            inplace=inplace,
-            receptive_field=state.size if local else None, stride=state.jump if local else None))
+        self.rows.append(
+            LayerProfile(
+                name=name,
+                type=kind,
+                output_shapes=tuple(tuple(t.shape) for t in outputs),
+                trainable_params=trainable,
+                non_trainable_params=non_trainable,
+                param_bytes=param_bytes,
+                macs=macs,
+                activations=sum(math.prod(t.shape) for t in outputs),
+                activation_bytes=sum(math.prod(t.shape) * _itemsize(t.dtype) for t in outputs),
+                inplace=inplace,
+                receptive_field=state.size if local else None,
+                stride=state.jump if local else None,
+            )
+        )
 
 
 def _reading_order(graph) -> list:

@@ -11,29 +11,54 @@ from collections.abc import Sequence
 from kerascnn.analysis.formatting import human, markdown_table
 from kerascnn.analysis.result import Profile
 
-COMPARE_COLUMNS = ("model", "input", "params", "MACs", "activations", "activation memory",
-                   "training memory")
+COMPARE_COLUMNS = (
+    "model",
+    "input",
+    "params",
+    "MACs",
+    "activations",
+    "activation memory",
+    "training memory",
+)
 
 
 def comparison_rows(profiles: Sequence[Profile], inputs: Sequence[str]) -> list[list[str]]:
-    return [[p.model_name, shape, f"{p.params:,}", human(p.macs), human(p.activations),
-             human(p.activation_bytes, "B"), human(p.training_memory().total, "B")]
-            for p, shape in zip(profiles, inputs)]
+    return [
+        [
+            p.model_name,
+            shape,
+            f"{p.params:,}",
+            human(p.macs),
+            human(p.activations),
+            human(p.activation_bytes, "B"),
+            human(p.training_memory().total, "B"),
+        ]
+        for p, shape in zip(profiles, inputs)
+    ]
 
 
 def comparison_markdown(profiles: Sequence[Profile], inputs: Sequence[str]) -> str:
-    return "\n".join(markdown_table(COMPARE_COLUMNS, comparison_rows(profiles, inputs),
-                                     left=2)) + "\n"
+    return "\n".join(markdown_table(COMPARE_COLUMNS, comparison_rows(profiles, inputs), left=2)) + "\n"
 
 
 def comparison_csv(profiles: Sequence[Profile], inputs: Sequence[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "input", "params", "macs", "activations", "activation_bytes",
-                     "training_memory_bytes"])
+    writer.writerow(
+        ["model", "input", "params", "macs", "activations", "activation_bytes", "training_memory_bytes"]
+    )
     for p, shape in zip(profiles, inputs):
-        writer.writerow([p.model_name, shape, p.params, p.macs, p.activations,
-                         p.activation_bytes, p.training_memory().total])
+        writer.writerow(
+            [
+                p.model_name,
+                shape,
+                p.params,
+                p.macs,
+                p.activations,
+                p.activation_bytes,
+                p.training_memory().total,
+            ]
+        )
     return out.getvalue()
 
 
@@ -49,9 +74,16 @@ def comparison_table(profiles: Sequence[Profile], inputs: Sequence[str]):
 
 
 def comparison_dicts(profiles: Sequence[Profile], inputs: Sequence[str]) -> list[dict]:
-    return [{"model": p.model_name, "input": shape, **p.totals(),
-             "training_memory": p.training_memory().total, "not_counted": p.not_counted}
-            for p, shape in zip(profiles, inputs)]
+    return [
+        {
+            "model": p.model_name,
+            "input": shape,
+            **p.totals(),
+            "training_memory": p.training_memory().total,
+            "not_counted": p.not_counted,
+        }
+        for p, shape in zip(profiles, inputs)
+    ]
 
 
 def plot_comparison(profiles: Sequence[Profile], path) -> None:
@@ -69,8 +101,10 @@ def plot_comparison(profiles: Sequence[Profile], path) -> None:
     plain = FuncFormatter(lambda value, _: f"{value:g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    for axis, values in ((ax.xaxis, [p.macs / p.batch_size for p in profiles]),
-                         (ax.yaxis, [p.params for p in profiles])):
+    for axis, values in (
+        (ax.xaxis, [p.macs / p.batch_size for p in profiles]),
+        (ax.yaxis, [p.params for p in profiles]),
+    ):
         decades = math.log10(max(values) / min(values)) if min(values) > 0 else 99
         axis.set_major_locator(LogLocator(subs=(1, 2, 5) if decades < 2.5 else (1,)))
         axis.set_major_formatter(plain)

@@ -11,12 +11,22 @@ from dataclasses import asdict, dataclass, field
 from kerascnn.analysis.costs import CONVENTION
 from kerascnn.analysis.formatting import axes, human, markdown_table, shapes
 
-COLUMNS = ("layer", "type", "output shape", "params", "MACs", "activations", "memory", "RF",
-           "stride")
+COLUMNS = ("layer", "type", "output shape", "params", "MACs", "activations", "memory", "RF", "stride")
 
 # Optimizer state per trainable parameter, in parameter-sized slots.
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adagrad": 1,
-                   "adadelta": 2, "adam": 2, "adamw": 2, "nadam": 2, "adamax": 2, "lion": 1}
+OPTIMIZER_SLOTS = {
+    "sgd": 0,
+    "momentum": 1,
+    "nesterov": 1,
+    "rmsprop": 1,
+    "adagrad": 1,
+    "adadelta": 2,
+    "adam": 2,
+    "adamw": 2,
+    "nadam": 2,
+    "adamax": 2,
+    "lion": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,13 @@ class TrainingMemory:
 
     @property
     def total(self) -> int:
-        return (self.weights + self.gradients + self.optimizer_state + self.activations
-                + self.activation_gradients)
+        return (
+            self.weights
+            + self.gradients
+            + self.optimizer_state
+            + self.activations
+            + self.activation_gradients
+        )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "total": self.total}
@@ -143,8 +158,9 @@ class Profile:
         """The rows of the given layer types, e.g. `select("Conv2D", "Dense")`."""
         return [r for r in self.rows if r.type in types]
 
-    def training_memory(self, optimizer: str | int = "momentum",
-                        batch_size: int | None = None) -> TrainingMemory:
+    def training_memory(
+        self, optimizer: str | int = "momentum", batch_size: int | None = None
+    ) -> TrainingMemory:
         """Bytes for one training step: weights + gradients + optimizer slots + activations and their
         gradients (for `batch_size` images; default the profile's).
 
@@ -154,27 +170,37 @@ class Profile:
         """
         if isinstance(optimizer, str):
             if optimizer.lower() not in OPTIMIZER_SLOTS:
-                raise ValueError(f"unknown optimizer {optimizer!r}. Known: "
-                                 f"{', '.join(OPTIMIZER_SLOTS)}, or give the number of slots.")
+                raise ValueError(
+                    f"unknown optimizer {optimizer!r}. Known: "
+                    f"{', '.join(OPTIMIZER_SLOTS)}, or give the number of slots."
+                )
             slots = OPTIMIZER_SLOTS[optimizer.lower()]
         elif isinstance(optimizer, int) and not isinstance(optimizer, bool) and optimizer >= 0:
             slots = optimizer
         else:
-            raise ValueError(f"`optimizer` must be a name or a number of slots. "
-                             f"Received: {optimizer!r}")
+            raise ValueError(f"`optimizer` must be a name or a number of slots. Received: {optimizer!r}")
         batch = self.batch_size if batch_size is None else positive_int(batch_size, "batch_size")
         per_param = self.param_bytes / self.params if self.params else 4
         trainable_bytes = round(self.trainable_params * per_param)
         forward = self.activation_bytes * batch // self.batch_size
-        return TrainingMemory(weights=self.param_bytes, gradients=trainable_bytes,
-                              optimizer_state=slots * trainable_bytes, activations=forward,
-                              activation_gradients=forward)
+        return TrainingMemory(
+            weights=self.param_bytes,
+            gradients=trainable_bytes,
+            optimizer_state=slots * trainable_bytes,
+            activations=forward,
+            activation_gradients=forward,
+        )
 
     def totals(self) -> dict:
-        return {"params": self.params, "trainable_params": self.trainable_params,
-                "non_trainable_params": self.non_trainable_params,
-                "param_bytes": self.param_bytes, "macs": self.macs,
-                "activations": self.activations, "activation_bytes": self.activation_bytes}
+        return {
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "param_bytes": self.param_bytes,
+            "macs": self.macs,
+            "activations": self.activations,
+            "activation_bytes": self.activation_bytes,
+        }
 
     def to_dict(self) -> dict:
         """Everything, JSON-ready: the totals, `not_counted`, the convention and a `layers` list."""
@@ -185,18 +211,34 @@ class Profile:
             for key in ("receptive_field", "stride"):
                 row[key] = list(row[key]) if row[key] is not None else None
             layers.append(row)
-        return {"model": self.model_name, "batch_size": self.batch_size, **self.totals(),
-                "not_counted": self.not_counted, "convention": self.convention,
-                "training_memory": self.training_memory().to_dict(), "layers": layers}
+        return {
+            "model": self.model_name,
+            "batch_size": self.batch_size,
+            **self.totals(),
+            "not_counted": self.not_counted,
+            "convention": self.convention,
+            "training_memory": self.training_memory().to_dict(),
+            "layers": layers,
+        }
 
     # --- as people read it ------------------------------------------------------------------------
 
     def display_rows(self) -> list[list[str]]:
         """The per-layer table's cells, formatted (`COLUMNS`)."""
-        return [[r.name, r.type, shapes(r.output_shapes), f"{r.params:,}" if r.params else "",
-                 "not counted" if r.macs is None else (human(r.macs) if r.macs else ""),
-                 human(r.activations), "in place" if r.inplace else human(r.activation_bytes, "B"),
-                 axes(r.receptive_field), axes(r.stride)] for r in self.rows]
+        return [
+            [
+                r.name,
+                r.type,
+                shapes(r.output_shapes),
+                f"{r.params:,}" if r.params else "",
+                "not counted" if r.macs is None else (human(r.macs) if r.macs else ""),
+                human(r.activations),
+                "in place" if r.inplace else human(r.activation_bytes, "B"),
+                axes(r.receptive_field),
+                axes(r.stride),
+            ]
+            for r in self.rows
+        ]
 
     def footer(self) -> list[str]:
         """The totals in sentences: parameters, multiply-adds, activations, training memory."""
@@ -213,8 +255,9 @@ class Profile:
             f"Counted as the papers count: {self.convention}.",
         ]
         if self.not_counted:
-            lines.append(f"Not counted (no multiply-add rule for their type): "
-                         f"{', '.join(self.not_counted)}.")
+            lines.append(
+                f"Not counted (no multiply-add rule for their type): {', '.join(self.not_counted)}."
+            )
         return lines
 
     def rich_table(self):
@@ -223,8 +266,11 @@ class Profile:
 
         table = Table(box=None, header_style="bold", pad_edge=False)
         for column in COLUMNS:
-            table.add_column(column, justify="left" if column in ("layer", "type", "output shape")
-                             else "right", overflow="fold")
+            table.add_column(
+                column,
+                justify="left" if column in ("layer", "type", "output shape") else "right",
+                overflow="fold",
+            )
         for row in self.display_rows():
             table.add_row(*row)
         return table
@@ -245,14 +291,37 @@ class Profile:
         """One line per layer, the numbers unformatted."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["layer", "type", "output_shape", "trainable_params",
-                         "non_trainable_params", "macs", "activations", "activation_bytes",
-                         "inplace", "receptive_field", "stride"])
+        writer.writerow(
+            [
+                "layer",
+                "type",
+                "output_shape",
+                "trainable_params",
+                "non_trainable_params",
+                "macs",
+                "activations",
+                "activation_bytes",
+                "inplace",
+                "receptive_field",
+                "stride",
+            ]
+        )
         for r in self.rows:
-            writer.writerow([r.name, r.type, shapes(r.output_shapes), r.trainable_params,
-                             r.non_trainable_params, "" if r.macs is None else r.macs,
-                             r.activations, r.activation_bytes, int(r.inplace),
-                             axes(r.receptive_field), axes(r.stride)])
+            writer.writerow(
+                [
+                    r.name,
+                    r.type,
+                    shapes(r.output_shapes),
+                    r.trainable_params,
+                    r.non_trainable_params,
+                    "" if r.macs is None else r.macs,
+                    r.activations,
+                    r.activation_bytes,
+                    int(r.inplace),
+                    axes(r.receptive_field),
+                    axes(r.stride),
+                ]
+            )
         return out.getvalue()
 
     def to_markdown(self) -> str:

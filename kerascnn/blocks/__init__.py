@@ -14,12 +14,17 @@ from collections.abc import Callable
 
 from kerascnn.blocks.attention import ATTENTION, squeeze_excite
 from kerascnn.blocks.branches import branches, inception_resnet_block
-from kerascnn.blocks.core import (CONV_ARGS, activation_layer, conv_bn_act, dropout_layer,
-                                  norm_act, pool_layer)
+from kerascnn.blocks.core import (
+    CONV_ARGS,
+    activation_layer,
+    conv_bn_act,
+    dropout_layer,
+    norm_act,
+    pool_layer,
+)
 from kerascnn.blocks.dense import dense_block, transition
 from kerascnn.blocks.head import classifier_head
-from kerascnn.blocks.inception import (auxiliary_classifier, inception_module,
-                                       naive_inception_module)
+from kerascnn.blocks.inception import auxiliary_classifier, inception_module, naive_inception_module
 from kerascnn.blocks.lenet import LENET5_C3_TABLE, subsampling, table_conv
 from kerascnn.blocks.nin import mlpconv
 from kerascnn.blocks.residual import basic_block, bottleneck_block
@@ -66,9 +71,11 @@ def register_block(name: str, *, side_output: bool = False, overwrite: bool = Fa
 
     def decorate(fn: Callable) -> Callable:
         if name in BLOCKS and not overwrite and BLOCKS[name] is not fn:
-            raise ValueError(f"A block named {name!r} is already registered "
-                             f"({BLOCKS[name].__module__}.{BLOCKS[name].__name__}); "
-                             f"pass overwrite=True to replace it.")
+            raise ValueError(
+                f"A block named {name!r} is already registered "
+                f"({BLOCKS[name].__module__}.{BLOCKS[name].__name__}); "
+                f"pass overwrite=True to replace it."
+            )
         params = inspect.signature(fn).parameters
         if "name" not in params or params["name"].kind is not inspect.Parameter.KEYWORD_ONLY:
             raise ValueError(f"Block {fn.__name__}() must take a keyword-only `name` argument.")
@@ -83,9 +90,31 @@ def register_block(name: str, *, side_output: bool = False, overwrite: bool = Fa
 
 
 __all__ = [
-    "ATTENTION", "BLOCKS", "CONV_ARGS", "LENET5_C3_TABLE", "SIDE_OUTPUTS", "activation_layer",
-    "auxiliary_classifier", "basic_block", "bottleneck_block", "branches", "classifier_head", "conv_bn_act",
-    "dense_block", "dropout_layer", "googlenet_stem", "inception_module", "inception_resnet_block", "mlpconv",
-    "naive_inception_module", "norm_act", "pool_layer", "register_block", "resnet_stem",
-    "squeeze_excite", "subsampling", "table_conv", "transition",
+    "ATTENTION",
+    "BLOCKS",
+    "CONV_ARGS",
+    "LENET5_C3_TABLE",
+    "SIDE_OUTPUTS",
+    "activation_layer",
+    "auxiliary_classifier",
+    "basic_block",
+    "bottleneck_block",
+    "branches",
+    "classifier_head",
+    "conv_bn_act",
+    "dense_block",
+    "dropout_layer",
+    "googlenet_stem",
+    "inception_module",
+    "inception_resnet_block",
+    "mlpconv",
+    "naive_inception_module",
+    "norm_act",
+    "pool_layer",
+    "register_block",
+    "resnet_stem",
+    "squeeze_excite",
+    "subsampling",
+    "table_conv",
+    "transition",
 ]

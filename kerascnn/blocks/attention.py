@@ -10,8 +10,7 @@ import keras
 from kerascnn.blocks.core import activation_layer, check_activation, check_positive_int
 
 
-def squeeze_excite(x, *, ratio: int = 16, activation: str = "relu", gate: str = "sigmoid",
-                   name: str):
+def squeeze_excite(x, *, ratio: int = 16, activation: str = "relu", gate: str = "sigmoid", name: str):
     """Squeeze-and-excitation: rescale each channel by a gate computed from global context.
 
     `GAP -> FC(C / r) -> activation -> FC(C) -> sigmoid -> x * gate` (the paper's Fig. 2/3), with
@@ -31,9 +30,11 @@ def squeeze_excite(x, *, ratio: int = 16, activation: str = "relu", gate: str = 
     channels = x.shape[-1]
     check_positive_int(ratio, "ratio", name)
     if channels // ratio < 1:
-        raise ValueError(f"Layer '{name}': squeeze-and-excitation with ratio={ratio} leaves no "
-                         f"channel of {channels}. Received: {channels} channels, ratio={ratio}; "
-                         f"use a ratio of at most {channels}.")
+        raise ValueError(
+            f"Layer '{name}': squeeze-and-excitation with ratio={ratio} leaves no "
+            f"channel of {channels}. Received: {channels} channels, ratio={ratio}; "
+            f"use a ratio of at most {channels}."
+        )
     check_activation(gate, name)
     s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
     s = keras.layers.Conv2D(channels // ratio, 1, name=f"{name}_reduce")(s)
@@ -50,10 +51,13 @@ def apply_attention(x, attention: str | None, attention_args: dict | None, *, na
     """Apply the attention module registered as `attention` (None: none), layers named `name`."""
     if attention is None:
         if attention_args:
-            raise ValueError(f"Layer '{name}': `attention_args` given without `attention`. "
-                             f"Received: attention_args={attention_args!r}")
+            raise ValueError(
+                f"Layer '{name}': `attention_args` given without `attention`. "
+                f"Received: attention_args={attention_args!r}"
+            )
         return x
     if attention not in ATTENTION:
-        raise ValueError(f"Layer '{name}': unknown attention {attention!r}. "
-                         f"Allowed: {sorted(ATTENTION)}.")
+        raise ValueError(
+            f"Layer '{name}': unknown attention {attention!r}. Allowed: {sorted(ATTENTION)}."
+        )
     return ATTENTION[attention](x, name=name, **(attention_args or {}))

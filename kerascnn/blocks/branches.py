@@ -4,7 +4,8 @@ The Inception family after GoogLeNet (Szegedy et al., "Rethinking the Inception 
 "Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning", AAAI 2017) is a
 zoo of modules that differ only in their branches: which convolutions (1x1, 3x3, factorized 1x7/7x1),
 which pooling, which strides. Writing each as a function repeats one pattern dozens of times; here a
-module is data, a list of branches, each a list of layers in the spec notation (`kerascnn.blocks.notation`):
+module is data, a list of branches, each a list of layers in the spec notation
+(`kerascnn.blocks.notation`):
 
     branches = [["conv1-96"],
                 ["conv1-64", "conv3-96"],
@@ -27,7 +28,7 @@ import keras
 
 from kerascnn.blocks.core import activation_layer, block_activation, conv_bn_act
 from kerascnn.blocks.notation import build_layer, parse_layer
-from kerascnn.layers import ScaledAdd, DropPath
+from kerascnn.layers import DropPath, ScaledAdd
 
 # Notation kinds a branch may contain: those that keep a feature map a feature map.
 _SPATIAL = ("conv", "pool", "lrn", "dropout", "bn", "act")
@@ -52,9 +53,16 @@ def branches(x, *, branches: list[list[Any]], name: str, **conv_args):
     return _concat(x, branches, _numbered(name, len(branches)), conv_args, output=f"{name}_concat")
 
 
-def inception_resnet_block(x, *, branches: list[list[Any]], scale: float = 1.0,
-                           final_activation: bool = True, drop_path: float = 0.0, name: str,
-                           **conv_args):
+def inception_resnet_block(
+    x,
+    *,
+    branches: list[list[Any]],
+    scale: float = 1.0,
+    final_activation: bool = True,
+    drop_path: float = 0.0,
+    name: str,
+    **conv_args,
+):
     """An Inception-ResNet block: `act(x + scale * conv1x1(concat(branches(x))))`.
 
     Szegedy, Ioffe, Vanhoucke & Alemi, "Inception-v4, Inception-ResNet and the Impact of Residual
@@ -72,10 +80,8 @@ def inception_resnet_block(x, *, branches: list[list[Any]], scale: float = 1.0,
     """
     check_branches(branches, name)
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
-        raise ValueError(f"Layer '{name}': `scale` must be a positive number. Received: "
-                         f"scale={scale!r}")
-    mixed = _concat(x, branches, _numbered(name, len(branches)), conv_args,
-                    output=f"{name}_concat")
+        raise ValueError(f"Layer '{name}': `scale` must be a positive number. Received: scale={scale!r}")
+    mixed = _concat(x, branches, _numbered(name, len(branches)), conv_args, output=f"{name}_concat")
     linear = {**conv_args, "norm": None, "activation": None, "use_bias": True}
     up = conv_bn_act(mixed, filters=x.shape[-1], kernel_size=1, name=f"{name}_proj", **linear)
     if drop_path:
@@ -113,13 +119,16 @@ inception_resnet_block.check_args = _check_args
 
 def _check_list(value, name, where):
     if not isinstance(value, (list, tuple)) or not value:
-        raise ValueError(f"Layer '{name}': {where} must be a non-empty list of branches (lists of "
-                         f"layers such as 'conv1-64'). Received: {value!r}")
+        raise ValueError(
+            f"Layer '{name}': {where} must be a non-empty list of branches (lists of "
+            f"layers such as 'conv1-64'). Received: {value!r}"
+        )
     for i, branch in enumerate(value, start=1):
         here = f"{where} branch {i}"
         if not isinstance(branch, (list, tuple)) or not branch:
-            raise ValueError(f"Layer '{name}': {here} must be a non-empty list of layers. "
-                             f"Received: {branch!r}")
+            raise ValueError(
+                f"Layer '{name}': {here} must be a non-empty list of layers. Received: {branch!r}"
+            )
         for item in branch:
             if isinstance(item, (list, tuple)):
                 _check_list(item, name, where=f"{here}'s fork")
@@ -129,8 +138,11 @@ def _check_list(value, name, where):
             except ValueError as e:
                 raise BranchError(f"Layer '{name}': {here}: {e}", item=item) from None
             if layer.kind not in _SPATIAL:
-                raise BranchError(f"Layer '{name}': {here}: {item!r} does not keep a feature map; "
-                                  f"branches hold {', '.join(_SPATIAL)} layers.", item=item)
+                raise BranchError(
+                    f"Layer '{name}': {here}: {item!r} does not keep a feature map; "
+                    f"branches hold {', '.join(_SPATIAL)} layers.",
+                    item=item,
+                )
 
 
 def _concat(x, branch_list, prefixes, conv_args, *, output):
@@ -140,10 +152,13 @@ def _concat(x, branch_list, prefixes, conv_args, *, output):
         return outputs[0]
     sizes = {tuple(o.shape[1:3]) for o in outputs}
     if len(sizes) > 1:
-        got = ", ".join(f"branch {i}: {'x'.join(map(str, o.shape[1:3]))}"
-                        for i, o in enumerate(outputs, start=1))
-        raise ValueError(f"Layer '{output}': branches must end at the same height and width to be "
-                         f"concatenated. Received: {got}.")
+        got = ", ".join(
+            f"branch {i}: {'x'.join(map(str, o.shape[1:3]))}" for i, o in enumerate(outputs, start=1)
+        )
+        raise ValueError(
+            f"Layer '{output}': branches must end at the same height and width to be "
+            f"concatenated. Received: {got}."
+        )
     return keras.layers.Concatenate(axis=-1, name=output)(outputs)
 
 
@@ -158,11 +173,17 @@ def _branch(x, branch, prefix, conv_args):
         if isinstance(item, (list, tuple)):  # a fork: sub-branches {prefix}a, {prefix}b, ...
             forks += 1
             fork = prefix if forks == 1 else f"{prefix}f{forks}"
-            x = _concat(x, item, [f"{fork}{letter}" for letter in "abcdefghijklmnopqrstuvwxyz"],
-                        conv_args, output=f"{fork}_concat")
+            x = _concat(
+                x,
+                item,
+                [f"{fork}{letter}" for letter in "abcdefghijklmnopqrstuvwxyz"],
+                conv_args,
+                output=f"{fork}_concat",
+            )
             continue
         layer = parse_layer(item)
         counts[layer.name_kind] = counts.get(layer.name_kind, 0) + 1
-        x = build_layer(x, layer, name=f"{prefix}_{layer.name_kind}{counts[layer.name_kind]}",
-                        defaults=conv_args)
+        x = build_layer(
+            x, layer, name=f"{prefix}_{layer.name_kind}{counts[layer.name_kind]}", defaults=conv_args
+        )
     return x

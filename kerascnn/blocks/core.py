@@ -1,5 +1,6 @@
 """The units every network here is made of: conv -> BN -> activation (or BN -> activation -> conv), and
-the single-layer helpers (activation, dropout, pooling) that blocks, stems, heads and the spec notation share.
+the single-layer helpers (activation, dropout, pooling) that blocks, stems, heads and the spec
+notation share.
 
 Batch normalization: Ioffe & Szegedy, "Batch Normalization", ICML 2015. Pre-activation ordering:
 He et al., "Identity Mappings in Deep Residual Networks", ECCV 2016.
@@ -88,24 +89,46 @@ def conv_bn_act(
     if channels is not None and (channels % groups or filters % groups):
         raise ValueError(
             f"Layer '{name}': groups={groups} must divide the input channels and `filters`. "
-            f"Received: {channels} input channels, filters={filters}.")
+            f"Received: {channels} input channels, filters={filters}."
+        )
     norm = _check_norm(norm, name)
     if use_bias is None:
         use_bias = norm is None
 
     if preact:
-        x = norm_act(x, norm=norm, activation=activation, bn_momentum=bn_momentum,
-                     bn_epsilon=bn_epsilon, name=name)
+        x = norm_act(
+            x,
+            norm=norm,
+            activation=activation,
+            bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon,
+            name=name,
+        )
     conv_padding, explicit = _resolve_padding(padding, kernel, stride, dilation_rate, name)
     if explicit is not None:
         x = keras.layers.ZeroPadding2D(explicit, name=f"{name}_pad")(x)
     x = keras.layers.Conv2D(
-        filters, kernel, strides=stride, padding=conv_padding, groups=groups,
-        dilation_rate=dilation_rate, use_bias=use_bias, kernel_initializer=kernel_initializer,
-        data_format="channels_last", name=name)(x)
+        filters,
+        kernel,
+        strides=stride,
+        padding=conv_padding,
+        groups=groups,
+        dilation_rate=dilation_rate,
+        use_bias=use_bias,
+        kernel_initializer=kernel_initializer,
+        data_format="channels_last",
+        name=name,
+    )(x)
     if not preact:
-        x = norm_act(x, norm=norm, activation=activation, bn_momentum=bn_momentum,
-                     bn_epsilon=bn_epsilon, gamma_initializer=gamma_initializer, name=name)
+        x = norm_act(
+            x,
+            norm=norm,
+            activation=activation,
+            bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon,
+            gamma_initializer=gamma_initializer,
+            name=name,
+        )
     return x
 
 
@@ -130,9 +153,13 @@ def norm_act(
         raise ValueError(f"Layer '{name}': unknown argument(s) {unknown}. Allowed: {list(CONV_ARGS)}.")
     norm = _check_norm(norm, name)
     if norm == "batch":
-        x = keras.layers.BatchNormalization(axis=-1, momentum=bn_momentum, epsilon=bn_epsilon,
-                                            gamma_initializer=gamma_initializer,
-                                            name=f"{name}_bn")(x)
+        x = keras.layers.BatchNormalization(
+            axis=-1,
+            momentum=bn_momentum,
+            epsilon=bn_epsilon,
+            gamma_initializer=gamma_initializer,
+            name=f"{name}_bn",
+        )(x)
     return activation_layer(x, activation, name=f"{name}_act")
 
 
@@ -151,8 +178,15 @@ def dropout_layer(x, rate: float, *, name: str):
     return keras.layers.Dropout(rate, name=name)(x) if rate else x
 
 
-def pool_layer(x, *, kind: Literal["max", "avg"] = "max", pool_size: int = 2,
-               strides: int | None = None, padding: Padding = "valid", name: str):
+def pool_layer(
+    x,
+    *,
+    kind: Literal["max", "avg"] = "max",
+    pool_size: int = 2,
+    strides: int | None = None,
+    padding: Padding = "valid",
+    name: str,
+):
     """Max or average pooling named `name`, with `{name}_pad` for explicit padding.
 
     Padding: "valid" floors, like the papers' `(W - k) // s + 1`; "same" is Keras' own, which pads
@@ -171,8 +205,7 @@ def pool_layer(x, *, kind: Literal["max", "avg"] = "max", pool_size: int = 2,
             x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
         padding = "valid"
     cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
-    return cls(pool_size, strides=strides, padding=padding, data_format="channels_last",
-               name=name)(x)
+    return cls(pool_size, strides=strides, padding=padding, data_format="channels_last", name=name)(x)
 
 
 def check_activation(activation, where: str) -> None:
@@ -187,7 +220,8 @@ def check_activation(activation, where: str) -> None:
         raise ValueError(
             f"Layer '{where}': unknown activation {activation!r}. Use a Keras activation name "
             f"such as 'relu', 'tanh', 'sigmoid', 'swish', 'gelu' or 'linear', or one of the "
-            f"toolkit's: {', '.join(ACTIVATIONS)}.") from None
+            f"toolkit's: {', '.join(ACTIVATIONS)}."
+        ) from None
 
 
 def block_activation(conv_args: dict) -> str | None:
@@ -206,16 +240,22 @@ def _check_norm(norm, where):
 def check_positive_int(value, what: str, where: str) -> None:
     """Raise a ValueError naming the layer unless `value` is an int >= 1 (bools refused)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Layer '{where}': `{what}` must be a positive integer. "
-                         f"Received: {what}={value!r}")
+        raise ValueError(
+            f"Layer '{where}': `{what}` must be a positive integer. Received: {what}={value!r}"
+        )
 
 
 def _pair(value, what, where) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)):
-        raise ValueError(f"Layer '{where}': `{what}` must be a positive integer or a pair of them. "
-                         f"Received: {what}={value!r}")
+    if (
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)
+    ):
+        raise ValueError(
+            f"Layer '{where}': `{what}` must be a positive integer or a pair of them. "
+            f"Received: {what}={value!r}"
+        )
     return tuple(pair)
 
 
@@ -239,10 +279,14 @@ def _resolve_padding(padding, kernel, stride, dilation, where):
 
 
 def _pad_pair(padding, where):
-    pair = (padding, padding) if isinstance(padding, int) and not isinstance(padding, bool) \
-        else padding
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pair)):
-        raise ValueError(f"Layer '{where}': `padding` must be 'same', 'valid', a non-negative "
-                         f"integer or a pair of them. Received: padding={padding!r}")
+    pair = (padding, padding) if isinstance(padding, int) and not isinstance(padding, bool) else padding
+    if (
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pair)
+    ):
+        raise ValueError(
+            f"Layer '{where}': `padding` must be 'same', 'valid', a non-negative "
+            f"integer or a pair of them. Received: padding={padding!r}"
+        )
     return tuple(pair)

@@ -11,8 +11,16 @@ import keras
 from kerascnn.blocks.core import check_positive_int, conv_bn_act, dropout_layer, pool_layer
 
 
-def dense_block(x, *, layers: int, growth_rate: int = 32, bottleneck: bool = True,
-                dropout: float = 0.0, name: str, **conv_args):
+def dense_block(
+    x,
+    *,
+    layers: int,
+    growth_rate: int = 32,
+    bottleneck: bool = True,
+    dropout: float = 0.0,
+    name: str,
+    **conv_args,
+):
     """`layers` densely connected layers: each sees the concatenation of all earlier feature maps.
 
     Each layer is `BN-ReLU-Conv3x3(k)`, or with the bottleneck (DenseNet-B/BC)
@@ -38,28 +46,34 @@ def dense_block(x, *, layers: int, growth_rate: int = 32, bottleneck: bool = Tru
         unit = f"{name}_layer{i}"
         y = x
         if bottleneck:
-            y = conv_bn_act(y, filters=4 * growth_rate, kernel_size=1, preact=True,
-                            name=f"{unit}_conv1", **conv_args)
+            y = conv_bn_act(
+                y, filters=4 * growth_rate, kernel_size=1, preact=True, name=f"{unit}_conv1", **conv_args
+            )
             y = dropout_layer(y, dropout, name=f"{unit}_drop1")
-        y = conv_bn_act(y, filters=growth_rate, kernel_size=3, preact=True, name=f"{unit}_conv2",
-                        **conv_args)
+        y = conv_bn_act(
+            y, filters=growth_rate, kernel_size=3, preact=True, name=f"{unit}_conv2", **conv_args
+        )
         y = dropout_layer(y, dropout, name=f"{unit}_drop2")
         x = keras.layers.Concatenate(axis=-1, name=f"{unit}_concat")([x, y])
     return x
 
 
 def transition(x, *, compression: float = 0.5, name: str, **conv_args):
-    """DenseNet's transition between dense blocks: `BN-ReLU-Conv1x1(floor(theta * C)) -> 2x2 avg-pool /2`.
+    """DenseNet's transition between dense blocks: `BN-ReLU-Conv1x1(floor(theta * C)) -> 2x2
+    avg-pool /2`.
 
     `compression` is theta (0.5 in DenseNet-C/BC; 1 keeps the width, as in the plain DenseNet).
 
     Layers: `{name}_conv` (with `_bn`, `_act`), `{name}_pool`.
     """
-    if not isinstance(compression, (int, float)) or isinstance(compression, bool) \
-            or not 0 < compression <= 1:
-        raise ValueError(f"Layer '{name}': `compression` must be in (0, 1]. "
-                         f"Received: compression={compression!r}")
+    if (
+        not isinstance(compression, (int, float))
+        or isinstance(compression, bool)
+        or not 0 < compression <= 1
+    ):
+        raise ValueError(
+            f"Layer '{name}': `compression` must be in (0, 1]. Received: compression={compression!r}"
+        )
     filters = int(x.shape[-1] * compression)
-    y = conv_bn_act(x, filters=filters, kernel_size=1, preact=True, name=f"{name}_conv",
-                    **conv_args)
+    y = conv_bn_act(x, filters=filters, kernel_size=1, preact=True, name=f"{name}_conv", **conv_args)
     return pool_layer(y, kind="avg", pool_size=2, strides=2, name=f"{name}_pool")

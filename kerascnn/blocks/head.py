@@ -1,4 +1,5 @@
-"""The one classifier head: pooling or flattening, optional hidden FC layers, the classifier, its output."""
+"""The one classifier head: pooling or flattening, optional hidden FC layers, the classifier, its
+output."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ from typing import Literal
 
 import keras
 
-from kerascnn.blocks.core import (activation_layer, check_activation, check_positive_int,
-                                  dropout_layer)
+from kerascnn.blocks.core import activation_layer, check_activation, check_positive_int, dropout_layer
 
 
 def classifier_head(
@@ -56,20 +56,25 @@ def classifier_head(
     """
     check_positive_int(classes, "classes", name)
     if pool not in ("avg", "max", "flatten", None):
-        raise ValueError(f"Layer '{name}': `pool` must be 'avg', 'max', 'flatten' or None. "
-                         f"Received: pool={pool!r}")
+        raise ValueError(
+            f"Layer '{name}': `pool` must be 'avg', 'max', 'flatten' or None. Received: pool={pool!r}"
+        )
     if classifier not in ("dense", "conv"):
-        raise ValueError(f"Layer '{name}': `classifier` must be 'dense' or 'conv'. "
-                         f"Received: classifier={classifier!r}")
+        raise ValueError(
+            f"Layer '{name}': `classifier` must be 'dense' or 'conv'. "
+            f"Received: classifier={classifier!r}"
+        )
     for units in hidden:
         check_positive_int(units, "hidden", name)
     check_activation(classifier_activation, name)
     check_activation(hidden_activation, name)
     if classifier == "conv":
         if hidden or pool not in ("avg", "max") or len(x.shape) != 4:
-            raise ValueError(f"Layer '{name}': classifier='conv' (NiN) needs a feature map, "
-                             f"pool 'avg' or 'max' and no hidden layers. Received: pool={pool!r}, "
-                             f"hidden={tuple(hidden)!r}, input shape {tuple(x.shape)}.")
+            raise ValueError(
+                f"Layer '{name}': classifier='conv' (NiN) needs a feature map, "
+                f"pool 'avg' or 'max' and no hidden layers. Received: pool={pool!r}, "
+                f"hidden={tuple(hidden)!r}, input shape {tuple(x.shape)}."
+            )
         x = dropout_layer(x, dropout, name=f"{name}_drop")
         x = keras.layers.Conv2D(classes, 1, name=f"{name}_logits")(x)
         x = _global_pool(x, pool, name)
@@ -77,11 +82,15 @@ def classifier_head(
 
     if pool is None:
         if len(x.shape) != 2:
-            raise ValueError(f"Layer '{name}': pool=None needs a pooled (batch, features) input. "
-                             f"Received: input shape {tuple(x.shape)}; use pool 'avg' or 'flatten'.")
+            raise ValueError(
+                f"Layer '{name}': pool=None needs a pooled (batch, features) input. "
+                f"Received: input shape {tuple(x.shape)}; use pool 'avg' or 'flatten'."
+            )
     elif len(x.shape) != 4:
-        raise ValueError(f"Layer '{name}': pool={pool!r} needs a (batch, H, W, C) feature map. "
-                         f"Received: input shape {tuple(x.shape)}; use pool=None.")
+        raise ValueError(
+            f"Layer '{name}': pool={pool!r} needs a (batch, H, W, C) feature map. "
+            f"Received: input shape {tuple(x.shape)}; use pool=None."
+        )
     elif pool == "flatten":
         x = keras.layers.Flatten(name=f"{name}_flatten")(x)
     else:

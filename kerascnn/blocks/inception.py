@@ -73,8 +73,15 @@ def naive_inception_module(x, *, filters: tuple[int, int, int], name: str, **con
     return keras.layers.Concatenate(axis=-1, name=f"{name}_concat")([b1, b2, b3, b4])
 
 
-def auxiliary_classifier(x, *, classes: int, dropout: float = 0.7,
-                         classifier_activation: str | None = "softmax", name: str, **conv_args):
+def auxiliary_classifier(
+    x,
+    *,
+    classes: int,
+    dropout: float = 0.7,
+    classifier_activation: str | None = "softmax",
+    name: str,
+    **conv_args,
+):
     """GoogLeNet's auxiliary classifier, attached to an intermediate feature map during training.
 
     Section 5 of the paper: 5x5 average pooling with stride 3 (14x14 -> 4x4), a 1x1 convolution with
@@ -86,15 +93,26 @@ def auxiliary_classifier(x, *, classes: int, dropout: float = 0.7,
     """
     y = keras.layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
     y = conv_bn_act(y, filters=128, kernel_size=1, name=f"{name}_conv", **conv_args)
-    return classifier_head(y, classes=classes, pool="flatten", hidden=(1024,), dropout=dropout,
-                           classifier_activation=classifier_activation,
-                           hidden_activation=block_activation(conv_args),
-                           name=name)
+    return classifier_head(
+        y,
+        classes=classes,
+        pool="flatten",
+        hidden=(1024,),
+        dropout=dropout,
+        classifier_activation=classifier_activation,
+        hidden_activation=block_activation(conv_args),
+        name=name,
+    )
 
 
 def _widths(filters, count, name):
-    if (not isinstance(filters, (tuple, list)) or len(filters) != count
-            or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in filters)):
-        raise ValueError(f"Layer '{name}': `filters` must list {count} positive integers. "
-                         f"Received: filters={filters!r}")
+    if (
+        not isinstance(filters, (tuple, list))
+        or len(filters) != count
+        or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in filters)
+    ):
+        raise ValueError(
+            f"Layer '{name}': `filters` must list {count} positive integers. "
+            f"Received: filters={filters!r}"
+        )
     return tuple(filters)

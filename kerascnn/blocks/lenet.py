@@ -12,9 +12,21 @@ from kerascnn.layers import ConnectionTableConv2D, Subsampling2D
 # Table I: the S2 maps each C3 map reads. Maps 0-5 read three contiguous S2 maps, 6-11 four
 # contiguous ones, 12-14 four discontinuous ones, and map 15 all six.
 LENET5_C3_TABLE = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (0, 4, 5),
+    (0, 1, 5),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (0, 3, 4, 5),
+    (0, 1, 4, 5),
+    (0, 1, 2, 5),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
 
@@ -28,8 +40,14 @@ def subsampling(x, *, activation: str | None = "lecun_tanh", name: str):
     return activation_layer(x, activation, name=f"{name}_act")
 
 
-def table_conv(x, *, table: tuple[tuple[int, ...], ...] = LENET5_C3_TABLE, kernel_size: int = 5,
-               activation: str | None = "lecun_tanh", name: str):
+def table_conv(
+    x,
+    *,
+    table: tuple[tuple[int, ...], ...] = LENET5_C3_TABLE,
+    kernel_size: int = 5,
+    activation: str | None = "lecun_tanh",
+    name: str,
+):
     """C3: a 5x5 "valid" convolution in which output map j reads only the input maps `table[j]`.
 
     With the paper's Table I on S2's 14x14x6 output: 10x10x16 and 1,516 parameters (a full

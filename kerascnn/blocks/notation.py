@@ -32,8 +32,21 @@ from kerascnn.blocks.core import activation_layer, conv_bn_act, dropout_layer, p
 from kerascnn.config.errors import did_you_mean
 from kerascnn.layers import LocalResponseNormalization, get_activation
 
-EXAMPLES = ("conv3-64", "conv11-96 s4 p0", "FC-4096", "maxpool", "maxpool3 s2", "avgpool", "gap",
-            "gmp", "LRN", "dropout-0.5", "flatten", "bn", "relu")
+EXAMPLES = (
+    "conv3-64",
+    "conv11-96 s4 p0",
+    "FC-4096",
+    "maxpool",
+    "maxpool3 s2",
+    "avgpool",
+    "gap",
+    "gmp",
+    "LRN",
+    "dropout-0.5",
+    "flatten",
+    "bn",
+    "relu",
+)
 
 _HEADS = [
     ("conv", re.compile(r"^conv(\d+)(?:x(\d+))?-(\d+)$")),
@@ -46,8 +59,14 @@ _ACT_ALIASES = {"soft-max": "softmax"}
 
 # modifier -> (kinds that accept it)
 _FLAGS = {
-    "same": ("conv", "pool"), "valid": ("conv", "pool"), "bias": ("conv",), "nobias": ("conv",),
-    "bn": ("conv",), "nobn": ("conv",), "preact": ("conv",), "linear": ("conv", "fc"),
+    "same": ("conv", "pool"),
+    "valid": ("conv", "pool"),
+    "bias": ("conv",),
+    "nobias": ("conv",),
+    "bn": ("conv",),
+    "nobn": ("conv",),
+    "preact": ("conv",),
+    "linear": ("conv", "fc"),
 }
 _NUMBERED = {"s": ("conv", "pool"), "p": ("conv", "pool"), "g": ("conv",), "d": ("conv",)}
 _KEYED = {"act": ("conv", "fc"), "n": ("lrn",), "alpha": ("lrn",), "beta": ("lrn",), "k": ("lrn",)}
@@ -107,9 +126,11 @@ def _parse_head(head: str, text: str) -> tuple[str, dict]:
         return "act", {"activation": activation}
     hint = did_you_mean(head, ["conv3-64", "fc-4096", "maxpool", "avgpool", "dropout-0.5", *_SIMPLE])
     where = f" in {text!r}" if len(text.split()) > 1 else ""
-    raise ValueError(f"unknown layer {head!r}{where}. Known forms: "
-                     f"{', '.join(EXAMPLES)} (any Keras activation name is a layer too)."
-                     + (f" Hint: {hint[0].upper()}{hint[1:]}" if hint else ""))
+    raise ValueError(
+        f"unknown layer {head!r}{where}. Known forms: "
+        f"{', '.join(EXAMPLES)} (any Keras activation name is a layer too)."
+        + (f" Hint: {hint[0].upper()}{hint[1:]}" if hint else "")
+    )
 
 
 def _apply_modifier(kind: str, args: dict, modifier: str, text: str) -> None:
@@ -131,8 +152,10 @@ def _apply_modifier(kind: str, args: dict, modifier: str, text: str) -> None:
         key, _, value = modifier.partition("=")
         key = key.lower()
         if key not in _KEYED:
-            raise ValueError(f"unknown modifier {modifier!r} in {text!r}. "
-                             f"Keyed modifiers: {', '.join(k + '=' for k in _KEYED)}.")
+            raise ValueError(
+                f"unknown modifier {modifier!r} in {text!r}. "
+                f"Keyed modifiers: {', '.join(k + '=' for k in _KEYED)}."
+            )
         _allowed(modifier, _KEYED[key], kind, text)
         if key == "act":
             if not _is_activation(value):
@@ -144,7 +167,9 @@ def _apply_modifier(kind: str, args: dict, modifier: str, text: str) -> None:
             try:
                 args[key] = float(value)
             except ValueError:
-                raise ValueError(f"{key} must be a number. Received: {modifier!r} in {text!r}.") from None
+                raise ValueError(
+                    f"{key} must be a number. Received: {modifier!r} in {text!r}."
+                ) from None
         return
     match = re.match(r"^([spgd])(\d+)$", low)
     if match:
@@ -155,16 +180,20 @@ def _apply_modifier(kind: str, args: dict, modifier: str, text: str) -> None:
         args[key] = value if letter == "p" else _positive(value, key, text)
         return
     hint = did_you_mean(low, [*_FLAGS, "s2", "p1", "g2", "d2", *(k + "=" for k in _KEYED)])
-    raise ValueError(f"unknown modifier {modifier!r} in {text!r}. Modifiers: s<stride>, p<pad>, "
-                     f"g<groups>, d<dilation>, same, valid, bias, nobias, bn, nobn, preact, linear, "
-                     f"act=<name>; LRN: n=, alpha=, beta=, k=."
-                     + (f" Hint: {hint[0].upper()}{hint[1:]}" if hint else ""))
+    raise ValueError(
+        f"unknown modifier {modifier!r} in {text!r}. Modifiers: s<stride>, p<pad>, "
+        f"g<groups>, d<dilation>, same, valid, bias, nobias, bn, nobn, preact, linear, "
+        f"act=<name>; LRN: n=, alpha=, beta=, k=."
+        + (f" Hint: {hint[0].upper()}{hint[1:]}" if hint else "")
+    )
 
 
 def _allowed(modifier, kinds, kind, text):
     if kind not in kinds:
-        raise ValueError(f"modifier {modifier!r} does not apply to a {kind} layer ({text!r}); "
-                         f"it applies to: {', '.join(kinds)}.")
+        raise ValueError(
+            f"modifier {modifier!r} does not apply to a {kind} layer ({text!r}); "
+            f"it applies to: {', '.join(kinds)}."
+        )
 
 
 def _positive(value, what, text) -> int:
@@ -190,11 +219,14 @@ def build_layer(x, layer: LayerSpec, *, name: str, defaults: dict | None = None)
         return conv_bn_act(x, name=name, **{**defaults, **args})
     if layer.kind == "fc":
         if len(x.shape) != 2:
-            raise ValueError(f"'{layer.text}' needs a flattened input but receives shape "
-                             f"{tuple(x.shape)}; put 'flatten' (or 'gap') before it.")
+            raise ValueError(
+                f"'{layer.text}' needs a flattened input but receives shape "
+                f"{tuple(x.shape)}; put 'flatten' (or 'gap') before it."
+            )
         x = keras.layers.Dense(args["units"], name=name)(x)
-        return activation_layer(x, args.get("activation", defaults.get("activation", "relu")),
-                                name=f"{name}_act")
+        return activation_layer(
+            x, args.get("activation", defaults.get("activation", "relu")), name=f"{name}_act"
+        )
     if layer.kind == "pool":
         return pool_layer(x, name=name, **args)
     if layer.kind == "gap":
@@ -209,8 +241,10 @@ def build_layer(x, layer: LayerSpec, *, name: str, defaults: dict | None = None)
         return keras.layers.Flatten(name=name)(x)
     if layer.kind == "bn":
         return keras.layers.BatchNormalization(
-            momentum=defaults.get("bn_momentum", 0.9), epsilon=defaults.get("bn_epsilon", 1e-5),
-            name=name)(x)
+            momentum=defaults.get("bn_momentum", 0.9),
+            epsilon=defaults.get("bn_epsilon", 1e-5),
+            name=name,
+        )(x)
     if layer.kind == "act":
         return activation_layer(x, args["activation"], name=name)
     raise AssertionError(f"unhandled layer kind {layer.kind!r}")  # parse_layer only makes the above

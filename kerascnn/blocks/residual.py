@@ -32,8 +32,7 @@ from typing import Literal
 import keras
 
 from kerascnn.blocks.attention import apply_attention
-from kerascnn.blocks.core import (activation_layer, block_activation, conv_bn_act, dropout_layer,
-                                  norm_act)
+from kerascnn.blocks.core import activation_layer, block_activation, conv_bn_act, dropout_layer, norm_act
 from kerascnn.layers import ChannelPadding, DropPath
 
 Shortcut = Literal["A", "B", "C", "none"]
@@ -91,23 +90,74 @@ def basic_block(
     width = _width(filters * width_factor, name)
     if preact:
         pre = norm_act(x, name=f"{name}_preact", **conv_args)
-        short = _shortcut(x, pre, filters=width, strides=strides, kind=shortcut, preact=True,
-                          name=name, conv_args=conv_args)
-        y = _bare_conv(pre, filters=width, kernel_size=3, strides=strides, groups=groups,
-                       name=f"{name}_conv1", conv_args=conv_args)
+        short = _shortcut(
+            x,
+            pre,
+            filters=width,
+            strides=strides,
+            kind=shortcut,
+            preact=True,
+            name=name,
+            conv_args=conv_args,
+        )
+        y = _bare_conv(
+            pre,
+            filters=width,
+            kernel_size=3,
+            strides=strides,
+            groups=groups,
+            name=f"{name}_conv1",
+            conv_args=conv_args,
+        )
         y = dropout_layer(y, dropout, name=f"{name}_drop")
-        y = conv_bn_act(y, filters=width, kernel_size=3, groups=groups, preact=True,
-                        name=f"{name}_conv2", **_last(conv_args, zero_init_last, preact=True))
+        y = conv_bn_act(
+            y,
+            filters=width,
+            kernel_size=3,
+            groups=groups,
+            preact=True,
+            name=f"{name}_conv2",
+            **_last(conv_args, zero_init_last, preact=True),
+        )
     else:
-        short = _shortcut(x, x, filters=width, strides=strides, kind=shortcut, preact=False,
-                          name=name, conv_args=conv_args)
-        y = conv_bn_act(x, filters=width, kernel_size=3, strides=strides, groups=groups,
-                        name=f"{name}_conv1", **conv_args)
+        short = _shortcut(
+            x,
+            x,
+            filters=width,
+            strides=strides,
+            kind=shortcut,
+            preact=False,
+            name=name,
+            conv_args=conv_args,
+        )
+        y = conv_bn_act(
+            x,
+            filters=width,
+            kernel_size=3,
+            strides=strides,
+            groups=groups,
+            name=f"{name}_conv1",
+            **conv_args,
+        )
         y = dropout_layer(y, dropout, name=f"{name}_drop")
-        y = conv_bn_act(y, filters=width, kernel_size=3, groups=groups, name=f"{name}_conv2",
-                        **_last({**conv_args, "activation": None}, zero_init_last, preact=False))
-    return _merge(y, short, preact=preact, attention=attention, attention_args=attention_args,
-                  drop_path=drop_path, name=name, conv_args=conv_args)
+        y = conv_bn_act(
+            y,
+            filters=width,
+            kernel_size=3,
+            groups=groups,
+            name=f"{name}_conv2",
+            **_last({**conv_args, "activation": None}, zero_init_last, preact=False),
+        )
+    return _merge(
+        y,
+        short,
+        preact=preact,
+        attention=attention,
+        attention_args=attention_args,
+        drop_path=drop_path,
+        name=name,
+        conv_args=conv_args,
+    )
 
 
 def bottleneck_block(
@@ -169,60 +219,129 @@ def bottleneck_block(
         **conv_args: forwarded to `conv_bn_act`.
     """
     if stride_on not in ("1x1", "3x3"):
-        raise ValueError(f"Layer '{name}': `stride_on` must be '1x1' or '3x3'. "
-                         f"Received: stride_on={stride_on!r}")
+        raise ValueError(
+            f"Layer '{name}': `stride_on` must be '1x1' or '3x3'. Received: stride_on={stride_on!r}"
+        )
     _width(base_width, name, what="base_width")
     inner = _width(filters * width_factor * base_width / 64, name) * groups
     out = _width(filters * expansion, name)
     stride_1x1, stride_3x3 = (strides, 1) if stride_on == "1x1" else (1, strides)
     if preact:
         pre = norm_act(x, name=f"{name}_preact", **conv_args)
-        short = _shortcut(x, pre, filters=out, strides=strides, kind=shortcut, preact=True,
-                          name=name, conv_args=conv_args)
-        y = _bare_conv(pre, filters=inner, kernel_size=1, strides=stride_1x1,
-                       name=f"{name}_conv1", conv_args=conv_args)
-        y = conv_bn_act(y, filters=inner, kernel_size=3, strides=stride_3x3, groups=groups,
-                        preact=True, name=f"{name}_conv2", **conv_args)
-        y = conv_bn_act(y, filters=out, kernel_size=1, preact=True, name=f"{name}_conv3",
-                        **_last(conv_args, zero_init_last, preact=True))
+        short = _shortcut(
+            x,
+            pre,
+            filters=out,
+            strides=strides,
+            kind=shortcut,
+            preact=True,
+            name=name,
+            conv_args=conv_args,
+        )
+        y = _bare_conv(
+            pre,
+            filters=inner,
+            kernel_size=1,
+            strides=stride_1x1,
+            name=f"{name}_conv1",
+            conv_args=conv_args,
+        )
+        y = conv_bn_act(
+            y,
+            filters=inner,
+            kernel_size=3,
+            strides=stride_3x3,
+            groups=groups,
+            preact=True,
+            name=f"{name}_conv2",
+            **conv_args,
+        )
+        y = conv_bn_act(
+            y,
+            filters=out,
+            kernel_size=1,
+            preact=True,
+            name=f"{name}_conv3",
+            **_last(conv_args, zero_init_last, preact=True),
+        )
     else:
-        short = _shortcut(x, x, filters=out, strides=strides, kind=shortcut, preact=False,
-                          name=name, conv_args=conv_args)
-        y = conv_bn_act(x, filters=inner, kernel_size=1, strides=stride_1x1,
-                        name=f"{name}_conv1", **conv_args)
-        y = conv_bn_act(y, filters=inner, kernel_size=3, strides=stride_3x3, groups=groups,
-                        name=f"{name}_conv2", **conv_args)
-        y = conv_bn_act(y, filters=out, kernel_size=1, name=f"{name}_conv3",
-                        **_last({**conv_args, "activation": None}, zero_init_last, preact=False))
-    return _merge(y, short, preact=preact, attention=attention, attention_args=attention_args,
-                  drop_path=drop_path, name=name, conv_args=conv_args)
+        short = _shortcut(
+            x,
+            x,
+            filters=out,
+            strides=strides,
+            kind=shortcut,
+            preact=False,
+            name=name,
+            conv_args=conv_args,
+        )
+        y = conv_bn_act(
+            x, filters=inner, kernel_size=1, strides=stride_1x1, name=f"{name}_conv1", **conv_args
+        )
+        y = conv_bn_act(
+            y,
+            filters=inner,
+            kernel_size=3,
+            strides=stride_3x3,
+            groups=groups,
+            name=f"{name}_conv2",
+            **conv_args,
+        )
+        y = conv_bn_act(
+            y,
+            filters=out,
+            kernel_size=1,
+            name=f"{name}_conv3",
+            **_last({**conv_args, "activation": None}, zero_init_last, preact=False),
+        )
+    return _merge(
+        y,
+        short,
+        preact=preact,
+        attention=attention,
+        attention_args=attention_args,
+        drop_path=drop_path,
+        name=name,
+        conv_args=conv_args,
+    )
 
 
 def _last(conv_args, zero_init_last, *, preact):
     """The arguments of a branch's last unit: zero-initialized with `zero_init_last`."""
     if not zero_init_last:
         return conv_args
-    return {**conv_args, "kernel_initializer": "zeros"} if preact else {
-        **conv_args, "gamma_initializer": "zeros"}
+    return (
+        {**conv_args, "kernel_initializer": "zeros"}
+        if preact
+        else {**conv_args, "gamma_initializer": "zeros"}
+    )
 
 
 def _merge(y, short, *, preact, attention, attention_args, drop_path, name, conv_args):
     y = apply_attention(y, attention, attention_args, name=f"{name}_{attention}")
-    if not isinstance(drop_path, (int, float)) or isinstance(drop_path, bool) or not (
-            0 <= drop_path < 1):
-        raise ValueError(f"Layer '{name}': `drop_path` must be in [0, 1). Received: "
-                         f"drop_path={drop_path!r}")
+    if (
+        not isinstance(drop_path, (int, float))
+        or isinstance(drop_path, bool)
+        or not (0 <= drop_path < 1)
+    ):
+        raise ValueError(
+            f"Layer '{name}': `drop_path` must be in [0, 1). Received: drop_path={drop_path!r}"
+        )
     if short is None:  # a plain block
         if drop_path:
-            raise ValueError(f"Layer '{name}': stochastic depth drops a residual branch, and a "
-                             f"plain block (shortcut='none') has no shortcut to keep. Received: "
-                             f"drop_path={drop_path!r}")
+            raise ValueError(
+                f"Layer '{name}': stochastic depth drops a residual branch, and a "
+                f"plain block (shortcut='none') has no shortcut to keep. Received: "
+                f"drop_path={drop_path!r}"
+            )
         return y if preact else activation_layer(y, block_activation(conv_args), name=f"{name}_out")
     if drop_path:
         y = DropPath(drop_path, name=f"{name}_drop_path")(y)
     if tuple(y.shape[1:]) != tuple(short.shape[1:]):
-        raise ValueError(f"Layer '{name}_add': the residual branch gives shape {tuple(y.shape[1:])} "
-                         f"but the shortcut gives {tuple(short.shape[1:])}.")
+        raise ValueError(
+            f"Layer '{name}_add': the residual branch gives shape {tuple(y.shape[1:])} "
+            f"but the shortcut gives {tuple(short.shape[1:])}."
+        )
     y = keras.layers.Add(name=f"{name}_add")([short, y])
     if preact:
         return y
@@ -232,21 +351,37 @@ def _merge(y, short, *, preact, attention, attention_args, drop_path, name, conv
 def _shortcut(x, source, *, filters, strides, kind, preact, name, conv_args):
     """The shortcut path; `source` is what a projection reads (the pre-activated x when preact)."""
     if kind not in ("A", "B", "C", "none"):
-        raise ValueError(f"Layer '{name}': `shortcut` must be 'A', 'B', 'C' or 'none' (He et al. "
-                         f"2016, section 4.1). Received: shortcut={kind!r}")
+        raise ValueError(
+            f"Layer '{name}': `shortcut` must be 'A', 'B', 'C' or 'none' (He et al. "
+            f"2016, section 4.1). Received: shortcut={kind!r}"
+        )
     if kind == "none":
         return None
     channels = x.shape[-1]
     if kind == "C" or (kind == "B" and channels != filters):
         if preact:
-            return _bare_conv(source, filters=filters, kernel_size=1, strides=strides,
-                              name=f"{name}_shortcut", conv_args=conv_args)
-        return conv_bn_act(source, filters=filters, kernel_size=1, strides=strides,
-                           name=f"{name}_shortcut", **{**conv_args, "activation": None})
+            return _bare_conv(
+                source,
+                filters=filters,
+                kernel_size=1,
+                strides=strides,
+                name=f"{name}_shortcut",
+                conv_args=conv_args,
+            )
+        return conv_bn_act(
+            source,
+            filters=filters,
+            kernel_size=1,
+            strides=strides,
+            name=f"{name}_shortcut",
+            **{**conv_args, "activation": None},
+        )
     if channels > filters:
-        raise ValueError(f"Layer '{name}_shortcut': shortcut 'A' can only add channels, not remove "
-                         f"them. Received: {channels} input channels, {filters} output channels; "
-                         f"use shortcut 'B'.")
+        raise ValueError(
+            f"Layer '{name}_shortcut': shortcut 'A' can only add channels, not remove "
+            f"them. Received: {channels} input channels, {filters} output channels; "
+            f"use shortcut 'B'."
+        )
     if strides != 1:
         x = keras.layers.MaxPooling2D(pool_size=1, strides=strides, name=f"{name}_shortcut_pool")(x)
     if channels < filters:
@@ -256,13 +391,14 @@ def _shortcut(x, source, *, filters, strides, kind, preact, name, conv_args):
 
 def _bare_conv(x, *, conv_args, **kwargs):
     """A convolution alone: in pre-activation blocks the next unit's BN follows it, so no bias."""
-    return conv_bn_act(x, **{**conv_args, "norm": None, "activation": None, "use_bias": False},
-                       **kwargs)
+    return conv_bn_act(x, **{**conv_args, "norm": None, "activation": None, "use_bias": False}, **kwargs)
 
 
 def _width(value, name, what="width"):
     width = int(value)
     if width < 1:
-        raise ValueError(f"Layer '{name}': the {what} works out to {value!r}, which leaves no "
-                         f"channel; check filters, width_factor and base_width.")
+        raise ValueError(
+            f"Layer '{name}': the {what} works out to {value!r}, which leaves no "
+            f"channel; check filters, width_factor and base_width."
+        )
     return width

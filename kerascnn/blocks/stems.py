@@ -10,8 +10,17 @@ from kerascnn.blocks.core import conv_bn_act, pool_layer
 from kerascnn.layers import LocalResponseNormalization
 
 
-def resnet_stem(x, *, filters: int = 64, kernel_size: int = 7, pool: bool = True,
-                preact: bool = False, pool_padding: int | str = 1, name: str, **conv_args):
+def resnet_stem(
+    x,
+    *,
+    filters: int = 64,
+    kernel_size: int = 7,
+    pool: bool = True,
+    preact: bool = False,
+    pool_padding: int | str = 1,
+    name: str,
+    **conv_args,
+):
     """ResNet's stem (He et al. 2016, Table 1 "conv1" and the 3x3 max-pool of "conv2_x").
 
     `7x7/2 conv (pad 3) -> BN -> act -> 3x3/2 max-pool (pad 1)`: 224 -> 112 -> 56. DenseNet-121/169/201
@@ -25,18 +34,19 @@ def resnet_stem(x, *, filters: int = 64, kernel_size: int = 7, pool: bool = True
     """
     if preact:
         conv_args = {**conv_args, "norm": None, "activation": None}
-    x = conv_bn_act(x, filters=filters, kernel_size=kernel_size, strides=2, name=f"{name}_conv",
-                    **conv_args)
+    x = conv_bn_act(
+        x, filters=filters, kernel_size=kernel_size, strides=2, name=f"{name}_conv", **conv_args
+    )
     if pool:
-        x = pool_layer(x, kind="max", pool_size=3, strides=2, padding=pool_padding,
-                       name=f"{name}_pool")
+        x = pool_layer(x, kind="max", pool_size=3, strides=2, padding=pool_padding, name=f"{name}_pool")
     return x
 
 
 def googlenet_stem(x, *, lrn: bool = True, name: str, **conv_args):
     """GoogLeNet's stem (Szegedy et al. 2015, Table 1 and Figure 3), 224 -> 28.
 
-    `conv 7x7/2 (64) -> max-pool 3x3/2 -> LRN -> conv 1x1 (64) -> conv 3x3 (192) -> LRN -> max-pool 3x3/2`.
+    `conv 7x7/2 (64) -> max-pool 3x3/2 -> LRN -> conv 1x1 (64) -> conv 3x3 (192) -> LRN -> max-pool
+    3x3/2`.
     The pools use ceil-mode ("same") as the Caffe original does: 112 -> 56 and 56 -> 28. The LRN layers
     use the Caffe model's constants (size 5, alpha 1e-4 divided by the size as Caffe does, beta 0.75,
     k 1); `lrn=False` drops them, as later BN variants do.

@@ -23,8 +23,7 @@ from typing import Any
 import yaml
 
 from kerascnn.config.errors import ConfigError
-from kerascnn.config.limits import (MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_VALUES, check_nesting,
-                                    read_bounded)
+from kerascnn.config.limits import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_VALUES, check_nesting, read_bounded
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,16 +59,17 @@ class Source:
                 return start
         return None
 
-    def error(self, path: tuple, message: str, *, hint: str | None = None,
-              value: Any = None) -> ConfigError:
+    def error(
+        self, path: tuple, message: str, *, hint: str | None = None, value: Any = None
+    ) -> ConfigError:
         """A `ConfigError` for `path`, located in this source (or in the `--set` that gave it)."""
         path = tuple(path)
         for cut in range(len(path), 0, -1):
             if path[:cut] in self.overrides:
-                return ConfigError(message, path=path, hint=hint,
-                                   origin=f"--set {self.overrides[path[:cut]]}")
-        return ConfigError(message, path=path, file=self.file,
-                           line=self.line_of(path, value), hint=hint)
+                return ConfigError(
+                    message, path=path, hint=hint, origin=f"--set {self.overrides[path[:cut]]}"
+                )
+        return ConfigError(message, path=path, file=self.file, line=self.line_of(path, value), hint=hint)
 
 
 def load_document(path: str | Path) -> tuple[dict, Source]:
@@ -82,8 +82,9 @@ def load_document(path: str | Path) -> tuple[dict, Source]:
     path = Path(path)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise ConfigError(f"unsupported file type {path.suffix!r}. Allowed: .toml, .yaml, .yml.",
-                          file=str(path))
+        raise ConfigError(
+            f"unsupported file type {path.suffix!r}. Allowed: .toml, .yaml, .yml.", file=str(path)
+        )
     try:
         text = read_bounded(path, MAX_DOCUMENT_BYTES, what="a recipe or spec").decode("utf-8")
     except FileNotFoundError:
@@ -97,8 +98,11 @@ def loads(text: str, *, kind: str, file: str | None = None) -> tuple[dict, Sourc
     """Parse TOML or YAML text (`kind` is "toml" or "yaml") into a dict and its `Source`, within
     the limits of `kerascnn.config.limits` (size, nesting, values)."""
     if len(text) > MAX_DOCUMENT_BYTES:
-        raise ConfigError(f"the document is larger than {MAX_DOCUMENT_BYTES >> 20} MiB, kerascnn's "
-                          f"limit for a recipe or spec; refused.", file=file)
+        raise ConfigError(
+            f"the document is larger than {MAX_DOCUMENT_BYTES >> 20} MiB, kerascnn's "
+            f"limit for a recipe or spec; refused.",
+            file=file,
+        )
     if kind == "toml":
         data, lines = _load_toml(text, file)
     elif kind == "yaml":
@@ -106,8 +110,9 @@ def loads(text: str, *, kind: str, file: str | None = None) -> tuple[dict, Sourc
     else:
         raise ValueError(f"kind must be 'toml' or 'yaml'. Received: kind={kind!r}")
     if not isinstance(data, dict):
-        raise ConfigError(f"the document must be a table of keys, not {type(data).__name__}.",
-                          file=file, line=1)
+        raise ConfigError(
+            f"the document must be a table of keys, not {type(data).__name__}.", file=file, line=1
+        )
     return data, Source(file=file, lines=lines, text=text.splitlines())
 
 
@@ -143,8 +148,11 @@ def _load_toml(text: str, file: str | None) -> tuple[Any, dict]:
 
 
 def _too_deep(file) -> ConfigError:
-    return ConfigError(f"the document nests deeper than {MAX_DEPTH} levels, kerascnn's limit for "
-                       f"a recipe or spec; refused.", file=file)
+    return ConfigError(
+        f"the document nests deeper than {MAX_DEPTH} levels, kerascnn's limit for "
+        f"a recipe or spec; refused.",
+        file=file,
+    )
 
 
 def _toml_lines(text: str) -> dict[tuple, int]:
@@ -190,6 +198,7 @@ def _toml_lines(text: str) -> dict[tuple, int]:
 
 # --- YAML -------------------------------------------------------------------------------------------
 
+
 class _SafeLoader(yaml.SafeLoader):
     """PyYAML's safe loader; tags that construct Python objects stay unknown to it and fail."""
 
@@ -214,8 +223,10 @@ def _load_yaml(text: str, file: str | None) -> tuple[Any, dict]:
         line = mark.line + 1 if mark else None
         problem = e.problem or str(e)
         if "constructor for the tag" in problem:
-            problem = ("YAML tags that build Python objects are not allowed; "
-                       "a spec or recipe holds plain data only (" + problem + ")")
+            problem = (
+                "YAML tags that build Python objects are not allowed; "
+                "a spec or recipe holds plain data only (" + problem + ")"
+            )
         raise ConfigError(f"invalid YAML: {problem}.", file=file, line=line) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"invalid YAML: {e}.", file=file) from None
@@ -246,10 +257,13 @@ def _measure_yaml(node, level: int, memo: dict, file) -> int:
         count += _measure_yaml(child, level + 1, memo, file)
         depth = max(depth, 1 + memo[id(child)][1])
         if count > MAX_VALUES:
-            raise ConfigError(f"the document holds more than {MAX_VALUES:,} values once its YAML "
-                              f"aliases are expanded (an alias bomb?), kerascnn's limit for a "
-                              f"recipe or spec; refused unexpanded.",
-                              file=file, line=node.start_mark.line + 1)
+            raise ConfigError(
+                f"the document holds more than {MAX_VALUES:,} values once its YAML "
+                f"aliases are expanded (an alias bomb?), kerascnn's limit for a "
+                f"recipe or spec; refused unexpanded.",
+                file=file,
+                line=node.start_mark.line + 1,
+            )
     memo[id(node)] = (count, depth)
     return count
 
@@ -267,11 +281,13 @@ def _walk_yaml(node, path: tuple, lines: dict, file, seen: set) -> None:
                 if key in keys:
                     raise ConfigError(
                         f"duplicate key {key!r} (first defined on line {keys[key]}).",
-                        path=path + (key,), file=file, line=key_node.start_mark.line + 1)
+                        path=path + (key,),
+                        file=file,
+                        line=key_node.start_mark.line + 1,
+                    )
                 keys[key] = key_node.start_mark.line + 1
                 lines[path + (key,)] = key_node.start_mark.line + 1
-            _walk_yaml(value_node, path + ((key,) if key not in (None, "<<") else ()),
-                       lines, file, seen)
+            _walk_yaml(value_node, path + ((key,) if key not in (None, "<<") else ()), lines, file, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _walk_yaml(item, path + (i,), lines, file, seen)

@@ -80,8 +80,16 @@ class ConfigError(ValueError):
         origin: where the value came from when not from the file, e.g. "--set train.epochs=0".
     """
 
-    def __init__(self, message: str, *, path: Sequence = (), file: str | None = None,
-                 line: int | None = None, hint: str | None = None, origin: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Sequence = (),
+        file: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+        origin: str | None = None,
+    ):
         self.message = message
         self.path = tuple(path)
         self.file = file

@@ -22,10 +22,27 @@ from pathlib import Path
 
 from kerascnn.config.errors import ConfigError
 
-__all__ = ["MAX_DOCUMENT_BYTES", "MAX_JSON_BYTES", "MAX_DEPTH", "MAX_VALUES", "MAX_MEMBER_BYTES",
-           "MAX_CONFIG_BYTES", "MAX_RATIO", "MAX_MEMBERS", "MAX_HEADER_BYTES", "MAX_PIXELS",
-           "read_bounded", "read_json", "loads_json", "check_nesting", "open_archive",
-           "read_member", "check_safetensors", "check_pixels", "image_size"]
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "MAX_JSON_BYTES",
+    "MAX_DEPTH",
+    "MAX_VALUES",
+    "MAX_MEMBER_BYTES",
+    "MAX_CONFIG_BYTES",
+    "MAX_RATIO",
+    "MAX_MEMBERS",
+    "MAX_HEADER_BYTES",
+    "MAX_PIXELS",
+    "read_bounded",
+    "read_json",
+    "loads_json",
+    "check_nesting",
+    "open_archive",
+    "read_member",
+    "check_safetensors",
+    "check_pixels",
+    "image_size",
+]
 
 MAX_DOCUMENT_BYTES = 1 << 20  # a recipe or spec file (TOML, YAML): 1 MiB
 MAX_JSON_BYTES = 64 << 20  # a JSON file kerascnn or keras-tuner wrote in a run directory: 64 MiB
@@ -42,8 +59,7 @@ MAX_PIXELS = MAX_SIDE * MAX_SIDE  # an image to decode: 67 megapixels (a 61-mega
 
 def _size(n: int) -> str:
     """1048576 -> "1 MiB"."""
-    for unit, shift in (("EiB", 60), ("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20),
-                        ("KiB", 10)):
+    for unit, shift in (("EiB", 60), ("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if n >= 1 << shift:
             return f"{n / (1 << shift):.3g} {unit}"
     return f"{n} bytes"
@@ -60,13 +76,16 @@ def read_bounded(path: str | Path, limit: int, *, what: str) -> bytes:
     with open(path, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise ConfigError(f"the file is larger than {_size(limit)}, kerascnn's limit for {what}; "
-                          f"refused unread.", file=str(path))
+        raise ConfigError(
+            f"the file is larger than {_size(limit)}, kerascnn's limit for {what}; refused unread.",
+            file=str(path),
+        )
     return data
 
 
-def check_nesting(value, *, file, what: str = "a JSON file", limit: int = MAX_DEPTH,
-                  values: int | None = None) -> None:
+def check_nesting(
+    value, *, file, what: str = "a JSON file", limit: int = MAX_DEPTH, values: int | None = None
+) -> None:
     """A parsed document nests at most `limit` deep (and, with `values`, holds at most that many
     values); walked without recursion, so that no depth makes the walk itself fail. `what` names
     the kind of document in the message."""
@@ -75,8 +94,10 @@ def check_nesting(value, *, file, what: str = "a JSON file", limit: int = MAX_DE
         node, depth = stack.pop()
         count += 1
         if values is not None and count > values:
-            raise ConfigError(f"the document holds more than {values:,} values, kerascnn's limit "
-                              f"for {what}; refused.", file=_name(file))
+            raise ConfigError(
+                f"the document holds more than {values:,} values, kerascnn's limit for {what}; refused.",
+                file=_name(file),
+            )
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, (list, tuple)):
@@ -84,8 +105,10 @@ def check_nesting(value, *, file, what: str = "a JSON file", limit: int = MAX_DE
         else:
             continue
         if depth > limit:
-            raise ConfigError(f"the document nests deeper than {limit} levels, kerascnn's limit "
-                              f"for {what}; refused.", file=_name(file))
+            raise ConfigError(
+                f"the document nests deeper than {limit} levels, kerascnn's limit for {what}; refused.",
+                file=_name(file),
+            )
         stack.extend((child, depth + 1) for child in children)
 
 
@@ -95,8 +118,11 @@ def loads_json(data: bytes | str, *, file) -> object:
     try:
         value = json.loads(data)
     except RecursionError:
-        raise ConfigError(f"the document nests deeper than {MAX_DEPTH} levels, kerascnn's limit "
-                          f"for a JSON file; refused.", file=_name(file)) from None
+        raise ConfigError(
+            f"the document nests deeper than {MAX_DEPTH} levels, kerascnn's limit "
+            f"for a JSON file; refused.",
+            file=_name(file),
+        ) from None
     check_nesting(value, file=file)
     return value
 
@@ -109,6 +135,7 @@ def read_json(path: str | Path, limit: int = MAX_JSON_BYTES) -> object:
 
 # --- .keras archives ---------------------------------------------------------------------------------
 
+
 def open_archive(path: str | Path) -> zipfile.ZipFile:
     """A `.keras` (zip) archive whose central directory is within the limits: at most `MAX_MEMBERS`
     members, none declaring more than `MAX_MEMBER_BYTES` or inflating more than `MAX_RATIO`-fold
@@ -120,19 +147,25 @@ def open_archive(path: str | Path) -> zipfile.ZipFile:
     try:
         members = archive.infolist()
         if len(members) > MAX_MEMBERS:
-            raise ConfigError(f"{path} holds {len(members):,} members, over kerascnn's limit of "
-                              f"{MAX_MEMBERS:,} for a .keras archive; refused unread.")
+            raise ConfigError(
+                f"{path} holds {len(members):,} members, over kerascnn's limit of "
+                f"{MAX_MEMBERS:,} for a .keras archive; refused unread."
+            )
         for info in members:
             if info.file_size > MAX_MEMBER_BYTES:
-                raise ConfigError(f"{path}: its member {info.filename} declares "
-                                  f"{_size(info.file_size)}, over kerascnn's limit of "
-                                  f"{_size(MAX_MEMBER_BYTES)} for a .keras member; refused unread.")
+                raise ConfigError(
+                    f"{path}: its member {info.filename} declares "
+                    f"{_size(info.file_size)}, over kerascnn's limit of "
+                    f"{_size(MAX_MEMBER_BYTES)} for a .keras member; refused unread."
+                )
             if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 1 << 20:
-                raise ConfigError(f"{path}: its member {info.filename} would inflate "
-                                  f"{info.file_size / max(info.compress_size, 1):,.0f}-fold "
-                                  f"({_size(info.compress_size)} to {_size(info.file_size)}), over "
-                                  f"kerascnn's limit of {MAX_RATIO}-fold (Keras stores its members "
-                                  f"uncompressed): a zip bomb? Refused unread.")
+                raise ConfigError(
+                    f"{path}: its member {info.filename} would inflate "
+                    f"{info.file_size / max(info.compress_size, 1):,.0f}-fold "
+                    f"({_size(info.compress_size)} to {_size(info.file_size)}), over "
+                    f"kerascnn's limit of {MAX_RATIO}-fold (Keras stores its members "
+                    f"uncompressed): a zip bomb? Refused unread."
+                )
     except BaseException:
         archive.close()
         raise
@@ -143,21 +176,26 @@ def read_member(archive: zipfile.ZipFile, name: str, limit: int, *, path) -> byt
     """A member of an archive from `open_archive`, at most `limit` bytes (declared and read)."""
     info = archive.getinfo(name)  # KeyError: no such member
     if info.file_size > limit:
-        raise ConfigError(f"{path}: its {name} declares {_size(info.file_size)}, over kerascnn's "
-                          f"limit of {_size(limit)}; refused unread.")
+        raise ConfigError(
+            f"{path}: its {name} declares {_size(info.file_size)}, over kerascnn's "
+            f"limit of {_size(limit)}; refused unread."
+        )
     try:
         with archive.open(info) as f:
             data = f.read(limit + 1)  # zipfile stops at the declared size, then checks the CRC
     except zipfile.BadZipFile as e:
         if "CRC" not in str(e):
             raise
-        raise ConfigError(f"{path}: its {name} does not end at the {info.file_size:,} bytes the "
-                          f"archive declares, the limit kerascnn reads it to (damaged, or crafted "
-                          f"to inflate past it); refused.") from None
+        raise ConfigError(
+            f"{path}: its {name} does not end at the {info.file_size:,} bytes the "
+            f"archive declares, the limit kerascnn reads it to (damaged, or crafted "
+            f"to inflate past it); refused."
+        ) from None
     return data
 
 
 # --- safetensors -------------------------------------------------------------------------------------
+
 
 def check_safetensors(path: str | Path) -> None:
     """A safetensors file's header is within `MAX_HEADER_BYTES` and within the file: its first 8
@@ -173,19 +211,26 @@ def check_safetensors(path: str | Path) -> None:
 
         raise ConfigError(f"cannot read {path}: {os_reason(e)}.") from None
     if len(head) < 8:
-        raise ConfigError(f"{str(path)!r} is not a complete safetensors file (truncated, or "
-                          f"another format): {size} bytes.")
+        raise ConfigError(
+            f"{str(path)!r} is not a complete safetensors file (truncated, or "
+            f"another format): {size} bytes."
+        )
     (declared,) = struct.unpack("<Q", head)
     if declared > MAX_HEADER_BYTES:
-        raise ConfigError(f"{path} declares a safetensors header of {_size(declared)}, over "
-                          f"kerascnn's limit of {_size(MAX_HEADER_BYTES)}; refused unread.")
+        raise ConfigError(
+            f"{path} declares a safetensors header of {_size(declared)}, over "
+            f"kerascnn's limit of {_size(MAX_HEADER_BYTES)}; refused unread."
+        )
     if declared + 8 > size:
-        raise ConfigError(f"{str(path)!r} is not a complete safetensors file (truncated, or "
-                          f"another format): its header declares {declared:,} bytes, the file "
-                          f"holds {size - 8:,} after the length.")
+        raise ConfigError(
+            f"{str(path)!r} is not a complete safetensors file (truncated, or "
+            f"another format): its header declares {declared:,} bytes, the file "
+            f"holds {size - 8:,} after the length."
+        )
 
 
 # --- images --------------------------------------------------------------------------------------------
+
 
 def image_size(path: str | Path) -> tuple[int, int] | None:
     """(width, height) from an image file's header, without decoding it (Pillow reads the header
@@ -210,5 +255,7 @@ def check_pixels(path: str | Path) -> str | None:
     size = image_size(path)
     if size is None or size[0] * size[1] <= MAX_PIXELS:
         return None
-    return (f"too large: {size[0]:,} x {size[1]:,} = {size[0] * size[1]:,} pixels, over "
-            f"kerascnn's limit of {MAX_PIXELS:,} ({MAX_SIDE} x {MAX_SIDE}) for an image")
+    return (
+        f"too large: {size[0]:,} x {size[1]:,} = {size[0] * size[1]:,} pixels, over "
+        f"kerascnn's limit of {MAX_PIXELS:,} ({MAX_SIDE} x {MAX_SIDE}) for an image"
+    )

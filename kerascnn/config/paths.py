@@ -55,8 +55,10 @@ def check_new_file(path: str | Path, *, what: str) -> Path:
     path = Path(path)
     if _exists(path, path, what):
         kind = "a folder" if path.is_dir() else "a file"
-        raise ConfigError(f"{what} {str(path)!r} exists ({kind}); kerascnn never overwrites. "
-                          f"Choose another name or remove it first.")
+        raise ConfigError(
+            f"{what} {str(path)!r} exists ({kind}); kerascnn never overwrites. "
+            f"Choose another name or remove it first."
+        )
     _creatable(path, what)
     return path
 
@@ -93,8 +95,9 @@ def _exists(candidate: Path, path: Path, what: str) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as e:
-        raise _refused(path, what, f"{_as_given(candidate, path)!r} cannot be looked at "
-                                   f"({os_reason(e)})") from None
+        raise _refused(
+            path, what, f"{_as_given(candidate, path)!r} cannot be looked at ({os_reason(e)})"
+        ) from None
     if candidate.is_symlink() and not candidate.exists():
         raise _refused(path, what, f"{_as_given(candidate, path)!r} is a link to nothing")
     return True
@@ -105,8 +108,9 @@ def _takes_files(folder: Path, path: Path, what: str) -> None:
     try:
         fd, probe = tempfile.mkstemp(prefix=".kerascnn-", suffix=".probe", dir=folder)
     except OSError as e:
-        raise _refused(path, what, f"no file can be created in {_as_given(folder, path)!r} "
-                                   f"({os_reason(e)})") from None
+        raise _refused(
+            path, what, f"no file can be created in {_as_given(folder, path)!r} ({os_reason(e)})"
+        ) from None
     os.close(fd)
     os.unlink(probe)
 

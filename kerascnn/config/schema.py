@@ -1,7 +1,9 @@
 """Validation driven by type annotations: a function's signature is its schema.
 
-Block builders are annotated (`filters: int`, `shortcut: Literal["A", "B", "C"] = "B"`), so a spec's block
-arguments are checked against the very function that will receive them: unknown keys (with a "did you mean"
+Block builders are annotated (`filters: int`, `shortcut: Literal["A", "B", "C"] = "B"`), so a
+spec's block
+arguments are checked against the very function that will receive them: unknown keys (with a "did
+you mean"
 hint), missing required keys, wrong types and values outside a `Literal` are all reported before anything
 is built, each naming the key path, file and line. The same functions serve recipes.
 
@@ -44,12 +46,16 @@ def describe(tp) -> str:
     if origin in (tuple, list):
         if origin is list or (len(args) == 2 and args[1] is Ellipsis):
             return f"a list of {_plural(args[0]) if args else 'values'}"
-        return f"a list of {len(args)} {_plural(args[0])}" if len(set(args)) == 1 else \
-            "a list of (" + ", ".join(describe(a) for a in args) + ")"
+        return (
+            f"a list of {len(args)} {_plural(args[0])}"
+            if len(set(args)) == 1
+            else "a list of (" + ", ".join(describe(a) for a in args) + ")"
+        )
     if origin in (dict, Mapping) or tp in (dict, Mapping):
         return "a table of keys"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
-        tp, getattr(tp, "__name__", str(tp)))
+        tp, getattr(tp, "__name__", str(tp))
+    )
 
 
 def _plural(tp) -> str:
@@ -127,12 +133,14 @@ def check_value(value, tp, *, path: tuple, source: Source):
         hint = None
         if typing.get_origin(tp) is Literal and isinstance(value, str):
             hint = did_you_mean(value, [a for a in typing.get_args(tp) if isinstance(a, str)])
-        raise source.error(path, f"expected {describe(tp)}. Received: {value!r}.", hint=hint,
-                           value=value) from None
+        raise source.error(
+            path, f"expected {describe(tp)}. Received: {value!r}.", hint=hint, value=value
+        ) from None
 
 
-def check_keys(data: Mapping, allowed: Iterable[str], *, path: tuple, source: Source,
-               owner: str | None = None) -> None:
+def check_keys(
+    data: Mapping, allowed: Iterable[str], *, path: tuple, source: Source, owner: str | None = None
+) -> None:
     """Reject any key of `data` not in `allowed`, with a 'did you mean' hint.
 
     `owner` completes the message: "unknown key 'filterz' for block 'basic'".
@@ -140,13 +148,14 @@ def check_keys(data: Mapping, allowed: Iterable[str], *, path: tuple, source: So
     allowed = list(allowed)
     for key in data:
         if key not in allowed:
-            hint = did_you_mean(key, allowed) or ("allowed: " + ", ".join(allowed) + "."
-                                                  if allowed else "this table takes no keys.")
+            hint = did_you_mean(key, allowed) or (
+                "allowed: " + ", ".join(allowed) + "." if allowed else "this table takes no keys."
+            )
             where = f" for {owner}" if owner else ""
             raise source.error(path + (key,), f"unknown key {key!r}{where}.", hint=hint)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parameters(fn: Callable, skip: tuple[str, ...] = ("x", "name")) -> dict[str, inspect.Parameter]:
     """The keyword parameters of `fn` (positional `x` and `name` left out), annotations resolved."""
     hints = typing.get_type_hints(fn)
@@ -162,10 +171,17 @@ def accepts_var_kwargs(fn: Callable) -> bool:
     return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
 
 
-def check_call(fn: Callable, kwargs: Mapping, *, path: tuple, source: Source,
-               extra: Mapping[str, inspect.Parameter] | None = None,
-               given: Iterable[str] = (), what: str | None = None,
-               skip: tuple[str, ...] = ("x", "name")) -> dict:
+def check_call(
+    fn: Callable,
+    kwargs: Mapping,
+    *,
+    path: tuple,
+    source: Source,
+    extra: Mapping[str, inspect.Parameter] | None = None,
+    given: Iterable[str] = (),
+    what: str | None = None,
+    skip: tuple[str, ...] = ("x", "name"),
+) -> dict:
     """Validate `kwargs` for a call of `fn`; return them with types normalised.
 
     Args:
@@ -183,14 +199,17 @@ def check_call(fn: Callable, kwargs: Mapping, *, path: tuple, source: Source,
     for key, p in (extra or {}).items():
         params.setdefault(key, p)
     what = what or f"{fn.__name__}()"
-    check_keys(kwargs, [k for k in params if k not in given], path=path, source=source,
-               owner=what)
+    check_keys(kwargs, [k for k in params if k not in given], path=path, source=source, owner=what)
     out = {}
     for key, value in kwargs.items():
         out[key] = check_value(value, params[key].annotation, path=path + (key,), source=source)
-    missing = [k for k, p in params.items()
-               if p.default is REQUIRED and k not in kwargs and k not in given]
+    missing = [
+        k for k, p in params.items() if p.default is REQUIRED and k not in kwargs and k not in given
+    ]
     if missing:
-        raise source.error(path, f"{what} needs {', '.join(repr(m) for m in missing)}.",
-                           hint=f"add {missing[0]} = ({describe(params[missing[0]].annotation)}).")
+        raise source.error(
+            path,
+            f"{what} needs {', '.join(repr(m) for m in missing)}.",
+            hint=f"add {missing[0]} = ({describe(params[missing[0]].annotation)}).",
+        )
     return out

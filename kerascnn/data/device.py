@@ -53,9 +53,20 @@ class DeviceFeed(Batches):
 
     on_device = True
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, *, pre, classes: int,
-                 batch_size: int, seed: int, crop_padding: int = 0, flip: bool = False,
-                 _arrays=None, **options):
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        pre,
+        classes: int,
+        batch_size: int,
+        seed: int,
+        crop_padding: int = 0,
+        flip: bool = False,
+        _arrays=None,
+        **options,
+    ):
         import jax
 
         super().__init__(len(labels), batch_size, seed=seed, **options)
@@ -63,17 +74,27 @@ class DeviceFeed(Batches):
         self.crop_padding, self.flip = crop_padding, flip
         self._source = (images, labels)
         if _arrays is None:
-            whole = np.all(images == np.round(images)) and images.min() >= 0 and \
-                images.max() <= 255
-            _arrays = (jax.device_put(images.astype(np.uint8 if whole else np.float32)),
-                       jax.device_put(np.asarray(labels, np.int32)))
+            whole = np.all(images == np.round(images)) and images.min() >= 0 and images.max() <= 255
+            _arrays = (
+                jax.device_put(images.astype(np.uint8 if whole else np.float32)),
+                jax.device_put(np.asarray(labels, np.int32)),
+            )
         self._x, self._y = _arrays
         self._key = jax.random.key(seed)
         size = tuple(pre.input_shape[:2])
-        self._augment = jax.jit(partial(
-            _augment, size=size, padding=int(crop_padding), flip=bool(flip),
-            cropped=tuple(pre.load_size) != size, mean=tuple(pre.mean), std=tuple(pre.std),
-            bgr=bool(pre.bgr), classes=int(classes)))
+        self._augment = jax.jit(
+            partial(
+                _augment,
+                size=size,
+                padding=int(crop_padding),
+                flip=bool(flip),
+                cropped=tuple(pre.load_size) != size,
+                mean=tuple(pre.mean),
+                std=tuple(pre.std),
+                bgr=bool(pre.bgr),
+                classes=int(classes),
+            )
+        )
 
     def _make(self, epoch, index, chosen):
         import jax
@@ -84,10 +105,17 @@ class DeviceFeed(Batches):
     def _copy(self, **changes) -> DeviceFeed:
         options = {**self._options(), **changes}
         options.pop("seed")
-        return DeviceFeed(*self._source, pre=self.pre, classes=self.classes,
-                          batch_size=self.batch_size, seed=self.seed,
-                          crop_padding=self.crop_padding, flip=self.flip,
-                          _arrays=(self._x, self._y), **options)
+        return DeviceFeed(
+            *self._source,
+            pre=self.pre,
+            classes=self.classes,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            crop_padding=self.crop_padding,
+            flip=self.flip,
+            _arrays=(self._x, self._y),
+            **options,
+        )
 
     def as_numpy_iterator(self):
         from keras import tree
@@ -102,8 +130,7 @@ class DeviceFeed(Batches):
                 yield self.batch(epoch, index)
 
 
-def _augment(x_all, y_all, chosen, key, *, size, padding, flip, cropped, mean, std, bgr,
-             classes):
+def _augment(x_all, y_all, chosen, key, *, size, padding, flip, cropped, mean, std, bgr, classes):
     """One batch on the device: gathered, cropped from `load_size` (`cropped`), padded and
     cropped back (`padding`), flipped, normalized, one-hot: `kerascnn.data.feed.Augmenter`'s
     steps for these keys."""
@@ -119,8 +146,11 @@ def _augment(x_all, y_all, chosen, key, *, size, padding, flip, cropped, mean, s
         down, across = jax.random.split(key)
         top = jax.random.randint(down, (n,), 0, height - size[0] + 1)
         left = jax.random.randint(across, (n,), 0, width - size[1] + 1)
-        return jax.vmap(lambda image, t, left_: jax.lax.dynamic_slice(
-            image, (t, left_, 0), (size[0], size[1], image.shape[-1])))(images, top, left)
+        return jax.vmap(
+            lambda image, t, left_: jax.lax.dynamic_slice(
+                image, (t, left_, 0), (size[0], size[1], image.shape[-1])
+            )
+        )(images, top, left)
 
     if cropped:
         x = crops(x, crop_key)

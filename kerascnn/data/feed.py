@@ -29,8 +29,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Batches", "Feed", "Augmenter", "ShapedPart", "shape_images", "Spec", "for_keras",
-           "random_crops", "random_flips", "random_resized_crop"]
+__all__ = [
+    "Batches",
+    "Feed",
+    "Augmenter",
+    "ShapedPart",
+    "shape_images",
+    "Spec",
+    "for_keras",
+    "random_crops",
+    "random_flips",
+    "random_resized_crop",
+]
+
 
 class Spec:
     """A leaf of `Feed.element_spec`: `shape` with None for the batch, a NumPy `dtype` (a class,
@@ -66,14 +77,23 @@ class Batches:
     is_feed = True  # what `for_keras` gives `fit` through `dataset`
     on_device = False
 
-    def __init__(self, size: int, batch_size: int, *, seed: int | None = None,
-                 drop_remainder: bool = False, maps: tuple = (), limit: int | None = None,
-                 shard: tuple[int, int] = (0, 1)):
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        *,
+        seed: int | None = None,
+        drop_remainder: bool = False,
+        maps: tuple = (),
+        limit: int | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ):
         self.size, self.batch_size = int(size), int(batch_size)
         self.seed, self.drop_remainder, self.maps = seed, drop_remainder, tuple(maps)
         self.limit, self.shard = limit, tuple(shard)
-        self.steps = (self.size // self.batch_size if drop_remainder
-                      else math.ceil(self.size / self.batch_size))
+        self.steps = (
+            self.size // self.batch_size if drop_remainder else math.ceil(self.size / self.batch_size)
+        )
         if limit is not None:
             self.steps = min(self.steps, int(limit))
         self._orders: dict[int, np.ndarray] = {}
@@ -91,14 +111,13 @@ class Batches:
             if epoch not in self._orders:
                 if len(self._orders) > 2:
                     self._orders.pop(min(self._orders))
-                self._orders[epoch] = np.random.default_rng(
-                    [self.seed, epoch]).permutation(self.size)
+                self._orders[epoch] = np.random.default_rng([self.seed, epoch]).permutation(self.size)
             return self._orders[epoch]
 
     def batch(self, epoch: int, index: int):
         """Batch `index` of epoch `epoch`, as the network takes it."""
         start = index * self.batch_size
-        chosen = self.order(epoch)[start:start + self.batch_size][self.shard[0]::self.shard[1]]
+        chosen = self.order(epoch)[start : start + self.batch_size][self.shard[0] :: self.shard[1]]
         batch = self._make(epoch, index, chosen)
         for fn in self.maps:
             batch = fn(*batch)
@@ -108,8 +127,13 @@ class Batches:
         raise NotImplementedError
 
     def _options(self) -> dict:
-        return {"seed": self.seed, "drop_remainder": self.drop_remainder, "maps": self.maps,
-                "limit": self.limit, "shard": self.shard}
+        return {
+            "seed": self.seed,
+            "drop_remainder": self.drop_remainder,
+            "maps": self.maps,
+            "limit": self.limit,
+            "shard": self.shard,
+        }
 
     def _copy(self, **changes) -> Batches:
         raise NotImplementedError
@@ -134,7 +158,8 @@ class Batches:
             from keras import tree
 
             self._spec = tree.map_structure(
-                lambda a: Spec((None, *np.shape(a)[1:]), a.dtype), self.batch(0, 0))
+                lambda a: Spec((None, *np.shape(a)[1:]), a.dtype), self.batch(0, 0)
+            )
         return self._spec
 
 
@@ -153,8 +178,11 @@ class Feed(Batches):
 
     def _make(self, epoch, index, chosen):
         images, labels = self.part.read(chosen)
-        rng = None if self.seed is None else np.random.default_rng(
-            [self.seed, epoch, index, 1 + self.shard[0]])  # each process its own draws
+        rng = (
+            None
+            if self.seed is None
+            else np.random.default_rng([self.seed, epoch, index, 1 + self.shard[0]])
+        )  # each process its own draws
         return self.make(images, labels, rng)
 
     def _copy(self, **changes) -> Feed:
@@ -174,8 +202,11 @@ class Feed(Batches):
             return self.batch(first_epoch + b // steps, b % steps)
 
         threads = threads or _threads()
-        return grain.MapDataset.range(max(epochs, 1) * steps).map(make).to_iter_dataset(
-            grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * threads))
+        return (
+            grain.MapDataset.range(max(epochs, 1) * steps)
+            .map(make)
+            .to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * threads))
+        )
 
 
 def for_keras(dataset, first_epoch: int = 0, epochs: int = 1):
@@ -191,6 +222,7 @@ def for_keras(dataset, first_epoch: int = 0, epochs: int = 1):
 
 
 # --- augmentation in NumPy: the tf.data path's, one batch at a time -----------------------------
+
 
 def random_crops(images: np.ndarray, size, rng, *, padding: int = 0) -> np.ndarray:
     """Each image's crop of `size` at its own uniform random place, after `padding` zeros on
@@ -235,22 +267,22 @@ def random_resized_crop(image: np.ndarray, scale, ratio, size, rng) -> np.ndarra
         if w * h < scale[0] * area:
             h += 1
             w = int(round(h * aspect))
-        if (scale[0] * area <= w * h <= scale[1] * area and 0 < w <= width
-                and 0 < h <= height):
+        if scale[0] * area <= w * h <= scale[1] * area and 0 < w <= width and 0 < h <= height:
             top = int(rng.integers(0, height - h + 1))
             left = int(rng.integers(0, width - w + 1))
             box = (top, left, h, w)
             break
     top, left, h, w = box
-    return resize(image[top:top + h, left:left + w], size)
+    return resize(image[top : top + h, left : left + w], size)
 
 
 class Augmenter:
     """A raw batch at `load_size` (float32 0-255) -> the network's input, training or not: the
     NumPy twin of the tf.data path's `batched` (`kerascnn.data.pipeline`)."""
 
-    def __init__(self, *, pre, classes: int, augment=None, training: bool, seed: int,
-                 centre_crop: bool = True):
+    def __init__(
+        self, *, pre, classes: int, augment=None, training: bool, seed: int, centre_crop: bool = True
+    ):
         from kerascnn.data.mixing import mixer_layers, randaugment_layer
 
         self.pre, self.classes, self.training = pre, classes, training
@@ -270,8 +302,12 @@ class Augmenter:
         if self.training and self.aug is not None:
             aug = self.aug
             if aug.scale is not None:
-                images = np.stack([random_resized_crop(image, aug.scale, aug.ratio, self.size,
-                                                       rng) for image in images])
+                images = np.stack(
+                    [
+                        random_resized_crop(image, aug.scale, aug.ratio, self.size, rng)
+                        for image in images
+                    ]
+                )
             elif self.cropped:
                 images = random_crops(images, self.size, rng)
             if aug.crop_padding:
@@ -280,8 +316,9 @@ class Augmenter:
                 images = random_flips(images, rng)
             if self.rand_augment is not None:
                 with keras.device("cpu"):
-                    images = keras.ops.convert_to_numpy(
-                        self.rand_augment(images, training=True)).astype(np.float32)
+                    images = keras.ops.convert_to_numpy(self.rand_augment(images, training=True)).astype(
+                        np.float32
+                    )
         elif self.cropped and self.centre_crop:
             from kerascnn.data.images import crop_or_pad
 
@@ -295,7 +332,8 @@ class Augmenter:
             with keras.device("cpu"):
                 data = {"images": x, "labels": y}
                 change = layer.get_random_transformation(
-                    data, training=True, seed=int(rng.integers(2 ** 31)))
+                    data, training=True, seed=int(rng.integers(2**31))
+                )
                 x = keras.ops.convert_to_numpy(layer.transform_images(x, change, training=True))
                 y = keras.ops.convert_to_numpy(layer.transform_labels(y, change, training=True))
         return x.astype(np.float32), y.astype(np.float32)

@@ -34,13 +34,46 @@ import numpy as np
 from kerascnn.config.limits import check_pixels, read_json
 from kerascnn.data.images import KERAS_FORMATS  # Keras' five; WebP too where it is decoded
 
-__all__ = ["unreadable_format", "FolderIndex", "index_folder", "check_images", "images_dataset",
-           "readable_formats", "cache_folder", "describe_bad", "KERAS_FORMATS"]
+__all__ = [
+    "unreadable_format",
+    "FolderIndex",
+    "index_folder",
+    "check_images",
+    "images_dataset",
+    "readable_formats",
+    "cache_folder",
+    "describe_bad",
+    "KERAS_FORMATS",
+]
 
 # Image formats TensorFlow cannot decode: named as unreadable rather than silently left out.
-OTHER_IMAGE_FORMATS = (".tif", ".tiff", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".ppm",
-                       ".pgm", ".pbm", ".pnm", ".ico", ".icns", ".psd", ".svg", ".dng", ".cr2",
-                       ".nef", ".arw", ".raw", ".exr", ".hdr", ".tga", ".jfif")
+OTHER_IMAGE_FORMATS = (
+    ".tif",
+    ".tiff",
+    ".heic",
+    ".heif",
+    ".avif",
+    ".jxl",
+    ".jp2",
+    ".j2k",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".pnm",
+    ".ico",
+    ".icns",
+    ".psd",
+    ".svg",
+    ".dng",
+    ".cr2",
+    ".nef",
+    ".arw",
+    ".raw",
+    ".exr",
+    ".hdr",
+    ".tga",
+    ".jfif",
+)
 CHECK_BATCH = 256
 CACHE_LIMIT = 1 << 30  # a cache file (one per folder of class folders: ImageNet's is ~150 MB)
 
@@ -99,9 +132,16 @@ class FolderIndex:
         return (self.paths[:cut], self.labels[:cut]), (self.paths[cut:], self.labels[cut:])
 
 
-def index_folder(root: str | Path, *, seed: int | None, channels: int = 3, shuffle: bool = True,
-                 class_names: list[str] | None = None, check: bool = True,
-                 decoder: str | None = None) -> FolderIndex:
+def index_folder(
+    root: str | Path,
+    *,
+    seed: int | None,
+    channels: int = 3,
+    shuffle: bool = True,
+    class_names: list[str] | None = None,
+    check: bool = True,
+    decoder: str | None = None,
+) -> FolderIndex:
     """Every image of a folder of class sub-folders, checked (see the module docstring).
 
     Args:
@@ -145,12 +185,18 @@ def index_folder(root: str | Path, *, seed: int | None, channels: int = 3, shuff
             bad.update(failing)
             paths = [paths[i] for i in keep]
             labels = labels[keep]
-    return FolderIndex(root=root, class_names=list(names), paths=paths, labels=labels,
-                       bad=dict(sorted(bad.items())), empty=empty)
+    return FolderIndex(
+        root=root,
+        class_names=list(names),
+        paths=paths,
+        labels=labels,
+        bad=dict(sorted(bad.items())),
+        empty=empty,
+    )
 
 
 def describe_bad(bad: dict[str, str], root: Path | None = None, *, shown: int = 5) -> str:
-    """"a/3.jpg (damaged: ...), b/x.tiff (...)" and "and N more", paths relative to `root`."""
+    """ "a/3.jpg (damaged: ...), b/x.tiff (...)" and "and N more", paths relative to `root`."""
     items = []
     for path, reason in list(bad.items())[:shown]:
         try:
@@ -162,8 +208,7 @@ def describe_bad(bad: dict[str, str], root: Path | None = None, *, shown: int = 
     return ", ".join(items) + (f" and {more} more" if more > 0 else "")
 
 
-def check_images(paths: list[str], *, channels: int = 3,
-                 decoder: str | None = None) -> dict[str, str]:
+def check_images(paths: list[str], *, channels: int = 3, decoder: str | None = None) -> dict[str, str]:
     """The files among `paths` that `tf.io.decode_image(..., channels, expand_animations=False)`
     (or Pillow, `decoder="pillow"`: `kerascnn.data.images.decode`) cannot decode, with the
     reason, and those too large to decode (over
@@ -182,8 +227,11 @@ def check_images(paths: list[str], *, channels: int = 3,
     if todo:
         found = {path: why for path in todo if (why := check_pixels(path)) is not None}
         left = [path for path in todo if path not in found]
-        found.update(_decode_failures(left, channels) if decoder == "tensorflow"
-                     else _pillow_failures(left, channels))
+        found.update(
+            _decode_failures(left, channels)
+            if decoder == "tensorflow"
+            else _pillow_failures(left, channels)
+        )
         failing.update(found)
         for path in todo:
             cache.put(path, found.get(path, ""))
@@ -199,8 +247,7 @@ def _decode_failures(paths: list[str], channels: int) -> dict[str, str]:
     import tensorflow as tf
 
     def decode(i, path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
-                                   expand_animations=False)
+        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
         return i, tf.shape(image)[0]
 
     ds = tf.data.Dataset.from_tensor_slices((tf.range(len(paths)), paths))
@@ -231,8 +278,12 @@ def _progress(items, count: int, per_item: int):
     if count > 4 * CHECK_BATCH and sys.stderr.isatty():
         from rich.progress import track
 
-        return track(items, total=-(-count // per_item), transient=True,
-                     description=f"checking {count:,} images (once; remembered)")
+        return track(
+            items,
+            total=-(-count // per_item),
+            transient=True,
+            description=f"checking {count:,} images (once; remembered)",
+        )
     return items
 
 
@@ -264,8 +315,15 @@ def _looks_like_an_image(head: bytes) -> bool:
     return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def images_dataset(paths: list[str], labels, *, size, channels: int, resize: str = "stretch",
-                   interpolation: str = "bilinear"):
+def images_dataset(
+    paths: list[str],
+    labels,
+    *,
+    size,
+    channels: int,
+    resize: str = "stretch",
+    interpolation: str = "bilinear",
+):
     """(image, label) pairs from image files: decoded, brought to `size` as Keras' loader does
     ("stretch": resized; "pad": resized to fit, centred on black) or timm's ("shorter": the shorter
     side resized, the centre cropped), float32 0-255, int32 labels."""
@@ -276,8 +334,7 @@ def images_dataset(paths: list[str], labels, *, size, channels: int, resize: str
     height, width = int(size[0]), int(size[1])
 
     def load(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
-                                   expand_animations=False)
+        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
         if resize == "pad":
             image = tf.image.resize_with_pad(image, height, width)
         else:

@@ -26,8 +26,19 @@ import os
 
 import numpy as np
 
-__all__ = ["load_image", "decode", "resize", "crop_or_pad", "resize_with_pad", "fit_size",
-           "grey_to_rgb", "rgb_to_grey", "readable_formats", "decode_failure", "KERAS_FORMATS"]
+__all__ = [
+    "load_image",
+    "decode",
+    "resize",
+    "crop_or_pad",
+    "resize_with_pad",
+    "fit_size",
+    "grey_to_rgb",
+    "rgb_to_grey",
+    "readable_formats",
+    "decode_failure",
+    "KERAS_FORMATS",
+]
 
 # What keras.utils.image_dataset_from_directory reads.
 KERAS_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -46,8 +57,9 @@ def load_image(path, channels: int, decoder: str | None = None) -> np.ndarray:
     if decoder == "tensorflow":
         import tensorflow as tf
 
-        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=channels,
-                                   expand_animations=False)
+        image = tf.io.decode_image(
+            tf.io.read_file(str(path)), channels=channels, expand_animations=False
+        )
         return np.asarray(image, np.float32)
     return decode(str(path), channels).astype(np.float32)
 
@@ -122,8 +134,7 @@ def _taps(in_size: int, out_size: int, interpolation: str) -> tuple[np.ndarray, 
         upper = np.minimum(np.ceil(where).astype(np.int64), in_size - 1)
         return np.stack([lower, upper], 1), np.stack([1 - delta, delta], 1).astype(np.float32)
     if interpolation != "bicubic":
-        raise ValueError(f"interpolation must be 'bilinear' or 'bicubic'. Received: "
-                         f"{interpolation!r}.")
+        raise ValueError(f"interpolation must be 'bilinear' or 'bicubic'. Received: {interpolation!r}.")
     step = np.rint(delta * _TABLE).astype(np.int64)  # lrintf(delta * kTableSize)
     near = step.astype(np.float32) / np.float32(_TABLE)  # distance to floor, as the table has it
     a = np.float32(_KEYS_A)
@@ -135,8 +146,9 @@ def _taps(in_size: int, out_size: int, interpolation: str) -> tuple[np.ndarray, 
         return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
 
     indices = np.stack([floor - 1, floor, floor + 1, floor + 2], 1)
-    weights = np.stack([outer(near + 1), inner(near), inner(1 - near), outer(2 - near)],
-                       1).astype(np.float32)
+    weights = np.stack([outer(near + 1), inner(near), inner(1 - near), outer(2 - near)], 1).astype(
+        np.float32
+    )
     inside = (indices >= 0) & (indices < in_size)
     weights = np.where(inside, weights, np.float32(0))
     total = weights.sum(1, keepdims=True)
@@ -196,12 +208,13 @@ def resize_with_pad(image: np.ndarray, height: int, width: int) -> np.ndarray:
     top = max(0, int(np.floor((f32(height) - inner_h) / 2)))
     left = max(0, int(np.floor((f32(width) - inner_w) / 2)))
     out = np.zeros((height, width, image.shape[2]), np.float32)
-    out[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+    out[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
     return out
 
 
-def fit_size(image: np.ndarray, size, method: str = "stretch",
-             interpolation: str = "bilinear") -> np.ndarray:
+def fit_size(
+    image: np.ndarray, size, method: str = "stretch", interpolation: str = "bilinear"
+) -> np.ndarray:
     """`kerascnn.data.resize.fit_size` in NumPy: "stretch", "pad" or "shorter", of one HxWxC image
     or a batch of images of one size."""
     size = (int(size[0]), int(size[1]))

@@ -20,9 +20,13 @@ def randaugment_layer(augment, seed: int):
         return None
     import keras
 
-    return keras.layers.RandAugment(value_range=(0, 255), num_ops=augment.randaugment,
-                                    factor=augment.randaugment_magnitude, seed=seed,
-                                    dtype="float32")  # whatever the training precision
+    return keras.layers.RandAugment(
+        value_range=(0, 255),
+        num_ops=augment.randaugment,
+        factor=augment.randaugment_magnitude,
+        seed=seed,
+        dtype="float32",
+    )  # whatever the training precision
 
 
 def mixer_layers(augment, seed: int) -> list:
@@ -33,8 +37,9 @@ def mixer_layers(augment, seed: int) -> list:
     if augment.mixup:
         layers.append(keras.layers.MixUp(alpha=augment.mixup, seed=seed, dtype="float32"))
     if augment.cutmix:
-        layers.append(_exact_cutmix()(factor=(augment.cutmix, augment.cutmix), seed=seed,
-                                      dtype="float32"))
+        layers.append(
+            _exact_cutmix()(factor=(augment.cutmix, augment.cutmix), seed=seed, dtype="float32")
+        )
     return layers
 
 
@@ -68,8 +73,11 @@ def mixer(augment, seed: int):
     generator = tf.random.Generator.from_seed(seed)
 
     def either(images, labels):
-        return tf.cond(generator.uniform(()) < 0.5, lambda: run(layers[0], images, labels),
-                       lambda: run(layers[1], images, labels))
+        return tf.cond(
+            generator.uniform(()) < 0.5,
+            lambda: run(layers[0], images, labels),
+            lambda: run(layers[1], images, labels),
+        )
 
     return either
 

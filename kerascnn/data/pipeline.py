@@ -2,7 +2,8 @@
 
 `load_data(recipe)` returns batched datasets ready for `model.fit` and the facts the run reports and
 saves: tf.data datasets on the tf.data path (here), `kerascnn.data.feed.Feed`s on the grain path
-(no TensorFlow; the default off the TensorFlow backend, `kerascnn.data.choice`). What turns a raw image into the network's input is one `Preprocessing` record (size, resize
+(no TensorFlow; the default off the TensorFlow backend, `kerascnn.data.choice`). What turns a raw
+image into the network's input is one `Preprocessing` record (size, resize
 method, channels, mean and std), kept in the run directory's `data.json`, so that evaluation and
 prediction repeat exactly what validation did during training.
 """
@@ -52,12 +53,15 @@ class Preprocessing:
     @classmethod
     def from_dict(cls, facts: dict) -> Preprocessing:
         shape = tuple(int(v) for v in facts["input_shape"])
-        return cls(input_shape=shape,
-                   load_size=tuple(int(v) for v in facts.get("load_size", shape[:2])),
-                   resize=str(facts.get("resize", "stretch")),
-                   mean=tuple(float(v) for v in facts["mean"]),
-                   std=tuple(float(v) for v in facts["std"]), bgr=bool(facts.get("bgr", False)),
-                   interpolation=str(facts.get("interpolation", "bilinear")))
+        return cls(
+            input_shape=shape,
+            load_size=tuple(int(v) for v in facts.get("load_size", shape[:2])),
+            resize=str(facts.get("resize", "stretch")),
+            mean=tuple(float(v) for v in facts["mean"]),
+            std=tuple(float(v) for v in facts["std"]),
+            bgr=bool(facts.get("bgr", False)),
+            interpolation=str(facts.get("interpolation", "bilinear")),
+        )
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -71,14 +75,14 @@ class Preprocessing:
 
             image = image.astype(np.float32)
             if image.shape[-1] != channels:
-                image = (images.grey_to_rgb(image) if channels == 3
-                         else images.rgb_to_grey(image))
+                image = images.grey_to_rgb(image) if channels == 3 else images.rgb_to_grey(image)
             return images.fit_size(image, self.load_size, self.resize, self.interpolation)
         import tensorflow as tf
 
         if image.shape[-1] != channels:
-            image = (tf.image.grayscale_to_rgb(image) if channels == 3
-                     else tf.image.rgb_to_grayscale(image))
+            image = (
+                tf.image.grayscale_to_rgb(image) if channels == 3 else tf.image.rgb_to_grayscale(image)
+            )
         image = fit_size(image, self.load_size, self.resize, self.interpolation)
         return tf.ensure_shape(image, (*self.load_size, channels))
 
@@ -98,8 +102,9 @@ class Preprocessing:
         if self.bgr:
             image = image[..., ::-1]
         if isinstance(image, np.ndarray):
-            return ((image - np.asarray(self.mean, np.float32))
-                    / np.asarray(self.std, np.float32)).astype(np.float32)
+            return (
+                (image - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+            ).astype(np.float32)
         import tensorflow as tf
 
         return (image - tf.constant(self.mean, "float32")) / tf.constant(self.std, "float32")
@@ -149,28 +154,43 @@ class Data:
             each = ", ".join(f"{name} {count:,}" for name, count in named)
         else:
             fewest = sorted(named, key=lambda item: item[1])[:3]
-            each = (f"{min(counts):,} to {max(counts):,} (median {int(np.median(counts)):,}); "
-                    f"fewest: " + ", ".join(f"{name} {count:,}" for name, count in fewest))
+            each = (
+                f"{min(counts):,} to {max(counts):,} (median {int(np.median(counts)):,}); "
+                f"fewest: " + ", ".join(f"{name} {count:,}" for name, count in fewest)
+            )
         lines = [f"training images per class: {each}"]
         few = [(name, count) for name, count in named if count < FEW]
         if few:
             listed = ", ".join(f"{name!r} {count}" for name, count in few[:10])
             more = f" and {len(few) - 10} more" if len(few) > 10 else ""
-            lines.append(f"warning: {len(few)} class{'es have' if len(few) > 1 else ' has'} fewer "
-                         f"than {FEW} training images ({listed}{more}): too few to learn a class "
-                         f"from, or to measure it on; add images of "
-                         f"{'them' if len(few) > 1 else 'it'}")
+            lines.append(
+                f"warning: {len(few)} class{'es have' if len(few) > 1 else ' has'} fewer "
+                f"than {FEW} training images ({listed}{more}): too few to learn a class "
+                f"from, or to measure it on; add images of "
+                f"{'them' if len(few) > 1 else 'it'}"
+            )
         return lines
 
     def to_dict(self) -> dict:
         """What a run directory keeps (`data.json`) to feed evaluation and prediction the same way."""
-        return {"description": self.description, "sizes": self.sizes, "classes": self.classes,
-                "class_names": self.class_names, **self.preprocessing.to_dict()}
+        return {
+            "description": self.description,
+            "sizes": self.sizes,
+            "classes": self.classes,
+            "class_names": self.class_names,
+            **self.preprocessing.to_dict(),
+        }
 
 
-def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
-              normalization: Preprocessing | None = None,
-              drop_remainder: bool = False, centre_crop: bool = True) -> Data:
+def load_data(
+    recipe: Recipe,
+    *,
+    outputs: int = 1,
+    seed: int | None = None,
+    normalization: Preprocessing | None = None,
+    drop_remainder: bool = False,
+    centre_crop: bool = True,
+) -> Data:
     """The recipe's data as batches of `(normalized image, one-hot label)`: `tf.data` datasets,
     or `kerascnn.data.feed.Feed`s on the grain path (`data.pipeline`, `kerascnn.data.choice`).
 
@@ -197,33 +217,56 @@ def load_data(recipe: Recipe, *, outputs: int = 1, seed: int | None = None,
     splits = load_source(recipe, seed if d.seed is None else d.seed, path)  # the data's own seed
     h, w = d.image_size or splits.image_shape[:2]
     if h is None or w is None:
-        raise recipe.error(("data", "image_size"), f"the images of {splits.description} vary in "
-                                                   f"size; set image_size = [height, width].")
+        raise recipe.error(
+            ("data", "image_size"),
+            f"the images of {splits.description} vary in size; set image_size = [height, width].",
+        )
     channels = d.channels or splits.image_shape[2]
     load_size = tuple(d.load_size or (h, w))
-    shaping = Preprocessing((int(h), int(w), int(channels)), load_size, d.resize, (), (),
-                            interpolation=d.interpolation)
+    shaping = Preprocessing(
+        (int(h), int(w), int(channels)), load_size, d.resize, (), (), interpolation=d.interpolation
+    )
     if normalization is not None:
         mean, std, bgr = normalization.mean, normalization.std, normalization.bgr
         if len(mean) != channels or len(std) != channels:
-            raise ValueError(f"normalization must give {channels} means and stds. Received: "
-                             f"mean {list(mean)}, std {list(std)}.")
+            raise ValueError(
+                f"normalization must give {channels} means and stds. Received: "
+                f"mean {list(mean)}, std {list(std)}."
+            )
     else:
         mean, std = _statistics(d.normalize, splits.train, shaping, path)
         bgr = d.normalize == "caffe" and channels == 3
-    pre = Preprocessing(shaping.input_shape, load_size, d.resize, tuple(mean), tuple(std), bgr,
-                        d.interpolation)
+    pre = Preprocessing(
+        shaping.input_shape, load_size, d.resize, tuple(mean), tuple(std), bgr, d.interpolation
+    )
     make = _feeds if path == "grain" else _tf_datasets
-    sets = make(recipe, splits, pre, seed=seed, outputs=outputs, drop_remainder=drop_remainder,
-                centre_crop=centre_crop)
+    sets = make(
+        recipe,
+        splits,
+        pre,
+        seed=seed,
+        outputs=outputs,
+        drop_remainder=drop_remainder,
+        centre_crop=centre_crop,
+    )
     train_size = splits.sizes.get("train")
     return Data(
-        train=sets["train"], val=sets["val"], test=sets["test"],
-        sizes=splits.sizes, classes=splits.classes, class_names=splits.class_names,
-        preprocessing=pre, description=splits.description, skipped=splits.skipped,
-        train_counts=splits.train_counts, steps_per_epoch=None if train_size is None else (
-            train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)),
-        pipeline=path, on_device=getattr(sets["train"], "on_device", False))
+        train=sets["train"],
+        val=sets["val"],
+        test=sets["test"],
+        sizes=splits.sizes,
+        classes=splits.classes,
+        class_names=splits.class_names,
+        preprocessing=pre,
+        description=splits.description,
+        skipped=splits.skipped,
+        train_counts=splits.train_counts,
+        steps_per_epoch=None
+        if train_size is None
+        else (train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)),
+        pipeline=path,
+        on_device=getattr(sets["train"], "on_device", False),
+    )
 
 
 def _feeds(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -> dict:
@@ -245,14 +288,29 @@ def _feeds(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -
             if fed is not None:
                 return fed if outputs == 1 else fed.map(lambda x, y: (x, tuple([y] * outputs)))
         part = ShapedPart(part, pre, cache=d.cache)
-        make = Augmenter(pre=pre, classes=splits.classes, augment=recipe.augment,
-                         training=training, seed=seed, centre_crop=centre_crop)
-        fed = Feed(part, d.batch_size, make, seed=seed if training else None,
-                   drop_remainder=drop_remainder, shard=shard)
+        make = Augmenter(
+            pre=pre,
+            classes=splits.classes,
+            augment=recipe.augment,
+            training=training,
+            seed=seed,
+            centre_crop=centre_crop,
+        )
+        fed = Feed(
+            part,
+            d.batch_size,
+            make,
+            seed=seed if training else None,
+            drop_remainder=drop_remainder,
+            shard=shard,
+        )
         return fed if outputs == 1 else fed.map(lambda x, y: (x, tuple([y] * outputs)))
 
-    return {"train": feed(splits.train, True), "val": feed(splits.val, False),
-            "test": feed(splits.test, False)}
+    return {
+        "train": feed(splits.train, True),
+        "val": feed(splits.val, False),
+        "test": feed(splits.test, False),
+    }
 
 
 def _device_feed(recipe, part, pre, classes, seed, drop_remainder):
@@ -266,16 +324,26 @@ def _device_feed(recipe, part, pre, classes, seed, drop_remainder):
     why = usable(recipe, part, accelerator=accelerator)
     if why is not None:
         if recipe.data.on_device is True:
-            raise recipe.error(("data", "on_device"), f"the training images cannot be held and "
-                                                      f"augmented on the device: {why}.")
+            raise recipe.error(
+                ("data", "on_device"),
+                f"the training images cannot be held and augmented on the device: {why}.",
+            )
         return None
     from kerascnn.data.feed import ShapedPart
 
     images, labels = ShapedPart(part, pre, cache=False).read(np.arange(len(part)))
     aug = recipe.augment
-    return DeviceFeed(images, labels, pre=pre, classes=classes, batch_size=recipe.data.batch_size,
-                      seed=seed, crop_padding=aug.crop_padding, flip=aug.flip,
-                      drop_remainder=drop_remainder)
+    return DeviceFeed(
+        images,
+        labels,
+        pre=pre,
+        classes=classes,
+        batch_size=recipe.data.batch_size,
+        seed=seed,
+        crop_padding=aug.crop_padding,
+        flip=aug.flip,
+        drop_remainder=drop_remainder,
+    )
 
 
 def _jax_accelerator() -> bool:
@@ -291,10 +359,12 @@ def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_c
     d, aug = recipe.data, recipe.augment
     h, w = pre.input_shape[:2]
     load_size = tuple(pre.load_size)
-    shaped = {k: None if part is None else part.tf_dataset().map(
-        lambda x, y: (pre.shape(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-              for k, part in (("train", splits.train), ("val", splits.val),
-                              ("test", splits.test))}
+    shaped = {
+        k: None
+        if part is None
+        else part.tf_dataset().map(lambda x, y: (pre.shape(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        for k, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+    }
     cropped = load_size != (h, w)
 
     def finish(image, label):
@@ -332,8 +402,9 @@ def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_c
             # Stateless draws from a seed per batch: the same recipe and seed augment the same
             # way, however many batches tf.data prepares at once; new seeds each epoch.
             seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-            ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: augment(*xy, s),
-                                                    num_parallel_calls=tf.data.AUTOTUNE)
+            ds = tf.data.Dataset.zip(ds, seeds).map(
+                lambda xy, s: augment(*xy, s), num_parallel_calls=tf.data.AUTOTUNE
+            )
         if training and rand_augment is not None:
             ds = ds.map(lambda x, y: (rand_augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
@@ -348,9 +419,11 @@ def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_c
     options = tf.data.Options()
     options.autotune.enabled = d.autotune
 
-    return {"train": batched(shaped["train"], True),
-            "val": None if shaped["val"] is None else batched(shaped["val"], False),
-            "test": None if shaped["test"] is None else batched(shaped["test"], False)}
+    return {
+        "train": batched(shaped["train"], True),
+        "val": None if shaped["val"] is None else batched(shaped["val"], False),
+        "test": None if shaped["test"] is None else batched(shaped["test"], False),
+    }
 
 
 def random_crops(images, size, seed, *, padding: int = 0):
@@ -404,26 +477,28 @@ def _statistics(kind, train, shaping, path: str) -> tuple[list[float], list[floa
     if path == "tf.data":
         import tensorflow as tf
 
-        shaped = train.tf_dataset().map(lambda x, y: (shaping.shape(x), y),
-                                        num_parallel_calls=tf.data.AUTOTUNE)
+        shaped = train.tf_dataset().map(
+            lambda x, y: (shaping.shape(x), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
         batches = shaped.take(STATS_SAMPLE).batch(512).as_numpy_iterator()
     else:
         sample = min(len(train), STATS_SAMPLE)
         from kerascnn.data.feed import shape_images
 
-        batches = ((shape_images(shaping, train.read(np.arange(start, min(start + 512,
-                                                                          sample)))[0]), None)
-                   for start in range(0, sample, 512))
+        batches = (
+            (shape_images(shaping, train.read(np.arange(start, min(start + 512, sample)))[0]), None)
+            for start in range(0, sample, 512)
+        )
     total = np.zeros(channels)
     squares = np.zeros(channels)
     count = 0
     for images, _ in batches:
         flat = images.reshape(-1, channels).astype("float64")
         total += flat.sum(0)
-        squares += (flat ** 2).sum(0)
+        squares += (flat**2).sum(0)
         count += flat.shape[0]
     mean = total / count
-    std = np.sqrt(np.maximum(squares / count - mean ** 2, 1e-12))
+    std = np.sqrt(np.maximum(squares / count - mean**2, 1e-12))
     return [float(m) for m in mean], [float(max(s, 1e-3)) for s in std]
 
 
@@ -432,8 +507,13 @@ def _random_resized_crop(image, scale, ratio, size):
     import tensorflow as tf
 
     begin, extent, _ = tf.image.sample_distorted_bounding_box(
-        tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-        min_object_covered=0.0, aspect_ratio_range=tuple(ratio), area_range=tuple(scale),
-        max_attempts=10, use_image_if_no_bounding_boxes=True)
+        tf.shape(image),
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        min_object_covered=0.0,
+        aspect_ratio_range=tuple(ratio),
+        area_range=tuple(scale),
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
     crop = tf.slice(image, begin, extent)
     return tf.image.resize(crop, size)

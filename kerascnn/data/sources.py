@@ -82,21 +82,31 @@ class FilesPart(Part):
     def tf_dataset(self):
         from kerascnn.data.folder import images_dataset
 
-        return images_dataset(self.paths, self.labels, size=self.size, channels=self.channels,
-                              resize=self.resize, interpolation=self.interpolation)
+        return images_dataset(
+            self.paths,
+            self.labels,
+            size=self.size,
+            channels=self.channels,
+            resize=self.resize,
+            interpolation=self.interpolation,
+        )
 
     def subset(self, keep: np.ndarray, labels: np.ndarray) -> FilesPart:
-        return FilesPart([self.paths[i] for i in keep], labels, size=self.size,
-                         channels=self.channels, resize=self.resize,
-                         interpolation=self.interpolation)
+        return FilesPart(
+            [self.paths[i] for i in keep],
+            labels,
+            size=self.size,
+            channels=self.channels,
+            resize=self.resize,
+            interpolation=self.interpolation,
+        )
 
 
 class DatasetPart(Part):
     """A tensorflow-datasets split: a tf.data dataset (`tfds.load`) on the tf.data path, a random
     access source (`tfds.data_source`) on the grain path."""
 
-    def __init__(self, dataset=None, source=None, size: int | None = None, keep=None,
-                 relabel=None):
+    def __init__(self, dataset=None, source=None, size: int | None = None, keep=None, relabel=None):
         self.dataset, self.source, self.size = dataset, source, size
         self.keep, self.relabel = keep, relabel  # class_subset on the grain path
 
@@ -119,8 +129,11 @@ class DatasetPart(Part):
         images = [_as_hwc(e["image"]).astype("float32") for e in examples]
         if len({image.shape for image in images}) == 1:  # else a list: shaped one at a time
             images = np.stack(images)
-        labels = (self.relabel[indices] if self.keep is not None else
-                  np.asarray([e["label"] for e in examples], "int32"))
+        labels = (
+            self.relabel[indices]
+            if self.keep is not None
+            else np.asarray([e["label"] for e in examples], "int32")
+        )
         return images, labels
 
     def tf_dataset(self):
@@ -186,14 +199,16 @@ def load_source(recipe: Recipe, seed: int, pipeline: str = "tf.data") -> Splits:
         splits = (_tfds if pipeline == "tf.data" else _tfds_source)(recipe, d, seed)
     else:
         splits = {"digits": _digits, "synthetic": _synthetic, "glyphs": _glyphs}[d.source](
-            recipe, d, seed)
+            recipe, d, seed
+        )
     if d.class_subset and d.source in ("folder", "tfds"):
         splits = _keep_classes(recipe, splits, d.class_subset)
     return splits
 
 
-def _split_arrays(recipe: Recipe, x, y, seed: int, what: str, names: list[str],
-                  subset: tuple[int, ...] = ()) -> Splits:
+def _split_arrays(
+    recipe: Recipe, x, y, seed: int, what: str, names: list[str], subset: tuple[int, ...] = ()
+) -> Splits:
     """Arrays -> stratified test, validation and training splits; `subset` keeps (and renumbers)
     some classes first, `train_per_class` then keeps that many training images of each."""
     from sklearn.model_selection import train_test_split
@@ -210,11 +225,13 @@ def _split_arrays(recipe: Recipe, x, y, seed: int, what: str, names: list[str],
     rest_x, rest_y = x, y
     if d.test_fraction > 0:
         rest_x, test_x, rest_y, test_y = train_test_split(
-            x, y, test_size=d.test_fraction, random_state=seed, stratify=y)
+            x, y, test_size=d.test_fraction, random_state=seed, stratify=y
+        )
         parts["test"] = (test_x, test_y)
     if d.validation_split > 0:
         rest_x, val_x, rest_y, val_y = train_test_split(
-            rest_x, rest_y, test_size=d.validation_split, random_state=seed + 1, stratify=rest_y)
+            rest_x, rest_y, test_size=d.validation_split, random_state=seed + 1, stratify=rest_y
+        )
         parts["val"] = (val_x, val_y)
     if d.train_per_class:
         rng = np.random.default_rng(seed + 2)
@@ -222,19 +239,29 @@ def _split_arrays(recipe: Recipe, x, y, seed: int, what: str, names: list[str],
         for k in range(len(names)):
             members = np.flatnonzero(rest_y == k)
             if len(members) < d.train_per_class:
-                raise recipe.error(("data", "train_per_class"), f"class {names[k]!r} has "
-                                   f"{len(members)} training images, fewer than "
-                                   f"{d.train_per_class}.")
+                raise recipe.error(
+                    ("data", "train_per_class"),
+                    f"class {names[k]!r} has "
+                    f"{len(members)} training images, fewer than "
+                    f"{d.train_per_class}.",
+                )
             chosen.append(rng.choice(members, d.train_per_class, replace=False))
         order = rng.permutation(np.concatenate(chosen))
         rest_x, rest_y = rest_x[order], rest_y[order]
         what += f", {d.train_per_class} training images per class"
     parts["train"] = (rest_x, rest_y)
     sets = {k: ArrayPart(v[0], v[1]) for k, v in parts.items()}
-    return Splits(train=sets["train"], val=sets.get("val"), test=sets.get("test"),
-                  sizes={k: len(v[1]) for k, v in parts.items()}, classes=len(names),
-                  class_names=list(names), image_shape=tuple(x.shape[1:]), description=what,
-                  train_counts=_counts(parts["train"][1], len(names)))
+    return Splits(
+        train=sets["train"],
+        val=sets.get("val"),
+        test=sets.get("test"),
+        sizes={k: len(v[1]) for k, v in parts.items()},
+        classes=len(names),
+        class_names=list(names),
+        image_shape=tuple(x.shape[1:]),
+        description=what,
+        train_counts=_counts(parts["train"][1], len(names)),
+    )
 
 
 def _counts(labels, classes: int) -> list[int]:
@@ -245,8 +272,10 @@ def _counts(labels, classes: int) -> list[int]:
 def _check_subset(recipe, subset, classes: int, what: str) -> None:
     wrong = [c for c in subset if not 0 <= c < classes]
     if wrong:
-        raise recipe.error(("data", "class_subset"), f"{what} has no class {wrong} (its classes "
-                                                     f"are 0 to {classes - 1}).")
+        raise recipe.error(
+            ("data", "class_subset"),
+            f"{what} has no class {wrong} (its classes are 0 to {classes - 1}).",
+        )
 
 
 def _ranges(values) -> str:
@@ -280,19 +309,28 @@ def _keep_classes(recipe, splits: Splits, subset) -> Splits:
         import tensorflow as tf
 
         lookup = tf.constant(table)
-        return DatasetPart(dataset=part.tf_dataset().map(
-            lambda x, y: (x, tf.gather(lookup, y))).filter(lambda x, y: y >= 0))
+        return DatasetPart(
+            dataset=part.tf_dataset()
+            .map(lambda x, y: (x, tf.gather(lookup, y)))
+            .filter(lambda x, y: y >= 0)
+        )
 
     parts = {k: keep(getattr(splits, k)) for k in ("train", "val", "test")}
     sizes = {k: len(v) for k, v in parts.items() if v is not None and v.labels is not None}
-    return Splits(train=parts["train"], val=parts["val"], test=parts["test"],
-                  sizes=sizes, classes=len(subset),  # tf.data's sizes: unknown until read
-                  class_names=[splits.class_names[c] for c in subset],
-                  image_shape=splits.image_shape,
-                  description=f"{splits.description}, classes {_ranges(list(subset))}",
-                  skipped=splits.skipped,
-                  train_counts=(_counts(parts["train"].labels, len(subset))
-                                if parts["train"].labels is not None else None))
+    return Splits(
+        train=parts["train"],
+        val=parts["val"],
+        test=parts["test"],
+        sizes=sizes,
+        classes=len(subset),  # tf.data's sizes: unknown until read
+        class_names=[splits.class_names[c] for c in subset],
+        image_shape=splits.image_shape,
+        description=f"{splits.description}, classes {_ranges(list(subset))}",
+        skipped=splits.skipped,
+        train_counts=(
+            _counts(parts["train"].labels, len(subset)) if parts["train"].labels is not None else None
+        ),
+    )
 
 
 def _digits(recipe, d, seed):
@@ -300,8 +338,15 @@ def _digits(recipe, d, seed):
 
     digits = load_digits()
     x = (digits.images * (255.0 / 16.0))[..., None]  # 8x8x1, 0..255
-    return _split_arrays(recipe, x, digits.target, seed, "scikit-learn digits (8x8)",
-                         [str(i) for i in range(10)], d.class_subset)
+    return _split_arrays(
+        recipe,
+        x,
+        digits.target,
+        seed,
+        "scikit-learn digits (8x8)",
+        [str(i) for i in range(10)],
+        d.class_subset,
+    )
 
 
 def synthetic_images(classes: int, samples: int, size=(32, 32), channels: int = 3, seed: int = 0):
@@ -310,12 +355,12 @@ def synthetic_images(classes: int, samples: int, size=(32, 32), channels: int = 
     rng = np.random.default_rng(seed)
     h, w = size
     coarse = rng.uniform(0, 1, (classes, 4, 4, channels))
-    templates = np.kron(coarse, np.ones((1, (h + 7) // 4, (w + 7) // 4, 1)))[:, :h + 4, :w + 4]
+    templates = np.kron(coarse, np.ones((1, (h + 7) // 4, (w + 7) // 4, 1)))[:, : h + 4, : w + 4]
     labels = rng.permutation(np.arange(samples) % classes)
     images = np.empty((samples, h, w, channels), dtype="float32")
     for i, k in enumerate(labels):
         dy, dx = rng.integers(0, 5, size=2)
-        patch = templates[k, dy:dy + h, dx:dx + w] * rng.uniform(0.6, 1.0)
+        patch = templates[k, dy : dy + h, dx : dx + w] * rng.uniform(0.6, 1.0)
         images[i] = np.clip(255 * (patch + rng.normal(0, 0.25, patch.shape)), 0, 255)
     return images, labels
 
@@ -350,8 +395,9 @@ def glyph_images(glyphs, samples: int, size=(32, 32), seed: int = 0):
         ends = strokes[k] @ turn.T + 0.5 + rng.uniform(-0.1, 0.1, 2)
         ends = ends + rng.normal(0, 0.02, ends.shape)
         start, direction = ends[:, 0], ends[:, 1] - ends[:, 0]
-        t = np.clip(((pixels - start) * direction).sum(-1)
-                    / np.maximum((direction ** 2).sum(-1), 1e-9), 0, 1)
+        t = np.clip(
+            ((pixels - start) * direction).sum(-1) / np.maximum((direction**2).sum(-1), 1e-9), 0, 1
+        )
         distance = np.linalg.norm(pixels - (start + t[..., None] * direction), axis=-1).min(1)
         ink = np.clip(1 - (distance - rng.uniform(0.025, 0.05)) * max(h, w) / 1.5, 0, 1)
         noisy = ink.reshape(h, w) + rng.normal(0, 0.15, (h, w))
@@ -363,7 +409,7 @@ def _glyphs(recipe, d, seed):
     size = d.image_size or SOURCE_DEFAULTS["glyphs"]["image_size"]
     chosen = list(d.class_subset) if d.class_subset else list(range(d.classes))
     x, y = glyph_images(chosen, d.samples, size, seed=seed)
-    what = (f"glyphs {_ranges(chosen)}" if d.class_subset else f"glyphs ({d.classes} classes)")
+    what = f"glyphs {_ranges(chosen)}" if d.class_subset else f"glyphs ({d.classes} classes)"
     return _split_arrays(recipe, x, y, seed, what, [f"glyph{g}" for g in chosen])
 
 
@@ -371,8 +417,15 @@ def _synthetic(recipe, d, seed):
     size = d.image_size or SOURCE_DEFAULTS["synthetic"]["image_size"]
     channels = d.channels or SOURCE_DEFAULTS["synthetic"]["channels"]
     x, y = synthetic_images(d.classes, d.samples, size, channels, seed=seed)
-    return _split_arrays(recipe, x, y, seed, f"synthetic patterns ({d.classes} classes)",
-                         [str(i) for i in range(d.classes)], d.class_subset)
+    return _split_arrays(
+        recipe,
+        x,
+        y,
+        seed,
+        f"synthetic patterns ({d.classes} classes)",
+        [str(i) for i in range(d.classes)],
+        d.class_subset,
+    )
 
 
 def _folder(recipe, d, seed, decoder: str):
@@ -382,9 +435,13 @@ def _folder(recipe, d, seed, decoder: str):
     index = _indexed(recipe, "path", root, seed=seed, channels=channels, decoder=decoder)
     parts = index.split(d.validation_split)
     if parts[1] is not None and (not len(parts[1][0]) or not len(parts[0][0])):
-        raise recipe.error(("data", "validation_split"), (
-            f"{len(index.paths)} images are too few to hold out {d.validation_split:g} of them "
-            f"for validation."))
+        raise recipe.error(
+            ("data", "validation_split"),
+            (
+                f"{len(index.paths)} images are too few to hold out {d.validation_split:g} of them "
+                f"for validation."
+            ),
+        )
     names = index.class_names
     skipped = dict(index.bad)
     test, test_count = None, None
@@ -392,28 +449,55 @@ def _folder(recipe, d, seed, decoder: str):
         test_root = _resolve(recipe, d.test_path, "test_path")
         test_names = sorted(c.name for c in test_root.iterdir() if c.is_dir())
         if test_names != names:
-            raise recipe.error(("data", "test_path"), f"the test folder's classes "
-                                                      f"{test_names} differ from the "
-                                                      f"training folder's {names}.")
-        tested = _indexed(recipe, "test_path", test_root, seed=None, channels=channels,
-                          shuffle=False, decoder=decoder)
+            raise recipe.error(
+                ("data", "test_path"),
+                f"the test folder's classes {test_names} differ from the training folder's {names}.",
+            )
+        tested = _indexed(
+            recipe, "test_path", test_root, seed=None, channels=channels, shuffle=False, decoder=decoder
+        )
         skipped.update(tested.bad)
-        test = FilesPart(tested.paths, tested.labels, size=size, channels=channels,
-                         resize=d.resize, interpolation=d.interpolation)
+        test = FilesPart(
+            tested.paths,
+            tested.labels,
+            size=size,
+            channels=channels,
+            resize=d.resize,
+            interpolation=d.interpolation,
+        )
         test_count = len(tested.paths)
 
     def dataset(part):
-        return None if part is None else FilesPart(part[0], part[1], size=size,
-                                                   channels=channels, resize=d.resize,
-                                                   interpolation=d.interpolation)
+        return (
+            None
+            if part is None
+            else FilesPart(
+                part[0],
+                part[1],
+                size=size,
+                channels=channels,
+                resize=d.resize,
+                interpolation=d.interpolation,
+            )
+        )
 
-    sizes = {"train": len(parts[0][0]), "val": None if parts[1] is None else len(parts[1][0]),
-             "test": test_count}
-    return Splits(train=dataset(parts[0]), val=dataset(parts[1]), test=test,
-                  sizes={k: v for k, v in sizes.items() if v is not None}, classes=len(names),
-                  class_names=names, image_shape=(*size, channels),
-                  description=f"image folder {root}", skipped=skipped,
-                  train_counts=_counts(parts[0][1], len(names)))
+    sizes = {
+        "train": len(parts[0][0]),
+        "val": None if parts[1] is None else len(parts[1][0]),
+        "test": test_count,
+    }
+    return Splits(
+        train=dataset(parts[0]),
+        val=dataset(parts[1]),
+        test=test,
+        sizes={k: v for k, v in sizes.items() if v is not None},
+        classes=len(names),
+        class_names=names,
+        image_shape=(*size, channels),
+        description=f"image folder {root}",
+        skipped=skipped,
+        train_counts=_counts(parts[0][1], len(names)),
+    )
 
 
 def _indexed(recipe, key: str, root: Path, **options):
@@ -424,18 +508,26 @@ def _indexed(recipe, key: str, root: Path, **options):
     index = index_folder(root, **options)
     if index.bad and recipe.data.bad_images == "error":
         many = len(index.bad) > 1
-        raise recipe.error(("data", key), (
-            f"{len(index.bad)} of the {index.total} image files in {str(root)!r} "
-            f"{'are' if many else 'is'} unreadable: {describe_bad(index.bad, root)}."),
-            hint="remove or replace them, or set data.bad_images = \"skip\" to train without "
-                 "them (the run names them in its log and metrics.json).")
+        raise recipe.error(
+            ("data", key),
+            (
+                f"{len(index.bad)} of the {index.total} image files in {str(root)!r} "
+                f"{'are' if many else 'is'} unreadable: {describe_bad(index.bad, root)}."
+            ),
+            hint='remove or replace them, or set data.bad_images = "skip" to train without '
+            "them (the run names them in its log and metrics.json).",
+        )
     if index.empty:
         many = len(index.empty) > 1
-        raise recipe.error(("data", key), (
-            f"the class folder{'s' if many else ''} {', '.join(map(repr, index.empty))} of "
-            f"{str(root)!r} hold{'' if many else 's'} no "
-            f"{'readable ' if index.bad else ''}images "
-            f"({', '.join(sorted(_formats()))})."))
+        raise recipe.error(
+            ("data", key),
+            (
+                f"the class folder{'s' if many else ''} {', '.join(map(repr, index.empty))} of "
+                f"{str(root)!r} hold{'' if many else 's'} no "
+                f"{'readable ' if index.bad else ''}images "
+                f"({', '.join(sorted(_formats()))})."
+            ),
+        )
     return index
 
 
@@ -452,9 +544,16 @@ def _tfds(recipe, d, seed):
     data_dir = str(Path(d.data_dir).expanduser()) if d.data_dir else None
 
     def load(download: bool):
-        return tfds.load(d.name, split=splits, data_dir=data_dir, as_supervised=True,
-                         with_info=True, shuffle_files=True, download=download,
-                         read_config=tfds.ReadConfig(shuffle_seed=seed))
+        return tfds.load(
+            d.name,
+            split=splits,
+            data_dir=data_dir,
+            as_supervised=True,
+            with_info=True,
+            shuffle_files=True,
+            download=download,
+            read_config=tfds.ReadConfig(shuffle_seed=seed),
+        )
 
     try:
         try:
@@ -465,8 +564,9 @@ def _tfds(recipe, d, seed):
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001  (unknown names, no internet, a missing manual download)
-        raise recipe.error(("data", "name"), f"tensorflow-datasets could not load {d.name!r}: "
-                                             f"{first_line(e)}") from None
+        raise recipe.error(
+            ("data", "name"), f"tensorflow-datasets could not load {d.name!r}: {first_line(e)}"
+        ) from None
     train = datasets[0]
     val = datasets[1] if d.validation_split > 0 else None
     test = datasets[-1] if d.test_split else None
@@ -479,8 +579,11 @@ def _tfds(recipe, d, seed):
         except (KeyError, ValueError):
             return None
 
-    sizes = {"train": count(splits[0]), "val": count(splits[1]) if val is not None else None,
-             "test": count(d.test_split) if test is not None else None}
+    sizes = {
+        "train": count(splits[0]),
+        "val": count(splits[1]) if val is not None else None,
+        "test": count(d.test_split) if test is not None else None,
+    }
 
     def cast(image, y):
         import tensorflow as tf
@@ -490,12 +593,16 @@ def _tfds(recipe, d, seed):
     def part(ds, split):
         return None if ds is None else DatasetPart(dataset=ds.map(cast), size=count(split))
 
-    return Splits(train=part(train, splits[0]),
-                  val=None if val is None else part(val, splits[1]),
-                  test=part(test, d.test_split),
-                  sizes={k: v for k, v in sizes.items() if v is not None},
-                  classes=int(label.num_classes), class_names=list(label.names),
-                  image_shape=image_shape, description=f"tfds {d.name}")
+    return Splits(
+        train=part(train, splits[0]),
+        val=None if val is None else part(val, splits[1]),
+        test=part(test, d.test_split),
+        sizes={k: v for k, v in sizes.items() if v is not None},
+        classes=int(label.num_classes),
+        class_names=list(label.names),
+        image_shape=image_shape,
+        description=f"tfds {d.name}",
+    )
 
 
 def _tfds_splits(d) -> list[str]:
@@ -518,31 +625,42 @@ def _tfds_source(recipe, d, seed):
     try:
         builder = tfds.builder(d.name, data_dir=data_dir)
     except Exception as e:  # noqa: BLE001  (an unknown name: tfds lists the known ones)
-        raise recipe.error(("data", "name"), f"tensorflow-datasets has no dataset {d.name!r}: "
-                                             f"{first_line(e)}") from None
+        raise recipe.error(
+            ("data", "name"), f"tensorflow-datasets has no dataset {d.name!r}: {first_line(e)}"
+        ) from None
     try:  # no download: preparing a dataset needs TensorFlow
-        sources = [tfds.data_source(d.name, split=s, data_dir=data_dir, download=False)
-                   for s in splits]
+        sources = [tfds.data_source(d.name, split=s, data_dir=data_dir, download=False) for s in splits]
     except Exception as e:  # noqa: BLE001  (not prepared, prepared as TFRecord only, a bad split)
-        raise recipe.error(("data", "name"), (
-            f"tensorflow-datasets cannot read {d.name!r} for the grain input path "
-            f"({first_line(e)}): it reads datasets prepared as ArrayRecord files, and preparing "
-            f"one needs TensorFlow."),
+        raise recipe.error(
+            ("data", "name"),
+            (
+                f"tensorflow-datasets cannot read {d.name!r} for the grain input path "
+                f"({first_line(e)}): it reads datasets prepared as ArrayRecord files, and preparing "
+                f"one needs TensorFlow."
+            ),
             hint=f"prepare it where TensorFlow is installed (`tfds build {d.name} --data_dir DIR "
-                 f"--file_format array_record`) and set data.data_dir, or use data.pipeline = "
-                 f"\"tf.data\" there.") from None
+            f"--file_format array_record`) and set data.data_dir, or use data.pipeline = "
+            f'"tf.data" there.',
+        ) from None
     info = builder.info
     val = sources[1] if d.validation_split > 0 else None
     test = sources[-1] if d.test_split else None
-    parts = {"train": DatasetPart(source=sources[0]),
-             "val": None if val is None else DatasetPart(source=val),
-             "test": None if test is None else DatasetPart(source=test)}
+    parts = {
+        "train": DatasetPart(source=sources[0]),
+        "val": None if val is None else DatasetPart(source=val),
+        "test": None if test is None else DatasetPart(source=test),
+    }
     label = info.features["label"]
-    return Splits(train=parts["train"], val=parts["val"], test=parts["test"],
-                  sizes={k: len(v) for k, v in parts.items() if v is not None},
-                  classes=int(label.num_classes), class_names=list(label.names),
-                  image_shape=tuple(info.features["image"].shape),
-                  description=f"tfds {d.name}")
+    return Splits(
+        train=parts["train"],
+        val=parts["val"],
+        test=parts["test"],
+        sizes={k: len(v) for k, v in parts.items() if v is not None},
+        classes=int(label.num_classes),
+        class_names=list(label.names),
+        image_shape=tuple(info.features["image"].shape),
+        description=f"tfds {d.name}",
+    )
 
 
 def _all_labels(part: DatasetPart) -> np.ndarray:
@@ -551,7 +669,7 @@ def _all_labels(part: DatasetPart) -> np.ndarray:
     step = 1024
     for start in range(0, len(labels), step):
         rows = list(range(start, min(start + step, len(labels))))
-        labels[start:start + len(rows)] = [part.source[i]["label"] for i in rows]
+        labels[start : start + len(rows)] = [part.source[i]["label"] for i in rows]
     return labels
 
 
@@ -569,18 +687,23 @@ def _check_known_and_online(recipe, name: str, data_dir: str | None) -> None:
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # noqa: BLE001  (an unknown name: tfds lists the known ones)
-        raise recipe.error(("data", "name"), f"tensorflow-datasets has no dataset {name!r}: "
-                                             f"{first_line(e)}") from None
+        raise recipe.error(
+            ("data", "name"), f"tensorflow-datasets has no dataset {name!r}: {first_line(e)}"
+        ) from None
     if builder.is_prepared():
         return
     try:
         socket.create_connection(DOWNLOAD_HOST, timeout=10).close()
     except OSError as e:
-        raise recipe.error(("data", "name"), (
-            f"tensorflow-datasets has not prepared {name!r} in {Path(builder.data_dir).parents[1]}, "
-            f"and this machine cannot reach {DOWNLOAD_HOST[0]} to download it ({e})."),
+        raise recipe.error(
+            ("data", "name"),
+            (
+                f"tensorflow-datasets has not prepared {name!r} in {Path(builder.data_dir).parents[1]}, "
+                f"and this machine cannot reach {DOWNLOAD_HOST[0]} to download it ({e})."
+            ),
             hint=f"prepare it where there is internet (`tfds build {name} --data_dir DIR`, or "
-                 f"one `kerascnn train` there), copy DIR here and set data.data_dir.") from None
+            f"one `kerascnn train` there), copy DIR here and set data.data_dir.",
+        ) from None
 
 
 def _resolve(recipe, path, key) -> Path:
@@ -590,10 +713,24 @@ def _resolve(recipe, path, key) -> Path:
     if not p.is_dir():
         raise recipe.error(("data", key), f"no folder at {path!r}.")
     if not any(child.is_dir() for child in p.iterdir()):
-        raise recipe.error(("data", key), f"{path!r} has no class sub-folders: put each class's "
-                                          f"images in a folder named after the class.")
+        raise recipe.error(
+            ("data", key),
+            f"{path!r} has no class sub-folders: put each class's "
+            f"images in a folder named after the class.",
+        )
     return p
 
 
-__all__ = ["Splits", "Part", "ArrayPart", "FilesPart", "DatasetPart", "load_source",
-           "synthetic_images", "glyph_images", "declared_input", "SOURCE_DEFAULTS", "ConfigError"]
+__all__ = [
+    "Splits",
+    "Part",
+    "ArrayPart",
+    "FilesPart",
+    "DatasetPart",
+    "load_source",
+    "synthetic_images",
+    "glyph_images",
+    "declared_input",
+    "SOURCE_DEFAULTS",
+    "ConfigError",
+]

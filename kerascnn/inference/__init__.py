@@ -19,5 +19,17 @@ from kerascnn.inference.loading import (
 from kerascnn.inference.prediction import Prediction, predict
 from kerascnn.inference.views import CROPS
 
-__all__ = ["Trained", "Evaluation", "Prediction", "load_trained", "trained_model", "evaluate",
-           "predict", "plot_confusion", "image_files", "NORMALIZATIONS", "IMAGE_SUFFIXES", "CROPS"]
+__all__ = [
+    "Trained",
+    "Evaluation",
+    "Prediction",
+    "load_trained",
+    "trained_model",
+    "evaluate",
+    "predict",
+    "plot_confusion",
+    "image_files",
+    "NORMALIZATIONS",
+    "IMAGE_SUFFIXES",
+    "CROPS",
+]

@@ -37,19 +37,35 @@ class Evaluation:
     members: list[Evaluation] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        out = {"model": self.model, "examples": self.examples, "loss": self.loss,
-               "accuracy": self.accuracy, "top5_accuracy": self.top5_accuracy,
-               "per_class": self.per_class, "class_names": self.class_names,
-               "confusion": self.confusion, "data": self.data, "protocol": self.protocol,
-               "skipped": self.skipped}
+        out = {
+            "model": self.model,
+            "examples": self.examples,
+            "loss": self.loss,
+            "accuracy": self.accuracy,
+            "top5_accuracy": self.top5_accuracy,
+            "per_class": self.per_class,
+            "class_names": self.class_names,
+            "confusion": self.confusion,
+            "data": self.data,
+            "protocol": self.protocol,
+            "skipped": self.skipped,
+        }
         if self.members:
             out["members"] = [m.to_dict() for m in self.members]
         return out
 
 
-def evaluate(target, data: str | Path | None = None, *, split: str = "test",
-             batch_size: int = 64, normalize: str | None = None, bad_images: str = "error",
-             crops: int = 1, scales=None) -> Evaluation:
+def evaluate(
+    target,
+    data: str | Path | None = None,
+    *,
+    split: str = "test",
+    batch_size: int = 64,
+    normalize: str | None = None,
+    bad_images: str = "error",
+    crops: int = 1,
+    scales=None,
+) -> Evaluation:
     """Accuracy, top-5 accuracy, loss, per-class accuracy and confusion matrix of a trained model,
     or of an ensemble of them.
 
@@ -82,8 +98,7 @@ def evaluate(target, data: str | Path | None = None, *, split: str = "test",
     targets = list(target) if ensemble else [target]
     if not targets:
         raise ConfigError("an ensemble needs at least one model. Received: an empty list.")
-    members = [t if isinstance(t, Trained) else load_trained(t, normalize=normalize)
-               for t in targets]
+    members = [t if isinstance(t, Trained) else load_trained(t, normalize=normalize) for t in targets]
     first = members[0]
     for other in members[1:]:
         _check_member(first, other)
@@ -103,20 +118,38 @@ def evaluate(target, data: str | Path | None = None, *, split: str = "test",
             raise ConfigError(f"{what} holds no images.")
         y = np.concatenate(ys).astype(int)
         if labels is not None and not np.array_equal(labels, y):
-            raise ConfigError(f"{what}: the images came in another order at scale {size}; "
-                              f"multi-scale evaluation needs a fixed order.")
+            raise ConfigError(
+                f"{what}: the images came in another order at scale {size}; "
+                f"multi-scale evaluation needs a fixed order."
+            )
         labels = y
         sums = [s + np.concatenate(f) for s, f in zip(sums, found)]
     protocol = {"crops": crops, "scales": scales}
     views_per_image = len(sizes) * crops
-    scored = [_score(s / views_per_image, labels, first.class_names, what, skipped,
-                     model=str(m.run_dir or m.model_path), protocol=protocol)
-              for s, m in zip(sums, members)]
+    scored = [
+        _score(
+            s / views_per_image,
+            labels,
+            first.class_names,
+            what,
+            skipped,
+            model=str(m.run_dir or m.model_path),
+            protocol=protocol,
+        )
+        for s, m in zip(sums, members)
+    ]
     if not ensemble:
         return scored[0]
     average = sum(s / views_per_image for s in sums) / len(members)
-    result = _score(average, labels, first.class_names, what, skipped,
-                    model=f"ensemble of {len(members)}", protocol=protocol)
+    result = _score(
+        average,
+        labels,
+        first.class_names,
+        what,
+        skipped,
+        model=f"ensemble of {len(members)}",
+        protocol=protocol,
+    )
     result.members = scored
     return result
 
@@ -129,24 +162,41 @@ def _probabilities(member: Trained, images: np.ndarray) -> np.ndarray:
 
 def _check_member(first: Trained, other: Trained) -> None:
     a, b = first.preprocessing, other.preprocessing
-    for what, mine, theirs in (("classes", first.class_names, other.class_names),
-                               ("input shape", a.input_shape, b.input_shape),
-                               ("load size", a.load_size, b.load_size),
-                               ("resize", a.resize, b.resize),
-                               ("interpolation", a.interpolation, b.interpolation)):
+    for what, mine, theirs in (
+        ("classes", first.class_names, other.class_names),
+        ("input shape", a.input_shape, b.input_shape),
+        ("load size", a.load_size, b.load_size),
+        ("resize", a.resize, b.resize),
+        ("interpolation", a.interpolation, b.interpolation),
+    ):
         if _plain(mine) != _plain(theirs):
-            raise ConfigError(f"the models of an ensemble must see the same images: "
-                              f"{other.run_dir or other.model_path} has {what} {theirs!r}, "
-                              f"{first.run_dir or first.model_path} has {mine!r}.")
+            raise ConfigError(
+                f"the models of an ensemble must see the same images: "
+                f"{other.run_dir or other.model_path} has {what} {theirs!r}, "
+                f"{first.run_dir or first.model_path} has {mine!r}."
+            )
 
 
 def _plain(value):
-    return value if isinstance(value, str) else [_plain(v) for v in value] if isinstance(
-        value, (list, tuple)) else value
+    return (
+        value
+        if isinstance(value, str)
+        else [_plain(v) for v in value]
+        if isinstance(value, (list, tuple))
+        else value
+    )
 
 
-def _score(p: np.ndarray, y: np.ndarray, names: list[str], what: str, skipped: dict, *,
-           model: str, protocol: dict) -> Evaluation:
+def _score(
+    p: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    what: str,
+    skipped: dict,
+    *,
+    model: str,
+    protocol: dict,
+) -> Evaluation:
     k = p.shape[1]
     predicted = p.argmax(1)
     confusion = np.zeros((k, k), dtype=int)
@@ -158,10 +208,19 @@ def _score(p: np.ndarray, y: np.ndarray, names: list[str], what: str, skipped: d
         top5 = float(np.mean((best5 == y[:, None]).any(1)))
     totals = confusion.sum(1)
     per_class = {names[i]: float(confusion[i, i] / totals[i]) for i in range(k) if totals[i]}
-    return Evaluation(examples=len(y), loss=loss, accuracy=float(np.mean(predicted == y)),
-                      top5_accuracy=top5, class_names=names, per_class=per_class,
-                      confusion=confusion.tolist(), data=what, skipped=skipped, model=model,
-                      protocol=dict(protocol))
+    return Evaluation(
+        examples=len(y),
+        loss=loss,
+        accuracy=float(np.mean(predicted == y)),
+        top5_accuracy=top5,
+        class_names=names,
+        per_class=per_class,
+        confusion=confusion.tolist(),
+        data=what,
+        skipped=skipped,
+        model=model,
+        protocol=dict(protocol),
+    )
 
 
 def plot_confusion(result: Evaluation, target: str | Path, title: str = "") -> None:
@@ -182,8 +241,15 @@ def plot_confusion(result: Evaluation, target: str | Path, title: str = "") -> N
             for i in range(k):
                 for j in range(k):
                     if matrix[i, j]:
-                        ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=8,
-                                color="white" if rates[i, j] > 0.5 else "black")
+                        ax.text(
+                            j,
+                            i,
+                            int(matrix[i, j]),
+                            ha="center",
+                            va="center",
+                            fontsize=8,
+                            color="white" if rates[i, j] > 0.5 else "black",
+                        )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or f"accuracy {result.accuracy:.2%} on {result.examples} images")

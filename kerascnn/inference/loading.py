@@ -59,8 +59,9 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
     classes = int(model.output_shape[-1])
     if run_dir is not None and (run_dir / "data.json").is_file():
         if normalize is not None:
-            raise ConfigError(f"{run_dir} records how its images were normalized; drop "
-                              f"{option('normalize')}.")
+            raise ConfigError(
+                f"{run_dir} records how its images were normalized; drop {option('normalize')}."
+            )
         facts = read_json(run_dir / "data.json")
         pre = Preprocessing.from_dict(facts)
         names = [str(n) for n in facts.get("class_names") or range(classes)]
@@ -71,11 +72,14 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
     else:
         pre, names = _bare(model, normalize, model_path)
     if len(names) != classes or tuple(model.input_shape[1:]) != pre.input_shape:
-        raise ConfigError(f"{model_path} does not match its data.json: the model takes "
-                          f"{model.input_shape[1:]} and gives {classes} classes; data.json says "
-                          f"{pre.input_shape} and {len(names)} classes.")
-    return Trained(model=model, preprocessing=pre, class_names=names, model_path=model_path,
-                   run_dir=run_dir)
+        raise ConfigError(
+            f"{model_path} does not match its data.json: the model takes "
+            f"{model.input_shape[1:]} and gives {classes} classes; data.json says "
+            f"{pre.input_shape} and {len(names)} classes."
+        )
+    return Trained(
+        model=model, preprocessing=pre, class_names=names, model_path=model_path, run_dir=run_dir
+    )
 
 
 def _locate(target) -> tuple[Path, Path | None]:
@@ -86,13 +90,14 @@ def _locate(target) -> tuple[Path, Path | None]:
         candidates = [path / n for n in ("model.keras", "best.keras", "last.keras")]
         model_path = next((p for p in candidates if p.is_file()), None)
         if model_path is None:
-            raise ConfigError(f"{path} holds no trained model (model.keras, best.keras or "
-                              f"last.keras): is it a kerascnn run directory?")
+            raise ConfigError(
+                f"{path} holds no trained model (model.keras, best.keras or "
+                f"last.keras): is it a kerascnn run directory?"
+            )
         return model_path, path
     if path.is_file():
         if path.suffix != ".keras":
-            raise ConfigError(f"expected a run directory or a .keras model. Received: "
-                              f"{str(target)!r}.")
+            raise ConfigError(f"expected a run directory or a .keras model. Received: {str(target)!r}.")
         return path, path.parent if (path.parent / "data.json").is_file() else None
     raise ConfigError(f"no run directory or model at {str(target)!r}.")
 
@@ -123,8 +128,9 @@ def check_image_sizes(files) -> None:
 
     large = {str(f): why for f in files if (why := check_pixels(f)) is not None}
     if large:
-        raise ConfigError(f"{len(large)} of the {len(files)} image files cannot be read: "
-                          f"{describe_bad(large)}.")
+        raise ConfigError(
+            f"{len(large)} of the {len(files)} image files cannot be read: {describe_bad(large)}."
+        )
 
 
 def trained_model(model, *, normalize: str) -> Trained:
@@ -134,8 +140,9 @@ def trained_model(model, *, normalize: str) -> Trained:
 
     model = drop_side_outputs(model)
     pre, names = _bare(model, normalize, repr(model.name))
-    return Trained(model=model, preprocessing=pre, class_names=names,
-                   model_path=Path(f"{model.name}.keras"))
+    return Trained(
+        model=model, preprocessing=pre, class_names=names, model_path=Path(f"{model.name}.keras")
+    )
 
 
 def _bare(model, normalize, what):
@@ -145,17 +152,20 @@ def _bare(model, normalize, what):
     from kerascnn.data.pipeline import fixed_statistics
 
     if normalize not in NORMALIZATIONS:
-        raise ConfigError(f"{what} is not in a run directory, so how its images were "
-                          f"normalized is unknown: give {option('normalize')}, one of "
-                          f"{', '.join(repr(n) for n in NORMALIZATIONS)}. Received: "
-                          f"{normalize!r}.")
+        raise ConfigError(
+            f"{what} is not in a run directory, so how its images were "
+            f"normalized is unknown: give {option('normalize')}, one of "
+            f"{', '.join(repr(n) for n in NORMALIZATIONS)}. Received: "
+            f"{normalize!r}."
+        )
     shape = tuple(int(d) if d is not None else None for d in model.input_shape[1:])
     if None in shape:
         raise ConfigError(f"{what} takes any image size; kerascnn needs a fixed input.")
     channels = shape[2]
     mean, std = fixed_statistics(normalize, channels)
-    pre = Preprocessing(shape, shape[:2], "stretch", tuple(mean), tuple(std),
-                        bgr=normalize == "caffe" and channels == 3)
+    pre = Preprocessing(
+        shape, shape[:2], "stretch", tuple(mean), tuple(std), bgr=normalize == "caffe" and channels == 3
+    )
     return pre, [str(i) for i in range(int(model.output_shape[-1]))]
 
 
@@ -182,8 +192,11 @@ def image_files(items) -> list[Path]:
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                           or p.suffix.lower() in OTHER_IMAGE_FORMATS)
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in IMAGE_SUFFIXES or p.suffix.lower() in OTHER_IMAGE_FORMATS
+            )
             if not found:
                 raise ConfigError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
             files += found

@@ -24,12 +24,21 @@ class Prediction:
     def to_dict(self) -> dict:
         if self.error is not None:
             return {"path": self.path, "error": self.error}
-        return {"path": self.path, "top": [{"class": c, "probability": p}
-                                           for c, p in zip(self.classes, self.probabilities)]}
+        return {
+            "path": self.path,
+            "top": [{"class": c, "probability": p} for c, p in zip(self.classes, self.probabilities)],
+        }
 
 
-def predict(target: str | Path | Trained, images, *, top: int = 5, batch_size: int = 64,
-            normalize: str | None = None, bad_images: str = "error") -> list[Prediction]:
+def predict(
+    target: str | Path | Trained,
+    images,
+    *,
+    top: int = 5,
+    batch_size: int = 64,
+    normalize: str | None = None,
+    bad_images: str = "error",
+) -> list[Prediction]:
     """The `top` most probable classes of each image file (files, or folders searched for images).
 
     Images are read as the backend's input path reads them (`tf.io.decode_image` on TensorFlow,
@@ -55,27 +64,32 @@ def predict(target: str | Path | Trained, images, *, top: int = 5, batch_size: i
     pre = trained.preprocessing
     channels = pre.input_shape[2]
     bad = check_images([str(f) for f in files], channels=channels)
-    bad.update({str(f): unreadable_format(f.suffix) for f in files
-                if f.suffix.lower() not in _readable()})
+    bad.update(
+        {str(f): unreadable_format(f.suffix) for f in files if f.suffix.lower() not in _readable()}
+    )
     if bad and bad_images == "error":
-        raise ConfigError(f"{len(bad)} of the {len(files)} image files cannot be read: "
-                          f"{describe_bad(bad)}.",
-                          hint="remove them, or pass --bad-images skip (bad_images=\"skip\") to "
-                               "classify the others.")
+        raise ConfigError(
+            f"{len(bad)} of the {len(files)} image files cannot be read: {describe_bad(bad)}.",
+            hint='remove them, or pass --bad-images skip (bad_images="skip") to classify the others.',
+        )
     readable = [f for f in files if str(f) not in bad]
     found = {}
     for start in range(0, len(readable), batch_size):
-        chunk = readable[start:start + batch_size]
+        chunk = readable[start : start + batch_size]
         # NumPy: the model may run on JAX or PyTorch.
         x = np.stack([pre(load_image(f, channels)) for f in chunk]).astype("float32")
         probabilities = np.asarray(trained.model.predict_on_batch(x), "float64")
         for f, p in zip(chunk, probabilities):
             order = np.argsort(-p)[:top]
-            found[str(f)] = Prediction(path=str(f),
-                                       classes=[trained.class_names[i] for i in order],
-                                       probabilities=[float(p[i]) for i in order])
-    return [found.get(str(f)) or Prediction(path=str(f), classes=[], probabilities=[],
-                                            error=bad[str(f)]) for f in files]
+            found[str(f)] = Prediction(
+                path=str(f),
+                classes=[trained.class_names[i] for i in order],
+                probabilities=[float(p[i]) for i in order],
+            )
+    return [
+        found.get(str(f)) or Prediction(path=str(f), classes=[], probabilities=[], error=bad[str(f)])
+        for f in files
+    ]
 
 
 def _readable() -> tuple[str, ...]:

@@ -40,7 +40,7 @@ def views(images: np.ndarray, crop, crops: int) -> list[np.ndarray]:
     ch, cw = crop
     out = []
     for top, left, mirrored in crop_boxes(images.shape[1:3], crop, crops):
-        view = images[:, top:top + ch, left:left + cw]
+        view = images[:, top : top + ch, left : left + cw]
         out.append(view[:, :, ::-1] if mirrored else view)
     return out
 
@@ -55,16 +55,21 @@ def load_sizes(pre, crops: int, scales) -> list[tuple[int, int]]:
         sizes = []
         for q in scales:
             if not isinstance(q, int) or isinstance(q, bool) or q < min(h, w):
-                raise ConfigError(f"each scale is the size of the images' shorter side before "
-                                  f"cropping, at least the input's {min(h, w)}. Received: "
-                                  f"{q!r}.")
+                raise ConfigError(
+                    f"each scale is the size of the images' shorter side before "
+                    f"cropping, at least the input's {min(h, w)}. Received: "
+                    f"{q!r}."
+                )
             sizes.append((q * h // min(h, w), q * w // min(h, w)))
     else:
         sizes = [tuple(pre.load_size)]
     if crops > 1 and any(size == (h, w) for size in sizes):
-        raise ConfigError(f"{crops} crops are taken from images larger than the {h}x{w} input, "
-                          f"but the images are brought to {h}x{w} first, so every corner is the "
-                          f"centre.", hint=f"give scales above {min(h, w)} (e.g. --scales "
-                                           f"{min(h, w) + min(h, w) // 8}): each image's shorter "
-                                           f"side is brought to that size, then cropped.")
+        raise ConfigError(
+            f"{crops} crops are taken from images larger than the {h}x{w} input, "
+            f"but the images are brought to {h}x{w} first, so every corner is the "
+            f"centre.",
+            hint=f"give scales above {min(h, w)} (e.g. --scales "
+            f"{min(h, w) + min(h, w) // 8}): each image's shorter "
+            f"side is brought to that size, then cropped.",
+        )
     return sizes

@@ -32,11 +32,39 @@ their values read as TOML values (`3`, `0.1`, `true`, `"text"`, `[32, 32]`; bare
 from kerascnn.recipe.document import Recipe, dump, is_recipe
 from kerascnn.recipe.loading import apply_override, load_recipe, validate_recipe, with_values
 from kerascnn.recipe.schema import (  # noqa: F401  (the tables' names, for the reference)
-    OPTIONAL, PHASE_TRAIN_KEYS, SECTIONS, TOP_LEVEL, AugmentSection, DataSection, FinetuneSection,
-    ModelSection, OutputSection, PhaseSection, SpaceEntry, TrainSection, TuneSection)
+    OPTIONAL,
+    PHASE_TRAIN_KEYS,
+    SECTIONS,
+    TOP_LEVEL,
+    AugmentSection,
+    DataSection,
+    FinetuneSection,
+    ModelSection,
+    OutputSection,
+    PhaseSection,
+    SpaceEntry,
+    TrainSection,
+    TuneSection,
+)
 from kerascnn.recipe.space import space_entry_problem, space_points
 
-__all__ = ["load_recipe", "Recipe", "ModelSection", "DataSection", "AugmentSection",
-           "TrainSection", "FinetuneSection", "PhaseSection", "TuneSection", "SpaceEntry",
-           "OutputSection", "apply_override", "validate_recipe", "is_recipe", "with_values",
-           "space_points", "space_entry_problem", "dump"]
+__all__ = [
+    "load_recipe",
+    "Recipe",
+    "ModelSection",
+    "DataSection",
+    "AugmentSection",
+    "TrainSection",
+    "FinetuneSection",
+    "PhaseSection",
+    "TuneSection",
+    "SpaceEntry",
+    "OutputSection",
+    "apply_override",
+    "validate_recipe",
+    "is_recipe",
+    "with_values",
+    "space_points",
+    "space_entry_problem",
+    "dump",
+]

@@ -14,10 +14,10 @@ __all__ = ["check_semantics", "check_finetune", "parse_phase"]
 def parse_phase(raw, index: int, source: Source) -> PhaseSection:
     path = ("finetune", "phases", index)
     if not isinstance(raw, dict):
-        raise source.error(path, f"each phase is a table ([[finetune.phases]]). Received: "
-                                 f"{raw!r}.")
-    return PhaseSection(**check_call(PhaseSection, raw, path=path, source=source,
-                                     what="a phase", skip=()))
+        raise source.error(path, f"each phase is a table ([[finetune.phases]]). Received: {raw!r}.")
+    return PhaseSection(
+        **check_call(PhaseSection, raw, path=path, source=source, what="a phase", skip=())
+    )
 
 
 def check_finetune(r) -> None:
@@ -25,21 +25,28 @@ def check_finetune(r) -> None:
     checked as a recipe of its own (an error names the phase's key when the phase set it)."""
     f = r.finetune
     if "model" in r.document:
-        raise r.error(("model",), "a recipe with [finetune] starts from its `weights`; remove "
-                                  "[model].")
+        raise r.error(("model",), "a recipe with [finetune] starts from its `weights`; remove [model].")
     if "epochs" in r.document.get("train", {}):
-        raise r.error(("train", "epochs"), "each fine-tuning phase gives its own epochs; remove "
-                                           "train.epochs.")
+        raise r.error(
+            ("train", "epochs"), "each fine-tuning phase gives its own epochs; remove train.epochs."
+        )
     if not r.phases:
-        raise r.error(("finetune",), "give at least one phase.",
-                      hint='[[finetune.phases]] with epochs = 5 (and unfreeze = "none": the new '
-                           'classifier alone).')
+        raise r.error(
+            ("finetune",),
+            "give at least one phase.",
+            hint='[[finetune.phases]] with epochs = 5 (and unfreeze = "none": the new '
+            "classifier alone).",
+        )
     if not f.weights:
-        raise r.error(("finetune", "weights"), "must name a run directory, a .keras file or, "
-                                               "with application, \"imagenet\".")
+        raise r.error(
+            ("finetune", "weights"),
+            'must name a run directory, a .keras file or, with application, "imagenet".',
+        )
     if f.model is not None and f.application is not None:
-        raise r.error(("finetune", "model"), "give `model` (timm's weights) or `application` "
-                                             "(keras.applications'), not both.")
+        raise r.error(
+            ("finetune", "model"),
+            "give `model` (timm's weights) or `application` (keras.applications'), not both.",
+        )
     if f.application is not None:
         from kerascnn.zoo.port import find_source
 
@@ -49,10 +56,14 @@ def check_finetune(r) -> None:
             raise r.error(("finetune", "application"), e.message, hint=e.hint) from None
         expected = source.preprocessing
         if r.data.normalize != expected:
-            raise r.error(("data", "normalize"), (
-                f"{source.application}'s weights expect inputs normalized as "
-                f"keras.applications prepares them: normalize = \"{expected}\". Received: "
-                f"{r.data.normalize!r}."))
+            raise r.error(
+                ("data", "normalize"),
+                (
+                    f"{source.application}'s weights expect inputs normalized as "
+                    f'keras.applications prepares them: normalize = "{expected}". Received: '
+                    f"{r.data.normalize!r}."
+                ),
+            )
     elif f.timm:
         from kerascnn.zoo.pretrained import hub_id_of
 
@@ -64,51 +75,65 @@ def check_finetune(r) -> None:
             except ConfigError as e:
                 raise r.error(("finetune", "model"), e.message, hint=e.hint) from None
         elif f.weights == "imagenet" or hub_id_of(f.weights) is None:
-            raise r.error(("finetune", "model"), "timm's weights in a file, or \"imagenet\", need "
-                                                 "the network: give `model`.",
-                          hint='model = "resnet50".')
+            raise r.error(
+                ("finetune", "model"),
+                'timm\'s weights in a file, or "imagenet", need the network: give `model`.',
+                hint='model = "resnet50".',
+            )
         if "normalize" in r.document.get("data", {}):
-            raise r.error(("data", "normalize"), "timm's weights say how their images are "
-                                                 "normalized (their mean and std); remove "
-                                                 "data.normalize.")
+            raise r.error(
+                ("data", "normalize"),
+                "timm's weights say how their images are "
+                "normalized (their mean and std); remove "
+                "data.normalize.",
+            )
     elif f.weights == "imagenet":
-        raise r.error(("finetune", "weights"), "\"imagenet\" needs the network: `model` (timm's "
-                                               "weights, kerascnn list --pretrained) or "
-                                               "`application` (keras.applications').",
-                      hint='model = "resnet50".')
+        raise r.error(
+            ("finetune", "weights"),
+            '"imagenet" needs the network: `model` (timm\'s '
+            "weights, kerascnn list --pretrained) or "
+            "`application` (keras.applications').",
+            hint='model = "resnet50".',
+        )
     elif f.normalized_by_start and "normalize" in r.document.get("data", {}):
-        raise r.error(("data", "normalize"), "fine-tuning from a run directory normalizes the "
-                                             "images as that run did (its data.json); remove "
-                                             "data.normalize.")
+        raise r.error(
+            ("data", "normalize"),
+            "fine-tuning from a run directory normalizes the "
+            "images as that run did (its data.json); remove "
+            "data.normalize.",
+        )
     if not f.new_head and (f.dropout or "keep_hidden" in r.document["finetune"]):
-        raise r.error(("finetune", "new_head"), "dropout and keep_hidden shape the new "
-                                                "classifier; with new_head = false there is none.")
+        raise r.error(
+            ("finetune", "new_head"),
+            "dropout and keep_hidden shape the new classifier; with new_head = false there is none.",
+        )
     if not 0.0 <= f.dropout < 1.0:
-        raise r.error(("finetune", "dropout"), f"must be between 0 and 1. Received: "
-                                               f"{f.dropout!r}.")
+        raise r.error(("finetune", "dropout"), f"must be between 0 and 1. Received: {f.dropout!r}.")
     if r.train.distribution == "multi_worker":
-        raise r.error(("train", "distribution"), "fine-tuning phases run on one process; "
-                                                 "'multi_worker' is not supported with "
-                                                 "[finetune].")
+        raise r.error(
+            ("train", "distribution"),
+            "fine-tuning phases run on one process; 'multi_worker' is not supported with [finetune].",
+        )
     names = set()
     for i, phase in enumerate(r.phases):
         where = ("finetune", "phases", i)
         if phase.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", phase.name):
-            raise r.error(where + ("name",), f"names a directory: letters, digits, _ and - "
-                                             f"only. Received: {phase.name!r}.")
+            raise r.error(
+                where + ("name",),
+                f"names a directory: letters, digits, _ and - only. Received: {phase.name!r}.",
+            )
         if phase.name is not None and phase.name in names:
             raise r.error(where + ("name",), f"two phases are called {phase.name!r}.")
         names.add(phase.name)
         u = phase.unfreeze
         if isinstance(u, float) and not 0.0 <= u <= 1.0:
-            raise r.error(where + ("unfreeze",), f"a fraction must be between 0 and 1. "
-                                                 f"Received: {u!r}.")
+            raise r.error(where + ("unfreeze",), f"a fraction must be between 0 and 1. Received: {u!r}.")
         if isinstance(u, int) and not isinstance(u, bool) and u < 0:
-            raise r.error(where + ("unfreeze",), f"the number of top stages must be 0 or more. "
-                                                 f"Received: {u!r}.")
+            raise r.error(
+                where + ("unfreeze",), f"the number of top stages must be 0 or more. Received: {u!r}."
+            )
         if isinstance(u, tuple) and not u:
-            raise r.error(where + ("unfreeze",), "an empty list unfreezes nothing: write "
-                                                 "\"none\".")
+            raise r.error(where + ("unfreeze",), 'an empty list unfreezes nothing: write "none".')
         check_semantics(r.phase_recipe(i, r.run_dir()))
 
 
@@ -120,10 +145,15 @@ def check_semantics(r) -> None:
 
 def _check_model(r) -> None:
     m = r.model
-    if m.name is not None and m.spec is not None or ("model" in r.document and m.name is None
-                                                      and m.spec is None):
-        raise r.error(("model",), "give exactly one of `name` (a registered model) and `spec` "
-                                  "(a spec file or table).")
+    if (
+        m.name is not None
+        and m.spec is not None
+        or ("model" in r.document and m.name is None and m.spec is None)
+    ):
+        raise r.error(
+            ("model",),
+            "give exactly one of `name` (a registered model) and `spec` (a spec file or table).",
+        )
     if m.name is not None:
         from kerascnn.zoo import get_model_info
 
@@ -132,16 +162,24 @@ def _check_model(r) -> None:
         except ConfigError as e:
             raise r.error(("model", "name"), e.message, hint=e.hint) from None
     if m.spec is not None and m.options:
-        raise r.error(("model", "options"), "`options` apply to a registered model; put the "
-                                            "settings in the spec itself.")
-    for key, where in (("classes", "the data's classes"),
-                       ("input_shape", "data.image_size and data.channels")):
+        raise r.error(
+            ("model", "options"),
+            "`options` apply to a registered model; put the settings in the spec itself.",
+        )
+    for key, where in (
+        ("classes", "the data's classes"),
+        ("input_shape", "data.image_size and data.channels"),
+    ):
         if key in m.options:
-            raise r.error(("model", "options", key), f"the model's {key} come from {where}; it "
-                                                     f"cannot be set here. Received: "
-                                                     f"{m.options[key]!r}.",
-                          hint="for a subset of a dataset's classes, set data.class_subset."
-                          if key == "classes" else "set data.image_size = [height, width].")
+            raise r.error(
+                ("model", "options", key),
+                f"the model's {key} come from {where}; it "
+                f"cannot be set here. Received: "
+                f"{m.options[key]!r}.",
+                hint="for a subset of a dataset's classes, set data.class_subset."
+                if key == "classes"
+                else "set data.image_size = [height, width].",
+            )
 
 
 def _check_data(r) -> None:
@@ -149,22 +187,27 @@ def _check_data(r) -> None:
     needs = {"tfds": "name", "folder": "path"}
     if d.source in needs and getattr(d, needs[d.source]) is None:
         raise r.error(("data",), f"source {d.source!r} needs `{needs[d.source]}`.")
-    for key, value in [("validation_split", d.validation_split),
-                       ("test_fraction", d.test_fraction)]:
+    for key, value in [("validation_split", d.validation_split), ("test_fraction", d.test_fraction)]:
         if not 0.0 <= value <= 0.9:
             raise r.error(("data", key), f"must be between 0.0 and 0.9. Received: {value!r}.")
-    positive = [(("data", "batch_size"), d.batch_size), (("data", "samples"), d.samples),
-                (("data", "classes"), d.classes)]
+    positive = [
+        (("data", "batch_size"), d.batch_size),
+        (("data", "samples"), d.samples),
+        (("data", "classes"), d.classes),
+    ]
     if d.image_size is not None:
         positive += [(("data", "image_size"), min(d.image_size))]
     if d.load_size is not None:
         positive += [(("data", "load_size"), min(d.load_size))]
-        if d.image_size is None or any(l < i for l, i in zip(d.load_size, d.image_size)):
-            raise r.error(("data", "load_size"), f"crops of image_size are taken from load_size, so "
-                                                 f"it needs image_size and must be at least as "
-                                                 f"large. Received: load_size "
-                                                 f"{list(d.load_size)}, image_size "
-                                                 f"{list(d.image_size) if d.image_size else None}.")
+        if d.image_size is None or any(load < size for load, size in zip(d.load_size, d.image_size)):
+            raise r.error(
+                ("data", "load_size"),
+                f"crops of image_size are taken from load_size, so "
+                f"it needs image_size and must be at least as "
+                f"large. Received: load_size "
+                f"{list(d.load_size)}, image_size "
+                f"{list(d.image_size) if d.image_size else None}.",
+            )
     for key_path, value in positive:
         if value < 1:
             raise r.error(key_path, f"must be a positive integer. Received: {value!r}.")
@@ -172,101 +215,147 @@ def _check_data(r) -> None:
         raise r.error(("data", "channels"), f"must be 1 or 3. Received: {d.channels!r}.")
     if d.source in ("synthetic", "glyphs") and d.classes < 2 and not d.class_subset:
         raise r.error(("data", "classes"), "a classification task needs at least 2 classes.")
-    if d.class_subset and (len(set(d.class_subset)) != len(d.class_subset)
-                           or len(d.class_subset) < 2 or min(d.class_subset) < 0):
-        raise r.error(("data", "class_subset"), f"must list at least 2 different class indices "
-                                                f"(from 0). Received: {list(d.class_subset)}.")
+    if d.class_subset and (
+        len(set(d.class_subset)) != len(d.class_subset)
+        or len(d.class_subset) < 2
+        or min(d.class_subset) < 0
+    ):
+        raise r.error(
+            ("data", "class_subset"),
+            f"must list at least 2 different class indices (from 0). Received: {list(d.class_subset)}.",
+        )
     if d.train_per_class is not None:
         if d.source in ("folder", "tfds"):
-            raise r.error(("data", "train_per_class"), f"applies to the sources read into memory "
-                                                       f"(digits, synthetic, glyphs), not "
-                                                       f"{d.source!r}.",
-                          hint="copy the images you want into a folder of their own.")
+            raise r.error(
+                ("data", "train_per_class"),
+                f"applies to the sources read into memory "
+                f"(digits, synthetic, glyphs), not "
+                f"{d.source!r}.",
+                hint="copy the images you want into a folder of their own.",
+            )
         if d.train_per_class < 1:
-            raise r.error(("data", "train_per_class"), f"must be a positive integer. Received: "
-                                                       f"{d.train_per_class!r}.")
+            raise r.error(
+                ("data", "train_per_class"),
+                f"must be a positive integer. Received: {d.train_per_class!r}.",
+            )
 
 
 def _check_augment(r) -> None:
     a = r.augment
     if a.mixup < 0:
-        raise r.error(("data", "augment", "mixup"), f"is the Beta distribution's alpha: 0 (off) or "
-                                                    f"positive. Received: {a.mixup!r}.")
+        raise r.error(
+            ("data", "augment", "mixup"),
+            f"is the Beta distribution's alpha: 0 (off) or positive. Received: {a.mixup!r}.",
+        )
     if not 0 <= a.cutmix <= 1:
-        raise r.error(("data", "augment", "cutmix"), f"is the Beta distribution's alpha: 0 (off) "
-                                                     f"or up to 1. Received: {a.cutmix!r}.")
+        raise r.error(
+            ("data", "augment", "cutmix"),
+            f"is the Beta distribution's alpha: 0 (off) or up to 1. Received: {a.cutmix!r}.",
+        )
     if a.randaugment < 0:
-        raise r.error(("data", "augment", "randaugment"),
-                      f"is the number of operations per image: 0 (off) or more. Received: "
-                      f"{a.randaugment!r}.")
+        raise r.error(
+            ("data", "augment", "randaugment"),
+            f"is the number of operations per image: 0 (off) or more. Received: {a.randaugment!r}.",
+        )
     if not 0 < a.randaugment_magnitude <= 1:
-        raise r.error(("data", "augment", "randaugment_magnitude"),
-                      f"must be in (0, 1]. Received: {a.randaugment_magnitude!r}.")
+        raise r.error(
+            ("data", "augment", "randaugment_magnitude"),
+            f"must be in (0, 1]. Received: {a.randaugment_magnitude!r}.",
+        )
     if a.crop_padding < 0:
-        raise r.error(("data", "augment", "crop_padding"),
-                      f"must be 0 or more. Received: {a.crop_padding!r}.")
+        raise r.error(
+            ("data", "augment", "crop_padding"), f"must be 0 or more. Received: {a.crop_padding!r}."
+        )
     if a.scale is not None and not 0 < a.scale[0] <= a.scale[1] <= 1:
-        raise r.error(("data", "augment", "scale"), f"must be [low, high] with 0 < low <= high "
-                                                    f"<= 1. Received: {list(a.scale)}.")
+        raise r.error(
+            ("data", "augment", "scale"),
+            f"must be [low, high] with 0 < low <= high <= 1. Received: {list(a.scale)}.",
+        )
 
 
 def _check_train(r) -> None:
     t = r.train
     if not 0.0 <= t.label_smoothing <= 0.99:
-        raise r.error(("train", "label_smoothing"), f"must be between 0.0 and 0.99. Received: "
-                                                    f"{t.label_smoothing!r}.")
+        raise r.error(
+            ("train", "label_smoothing"),
+            f"must be between 0.0 and 0.99. Received: {t.label_smoothing!r}.",
+        )
     if not 0.0 < t.ema_momentum < 1.0:
-        raise r.error(("train", "ema_momentum"), f"must be between 0 and 1 (0.999 is common). "
-                                                 f"Received: {t.ema_momentum!r}.")
-    for key, value in [("epochs", t.epochs), ("steps_per_execution",
-                                              1 if t.steps_per_execution == "auto"
-                                              else t.steps_per_execution)]:
+        raise r.error(
+            ("train", "ema_momentum"),
+            f"must be between 0 and 1 (0.999 is common). Received: {t.ema_momentum!r}.",
+        )
+    for key, value in [
+        ("epochs", t.epochs),
+        ("steps_per_execution", 1 if t.steps_per_execution == "auto" else t.steps_per_execution),
+    ]:
         if value < 1:
             raise r.error(("train", key), f"must be a positive integer. Received: {value!r}.")
     if t.learning_rate <= 0:
-        raise r.error(("train", "learning_rate"), f"must be positive. Received: "
-                                                  f"{t.learning_rate!r}.")
+        raise r.error(("train", "learning_rate"), f"must be positive. Received: {t.learning_rate!r}.")
     if t.schedule == "step" and not t.milestones and not t.step_every:
-        raise r.error(("train", "milestones"), "schedule 'step' needs milestones (the epochs at "
-                                               "which the learning rate is multiplied by gamma) "
-                                               "or step_every (every so many epochs).",
-                      hint="milestones = [30, 60, 90] (the ResNet paper's ImageNet schedule).")
+        raise r.error(
+            ("train", "milestones"),
+            "schedule 'step' needs milestones (the epochs at "
+            "which the learning rate is multiplied by gamma) "
+            "or step_every (every so many epochs).",
+            hint="milestones = [30, 60, 90] (the ResNet paper's ImageNet schedule).",
+        )
     if t.milestones and t.step_every:
         raise r.error(("train", "step_every"), "give milestones or step_every, not both.")
     if t.step_every < 0:
         raise r.error(("train", "step_every"), f"must be 0 or more. Received: {t.step_every!r}.")
     if sorted(set(t.milestones)) != list(t.milestones) or any(e < 1 for e in t.milestones):
-        raise r.error(("train", "milestones"), f"must be increasing positive epochs. Received: "
-                                               f"{list(t.milestones)}.")
+        raise r.error(
+            ("train", "milestones"),
+            f"must be increasing positive epochs. Received: {list(t.milestones)}.",
+        )
     if t.schedule in ("plateau", "onecycle") and t.warmup_epochs:
-        raise r.error(("train", "warmup_epochs"), f"schedule {t.schedule!r} sets the learning "
-                                                  f"rate itself; remove warmup_epochs.")
+        raise r.error(
+            ("train", "warmup_epochs"),
+            f"schedule {t.schedule!r} sets the learning rate itself; remove warmup_epochs.",
+        )
     if t.distribution == "multi_worker":
         if not t.workers:
-            raise r.error(("train", "workers"), "distribution 'multi_worker' needs the workers' "
-                                                "addresses, the coordinator first.",
-                          hint='workers = ["10.0.0.1:1234", "10.0.0.2:1234"].')
+            raise r.error(
+                ("train", "workers"),
+                "distribution 'multi_worker' needs the workers' addresses, the coordinator first.",
+                hint='workers = ["10.0.0.1:1234", "10.0.0.2:1234"].',
+            )
         for address in t.workers:
             host, _, port = address.rpartition(":")
             if not host or not port.isdigit():
-                raise r.error(("train", "workers"), f"each worker is \"host:port\". Received: "
-                                                    f"{address!r}.", value=address)
+                raise r.error(
+                    ("train", "workers"),
+                    f'each worker is "host:port". Received: {address!r}.',
+                    value=address,
+                )
         worker = t.worker
         if worker is None:
             import os
 
             text = os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "")
             if not text.isdigit():
-                raise r.error(("train", "worker"), "which worker is this process? Give "
-                                                   "--set train.worker=N (N from 0) or set "
-                                                   "KERAS_DISTRIBUTION_PROCESS_ID.")
+                raise r.error(
+                    ("train", "worker"),
+                    "which worker is this process? Give "
+                    "--set train.worker=N (N from 0) or set "
+                    "KERAS_DISTRIBUTION_PROCESS_ID.",
+                )
             worker = int(text)
         if not 0 <= worker < len(t.workers):
-            raise r.error(("train", "worker"), f"must be between 0 and {len(t.workers) - 1} (the "
-                                               f"number of workers - 1). Received: {worker!r}.")
+            raise r.error(
+                ("train", "worker"),
+                f"must be between 0 and {len(t.workers) - 1} (the "
+                f"number of workers - 1). Received: {worker!r}.",
+            )
     elif t.workers or t.worker is not None:
-        raise r.error(("train", "workers" if t.workers else "worker"),
-                      "workers and worker apply to distribution = \"multi_worker\" only.")
+        raise r.error(
+            ("train", "workers" if t.workers else "worker"),
+            'workers and worker apply to distribution = "multi_worker" only.',
+        )
     if not 0 <= t.warmup_epochs < t.epochs:  # epochs >= 1 was checked above
-        raise r.error(("train", "warmup_epochs"), f"must be between 0 and epochs - 1. Received: "
-                                                  f"{t.warmup_epochs!r}.")
+        raise r.error(
+            ("train", "warmup_epochs"),
+            f"must be between 0 and epochs - 1. Received: {t.warmup_epochs!r}.",
+        )

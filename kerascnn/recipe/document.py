@@ -11,17 +11,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kerascnn.config import ConfigError, Source
-from kerascnn.recipe.schema import (PHASE_TRAIN_KEYS, AugmentSection, DataSection,
-                                    FinetuneSection, ModelSection, OutputSection, PhaseSection,
-                                    SpaceEntry, TrainSection, TuneSection)
+from kerascnn.recipe.schema import (
+    PHASE_TRAIN_KEYS,
+    AugmentSection,
+    DataSection,
+    FinetuneSection,
+    ModelSection,
+    OutputSection,
+    PhaseSection,
+    SpaceEntry,
+    TrainSection,
+    TuneSection,
+)
 
 __all__ = ["Recipe", "is_recipe", "dump"]
 
 # Keys added after runs were made: left out of a recipe's fingerprint while they hold their default,
 # so that an unfinished run started before they existed still resumes.
-ADDED_LATER = {("data", "seed"): None, ("train", "ema"): False, ("train", "ema_momentum"): 0.999,
-               ("augment", "mixup"): 0.0, ("augment", "cutmix"): 0.0,
-               ("augment", "randaugment"): 0, ("augment", "randaugment_magnitude"): 0.5}
+ADDED_LATER = {
+    ("data", "seed"): None,
+    ("train", "ema"): False,
+    ("train", "ema_momentum"): 0.999,
+    ("augment", "mixup"): 0.0,
+    ("augment", "cutmix"): 0.0,
+    ("augment", "randaugment"): 0,
+    ("augment", "randaugment_magnitude"): 0.5,
+}
 
 
 @dataclass(frozen=True)
@@ -89,11 +104,14 @@ class Recipe:
         run = self.run_dir()
         return run.with_name(run.name + "_tune")
 
-    def error(self, path: tuple, message: str, hint: str | None = None,
-              value=None) -> ConfigError:
+    def error(self, path: tuple, message: str, hint: str | None = None, value=None) -> ConfigError:
         path = tuple(path)
-        if (self.phase is not None and path[:1] == ("train",) and len(path) > 1
-                and path[1] in self.document["finetune"]["phases"][self.phase]):
+        if (
+            self.phase is not None
+            and path[:1] == ("train",)
+            and len(path) > 1
+            and path[1] in self.document["finetune"]["phases"][self.phase]
+        ):
             path = ("finetune", "phases", self.phase, *path[1:])  # the phase set it
         return self.source.error(path, message, hint=hint, value=value)
 
@@ -128,14 +146,16 @@ class Recipe:
         own = {k: v for k, v in asdict(phase).items() if k in PHASE_TRAIN_KEYS and v is not None}
         train = dataclasses.replace(self.train, epochs=phase.epochs, **own)
         output = dataclasses.replace(self.output, dir=str(Path(parent) / phase.directory(index)))
-        return dataclasses.replace(self, train=train, output=output, phase=index,
-                                   name=f"{self.name}/{phase.directory(index)}")
+        return dataclasses.replace(
+            self, train=train, output=output, phase=index, name=f"{self.name}/{phase.directory(index)}"
+        )
 
 
 def _plain(section) -> dict:
     """A section as plain data: tuples as lists, unset (None) keys left out."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(section).items()
-            if v is not None}
+    return {
+        k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(section).items() if v is not None
+    }
 
 
 def is_recipe(document: dict) -> bool:

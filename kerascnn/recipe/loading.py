@@ -23,8 +23,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-def load_recipe(source: str | Path | dict, overrides: list[str] | tuple[str, ...] = (),
-                *, name: str | None = None) -> Recipe:
+def load_recipe(
+    source: str | Path | dict, overrides: list[str] | tuple[str, ...] = (), *, name: str | None = None
+) -> Recipe:
     """Read, override and validate a recipe (a file path or a dict).
 
     Raises:
@@ -52,25 +53,31 @@ def apply_override(document: dict, text: str) -> tuple[str, ...]:
     if parts[0] not in TOP_LEVEL:
         from kerascnn.config.errors import did_you_mean
 
-        raise ConfigError(f"--set {key}: unknown table {parts[0]!r}.",
-                          hint=did_you_mean(parts[0], TOP_LEVEL)
-                          or f"the tables are {', '.join(SECTIONS)}.")
+        raise ConfigError(
+            f"--set {key}: unknown table {parts[0]!r}.",
+            hint=did_you_mean(parts[0], TOP_LEVEL) or f"the tables are {', '.join(SECTIONS)}.",
+        )
     raw = raw.strip()
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word: a string
     except RecursionError:  # TOML's parser recursed past Python's limit: far past ours
-        raise ConfigError(f"the document nests deeper than {MAX_DEPTH} levels, kerascnn's limit "
-                          f"for a recipe; refused.", file=f"--set {key}") from None
+        raise ConfigError(
+            f"the document nests deeper than {MAX_DEPTH} levels, kerascnn's limit "
+            f"for a recipe; refused.",
+            file=f"--set {key}",
+        ) from None
     check_nesting(value, file=f"--set {key}", what="a recipe", values=MAX_VALUES)
     node = document
     path: tuple = ()
     for i, part in enumerate(parts):
         if isinstance(node, list):  # finetune.phases.1.epochs: an index into an array of tables
             if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"--set {key}: {'.'.join(parts[:i])} has {len(node)} entries, "
-                                  f"numbered from 0. Received: {part!r}.")
+                raise ConfigError(
+                    f"--set {key}: {'.'.join(parts[:i])} has {len(node)} entries, "
+                    f"numbered from 0. Received: {part!r}."
+                )
             part = int(part)
         elif not isinstance(node, dict):
             raise ConfigError(f"--set {key}: {'.'.join(parts[:i])} is not a table.")
@@ -84,8 +91,9 @@ def apply_override(document: dict, text: str) -> tuple[str, ...]:
     return path
 
 
-def validate_recipe(document: dict, source: Source | None = None, *, path: Path | None = None,
-                    name: str | None = None) -> Recipe:
+def validate_recipe(
+    document: dict, source: Source | None = None, *, path: Path | None = None, name: str | None = None
+) -> Recipe:
     """Validate a recipe document (already read and overridden) into a `Recipe`.
 
     Raises:
@@ -101,26 +109,45 @@ def validate_recipe(document: dict, source: Source | None = None, *, path: Path 
         if not isinstance(raw, dict):
             raise source.error((key,), f"[{key}] must be a table. Received: {raw!r}.")
         if key == "data" and "source" not in raw:
-            raise source.error((key,), "the recipe needs [data] with a `source`.",
-                               hint="source = \"digits\", \"synthetic\", \"folder\" or \"tfds\".")
-        sections[key] = cls(**check_call(cls, raw, path=(key,), source=source,
-                                         what=f"[{key}]", skip=()))
+            raise source.error(
+                (key,),
+                "the recipe needs [data] with a `source`.",
+                hint='source = "digits", "synthetic", "folder" or "tfds".',
+            )
+        sections[key] = cls(**check_call(cls, raw, path=(key,), source=source, what=f"[{key}]", skip=()))
     phases = ()
     if sections["finetune"] is not None:
-        phases = tuple(parse_phase(raw, i, source)
-                       for i, raw in enumerate(sections["finetune"].phases))
+        phases = tuple(parse_phase(raw, i, source) for i, raw in enumerate(sections["finetune"].phases))
     augment_raw = sections["data"].augment
-    augment = AugmentSection(**check_call(AugmentSection, augment_raw, path=("data", "augment"),
-                                          source=source, what="[data.augment]", skip=()))
+    augment = AugmentSection(
+        **check_call(
+            AugmentSection,
+            augment_raw,
+            path=("data", "augment"),
+            source=source,
+            what="[data.augment]",
+            skip=(),
+        )
+    )
     recipe_name = name or document.get("name") or (path.stem if path else "recipe")
     if not isinstance(recipe_name, str):
         raise source.error(("name",), f"expected a string. Received: {recipe_name!r}.")
-    recipe = Recipe(name=recipe_name, model=sections["model"], data=sections["data"],
-                    augment=augment, train=sections["train"], output=sections["output"],
-                    document=document, source=source, path=path,
-                    description=str(document.get("description", "")),
-                    finetune=sections["finetune"], phases=phases, tune=sections["tune"],
-                    space=parse_space(sections["tune"], source))
+    recipe = Recipe(
+        name=recipe_name,
+        model=sections["model"],
+        data=sections["data"],
+        augment=augment,
+        train=sections["train"],
+        output=sections["output"],
+        document=document,
+        source=source,
+        path=path,
+        description=str(document.get("description", "")),
+        finetune=sections["finetune"],
+        phases=phases,
+        tune=sections["tune"],
+        space=parse_space(sections["tune"], source),
+    )
     check_semantics(recipe)
     if recipe.finetune is not None:
         check_finetune(recipe)

@@ -7,9 +7,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["ModelSection", "DataSection", "AugmentSection", "TrainSection", "FinetuneSection",
-           "PhaseSection", "TuneSection", "SpaceEntry", "OutputSection", "SECTIONS", "OPTIONAL",
-           "TOP_LEVEL", "PHASE_TRAIN_KEYS"]
+__all__ = [
+    "ModelSection",
+    "DataSection",
+    "AugmentSection",
+    "TrainSection",
+    "FinetuneSection",
+    "PhaseSection",
+    "TuneSection",
+    "SpaceEntry",
+    "OutputSection",
+    "SECTIONS",
+    "OPTIONAL",
+    "TOP_LEVEL",
+    "PHASE_TRAIN_KEYS",
+]
 
 
 @dataclass(frozen=True)
@@ -275,9 +287,11 @@ class FinetuneSection:
         `model`)."""
         from kerascnn.zoo.pretrained import hub_id_of
 
-        return self.application is None and (self.model is not None
-                                             or hub_id_of(self.weights) is not None
-                                             or self.weights.endswith(".safetensors"))
+        return self.application is None and (
+            self.model is not None
+            or hub_id_of(self.weights) is not None
+            or self.weights.endswith(".safetensors")
+        )
 
     @property
     def normalized_by_start(self) -> bool:
@@ -288,11 +302,23 @@ class FinetuneSection:
 
 # The [train] keys a phase may set for itself; the others (seed, precision, distribution, ...)
 # hold for the whole recipe.
-PHASE_TRAIN_KEYS = ("optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
-                    "schedule", "milestones", "step_every", "gamma", "patience",
-                    "min_learning_rate", "warmup_epochs", "label_smoothing", "ema",
-                    "ema_momentum")
-
+PHASE_TRAIN_KEYS = (
+    "optimizer",
+    "learning_rate",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "schedule",
+    "milestones",
+    "step_every",
+    "gamma",
+    "patience",
+    "min_learning_rate",
+    "warmup_epochs",
+    "label_smoothing",
+    "ema",
+    "ema_momentum",
+)
 
 
 @dataclass(frozen=True)
@@ -335,8 +361,11 @@ def _phase_section():
 
     hints = typing.get_type_hints(TrainSection)
     cls = dataclasses.make_dataclass(
-        "PhaseSection", [(k, hints[k] | None, field(default=None)) for k in PHASE_TRAIN_KEYS],
-        bases=(_PhaseKeys,), frozen=True)
+        "PhaseSection",
+        [(k, hints[k] | None, field(default=None)) for k in PHASE_TRAIN_KEYS],
+        bases=(_PhaseKeys,),
+        frozen=True,
+    )
     cls.__doc__, cls.__module__ = _PhaseKeys.__doc__, __name__
     return cls
 
@@ -413,7 +442,13 @@ class OutputSection:
     tensorboard: bool = True
 
 
-SECTIONS = {"model": ModelSection, "data": DataSection, "train": TrainSection,
-            "finetune": FinetuneSection, "tune": TuneSection, "output": OutputSection}
+SECTIONS = {
+    "model": ModelSection,
+    "data": DataSection,
+    "train": TrainSection,
+    "finetune": FinetuneSection,
+    "tune": TuneSection,
+    "output": OutputSection,
+}
 OPTIONAL = ("finetune", "tune")  # tables a recipe may leave out entirely
 TOP_LEVEL = [*SECTIONS, "name", "description"]

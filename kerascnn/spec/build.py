@@ -47,10 +47,10 @@ from kerascnn.blocks import BLOCKS, CONV_ARGS, SIDE_OUTPUTS
 from kerascnn.blocks.core import conv_bn_act
 from kerascnn.blocks.head import classifier_head
 from kerascnn.blocks.notation import LayerSpec, build_layer, parse_layer
+from kerascnn.building import plain_variable_scopes, recursion_headroom
 from kerascnn.config import ConfigError, Source, check_call, check_keys, check_value, load_document
 from kerascnn.config.errors import did_you_mean
 from kerascnn.config.schema import accepts_var_kwargs, parameters
-from kerascnn.building import plain_variable_scopes, recursion_headroom
 
 TOP_KEYS = ("name", "input_shape", "defaults", "stem", "stages", "post", "head")
 STAGE_KEYS = ("name", "block", "repeats", "blocks")  # the rest of a repeated stage: block arguments
@@ -92,12 +92,14 @@ def load_spec(spec: dict | str | Path) -> tuple[dict, Source]:
         return load_document(spec)
     if isinstance(spec, dict):
         return spec, Source()
-    raise ConfigError(f"a spec must be a dict or the path of a .toml/.yaml file. "
-                      f"Received: {type(spec).__name__}.")
+    raise ConfigError(
+        f"a spec must be a dict or the path of a .toml/.yaml file. Received: {type(spec).__name__}."
+    )
 
 
-def validate_spec(spec: dict | str | Path, *, input_shape=None, classes: int | None = None,
-                  name: str | None = None) -> Plan:
+def validate_spec(
+    spec: dict | str | Path, *, input_shape=None, classes: int | None = None, name: str | None = None
+) -> Plan:
     """Check a whole spec and return its `Plan`; raise `ConfigError` at the first problem.
 
     `input_shape`, `classes` and `name` override the spec's own values.
@@ -105,26 +107,36 @@ def validate_spec(spec: dict | str | Path, *, input_shape=None, classes: int | N
     data, source = load_spec(spec)
     check_keys(data, TOP_KEYS, path=(), source=source)
     if "stages" not in data and "stem" not in data:
-        raise source.error((), "a spec needs `stages` (or at least a `stem`).",
-                           hint="see kerascnn.spec.build for the format.")
+        raise source.error(
+            (),
+            "a spec needs `stages` (or at least a `stem`).",
+            hint="see kerascnn.spec.build for the format.",
+        )
     model_name = name if name is not None else data.get("name", "model")
     model_name = check_value(model_name, str, path=("name",), source=source)
     _check_name(model_name, ("name",), source, what="model name")
 
     shape = input_shape if input_shape is not None else data.get("input_shape")
     if shape is None:
-        raise source.error(("input_shape",), "missing: the input's height, width and channels.",
-                           hint="add input_shape = [224, 224, 3].")
-    shape = check_value(shape, tuple[int | None, int | None, int], path=("input_shape",),
-                        source=source)
+        raise source.error(
+            ("input_shape",),
+            "missing: the input's height, width and channels.",
+            hint="add input_shape = [224, 224, 3].",
+        )
+    shape = check_value(shape, tuple[int | None, int | None, int], path=("input_shape",), source=source)
     if any(d is not None and d < 1 for d in shape):
         raise source.error(("input_shape",), f"dimensions must be positive. Received: {list(shape)}.")
 
     defaults = data.get("defaults", {})
     defaults = check_value(defaults, dict, path=("defaults",), source=source)
-    defaults = check_call(conv_bn_act, defaults, path=("defaults",), source=source,
-                          given=[k for k in parameters(conv_bn_act) if k not in CONV_ARGS],
-                          what="defaults")
+    defaults = check_call(
+        conv_bn_act,
+        defaults,
+        path=("defaults",),
+        source=source,
+        given=[k for k in parameters(conv_bn_act) if k not in CONV_ARGS],
+        what="defaults",
+    )
 
     head = None
     if "head" in data and data["head"] is not None:
@@ -138,26 +150,35 @@ def validate_spec(spec: dict | str | Path, *, input_shape=None, classes: int | N
     names: dict[str, tuple] = {}
     stages: list[tuple[str, list[Item]]] = []
     if "stem" in data:
-        stages.append(("stem", _items(data["stem"], "stem", ("stem",), source, names, head,
-                                      single_name="stem")))
+        stages.append(
+            ("stem", _items(data["stem"], "stem", ("stem",), source, names, head, single_name="stem"))
+        )
     raw_stages = check_value(data.get("stages", []), list, path=("stages",), source=source)
     for i, raw in enumerate(raw_stages):
         path = ("stages", i)
         raw = check_value(raw, dict, path=path, source=source)
-        stage_name = check_value(raw.get("name", f"stage{i + 1}"), str, path=path + ("name",),
-                                 source=source)
+        stage_name = check_value(
+            raw.get("name", f"stage{i + 1}"), str, path=path + ("name",), source=source
+        )
         _check_stage_name(stage_name, path + ("name",), source)
         if stage_name in ("stem", "post", "head") or any(stage_name == s for s, _ in stages):
             raise source.error(path + ("name",), f"stage name {stage_name!r} is already used.")
         stages.append((stage_name, _stage(raw, stage_name, path, source, names, head)))
     if "post" in data:
         stages.append(("post", _items(data["post"], "post", ("post",), source, names, head)))
-    return Plan(name=model_name, input_shape=tuple(shape), defaults=defaults, stages=stages,
-                head=head, source=source)
+    return Plan(
+        name=model_name,
+        input_shape=tuple(shape),
+        defaults=defaults,
+        stages=stages,
+        head=head,
+        source=source,
+    )
 
 
-def build_from_spec(spec: dict | str | Path, *, input_shape=None, classes: int | None = None,
-                    name: str | None = None):
+def build_from_spec(
+    spec: dict | str | Path, *, input_shape=None, classes: int | None = None, name: str | None = None
+):
     """Build a `keras.Model` from a spec dict or a `.toml`/`.yaml` file.
 
     The whole spec is validated first (see `validate_spec`). A spec with side-output blocks (GoogLeNet's
@@ -196,8 +217,9 @@ def assemble(plan: Plan) -> Graph:
                     x = y
             stage_outputs[stage] = x
         if plan.head is not None:
-            x = _guard(lambda: classifier_head(x, name="head", **plan.head), x, ("head",),
-                       "head", "head", plan)
+            x = _guard(
+                lambda: classifier_head(x, name="head", **plan.head), x, ("head",), "head", "head", plan
+            )
     return Graph(inputs=inputs, stage_outputs=stage_outputs, side_outputs=side_outputs, output=x)
 
 
@@ -211,13 +233,18 @@ def build_plan(plan: Plan):
 
 # --- validation -------------------------------------------------------------------------------------
 
+
 def _stage(raw: dict, stage: str, path: tuple, source: Source, names: dict, head) -> list[Item]:
     if ("block" in raw) == ("blocks" in raw):
-        raise source.error(path, "a stage needs either `block` (with `repeats`) or a `blocks` list, "
-                                 "not both and not neither.")
+        raise source.error(
+            path,
+            "a stage needs either `block` (with `repeats`) or a `blocks` list, "
+            "not both and not neither.",
+        )
     if "blocks" in raw:
-        check_keys(raw, ("name", "blocks"), path=path, source=source,
-                   owner="a stage with a `blocks` list")
+        check_keys(
+            raw, ("name", "blocks"), path=path, source=source, owner="a stage with a `blocks` list"
+        )
         return _items(raw["blocks"], stage, path + ("blocks",), source, names, head)
     block = _block_fn(raw["block"], path + ("block",), source)
     repeats = check_value(raw.get("repeats", 1), int, path=path + ("repeats",), source=source)
@@ -231,13 +258,13 @@ def _stage(raw: dict, stage: str, path: tuple, source: Source, names: dict, head
     for j in range(1, repeats + 1):
         name = f"{stage}_block{j}"
         _claim(name, path, source, names)
-        items.append(Item(path=path, name=name, block=raw["block"],
-                          kwargs=first if j == 1 else rest))
+        items.append(Item(path=path, name=name, block=raw["block"], kwargs=first if j == 1 else rest))
     return items
 
 
-def _items(raw, stage: str, path: tuple, source: Source, names: dict, head,
-           single_name: str | None = None) -> list[Item]:
+def _items(
+    raw, stage: str, path: tuple, source: Source, names: dict, head, single_name: str | None = None
+) -> list[Item]:
     """A list of notation strings and block tables (or, for the stem, a single block table)."""
     if isinstance(raw, dict) and single_name:
         return [_block_item(raw, stage, path, source, names, head, default_name=single_name)]
@@ -257,28 +284,46 @@ def _items(raw, stage: str, path: tuple, source: Source, names: dict, head,
             items.append(Item(path=item_path, name=name, layer=layer))
         elif isinstance(entry, dict):
             counts["block"] = counts.get("block", 0) + 1
-            items.append(_block_item(entry, stage, item_path, source, names, head,
-                                     default_name=f"{stage}_block{counts['block']}"))
+            items.append(
+                _block_item(
+                    entry,
+                    stage,
+                    item_path,
+                    source,
+                    names,
+                    head,
+                    default_name=f"{stage}_block{counts['block']}",
+                )
+            )
         else:
-            raise source.error(item_path, f"expected a layer string such as 'conv3-64' or a block "
-                                          f"table. Received: {entry!r}.")
+            raise source.error(
+                item_path,
+                f"expected a layer string such as 'conv3-64' or a block table. Received: {entry!r}.",
+            )
     return items
 
 
-def _block_item(raw: dict, stage: str, path: tuple, source: Source, names: dict, head,
-                default_name: str) -> Item:
+def _block_item(
+    raw: dict, stage: str, path: tuple, source: Source, names: dict, head, default_name: str
+) -> Item:
     if "block" not in raw:
-        raise source.error(path, "a block table needs `block`, the block's registered name.",
-                           hint="registered blocks: " + ", ".join(sorted(BLOCKS)) + ".")
+        raise source.error(
+            path,
+            "a block table needs `block`, the block's registered name.",
+            hint="registered blocks: " + ", ".join(sorted(BLOCKS)) + ".",
+        )
     fn = _block_fn(raw["block"], path + ("block",), source)
     name = raw.get("name", default_name)
     name = check_value(name, str, path=path + ("name",), source=source)
     _check_name(name, path + ("name",), source, what="block name")
     if name != default_name and stage_of(name) != stage:
-        raise source.error(path + ("name",), f"block name {name!r} must be its stage's name "
-                                             f"{stage!r} or start with '{stage}_', so that the "
-                                             f"stage's layers are read back as the stage's.",
-                           hint=f"use e.g. '{stage}_{name}'.")
+        raise source.error(
+            path + ("name",),
+            f"block name {name!r} must be its stage's name "
+            f"{stage!r} or start with '{stage}_', so that the "
+            f"stage's layers are read back as the stage's.",
+            hint=f"use e.g. '{stage}_{name}'.",
+        )
     _claim(name, path, source, names)
     kwargs = {k: v for k, v in raw.items() if k not in ("block", "name")}
     kwargs = _check_block_args(raw["block"], fn, kwargs, path, source, head, name)
@@ -292,25 +337,29 @@ def _check_block_args(block_name, fn, kwargs, path, source, head, name):
     given = []
     if block_name in SIDE_OUTPUTS and head is not None:
         given.append("classes")  # side classifiers default to the head's classes
-    checked = check_call(fn, kwargs, path=path, source=source, extra=extra, given=given,
-                         what=f"block {block_name!r}")
+    checked = check_call(
+        fn, kwargs, path=path, source=source, extra=extra, given=given, what=f"block {block_name!r}"
+    )
     check = getattr(fn, "check_args", None)
     if check is not None:  # what annotations cannot say (a branch list's notation, say)
         try:
             check(name=name, **checked)
         except ValueError as e:
             key = next((k for k in checked if k in str(e)), None)  # the argument it is about
-            raise source.error(path + ((key,) if key else ()), str(e),
-                               value=getattr(e, "item", None)) from None
+            raise source.error(
+                path + ((key,) if key else ()), str(e), value=getattr(e, "item", None)
+            ) from None
     return checked
 
 
 def _block_fn(block, path, source):
     block = check_value(block, str, path=path, source=source)
     if block not in BLOCKS:
-        raise source.error(path, f"unknown block {block!r}.",
-                           hint=did_you_mean(block, BLOCKS) or
-                           "registered blocks: " + ", ".join(sorted(BLOCKS)) + ".")
+        raise source.error(
+            path,
+            f"unknown block {block!r}.",
+            hint=did_you_mean(block, BLOCKS) or "registered blocks: " + ", ".join(sorted(BLOCKS)) + ".",
+        )
     return BLOCKS[block]
 
 
@@ -330,31 +379,42 @@ def stage_of(layer_name: str) -> str:
 def _check_stage_name(name, path, source):
     if not isinstance(name, str) or not _STAGE_NAME.match(name):
         if isinstance(name, str) and "_" in name and _NAME.match(name):
-            raise source.error(path, (
-                f"stage name {name!r} contains '_'. Layer names are '<stage>_<item>' and "
-                f"freezing, `unfreeze`, fine-tuning phases and trainable_report read a layer's "
-                f"stage as the text before its first underscore, so {name!r}'s layers would be "
-                f"read as stage {stage_of(name)!r}."),
-                hint=f"name it without underscores, e.g. {name.replace('_', '')!r}.")
-        raise source.error(path, f"stage name {name!r} must be letters and digits, starting "
-                                 f"with a letter.")
+            raise source.error(
+                path,
+                (
+                    f"stage name {name!r} contains '_'. Layer names are '<stage>_<item>' and "
+                    f"freezing, `unfreeze`, fine-tuning phases and trainable_report read a layer's "
+                    f"stage as the text before its first underscore, so {name!r}'s layers would be "
+                    f"read as stage {stage_of(name)!r}."
+                ),
+                hint=f"name it without underscores, e.g. {name.replace('_', '')!r}.",
+            )
+        raise source.error(
+            path, f"stage name {name!r} must be letters and digits, starting with a letter."
+        )
 
 
 def _claim(name: str, path: tuple, source: Source, names: dict) -> None:
     if name in names:
         first = source.line_of(names[name])
         where = f" (first used on line {first})" if first else ""
-        raise source.error(path, f"the name {name!r} is used twice{where}; layer names must be "
-                                 f"unique.")
+        raise source.error(path, f"the name {name!r} is used twice{where}; layer names must be unique.")
     names[name] = path
 
 
 # --- building ---------------------------------------------------------------------------------------
 
+
 def _build_item(x, item: Item, stage: str, plan: Plan):
     if item.layer is not None:
-        return _guard(lambda: build_layer(x, item.layer, name=item.name, defaults=plan.defaults), x, item.path,
-                      stage, item.name, plan)
+        return _guard(
+            lambda: build_layer(x, item.layer, name=item.name, defaults=plan.defaults),
+            x,
+            item.path,
+            stage,
+            item.name,
+            plan,
+        )
     fn = BLOCKS[item.block]
     accepted = parameters(fn)
     var_kwargs = accepts_var_kwargs(fn)
@@ -375,8 +435,9 @@ def _guard(build, x, path, stage, item_name, plan: Plan):
         message = str(e).split("\n\nArguments received")[0].strip()
         if any(marker in message for marker in _VANISH):
             raise plan.source.error(path, _too_small(plan, stage, item_name, x)) from None
-        raise plan.source.error(path, f"cannot build '{item_name}' in stage '{stage}': "
-                                      f"{_plain(message)}") from None
+        raise plan.source.error(
+            path, f"cannot build '{item_name}' in stage '{stage}': {_plain(message)}"
+        ) from None
     if len(y.shape) == 4 and any(d is not None and d < 1 for d in y.shape[1:3]):
         raise plan.source.error(path, _too_small(plan, stage, item_name, x))
     return y
@@ -385,9 +446,11 @@ def _guard(build, x, path, stage, item_name, plan: Plan):
 def _too_small(plan: Plan, stage: str, item_name: str, x) -> str:
     h, w, _ = plan.input_shape
     got = "x".join(str(d) for d in x.shape[1:])
-    return (f"the input {h}x{w} is too small for this network: the feature map vanishes in stage "
-            f"'{stage}' at '{item_name}', which receives a {got} map. Use a larger input_shape or "
-            f"remove a downsampling layer.")
+    return (
+        f"the input {h}x{w} is too small for this network: the feature map vanishes in stage "
+        f"'{stage}' at '{item_name}', which receives a {got} map. Use a larger input_shape or "
+        f"remove a downsampling layer."
+    )
 
 
 def _plain(message: str) -> str:

@@ -41,14 +41,20 @@ import threading
 import time
 from pathlib import Path
 
-
 from kerascnn.config import ConfigError, first_line, option
 from kerascnn.config.limits import read_json
 from kerascnn.training.compile import StopOnNonFinite, averaged_weights
 from kerascnn.training.rundir import write_atomic, written
 
-__all__ = ["Checkpoints", "Terminated", "TrainingDiverged", "atomic_save", "read_history",
-           "restore", "stop_on_sigterm"]
+__all__ = [
+    "Checkpoints",
+    "Terminated",
+    "TrainingDiverged",
+    "atomic_save",
+    "read_history",
+    "restore",
+    "stop_on_sigterm",
+]
 
 BACKUP = "backup"
 KEEP = 2
@@ -58,9 +64,12 @@ class TrainingDiverged(ConfigError):
     """The training loss became NaN or infinite; the run stopped before saving anything from it."""
 
     def __init__(self, message: str):
-        super().__init__(message, hint=f"lower train.learning_rate (or add warmup_epochs) and run "
-                                       f"again with {option('restart', True)}; this run is kept "
-                                       f"as it is.")
+        super().__init__(
+            message,
+            hint=f"lower train.learning_rate (or add warmup_epochs) and run "
+            f"again with {option('restart', True)}; this run is kept "
+            f"as it is.",
+        )
 
 
 class Terminated(KeyboardInterrupt):
@@ -94,8 +103,13 @@ def atomic_save(model, target: Path, *, weights_only: bool = False) -> None:
     suffix = ".weights.h5" if weights_only else target.suffix
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp{suffix}")
     try:
-        written(target, lambda: (model.save_weights(tmp) if weights_only else model.save(tmp),
-                                 os.replace(tmp, target)))
+        written(
+            target,
+            lambda: (
+                model.save_weights(tmp) if weights_only else model.save(tmp),
+                os.replace(tmp, target),
+            ),
+        )
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -132,8 +146,8 @@ def _records(backup: Path) -> list[Path]:
     """The backup's commit records, newest first."""
     if not backup.is_dir():
         return []
-    found = [p for p in backup.glob("epoch-*.json") if p.stem[len("epoch-"):].isdigit()]
-    return sorted(found, key=lambda p: int(p.stem[len("epoch-"):]), reverse=True)
+    found = [p for p in backup.glob("epoch-*.json") if p.stem[len("epoch-") :].isdigit()]
+    return sorted(found, key=lambda p: int(p.stem[len("epoch-") :]), reverse=True)
 
 
 def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[dict], float | None]:
@@ -163,20 +177,26 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
             damaged.append(f"{record_path.name}: {first_line(e)}")
             continue
         if damaged:
-            log(f"  warning: the newer backup is unreadable ({'; '.join(damaged)}); resuming from "
-                f"epoch {epoch}'s, so the epochs after it are trained again")
+            log(
+                f"  warning: the newer backup is unreadable ({'; '.join(damaged)}); resuming from "
+                f"epoch {epoch}'s, so the epochs after it are trained again"
+            )
         by_epoch = {int(r["epoch"]): r for r in rows}
         by_epoch.setdefault(epoch, row)
         kept = [by_epoch[e] for e in sorted(by_epoch) if e <= epoch]
         values = [float(r[monitor]) for r in [*rows, row] if r.get(monitor) not in (None, "")]
         return epoch, kept, min(values, default=None)
     if damaged or rows:
-        what = (f"every backup is unreadable ({'; '.join(damaged)})" if damaged else
-                f"history.csv records {len(rows)} finished epoch(s) but {backup} holds no backup")
-        raise ConfigError(f"cannot resume the run in {run_dir}: {what}. kerascnn will not start it "
-                          f"again from scratch over its files.",
-                          hint=f"pass {option('restart', True)} to start a new run beside it (this "
-                               f"one is kept).")
+        what = (
+            f"every backup is unreadable ({'; '.join(damaged)})"
+            if damaged
+            else f"history.csv records {len(rows)} finished epoch(s) but {backup} holds no backup"
+        )
+        raise ConfigError(
+            f"cannot resume the run in {run_dir}: {what}. kerascnn will not start it "
+            f"again from scratch over its files.",
+            hint=f"pass {option('restart', True)} to start a new run beside it (this one is kept).",
+        )
     return 0, [], None
 
 
@@ -208,7 +228,8 @@ class Checkpoints(StopOnNonFinite):
         return TrainingDiverged(
             f"the training loss became {loss} at epoch {epoch}, batch {batch} (learning rate "
             f"{rate:g}); the run stopped. Nothing from this epoch was saved: the backup and "
-            f"best.keras hold the last good epoch.")
+            f"best.keras hold the last good epoch."
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         # (A non-finite epoch loss was already stopped at its batch: on_train_batch_end.)
@@ -231,12 +252,17 @@ class Checkpoints(StopOnNonFinite):
         backup = self.run_dir / BACKUP
         weights = backup / f"epoch-{epoch:04d}.weights.h5"
         atomic_save(self.model, weights, weights_only=True)
-        record = {"epoch": epoch, "weights": weights.name, "size": weights.stat().st_size,
-                  "sha256": _digest(weights), "row": row}
+        record = {
+            "epoch": epoch,
+            "weights": weights.name,
+            "size": weights.stat().st_size,
+            "sha256": _digest(weights),
+            "row": row,
+        }
         write_atomic(backup / f"epoch-{epoch:04d}.json", json.dumps(record, indent=1))
         for old in _records(backup)[KEEP:]:
             old.unlink(missing_ok=True)
             (backup / f"{old.stem}.weights.h5").unlink(missing_ok=True)
         for stale in backup.glob("epoch-*.weights.h5"):  # left by a kill before its record
-            if not (backup / f"{stale.name[:-len('.weights.h5')]}.json").exists():
+            if not (backup / f"{stale.name[: -len('.weights.h5')]}.json").exists():
                 stale.unlink(missing_ok=True)

@@ -8,13 +8,20 @@ build their training from these, so the same `[train]` values train the same way
 from __future__ import annotations
 
 import contextlib
-
 import math
 
 import keras
 
-__all__ = ["make_optimizer", "make_loss", "compile_model", "check_outputs", "schedule_callbacks",
-           "repeat_labels", "StopOnNonFinite", "steps_per_execution"]
+__all__ = [
+    "make_optimizer",
+    "make_loss",
+    "compile_model",
+    "check_outputs",
+    "schedule_callbacks",
+    "repeat_labels",
+    "StopOnNonFinite",
+    "steps_per_execution",
+]
 
 
 def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
@@ -29,23 +36,31 @@ def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
         from kerascnn.training.schedules import EpochSchedule
 
         epochs = t.epochs if epochs is None else epochs
-        milestones = t.milestones or tuple(range(t.step_every, epochs, t.step_every or 1)
-                                           if t.step_every else ())
-        rate = EpochSchedule("constant" if t.schedule == "constant" else t.schedule,
-                             t.learning_rate, steps_per_epoch, epochs, milestones, t.gamma,
-                             t.warmup_epochs, t.min_learning_rate)
+        milestones = t.milestones or tuple(
+            range(t.step_every, epochs, t.step_every or 1) if t.step_every else ()
+        )
+        rate = EpochSchedule(
+            "constant" if t.schedule == "constant" else t.schedule,
+            t.learning_rate,
+            steps_per_epoch,
+            epochs,
+            milestones,
+            t.gamma,
+            t.warmup_epochs,
+            t.min_learning_rate,
+        )
     decay = t.weight_decay or None
     average = {"use_ema": True, "ema_momentum": t.ema_momentum} if t.ema else {}
     if t.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(rate, momentum=t.momentum, nesterov=t.nesterov,
-                                         weight_decay=decay, **average)
+        optimizer = keras.optimizers.SGD(
+            rate, momentum=t.momentum, nesterov=t.nesterov, weight_decay=decay, **average
+        )
     elif t.optimizer == "adam":
         optimizer = keras.optimizers.Adam(rate, weight_decay=decay, **average)
     elif t.optimizer == "adamw":
         optimizer = keras.optimizers.AdamW(rate, weight_decay=t.weight_decay, **average)
     else:
-        optimizer = keras.optimizers.RMSprop(rate, momentum=t.momentum, weight_decay=decay,
-                                             **average)
+        optimizer = keras.optimizers.RMSprop(rate, momentum=t.momentum, weight_decay=decay, **average)
     if t.weight_decay and not t.decay_all:
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return optimizer
@@ -63,9 +78,11 @@ def check_outputs(model, t, error) -> None:
     if len(t.aux_loss_weights) != side:
         raise error(
             f"the model has {side} auxiliary output(s); give one weight for each, e.g. "
-            f"aux_loss_weights = {[0.3] * side} (GoogLeNet)." if side else
-            f"the model has no auxiliary outputs, so aux_loss_weights must be empty. "
-            f"Received: {list(t.aux_loss_weights)}.")
+            f"aux_loss_weights = {[0.3] * side} (GoogLeNet)."
+            if side
+            else f"the model has no auxiliary outputs, so aux_loss_weights must be empty. "
+            f"Received: {list(t.aux_loss_weights)}."
+        )
 
 
 def compile_model(model, recipe, steps_per_epoch: int) -> None:
@@ -76,13 +93,20 @@ def compile_model(model, recipe, steps_per_epoch: int) -> None:
     t = recipe.train
     loss = make_loss(t)
     outputs = len(model.outputs)
-    kwargs = dict(optimizer=make_optimizer(t, steps_per_epoch), jit_compile=t.jit_compile,
-                  steps_per_execution=steps_per_execution(t.steps_per_execution, recipe))
+    kwargs = dict(
+        optimizer=make_optimizer(t, steps_per_epoch),
+        jit_compile=t.jit_compile,
+        steps_per_execution=steps_per_execution(t.steps_per_execution, recipe),
+    )
     if outputs == 1:
         model.compile(loss=loss, metrics=["accuracy"], **kwargs)
     else:
-        model.compile(loss=[loss] * outputs, loss_weights=[1.0, *t.aux_loss_weights],
-                      metrics=[["accuracy"]] + [[] for _ in range(outputs - 1)], **kwargs)
+        model.compile(
+            loss=[loss] * outputs,
+            loss_weights=[1.0, *t.aux_loss_weights],
+            metrics=[["accuracy"]] + [[] for _ in range(outputs - 1)],
+            **kwargs,
+        )
     model.optimizer.build(model.trainable_variables)
 
 
@@ -92,9 +116,15 @@ def schedule_callbacks(t, *, has_val: bool, verbose: int = 0) -> list:
     (Keras' SwapEMAWeights)."""
     found = [keras.callbacks.SwapEMAWeights()] if t.ema else []
     if t.schedule == "plateau":
-        found.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss" if has_val else "loss", factor=t.gamma, patience=t.patience,
-            min_lr=t.min_learning_rate, verbose=verbose))
+        found.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss" if has_val else "loss",
+                factor=t.gamma,
+                patience=t.patience,
+                min_lr=t.min_learning_rate,
+                verbose=verbose,
+            )
+        )
     return found
 
 
@@ -147,8 +177,9 @@ class StopOnNonFinite(keras.callbacks.Callback):
             raise self.diverged(float(loss), self._epoch, batch, self._rate)
 
     def diverged(self, loss: float, epoch: int, batch: int, rate: float) -> Exception:
-        return RuntimeError(f"the training loss became {loss} at epoch {epoch}, batch {batch} "
-                            f"(learning rate {rate:g}).")
+        return RuntimeError(
+            f"the training loss became {loss} at epoch {epoch}, batch {batch} (learning rate {rate:g})."
+        )
 
 
 def steps_per_execution(setting, recipe=None) -> int:
@@ -167,8 +198,10 @@ def steps_per_execution(setting, recipe=None) -> int:
     if setting == "auto":
         return 8 if backend == "tensorflow" and not distributed else 1
     if distributed and setting > 1 and recipe is not None:
-        raise recipe.error(("train", "steps_per_execution"),
-                           f"Keras cannot run several batches a call under TensorFlow's "
-                           f"MirroredStrategy. Received: {setting}.",
-                           hint='leave it "auto" (1 under a strategy) or set 1.')
+        raise recipe.error(
+            ("train", "steps_per_execution"),
+            f"Keras cannot run several batches a call under TensorFlow's "
+            f"MirroredStrategy. Received: {setting}.",
+            hint='leave it "auto" (1 under a strategy) or set 1.',
+        )
     return int(setting)

@@ -13,8 +13,16 @@ import keras
 if TYPE_CHECKING:
     from kerascnn.recipe import Recipe
 
-__all__ = ["precision", "native_half", "cpu_has_bf16", "accelerators", "describe_device",
-           "NoStrategy", "initialize_workers", "strategy_for"]
+__all__ = [
+    "precision",
+    "native_half",
+    "cpu_has_bf16",
+    "accelerators",
+    "describe_device",
+    "NoStrategy",
+    "initialize_workers",
+    "strategy_for",
+]
 
 
 def precision(setting) -> str:
@@ -42,8 +50,9 @@ def native_half() -> str | None:
 
         gpus = tf.config.list_physical_devices("GPU")
         if gpus:
-            major = tf.config.experimental.get_device_details(gpus[0]).get(
-                "compute_capability", (0, 0))[0]
+            major = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))[
+                0
+            ]
             return "bfloat16" if major >= 8 else "float16"
         return "bfloat16" if cpu_has_bf16() else None
     if backend == "jax":
@@ -113,11 +122,15 @@ def initialize_workers(recipe: Recipe) -> int | None:
         return None
     backend = keras.backend.backend()
     if backend != "jax":
-        raise recipe.error(("train", "distribution"), (
-            f"'multi_worker' runs keras.distribution across processes, which needs the JAX "
-            f"backend; the backend is {backend}. tf.distribute.MultiWorkerMirroredStrategy "
-            f"fails inside Keras 3's fit (keras-team/keras#20585)."),
-            hint="run with KERAS_BACKEND=jax.")
+        raise recipe.error(
+            ("train", "distribution"),
+            (
+                f"'multi_worker' runs keras.distribution across processes, which needs the JAX "
+                f"backend; the backend is {backend}. tf.distribute.MultiWorkerMirroredStrategy "
+                f"fails inside Keras 3's fit (keras-team/keras#20585)."
+            ),
+            hint="run with KERAS_BACKEND=jax.",
+        )
     import jax
 
     # CPU all-reduce across processes (GPUs use NCCL regardless). Nothing may query the devices
@@ -132,10 +145,11 @@ def initialize_workers(recipe: Recipe) -> int | None:
 def strategy_for(setting: str, recipe: Recipe):
     backend = keras.backend.backend()
     if setting == "mirrored" and backend != "tensorflow":
-        raise recipe.error(("train", "distribution"), f"'mirrored' is TensorFlow's "
-                                                      f"MirroredStrategy; the backend is {backend}.",
-                           hint="use distribution = \"auto\" (keras.distribution.DataParallel "
-                                "on JAX).")
+        raise recipe.error(
+            ("train", "distribution"),
+            f"'mirrored' is TensorFlow's MirroredStrategy; the backend is {backend}.",
+            hint='use distribution = "auto" (keras.distribution.DataParallel on JAX).',
+        )
     if setting == "none":
         return NoStrategy(), "none"
     if backend == "tensorflow":
@@ -154,11 +168,16 @@ def strategy_for(setting: str, recipe: Recipe):
 
             # Keras shards a tf.data dataset across processes itself; the grain path's batches
             # are each process's share already (`kerascnn.data.feed.Feed`'s `shard`).
-            keras.distribution.set_distribution(keras.distribution.DataParallel(
-                devices=devices, auto_shard_dataset=pipeline(recipe.data.pipeline) == "tf.data"))
+            keras.distribution.set_distribution(
+                keras.distribution.DataParallel(
+                    devices=devices, auto_shard_dataset=pipeline(recipe.data.pipeline) == "tf.data"
+                )
+            )
             import jax
 
             processes = jax.process_count()
-            return NoStrategy(), (f"DataParallel ({len(devices)} devices"
-                                   + (f", {processes} processes)" if processes > 1 else ")"))
+            return NoStrategy(), (
+                f"DataParallel ({len(devices)} devices"
+                + (f", {processes} processes)" if processes > 1 else ")")
+            )
     return NoStrategy(), "none"

@@ -1,9 +1,11 @@
 """`fit_recipe(recipe)`: one recipe, one `model.fit`, one run directory (see `rundir`).
 
 The path of a run: validate (done when the recipe loaded) -> run directory (resume or refuse) ->
-seed, precision, distribution -> data (tf.data or grain) -> model (zoo or spec) -> compile (optimizer, weight
+seed, precision, distribution -> data (tf.data or grain) -> model (zoo or spec) -> compile
+(optimizer, weight
 decay, schedule, label smoothing, auxiliary losses) -> fit with callbacks (backup for resume, last and
-best checkpoints, history, TensorBoard: `checkpoints`) -> test evaluation with the best weights -> model.keras,
+best checkpoints, history, TensorBoard: `checkpoints`) -> test evaluation with the best weights ->
+model.keras,
 metrics.json, curves.png.
 """
 
@@ -22,8 +24,7 @@ import keras
 from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe
 from kerascnn.training import checkpoints, devices, rundir
-from kerascnn.training.compile import (check_outputs, compile_model, repeat_labels,
-                                    schedule_callbacks)
+from kerascnn.training.compile import check_outputs, compile_model, repeat_labels, schedule_callbacks
 
 
 @dataclass
@@ -43,8 +44,15 @@ class RunResult:
     model_path: Path
 
 
-def fit_recipe(recipe: Recipe, *, model: Callable | None = None, restart: bool = False,
-               verbose: int | str = "auto", log=print, normalization=None) -> RunResult:
+def fit_recipe(
+    recipe: Recipe,
+    *,
+    model: Callable | None = None,
+    restart: bool = False,
+    verbose: int | str = "auto",
+    log=print,
+    normalization=None,
+) -> RunResult:
     """Run a recipe without `[finetune]` (or one fine-tuning phase's recipe) with one `model.fit`;
     `kerascnn.training.train` is the entry that also runs `[finetune]` recipes. The arguments are
     `train`'s; `normalization` is a `Preprocessing` to normalize the images as, instead of the
@@ -53,17 +61,23 @@ def fit_recipe(recipe: Recipe, *, model: Callable | None = None, restart: bool =
         raise ValueError("a recipe with [finetune] runs its phases: kerascnn.training.train(recipe).")
     if model is not None:
         if recipe.model.name is not None or recipe.model.spec is not None:
-            raise ValueError("train(model=...) builds the network in Python; the recipe must not "
-                             "also have a [model]. Received a recipe with [model] "
-                             f"{recipe.model.name or 'spec'!r}.")
+            raise ValueError(
+                "train(model=...) builds the network in Python; the recipe must not "
+                "also have a [model]. Received a recipe with [model] "
+                f"{recipe.model.name or 'spec'!r}."
+            )
         if not callable(model):
-            raise ValueError(f"`model` must be a function (input_shape, classes) -> keras.Model. "
-                             f"Received: {model!r}.")
+            raise ValueError(
+                f"`model` must be a function (input_shape, classes) -> keras.Model. Received: {model!r}."
+            )
         builder = f"{getattr(model, '__module__', '?')}.{getattr(model, '__qualname__', model)}"
         recipe = dataclasses.replace(recipe, builder=builder)
     elif recipe.model.name is None and recipe.model.spec is None:
-        raise recipe.error((), "the recipe has no [model]: give its `name` (a registered model) "
-                               "or a `spec`.", hint="from Python, pass train(recipe, model=fn).")
+        raise recipe.error(
+            (),
+            "the recipe has no [model]: give its `name` (a registered model) or a `spec`.",
+            hint="from Python, pass train(recipe, model=fn).",
+        )
     t = recipe.train
     verbose = progress(verbose)
     check_spec(recipe)
@@ -78,8 +92,10 @@ def fit_recipe(recipe: Recipe, *, model: Callable | None = None, restart: bool =
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the backup holds every finished epoch
             if (path / "run.json").exists():
                 rundir.update_state(path, status="interrupted")
-            log(f"interrupted ({'SIGTERM' if isinstance(e, checkpoints.Terminated) else 'Ctrl-C'}"
-                f"); run the same command again to resume {path} after its last finished epoch")
+            log(
+                f"interrupted ({'SIGTERM' if isinstance(e, checkpoints.Terminated) else 'Ctrl-C'}"
+                f"); run the same command again to resume {path} after its last finished epoch"
+            )
             raise
         except OSError as e:  # a full disk: only a file of this run (the data was read before)
             raise _unwritable(e, path) from None
@@ -92,44 +108,45 @@ def _unwritable(error: OSError, path: Path) -> Exception:
     `DiskWriteError` saying what the run holds; any other OSError as it is."""
     epochs = len(checkpoints.read_history(path / "history.csv"))
     done = f"it holds {_plural(epochs, 'finished epoch')}" if epochs else "no epoch had finished"
-    found = rundir.unwritable(error, path, resume=(
-        f"{done}; free some space and run the same command again to resume"))
+    found = rundir.unwritable(
+        error, path, resume=(f"{done}; free some space and run the same command again to resume")
+    )
     if found is not error:
         with contextlib.suppress(OSError):  # the disk may still be full
             if (path / "run.json").exists():
-                rundir.update_state(path, status="interrupted",
-                                    error=f"could not write {found.target}")
+                rundir.update_state(path, status="interrupted", error=f"could not write {found.target}")
     return found
 
 
-def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verbose,
-         log, normalization) -> RunResult:
+def _run(
+    recipe: Recipe, builder, path: Path, resume: bool, precision: str, verbose, log, normalization
+) -> RunResult:
     from kerascnn.data import load_data
 
     t = recipe.train
     strategy, strategy_name = devices.strategy_for(t.distribution, recipe)
     # Across processes every worker must run the same number of equal batches.
-    data = load_data(recipe, drop_remainder=t.distribution == "multi_worker",
-                     normalization=normalization)
+    data = load_data(
+        recipe, drop_remainder=t.distribution == "multi_worker", normalization=normalization
+    )
     with strategy.scope():
         model = build_model(recipe, data.input_shape, data.classes, builder=builder)
         if not resume:  # the data loaded and the model built: the run's first files
             rundir.begin(path, recipe)
         rundir.check_architecture(path, model, resume=resume)
         outputs = len(model.outputs)
-        check_outputs(model, t, lambda message: recipe.error(("train", "aux_loss_weights"),
-                                                             message))
+        check_outputs(model, t, lambda message: recipe.error(("train", "aux_loss_weights"), message))
         steps = data.steps_per_epoch or _count_batches(data.train)
         compile_model(model, recipe, steps)
-    train_ds, val_ds, test_ds = (repeat_labels(ds, outputs) for ds in (data.train, data.val,
-                                                                        data.test))
+    train_ds, val_ds, test_ds = (repeat_labels(ds, outputs) for ds in (data.train, data.val, data.test))
     with strategy.scope():
         build_training_state(model, train_ds)
     rundir.write_atomic(path / "data.json", json.dumps(data.to_dict(), indent=2))
 
     monitor = _monitor(model, has_val=val_ds is not None)
-    start_epoch, rows, best_so_far = (checkpoints.restore(model, path, monitor, log) if resume
-                                      else (0, [], None))
+    start_epoch, rows, best_so_far = (
+        checkpoints.restore(model, path, monitor, log) if resume else (0, [], None)
+    )
     callbacks = [checkpoints.Checkpoints(path, monitor, rows, best_so_far)]
     logs = recipe.output.tensorboard and tensorboard_available()
     if logs:
@@ -137,31 +154,41 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
     callbacks += schedule_callbacks(t, has_val=val_ds is not None, verbose=1)
 
     params = model.count_params()
-    sizes = " / ".join(f"{k} {data.sizes[k]:,}" for k in ("train", "val", "test")
-                       if k in data.sizes)
-    log(f"kerascnn train: {recipe.name} -> {path}" + (f" (resuming after epoch {start_epoch})"
-                                                       if resume else ""))
-    log(f"  model  {model.name}: {params:,} parameters, input {'x'.join(map(str, data.input_shape))}"
-        f", {data.classes} classes" + (f", {outputs - 1} auxiliary heads" if outputs > 1 else ""))
-    log(f"  data   {data.description}: {sizes} images, batch {recipe.data.batch_size}; "
-        f"{data.pipeline}" + (" (training batches made on the device)" if data.on_device
-                              else ""))
+    sizes = " / ".join(f"{k} {data.sizes[k]:,}" for k in ("train", "val", "test") if k in data.sizes)
+    log(
+        f"kerascnn train: {recipe.name} -> {path}"
+        + (f" (resuming after epoch {start_epoch})" if resume else "")
+    )
+    log(
+        f"  model  {model.name}: {params:,} parameters, input {'x'.join(map(str, data.input_shape))}"
+        f", {data.classes} classes" + (f", {outputs - 1} auxiliary heads" if outputs > 1 else "")
+    )
+    log(
+        f"  data   {data.description}: {sizes} images, batch {recipe.data.batch_size}; "
+        f"{data.pipeline}" + (" (training batches made on the device)" if data.on_device else "")
+    )
     for line in data.describe_classes():
         log(f"  data   {line}")
     if data.skipped:
         from kerascnn.data.folder import describe_bad
 
-        log(f"  data   skipped {len(data.skipped)} unreadable image file"
-            f"{'s' if len(data.skipped) > 1 else ''} (data.bad_images = \"skip\"): "
-            + describe_bad(data.skipped, shown=len(data.skipped)))
-    log(f"  device {devices.describe_device()}; precision {precision}; distribution "
+        log(
+            f"  data   skipped {len(data.skipped)} unreadable image file"
+            f'{"s" if len(data.skipped) > 1 else ""} (data.bad_images = "skip"): '
+            + describe_bad(data.skipped, shown=len(data.skipped))
+        )
+    log(
+        f"  device {devices.describe_device()}; precision {precision}; distribution "
         f"{strategy_name}; "
         f"{model.steps_per_execution} batch{'es' if model.steps_per_execution > 1 else ''} a call; "
-        f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(t.epochs, 'epoch')}")
+        f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(t.epochs, 'epoch')}"
+    )
     if recipe.output.tensorboard and not logs:
-        log("  note   no TensorBoard logs: Keras writes them with TensorFlow, which is not "
+        log(
+            "  note   no TensorBoard logs: Keras writes them with TensorFlow, which is not "
             "installed here (history.csv and curves.png hold the same numbers; "
-            "output.tensorboard = false drops this line)")
+            "output.tensorboard = false drops this line)"
+        )
 
     started = time.perf_counter()
     # Also when the backup holds every epoch (killed after the last one): fit then trains nothing,
@@ -173,10 +200,17 @@ def _run(recipe: Recipe, builder, path: Path, resume: bool, precision: str, verb
     train_input, steps_per_epoch = for_keras(train_ds, start_epoch, t.epochs - start_epoch)
     val_input, val_steps = for_keras(val_ds, 0, t.epochs - start_epoch)
     try:
-        model.fit(train_input, validation_data=val_input, epochs=t.epochs,
-                  initial_epoch=start_epoch, steps_per_epoch=steps_per_epoch,
-                  validation_steps=val_steps, callbacks=callbacks, verbose=verbose,
-                  shuffle=False)  # the data shuffles
+        model.fit(
+            train_input,
+            validation_data=val_input,
+            epochs=t.epochs,
+            initial_epoch=start_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=val_steps,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )  # the data shuffles
     except checkpoints.TrainingDiverged as e:
         rundir.update_state(path, status="diverged", error=e.message)
         raise
@@ -199,8 +233,10 @@ def build_model(recipe: Recipe, input_shape, classes, *, builder: Callable | Non
     if builder is not None:
         model = builder(tuple(input_shape), int(classes))
         if not isinstance(model, keras.Model):
-            raise ValueError(f"the model function {recipe.builder or builder!r} must return a "
-                             f"keras.Model. Received: {type(model).__name__}.")
+            raise ValueError(
+                f"the model function {recipe.builder or builder!r} must return a "
+                f"keras.Model. Received: {type(model).__name__}."
+            )
         return model
     m = recipe.model
     if m.name is not None:
@@ -259,8 +295,9 @@ def build_training_state(model, dataset) -> None:
         return
     from keras import tree
 
-    batch = tree.map_structure(lambda spec: keras.KerasTensor(tuple(spec.shape), spec.dtype.name),
-                               dataset.element_spec)
+    batch = tree.map_structure(
+        lambda spec: keras.KerasTensor(tuple(spec.shape), spec.dtype.name), dataset.element_spec
+    )
     build(data_batch=batch)
 
 
@@ -269,23 +306,33 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
 
     rows = checkpoints.read_history(path / "history.csv")
     best_row = min(rows, key=lambda r: float(r.get(monitor, "inf"))) if rows else {}
-    best = load_model(path / "best.keras") if (path / "best.keras").exists() else \
-        load_model(path / "last.keras")
+    best = (
+        load_model(path / "best.keras")
+        if (path / "best.keras").exists()
+        else load_model(path / "last.keras")
+    )
     # A new Functional model over the same layers: main output only, and not compiled (no
     # optimizer in the file, nothing but Keras and kerascnn's layers needed to load it).
     inference = keras.Model(best.inputs, best.outputs[0], name=best.name)
-    metrics = {"epochs": len(rows), "monitor": monitor,
-               "best_epoch": int(best_row["epoch"]) if best_row else None,
-               "best": _numbers(best_row),
-               "final": _numbers(rows[-1]) if rows else {},
-               "seconds": round(seconds, 2),
-               "images_per_second": (round(trained_epochs * data.sizes["train"] / seconds, 1)
-                                     if seconds > 0 and trained_epochs and "train" in data.sizes
-                                     else None)}
+    metrics = {
+        "epochs": len(rows),
+        "monitor": monitor,
+        "best_epoch": int(best_row["epoch"]) if best_row else None,
+        "best": _numbers(best_row),
+        "final": _numbers(rows[-1]) if rows else {},
+        "seconds": round(seconds, 2),
+        "images_per_second": (
+            round(trained_epochs * data.sizes["train"] / seconds, 1)
+            if seconds > 0 and trained_epochs and "train" in data.sizes
+            else None
+        ),
+    }
     if data.skipped:
         metrics["skipped_images"] = {"count": len(data.skipped), "files": data.skipped}
     model_path = path / "model.keras"
-    checkpoints.atomic_save(inference, model_path)  # before compiling: no optimizer state in the inference model
+    checkpoints.atomic_save(
+        inference, model_path
+    )  # before compiling: no optimizer state in the inference model
     if test_ds is not None:
         inference.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
         first = test_ds.map(lambda x, y: (x, y[0] if isinstance(y, tuple) else y))
@@ -297,22 +344,30 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
         metrics["test"] = {k: float(v) for k, v in values.items()}
     rundir.write_atomic(path / "metrics.json", json.dumps(metrics, indent=2))
     plot_curves(rows, path / "curves.png", title=recipe.name)
-    rundir.update_state(path, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
-                        epochs=len(rows))
+    rundir.update_state(
+        path, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"), epochs=len(rows)
+    )
     import shutil
 
     shutil.rmtree(path / checkpoints.BACKUP, ignore_errors=True)  # finished: never resumed
-    report = [f"done: {_plural(len(rows), 'epoch')} in {seconds:.1f} s this session"
-              + (f" ({metrics['images_per_second']:,.0f} images/s)"
-                 if metrics["images_per_second"] else "")]
+    report = [
+        f"done: {_plural(len(rows), 'epoch')} in {seconds:.1f} s this session"
+        + (f" ({metrics['images_per_second']:,.0f} images/s)" if metrics["images_per_second"] else "")
+    ]
     if best_row:
-        report.append(f"  best {monitor} {float(best_row[monitor]):.4f} at epoch "
-                      f"{metrics['best_epoch']}; final "
-                      + ", ".join(f"{k} {v:.4f}" for k, v in metrics["final"].items()
-                                  if k not in ("learning_rate", "seconds")))
+        report.append(
+            f"  best {monitor} {float(best_row[monitor]):.4f} at epoch "
+            f"{metrics['best_epoch']}; final "
+            + ", ".join(
+                f"{k} {v:.4f}"
+                for k, v in metrics["final"].items()
+                if k not in ("learning_rate", "seconds")
+            )
+        )
     if "test" in metrics:
-        report.append("  test (best weights) " + ", ".join(f"{k} {v:.4f}"
-                                                           for k, v in metrics["test"].items()))
+        report.append(
+            "  test (best weights) " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
+        )
     report.append(f"  saved {model_path}, metrics.json, history.csv, curves.png")
     for line in report:
         log(line)
@@ -324,8 +379,9 @@ def _numbers(row: dict) -> dict:
     return {k: float(v) for k, v in row.items() if k != "epoch" and v not in ("", None)}
 
 
-def plot_curves(rows: list[dict], target: Path, title: str = "",
-                phases: list[tuple[int, str]] = ()) -> None:
+def plot_curves(
+    rows: list[dict], target: Path, title: str = "", phases: list[tuple[int, str]] = ()
+) -> None:
     """Loss and accuracy per epoch, training against validation; `phases` marks where each
     fine-tuning phase starts (after that many epochs, its name)."""
     if not rows:
@@ -336,16 +392,24 @@ def plot_curves(rows: list[dict], target: Path, title: str = "",
     fig = Figure(figsize=(10, 4), dpi=110)
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        keys = [k for k in rows[0] if k == metric or (k.endswith(f"_{metric}") and
-                                                      not k.startswith("val_"))][:1]
+        keys = [
+            k for k in rows[0] if k == metric or (k.endswith(f"_{metric}") and not k.startswith("val_"))
+        ][:1]
         for key in keys:
             ax.plot(epochs, [float(r[key]) for r in rows], label="training")
             if f"val_{key}" in rows[0]:
                 ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], label="validation")
         for start, name in phases:
             ax.axvline(start + 0.5, color="grey", linestyle="--", linewidth=0.8)
-            ax.annotate(name, (start + 0.5, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(3, -12), textcoords="offset points", fontsize=8, color="grey")
+            ax.annotate(
+                name,
+                (start + 0.5, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -12),
+                textcoords="offset points",
+                fontsize=8,
+                color="grey",
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

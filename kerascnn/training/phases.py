@@ -43,15 +43,21 @@ def run_phases(recipe: Recipe, *, restart: bool = False, verbose="auto", log=pri
     with rundir.claim(recipe, restart=restart) as (parent, resume):
         if not resume:
             rundir.begin(parent, recipe)
-        log(f"kerascnn finetune: {recipe.name} -> {parent}"
-            + (" (resuming)" if resume else "") + f"; start {start.describe()}, "
-            + f"{len(recipe.phases)} phase{'s' if len(recipe.phases) != 1 else ''}")
+        log(
+            f"kerascnn finetune: {recipe.name} -> {parent}"
+            + (" (resuming)" if resume else "")
+            + f"; start {start.describe()}, "
+            + f"{len(recipe.phases)} phase{'s' if len(recipe.phases) != 1 else ''}"
+        )
         results, previous = [], None
         for index, phase in enumerate(recipe.phases):
             sub = recipe.phase_recipe(index, parent)
             state = rundir.read_state(sub.run_dir()) or {}
-            if (state.get("status") == "finished" and state.get("fingerprint") == sub.fingerprint
-                    and (sub.run_dir() / "model.keras").is_file()):
+            if (
+                state.get("status") == "finished"
+                and state.get("fingerprint") == sub.fingerprint
+                and (sub.run_dir() / "model.keras").is_file()
+            ):
                 log(f"phase {index + 1} ({phase.directory(index)}): finished before; kept")
                 metrics = read_json(sub.run_dir() / "metrics.json")
                 result = RunResult(sub.run_dir(), metrics, sub.run_dir() / "model.keras")
@@ -62,8 +68,9 @@ def run_phases(recipe: Recipe, *, restart: bool = False, verbose="auto", log=pri
         try:
             return _combine(recipe, parent, results, log)
         except OSError as e:  # a full disk: every phase is kept
-            raise rundir.unwritable(e, parent, resume=(
-                "every phase is kept; free some space and run the same command again")) from None
+            raise rundir.unwritable(
+                e, parent, resume=("every phase is kept; free some space and run the same command again")
+            ) from None
 
 
 def _train_phase(sub: Recipe, index: int, start: Start, previous: Path | None, verbose, log):
@@ -74,14 +81,17 @@ def _train_phase(sub: Recipe, index: int, start: Start, previous: Path | None, v
     def build(input_shape, classes):  # a stable name: it enters the phase's fingerprint
         model = start.model(input_shape, classes) if previous is None else _load(previous)
         if tuple(model.input_shape[1:]) != tuple(input_shape):
-            raise sub.error(("data", "image_size"), (
-                f"the data gives {tuple(input_shape)} images; the starting model takes "
-                f"{tuple(model.input_shape[1:])}."),
-                hint="set data.image_size and data.channels to the model's input.")
+            raise sub.error(
+                ("data", "image_size"),
+                (
+                    f"the data gives {tuple(input_shape)} images; the starting model takes "
+                    f"{tuple(model.input_shape[1:])}."
+                ),
+                hint="set data.image_size and data.channels to the model's input.",
+            )
         return start.set_trainable(model, phase, index)
 
-    return fit_recipe(sub, model=build, verbose=verbose, log=log,
-                      normalization=start.normalization)
+    return fit_recipe(sub, model=build, verbose=verbose, log=log, normalization=start.normalization)
 
 
 class Start:
@@ -109,17 +119,21 @@ class Start:
         if self.path.is_dir():
             model_path = self.path / "model.keras"
             if not model_path.is_file() or not (self.path / "data.json").is_file():
-                raise recipe.error(("finetune", "weights"), (
-                    f"{self.path} holds no finished kerascnn run (model.keras and data.json)."),
-                    hint="finish the run first (kerascnn train its recipe), or name a .keras file.")
+                raise recipe.error(
+                    ("finetune", "weights"),
+                    (f"{self.path} holds no finished kerascnn run (model.keras and data.json)."),
+                    hint="finish the run first (kerascnn train its recipe), or name a .keras file.",
+                )
             from kerascnn.data import Preprocessing
 
             facts = read_json(self.path / "data.json")
             self.normalization = Preprocessing.from_dict(facts)
             self.path = model_path
         elif self.path.suffix != ".keras":
-            raise recipe.error(("finetune", "weights"), f"expected a run directory or a .keras "
-                                                        f"file. Received: {f.weights!r}.")
+            raise recipe.error(
+                ("finetune", "weights"),
+                f"expected a run directory or a .keras file. Received: {f.weights!r}.",
+            )
 
     def _timm(self) -> None:
         """timm's weights, resolved (and fetched) before any data: the network, the file, and
@@ -134,9 +148,13 @@ class Start:
         if name is None:
             timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
             if timm_name not in ARCHITECTURES:
-                raise self.recipe.error(("finetune", "weights"), (
-                    f"kerascnn has no port of timm's {timm_name!r}; it ports "
-                    f"{', '.join(sorted(ARCHITECTURES))}."))
+                raise self.recipe.error(
+                    ("finetune", "weights"),
+                    (
+                        f"kerascnn has no port of timm's {timm_name!r}; it ports "
+                        f"{', '.join(sorted(ARCHITECTURES))}."
+                    ),
+                )
             name = ARCHITECTURES[timm_name].model
         weights = f.weights
         if hub_id is None and weights != "imagenet":
@@ -146,14 +164,17 @@ class Start:
         except ConfigError as e:
             raise self.recipe.error(("finetune", "weights"), e.message, hint=e.hint) from None
         if source.pretrained is None:
-            raise self.recipe.error(("finetune", "weights"), (
-                f"{source.described} does not say how its images are normalized: timm's "
-                f"config.json is not beside it."),
+            raise self.recipe.error(
+                ("finetune", "weights"),
+                (
+                    f"{source.described} does not say how its images are normalized: timm's "
+                    f"config.json is not beside it."
+                ),
                 hint="download it too (huggingface-cli download timm/<arch>.<tag> config.json "
-                     "--local-dir DIR), or give the Hub id.")
+                "--local-dir DIR), or give the Hub id.",
+            )
         channels = self.recipe.data.channels or 3
-        self.normalization = Preprocessing.from_dict(
-            source.pretrained.preprocessing(channels=channels))
+        self.normalization = Preprocessing.from_dict(source.pretrained.preprocessing(channels=channels))
         self.timm = (name, source)
         self.recipe = self._fed_as_the_weights_expect(source.pretrained)
 
@@ -190,9 +211,12 @@ class Start:
         if not path.is_absolute() and not path.exists() and self.recipe.path is not None:
             path = self.recipe.path.parent / path
         if not path.exists() or (expect == "file" and not path.is_file()):
-            raise self.recipe.error(("finetune", "weights"), f"nothing at {text!r}.",
-                                    hint="a run directory, a .keras file, or with application "
-                                         "\"imagenet\" or the path of its weights file.")
+            raise self.recipe.error(
+                ("finetune", "weights"),
+                f"nothing at {text!r}.",
+                hint="a run directory, a .keras file, or with application "
+                '"imagenet" or the path of its weights file.',
+            )
         return path
 
     @property
@@ -216,9 +240,14 @@ class Start:
             return replace_head(model, classes, dropout=f.dropout, keep_hidden=f.keep_hidden)
         given = int(model.output_shape[-1])
         if given != classes:
-            raise self.recipe.error(("finetune", "new_head"), (
-                f"the starting model has {given} classes and the data {classes}; keeping its "
-                f"classifier needs the same classes."), hint="new_head = true.")
+            raise self.recipe.error(
+                ("finetune", "new_head"),
+                (
+                    f"the starting model has {given} classes and the data {classes}; keeping its "
+                    f"classifier needs the same classes."
+                ),
+                hint="new_head = true.",
+            )
         return model
 
     def set_trainable(self, model, phase, index: int):
@@ -245,8 +274,13 @@ class Start:
             if d.image_size is not None:
                 shape = (*d.image_size, shape[2])
             top = self._include_top()
-            model = build(self.source.model, input_shape=shape, include_top=top,
-                          pooling=None if top else "avg", **self.source.options)
+            model = build(
+                self.source.model,
+                input_shape=shape,
+                include_top=top,
+                pooling=None if top else "avg",
+                **self.source.options,
+            )
         else:
             if self._loaded is None:
                 self._loaded = _load(self.path)
@@ -275,14 +309,27 @@ class Start:
             if not weighted:
                 layout = detect_layout(read_state_dict(source.path))
                 options = architecture_for(name, layout, source=source.described).options
-                return kerascnn.build(name, input_shape=input_shape, include_top=top,
-                                      pooling=None if top else "avg", **options)
+                return kerascnn.build(
+                    name,
+                    input_shape=input_shape,
+                    include_top=top,
+                    pooling=None if top else "avg",
+                    **options,
+                )
         try:
-            return kerascnn.build(name, weights=str(source.path), input_shape=tuple(input_shape),
-                                  include_top=top, pooling=None if top else "avg")
+            return kerascnn.build(
+                name,
+                weights=str(source.path),
+                input_shape=tuple(input_shape),
+                include_top=top,
+                pooling=None if top else "avg",
+            )
         except ConfigError as e:
-            hint = ("keep_hidden = false (VGG's hidden layers need 224x224 images)"
-                    if top and name.startswith("vgg") else e.hint)
+            hint = (
+                "keep_hidden = false (VGG's hidden layers need 224x224 images)"
+                if top and name.startswith("vgg")
+                else e.hint
+            )
             raise self.recipe.error(("finetune", "weights"), e.message, hint=hint) from None
 
     def _include_top(self) -> bool:
@@ -296,25 +343,29 @@ class Start:
         from kerascnn.zoo.port import port_weights
 
         top = self._include_top()
-        options = dict(input_shape=tuple(input_shape), include_top=top,
-                       pooling=None if top else "avg")
+        options = dict(input_shape=tuple(input_shape), include_top=top, pooling=None if top else "avg")
         try:
             if self.path is not None:
                 return port_weights(self.path, architecture=self.source.application, **options)
             constructor = getattr(keras.applications, self.source.application)
             try:
-                source = constructor(weights="imagenet", include_top=top,
-                                     input_shape=(*tuple(input_shape)[:2], 3))
+                source = constructor(
+                    weights="imagenet", include_top=top, input_shape=(*tuple(input_shape)[:2], 3)
+                )
             except Exception as e:  # noqa: BLE001  (Keras raises a bare Exception offline)
-                raise ConfigError(f"keras.applications could not load {self.source.application}'s "
-                                  f"ImageNet weights: {first_line(e)}") from None
+                raise ConfigError(
+                    f"keras.applications could not load {self.source.application}'s "
+                    f"ImageNet weights: {first_line(e)}"
+                ) from None
             return port_weights(source, **options)
         except ConfigError as e:
-            hint = ("keep_hidden = false (VGG's hidden layers need 224x224 images)" if top else
-                    "without internet, download the weights file elsewhere and give its path as "
-                    "finetune.weights")
-            raise self.recipe.error(("finetune", "weights"), e.message, hint=e.hint or hint) \
-                from None
+            hint = (
+                "keep_hidden = false (VGG's hidden layers need 224x224 images)"
+                if top
+                else "without internet, download the weights file elsewhere and give its path as "
+                "finetune.weights"
+            )
+            raise self.recipe.error(("finetune", "weights"), e.message, hint=e.hint or hint) from None
 
 
 def _load(path: Path):
@@ -348,14 +399,18 @@ def _combine(recipe: Recipe, parent: Path, results, log):
     plot_curves(rows, parent / "curves.png", title=recipe.name, phases=boundaries)
     last = results[-1]
     for name in ("model.keras", "data.json"):
-        rundir.written(parent / name, lambda: shutil.copy2(last.run_dir / name, parent / name))
-    metrics = {"phases": phases, "epochs": len(rows),
-               "seconds": round(sum(p.get("seconds", 0.0) for p in phases), 2)}
+        rundir.written(parent / name, lambda name=name: shutil.copy2(last.run_dir / name, parent / name))
+    metrics = {
+        "phases": phases,
+        "epochs": len(rows),
+        "seconds": round(sum(p.get("seconds", 0.0) for p in phases), 2),
+    }
     if "test" in last.metrics:
         metrics["test"] = last.metrics["test"]
     rundir.write_atomic(parent / "metrics.json", json.dumps(metrics, indent=2))
-    rundir.update_state(parent, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
-                        epochs=len(rows))
+    rundir.update_state(
+        parent, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"), epochs=len(rows)
+    )
     log(f"finetune done: {len(rows)} epochs in {len(phases)} phases; {_accuracies(phases)}")
     log(f"  saved {parent / 'model.keras'}, metrics.json, history.csv, curves.png")
     return RunResult(run_dir=parent, metrics=metrics, model_path=parent / "model.keras")
@@ -365,14 +420,18 @@ def _accuracies(phases: list[dict]) -> str:
     """Each phase's accuracy for the last line of a fine-tuning run: on the test split, or, when
     the data has none, on the validation split at the phase's best epoch (or the training split at
     its end), said as such."""
+
     def each(section: str, key: str) -> str:
-        return "; ".join(f"{p['phase']} {p.get(section, {}).get(key, float('nan')):.4f}"
-                         for p in phases)
+        return "; ".join(f"{p['phase']} {p.get(section, {}).get(key, float('nan')):.4f}" for p in phases)
 
     if all("accuracy" in p.get("test", {}) for p in phases):
         return f"test accuracy after each: {each('test', 'accuracy')}"
     if all("val_accuracy" in p.get("best", {}) for p in phases):
-        return (f"the data has no test split; validation accuracy at each phase's best epoch: "
-                f"{each('best', 'val_accuracy')} (every epoch in history.csv)")
-    return (f"the data has no test or validation split; training accuracy at the end of each "
-            f"phase: {each('final', 'accuracy')} (every epoch in history.csv)")
+        return (
+            f"the data has no test split; validation accuracy at each phase's best epoch: "
+            f"{each('best', 'val_accuracy')} (every epoch in history.csv)"
+        )
+    return (
+        f"the data has no test or validation split; training accuracy at the end of each "
+        f"phase: {each('final', 'accuracy')} (every epoch in history.csv)"
+    )

@@ -20,8 +20,10 @@ def as_recipe(recipe: Recipe | str | Path | dict, overrides: Sequence[str] = ())
 
     if isinstance(recipe, Recipe):
         if overrides:
-            raise ValueError("overrides apply to a recipe file or dict; this Recipe is loaded "
-                             "already: load_recipe(path, overrides).")
+            raise ValueError(
+                "overrides apply to a recipe file or dict; this Recipe is loaded "
+                "already: load_recipe(path, overrides)."
+            )
         return recipe
     if isinstance(recipe, dict):
         return load_recipe(recipe, list(overrides))
@@ -29,13 +31,21 @@ def as_recipe(recipe: Recipe | str | Path | dict, overrides: Sequence[str] = ())
         from kerascnn.shipped import find_recipe
 
         return load_recipe(find_recipe(recipe), list(overrides))
-    raise TypeError(f"`recipe` is a Recipe, a file, a shipped recipe's name or a dict. Received: "
-                    f"{type(recipe).__name__}.")
+    raise TypeError(
+        f"`recipe` is a Recipe, a file, a shipped recipe's name or a dict. Received: "
+        f"{type(recipe).__name__}."
+    )
 
 
-def train(recipe: Recipe | str | Path | dict, *, overrides: Sequence[str] = (),
-          model: Callable | None = None, restart: bool = False, verbose: int | str = "auto",
-          log=print) -> RunResult:
+def train(
+    recipe: Recipe | str | Path | dict,
+    *,
+    overrides: Sequence[str] = (),
+    model: Callable | None = None,
+    restart: bool = False,
+    verbose: int | str = "auto",
+    log=print,
+) -> RunResult:
     """Run a recipe: `kerascnn.train("lenet5_digits")`.
 
     Returns:
@@ -57,8 +67,9 @@ def train(recipe: Recipe | str | Path | dict, *, overrides: Sequence[str] = (),
     recipe = as_recipe(recipe, overrides)
     if recipe.finetune is not None and recipe.phase is None:
         if model is not None:
-            raise ValueError("a recipe with [finetune] starts from its weights; do not pass "
-                             "train(model=...).")
+            raise ValueError(
+                "a recipe with [finetune] starts from its weights; do not pass train(model=...)."
+            )
         from kerascnn.training.phases import run_phases
 
         return run_phases(recipe, restart=restart, verbose=verbose, log=log)

@@ -42,7 +42,6 @@ from kerascnn.config.limits import read_json
 from kerascnn.config.paths import os_reason
 from kerascnn.recipe import Recipe, dump
 
-
 LOCK = ".lock"
 
 
@@ -55,8 +54,9 @@ class DiskWriteError(ConfigError):
     def __init__(self, target: Path, error: OSError, *, resume: str):
         self.target, self.error = Path(target), error
         reason = os_reason(error)
-        super().__init__(f"could not write {target}: {reason}. Nothing written before was lost; "
-                         f"{resume}.")
+        super().__init__(
+            f"could not write {target}: {reason}. Nothing written before was lost; {resume}."
+        )
 
 
 def unwritable(error: OSError, directory: Path, *, resume: str) -> Exception:
@@ -103,11 +103,15 @@ class DirectoryLock:
                 f"{self.path} is in use: {holder} is writing this {self.what}, and a {self.what} "
                 f"directory has one writer at a time; kerascnn left it untouched.",
                 hint="wait for that process to end, or stop it (Ctrl-C, kill): the same command "
-                     f"then resumes where it stopped. For a second run beside it, pass "
-                     f"{option('restart', True)} or set output.dir.") from None
+                f"then resumes where it stopped. For a second run beside it, pass "
+                f"{option('restart', True)} or set output.dir.",
+            ) from None
         self._fd = fd
-        facts = {"pid": os.getpid(), "command": " ".join(sys.argv) or sys.executable,
-                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        facts = {
+            "pid": os.getpid(),
+            "command": " ".join(sys.argv) or sys.executable,
+            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(facts).encode(), 0)
         return self
@@ -140,7 +144,7 @@ def _lock(fd: int) -> None:
 def _holder(file: Path) -> str:
     try:
         facts = read_json(file)
-        return (f"process {facts['pid']} (`{facts['command']}`, since {facts['since']})")
+        return f"process {facts['pid']} (`{facts['command']}`, since {facts['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process"
 
@@ -165,8 +169,9 @@ def claim(recipe: Recipe, *, restart: bool = False, worker: int | None = None):
             lock.release()
 
 
-def prepare(recipe: Recipe, *, restart: bool = False,
-            worker: int | None = None) -> tuple[Path, bool, DirectoryLock]:
+def prepare(
+    recipe: Recipe, *, restart: bool = False, worker: int | None = None
+) -> tuple[Path, bool, DirectoryLock]:
     """The directory this run writes to, whether it resumes an unfinished one there, and the lock
     that makes this process its one writer (release it when the run ends; `claim` does). Nothing
     is written but the lock; `begin` starts a new run's files.
@@ -179,11 +184,13 @@ def prepare(recipe: Recipe, *, restart: bool = False,
     check_folder(path, what="the run directory")
     if read_state(path) is None and has_content(path):
         if not restart:
-            raise ConfigError(f"{path} exists and is not a kerascnn run directory; kerascnn will "
-                              f"not write into it.", hint="set output.dir (or --output) to a new "
-                                                          "folder, or pass "
-                                                          f"{option('restart', True)} to use "
-                                                          f"{free_path(path)}.")
+            raise ConfigError(
+                f"{path} exists and is not a kerascnn run directory; kerascnn will not write into it.",
+                hint="set output.dir (or --output) to a new "
+                "folder, or pass "
+                f"{option('restart', True)} to use "
+                f"{free_path(path)}.",
+            )
         path = free_path(path)
     path.mkdir(parents=True, exist_ok=True)
     lock = DirectoryLock(path).acquire()  # before the state is read: one decision at a time
@@ -195,13 +202,18 @@ def prepare(recipe: Recipe, *, restart: bool = False,
             if same and not finished and not restart:
                 return path, True, lock
             if not restart:
-                why = ("finished" if same else
-                       f"was made by a different recipe (fingerprint {state.get('fingerprint')}, "
-                       f"this one {recipe.fingerprint})")
-                raise ConfigError(f"the run in {path} {why}; kerascnn never overwrites a run.",
-                                  hint=f"pass {option('restart', True)} to start a new run in "
-                                       f"{free_path(path)} (the old one is kept), or set "
-                                       f"output.dir.")
+                why = (
+                    "finished"
+                    if same
+                    else f"was made by a different recipe (fingerprint {state.get('fingerprint')}, "
+                    f"this one {recipe.fingerprint})"
+                )
+                raise ConfigError(
+                    f"the run in {path} {why}; kerascnn never overwrites a run.",
+                    hint=f"pass {option('restart', True)} to start a new run in "
+                    f"{free_path(path)} (the old one is kept), or set "
+                    f"output.dir.",
+                )
             lock.release()
             path = free_path(path)
             path.mkdir(parents=True, exist_ok=True)
@@ -215,9 +227,16 @@ def prepare(recipe: Recipe, *, restart: bool = False,
 def begin(path: Path, recipe: Recipe) -> None:
     """A new run's first files: the resolved recipe and run.json ("running")."""
     write_atomic(path / "recipe.yaml", dump(recipe))
-    write_state(path, {"recipe": recipe.name, "fingerprint": recipe.fingerprint,
-                       "status": "running", "kerascnn": __version__,
-                       "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+    write_state(
+        path,
+        {
+            "recipe": recipe.name,
+            "fingerprint": recipe.fingerprint,
+            "status": "running",
+            "kerascnn": __version__,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    )
 
 
 def check_architecture(path: Path, model, *, resume: bool) -> None:
@@ -227,10 +246,12 @@ def check_architecture(path: Path, model, *, resume: bool) -> None:
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     recorded = (read_state(path) or {}).get("architecture")
     if resume and recorded and recorded != digest:
-        raise ConfigError(f"the model built now differs from the one the run in {path} trained "
-                          f"(architecture {digest}, the run's {recorded}); kerascnn will not "
-                          f"resume it with other layers.",
-                          hint=f"pass {option('restart', True)} to start a new run beside it.")
+        raise ConfigError(
+            f"the model built now differs from the one the run in {path} trained "
+            f"(architecture {digest}, the run's {recorded}); kerascnn will not "
+            f"resume it with other layers.",
+            hint=f"pass {option('restart', True)} to start a new run beside it.",
+        )
     update_state(path, architecture=digest)
 
 
@@ -254,8 +275,9 @@ def write_atomic(target: Path, text: str) -> None:
     target = Path(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        written(target, lambda: (tmp.write_text(text, encoding="utf-8", newline=""),
-                                 os.replace(tmp, target)))
+        written(
+            target, lambda: (tmp.write_text(text, encoding="utf-8", newline=""), os.replace(tmp, target))
+        )
     finally:
         tmp.unlink(missing_ok=True)
 

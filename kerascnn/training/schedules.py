@@ -30,12 +30,21 @@ class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
         min_learning_rate: cosine's floor.
     """
 
-    def __init__(self, kind: str, learning_rate: float, steps_per_epoch: int, epochs: int,
-                 milestones=(), gamma: float = 0.1, warmup_epochs: int = 0,
-                 min_learning_rate: float = 0.0):
+    def __init__(
+        self,
+        kind: str,
+        learning_rate: float,
+        steps_per_epoch: int,
+        epochs: int,
+        milestones=(),
+        gamma: float = 0.1,
+        warmup_epochs: int = 0,
+        min_learning_rate: float = 0.0,
+    ):
         if kind not in ("constant", "step", "cosine", "onecycle"):
-            raise ValueError(f"`kind` must be 'constant', 'step', 'cosine' or 'onecycle'. "
-                             f"Received: kind={kind!r}")
+            raise ValueError(
+                f"`kind` must be 'constant', 'step', 'cosine' or 'onecycle'. Received: kind={kind!r}"
+            )
         self.kind = kind
         self.learning_rate = float(learning_rate)
         self.steps_per_epoch = int(steps_per_epoch)
@@ -57,7 +66,8 @@ class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
             start = float(self.warmup_epochs)
             progress = ops.clip((epoch - start) / max(self.epochs - start, 1e-9), 0.0, 1.0)
             rate = self.min_learning_rate + 0.5 * (base - self.min_learning_rate) * (
-                1.0 + ops.cos(math.pi * progress))
+                1.0 + ops.cos(math.pi * progress)
+            )
         else:  # one-cycle (Smith & Topin 2018; PyTorch's OneCycleLR defaults)
             peak_at = 0.3 * self.epochs
             low, final = base / 25.0, base / 1e4
@@ -71,7 +81,13 @@ class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return rate
 
     def get_config(self):
-        return {"kind": self.kind, "learning_rate": self.learning_rate,
-                "steps_per_epoch": self.steps_per_epoch, "epochs": self.epochs,
-                "milestones": self.milestones, "gamma": self.gamma,
-                "warmup_epochs": self.warmup_epochs, "min_learning_rate": self.min_learning_rate}
+        return {
+            "kind": self.kind,
+            "learning_rate": self.learning_rate,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.epochs,
+            "milestones": self.milestones,
+            "gamma": self.gamma,
+            "warmup_epochs": self.warmup_epochs,
+            "min_learning_rate": self.min_learning_rate,
+        }

@@ -20,6 +20,19 @@ from kerascnn.visualize.occlusion import occlusion
 from kerascnn.visualize.pictures import overlay, plot_features, plot_filters, stage_features
 from kerascnn.visualize.targets import feature_stages, target_layer
 
-__all__ = ["gradcam", "occlusion", "saliency", "explain", "Explained", "METHODS", "overlay",
-           "plot_filters", "plot_features", "stage_features", "show_filters", "show_features",
-           "feature_stages", "target_layer"]
+__all__ = [
+    "gradcam",
+    "occlusion",
+    "saliency",
+    "explain",
+    "Explained",
+    "METHODS",
+    "overlay",
+    "plot_filters",
+    "plot_features",
+    "stage_features",
+    "show_filters",
+    "show_features",
+    "feature_stages",
+    "target_layer",
+]

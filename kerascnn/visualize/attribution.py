@@ -17,8 +17,7 @@ import contextlib
 
 import numpy as np
 
-from kerascnn.visualize.targets import (chosen_classes, require_gradients, score_source,
-                                        target_layer)
+from kerascnn.visualize.targets import chosen_classes, require_gradients, score_source, target_layer
 
 
 def gradcam(model, images, *, classes=None, layer: str | None = None) -> np.ndarray:
@@ -49,8 +48,7 @@ def gradcam(model, images, *, classes=None, layer: str | None = None) -> np.ndar
     else:  # the network after the layer, differentiated at the layer's output
         maps = keras.Model(model.inputs[0], target.output)(images, training=False)
         head = _head(model, target, source)
-        grads = _gradient(lambda a: _picked_sum(to_scores(head(a, training=False)), picked),
-                          maps)
+        grads = _gradient(lambda a: _picked_sum(to_scores(head(a, training=False)), picked), maps)
     maps = np.asarray(keras.ops.convert_to_numpy(maps), "float32")
     weights = grads.mean(axis=(1, 2), keepdims=True)  # alpha_k^c, Eq. 1
     cam = np.maximum((weights * maps).sum(-1, keepdims=True), 0)  # Eq. 2
@@ -70,8 +68,7 @@ def saliency(model, images, *, classes=None, guided: bool = False) -> np.ndarray
     source, to_scores = score_source(model)
     probe = keras.Model(model.inputs[0], source)
     with _guided_relus(model) if guided else contextlib.nullcontext():
-        grads = _gradient(lambda x: _picked_sum(to_scores(probe(x, training=False)), picked),
-                          images)
+        grads = _gradient(lambda x: _picked_sum(to_scores(probe(x, training=False)), picked), images)
     return _unit(np.abs(grads).max(-1))
 
 
@@ -119,11 +116,13 @@ def _head(model, target, source):
     try:
         return keras.Model(target.output, source)
     except ValueError:
-        raise ConfigError(f"on the {keras.backend.backend()} backend Grad-CAM needs a layer whose "
-                          f"output everything after it depends on alone (a stage's output, the "
-                          f"default); something after {target.name!r} goes around it.",
-                          hint="name a stage (the last one is the default), or use the "
-                               "TensorFlow backend, which takes any layer.") from None
+        raise ConfigError(
+            f"on the {keras.backend.backend()} backend Grad-CAM needs a layer whose "
+            f"output everything after it depends on alone (a stage's output, the "
+            f"default); something after {target.name!r} goes around it.",
+            hint="name a stage (the last one is the default), or use the "
+            "TensorFlow backend, which takes any layer.",
+        ) from None
 
 
 @contextlib.contextmanager
@@ -137,8 +136,11 @@ def _guided_relus(model):
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return upstream * keras.ops.cast(x > 0, upstream.dtype) * keras.ops.cast(
-                upstream > 0, upstream.dtype)
+            return (
+                upstream
+                * keras.ops.cast(x > 0, upstream.dtype)
+                * keras.ops.cast(upstream > 0, upstream.dtype)
+            )
 
         return keras.ops.relu(x), grad
 

@@ -53,15 +53,25 @@ def read_images(trained, files) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     channels = pre.input_shape[2]
     bad = check_images([str(f) for f in files], channels=channels)
     if bad:
-        raise ConfigError(f"{len(bad)} of the {len(files)} files cannot be read as images: "
-                          f"{describe_bad(bad)}.")
+        raise ConfigError(
+            f"{len(bad)} of the {len(files)} files cannot be read as images: {describe_bad(bad)}."
+        )
     shown = np.stack([pre.centre(pre.shape(load_image(f, channels))) for f in files])
     return np.asarray(pre.normalize(shown), "float32"), shown, files
 
 
-def explain(target, images, *, method: str = "gradcam", out: str | Path | None = None,
-            layer: str | None = None, classes=None, window: int | None = None,
-            stride: int | None = None, normalize: str | None = None) -> list[Explained]:
+def explain(
+    target,
+    images,
+    *,
+    method: str = "gradcam",
+    out: str | Path | None = None,
+    layer: str | None = None,
+    classes=None,
+    window: int | None = None,
+    stride: int | None = None,
+    normalize: str | None = None,
+) -> list[Explained]:
     """Explain each image file's class with `method`, and draw it into `out` (a folder; pictures
     are never overwritten) when given.
 
@@ -105,8 +115,9 @@ def explain(target, images, *, method: str = "gradcam", out: str | Path | None =
         result = Explained(path=str(f), label=label, probability=p, method=method, heatmap=maps[i])
         if out is not None:
             heat = maps[i] if method != "occlusion" else 1 - maps[i]  # hot where it matters
-            result.picture = overlay(shown[i], heat, pictures[i],
-                                     title=f"{f.name}: {method} for {label} (p = {p:.2f})")
+            result.picture = overlay(
+                shown[i], heat, pictures[i], title=f"{f.name}: {method} for {label} (p = {p:.2f})"
+            )
         results.append(result)
     return results
 
@@ -123,18 +134,23 @@ def picture_paths(images, out, method: str) -> list[Path]:
     pictures = [out / f"{f.stem}_{method}.png" for f in files]
     taken = [str(p) for p in pictures if p.exists()]
     if taken:
-        raise ConfigError(f"kerascnn does not overwrite pictures: {', '.join(taken)}.",
-                          hint=f"choose another folder ({option('out')}), or remove them first.")
+        raise ConfigError(
+            f"kerascnn does not overwrite pictures: {', '.join(taken)}.",
+            hint=f"choose another folder ({option('out')}), or remove them first.",
+        )
     drawn: dict[Path, list[str]] = {}
     for f, picture in zip(files, pictures):
         drawn.setdefault(picture, []).append(str(f))
     clashes = [(picture, named) for picture, named in drawn.items() if len(named) > 1]
     if clashes:
-        listed = "; ".join(f"{' and '.join(named)} would both be {picture}"
-                           for picture, named in clashes[:5])
+        listed = "; ".join(
+            f"{' and '.join(named)} would both be {picture}" for picture, named in clashes[:5]
+        )
         more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
-        raise ConfigError(f"images with the same file name: {listed}{more}.",
-                          hint="explain them into different folders (one command each).")
+        raise ConfigError(
+            f"images with the same file name: {listed}{more}.",
+            hint="explain them into different folders (one command each).",
+        )
     return pictures
 
 
@@ -153,28 +169,35 @@ def _classes(trained, classes, count: int):
         elif isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < len(names):
             picked.append(int(c))
         else:
-            raise ConfigError(f"unknown class {c!r}: give a class name ({', '.join(names[:10])}"
-                              f"{', ...' if len(names) > 10 else ''}) or an index below "
-                              f"{len(names)}.")
+            raise ConfigError(
+                f"unknown class {c!r}: give a class name ({', '.join(names[:10])}"
+                f"{', ...' if len(names) > 10 else ''}) or an index below "
+                f"{len(names)}."
+            )
     if single:
         return np.full(count, picked[0])
     if len(picked) != count:
-        raise ConfigError(f"give one class for all images or one per image ({count}). "
-                          f"Received: {len(picked)}.")
+        raise ConfigError(
+            f"give one class for all images or one per image ({count}). Received: {len(picked)}."
+        )
     return np.asarray(picked)
 
 
-def show_filters(target, path: str | Path, *, layer: str | None = None,
-                 normalize: str | None = None) -> Path:
+def show_filters(
+    target, path: str | Path, *, layer: str | None = None, normalize: str | None = None
+) -> Path:
     """A convolution's filters as a picture (default: the first convolution)."""
     from kerascnn.visualize.pictures import plot_filters
 
     path = _new_picture(path)
-    return plot_filters(as_trained(target, normalize or _normalization_for_filters(target)).model, path, layer=layer)
+    return plot_filters(
+        as_trained(target, normalize or _normalization_for_filters(target)).model, path, layer=layer
+    )
 
 
-def show_features(target, image, path: str | Path, *, top: int = 8,
-                  normalize: str | None = None) -> Path:
+def show_features(
+    target, image, path: str | Path, *, top: int = 8, normalize: str | None = None
+) -> Path:
     """One image's strongest feature maps, stage by stage."""
     from kerascnn.visualize.pictures import plot_features
 

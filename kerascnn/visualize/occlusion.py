@@ -23,9 +23,17 @@ def positions(size: int, window: int, stride: int) -> list[int]:
     return steps if steps[-1] == last else steps + [last]
 
 
-def occlusion(model, images, *, classes=None, window: int | None = None,
-              stride: int | None = None, fill: float = 0.0, batch_size: int = 256,
-              grid: bool = False) -> np.ndarray:
+def occlusion(
+    model,
+    images,
+    *,
+    classes=None,
+    window: int | None = None,
+    stride: int | None = None,
+    fill: float = 0.0,
+    batch_size: int = 256,
+    grid: bool = False,
+) -> np.ndarray:
     """The class probability with a `window` x `window` square of `fill` at each position.
 
     Args:
@@ -45,8 +53,7 @@ def occlusion(model, images, *, classes=None, window: int | None = None,
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{what} must be a positive integer. Received: {value!r}.")
     if window > min(h, w):
-        raise ConfigError(f"the occluding square ({window} pixels) is larger than the image "
-                          f"({h}x{w}).")
+        raise ConfigError(f"the occluding square ({window} pixels) is larger than the image ({h}x{w}).")
     picked = chosen_classes(model, images, classes)
     rows, cols = positions(h, window, stride), positions(w, window, stride)
     boxes = [(top, left) for top in rows for left in cols]
@@ -54,10 +61,10 @@ def occlusion(model, images, *, classes=None, window: int | None = None,
     for i in range(n):
         probabilities = []
         for start in range(0, len(boxes), batch_size):
-            chunk = boxes[start:start + batch_size]
-            batch = np.repeat(images[i:i + 1], len(chunk), axis=0)
+            chunk = boxes[start : start + batch_size]
+            batch = np.repeat(images[i : i + 1], len(chunk), axis=0)
             for k, (top, left) in enumerate(chunk):
-                batch[k, top:top + window, left:left + window] = fill
+                batch[k, top : top + window, left : left + window] = fill
             p = np.asarray(model.predict_on_batch(batch), "float32")
             probabilities.append(p[:, picked[i]])
         out[i] = np.concatenate(probabilities).reshape(len(rows), len(cols))
@@ -67,6 +74,6 @@ def occlusion(model, images, *, classes=None, window: int | None = None,
     count = np.zeros((h, w), "float32")
     for r, top in enumerate(rows):
         for c, left in enumerate(cols):
-            total[:, top:top + window, left:left + window] += out[:, r, c, None, None]
-            count[top:top + window, left:left + window] += 1
+            total[:, top : top + window, left : left + window] += out[:, r, c, None, None]
+            count[top : top + window, left : left + window] += 1
     return total / count

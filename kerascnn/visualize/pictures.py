@@ -24,13 +24,13 @@ def _show(ax, image: np.ndarray) -> None:
     image = np.asarray(image, "float32")
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    ax.imshow(np.clip(image / 255.0, 0, 1), cmap="gray" if image.ndim == 2 else None,
-              vmin=0, vmax=1)
+    ax.imshow(np.clip(image / 255.0, 0, 1), cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
     ax.set_axis_off()
 
 
-def overlay(image: np.ndarray, heatmap: np.ndarray, path: str | Path, *, title: str = "",
-            alpha: float = 0.45) -> Path:
+def overlay(
+    image: np.ndarray, heatmap: np.ndarray, path: str | Path, *, title: str = "", alpha: float = 0.45
+) -> Path:
     """The image (0-255, H x W x C) beside itself under the heatmap (H x W, [0, 1]), as a PNG."""
     fig = _figure(6.4, 3.4)
     left, right = fig.subplots(1, 2)
@@ -64,15 +64,20 @@ def plot_filters(model, path: str | Path, *, layer: str | None = None, limit: in
     except ValueError:
         from kerascnn.config.errors import did_you_mean
 
-        convs = [x.name for x in model.layers if len(getattr(getattr(x, "kernel", None), "shape",
-                                                             ())) == 4]
-        raise ConfigError(f"{model.name!r} has no layer named {name!r}. Convolutions: "
-                          f"{', '.join(convs[:12])}{', ...' if len(convs) > 12 else ''}.",
-                          hint=did_you_mean(name, convs)) from None
+        convs = [
+            x.name for x in model.layers if len(getattr(getattr(x, "kernel", None), "shape", ())) == 4
+        ]
+        raise ConfigError(
+            f"{model.name!r} has no layer named {name!r}. Convolutions: "
+            f"{', '.join(convs[:12])}{', ...' if len(convs) > 12 else ''}.",
+            hint=did_you_mean(name, convs),
+        ) from None
     kernel = getattr(found, "kernel", None)
     if kernel is None or len(kernel.shape) != 4:
-        raise ConfigError(f"layer {name!r} is a {type(found).__name__}, not a 2-D convolution: "
-                          f"it has no filters to draw.")
+        raise ConfigError(
+            f"layer {name!r} is a {type(found).__name__}, not a 2-D convolution: "
+            f"it has no filters to draw."
+        )
     weights = np.asarray(keras_value(kernel), "float32")  # (kh, kw, in, out)
     count = min(weights.shape[-1], limit)
     tiles = np.moveaxis(weights[..., :count], -1, 0)  # (out, kh, kw, in)
@@ -87,10 +92,18 @@ def plot_filters(model, path: str | Path, *, layer: str | None = None, limit: in
     for ax, tile in zip(axes, list(tiles) + [None] * (len(axes) - count)):
         ax.set_axis_off()
         if tile is not None:
-            ax.imshow(tile[..., 0] if tile.shape[-1] == 1 else tile, cmap="gray", vmin=0, vmax=1,
-                      interpolation="nearest")
-    fig.suptitle(f"{name}: {count} of {weights.shape[-1]} filters, "
-                 f"{weights.shape[0]}x{weights.shape[1]}x{weights.shape[2]}", fontsize=9)
+            ax.imshow(
+                tile[..., 0] if tile.shape[-1] == 1 else tile,
+                cmap="gray",
+                vmin=0,
+                vmax=1,
+                interpolation="nearest",
+            )
+    fig.suptitle(
+        f"{name}: {count} of {weights.shape[-1]} filters, "
+        f"{weights.shape[0]}x{weights.shape[1]}x{weights.shape[2]}",
+        fontsize=9,
+    )
     _save(fig, path)
     return Path(path)
 
@@ -118,8 +131,9 @@ def stage_features(model, image: np.ndarray, *, top: int = 8) -> dict[str, np.nd
     return found
 
 
-def plot_features(model, image: np.ndarray, shown: np.ndarray, path: str | Path, *,
-                  top: int = 8) -> Path:
+def plot_features(
+    model, image: np.ndarray, shown: np.ndarray, path: str | Path, *, top: int = 8
+) -> Path:
     """The image, then one row per stage: its `top` strongest feature maps for this image."""
     features = stage_features(model, image, top=top)
     rows = len(features) + 1
@@ -130,8 +144,15 @@ def plot_features(model, image: np.ndarray, shown: np.ndarray, path: str | Path,
     _show(axes[0, 0], shown)
     axes[0, 0].set_title("input", fontsize=7)
     for r, (stage, maps) in enumerate(features.items(), start=1):
-        axes[r, 0].text(0.5, 0.5, f"{stage}\n{maps.shape[1]}x{maps.shape[2]}", ha="center",
-                        va="center", fontsize=7, transform=axes[r, 0].transAxes)
+        axes[r, 0].text(
+            0.5,
+            0.5,
+            f"{stage}\n{maps.shape[1]}x{maps.shape[2]}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            transform=axes[r, 0].transAxes,
+        )
         for c, fmap in enumerate(maps, start=1):
             axes[r, c].imshow(fmap, cmap="viridis", interpolation="nearest")
     fig.tight_layout()

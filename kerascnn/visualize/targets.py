@@ -46,8 +46,9 @@ def target_layer(model, layer: str | None = None) -> str:
     """
     stages = feature_stages(model)
     if not stages:
-        raise ConfigError(f"{model.name!r} has no layer with a (batch, height, width, channels) "
-                          f"output to explain.")
+        raise ConfigError(
+            f"{model.name!r} has no layer with a (batch, height, width, channels) output to explain."
+        )
     if layer is None:
         return list(stages.values())[-1]
     names = [x.name for x in model.layers]
@@ -56,11 +57,15 @@ def target_layer(model, layer: str | None = None) -> str:
     if layer in names:
         found = model.get_layer(layer)
         if not _spatial(found):
-            raise ConfigError(f"layer {layer!r} of {model.name!r} gives {tuple(found.output.shape)}, "
-                              f"not a feature map (batch, height, width, channels).")
+            raise ConfigError(
+                f"layer {layer!r} of {model.name!r} gives {tuple(found.output.shape)}, "
+                f"not a feature map (batch, height, width, channels)."
+            )
         return layer
-    raise ConfigError(f"{model.name!r} has no layer or stage named {layer!r}. Stages: "
-                      f"{', '.join(stages)}.", hint=did_you_mean(layer, [*stages, *names]))
+    raise ConfigError(
+        f"{model.name!r} has no layer or stage named {layer!r}. Stages: {', '.join(stages)}.",
+        hint=did_you_mean(layer, [*stages, *names]),
+    )
 
 
 def score_source(model):
@@ -90,12 +95,17 @@ def chosen_classes(model, images: np.ndarray, classes) -> np.ndarray:
     n = len(images)
     if classes is None:
         return np.asarray(model.predict_on_batch(images)).argmax(-1).astype(int)
-    picked = np.broadcast_to(np.asarray(classes, dtype=int), (n,)) if np.ndim(classes) == 0 \
+    picked = (
+        np.broadcast_to(np.asarray(classes, dtype=int), (n,))
+        if np.ndim(classes) == 0
         else np.asarray(classes, dtype=int)
+    )
     count = int(model.outputs[0].shape[-1])
     if picked.shape != (n,) or picked.min() < 0 or picked.max() >= count:
-        raise ConfigError(f"classes must be one class index (0 to {count - 1}) or one per image "
-                          f"({n}). Received: {classes!r}.")
+        raise ConfigError(
+            f"classes must be one class index (0 to {count - 1}) or one per image "
+            f"({n}). Received: {classes!r}."
+        )
     return picked
 
 
@@ -107,7 +117,9 @@ def require_gradients() -> str:
     line."""
     backend = keras.backend.backend()
     if backend not in GRADIENT_BACKENDS:
-        raise ConfigError(f"gradient pictures (gradcam, saliency, guided) need the TensorFlow, "
-                          f"JAX or PyTorch backend; this process runs {backend!r}. Occlusion "
-                          f"works on any backend.")
+        raise ConfigError(
+            f"gradient pictures (gradcam, saliency, guided) need the TensorFlow, "
+            f"JAX or PyTorch backend; this process runs {backend!r}. Occlusion "
+            f"works on any backend."
+        )
     return backend

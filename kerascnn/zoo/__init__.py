@@ -4,13 +4,17 @@ Importing this package registers every family (plain data, no Keras); `build(nam
 (and imports Keras on first use), `list_models()` lists them.
 """
 
-# Registered in the order of the lecture's line: LeNet-5, AlexNet/ZFNet, VGG, NiN, GoogLeNet, Inception-v4,
-# the ResNets, DenseNet.
+# Registered in the order of the lecture's line: LeNet-5, AlexNet/ZFNet, VGG, NiN, GoogLeNet,
+# Inception-v4, the ResNets, DenseNet.
 from kerascnn.zoo import lenet, alexnet, vgg, nin, googlenet, inception, resnet, densenet  # noqa: F401, I001
 from kerascnn.zoo.registry import MODELS, ModelInfo, get_model_info, list_models, register_model
 
-_BUILD = {"build": "factory", "drop_side_outputs": "factory", "make_spec": "factory",
-          "port_weights": "port"}
+_BUILD = {
+    "build": "factory",
+    "drop_side_outputs": "factory",
+    "make_spec": "factory",
+    "port_weights": "port",
+}
 
 __all__ = ["MODELS", "ModelInfo", *_BUILD, "get_model_info", "list_models", "register_model"]
 

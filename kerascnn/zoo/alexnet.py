@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from kerascnn.zoo.registry import register_model
 
-ALEXNET_PAPER = ("Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep Convolutional "
-                 "Neural Networks, NIPS 2012")
+ALEXNET_PAPER = (
+    "Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep Convolutional "
+    "Neural Networks, NIPS 2012"
+)
 ZFNET_PAPER = "Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014"
 
 
 def alexnet(*, groups: int = 1, lrn: bool = True, dropout: float = 0.5) -> dict:
-    """AlexNet: conv1 11x11/4 (96) -> LRN -> pool -> conv2 5x5 (256) -> LRN -> pool -> conv3-5 -> pool."""
+    """AlexNet: conv1 11x11/4 (96) -> LRN -> pool -> conv2 5x5 (256) -> LRN -> pool -> conv3-5 ->
+    pool."""
     g = f" g{groups}" if groups > 1 else ""
     norm = ["LRN"] if lrn else []
     return {
@@ -53,8 +56,20 @@ def zfnet(*, wide: bool = False, lrn: bool = True, dropout: float = 0.5) -> dict
     }
 
 
-register_model("alexnet", alexnet, family="alexnet", paper=ALEXNET_PAPER, input_shape=(227, 227, 3),
-               params=62_378_344, published="60 million parameters (two-GPU split: "
-                                             "build('alexnet', groups=2), 60,965,224)")
-register_model("zfnet", zfnet, family="alexnet", paper=ZFNET_PAPER, params=62_357_608,
-               published="Fig. 3 layer sizes; top-5 error 16.4% -> 11.7% (ensemble)")
+register_model(
+    "alexnet",
+    alexnet,
+    family="alexnet",
+    paper=ALEXNET_PAPER,
+    input_shape=(227, 227, 3),
+    params=62_378_344,
+    published="60 million parameters (two-GPU split: build('alexnet', groups=2), 60,965,224)",
+)
+register_model(
+    "zfnet",
+    zfnet,
+    family="alexnet",
+    paper=ZFNET_PAPER,
+    params=62_357_608,
+    published="Fig. 3 layer sizes; top-5 error 16.4% -> 11.7% (ensemble)",
+)

@@ -20,9 +20,16 @@ from kerascnn.zoo.registry import register_model
 PAPER = "Huang, Liu, van der Maaten & Weinberger, Densely Connected Convolutional Networks, CVPR 2017"
 
 
-def densenet(*, blocks: tuple[int, ...], growth_rate: int = 32, bottleneck: bool = True,
-             compression: float = 0.5, stem: Literal["imagenet", "cifar"] = "imagenet",
-             block_dropout: float = 0.0, dropout: float = 0.0) -> dict:
+def densenet(
+    *,
+    blocks: tuple[int, ...],
+    growth_rate: int = 32,
+    bottleneck: bool = True,
+    compression: float = 0.5,
+    stem: Literal["imagenet", "cifar"] = "imagenet",
+    block_dropout: float = 0.0,
+    dropout: float = 0.0,
+) -> dict:
     """A DenseNet with `blocks[i]` layers in dense block i+1.
 
     Args:
@@ -35,28 +42,60 @@ def densenet(*, blocks: tuple[int, ...], growth_rate: int = 32, bottleneck: bool
         dropout: dropout before the classifier.
     """
     k = growth_rate
-    stem_spec: dict | list = ({"block": "resnet_stem", "filters": 2 * k} if stem == "imagenet"
-                              else [f"conv3-{2 * k} nobn linear"])
+    stem_spec: dict | list = (
+        {"block": "resnet_stem", "filters": 2 * k}
+        if stem == "imagenet"
+        else [f"conv3-{2 * k} nobn linear"]
+    )
     stages = []
     for i, layers in enumerate(blocks, start=1):
-        dense = {"block": "dense", "layers": layers, "growth_rate": k, "bottleneck": bottleneck,
-                 "dropout": block_dropout, "name": f"stage{i}_dense"}
-        transition = [{"block": "transition", "compression": compression,
-                       "name": f"stage{i}_transition"}] if i > 1 else []
+        dense = {
+            "block": "dense",
+            "layers": layers,
+            "growth_rate": k,
+            "bottleneck": bottleneck,
+            "dropout": block_dropout,
+            "name": f"stage{i}_dense",
+        }
+        transition = (
+            [{"block": "transition", "compression": compression, "name": f"stage{i}_transition"}]
+            if i > 1
+            else []
+        )
         stages.append({"blocks": [*transition, dense]})
-    return {"stem": stem_spec, "stages": stages, "post": ["bn", "relu"],
-            "head": {"pool": "avg", "dropout": dropout}}
+    return {
+        "stem": stem_spec,
+        "stages": stages,
+        "post": ["bn", "relu"],
+        "head": {"pool": "avg", "dropout": dropout},
+    }
 
 
 for _depth, _blocks, _params, _published in [
-        (121, (6, 12, 24, 16), 7_978_856, "torchvision densenet121: 7,978,856 parameters"),
-        (169, (6, 12, 32, 32), 14_149_480, "torchvision densenet169: 14,149,480 parameters"),
-        (201, (6, 12, 48, 32), 20_013_928, "torchvision densenet201: 20,013,928 parameters"),
-        (264, (6, 12, 64, 48), 33_337_704, "Table 1 architecture")]:
-    register_model(f"densenet{_depth}", densenet, family="densenet", paper=PAPER,
-                   variant={"blocks": _blocks}, params=_params, published=_published)
+    (121, (6, 12, 24, 16), 7_978_856, "torchvision densenet121: 7,978,856 parameters"),
+    (169, (6, 12, 32, 32), 14_149_480, "torchvision densenet169: 14,149,480 parameters"),
+    (201, (6, 12, 48, 32), 20_013_928, "torchvision densenet201: 20,013,928 parameters"),
+    (264, (6, 12, 64, 48), 33_337_704, "Table 1 architecture"),
+]:
+    register_model(
+        f"densenet{_depth}",
+        densenet,
+        family="densenet",
+        paper=PAPER,
+        variant={"blocks": _blocks},
+        params=_params,
+        published=_published,
+    )
 
-register_model("densenet_bc_100_12", densenet, family="densenet", paper=PAPER,
-               variant={"blocks": (16, 16, 16), "growth_rate": 12, "stem": "cifar"},
-               input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10", params=769_186,
-               published="Table 2: 0.8M parameters, CIFAR-10+ error 4.51%")
+register_model(
+    "densenet_bc_100_12",
+    densenet,
+    family="densenet",
+    paper=PAPER,
+    variant={"blocks": (16, 16, 16), "growth_rate": 12, "stem": "cifar"},
+    input_shape=(32, 32, 3),
+    classes=10,
+    dataset="CIFAR-10",
+    params=769_186,
+    published="Table 2: 0.8M parameters, CIFAR-10+ error 4.51%",
+)

@@ -1,4 +1,5 @@
-"""`kerascnn.build(name, ...)`: a registered architecture as a Keras model, with the options users need."""
+"""`kerascnn.build(name, ...)`: a registered architecture as a Keras model, with the options users
+need."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import keras
 
 from kerascnn.blocks import CONV_ARGS
 from kerascnn.blocks.core import conv_bn_act
+from kerascnn.building import recursion_headroom
 from kerascnn.config import ConfigError, Source, check_call
 from kerascnn.config.schema import parameters
-from kerascnn.building import recursion_headroom
 from kerascnn.spec import assemble, validate_spec
 from kerascnn.zoo.registry import get_model_info
 
@@ -89,16 +90,21 @@ def build(
     if features and include_top:
         include_top = False  # feature extraction never has a classifier
     if pooling is not None and (include_top or features):
-        raise ConfigError("`pooling` applies to a backbone: pass include_top=False (and no "
-                          f"features=True). Received: pooling={pooling!r}.")
+        raise ConfigError(
+            "`pooling` applies to a backbone: pass include_top=False (and no "
+            f"features=True). Received: pooling={pooling!r}."
+        )
     if pooling not in (None, "avg", "max"):
         raise ConfigError(f"`pooling` must be 'avg', 'max' or None. Received: pooling={pooling!r}.")
     if out_stages is not None and not features:
         raise ConfigError("`out_stages` selects feature outputs: pass features=True too.")
 
     if include_top:
-        spec["head"] = {**spec.get("head", {}), "classes": classes or info.classes,
-                        "classifier_activation": classifier_activation}
+        spec["head"] = {
+            **spec.get("head", {}),
+            "classes": classes or info.classes,
+            "classifier_activation": classifier_activation,
+        }
     else:
         spec.pop("head", None)
         _drop_side_outputs_from_spec(spec)
@@ -112,8 +118,11 @@ def build(
     else:
         x = graph.output
         if not include_top and pooling:
-            pool = (keras.layers.GlobalAveragePooling2D if pooling == "avg"
-                    else keras.layers.GlobalMaxPooling2D)
+            pool = (
+                keras.layers.GlobalAveragePooling2D
+                if pooling == "avg"
+                else keras.layers.GlobalMaxPooling2D
+            )
             x = pool(name="pool")(x)
         outputs = [x, *graph.side_outputs] if include_top and graph.side_outputs else x
     with recursion_headroom():
@@ -131,9 +140,11 @@ def _arrangement(name: str, architecture, options: dict, described: str) -> dict
     error (the weights would compute something else)."""
     for key, value in architecture.options.items():
         if key in options and options[key] != value:
-            raise ConfigError(f"{described} was trained as {name} with {key}={value!r}; it cannot "
-                              f"be built with {key}={options[key]!r}.",
-                              hint=f"leave {key} out: weights= sets it.")
+            raise ConfigError(
+                f"{described} was trained as {name} with {key}={value!r}; it cannot "
+                f"be built with {key}={options[key]!r}.",
+                hint=f"leave {key} out: weights= sets it.",
+            )
     return {**options, **architecture.options}
 
 
@@ -141,13 +152,16 @@ def check_task(task: str, classes: int | None) -> int | None:
     """`classes` for `task`: "binary" has one sigmoid unit (`classes` 1 or left out); the others
     keep what was given."""
     if task not in TASK_ACTIVATIONS:
-        raise ConfigError(f"`task` must be one of {', '.join(map(repr, TASK_ACTIVATIONS))}. "
-                          f"Received: task={task!r}.")
+        raise ConfigError(
+            f"`task` must be one of {', '.join(map(repr, TASK_ACTIVATIONS))}. Received: task={task!r}."
+        )
     if task == "binary":
         if classes not in (None, 1):
-            raise ConfigError(f"task='binary' has one sigmoid output, so `classes` must be 1 or "
-                              f"left out. Received: classes={classes!r}; for several independent "
-                              f"labels use task='multilabel'.")
+            raise ConfigError(
+                f"task='binary' has one sigmoid output, so `classes` must be 1 or "
+                f"left out. Received: classes={classes!r}; for several independent "
+                f"labels use task='multilabel'."
+            )
         return 1
     return classes
 
@@ -158,13 +172,22 @@ def make_spec(name: str, options: dict | None = None) -> dict:
     options = dict(options or {})
     fixed = sorted(set(options) & set(info.variant))
     if fixed:
-        raise ConfigError(f"{', '.join(repr(k) for k in fixed)} defines {name!r} and cannot be "
-                          f"changed. Received: {fixed[0]}={options[fixed[0]]!r}.",
-                          hint=f"{info.builder.__module__}.{info.builder.__name__}(...) gives the "
-                               f"family's spec with any arguments, for kerascnn.build_from_spec.")
+        raise ConfigError(
+            f"{', '.join(repr(k) for k in fixed)} defines {name!r} and cannot be "
+            f"changed. Received: {fixed[0]}={options[fixed[0]]!r}.",
+            hint=f"{info.builder.__module__}.{info.builder.__name__}(...) gives the "
+            f"family's spec with any arguments, for kerascnn.build_from_spec.",
+        )
     conv = {k: p for k, p in parameters(conv_bn_act).items() if k in CONV_ARGS}
-    checked = check_call(info.builder, options, path=(), source=Source(), extra=conv,
-                         given=list(info.variant), what=f"model {name!r}")
+    checked = check_call(
+        info.builder,
+        options,
+        path=(),
+        source=Source(),
+        extra=conv,
+        given=list(info.variant),
+        what=f"model {name!r}",
+    )
     family_options = {k: v for k, v in checked.items() if k not in conv}
     conv_options = {k: v for k, v in checked.items() if k in conv}
     try:
@@ -188,8 +211,11 @@ def _drop_side_outputs_from_spec(spec: dict) -> None:
 
     for stage in spec.get("stages", []):
         if "blocks" in stage:
-            stage["blocks"] = [item for item in stage["blocks"]
-                               if not (isinstance(item, dict) and item.get("block") in SIDE_OUTPUTS)]
+            stage["blocks"] = [
+                item
+                for item in stage["blocks"]
+                if not (isinstance(item, dict) and item.get("block") in SIDE_OUTPUTS)
+            ]
 
 
 def _select_stages(name: str, stages: list[str], out_stages) -> list[str]:
@@ -208,12 +234,15 @@ def _select_stages(name: str, stages: list[str], out_stages) -> list[str]:
             raise ConfigError(f"`out_stages` lists stage indices or names. Received: {item!r}.")
         if isinstance(item, int):
             if not 0 <= item < len(indexable) or indexable[item] is None:
-                raise ConfigError(f"out_stages={tuple(out_stages)!r}: stage {item} is out of range; "
-                                  f"{name} has stages {valid}.")
+                raise ConfigError(
+                    f"out_stages={tuple(out_stages)!r}: stage {item} is out of range; "
+                    f"{name} has stages {valid}."
+                )
             item = indexable[item]
         elif item not in ordered:
-            raise ConfigError(f"out_stages={tuple(out_stages)!r}: {name} has no stage {item!r}; "
-                              f"it has stages {valid}.")
+            raise ConfigError(
+                f"out_stages={tuple(out_stages)!r}: {name} has no stage {item!r}; it has stages {valid}."
+            )
         if item not in chosen:
             chosen.append(item)
     return chosen

@@ -20,16 +20,34 @@ def nin(*, dropout: float = 0.5) -> dict:
     return {
         "defaults": {"norm": "none"},
         "stages": [
-            {"blocks": [{"block": "mlpconv", "filters": [192, 160, 96], "kernel_size": 5},
-                        "maxpool3 s2 same", *drop]},
-            {"blocks": [{"block": "mlpconv", "filters": [192, 192, 192], "kernel_size": 5},
-                        "avgpool3 s2 same", *drop]},
+            {
+                "blocks": [
+                    {"block": "mlpconv", "filters": [192, 160, 96], "kernel_size": 5},
+                    "maxpool3 s2 same",
+                    *drop,
+                ]
+            },
+            {
+                "blocks": [
+                    {"block": "mlpconv", "filters": [192, 192, 192], "kernel_size": 5},
+                    "avgpool3 s2 same",
+                    *drop,
+                ]
+            },
             {"blocks": [{"block": "mlpconv", "filters": [192, 192], "kernel_size": 3}]},
         ],
         "head": {"pool": "avg", "classifier": "conv"},  # the third mlpconv's last 1x1 conv
     }
 
 
-register_model("nin", nin, family="nin", paper=PAPER, input_shape=(32, 32, 3), classes=10,
-               dataset="CIFAR-10", params=966_986, published="CIFAR-10 test error 10.41% "
-                                                           "(8.81% with augmentation)")
+register_model(
+    "nin",
+    nin,
+    family="nin",
+    paper=PAPER,
+    input_shape=(32, 32, 3),
+    classes=10,
+    dataset="CIFAR-10",
+    params=966_986,
+    published="CIFAR-10 test error 10.41% (8.81% with augmentation)",
+)

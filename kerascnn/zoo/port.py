@@ -52,17 +52,26 @@ class PortSource:
 
 
 def _sources() -> dict[str, PortSource]:
-    table = {"vgg16": PortSource("VGG16", "vgg16"), "vgg19": PortSource("VGG19", "vgg19"),
-             "inception_resnet_v2": PortSource("InceptionResNetV2", "inception_resnet_v2",
-                                               preprocessing="tf")}
+    table = {
+        "vgg16": PortSource("VGG16", "vgg16"),
+        "vgg19": PortSource("VGG19", "vgg19"),
+        "inception_resnet_v2": PortSource(
+            "InceptionResNetV2", "inception_resnet_v2", preprocessing="tf"
+        ),
+    }
     for depth in (50, 101, 152):
         table[f"resnet{depth}"] = PortSource(f"ResNet{depth}", f"resnet{depth}", fold="next_bn")
-        table[f"resnet{depth}v2"] = PortSource(f"ResNet{depth}V2", f"preact_resnet{depth}",
-                                               {"downsample": "last"}, fold="stream",
-                                               preprocessing="tf")
+        table[f"resnet{depth}v2"] = PortSource(
+            f"ResNet{depth}V2",
+            f"preact_resnet{depth}",
+            {"downsample": "last"},
+            fold="stream",
+            preprocessing="tf",
+        )
     for depth in (121, 169, 201):
-        table[f"densenet{depth}"] = PortSource(f"DenseNet{depth}", f"densenet{depth}",
-                                               preprocessing="imagenet")
+        table[f"densenet{depth}"] = PortSource(
+            f"DenseNet{depth}", f"densenet{depth}", preprocessing="imagenet"
+        )
     return table
 
 
@@ -74,9 +83,16 @@ def portable() -> list[str]:
     return [s.application for s in SOURCES.values()]
 
 
-def port_weights(source, *, architecture: str | None = None, input_shape=None,
-                 include_top: bool | None = None, classes: int | None = None,
-                 pooling: str | None = None, classifier_activation: str | None = "auto"):
+def port_weights(
+    source,
+    *,
+    architecture: str | None = None,
+    input_shape=None,
+    include_top: bool | None = None,
+    classes: int | None = None,
+    pooling: str | None = None,
+    classifier_activation: str | None = "auto",
+):
     """The kerascnn model equivalent to a keras.applications model, carrying its weights.
 
     Args:
@@ -104,8 +120,10 @@ def port_weights(source, *, architecture: str | None = None, input_shape=None,
     top = _has_top(model)
     include_top = top if include_top is None else include_top
     if include_top and not top:
-        raise ConfigError(f"the source model {model.name!r} has no classifier (it was built with "
-                          f"include_top=False), so it cannot give include_top=True.")
+        raise ConfigError(
+            f"the source model {model.name!r} has no classifier (it was built with "
+            f"include_top=False), so it cannot give include_top=True."
+        )
     src_shape = tuple(model.input_shape[1:])
     if input_shape is None:
         from kerascnn.zoo.registry import get_model_info
@@ -131,6 +149,7 @@ def port_weights(source, *, architecture: str | None = None, input_shape=None,
 
 # --- the source ------------------------------------------------------------------------------------
 
+
 def find_source(name: str, *, given: bool = True) -> PortSource:
     """The `PortSource` for a keras.applications name ("ResNet50", "resnet50", "resnet50v2" ...)."""
     key = name.lower().replace("_", "").replace("-", "")
@@ -138,9 +157,10 @@ def find_source(name: str, *, given: bool = True) -> PortSource:
         if key in (source_name.replace("_", ""), source.application.lower()):
             return source
     what = "architecture" if given else "the source model's name"
-    raise ConfigError(f"{what} {name!r} is not one port_weights knows. Received: {name!r}.",
-                      hint=did_you_mean(name, portable())
-                      or f"portable: {', '.join(portable())}.")
+    raise ConfigError(
+        f"{what} {name!r} is not one port_weights knows. Received: {name!r}.",
+        hint=did_you_mean(name, portable()) or f"portable: {', '.join(portable())}.",
+    )
 
 
 def _source_model(source, architecture, include_top, input_shape):
@@ -149,12 +169,16 @@ def _source_model(source, architecture, include_top, input_shape):
     if isinstance(source, keras.Model):
         return source
     if not isinstance(source, (str, Path)):
-        raise ConfigError(f"`source` must be a keras.applications model or the path of its weights "
-                          f"file. Received: {type(source).__name__}.")
+        raise ConfigError(
+            f"`source` must be a keras.applications model or the path of its weights "
+            f"file. Received: {type(source).__name__}."
+        )
     path = Path(source)
     if architecture is None:
-        raise ConfigError(f"a weights file does not say which network it holds: pass "
-                          f"architecture= (one of {', '.join(portable())}). Received: {str(path)!r}.")
+        raise ConfigError(
+            f"a weights file does not say which network it holds: pass "
+            f"architecture= (one of {', '.join(portable())}). Received: {str(path)!r}."
+        )
     spec = find_source(architecture, given=True)
     if not path.is_file():
         raise ConfigError(f"no weights file at {str(path)!r}.")
@@ -173,12 +197,16 @@ def _source_model(source, architecture, include_top, input_shape):
             warnings.simplefilter("always")
             model.load_weights(path)
     except (ValueError, KeyError, OSError) as e:
-        raise ConfigError(f"{str(path)!r} does not hold {spec.application} weights "
-                          f"(include_top={top}): {first_line(e)}") from None
+        raise ConfigError(
+            f"{str(path)!r} does not hold {spec.application} weights "
+            f"(include_top={top}): {first_line(e)}"
+        ) from None
     skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
     if skipped:  # Keras loads what matches and warns about the rest: not a faithful port
-        raise ConfigError(f"{str(path)!r} does not hold all of {spec.application}'s weights "
-                          f"(include_top={top}): {skipped[0].splitlines()[0]}")
+        raise ConfigError(
+            f"{str(path)!r} does not hold all of {spec.application}'s weights "
+            f"(include_top={top}): {skipped[0].splitlines()[0]}"
+        )
     return model
 
 
@@ -227,6 +255,7 @@ def _source_activation(model) -> str | None:
 
 # --- pairing and transfer --------------------------------------------------------------------------
 
+
 def _weighted(model):
     return [layer for layer in model.layers if layer.weights]
 
@@ -235,15 +264,19 @@ def _pair_layers(source, target, *, skip_classifier: bool):
     src, dst = _weighted(source), _weighted(target)
     if skip_classifier:  # a new classifier: leave the target's freshly initialised
         src, dst = src[:-1], dst[:-1]
-    if len(src) < len(dst) or (len(src) > len(dst) and not _only_head_left(src[len(dst):])):
-        raise ConfigError(f"{source.name} has {len(src)} layers with weights and the kerascnn "
-                          f"{target.name} {len(dst)}; they do not correspond.")
+    if len(src) < len(dst) or (len(src) > len(dst) and not _only_head_left(src[len(dst) :])):
+        raise ConfigError(
+            f"{source.name} has {len(src)} layers with weights and the kerascnn "
+            f"{target.name} {len(dst)}; they do not correspond."
+        )
     pairs = list(zip(src, dst))
     for s, d in pairs:
         if _kind(s) != _kind(d):
-            raise ConfigError(f"layer {s.name!r} ({type(s).__name__}) of {source.name} meets "
-                              f"{d.name!r} ({type(d).__name__}) of the kerascnn model; the "
-                              f"architectures do not correspond.")
+            raise ConfigError(
+                f"layer {s.name!r} ({type(s).__name__}) of {source.name} meets "
+                f"{d.name!r} ({type(d).__name__}) of the kerascnn model; the "
+                f"architectures do not correspond."
+            )
     return pairs
 
 
@@ -267,8 +300,11 @@ def _bn_after(model) -> dict[int, object]:
     """id(tensor) -> the BN layer that reads it (to fold a convolution's bias into its own BN)."""
     import keras
 
-    return {id(layer.input): layer for layer in model.layers
-            if isinstance(layer, keras.layers.BatchNormalization)}
+    return {
+        id(layer.input): layer
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
 
 
 def _transfer(pairs, fold: str, bn_after: dict) -> None:
@@ -292,10 +328,12 @@ def _transfer(pairs, fold: str, bn_after: dict) -> None:
             kernel = adapt_input_channels(kernel, target_kernel.shape[-2], dst.name)
         first = False
         if tuple(kernel.shape) != tuple(target_kernel.shape):
-            raise ConfigError(f"layer {src.name!r} has a {tuple(kernel.shape)} kernel but the "
-                              f"kerascnn {dst.name!r} needs {tuple(target_kernel.shape)} (a "
-                              f"different input size changes a flattening classifier: "
-                              f"pass include_top=False, or the source's input size).")
+            raise ConfigError(
+                f"layer {src.name!r} has a {tuple(kernel.shape)} kernel but the "
+                f"kerascnn {dst.name!r} needs {tuple(target_kernel.shape)} (a "
+                f"different input size changes a flattening classifier: "
+                f"pass include_top=False, or the source's input size)."
+            )
         if dst.use_bias:
             dst.set_weights([kernel, bias if bias is not None else np.zeros(kernel.shape[-1])])
             continue
@@ -311,8 +349,10 @@ def _transfer(pairs, fold: str, bn_after: dict) -> None:
             stream = bias if base is None else base + bias
             shortcut = None
         else:
-            raise ConfigError(f"layer {src.name!r} has a bias that the kerascnn {dst.name!r} "
-                              f"lacks and no BN to fold it into.")
+            raise ConfigError(
+                f"layer {src.name!r} has a bias that the kerascnn {dst.name!r} "
+                f"lacks and no BN to fold it into."
+            )
 
 
 def _kernel_bias(layer):
@@ -330,7 +370,9 @@ def _set_bn(src, dst, shift) -> None:
     if shift is not None:
         mean = mean - shift  # the kerascnn input lacks the folded bias
     if dst.moving_mean.shape[-1] != channels:
-        raise ConfigError(f"BN {src.name!r} has {channels} channels but the kerascnn {dst.name!r} "
-                          f"{dst.moving_mean.shape[-1]}.")
+        raise ConfigError(
+            f"BN {src.name!r} has {channels} channels but the kerascnn {dst.name!r} "
+            f"{dst.moving_mean.shape[-1]}."
+        )
     weights = ([gamma] if dst.scale else []) + ([beta] if dst.center else [])
     dst.set_weights([*weights, mean, np.maximum(variance, 0.0)])

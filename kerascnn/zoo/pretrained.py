@@ -23,8 +23,16 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError, first_line
 
-__all__ = ["Pretrained", "PRETRAINED", "WeightsSource", "resolve_weights", "hub_file", "hub_id_of",
-           "card_for_file", "check_weights_file"]
+__all__ = [
+    "Pretrained",
+    "PRETRAINED",
+    "WeightsSource",
+    "resolve_weights",
+    "hub_file",
+    "hub_id_of",
+    "card_for_file",
+    "check_weights_file",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -59,16 +67,28 @@ class Pretrained:
         std = [255.0 * s for s in self.std]
         if channels == 1:
             mean, std = [sum(mean) / 3], [sum(std) / 3]
-        return {"input_shape": [size, size, channels], "load_size": [load, load],
-                "resize": "shorter", "mean": mean, "std": std, "bgr": False,
-                "interpolation": self.interpolation}
+        return {
+            "input_shape": [size, size, channels],
+            "load_size": [load, load],
+            "resize": "shorter",
+            "mean": mean,
+            "std": std,
+            "bgr": False,
+            "interpolation": self.interpolation,
+        }
 
     def to_dict(self) -> dict:
         """The weights' facts (recorded beside a model saved from them)."""
-        return {"weights": self.hub_id, "reported_top1": self.top1, "reported_top5": self.top5,
-                "input_size": self.input_size, "crop_pct": self.crop_pct,
-                "interpolation": self.interpolation, "mean": list(self.mean),
-                "std": list(self.std)}
+        return {
+            "weights": self.hub_id,
+            "reported_top1": self.top1,
+            "reported_top5": self.top5,
+            "input_size": self.input_size,
+            "crop_pct": self.crop_pct,
+            "interpolation": self.interpolation,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
     @classmethod
     def from_timm_config(cls, hub_id: str, config: dict) -> Pretrained:
@@ -76,11 +96,16 @@ class Pretrained:
         no reported accuracy (kerascnn's table has it for the tags it knows)."""
         cfg = config.get("pretrained_cfg", config)
         size = cfg.get("input_size", [3, 224, 224])
-        return cls(hub_id=hub_id, top1=None, top5=None, input_size=int(size[-1]),
-                   crop_pct=float(cfg.get("crop_pct", 0.875)),
-                   interpolation=str(cfg.get("interpolation", "bicubic")),
-                   mean=tuple(float(v) for v in cfg.get("mean", IMAGENET_MEAN)),
-                   std=tuple(float(v) for v in cfg.get("std", IMAGENET_STD)))
+        return cls(
+            hub_id=hub_id,
+            top1=None,
+            top5=None,
+            input_size=int(size[-1]),
+            crop_pct=float(cfg.get("crop_pct", 0.875)),
+            interpolation=str(cfg.get("interpolation", "bicubic")),
+            mean=tuple(float(v) for v in cfg.get("mean", IMAGENET_MEAN)),
+            std=tuple(float(v) for v in cfg.get("std", IMAGENET_STD)),
+        )
 
     @property
     def architecture(self) -> str:
@@ -97,15 +122,22 @@ def _table() -> dict[str, Pretrained]:
     tv = dict(crop_pct=0.875, interpolation="bilinear")
     return {
         "resnet18": Pretrained("timm/resnet18.a1_in1k", 71.504, 90.086, **a1),
-        "resnet34": Pretrained("timm/resnet34.ra4_e3600_r224_in1k", 77.492, 93.498, crop_pct=0.9,
-                               mean=INCEPTION_MEAN, std=INCEPTION_STD),
+        "resnet34": Pretrained(
+            "timm/resnet34.ra4_e3600_r224_in1k",
+            77.492,
+            93.498,
+            crop_pct=0.9,
+            mean=INCEPTION_MEAN,
+            std=INCEPTION_STD,
+        ),
         "resnet50": Pretrained("timm/resnet50.a1_in1k", 80.382, 94.598, **a1),
         "resnet101": Pretrained("timm/resnet101.a1h_in1k", 81.950, 95.760, **a1),
         "resnet152": Pretrained("timm/resnet152.a1h_in1k", 82.818, 96.124, **a1),
         "resnext50_32x4d": Pretrained("timm/resnext50_32x4d.a1h_in1k", 81.140, 95.320, **a1),
         # torchvision's v2 recipe, evaluated at its test size (224, crop 0.965): timm's row at 224.
-        "resnext101_32x8d": Pretrained("timm/resnext101_32x8d.tv2_in1k", 82.832, 96.234,
-                                       crop_pct=0.965, interpolation="bilinear"),
+        "resnext101_32x8d": Pretrained(
+            "timm/resnext101_32x8d.tv2_in1k", 82.832, 96.234, crop_pct=0.965, interpolation="bilinear"
+        ),
         "wide_resnet50_2": Pretrained("timm/wide_resnet50_2.racm_in1k", 81.466, 95.544),
         "se_resnet50": Pretrained("timm/seresnet50.ra2_in1k", 80.260, 95.068),
         "se_resnext50_32x4d": Pretrained("timm/seresnext50_32x4d.racm_in1k", 81.268, 95.624),
@@ -116,11 +148,23 @@ def _table() -> dict[str, Pretrained]:
         "vgg13": Pretrained("timm/vgg13.tv_in1k", 69.950, 89.262, **tv),
         "vgg16": Pretrained("timm/vgg16.tv_in1k", 71.594, 90.398, **tv),
         "vgg19": Pretrained("timm/vgg19.tv_in1k", 72.400, 90.878, **tv),
-        "inception_v4": Pretrained("timm/inception_v4.tf_in1k", 80.144, 94.982, input_size=299,
-                                   mean=INCEPTION_MEAN, std=INCEPTION_STD),
-        "inception_resnet_v2": Pretrained("timm/inception_resnet_v2.tf_in1k", 80.434, 95.312,
-                                          input_size=299, crop_pct=0.8975, mean=INCEPTION_MEAN,
-                                          std=INCEPTION_STD),
+        "inception_v4": Pretrained(
+            "timm/inception_v4.tf_in1k",
+            80.144,
+            94.982,
+            input_size=299,
+            mean=INCEPTION_MEAN,
+            std=INCEPTION_STD,
+        ),
+        "inception_resnet_v2": Pretrained(
+            "timm/inception_resnet_v2.tf_in1k",
+            80.434,
+            95.312,
+            input_size=299,
+            crop_pct=0.8975,
+            mean=INCEPTION_MEAN,
+            std=INCEPTION_STD,
+        ),
     }
 
 
@@ -153,18 +197,21 @@ def resolve_weights(name: str, weights) -> WeightsSource:
             to reach the Hub (at once, naming the Hub id and how to pass a local file).
     """
     if not isinstance(weights, (str, Path)):
-        raise ConfigError(f"`weights` is None, \"imagenet\", a Hub id such as "
-                          f"\"timm/resnet50.a1_in1k\" or the path of a model.safetensors file. "
-                          f"Received: weights={weights!r}.")
+        raise ConfigError(
+            f'`weights` is None, "imagenet", a Hub id such as '
+            f'"timm/resnet50.a1_in1k" or the path of a model.safetensors file. '
+            f"Received: weights={weights!r}."
+        )
     text = str(weights)
     if text == "imagenet":
         if name not in PRETRAINED:
-            raise ConfigError(f"kerascnn has no ImageNet weights for {name!r}; the networks that "
-                              f"have them: {', '.join(PRETRAINED)}.",
-                              hint="`kerascnn list --pretrained` shows them with their source.")
+            raise ConfigError(
+                f"kerascnn has no ImageNet weights for {name!r}; the networks that "
+                f"have them: {', '.join(PRETRAINED)}.",
+                hint="`kerascnn list --pretrained` shows them with their source.",
+            )
         known = PRETRAINED[name]
-        return WeightsSource(hub_file(known.hub_id), f"{known.hub_id} (weights=\"imagenet\")",
-                             known)
+        return WeightsSource(hub_file(known.hub_id), f'{known.hub_id} (weights="imagenet")', known)
     hub_id = hub_id_of(text)
     if hub_id is not None:
         _check_architecture(name, hub_id)  # before any download
@@ -174,8 +221,10 @@ def resolve_weights(name: str, weights) -> WeightsSource:
     if path.is_dir() and (path / "model.safetensors").is_file():
         path = path / "model.safetensors"
     if not path.is_file():
-        raise ConfigError(f"no weights file at {text!r} (and not \"imagenet\" or a Hub id such as "
-                          f"\"timm/resnet50.a1_in1k\").")
+        raise ConfigError(
+            f'no weights file at {text!r} (and not "imagenet" or a Hub id such as '
+            f'"timm/resnet50.a1_in1k").'
+        )
     check_weights_file(path)
     return WeightsSource(path, str(path), _beside(path, None))
 
@@ -191,7 +240,7 @@ def check_weights_file(path: str | Path) -> None:
 
 
 def hub_id_of(text) -> str | None:
-    """"timm/resnet50.a1_in1k" of a Hub id as written ("hf://timm/...", "hf-hub:timm/..."); None
+    """ "timm/resnet50.a1_in1k" of a Hub id as written ("hf://timm/...", "hf-hub:timm/..."); None
     for anything else (a file path that exists is a path)."""
     match = _HUB_ID.match(str(text))
     if match is None or Path(str(text)).exists():
@@ -252,8 +301,10 @@ def card_for_file(name: str, path: str | Path) -> Pretrained:
         with safe_open(str(path), framework="numpy") as f:
             keys = list(f.keys())
     except Exception as e:  # noqa: BLE001  (safetensors' errors: a truncated file, another format)
-        raise ConfigError(f"{str(path)!r} is not a complete safetensors file (truncated, or "
-                          f"another format): {first_line(e)}") from None
+        raise ConfigError(
+            f"{str(path)!r} is not a complete safetensors file (truncated, or "
+            f"another format): {first_line(e)}"
+        ) from None
     card = PRETRAINED.get(name)
     architecture = architecture_for(name, detect_layout(keys), source=str(path))
     if card is None or card.architecture != architecture.timm:
@@ -262,9 +313,10 @@ def card_for_file(name: str, path: str | Path) -> Pretrained:
             f"interpolation, mean, std) is unknown: it holds timm's {architecture.timm} weights, "
             f"which kerascnn has no card for.",
             hint="put the config.json of the weights' Hub repository beside the file "
-                 f"(huggingface-cli download timm/{architecture.timm}.<tag> config.json "
-                 "--local-dir DIR), or port from the Hub id itself "
-                 f"(kerascnn port timm/{architecture.timm}.<tag>).")
+            f"(huggingface-cli download timm/{architecture.timm}.<tag> config.json "
+            "--local-dir DIR), or port from the Hub id itself "
+            f"(kerascnn port timm/{architecture.timm}.<tag>).",
+        )
     return dataclasses.replace(card, hub_id=f"file {path}", top1=None, top5=None)
 
 
@@ -274,13 +326,13 @@ def _check_architecture(name: str, hub_id: str) -> None:
     timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
     if timm_name not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES))
-        raise ConfigError(f"kerascnn has no port of timm's {timm_name!r} ({hub_id}); it ports "
-                          f"{known}.")
+        raise ConfigError(f"kerascnn has no port of timm's {timm_name!r} ({hub_id}); it ports {known}.")
     model = ARCHITECTURES[timm_name].model
     if model != name:
-        raise ConfigError(f"the weights {hub_id} are timm's {timm_name}, which is kerascnn's "
-                          f"{model!r}, not {name!r}.",
-                          hint=f"kerascnn.build({model!r}, weights={hub_id!r}).")
+        raise ConfigError(
+            f"the weights {hub_id} are timm's {timm_name}, which is kerascnn's {model!r}, not {name!r}.",
+            hint=f"kerascnn.build({model!r}, weights={hub_id!r}).",
+        )
 
 
 # Where huggingface_hub downloads from (its default endpoint).
@@ -294,8 +346,9 @@ def hub_file(hub_id: str) -> Path:
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:  # pragma: no cover  (a dependency of kerascnn)
-        raise ConfigError("downloading weights needs huggingface_hub: pip install "
-                          "huggingface_hub.") from None
+        raise ConfigError(
+            "downloading weights needs huggingface_hub: pip install huggingface_hub."
+        ) from None
     try:
         path = Path(hf_hub_download(hub_id, "model.safetensors", local_files_only=True))
         _config(hf_hub_download, hub_id, local_files_only=True)
@@ -303,12 +356,16 @@ def hub_file(hub_id: str) -> Path:
     except Exception:  # noqa: BLE001  (not cached: download below)
         pass
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    how = (f"download it where there is internet (`huggingface-cli download {hub_id} "
-           f"model.safetensors`, or the same kerascnn command there) and pass the file's path as "
-           f"weights=")
+    how = (
+        f"download it where there is internet (`huggingface-cli download {hub_id} "
+        f"model.safetensors`, or the same kerascnn command there) and pass the file's path as "
+        f"weights="
+    )
     if offline:
-        raise ConfigError(f"the weights {hub_id} are not in huggingface_hub's cache and "
-                          f"HF_HUB_OFFLINE is set.", hint=how)
+        raise ConfigError(
+            f"the weights {hub_id} are not in huggingface_hub's cache and HF_HUB_OFFLINE is set.",
+            hint=how,
+        )
     import socket
 
     endpoint = os.environ.get("HF_ENDPOINT")
@@ -316,15 +373,19 @@ def hub_file(hub_id: str) -> Path:
     try:
         socket.create_connection(host, timeout=10).close()
     except OSError as e:
-        raise ConfigError(f"cannot download the weights {hub_id}: this machine cannot reach "
-                          f"{host[0]} ({e}).", hint=how) from None
+        raise ConfigError(
+            f"cannot download the weights {hub_id}: this machine cannot reach {host[0]} ({e}).", hint=how
+        ) from None
     try:
         path = Path(hf_hub_download(hub_id, "model.safetensors"))
         _config(hf_hub_download, hub_id)
         return path
     except Exception as e:  # noqa: BLE001  (a missing repository, a gated one, a network failure)
-        raise ConfigError(f"could not download {hub_id}'s model.safetensors from the Hugging Face "
-                          f"Hub: {first_line(e)}", hint=how) from None
+        raise ConfigError(
+            f"could not download {hub_id}'s model.safetensors from the Hugging Face "
+            f"Hub: {first_line(e)}",
+            hint=how,
+        ) from None
 
 
 def _config(download, hub_id: str, **options) -> None:

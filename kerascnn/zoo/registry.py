@@ -36,13 +36,21 @@ class ModelInfo:
 MODELS: dict[str, ModelInfo] = {}
 
 
-def register_model(name: str, builder: Callable[..., dict], *, family: str, paper: str,
-                   variant: Mapping[str, Any] | None = None, **info) -> ModelInfo:
+def register_model(
+    name: str,
+    builder: Callable[..., dict],
+    *,
+    family: str,
+    paper: str,
+    variant: Mapping[str, Any] | None = None,
+    **info,
+) -> ModelInfo:
     """Add an architecture to the registry (used by the family modules; users may add their own)."""
     if name in MODELS:
         raise ValueError(f"A model named {name!r} is already registered.")
-    entry = ModelInfo(name=name, family=family, builder=builder, variant=dict(variant or {}),
-                      paper=paper, **info)
+    entry = ModelInfo(
+        name=name, family=family, builder=builder, variant=dict(variant or {}), paper=paper, **info
+    )
     MODELS[name] = entry
     return entry
 

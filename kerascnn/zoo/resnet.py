@@ -1,4 +1,5 @@
-"""ResNet and its heirs from one function: a stem, stages of residual blocks, global pooling, a classifier.
+"""ResNet and its heirs from one function: a stem, stages of residual blocks, global pooling, a
+classifier.
 
 - ResNet-18/34/50/101/152: He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition",
   CVPR 2016, Table 1. Post-activation, projection shortcuts (option B), stride on the bottleneck's first
@@ -30,8 +31,10 @@ from kerascnn.zoo.registry import register_model
 RESNET = "He, Zhang, Ren & Sun, Deep Residual Learning for Image Recognition, CVPR 2016"
 PREACT = "He, Zhang, Ren & Sun, Identity Mappings in Deep Residual Networks, ECCV 2016"
 WRN = "Zagoruyko & Komodakis, Wide Residual Networks, BMVC 2016"
-RESNEXT = ("Xie, Girshick, Dollar, Tu & He, Aggregated Residual Transformations for Deep Neural "
-           "Networks, CVPR 2017")
+RESNEXT = (
+    "Xie, Girshick, Dollar, Tu & He, Aggregated Residual Transformations for Deep Neural "
+    "Networks, CVPR 2017"
+)
 SENET = "Hu, Shen & Sun, Squeeze-and-Excitation Networks, CVPR 2018"
 
 
@@ -93,17 +96,20 @@ def resnet(
             (Goyal et al., "Accurate, Large Minibatch SGD", 2017, Sec. 5.1: the last BN's scale).
     """
     if len(depths) != len(widths):
-        raise ValueError(f"`depths` and `widths` must have one entry per stage. "
-                         f"Received: depths={tuple(depths)}, widths={tuple(widths)}")
+        raise ValueError(
+            f"`depths` and `widths` must have one entry per stage. "
+            f"Received: depths={tuple(depths)}, widths={tuple(widths)}"
+        )
     from kerascnn.blocks.attention import ATTENTION
 
     if attention == "none":
         attention = None
     if attention is not None and attention not in ATTENTION:
-        raise ValueError(f"`attention` must be 'none' or one of {sorted(ATTENTION)}. "
-                         f"Received: attention={attention!r}")
-    args: dict = {"preact": preact, "shortcut": shortcut, "groups": groups,
-                  "width_factor": width_factor}
+        raise ValueError(
+            f"`attention` must be 'none' or one of {sorted(ATTENTION)}. "
+            f"Received: attention={attention!r}"
+        )
+    args: dict = {"preact": preact, "shortcut": shortcut, "groups": groups, "width_factor": width_factor}
     if attention:
         args.update(attention=attention, attention_args=attention_args or {})
     if zero_init_last:
@@ -122,8 +128,10 @@ def resnet(
         stem_spec = ["conv3-16 nobn linear" if preact else "conv3-16"]
     spec = {
         "stem": stem_spec,
-        "stages": [_stage(block, n, w, i, len(depths), downsample, args)
-                   for i, (n, w) in enumerate(zip(depths, widths))],
+        "stages": [
+            _stage(block, n, w, i, len(depths), downsample, args)
+            for i, (n, w) in enumerate(zip(depths, widths))
+        ],
         "head": {"pool": "avg", "dropout": dropout},
     }
     if preact:
@@ -135,8 +143,11 @@ def resnet(
 
 def _stochastic_depth(stages: list[dict], drop_path: float) -> None:
     """Block l of L (counted over the whole network) drops its branch with `drop_path * l / L`."""
-    if not isinstance(drop_path, (int, float)) or isinstance(drop_path, bool) or not (
-            0 <= drop_path < 1):
+    if (
+        not isinstance(drop_path, (int, float))
+        or isinstance(drop_path, bool)
+        or not (0 <= drop_path < 1)
+    ):
         raise ValueError(f"`drop_path` must be in [0, 1). Received: drop_path={drop_path!r}")
     for stage in stages:  # a stage of repeats becomes its list of blocks, named as before
         if "repeats" in stage:
@@ -155,79 +166,222 @@ def _stochastic_depth(stages: list[dict], drop_path: float) -> None:
 
 def _stage(block, repeats, filters, index, count, downsample, args):
     if downsample == "first":
-        return {"block": block, "repeats": repeats, "filters": filters,
-                "strides": 1 if index == 0 else 2, **args}
+        return {
+            "block": block,
+            "repeats": repeats,
+            "filters": filters,
+            "strides": 1 if index == 0 else 2,
+            **args,
+        }
     last_stride = 2 if index < count - 1 else 1
-    return {"blocks": [{"block": block, "filters": filters,
-                        "strides": last_stride if j == repeats else 1, **args}
-                       for j in range(1, repeats + 1)]}
+    return {
+        "blocks": [
+            {"block": block, "filters": filters, "strides": last_stride if j == repeats else 1, **args}
+            for j in range(1, repeats + 1)
+        ]
+    }
 
 
-def _register(name, paper, params, published, *, input_shape=(224, 224, 3), classes=1000,
-              dataset="ImageNet", **variant):
-    register_model(name, resnet, family="resnet", paper=paper, variant=variant, params=params,
-                   published=published, input_shape=input_shape, classes=classes, dataset=dataset)
+def _register(
+    name,
+    paper,
+    params,
+    published,
+    *,
+    input_shape=(224, 224, 3),
+    classes=1000,
+    dataset="ImageNet",
+    **variant,
+):
+    register_model(
+        name,
+        resnet,
+        family="resnet",
+        paper=paper,
+        variant=variant,
+        params=params,
+        published=published,
+        input_shape=input_shape,
+        classes=classes,
+        dataset=dataset,
+    )
 
 
-_IMAGENET = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
-             50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3)),
-             152: ("bottleneck", (3, 8, 36, 3))}
+_IMAGENET = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
 # torchvision's counts (the same architecture without conv biases); Table 1 of the paper lists FLOPs.
 _TORCHVISION = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
 _FLOPS = {18: "1.8", 34: "3.6", 50: "3.8", 101: "7.6", 152: "11.3"}
 
 for _depth, (_block, _depths) in _IMAGENET.items():
-    _register(f"resnet{_depth}", RESNET, _TORCHVISION[_depth],
-              f"Table 1: {_FLOPS[_depth]}x10^9 FLOPs; torchvision resnet{_depth}: "
-              f"{_TORCHVISION[_depth]:,} parameters", block=_block, depths=_depths)
+    _register(
+        f"resnet{_depth}",
+        RESNET,
+        _TORCHVISION[_depth],
+        f"Table 1: {_FLOPS[_depth]}x10^9 FLOPs; torchvision resnet{_depth}: "
+        f"{_TORCHVISION[_depth]:,} parameters",
+        block=_block,
+        depths=_depths,
+    )
 
 _CIFAR = dict(input_shape=(32, 32, 3), classes=10, dataset="CIFAR-10")
-for _depth, _millions, _params in [(20, "0.27", 269_722), (32, "0.46", 464_154),
-                                  (44, "0.66", 658_586), (56, "0.85", 853_018),
-                                  (110, "1.7", 1_727_962), (1202, "19.4", 19_421_274)]:
+for _depth, _millions, _params in [
+    (20, "0.27", 269_722),
+    (32, "0.46", 464_154),
+    (44, "0.66", 658_586),
+    (56, "0.85", 853_018),
+    (110, "1.7", 1_727_962),
+    (1202, "19.4", 19_421_274),
+]:
     _n = (_depth - 2) // 6
-    _register(f"resnet{_depth}", RESNET, _params, f"Table 6: {_millions}M parameters", block="basic",
-              depths=(_n,) * 3, widths=(16, 32, 64), stem="cifar", shortcut="A", **_CIFAR)
+    _register(
+        f"resnet{_depth}",
+        RESNET,
+        _params,
+        f"Table 6: {_millions}M parameters",
+        block="basic",
+        depths=(_n,) * 3,
+        widths=(16, 32, 64),
+        stem="cifar",
+        shortcut="A",
+        **_CIFAR,
+    )
 
 # The plain baselines (section 4.1, Table 2 / Fig. 4 on ImageNet; section 4.2, Fig. 6 on CIFAR-10):
 # the same networks with no shortcuts; deeper plain networks train worse, the residual ones do not.
 for _depth, _params in [(18, 11_515_688), (34, 21_623_848)]:
     _block, _depths = _IMAGENET[_depth]
-    _register(f"plain{_depth}", RESNET, _params,
-              f"Table 2: plain-{_depth}, {_FLOPS[_depth]}x10^9 FLOPs like resnet{_depth}; Fig. 4: "
-              f"plain-34 trains worse than plain-18", block=_block, depths=_depths, shortcut="none")
+    _register(
+        f"plain{_depth}",
+        RESNET,
+        _params,
+        f"Table 2: plain-{_depth}, {_FLOPS[_depth]}x10^9 FLOPs like resnet{_depth}; Fig. 4: "
+        f"plain-34 trains worse than plain-18",
+        block=_block,
+        depths=_depths,
+        shortcut="none",
+    )
 for _depth, _params in [(20, 269_722), (32, 464_154), (44, 658_586), (56, 853_018)]:
     _n = (_depth - 2) // 6
-    _register(f"plain{_depth}", RESNET, _params,
-              "Fig. 6 (left): the deeper the plain network, the higher its training error",
-              block="basic", depths=(_n,) * 3, widths=(16, 32, 64), stem="cifar", shortcut="none",
-              **_CIFAR)
+    _register(
+        f"plain{_depth}",
+        RESNET,
+        _params,
+        "Fig. 6 (left): the deeper the plain network, the higher its training error",
+        block="basic",
+        depths=(_n,) * 3,
+        widths=(16, 32, 64),
+        stem="cifar",
+        shortcut="none",
+        **_CIFAR,
+    )
 
 _PREACT_PARAMS = {18: 11_687_784, 34: 21_795_944, 50: 25_549_416, 101: 44_541_544, 152: 60_185_192}
 for _depth, (_block, _depths) in _IMAGENET.items():
-    _register(f"preact_resnet{_depth}", PREACT, _PREACT_PARAMS[_depth],
-              "the ResNet's weights; BN layers sit before the convolutions",
-              block=_block, depths=_depths, preact=True, stride_on="3x3")
+    _register(
+        f"preact_resnet{_depth}",
+        PREACT,
+        _PREACT_PARAMS[_depth],
+        "the ResNet's weights; BN layers sit before the convolutions",
+        block=_block,
+        depths=_depths,
+        preact=True,
+        stride_on="3x3",
+    )
 for _depth, _millions, _params in [(164, "1.7", 1_703_274), (1001, "10.2", 10_327_722)]:
     _n = (_depth - 2) // 9
-    _register(f"preact_resnet{_depth}", PREACT, _params, f"Table 2: {_millions}M parameters",
-              block="bottleneck", depths=(_n,) * 3, widths=(16, 32, 64), stem="cifar", preact=True,
-              stride_on="3x3", **_CIFAR)
+    _register(
+        f"preact_resnet{_depth}",
+        PREACT,
+        _params,
+        f"Table 2: {_millions}M parameters",
+        block="bottleneck",
+        depths=(_n,) * 3,
+        widths=(16, 32, 64),
+        stem="cifar",
+        preact=True,
+        stride_on="3x3",
+        **_CIFAR,
+    )
 
-_register("wide_resnet28_10", WRN, 36_479_210, "Table 4/5: 36.5M parameters", block="basic",
-          depths=(4, 4, 4), widths=(16, 32, 64), stem="cifar", preact=True, width_factor=10.0,
-          block_dropout=0.3, **_CIFAR)
-_register("wide_resnet50_2", WRN, 68_883_240, "torchvision wide_resnet50_2: 68,883,240 parameters",
-          block="bottleneck", depths=(3, 4, 6, 3), width_factor=2.0, stride_on="3x3")
-_register("resnext50_32x4d", RESNEXT, 25_028_904,
-          "Table 1: 25.0M parameters; torchvision: 25,028,904", block="bottleneck",
-          depths=(3, 4, 6, 3), groups=32, base_width=4, stride_on="3x3")
-_register("resnext101_32x8d", RESNEXT, 88_791_336, "torchvision resnext101_32x8d: 88,791,336",
-          block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=8, stride_on="3x3")
-_register("se_resnet50", SENET, 28_088_024, "Table 2: 28.1M parameters (3.87 GFLOPs)",
-          block="bottleneck", depths=(3, 4, 6, 3), attention="se")
-_register("se_resnet101", SENET, 49_326_872, "Table 2: 49.3M parameters (7.60 GFLOPs)",
-          block="bottleneck", depths=(3, 4, 23, 3), attention="se")
-_register("se_resnext50_32x4d", SENET, 27_559_896, "Table 2: 27.6M parameters (4.25 GFLOPs)",
-          block="bottleneck", depths=(3, 4, 6, 3), groups=32, base_width=4, stride_on="3x3",
-          attention="se")
+_register(
+    "wide_resnet28_10",
+    WRN,
+    36_479_210,
+    "Table 4/5: 36.5M parameters",
+    block="basic",
+    depths=(4, 4, 4),
+    widths=(16, 32, 64),
+    stem="cifar",
+    preact=True,
+    width_factor=10.0,
+    block_dropout=0.3,
+    **_CIFAR,
+)
+_register(
+    "wide_resnet50_2",
+    WRN,
+    68_883_240,
+    "torchvision wide_resnet50_2: 68,883,240 parameters",
+    block="bottleneck",
+    depths=(3, 4, 6, 3),
+    width_factor=2.0,
+    stride_on="3x3",
+)
+_register(
+    "resnext50_32x4d",
+    RESNEXT,
+    25_028_904,
+    "Table 1: 25.0M parameters; torchvision: 25,028,904",
+    block="bottleneck",
+    depths=(3, 4, 6, 3),
+    groups=32,
+    base_width=4,
+    stride_on="3x3",
+)
+_register(
+    "resnext101_32x8d",
+    RESNEXT,
+    88_791_336,
+    "torchvision resnext101_32x8d: 88,791,336",
+    block="bottleneck",
+    depths=(3, 4, 23, 3),
+    groups=32,
+    base_width=8,
+    stride_on="3x3",
+)
+_register(
+    "se_resnet50",
+    SENET,
+    28_088_024,
+    "Table 2: 28.1M parameters (3.87 GFLOPs)",
+    block="bottleneck",
+    depths=(3, 4, 6, 3),
+    attention="se",
+)
+_register(
+    "se_resnet101",
+    SENET,
+    49_326_872,
+    "Table 2: 49.3M parameters (7.60 GFLOPs)",
+    block="bottleneck",
+    depths=(3, 4, 23, 3),
+    attention="se",
+)
+_register(
+    "se_resnext50_32x4d",
+    SENET,
+    27_559_896,
+    "Table 2: 27.6M parameters (4.25 GFLOPs)",
+    block="bottleneck",
+    depths=(3, 4, 6, 3),
+    groups=32,
+    base_width=4,
+    stride_on="3x3",
+    attention="se",
+)

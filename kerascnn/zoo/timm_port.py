@@ -42,8 +42,14 @@ import numpy as np
 
 from kerascnn.config import ConfigError, first_line
 
-__all__ = ["TimmArchitecture", "ARCHITECTURES", "read_state_dict", "detect_layout",
-           "load_timm_weights", "architecture_for"]
+__all__ = [
+    "TimmArchitecture",
+    "ARCHITECTURES",
+    "read_state_dict",
+    "detect_layout",
+    "load_timm_weights",
+    "architecture_for",
+]
 
 
 @dataclass(frozen=True)
@@ -67,18 +73,18 @@ def _architectures() -> dict[str, TimmArchitecture]:
     for name in ("resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2"):
         table[name] = TimmArchitecture(name, name, "resnet")  # stride on the 3x3 already
     table["seresnet50"] = TimmArchitecture("seresnet50", "se_resnet50", "resnet", v15)
-    table["seresnext50_32x4d"] = TimmArchitecture("seresnext50_32x4d", "se_resnext50_32x4d",
-                                                  "resnet")
-    table["legacy_seresnet50"] = TimmArchitecture("legacy_seresnet50", "se_resnet50",
-                                                  "legacy_senet", {"stem_pool": "ceil"})
+    table["seresnext50_32x4d"] = TimmArchitecture("seresnext50_32x4d", "se_resnext50_32x4d", "resnet")
+    table["legacy_seresnet50"] = TimmArchitecture(
+        "legacy_seresnet50", "se_resnet50", "legacy_senet", {"stem_pool": "ceil"}
+    )
     for depth in (121, 169, 201):
-        table[f"densenet{depth}"] = TimmArchitecture(f"densenet{depth}", f"densenet{depth}",
-                                                     "densenet")
+        table[f"densenet{depth}"] = TimmArchitecture(f"densenet{depth}", f"densenet{depth}", "densenet")
     for depth in (11, 13, 16, 19):
         table[f"vgg{depth}"] = TimmArchitecture(f"vgg{depth}", f"vgg{depth}", "vgg")
     table["inception_v4"] = TimmArchitecture("inception_v4", "inception_v4", "inception_v4")
-    table["inception_resnet_v2"] = TimmArchitecture("inception_resnet_v2", "inception_resnet_v2",
-                                                    "inception_resnet_v2")
+    table["inception_resnet_v2"] = TimmArchitecture(
+        "inception_resnet_v2", "inception_resnet_v2", "inception_resnet_v2"
+    )
     return table
 
 
@@ -86,6 +92,7 @@ ARCHITECTURES: dict[str, TimmArchitecture] = _architectures()
 
 
 # --- reading a state dict --------------------------------------------------------------------------
+
 
 def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """A `model.safetensors` file's tensors as float32 NumPy arrays (no torch needed).
@@ -105,10 +112,15 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
-        raise ConfigError(f"{str(path)!r} is not a complete safetensors file (truncated, or another "
-                          f"format): {first_line(e)}") from None
-    return {key: np.asarray(value, dtype="float32") for key, value in state.items()
-            if not key.endswith("num_batches_tracked")}
+        raise ConfigError(
+            f"{str(path)!r} is not a complete safetensors file (truncated, or another "
+            f"format): {first_line(e)}"
+        ) from None
+    return {
+        key: np.asarray(value, dtype="float32")
+        for key, value in state.items()
+        if not key.endswith("num_batches_tracked")
+    }
 
 
 def detect_layout(keys) -> str | None:
@@ -139,12 +151,15 @@ def architecture_for(model: str, layout: str, *, source: str) -> TimmArchitectur
     for architecture in found:
         if architecture.layout == layout:
             return architecture
-    raise ConfigError(f"{source} holds timm weights in the {layout or 'an unknown'} layout, which "
-                      f"{model!r} cannot take (it takes {', '.join(a.layout for a in found)}): "
-                      f"a file for another architecture?")
+    raise ConfigError(
+        f"{source} holds timm weights in the {layout or 'an unknown'} layout, which "
+        f"{model!r} cannot take (it takes {', '.join(a.layout for a in found)}): "
+        f"a file for another architecture?"
+    )
 
 
 # --- from kerascnn layer names to timm keys --------------------------------------------------------
+
 
 def _rules(rules) -> Callable[[str], str | None]:
     """A layer name -> timm key prefix function from (regex, template) rules; in a template `{i}`
@@ -183,16 +198,18 @@ def _resnet_key(model, state, legacy: bool) -> Callable[[str], str | None]:
 
 def _densenet_key(model, state) -> Callable[[str], str | None]:
     # kerascnn's stage i (2..4) opens with the transition that follows timm's dense block i-1.
-    return _rules([
-        (r"stem_conv", "features.conv0"),
-        (r"stem_conv_bn", "features.norm0"),
-        (r"stage(\d+)_dense_layer(\d+)_conv(\d)_bn", "features.denseblock{0}.denselayer{1}.norm{2}"),
-        (r"stage(\d+)_dense_layer(\d+)_conv(\d)", "features.denseblock{0}.denselayer{1}.conv{2}"),
-        (r"stage(\d+)_transition_conv_bn", "features.transition{0-}.norm"),
-        (r"stage(\d+)_transition_conv", "features.transition{0-}.conv"),
-        (r"post_bn1", "features.norm5"),
-        (r"head_logits", "classifier"),
-    ])
+    return _rules(
+        [
+            (r"stem_conv", "features.conv0"),
+            (r"stem_conv_bn", "features.norm0"),
+            (r"stage(\d+)_dense_layer(\d+)_conv(\d)_bn", "features.denseblock{0}.denselayer{1}.norm{2}"),
+            (r"stage(\d+)_dense_layer(\d+)_conv(\d)", "features.denseblock{0}.denselayer{1}.conv{2}"),
+            (r"stage(\d+)_transition_conv_bn", "features.transition{0-}.norm"),
+            (r"stage(\d+)_transition_conv", "features.transition{0-}.conv"),
+            (r"post_bn1", "features.norm5"),
+            (r"head_logits", "classifier"),
+        ]
+    )
 
 
 def _vgg_key(model, state) -> Callable[[str], str | None]:
@@ -202,12 +219,12 @@ def _vgg_key(model, state) -> Callable[[str], str | None]:
     `head.fc`; kerascnn's are Dense layers on the flattened 7x7x512 map (see `_dense_from_conv`)."""
     import keras
 
-    positions = sorted(int(m.group(1)) for k in state
-                       for m in [re.fullmatch(r"features\.(\d+)\.weight", k)] if m)
+    positions = sorted(
+        int(m.group(1)) for k in state for m in [re.fullmatch(r"features\.(\d+)\.weight", k)] if m
+    )
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     table = dict(zip(convs, (f"features.{n}" for n in positions)))
-    table.update({"head_fc1": "pre_logits.fc1", "head_fc2": "pre_logits.fc2",
-                  "head_logits": "head.fc"})
+    table.update({"head_fc1": "pre_logits.fc1", "head_fc2": "pre_logits.fc2", "head_logits": "head.fc"})
     return table.get
 
 
@@ -236,7 +253,7 @@ def _inception_key(module_of: Callable[[str, dict], str | None]):
 
         def conv_prefix(name):
             if name.endswith("_proj"):
-                module = module_of(name[:-len("_proj")], state)
+                module = module_of(name[: -len("_proj")], state)
                 return module and f"{module}.conv2d"
             match = _BRANCH.match(name)
             if match is None:
@@ -246,11 +263,15 @@ def _inception_key(module_of: Callable[[str, dict], str | None]):
                 return None
             branch, n = int(match["branch"]) - 1, int(match["n"])
             if match["split"]:
-                candidates = [f"branch{branch}_{plain.get((match['block'], match['branch']), 0)}"
-                              f"{match['split']}"]
+                candidates = [
+                    f"branch{branch}_{plain.get((match['block'], match['branch']), 0)}{match['split']}"
+                ]
             else:
                 candidates = ([f"branch{branch}"] if n == 1 else []) + [
-                    f"branch{branch}.{n - 1}", f"branch{branch}.{n}", f"branch{branch}_{n - 1}"]
+                    f"branch{branch}.{n - 1}",
+                    f"branch{branch}.{n}",
+                    f"branch{branch}_{n - 1}",
+                ]
             for candidate in candidates:
                 if f"{module}.{candidate}.conv.weight" in state:
                     return f"{module}.{candidate}"
@@ -263,7 +284,7 @@ def _inception_key(module_of: Callable[[str, dict], str | None]):
                 return module_of(name, state)
             layer = model.get_layer(name)
             if isinstance(layer, keras.layers.BatchNormalization):
-                prefix = conv_prefix(name[:-len("_bn")]) if name.endswith("_bn") else None
+                prefix = conv_prefix(name[: -len("_bn")]) if name.endswith("_bn") else None
                 return prefix and f"{prefix}.bn"
             prefix = conv_prefix(name)
             return prefix if name.endswith("_proj") else (prefix and f"{prefix}.conv")
@@ -275,9 +296,14 @@ def _inception_key(module_of: Callable[[str, dict], str | None]):
 
 def _inception_v4_module(block: str, state) -> str | None:
     starts = {"stage1_block": 5, "stage2_block": 10, "stage3_block": 18}
-    fixed = {"stem_mixed3a": "features.3", "stem_mixed4a": "features.4",
-             "stem_mixed5a": "features.5", "stage2_reduction": "features.10",
-             "stage3_reduction": "features.18", "head_logits": "last_linear"}
+    fixed = {
+        "stem_mixed3a": "features.3",
+        "stem_mixed4a": "features.4",
+        "stem_mixed5a": "features.5",
+        "stage2_reduction": "features.10",
+        "stage3_reduction": "features.18",
+        "head_logits": "last_linear",
+    }
     if block in fixed:
         return fixed[block]
     match = re.fullmatch(r"stem_conv(\d)", block)
@@ -290,8 +316,13 @@ def _inception_v4_module(block: str, state) -> str | None:
 
 
 def _inception_resnet_v2_module(block: str, state) -> str | None:
-    fixed = {"stage1_mixed5b": "mixed_5b", "stage2_reduction": "mixed_6a",
-             "stage3_reduction": "mixed_7a", "stage3_conv1": "conv2d_7b", "head_logits": "classif"}
+    fixed = {
+        "stage1_mixed5b": "mixed_5b",
+        "stage2_reduction": "mixed_6a",
+        "stage3_reduction": "mixed_7a",
+        "stage3_conv1": "conv2d_7b",
+        "head_logits": "classif",
+    }
     if block in fixed:
         return fixed[block]
     match = re.fullmatch(r"stem_conv(\d)", block)
@@ -309,21 +340,37 @@ def _inception_resnet_v2_module(block: str, state) -> str | None:
     return None
 
 
-KEYS = {"resnet": lambda model, state: _resnet_key(model, state, legacy=False),
-        "legacy_senet": lambda model, state: _resnet_key(model, state, legacy=True),
-        "densenet": _densenet_key, "vgg": _vgg_key,
-        "inception_v4": _inception_key(_inception_v4_module),
-        "inception_resnet_v2": _inception_key(_inception_resnet_v2_module)}
-HEADS = {"resnet": "fc", "legacy_senet": "last_linear", "densenet": "classifier",
-         "vgg": "head.fc", "inception_v4": "last_linear", "inception_resnet_v2": "classif"}
+KEYS = {
+    "resnet": lambda model, state: _resnet_key(model, state, legacy=False),
+    "legacy_senet": lambda model, state: _resnet_key(model, state, legacy=True),
+    "densenet": _densenet_key,
+    "vgg": _vgg_key,
+    "inception_v4": _inception_key(_inception_v4_module),
+    "inception_resnet_v2": _inception_key(_inception_resnet_v2_module),
+}
+HEADS = {
+    "resnet": "fc",
+    "legacy_senet": "last_linear",
+    "densenet": "classifier",
+    "vgg": "head.fc",
+    "inception_v4": "last_linear",
+    "inception_resnet_v2": "classif",
+}
 # BN epsilons: PyTorch's default, which timm's ResNets, DenseNets keep; TF-slim's for the Inceptions.
 BN_EPSILON = {"inception_v4": 1e-3, "inception_resnet_v2": 1e-3}
 
 
 # --- loading ---------------------------------------------------------------------------------------
 
-def load_timm_weights(model, state: dict[str, np.ndarray], architecture: TimmArchitecture, *,
-                      source: str, head: bool = True) -> None:
+
+def load_timm_weights(
+    model,
+    state: dict[str, np.ndarray],
+    architecture: TimmArchitecture,
+    *,
+    source: str,
+    head: bool = True,
+) -> None:
     """Set every weight of `model` (built as `architecture.model` with `architecture.options`) from
     timm's state dict, converting layouts; with `head=False` the classifier is left as built (another
     number of classes, or a backbone) and the file's classifier is not used.
@@ -344,19 +391,28 @@ def load_timm_weights(model, state: dict[str, np.ndarray], architecture: TimmArc
             continue
         prefix = key_of(layer.name)
         if prefix is None:
-            raise ConfigError(f"{model.name}'s layer {layer.name!r} has no counterpart in timm's "
-                              f"{architecture.timm} ({architecture.layout} layout); kerascnn cannot "
-                              f"port these weights into this model.")
+            raise ConfigError(
+                f"{model.name}'s layer {layer.name!r} has no counterpart in timm's "
+                f"{architecture.timm} ({architecture.layout} layout); kerascnn cannot "
+                f"port these weights into this model."
+            )
         if prefix == head_key and not head:
             continue
         if isinstance(layer, keras.layers.BatchNormalization):
-            arrays = _batchnorm(layer, prefix, state, source, model.name, used,
-                                BN_EPSILON.get(architecture.layout, 1e-5))
+            arrays = _batchnorm(
+                layer, prefix, state, source, model.name, used, BN_EPSILON.get(architecture.layout, 1e-5)
+            )
         elif isinstance(layer, keras.layers.Conv2D):
             kernel = _take(state, f"{prefix}.weight", source, model.name, layer.name, used)
             if kernel.ndim != 4:
-                raise _shape_error(source, f"{prefix}.weight", kernel.shape, model.name, layer,
-                                   "a 4-D convolution kernel")
+                raise _shape_error(
+                    source,
+                    f"{prefix}.weight",
+                    kernel.shape,
+                    model.name,
+                    layer,
+                    "a 4-D convolution kernel",
+                )
             kernel = kernel.transpose(2, 3, 1, 0)
             if first_conv:
                 from kerascnn.zoo.transfer import adapt_input_channels
@@ -369,20 +425,24 @@ def load_timm_weights(model, state: dict[str, np.ndarray], architecture: TimmArc
         elif isinstance(layer, keras.layers.Dense):
             kernel = _take(state, f"{prefix}.weight", source, model.name, layer.name, used)
             kernel = _dense_from_conv(kernel) if kernel.ndim == 4 else kernel.T
-            arrays = [kernel, _take(state, f"{prefix}.bias", source, model.name, layer.name,
-                                    used)]
+            arrays = [kernel, _take(state, f"{prefix}.bias", source, model.name, layer.name, used)]
         else:
-            raise ConfigError(f"{model.name}'s layer {layer.name!r} ({type(layer).__name__}) has "
-                              f"weights the timm port does not know how to set.")
+            raise ConfigError(
+                f"{model.name}'s layer {layer.name!r} ({type(layer).__name__}) has "
+                f"weights the timm port does not know how to set."
+            )
         _set(layer, arrays, [k for k in _keys_of(layer, prefix)], source, model.name)
-    unused = sorted(k for k in state if k not in used and not (not head and k.startswith(
-        head_key + ".")))
+    unused = sorted(
+        k for k in state if k not in used and not (not head and k.startswith(head_key + "."))
+    )
     if unused:
         shown = ", ".join(f"{k} {list(state[k].shape)}" for k in unused[:4])
-        raise ConfigError(f"{source} holds {len(unused)} tensor{'s' if len(unused) > 1 else ''} "
-                          f"{model.name} (timm {architecture.timm}) does not have: {shown}"
-                          f"{' ...' if len(unused) > 4 else ''}; a file for another "
-                          f"architecture?")
+        raise ConfigError(
+            f"{source} holds {len(unused)} tensor{'s' if len(unused) > 1 else ''} "
+            f"{model.name} (timm {architecture.timm}) does not have: {shown}"
+            f"{' ...' if len(unused) > 4 else ''}; a file for another "
+            f"architecture?"
+        )
 
 
 def _dense_from_conv(kernel: np.ndarray) -> np.ndarray:
@@ -403,17 +463,20 @@ def _keys_of(layer, prefix: str) -> list[str]:
 
 def _take(state, key, source, model_name, layer_name, used) -> np.ndarray:
     if key not in state:
-        raise ConfigError(f"{source} has no tensor {key!r}, which {model_name}'s layer "
-                          f"{layer_name!r} needs: a file for another architecture, or an "
-                          f"incomplete one?")
+        raise ConfigError(
+            f"{source} has no tensor {key!r}, which {model_name}'s layer "
+            f"{layer_name!r} needs: a file for another architecture, or an "
+            f"incomplete one?"
+        )
     used.add(key)
     return state[key]
 
 
 def _batchnorm(layer, prefix, state, source, model_name, used, epsilon) -> list[np.ndarray]:
-    gamma, beta, mean, variance = (_take(state, f"{prefix}.{n}", source, model_name, layer.name,
-                                         used)
-                                   for n in ("weight", "bias", "running_mean", "running_var"))
+    gamma, beta, mean, variance = (
+        _take(state, f"{prefix}.{n}", source, model_name, layer.name, used)
+        for n in ("weight", "bias", "running_mean", "running_var")
+    )
     variance = np.maximum(variance + (epsilon - layer.epsilon), 0.0)
     return ([gamma] if layer.scale else []) + ([beta] if layer.center else []) + [mean, variance]
 
@@ -424,15 +487,21 @@ def _set(layer, arrays, keys, source, model_name) -> None:
     if given != expected:
         for key, have, need in zip(keys, given, expected):
             if have != need:
-                raise ConfigError(f"{source}: tensor {key!r} has shape {list(have)} (converted "
-                                  f"from PyTorch's layout) but {model_name}'s layer "
-                                  f"{layer.name!r} needs {list(need)}: a file for another "
-                                  f"architecture or size?")
-        raise ConfigError(f"{source}: {model_name}'s layer {layer.name!r} needs weights of shapes "
-                          f"{expected}; the file gives {given}.")
+                raise ConfigError(
+                    f"{source}: tensor {key!r} has shape {list(have)} (converted "
+                    f"from PyTorch's layout) but {model_name}'s layer "
+                    f"{layer.name!r} needs {list(need)}: a file for another "
+                    f"architecture or size?"
+                )
+        raise ConfigError(
+            f"{source}: {model_name}'s layer {layer.name!r} needs weights of shapes "
+            f"{expected}; the file gives {given}."
+        )
     layer.set_weights([a.astype(layer.weights[i].dtype) for i, a in enumerate(arrays)])
 
 
 def _shape_error(source, key, shape, model_name, layer, what) -> ConfigError:
-    return ConfigError(f"{source}: tensor {key!r} has shape {list(shape)}, not {what} as "
-                       f"{model_name}'s layer {layer.name!r} needs.")
+    return ConfigError(
+        f"{source}: tensor {key!r} has shape {list(shape)}, not {what} as "
+        f"{model_name}'s layer {layer.name!r} needs."
+    )

@@ -18,8 +18,10 @@ def adapt_input_channels(kernel, channels: int, name: str):
     if channels == given:
         return kernel
     if given != 3:
-        raise ConfigError(f"the first convolution {name!r} reads {given} channels; only RGB "
-                          f"filters can be adapted to {channels} input channels.")
+        raise ConfigError(
+            f"the first convolution {name!r} reads {given} channels; only RGB "
+            f"filters can be adapted to {channels} input channels."
+        )
     if channels == 1:
         return kernel.sum(axis=-2, keepdims=True)
     repeats = math.ceil(channels / 3)

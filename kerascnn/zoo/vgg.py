@@ -12,27 +12,54 @@ from typing import Literal
 
 from kerascnn.zoo.registry import register_model
 
-PAPER = ("Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, "
-         "ICLR 2015")
+PAPER = (
+    "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015"
+)
 
 # Table 1, one list per stage (the maxpool that ends each stage is added by `vgg`).
 CONFIGS = {
-    "A": [["conv3-64"], ["conv3-128"], ["conv3-256", "conv3-256"], ["conv3-512", "conv3-512"],
-          ["conv3-512", "conv3-512"]],
-    "A-LRN": [["conv3-64", "LRN"], ["conv3-128"], ["conv3-256", "conv3-256"],
-              ["conv3-512", "conv3-512"], ["conv3-512", "conv3-512"]],
-    "B": [["conv3-64", "conv3-64"], ["conv3-128", "conv3-128"], ["conv3-256", "conv3-256"],
-          ["conv3-512", "conv3-512"], ["conv3-512", "conv3-512"]],
-    "C": [["conv3-64", "conv3-64"], ["conv3-128", "conv3-128"],
-          ["conv3-256", "conv3-256", "conv1-256"], ["conv3-512", "conv3-512", "conv1-512"],
-          ["conv3-512", "conv3-512", "conv1-512"]],
-    "D": [["conv3-64", "conv3-64"], ["conv3-128", "conv3-128"],
-          ["conv3-256", "conv3-256", "conv3-256"], ["conv3-512", "conv3-512", "conv3-512"],
-          ["conv3-512", "conv3-512", "conv3-512"]],
-    "E": [["conv3-64", "conv3-64"], ["conv3-128", "conv3-128"],
-          ["conv3-256", "conv3-256", "conv3-256", "conv3-256"],
-          ["conv3-512", "conv3-512", "conv3-512", "conv3-512"],
-          ["conv3-512", "conv3-512", "conv3-512", "conv3-512"]],
+    "A": [
+        ["conv3-64"],
+        ["conv3-128"],
+        ["conv3-256", "conv3-256"],
+        ["conv3-512", "conv3-512"],
+        ["conv3-512", "conv3-512"],
+    ],
+    "A-LRN": [
+        ["conv3-64", "LRN"],
+        ["conv3-128"],
+        ["conv3-256", "conv3-256"],
+        ["conv3-512", "conv3-512"],
+        ["conv3-512", "conv3-512"],
+    ],
+    "B": [
+        ["conv3-64", "conv3-64"],
+        ["conv3-128", "conv3-128"],
+        ["conv3-256", "conv3-256"],
+        ["conv3-512", "conv3-512"],
+        ["conv3-512", "conv3-512"],
+    ],
+    "C": [
+        ["conv3-64", "conv3-64"],
+        ["conv3-128", "conv3-128"],
+        ["conv3-256", "conv3-256", "conv1-256"],
+        ["conv3-512", "conv3-512", "conv1-512"],
+        ["conv3-512", "conv3-512", "conv1-512"],
+    ],
+    "D": [
+        ["conv3-64", "conv3-64"],
+        ["conv3-128", "conv3-128"],
+        ["conv3-256", "conv3-256", "conv3-256"],
+        ["conv3-512", "conv3-512", "conv3-512"],
+        ["conv3-512", "conv3-512", "conv3-512"],
+    ],
+    "E": [
+        ["conv3-64", "conv3-64"],
+        ["conv3-128", "conv3-128"],
+        ["conv3-256", "conv3-256", "conv3-256", "conv3-256"],
+        ["conv3-512", "conv3-512", "conv3-512", "conv3-512"],
+        ["conv3-512", "conv3-512", "conv3-512", "conv3-512"],
+    ],
 }
 
 
@@ -46,8 +73,19 @@ def vgg(*, config: Literal["A", "A-LRN", "B", "C", "D", "E"], dropout: float = 0
 
 
 for _name, _config, _params, _millions in [
-        ("vgg11", "A", 132_863_336, 133), ("vgg11_lrn", "A-LRN", 132_863_336, 133),
-        ("vgg13", "B", 133_047_848, 133), ("vgg16_c", "C", 133_638_952, 134),
-        ("vgg16", "D", 138_357_544, 138), ("vgg19", "E", 143_667_240, 144)]:
-    register_model(_name, vgg, family="vgg", paper=PAPER, variant={"config": _config},
-                   params=_params, published=f"Table 2: {_millions}M parameters (configuration {_config})")
+    ("vgg11", "A", 132_863_336, 133),
+    ("vgg11_lrn", "A-LRN", 132_863_336, 133),
+    ("vgg13", "B", 133_047_848, 133),
+    ("vgg16_c", "C", 133_638_952, 134),
+    ("vgg16", "D", 138_357_544, 138),
+    ("vgg19", "E", 143_667_240, 144),
+]:
+    register_model(
+        _name,
+        vgg,
+        family="vgg",
+        paper=PAPER,
+        variant={"config": _config},
+        params=_params,
+        published=f"Table 2: {_millions}M parameters (configuration {_config})",
+    )
