@@ -45,7 +45,7 @@ from kerascnn.config.installed import installed
 from kerascnn.data import load_data
 from kerascnn.data.feed import for_keras
 from kerascnn.recipe import load_recipe
-from kerascnn.shipped import find_recipe
+from kerascnn.recipe.shipped import find_recipe
 from kerascnn.training.compile import compile_model
 from kerascnn.training.fit import build_model
 

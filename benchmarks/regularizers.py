@@ -37,7 +37,7 @@ def base_recipe() -> dict:
     """glyphs_scratch as shipped, with ResNet-20 for its network."""
     import tomllib
 
-    from kerascnn.shipped import find_recipe
+    from kerascnn.recipe.shipped import find_recipe
 
     document = tomllib.loads(find_recipe("glyphs_scratch").read_text(encoding="utf-8"))
     document["model"] = {"name": "resnet20"}

@@ -11,6 +11,9 @@ not load Keras or a backend until a model is actually built.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
@@ -59,7 +62,7 @@ _EXPORTS = {
     "drop_side_outputs": "kerascnn.zoo",
     "register_model": "kerascnn.zoo",
     "port_weights": "kerascnn.zoo",
-    "load_model": "kerascnn.saving",
+    "load_model": "kerascnn.runs.saving",
     "profile": "kerascnn.analysis",
     "build_from_spec": "kerascnn.spec",
     "load_spec": "kerascnn.spec",
@@ -68,36 +71,68 @@ _EXPORTS = {
     "LocalResponseNormalization": "kerascnn.layers",
     "ChannelPadding": "kerascnn.layers",
     "load_recipe": "kerascnn.recipe",
-    "freeze": "kerascnn.finetune",
-    "unfreeze": "kerascnn.finetune",
-    "replace_head": "kerascnn.finetune",
-    "trainable_report": "kerascnn.finetune",
-    "HyperCNN": "kerascnn.hypermodel",
+    "freeze": "kerascnn.training.freezing",
+    "unfreeze": "kerascnn.training.freezing",
+    "replace_head": "kerascnn.training.freezing",
+    "trainable_report": "kerascnn.training.freezing",
+    "HyperCNN": "kerascnn.tuning.hypermodel",
     # The verbs: a recipe in, a result out.
     "train": "kerascnn.training",
-    "tune": "kerascnn.search",
+    "tune": "kerascnn.tuning.search",
     "evaluate": "kerascnn.inference",
     "predict": "kerascnn.inference",
-    "export": "kerascnn.exporting",
+    "export": "kerascnn.inference.exporting",
     "explain": "kerascnn.visualize",
 }
-_SUBMODULES = {
-    "analysis",
-    "blocks",
-    "config",
-    "data",
-    "exporting",
-    "finetune",
-    "hypermodel",
-    "inference",
-    "layers",
-    "recipe",
-    "saving",
-    "search",
-    "spec",
-    "training",
-    "visualize",
-    "zoo",
+# The documented modules (docs/api.md is generated from their `__all__`), in the reading order of
+# the package: the model side, then what trains, tunes, evaluates and explains, then the rest.
+PUBLIC_MODULES = (
+    "kerascnn",
+    "kerascnn.blocks",
+    "kerascnn.spec",
+    "kerascnn.zoo",
+    "kerascnn.zoo.weights",
+    "kerascnn.analysis",
+    "kerascnn.recipe",
+    "kerascnn.data",
+    "kerascnn.data.folder",
+    "kerascnn.training",
+    "kerascnn.training.freezing",
+    "kerascnn.tuning",
+    "kerascnn.inference",
+    "kerascnn.inference.exporting",
+    "kerascnn.visualize",
+    "kerascnn.runs",
+    "kerascnn.cli.scripting",
+    "kerascnn.layers",
+    "kerascnn.losses",
+    "kerascnn.schedules",
+    "kerascnn.keras_internals",
+    "kerascnn.config",
+)
+# `kerascnn.<name>` for each package and module at the top: imported on first use.
+_SUBMODULES = {module.split(".")[1] for module in PUBLIC_MODULES if module != "kerascnn"} | {"cli"}
+
+# Modules that moved when the package was given one home per concept: their old paths still import
+# (the same module object, with a DeprecationWarning naming the new path).
+MOVED = {
+    "kerascnn.search": "kerascnn.tuning.search",
+    "kerascnn.hypermodel": "kerascnn.tuning.hypermodel",
+    "kerascnn.finetune": "kerascnn.training.freezing",
+    "kerascnn.saving": "kerascnn.runs.saving",
+    "kerascnn.exporting": "kerascnn.inference.exporting",
+    "kerascnn.scripting": "kerascnn.cli.scripting",
+    "kerascnn.reference": "kerascnn.cli.reference",
+    "kerascnn.models": "kerascnn.cli.arguments",
+    "kerascnn.shipped": "kerascnn.recipe.shipped",
+    "kerascnn.building": "kerascnn.keras_internals",
+    "kerascnn.training.rundir": "kerascnn.runs.rundir",
+    "kerascnn.training.schedules": "kerascnn.schedules",
+    "kerascnn.inference.loading": "kerascnn.runs.trained",
+    "kerascnn.zoo.pretrained": "kerascnn.zoo.weights.cards",
+    "kerascnn.zoo.timm_port": "kerascnn.zoo.weights.timm",
+    "kerascnn.zoo.port": "kerascnn.zoo.weights.applications",
+    "kerascnn.zoo.transfer": "kerascnn.zoo.weights.channels",
 }
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]
@@ -108,7 +143,32 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     if name in _SUBMODULES:
         return importlib.import_module(f"kerascnn.{name}")
+    if f"kerascnn.{name}" in MOVED:
+        return importlib.import_module(f"kerascnn.{name}")
     raise AttributeError(f"module 'kerascnn' has no attribute {name!r}")
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports an old module path (`MOVED`) as the module it moved to: `import kerascnn.search`,
+    and `from kerascnn.finetune import freeze` keep working."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        import warnings
+
+        new = MOVED[spec.name]
+        warnings.warn(f"{spec.name} moved to {new}", DeprecationWarning, stacklevel=2)
+        return importlib.import_module(new)
+
+    def exec_module(self, module):
+        pass  # the module it moved to is imported already
+
+
+sys.meta_path.append(_MovedModules())
 
 
 def __dir__():

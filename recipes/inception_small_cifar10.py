@@ -78,7 +78,7 @@ def inception_small(input_shape, classes):
 
 
 def main(argv=None) -> int:
-    from kerascnn.scripting import run_script
+    from kerascnn.cli.scripting import run_script
 
     return run_script(RECIPE, model=inception_small, argv=argv, description=__doc__)
 

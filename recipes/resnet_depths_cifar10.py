@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from kerascnn.scripting import add_train_options, recipe_overrides
+from kerascnn.cli.scripting import add_train_options, recipe_overrides
 
 HERE = Path(__file__).resolve().parent
 PAPER_ERROR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}  # Table 6, % test error
@@ -41,7 +41,8 @@ def main(argv=None) -> int:
 
     from kerascnn.config import ConfigError
     from kerascnn.recipe import load_recipe
-    from kerascnn.training import rundir, train
+    from kerascnn.runs import rundir
+    from kerascnn.training import train
 
     base = Path(args.output) if args.output else Path("runs")
     args.output = None  # each depth gets its own directory under `base`

@@ -72,7 +72,7 @@ def assert_every_weight_learns(model, batch=2, seed=0):
 # Holds a directory's lock, as a running `kerascnn train` or `tune` does, until killed.
 _HOLD = """
 import sys, time
-from kerascnn.training.rundir import DirectoryLock
+from kerascnn.runs.rundir import DirectoryLock
 DirectoryLock(sys.argv[1]).acquire()
 print("held", flush=True)
 time.sleep(600)

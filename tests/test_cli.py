@@ -106,7 +106,7 @@ def test_a_file_path_wins_over_a_shipped_recipe_of_that_name(tmp_path, monkeypat
     a name runs the shipped one from any directory; a path that does not exist is not taken for a
     name, and a misspelt name gets the close ones."""
     from kerascnn.config import ConfigError
-    from kerascnn.shipped import copy_recipe, find_recipe, shipped_recipes
+    from kerascnn.recipe.shipped import copy_recipe, find_recipe, shipped_recipes
 
     monkeypatch.chdir(tmp_path)
     shipped = shipped_recipes()["lenet5_digits"].path

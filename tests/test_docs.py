@@ -1,4 +1,4 @@
-"""The reference in docs/ is generated from the code (`python -m kerascnn.reference docs`), so it
+"""The reference in docs/ is generated from the code (`python -m kerascnn.cli.reference docs`), so it
 cannot drift: these tests fail when a committed file is out of date or something public is
 undocumented."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kerascnn import reference
+from kerascnn.cli import reference
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -22,7 +22,7 @@ def generated():
 def test_committed_reference_is_current(name, generated):
     committed = (DOCS / name).read_text(encoding="utf-8")
     assert committed == generated[name], (
-        f"docs/{name} is out of date: run `python -m kerascnn.reference docs` and commit it"
+        f"docs/{name} is out of date: run `python -m kerascnn.cli.reference docs` and commit it"
     )
 
 
@@ -52,10 +52,10 @@ def test_every_public_function_and_class_has_a_docstring():
 def test_every_command_is_in_the_cli_reference():
     import argparse
 
-    from kerascnn.cli import _parser
+    from kerascnn.cli import build_parser
 
     text = reference.cli_reference()
-    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for name in commands.choices:
         assert f"## `kerascnn {name}`" in text
 

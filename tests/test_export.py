@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kerascnn.config import ConfigError
-from kerascnn.exporting import export
+from kerascnn.inference.exporting import export
 from kerascnn.recipe import load_recipe
 from kerascnn.training import train
 
@@ -67,7 +67,7 @@ def read_back(fmt, path, x):
 def test_each_format_reads_back_as_the_keras_model(run, tmp_path, fmt, name):
     import keras
 
-    from kerascnn.saving import load_model
+    from kerascnn.runs.saving import load_model
 
     done = export(run, tmp_path / name, format=fmt)
     assert done.max_difference <= 1e-4 and done.checked == 8

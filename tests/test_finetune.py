@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import kerascnn
-from kerascnn.finetune import freeze, replace_head, trainable_report, unfreeze
+from kerascnn.training.freezing import freeze, replace_head, trainable_report, unfreeze
 
 SPEC = {
     "input_shape": [16, 16, 3],
@@ -340,7 +340,7 @@ def test_shipped_imagenet_finetune_recipes_run_from_a_weights_file(tmp_path, rec
     import keras
     import tensorflow_datasets as tfds
 
-    from kerascnn.saving import load_model
+    from kerascnn.runs.saving import load_model
 
     constructor = getattr(keras.applications, application)
     source = constructor(weights=None, include_top=False, input_shape=(32, 32, 3))
@@ -435,10 +435,10 @@ def test_freeze_report_and_two_phases_read_the_same_stages(tmp_path):
     agree on which layers each stage holds; GoogLeNet's reported stages are its feature stages."""
     import json
 
-    from kerascnn.finetune import trainable_stages
     from kerascnn.recipe import load_recipe
     from kerascnn.spec import stage_of
     from kerascnn.training import train
+    from kerascnn.training.freezing import trainable_stages
 
     model = kerascnn.build_from_spec(
         {**NAMED, "input_shape": [16, 16, 3], "head": {"pool": "avg", "classes": 3}}

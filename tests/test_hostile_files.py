@@ -262,8 +262,8 @@ def test_the_limits_hold_the_real_files_kerascnn_writes(tmp_path):
         check_pixels,
         check_safetensors,
     )
-    from kerascnn.saving import check_archive
-    from kerascnn.shipped import recipes_folder
+    from kerascnn.recipe.shipped import recipes_folder
+    from kerascnn.runs.saving import check_archive
 
     shipped = [
         *recipes_folder().glob("*.toml"),

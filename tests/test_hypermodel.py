@@ -9,7 +9,7 @@ import pytest
 from conftest import params
 
 from kerascnn.config import ConfigError
-from kerascnn.hypermodel import HyperCNN
+from kerascnn.tuning.hypermodel import HyperCNN
 from kerascnn.zoo import get_model_info
 
 
@@ -252,7 +252,7 @@ def test_a_search_whose_every_trial_failed_says_why_instead_of_a_missing_checkpo
     """Every trial fails (28x28 images for a HyperCNN declared at 32x32): get_best_models() used
     to raise FileNotFoundError for trial_0/checkpoint.weights.h5; now one error lists the distinct
     reasons and how many trials each failed."""
-    from kerascnn.hypermodel import SearchFailed
+    from kerascnn.tuning.hypermodel import SearchFailed
 
     hm = HyperCNN(
         "lenet5",

@@ -194,18 +194,19 @@ def test_an_os_error_the_checks_could_not_foresee_is_one_line(monkeypatch, capsy
     """A path that changed between the check and the write (or a writer's own OSError about a
     path): the command line still ends with one line naming the path, not a traceback."""
     from kerascnn import cli
+    from kerascnn.cli import models
 
     def vanished(args):
         raise FileNotFoundError(2, "No such file or directory", "/data/runs/x/model.keras")
 
-    monkeypatch.setattr(cli, "_list", vanished)
+    monkeypatch.setattr(models, "run_list", vanished)
     assert cli.main(["list"]) == 2
     assert capsys.readouterr().err == ("error: /data/runs/x/model.keras: No such file or directory\n")
 
     def full(args):
         raise OSError(28, "No space left on device", "/data/out.png")
 
-    monkeypatch.setattr(cli, "_list", full)
+    monkeypatch.setattr(models, "run_list", full)
     assert cli.main(["list"]) == 74
     assert capsys.readouterr().err == "error: /data/out.png: No space left on device\n"
 
@@ -215,7 +216,7 @@ def test_the_python_verbs_check_the_same_paths_in_python_words(tmp_path, monkeyp
     any data or model is read, naming the argument as Python spells it (`out`, not `--out`)."""
     import kerascnn
     from kerascnn.config import ConfigError
-    from kerascnn.shipped import copy_recipe
+    from kerascnn.recipe.shipped import copy_recipe
 
     monkeypatch.chdir(tmp_path)
     Path("afile").write_text("x")

@@ -11,7 +11,7 @@ from conftest import params
 import kerascnn
 from kerascnn.config import ConfigError
 from kerascnn.zoo import MODELS
-from kerascnn.zoo.port import SOURCES, find_source
+from kerascnn.zoo.weights.applications import SOURCES, find_source
 
 
 def randomize(model, seed=0):

@@ -127,7 +127,7 @@ def test_search_recipe_trials_build_and_train_on_tfds_mock_data(path):
     import keras_tuner
     import tensorflow_datasets as tfds
 
-    from kerascnn.search import RecipeHyperModel
+    from kerascnn.tuning.search import RecipeHyperModel
 
     recipe = load_recipe(path, ["data.batch_size=16"])
     assert recipe.name == path.stem and recipe.space

@@ -14,8 +14,8 @@ import pytest
 
 import kerascnn
 from kerascnn.config import ConfigError
-from kerascnn.zoo.pretrained import PRETRAINED
-from kerascnn.zoo.timm_port import ARCHITECTURES
+from kerascnn.zoo.weights.cards import PRETRAINED
+from kerascnn.zoo.weights.timm import ARCHITECTURES
 
 DATA = Path(__file__).resolve().parent / "data" / "timm"
 ALL = sorted(ARCHITECTURES)
@@ -97,7 +97,7 @@ def test_ported_weights_give_timms_logits(arch, tmp_path):
 def test_the_legacy_senet_layout_is_read_from_the_keys(tmp_path):
     """se_resnet50 takes timm's SE-ResNet naming (stride on the 3x3) and the SENet authors' (on the
     1x1, ceil-mode stem pooling): which one a file holds decides how the network is built."""
-    from kerascnn.zoo.timm_port import detect_layout, read_state_dict
+    from kerascnn.zoo.weights.timm import detect_layout, read_state_dict
 
     current = write_weights(tmp_path / "current.safetensors", "seresnet50")
     legacy = write_weights(tmp_path / "legacy.safetensors", "legacy_seresnet50")
@@ -211,7 +211,7 @@ def test_offline_the_hub_is_one_clear_error_at_once(monkeypatch):
     import socket
     import time
 
-    from kerascnn.zoo import pretrained
+    from kerascnn.zoo.weights import cards as pretrained
 
     monkeypatch.setenv("HF_HUB_CACHE", "/nonexistent-kerascnn-cache")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -353,7 +353,7 @@ def test_port_of_a_bare_safetensors_file_records_the_cards_feeding_or_refuses(tm
 
     from kerascnn.cli import main
     from kerascnn.inference import load_trained
-    from kerascnn.saving import read_feeding
+    from kerascnn.runs.saving import read_feeding
 
     weights = write_weights(tmp_path / "model.safetensors", "resnet18")
     output = tmp_path / "r18.keras"

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kerascnn.cli.reference import recipe_reference
 from kerascnn.config import ConfigError
 from kerascnn.recipe import load_recipe
-from kerascnn.reference import recipe_reference
 from kerascnn.training import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -450,7 +450,7 @@ def test_set_errors_name_the_override_not_a_file_line(tmp_path):
 def test_step_every_and_a_model_built_in_python(tmp_path):
     import keras
 
-    from kerascnn.training import rundir
+    from kerascnn.runs import rundir
 
     def tiny(input_shape, classes):
         inputs = keras.Input(input_shape)
@@ -712,10 +712,10 @@ def test_one_training_set_up_for_train_phases_tune_and_hypercnn(tmp_path):
     import keras_tuner
 
     import kerascnn
-    from kerascnn.hypermodel import HyperCNN
     from kerascnn.recipe import TrainSection
-    from kerascnn.search import RecipeHyperModel
     from kerascnn.training.compile import make_optimizer
+    from kerascnn.tuning.hypermodel import HyperCNN
+    from kerascnn.tuning.search import RecipeHyperModel
 
     def described(optimizer):
         config = optimizer.get_config()
@@ -775,14 +775,14 @@ def test_one_training_set_up_for_train_phases_tune_and_hypercnn(tmp_path):
 
 def test_the_verbs_are_callable_from_the_top(tmp_path, monkeypatch):
     """`kerascnn.train`, `tune`, `evaluate`, `predict` are functions of the package (not modules:
-    the training package is `kerascnn.training`, the search module `kerascnn.search`), taking a
+    the training package is `kerascnn.training`, the search module `kerascnn.tuning.search`), taking a
     recipe file, a shipped recipe's name, a dict or a loaded Recipe, and returning documented
     results."""
     import inspect
 
     import kerascnn
-    import kerascnn.search
     import kerascnn.training.fit  # importing the packages does not shadow the verbs
+    import kerascnn.tuning.search
 
     for verb in ("train", "tune", "evaluate", "predict"):
         assert inspect.isfunction(getattr(kerascnn, verb)), verb

@@ -70,7 +70,7 @@ def quiet(*a):
 
 def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
     from kerascnn.cli import main
-    from kerascnn.search import tune
+    from kerascnn.tuning.search import tune
 
     recipe = load_recipe(document(tmp_path), name="search")
     result = tune(recipe, verbose=0, log=quiet)
@@ -118,7 +118,7 @@ def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
 def test_bayesian_search_fits_its_model_after_the_initial_points(tmp_path):
     """keras-tuner's BayesianOptimization: with one hyperparameter, 3 random points, then its
     Gaussian process proposes the 4th. An int range with a step (the batch size)."""
-    from kerascnn.search import tune
+    from kerascnn.tuning.search import tune
 
     doc = document(
         tmp_path,
@@ -140,7 +140,7 @@ def test_bayesian_search_fits_its_model_after_the_initial_points(tmp_path):
 def test_hyperband_and_a_failed_trial_that_does_not_stop_the_search(tmp_path):
     """Hyperband over registered models, one of which cannot take 16x16 images (LeNet-5's C5
     needs 5x5 maps): its trials are recorded as failed with the reason, the others complete."""
-    from kerascnn.search import tune
+    from kerascnn.tuning.search import tune
 
     doc = document(
         tmp_path,
@@ -227,8 +227,8 @@ def test_the_shipped_offline_search_runs_from_its_name(tmp_path, monkeypatch):
 def test_one_search_directory_has_one_writer(tmp_path):
     """A second `kerascnn tune` on a search directory another process holds is refused at once,
     naming the directory and the process (the lock is released when its holder ends)."""
-    from kerascnn.search import tune
-    from kerascnn.training.rundir import DirectoryLock
+    from kerascnn.runs.rundir import DirectoryLock
+    from kerascnn.tuning.search import tune
 
     recipe = load_recipe(document(tmp_path), name="locked")
     with held_by_another_process(tmp_path / "run_tune") as holder:
@@ -245,7 +245,7 @@ def test_one_search_directory_has_one_writer(tmp_path):
 
 
 def test_a_nan_loss_fails_its_trial(tmp_path):
-    from kerascnn.search import tune
+    from kerascnn.tuning.search import tune
 
     doc = document(
         tmp_path,
@@ -269,8 +269,8 @@ def test_a_search_stopped_by_ctrl_c_says_how_to_resume_and_the_same_command_does
     """Ctrl-C in the second trial: `kerascnn tune` records the search as interrupted, says that
     the same command resumes it and how many trials it keeps, and exits 130, as `train` does;
     the same command then finishes it without running the first trial again."""
-    from kerascnn import search
     from kerascnn.cli import main
+    from kerascnn.tuning import search
 
     doc = document(tmp_path, tune={"max_trials": 2}, train={"epochs": 1})
     path = write_recipe(tmp_path / "search.yaml", doc)

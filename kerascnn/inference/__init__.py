@@ -8,7 +8,9 @@ normalization must be named (`normalize="unit"`, "imagenet", "caffe", "tf" or "n
 """
 
 from kerascnn.inference.evaluation import Evaluation, evaluate, plot_confusion
-from kerascnn.inference.loading import (
+from kerascnn.inference.prediction import Prediction, predict
+from kerascnn.inference.views import CROPS
+from kerascnn.runs.trained import (
     IMAGE_SUFFIXES,
     NORMALIZATIONS,
     Trained,
@@ -16,8 +18,6 @@ from kerascnn.inference.loading import (
     load_trained,
     trained_model,
 )
-from kerascnn.inference.prediction import Prediction, predict
-from kerascnn.inference.views import CROPS
 
 __all__ = [
     "Trained",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
-from kerascnn.inference.loading import Trained
+from kerascnn.runs.trained import Trained
 
 
 def raw_preprocessing(pre, size):

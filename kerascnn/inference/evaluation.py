@@ -12,8 +12,8 @@ import numpy as np
 
 from kerascnn.config import ConfigError
 from kerascnn.inference.datasets import labelled_images
-from kerascnn.inference.loading import Trained, check_policy, load_trained
 from kerascnn.inference.views import load_sizes, views
+from kerascnn.runs.trained import Trained, check_policy, load_trained
 
 
 @dataclass

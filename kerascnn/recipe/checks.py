@@ -48,7 +48,7 @@ def check_finetune(r) -> None:
             "give `model` (timm's weights) or `application` (keras.applications'), not both.",
         )
     if f.application is not None:
-        from kerascnn.zoo.port import find_source
+        from kerascnn.zoo.weights.applications import find_source
 
         try:
             source = find_source(f.application)
@@ -65,7 +65,7 @@ def check_finetune(r) -> None:
                 ),
             )
     elif f.timm:
-        from kerascnn.zoo.pretrained import hub_id_of
+        from kerascnn.zoo.weights.cards import hub_id_of
 
         if f.model is not None:
             from kerascnn.zoo import get_model_info

@@ -285,7 +285,7 @@ class FinetuneSection:
     def timm(self) -> bool:
         """Starting from timm's weights (a Hub id, a model.safetensors, or "imagenet" with
         `model`)."""
-        from kerascnn.zoo.pretrained import hub_id_of
+        from kerascnn.zoo.weights.cards import hub_id_of
 
         return self.application is None and (
             self.model is not None
@@ -336,7 +336,7 @@ class _PhaseKeys:
             and everything after it), a list of prefixes (just those layers), an integer K (the
             top K stages that have weights) or a fraction (the top fraction of the layers).
         batchnorm: let the unfrozen BatchNormalization layers train and update their statistics
-            (off: they stay in inference mode; see `kerascnn.finetune`).
+            (off: they stay in inference mode; see `kerascnn.training.freezing`).
         optimizer, learning_rate, momentum, nesterov, weight_decay, schedule, milestones,
             step_every, gamma, patience, min_learning_rate, warmup_epochs, label_smoothing, ema,
             ema_momentum: this phase's own, instead of `[train]`'s (a smaller learning rate for

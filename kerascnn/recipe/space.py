@@ -47,7 +47,7 @@ def space_points(space: dict[str, SpaceEntry]) -> list[tuple[str, object]]:
 
 def space_entry_problem(entry: SpaceEntry) -> tuple[tuple, str] | None:
     """What is wrong with one search-space entry on its own, as (sub-path, message); None if
-    nothing. Shared by `[tune.space]` and `kerascnn.hypermodel.HyperCNN(space=...)`."""
+    nothing. Shared by `[tune.space]` and `kerascnn.tuning.hypermodel.HyperCNN(space=...)`."""
     needs = {
         "choice": ("values",),
         "int": ("min", "max"),

@@ -43,8 +43,8 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError, first_line, option
 from kerascnn.config.limits import read_json
+from kerascnn.runs.rundir import write_atomic, written
 from kerascnn.training.compile import StopOnNonFinite, averaged_weights
-from kerascnn.training.rundir import write_atomic, written
 
 __all__ = [
     "Checkpoints",

@@ -33,7 +33,7 @@ def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
     if t.schedule == "plateau":
         rate = t.learning_rate
     else:
-        from kerascnn.training.schedules import EpochSchedule
+        from kerascnn.schedules import EpochSchedule
 
         epochs = t.epochs if epochs is None else epochs
         milestones = t.milestones or tuple(

@@ -23,7 +23,8 @@ import keras
 
 from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe
-from kerascnn.training import checkpoints, devices, rundir
+from kerascnn.runs import rundir
+from kerascnn.training import checkpoints, devices
 from kerascnn.training.compile import check_outputs, compile_model, repeat_labels, schedule_callbacks
 
 
@@ -302,7 +303,7 @@ def build_training_state(model, dataset) -> None:
 
 
 def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) -> RunResult:
-    from kerascnn.saving import load_model
+    from kerascnn.runs.saving import load_model
 
     rows = checkpoints.read_history(path / "history.csv")
     best_row = min(rows, key=lambda r: float(r.get(monitor, "inf"))) if rows else {}

@@ -30,7 +30,7 @@ from pathlib import Path
 from kerascnn.config import ConfigError, first_line
 from kerascnn.config.limits import read_json
 from kerascnn.recipe import Recipe
-from kerascnn.training import rundir
+from kerascnn.runs import rundir
 
 
 def run_phases(recipe: Recipe, *, restart: bool = False, verbose="auto", log=print):
@@ -109,7 +109,7 @@ class Start:
             self._timm()
             return
         if f.application is not None:
-            from kerascnn.zoo.port import find_source
+            from kerascnn.zoo.weights.applications import find_source
 
             self.source = find_source(f.application)
             if f.weights != "imagenet":
@@ -139,8 +139,8 @@ class Start:
         """timm's weights, resolved (and fetched) before any data: the network, the file, and
         how the weights expect their images, which the phases normalize with."""
         from kerascnn.data import Preprocessing
-        from kerascnn.zoo.pretrained import hub_id_of, resolve_weights
-        from kerascnn.zoo.timm_port import ARCHITECTURES
+        from kerascnn.zoo.weights.cards import hub_id_of, resolve_weights
+        from kerascnn.zoo.weights.timm import ARCHITECTURES
 
         f = self.recipe.finetune
         name = f.model
@@ -225,7 +225,7 @@ class Start:
 
     def model(self, input_shape, classes: int):
         """The starting network for this data, with its new classifier when asked."""
-        from kerascnn.finetune import replace_head
+        from kerascnn.training.freezing import replace_head
 
         f = self.recipe.finetune
         if self.timm is not None:
@@ -251,7 +251,7 @@ class Start:
         return model
 
     def set_trainable(self, model, phase, index: int):
-        from kerascnn.finetune import set_trainable, trainable_stages
+        from kerascnn.training.freezing import set_trainable, trainable_stages
 
         head = self.head or trainable_stages(model)[-1]
         try:
@@ -286,7 +286,7 @@ class Start:
                 self._loaded = _load(self.path)
             model = self._loaded
         if f.new_head:
-            from kerascnn.finetune import replace_head
+            from kerascnn.training.freezing import replace_head
 
             model = replace_head(model, 2, dropout=f.dropout, keep_hidden=f.keep_hidden)
         for index, phase in enumerate(self.recipe.phases):
@@ -301,7 +301,7 @@ class Start:
         f = self.recipe.finetune
         top = not f.new_head or (f.keep_hidden and name.startswith("vgg"))
         if input_shape is None:  # checking the phases: the network's names, no weights
-            from kerascnn.zoo.timm_port import architecture_for, detect_layout, read_state_dict
+            from kerascnn.zoo.weights.timm import architecture_for, detect_layout, read_state_dict
 
             d = self.recipe.data
             size = d.image_size or (source.pretrained.input_size,) * 2
@@ -340,7 +340,7 @@ class Start:
     def _port(self, input_shape):
         import keras
 
-        from kerascnn.zoo.port import port_weights
+        from kerascnn.zoo.weights.applications import port_weights
 
         top = self._include_top()
         options = dict(input_shape=tuple(input_shape), include_top=top, pooling=None if top else "avg")
@@ -369,7 +369,7 @@ class Start:
 
 
 def _load(path: Path):
-    from kerascnn.saving import load_model
+    from kerascnn.runs.saving import load_model
 
     return load_model(path)
 

@@ -28,7 +28,7 @@ def as_recipe(recipe: Recipe | str | Path | dict, overrides: Sequence[str] = ())
     if isinstance(recipe, dict):
         return load_recipe(recipe, list(overrides))
     if isinstance(recipe, (str, Path)):
-        from kerascnn.shipped import find_recipe
+        from kerascnn.recipe.shipped import find_recipe
 
         return load_recipe(find_recipe(recipe), list(overrides))
     raise TypeError(

@@ -13,7 +13,7 @@ _BUILD = {
     "build": "factory",
     "drop_side_outputs": "factory",
     "make_spec": "factory",
-    "port_weights": "port",
+    "port_weights": "weights.applications",
 }
 
 __all__ = ["MODELS", "ModelInfo", *_BUILD, "get_model_info", "list_models", "register_model"]

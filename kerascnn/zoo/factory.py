@@ -11,9 +11,9 @@ import keras
 
 from kerascnn.blocks import CONV_ARGS
 from kerascnn.blocks.core import conv_bn_act
-from kerascnn.building import recursion_headroom
 from kerascnn.config import ConfigError, Source, check_call
 from kerascnn.config.schema import parameters
+from kerascnn.keras_internals import recursion_headroom
 from kerascnn.spec import assemble, validate_spec
 from kerascnn.zoo.registry import get_model_info
 
@@ -52,13 +52,13 @@ def build(
         out_stages: with `features=True`, which stages: indices (0 = the stem, 1 = the first stage)
             or stage names. Default: every stage after the stem.
         weights: None (random), "imagenet" (timm's best ImageNet-1k weights for the network:
-            `kerascnn.zoo.pretrained.PRETRAINED`), a Hub id of timm weights
+            `kerascnn.zoo.weights.cards.PRETRAINED`), a Hub id of timm weights
             ("timm/resnet50.a1_in1k", "hf://timm/..."), or the path of a timm `model.safetensors`
             file. The model is built in the arrangement the weights were trained in (timm's
             ResNets stride on the 3x3) and computes what timm computes; another number of
             `classes` gets a fresh classifier, a backbone (`include_top=False`, `features=True`)
             keeps every other weight, a 1- or 4-channel input adapts the first convolution. See
-            `kerascnn.zoo.timm_port`.
+            `kerascnn.zoo.weights.timm`.
         **options: the family's options (see its spec function: `depths`, `stride_on`, `attention`,
             `width_factor`, `groups`, `growth_rate`, `aux`, `dropout`, ...) and network-wide
             convolution settings (`norm`, `activation`, `use_bias`, `kernel_initializer`,
@@ -75,8 +75,8 @@ def build(
     info = get_model_info(name)
     source = architecture = state = None
     if weights is not None:  # read before anything is built: the file decides the arrangement
-        from kerascnn.zoo.pretrained import resolve_weights
-        from kerascnn.zoo.timm_port import architecture_for, detect_layout, read_state_dict
+        from kerascnn.zoo.weights.cards import resolve_weights
+        from kerascnn.zoo.weights.timm import architecture_for, detect_layout, read_state_dict
 
         source = resolve_weights(name, weights)
         state = read_state_dict(source.path)
@@ -128,7 +128,7 @@ def build(
     with recursion_headroom():
         model = keras.Model(graph.inputs, outputs, name=name)
     if architecture is not None:
-        from kerascnn.zoo.timm_port import load_timm_weights
+        from kerascnn.zoo.weights.timm import load_timm_weights
 
         head = include_top and task == "multiclass" and (classes in (None, 1000))
         load_timm_weights(model, state, architecture, source=source.described, head=head)

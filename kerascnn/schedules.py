@@ -14,6 +14,8 @@ import math
 import keras
 from keras import ops
 
+__all__ = ["EpochSchedule"]
+
 
 @keras.saving.register_keras_serializable(package="kerascnn")
 class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):

@@ -1,13 +1,13 @@
 """Loading models: the one loader every kerascnn command uses (`load_model`: safe mode, hostile
 files refused before Keras reads them), and the facts a saved model records about how it is fed
 (`write_feeding`, `read_feeding`). Loading the deepest graphs needs room for Keras' recursion
-(`kerascnn.building`)."""
+(`kerascnn.keras_internals`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from kerascnn.building import plain_variable_scopes, recursion_headroom
+from kerascnn.keras_internals import plain_variable_scopes, recursion_headroom
 
 __all__ = ["load_model", "check_archive", "write_feeding", "read_feeding"]
 
@@ -37,7 +37,7 @@ def load_model(
     import keras
 
     import kerascnn.layers  # noqa: F401  (registers the toolkit's layers and activations)
-    import kerascnn.training.schedules  # noqa: F401  (a checkpoint's optimizer uses EpochSchedule)
+    import kerascnn.schedules  # noqa: F401  (a checkpoint's optimizer uses EpochSchedule)
     from kerascnn.config import ConfigError, first_line
 
     path = Path(path)

@@ -1,6 +1,5 @@
-"""What a command's model argument names (`kerascnn summary`, `compare`): a registered model, a spec
-file, a recipe's model, or a saved `.keras` model, checked before Keras loads and built at the size
-asked or declared."""
+"""`kerascnn port`: published weights saved as a kerascnn model, a `.keras` file that records how
+the weights expect their images (timm's), so that evaluate and predict feed it as they were trained."""
 
 from __future__ import annotations
 
@@ -9,99 +8,7 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError
 
-__all__ = [
-    "check_model_argument",
-    "model_for",
-    "recipe_model",
-    "MODEL_FILES",
-    "port",
-    "check_port_output",
-    "Ported",
-]
-
-MODEL_FILES = (".toml", ".yaml", ".yml", ".keras")
-
-
-def check_model_argument(text: str) -> None:
-    """A model argument that is neither a file nor a registered name fails before Keras loads, and
-    so does a file past kerascnn's limits (a spec's size, nesting and aliases; a `.keras`
-    archive's members and config: `kerascnn.config.limits`)."""
-    from pathlib import Path
-
-    from kerascnn.zoo import MODELS, get_model_info
-
-    path = Path(text)
-    if path.is_file():
-        if path.suffix.lower() not in MODEL_FILES:
-            raise ConfigError(
-                f"{text!r}: expected a spec (.toml, .yaml) or a saved model "
-                f"(.keras). Received a {path.suffix or 'file without suffix'}."
-            )
-        if path.suffix.lower() == ".keras":
-            from kerascnn.saving import check_archive
-
-            check_archive(path)
-        else:
-            from kerascnn.config import load_document
-
-            load_document(path)
-        return
-    if text in MODELS:
-        return
-    if path.suffix.lower() in MODEL_FILES or "/" in text or "\\" in text:
-        raise ConfigError(f"no such file: {text!r}.")
-    get_model_info(text)  # an unknown name: the error lists close matches
-
-
-def model_for(text: str, input_shape=None, classes: int | None = None):
-    """The model a command argument names: a registry name, a spec file or a saved .keras model."""
-    from pathlib import Path
-
-    path = Path(text)
-    if path.is_file() and path.suffix.lower() == ".keras":
-        from kerascnn.saving import load_model
-
-        if classes is not None:
-            raise ConfigError("--classes cannot change a saved model.")
-        model = load_model(path)
-        if input_shape is not None:
-            raise ConfigError("--input-shape cannot change a saved model; profile it at its own input.")
-        return model
-    if path.is_file():
-        from kerascnn.config import load_document
-        from kerascnn.recipe import is_recipe
-
-        document, _ = load_document(path)
-        if is_recipe(document):
-            return recipe_model(path, input_shape, classes)
-        from kerascnn.spec import build_from_spec
-
-        return build_from_spec(path, input_shape=input_shape, classes=classes)
-    from kerascnn.zoo import build
-
-    return build(text, input_shape=input_shape, classes=classes)
-
-
-def recipe_model(path, input_shape=None, classes: int | None = None):
-    """A recipe's model at the recipe's input size, without reading its data: the image size,
-    channels and classes its data source declares (`kerascnn.data.declared_input`), or
-    `input_shape` and `classes`."""
-    from kerascnn.data import declared_input
-    from kerascnn.recipe import load_recipe
-    from kerascnn.training import build_model
-
-    recipe = load_recipe(path)
-    shape, declared = declared_input(recipe)
-    input_shape = input_shape or shape
-    if input_shape is None:
-        raise ConfigError(
-            f"{path}: the input size comes from the data; give --input-shape "
-            f"H,W,C (or set data.image_size and data.channels)."
-        )
-    classes = classes or declared
-    if classes is None:
-        raise ConfigError(f"{path}: the number of classes comes from the data; give --classes N.")
-    return build_model(recipe, input_shape, classes)
+__all__ = ["port", "Ported", "check_port_output"]
 
 
 @dataclass
@@ -132,7 +39,7 @@ def check_port_output(output, weights=None) -> None:
     if weights is not None and not Path(weights).is_file():
         raise ConfigError(f"no weights file at {weights!r}.")
     if weights is not None and Path(weights).suffix == ".safetensors":
-        from kerascnn.zoo.pretrained import check_weights_file
+        from kerascnn.zoo.weights.cards import check_weights_file
 
         check_weights_file(weights)
 
@@ -149,7 +56,7 @@ def port(
     """Save published weights as a kerascnn model: timm's (a Hub id, or a model name with a
     `model.safetensors`; the archive then records how to feed the model) or keras.applications'
     (its name, with a weights file or downloaded). Never overwrites `output`."""
-    from kerascnn.zoo.pretrained import hub_id_of
+    from kerascnn.zoo.weights.cards import hub_id_of
 
     check_port_output(output, weights)
     timm = hub_id_of(source) is not None or (
@@ -161,7 +68,7 @@ def port(
     output.parent.mkdir(parents=True, exist_ok=True)
     model.save(output)
     if facts is not None:
-        from kerascnn.saving import write_feeding
+        from kerascnn.runs.saving import write_feeding
 
         write_feeding(output, facts)
     count = sum(int(w.numpy().size) for w in model.weights)
@@ -170,8 +77,8 @@ def port(
 
 def _port_timm(source, weights, input_shape, classes, include_top):
     """timm's weights: a Hub id, or a kerascnn model name and a local model.safetensors."""
-    from kerascnn.zoo.pretrained import hub_id_of, resolve_weights
-    from kerascnn.zoo.timm_port import ARCHITECTURES
+    from kerascnn.zoo.weights.cards import hub_id_of, resolve_weights
+    from kerascnn.zoo.weights.timm import ARCHITECTURES
 
     hub_id = hub_id_of(source)
     if hub_id is not None:
@@ -191,7 +98,7 @@ def _port_timm(source, weights, input_shape, classes, include_top):
     source = resolve_weights(name, weights)  # fetched once; build reads the same file
     pretrained, note = source.pretrained, None
     if pretrained is None:  # a local file without timm's config.json beside it
-        from kerascnn.zoo.pretrained import PRETRAINED, card_for_file
+        from kerascnn.zoo.weights.cards import PRETRAINED, card_for_file
 
         pretrained = card_for_file(name, source.path)  # before the build: a refusal is at once
         card = PRETRAINED[name]
@@ -222,7 +129,7 @@ def _port_timm(source, weights, input_shape, classes, include_top):
 def _port_application(source, weights, input_shape, classes, include_top):
     """keras.applications' weights: its network's name, with a weights file or downloaded."""
     from kerascnn.config.errors import first_line
-    from kerascnn.zoo.port import find_source, port_weights
+    from kerascnn.zoo.weights.applications import find_source, port_weights
 
     spec = find_source(source)  # a typo fails before anything loads
     if weights is not None:

@@ -291,7 +291,7 @@ def card_for_file(name: str, path: str | Path) -> Pretrained:
     import dataclasses
 
     from kerascnn.config.limits import check_safetensors
-    from kerascnn.zoo.timm_port import architecture_for, detect_layout
+    from kerascnn.zoo.weights.timm import architecture_for, detect_layout
 
     path = Path(path)
     check_safetensors(path)
@@ -321,7 +321,7 @@ def card_for_file(name: str, path: str | Path) -> Pretrained:
 
 
 def _check_architecture(name: str, hub_id: str) -> None:
-    from kerascnn.zoo.timm_port import ARCHITECTURES
+    from kerascnn.zoo.weights.timm import ARCHITECTURES
 
     timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
     if timm_name not in ARCHITECTURES:

@@ -1,5 +1,6 @@
-"""What the weight ports (`kerascnn.zoo.port` for keras.applications, `kerascnn.zoo.timm_port` for
-timm) share: adapting a network's first convolution to another number of input channels."""
+"""What the weight ports (`kerascnn.zoo.weights.applications` for keras.applications,
+`kerascnn.zoo.weights.timm` for timm) share: adapting a network's first convolution to another
+number of input channels."""
 
 from __future__ import annotations
 

@@ -415,7 +415,7 @@ def load_timm_weights(
                 )
             kernel = kernel.transpose(2, 3, 1, 0)
             if first_conv:
-                from kerascnn.zoo.transfer import adapt_input_channels
+                from kerascnn.zoo.weights.channels import adapt_input_channels
 
                 kernel = adapt_input_channels(kernel, layer.kernel.shape[-2], layer.name)
             arrays = [kernel]

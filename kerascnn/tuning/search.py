@@ -39,12 +39,12 @@ import keras_tuner
 
 from kerascnn.config import ConfigError, check_folder, first_line, option
 from kerascnn.config.limits import read_json
-from kerascnn.hypermodel import SearchFailed, declare
 from kerascnn.recipe import Recipe, with_values
-from kerascnn.training import rundir
+from kerascnn.runs import rundir
 from kerascnn.training.checkpoints import Terminated, stop_on_sigterm
 from kerascnn.training.compile import StopOnNonFinite
 from kerascnn.training.fit import progress
+from kerascnn.tuning.hypermodel import SearchFailed, declare
 
 __all__ = [
     "tune",

@@ -51,7 +51,7 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
             (0-255 as they are).
     """
     from kerascnn.data import Preprocessing
-    from kerascnn.saving import load_model
+    from kerascnn.runs.saving import load_model
     from kerascnn.zoo import drop_side_outputs
 
     model_path, run_dir = _locate(target)
@@ -105,9 +105,9 @@ def _locate(target) -> tuple[Path, Path | None]:
 def check_target(target) -> None:
     """What `load_trained(target)` will read, checked against kerascnn's limits without the
     backend (`kerascnn.config.limits`): the model archive (its members, its config, what it
-    names: `kerascnn.saving.check_archive`) and the run's data.json. The command line calls it
+    names: `kerascnn.runs.saving.check_archive`) and the run's data.json. The command line calls it
     before Keras loads, so that a hostile file costs nothing."""
-    from kerascnn.saving import check_archive
+    from kerascnn.runs.saving import check_archive
 
     model_path, run_dir = _locate(target)
     check_archive(model_path)
@@ -170,7 +170,7 @@ def _bare(model, normalize, what):
 
 
 def _feeding(model_path: Path) -> dict | None:
-    from kerascnn.saving import read_feeding
+    from kerascnn.runs.saving import read_feeding
 
     facts = read_feeding(model_path)
     return facts if facts and isinstance(facts.get("preprocessing"), dict) else None

@@ -30,7 +30,7 @@ RECIPE_SUFFIXES = (".toml", ".yaml", ".yml")
 def recipes_folder() -> Path:
     """Where the shipped recipes are: `kerascnn/recipes/` in an installed package, `recipes/` beside
     the package in a source checkout."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # kerascnn/
     installed = package / "recipes"
     if installed.is_dir():
         return installed

@@ -11,7 +11,7 @@ or a sigmoid per label).
 
 ```python
 import keras_tuner
-from kerascnn.hypermodel import HyperCNN
+from kerascnn.tuning.hypermodel import HyperCNN
 
 hypermodel = HyperCNN(["resnet20", "resnet56", "preact_resnet164", "densenet_bc_100_12"],
                       input_shape=(32, 32, 3), classes=10,

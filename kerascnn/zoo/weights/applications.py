@@ -35,7 +35,7 @@ import numpy as np
 
 from kerascnn.config import ConfigError, first_line
 from kerascnn.config.errors import did_you_mean
-from kerascnn.zoo.transfer import adapt_input_channels
+from kerascnn.zoo.weights.channels import adapt_input_channels
 
 
 @dataclass(frozen=True)
