@@ -1,5 +1,8 @@
-"""What building and loading networks needs beyond Keras: room for Keras' recursion on very deep
-graphs, and variables created without TensorFlow's per-layer name scopes (a third faster builds).
+"""What kerascnn needs of Keras beyond its public API, in this one module: room for Keras' recursion
+on very deep graphs, variables created without TensorFlow's per-layer name scopes (a third faster
+builds), and a compiled model's training state built before its first step (`symbolic_build`). What
+reaches into Keras' internals falls back to Keras' own behaviour, with a warning once, when a Keras
+release lays them out otherwise.
 
 Keras builds a Functional model's graph map with a recursive depth-first walk, one Python frame per
 layer on the longest path (`keras/src/ops/function.py`, `_build_map_helper`). The CIFAR ResNet-1202
@@ -26,7 +29,12 @@ from __future__ import annotations
 import contextlib
 import sys
 
-__all__ = ["plain_variable_scopes", "recursion_headroom", "DEEP_GRAPH_RECURSION_LIMIT"]
+__all__ = [
+    "plain_variable_scopes",
+    "recursion_headroom",
+    "symbolic_build",
+    "DEEP_GRAPH_RECURSION_LIMIT",
+]
 
 # Frames for the deepest graphs the zoo has (4,213 layers) with room to spare; Python 3.11+ spends no
 # C stack on Python-to-Python calls, so this is safe on an 8 MiB main-thread stack.
@@ -80,20 +88,40 @@ def plain_variable_scopes():
         backend.name_scope = original
 
 
+def symbolic_build(model, data_batch) -> None:
+    """Keras' `Trainer._symbolic_build(data_batch=...)`: a compiled model's metric and loss
+    variables made from symbolic tensors of a batch's shapes, before the first train step (what
+    Keras itself runs first under a distribution strategy and on JAX). Without it (another Keras), a
+    warning once and nothing: Keras then makes them in the first step, a second trace on TensorFlow."""
+    build = getattr(model, "_symbolic_build", None)
+    if build is None:
+        _warn_once(
+            "symbolic_build",
+            "kerascnn could not build a model's training state ahead of its first step (this "
+            "Keras has no Trainer._symbolic_build): the same training, one more trace of the "
+            "first step on TensorFlow.",
+        )
+        return
+    build(data_batch=data_batch)
+
+
 _WARNED = []
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key in _WARNED:
+        return
+    _WARNED.append(key)
+    import warnings
+
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
 def _unpatched(why: str) -> None:
     """Warn once that builds run unpatched (this Keras changed the internals the patch touches)."""
-    if _WARNED:
-        return
-    _WARNED.append(why)
-    import warnings
-
-    warnings.warn(
+    _warn_once(
+        "plain_variable_scopes",
         f"kerascnn builds models without its TensorFlow speed-up (plain_variable_scopes): "
         f"this Keras lays out its backend differently ({why}). Models are the same; "
         f"building deep ones is slower.",
-        RuntimeWarning,
-        stacklevel=3,
     )

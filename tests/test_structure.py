@@ -5,6 +5,7 @@ imports alike: a circle a type checker sees is one a reader follows too)."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "kerascnn"
@@ -86,7 +87,7 @@ def test_the_model_side_knows_nothing_of_training():
             "spec",
             "zoo",
             "config",
-            "building",
+            "keras_internals",
         ):
             reached = {
                 t
@@ -107,3 +108,164 @@ def test_nothing_imports_the_command_line():
         if not name.startswith("kerascnn.cli") and any(t.startswith("kerascnn.cli") for t in targets)
     ]
     assert importers == [], importers
+
+
+# --- one home per concept -------------------------------------------------------------------------
+
+# The files of a run directory and of a search's directory (kerascnn.runs.rundir.RunDir names them).
+RUN_FILES = {
+    "recipe.yaml",
+    "run.json",
+    "data.json",
+    "last.keras",
+    "best.keras",
+    "model.keras",
+    "history.csv",
+    "metrics.json",
+    "curves.png",
+    "tune.json",
+    "results.csv",
+    "best_recipe.yaml",
+}
+
+
+@functools.cache
+def modules() -> dict[str, ast.Module]:
+    return {
+        str(path.relative_to(PACKAGE.parent)): ast.parse(path.read_text(encoding="utf-8"))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    }
+
+
+def docstrings(tree) -> set[int]:
+    """The ids of the docstring nodes of a module, its classes and functions."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0].value))
+    return found
+
+
+def test_at_most_four_modules_sit_at_the_package_root():
+    """Everything else lives in a package named after its concept: README's Layout."""
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert len(loose) <= 4, loose
+
+
+def test_the_file_names_of_a_run_are_spelled_in_one_module():
+    """`RunDir` names every file of a run; everything else asks it (`RunDir(path).model`), so a
+    name in code (not in prose) appears only in kerascnn/runs/rundir.py."""
+    spelled = {}
+    for name, tree in modules().items():
+        prose = docstrings(tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value in RUN_FILES
+                and id(node) not in prose
+            ):
+                spelled.setdefault(node.value, set()).add(name)
+    elsewhere = {f: sorted(m) for f, m in spelled.items() if m != {"kerascnn/runs/rundir.py"}}
+    assert not elsewhere, elsewhere
+    assert set(spelled) == RUN_FILES  # and the owner spells them all
+
+
+def test_the_run_directory_owner_imports_nothing_of_training():
+    """kerascnn.runs (what a run writes and reads back) sits below training, tuning and the command
+    line: evaluate, predict and export read runs without importing the code that trains."""
+    graph = import_graph()
+    above = ("kerascnn.training", "kerascnn.tuning", "kerascnn.cli", "kerascnn.inference")
+    assert {"kerascnn.runs", "kerascnn.runs.rundir", "kerascnn.runs.saving"} <= set(graph)
+    for name in graph:
+        if name.startswith("kerascnn.runs"):
+            reached = sorted(t for t in reachable(graph, name) if t.startswith(above))
+            assert not reached, (name, reached)
+
+
+def test_only_zoo_weights_talks_to_the_hub_and_to_keras_applications_weights():
+    """Published weights have one home: the Hub client is imported, keras.applications is asked for
+    ImageNet weights, and a Hub id becomes a network (`network_of`) only in kerascnn/zoo/weights/."""
+    hub, downloads, steps = [], [], []
+    for name, tree in modules().items():
+        inside = name.startswith("kerascnn/zoo/weights/")
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                if any((n or "").split(".")[0] == "huggingface_hub" for n in names) and not inside:
+                    hub.append(name)
+            if isinstance(node, ast.Call):
+                keywords = {k.arg: k.value for k in node.keywords}
+                weights = keywords.get("weights")
+                if isinstance(weights, ast.Constant) and weights.value == "imagenet":
+                    if "keras.applications" in ast.unparse(node.func):
+                        downloads.append(name)
+                    if isinstance(node.func, ast.Name) and node.func.id == "getattr":
+                        downloads.append(name)
+            if isinstance(node, ast.Dict):  # `**options` with weights="imagenet"
+                for key, value in zip(node.keys, node.values):
+                    if (
+                        isinstance(key, ast.Constant)
+                        and key.value == "weights"
+                        and isinstance(value, ast.Constant)
+                        and value.value == "imagenet"
+                    ):
+                        downloads.append(name)
+            if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "ARCHITECTURES":
+                steps.append(name)
+    assert hub == [], hub
+    assert downloads == ["kerascnn/zoo/weights/applications.py"], downloads
+    assert set(steps) <= {"kerascnn/zoo/weights/cards.py", "kerascnn/zoo/weights/timm.py"}, steps
+
+
+def test_no_module_imports_a_private_name_of_another_package():
+    """A leading underscore means "this package's own": no module imports one from another
+    package, and only kerascnn/keras_internals.py reaches into Keras' private modules and names."""
+    found = []
+    for name, tree in modules().items():
+        package = name.split("/")[1] if name.count("/") > 1 else name
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kerascnn"):
+                parts = node.module.split(".")
+                source = parts[1] if len(parts) > 1 else "kerascnn"
+                target = f"{source}.py" if f"kerascnn/{source}.py" in modules() else source
+                for alias in node.names:
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if private and target != package:
+                        found.append(f"{name}: from {node.module} import {alias.name}")
+            internals = name == "kerascnn/keras_internals.py"
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("keras.src"):
+                if not internals:
+                    found.append(f"{name}: from {node.module}")
+            if isinstance(node, ast.Import) and any(a.name.startswith("keras.src") for a in node.names):
+                if not internals:
+                    found.append(f"{name}: import keras.src")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                if not internals and node.attr in ("_symbolic_build", "_swap_variables"):
+                    found.append(f"{name}: .{node.attr}")
+            if isinstance(node, ast.Constant) and node.value in ("_symbolic_build", "_swap_variables"):
+                if not internals:
+                    found.append(f"{name}: {node.value!r}")
+    assert found == [], found
+
+
+def test_no_command_line_function_is_longer_than_80_lines():
+    """kerascnn/cli/: one small function per command that declares its arguments, one that checks
+    them and calls the verb."""
+    long = []
+    assert "kerascnn/cli/__init__.py" in modules()  # a package, not one module
+    for name, tree in modules().items():
+        if name.startswith("kerascnn/cli/"):
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > 80:
+                        long.append(f"{name}:{node.name} ({lines} lines)")
+    assert long == [], long

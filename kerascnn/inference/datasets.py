@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
+from kerascnn.runs.rundir import RunDir
 from kerascnn.runs.trained import Trained
 
 
@@ -45,12 +46,12 @@ def _recipe_dataset(trained: Trained, raw, data, split: str, batch_size: int, ba
     from kerascnn.recipe import load_recipe
 
     if data is None:
-        if trained.run_dir is None or not (trained.run_dir / "recipe.yaml").is_file():
+        if trained.run_dir is None or not RunDir(trained.run_dir).recipe.is_file():
             raise ConfigError(
                 f"{trained.model_path} has no run recipe to take data from; give "
                 f"--data (a folder of labelled images or a recipe)."
             )
-        recipe_path = trained.run_dir / "recipe.yaml"
+        recipe_path = RunDir(trained.run_dir).recipe
         source, _ = load_document(recipe_path)
         for key in ("distribution", "workers", "worker"):  # evaluation runs in this process
             source.get("train", {}).pop(key, None)

@@ -23,6 +23,7 @@ import numpy as np
 
 from kerascnn.config import ConfigError
 from kerascnn.config.installed import installed
+from kerascnn.runs.rundir import RunDir
 
 # kerascnn's names -> Keras' `model.export(format=...)`, and what each format needs installed.
 FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
@@ -202,7 +203,7 @@ def in_float32(model):
 
 def _sample(trained, count: int) -> tuple[np.ndarray, str]:
     """Up to `count` of the run's test images as the network takes them, or random inputs."""
-    recipe = trained.run_dir / "recipe.yaml" if trained.run_dir is not None else None
+    recipe = RunDir(trained.run_dir).recipe if trained.run_dir is not None else None
     if recipe is not None and recipe.is_file():
         from kerascnn.inference.datasets import labelled_images
         from kerascnn.inference.views import views

@@ -45,6 +45,64 @@ from kerascnn.recipe import Recipe, dump
 LOCK = ".lock"
 
 
+class RunDir:
+    """A run directory's files, named in this one place (kerascnn writes and reads them through
+    it): `RunDir(path).model` is `<path>/model.keras`. A search's directory (`kerascnn tune`) keeps
+    its own files, named here too (`SEARCH_STATE`, `TUNER`, `RESULTS`, `BEST_RECIPE`)."""
+
+    RECIPE = "recipe.yaml"  # the resolved recipe
+    STATE = "run.json"  # fingerprint, status, versions, timings
+    DATA = "data.json"  # classes, sizes, normalization: how to feed the model
+    BACKUP = "backup"  # the resume point (kerascnn.training.checkpoints)
+    LAST = "last.keras"
+    BEST = "best.keras"
+    MODEL = "model.keras"
+    HISTORY = "history.csv"
+    METRICS = "metrics.json"
+    CURVES = "curves.png"
+    LOGS = "logs"  # TensorBoard
+    LOCK = LOCK
+    # A search's directory.
+    SEARCH_STATE = "tune.json"  # the search's fingerprint and status
+    TUNER = "tuner"  # keras-tuner's project
+    RESULTS = "results.csv"
+    BEST_RECIPE = "best_recipe.yaml"
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    recipe = property(lambda self: self.path / self.RECIPE)
+    state = property(lambda self: self.path / self.STATE)
+    data = property(lambda self: self.path / self.DATA)
+    backup = property(lambda self: self.path / self.BACKUP)
+    last = property(lambda self: self.path / self.LAST)
+    best = property(lambda self: self.path / self.BEST)
+    model = property(lambda self: self.path / self.MODEL)
+    history = property(lambda self: self.path / self.HISTORY)
+    metrics = property(lambda self: self.path / self.METRICS)
+    curves = property(lambda self: self.path / self.CURVES)
+    logs = property(lambda self: self.path / self.LOGS)
+    search_state = property(lambda self: self.path / self.SEARCH_STATE)
+    tuner = property(lambda self: self.path / self.TUNER)
+    results = property(lambda self: self.path / self.RESULTS)
+    best_recipe = property(lambda self: self.path / self.BEST_RECIPE)
+
+    def trained_model(self) -> Path | None:
+        """The model to use: the finished run's `model.keras`, else an unfinished run's best or last."""
+        return next((p for p in (self.model, self.best, self.last) if p.is_file()), None)
+
+    def feeding(self) -> dict:
+        """data.json as it was written: class names, sizes, normalization (`kerascnn.data.Preprocessing`
+        reads it with `from_dict`)."""
+        return read_json(self.data)
+
+    def write_feeding(self, facts: dict) -> None:
+        write_atomic(self.data, json.dumps(facts, indent=2))
+
+
 class DiskWriteError(ConfigError):
     """A file of a run could not be written (a full disk, a quota, a read-only or vanished mount):
     what was written before is intact, and the same command resumes once the cause is gone."""
@@ -226,7 +284,7 @@ def prepare(
 
 def begin(path: Path, recipe: Recipe) -> None:
     """A new run's first files: the resolved recipe and run.json ("running")."""
-    write_atomic(path / "recipe.yaml", dump(recipe))
+    write_atomic(RunDir(path).recipe, dump(recipe))
     write_state(
         path,
         {
@@ -255,7 +313,7 @@ def check_architecture(path: Path, model, *, resume: bool) -> None:
     update_state(path, architecture=digest)
 
 
-def read_state(path: Path, name: str = "run.json") -> dict | None:
+def read_state(path: Path, name: str = RunDir.STATE) -> dict | None:
     try:
         return read_json(Path(path) / name)
     except (FileNotFoundError, NotADirectoryError):
@@ -264,7 +322,7 @@ def read_state(path: Path, name: str = "run.json") -> dict | None:
         return {"status": "unreadable"}
 
 
-def write_state(path: Path, state: dict, name: str = "run.json") -> None:
+def write_state(path: Path, state: dict, name: str = RunDir.STATE) -> None:
     """Atomic: a crash leaves the old file or the new one, never half of one."""
     write_atomic(Path(path) / name, json.dumps(state, indent=2))
 
@@ -282,7 +340,7 @@ def write_atomic(target: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def update_state(path: Path, name: str = "run.json", **changes) -> None:
+def update_state(path: Path, name: str = RunDir.STATE, **changes) -> None:
     state = read_state(path, name) or {}
     state.update(changes)
     write_state(path, state, name)

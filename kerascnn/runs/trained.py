@@ -10,6 +10,7 @@ from pathlib import Path
 from kerascnn.config import ConfigError, option
 from kerascnn.config.limits import read_json
 from kerascnn.data.folder import OTHER_IMAGE_FORMATS
+from kerascnn.runs.rundir import RunDir
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 # Image formats TensorFlow cannot decode are found in folders too, so that they are named, not ignored
@@ -57,12 +58,12 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
     model_path, run_dir = _locate(target)
     model = drop_side_outputs(load_model(model_path))
     classes = int(model.output_shape[-1])
-    if run_dir is not None and (run_dir / "data.json").is_file():
+    if run_dir is not None and RunDir(run_dir).data.is_file():
         if normalize is not None:
             raise ConfigError(
                 f"{run_dir} records how its images were normalized; drop {option('normalize')}."
             )
-        facts = read_json(run_dir / "data.json")
+        facts = RunDir(run_dir).feeding()
         pre = Preprocessing.from_dict(facts)
         names = [str(n) for n in facts.get("class_names") or range(classes)]
     elif normalize is None and _feeding(model_path) is not None:  # a model ported from weights
@@ -87,8 +88,7 @@ def _locate(target) -> tuple[Path, Path | None]:
     `best.keras` or `last.keras`; a `.keras` file) and its run directory, if any."""
     path = Path(target)
     if path.is_dir():
-        candidates = [path / n for n in ("model.keras", "best.keras", "last.keras")]
-        model_path = next((p for p in candidates if p.is_file()), None)
+        model_path = RunDir(path).trained_model()
         if model_path is None:
             raise ConfigError(
                 f"{path} holds no trained model (model.keras, best.keras or "
@@ -98,7 +98,7 @@ def _locate(target) -> tuple[Path, Path | None]:
     if path.is_file():
         if path.suffix != ".keras":
             raise ConfigError(f"expected a run directory or a .keras model. Received: {str(target)!r}.")
-        return path, path.parent if (path.parent / "data.json").is_file() else None
+        return path, path.parent if RunDir(path.parent).data.is_file() else None
     raise ConfigError(f"no run directory or model at {str(target)!r}.")
 
 
@@ -111,13 +111,13 @@ def check_target(target) -> None:
 
     model_path, run_dir = _locate(target)
     check_archive(model_path)
-    if run_dir is not None and (run_dir / "data.json").is_file():
+    if run_dir is not None and RunDir(run_dir).data.is_file():
         try:
-            read_json(run_dir / "data.json")
+            RunDir(run_dir).feeding()
         except ConfigError:
             raise
         except (OSError, ValueError) as e:
-            raise ConfigError(f"{run_dir / 'data.json'} is unreadable: {e}.") from None
+            raise ConfigError(f"{RunDir(run_dir).data} is unreadable: {e}.") from None
 
 
 def check_image_sizes(files) -> None:

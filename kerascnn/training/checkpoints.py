@@ -43,7 +43,7 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError, first_line, option
 from kerascnn.config.limits import read_json
-from kerascnn.runs.rundir import write_atomic, written
+from kerascnn.runs.rundir import RunDir, write_atomic, written
 from kerascnn.training.compile import StopOnNonFinite, averaged_weights
 
 __all__ = [
@@ -56,7 +56,7 @@ __all__ = [
     "stop_on_sigterm",
 ]
 
-BACKUP = "backup"
+BACKUP = RunDir.BACKUP
 KEEP = 2
 
 
@@ -159,7 +159,7 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
     """
     run_dir = Path(run_dir)
     backup = run_dir / BACKUP
-    rows = read_history(run_dir / "history.csv")
+    rows = read_history(RunDir(run_dir).history)
     damaged = []
     for record_path in _records(backup):
         try:
@@ -218,7 +218,7 @@ class Checkpoints(StopOnNonFinite):
         for folder in (self.run_dir, self.run_dir / BACKUP):  # left by a kill while writing
             for tmp in folder.glob(".*.tmp*"):
                 tmp.unlink(missing_ok=True)
-        write_history(self.run_dir / "history.csv", self.rows)
+        write_history(RunDir(self.run_dir).history, self.rows)
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)  # the epoch and its rate, for the row and the stop
@@ -238,15 +238,15 @@ class Checkpoints(StopOnNonFinite):
         row["seconds"] = round(time.perf_counter() - self._started, 3)  # training and validation
         self._commit_backup(epoch + 1, row)
         self.rows.append(row)
-        write_history(self.run_dir / "history.csv", self.rows)
+        write_history(RunDir(self.run_dir).history, self.rows)
         value = row.get(self.monitor)
         if value is not None and value < self.best:
             self.best = value
             with averaged_weights(self.model):  # validated on the average (`ema`): kept so
-                atomic_save(self.model, self.run_dir / "best.keras")
+                atomic_save(self.model, RunDir(self.run_dir).best)
 
     def on_train_end(self, logs=None):
-        atomic_save(self.model, self.run_dir / "last.keras")
+        atomic_save(self.model, RunDir(self.run_dir).last)
 
     def _commit_backup(self, epoch: int, row: dict) -> None:
         backup = self.run_dir / BACKUP

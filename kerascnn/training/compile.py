@@ -138,11 +138,11 @@ def averaged_weights(model):
         return
     swap = keras.callbacks.SwapEMAWeights()
     swap.set_model(model)
-    swap._swap_variables()  # Keras' own swap, distribution strategies included
+    swap.on_test_begin()  # Keras' own swap (distribution strategies included), as before evaluating
     try:
         yield model
     finally:
-        swap._swap_variables()
+        swap.on_test_end()
 
 
 def repeat_labels(ds, outputs: int):

@@ -24,6 +24,7 @@ import keras
 from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe
 from kerascnn.runs import rundir
+from kerascnn.runs.rundir import RunDir
 from kerascnn.training import checkpoints, devices
 from kerascnn.training.compile import check_outputs, compile_model, repeat_labels, schedule_callbacks
 
@@ -91,7 +92,7 @@ def fit_recipe(
             with checkpoints.stop_on_sigterm():
                 return _run(recipe, model, path, resume, precision, verbose, log, normalization)
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the backup holds every finished epoch
-            if (path / "run.json").exists():
+            if RunDir(path).state.exists():
                 rundir.update_state(path, status="interrupted")
             log(
                 f"interrupted ({'SIGTERM' if isinstance(e, checkpoints.Terminated) else 'Ctrl-C'}"
@@ -107,14 +108,14 @@ def fit_recipe(
 def _unwritable(error: OSError, path: Path) -> Exception:
     """A file of the run that could not be written (a full disk, a quota) as one plain
     `DiskWriteError` saying what the run holds; any other OSError as it is."""
-    epochs = len(checkpoints.read_history(path / "history.csv"))
+    epochs = len(checkpoints.read_history(RunDir(path).history))
     done = f"it holds {_plural(epochs, 'finished epoch')}" if epochs else "no epoch had finished"
     found = rundir.unwritable(
         error, path, resume=(f"{done}; free some space and run the same command again to resume")
     )
     if found is not error:
         with contextlib.suppress(OSError):  # the disk may still be full
-            if (path / "run.json").exists():
+            if RunDir(path).state.exists():
                 rundir.update_state(path, status="interrupted", error=f"could not write {found.target}")
     return found
 
@@ -142,7 +143,7 @@ def _run(
     train_ds, val_ds, test_ds = (repeat_labels(ds, outputs) for ds in (data.train, data.val, data.test))
     with strategy.scope():
         build_training_state(model, train_ds)
-    rundir.write_atomic(path / "data.json", json.dumps(data.to_dict(), indent=2))
+    RunDir(path).write_feeding(data.to_dict())
 
     monitor = _monitor(model, has_val=val_ds is not None)
     start_epoch, rows, best_so_far = (
@@ -151,7 +152,7 @@ def _run(
     callbacks = [checkpoints.Checkpoints(path, monitor, rows, best_so_far)]
     logs = recipe.output.tensorboard and tensorboard_available()
     if logs:
-        callbacks.append(keras.callbacks.TensorBoard(str(path / "logs")))
+        callbacks.append(keras.callbacks.TensorBoard(str(RunDir(path).logs)))
     callbacks += schedule_callbacks(t, has_val=val_ds is not None, verbose=1)
 
     params = model.count_params()
@@ -291,27 +292,22 @@ def build_training_state(model, dataset) -> None:
     Keras' own `_symbolic_build` (what it runs first under a strategy and on JAX) builds them
     symbolically; without it (another Keras), nothing changes but the time.
     """
-    build = getattr(model, "_symbolic_build", None)
-    if build is None:
-        return
     from keras import tree
+
+    from kerascnn.keras_internals import symbolic_build
 
     batch = tree.map_structure(
         lambda spec: keras.KerasTensor(tuple(spec.shape), spec.dtype.name), dataset.element_spec
     )
-    build(data_batch=batch)
+    symbolic_build(model, batch)
 
 
 def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) -> RunResult:
     from kerascnn.runs.saving import load_model
 
-    rows = checkpoints.read_history(path / "history.csv")
+    rows = checkpoints.read_history(RunDir(path).history)
     best_row = min(rows, key=lambda r: float(r.get(monitor, "inf"))) if rows else {}
-    best = (
-        load_model(path / "best.keras")
-        if (path / "best.keras").exists()
-        else load_model(path / "last.keras")
-    )
+    best = load_model(RunDir(path).best) if RunDir(path).best.exists() else load_model(RunDir(path).last)
     # A new Functional model over the same layers: main output only, and not compiled (no
     # optimizer in the file, nothing but Keras and kerascnn's layers needed to load it).
     inference = keras.Model(best.inputs, best.outputs[0], name=best.name)
@@ -330,7 +326,7 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
     }
     if data.skipped:
         metrics["skipped_images"] = {"count": len(data.skipped), "files": data.skipped}
-    model_path = path / "model.keras"
+    model_path = RunDir(path).model
     checkpoints.atomic_save(
         inference, model_path
     )  # before compiling: no optimizer state in the inference model
@@ -343,8 +339,8 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
         test_input, test_steps = for_keras(first)
         values = inference.evaluate(test_input, steps=test_steps, verbose=0, return_dict=True)
         metrics["test"] = {k: float(v) for k, v in values.items()}
-    rundir.write_atomic(path / "metrics.json", json.dumps(metrics, indent=2))
-    plot_curves(rows, path / "curves.png", title=recipe.name)
+    rundir.write_atomic(RunDir(path).metrics, json.dumps(metrics, indent=2))
+    plot_curves(rows, RunDir(path).curves, title=recipe.name)
     rundir.update_state(
         path, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"), epochs=len(rows)
     )

@@ -27,10 +27,11 @@ import shutil
 import time
 from pathlib import Path
 
-from kerascnn.config import ConfigError, first_line
+from kerascnn.config import ConfigError
 from kerascnn.config.limits import read_json
 from kerascnn.recipe import Recipe
 from kerascnn.runs import rundir
+from kerascnn.runs.rundir import RunDir
 
 
 def run_phases(recipe: Recipe, *, restart: bool = False, verbose="auto", log=print):
@@ -56,11 +57,11 @@ def run_phases(recipe: Recipe, *, restart: bool = False, verbose="auto", log=pri
             if (
                 state.get("status") == "finished"
                 and state.get("fingerprint") == sub.fingerprint
-                and (sub.run_dir() / "model.keras").is_file()
+                and RunDir(sub.run_dir()).model.is_file()
             ):
                 log(f"phase {index + 1} ({phase.directory(index)}): finished before; kept")
-                metrics = read_json(sub.run_dir() / "metrics.json")
-                result = RunResult(sub.run_dir(), metrics, sub.run_dir() / "model.keras")
+                metrics = read_json(RunDir(sub.run_dir()).metrics)
+                result = RunResult(sub.run_dir(), metrics, RunDir(sub.run_dir()).model)
             else:
                 result = _train_phase(sub, index, start, previous, verbose, log)
             results.append(result)
@@ -117,8 +118,8 @@ class Start:
             return
         self.path = self._resolve(f.weights, expect="any")
         if self.path.is_dir():
-            model_path = self.path / "model.keras"
-            if not model_path.is_file() or not (self.path / "data.json").is_file():
+            model_path = RunDir(self.path).model
+            if not model_path.is_file() or not RunDir(self.path).data.is_file():
                 raise recipe.error(
                     ("finetune", "weights"),
                     (f"{self.path} holds no finished kerascnn run (model.keras and data.json)."),
@@ -126,7 +127,7 @@ class Start:
                 )
             from kerascnn.data import Preprocessing
 
-            facts = read_json(self.path / "data.json")
+            facts = RunDir(self.path).feeding()
             self.normalization = Preprocessing.from_dict(facts)
             self.path = model_path
         elif self.path.suffix != ".keras":
@@ -139,23 +140,16 @@ class Start:
         """timm's weights, resolved (and fetched) before any data: the network, the file, and
         how the weights expect their images, which the phases normalize with."""
         from kerascnn.data import Preprocessing
-        from kerascnn.zoo.weights.cards import hub_id_of, resolve_weights
-        from kerascnn.zoo.weights.timm import ARCHITECTURES
+        from kerascnn.zoo.weights import hub_id_of, network_of, resolve_weights
 
         f = self.recipe.finetune
         name = f.model
         hub_id = hub_id_of(f.weights)
         if name is None:
-            timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
-            if timm_name not in ARCHITECTURES:
-                raise self.recipe.error(
-                    ("finetune", "weights"),
-                    (
-                        f"kerascnn has no port of timm's {timm_name!r}; it ports "
-                        f"{', '.join(sorted(ARCHITECTURES))}."
-                    ),
-                )
-            name = ARCHITECTURES[timm_name].model
+            try:
+                name = network_of(hub_id)
+            except ConfigError as e:
+                raise self.recipe.error(("finetune", "weights"), e.message) from None
         weights = f.weights
         if hub_id is None and weights != "imagenet":
             weights = str(self._resolve(weights, expect="file"))
@@ -338,25 +332,14 @@ class Start:
         return self.recipe.finetune.keep_hidden and self.source.model.startswith("vgg")
 
     def _port(self, input_shape):
-        import keras
-
-        from kerascnn.zoo.weights.applications import port_weights
+        from kerascnn.zoo.weights.applications import imagenet_source, port_weights
 
         top = self._include_top()
         options = dict(input_shape=tuple(input_shape), include_top=top, pooling=None if top else "avg")
         try:
             if self.path is not None:
                 return port_weights(self.path, architecture=self.source.application, **options)
-            constructor = getattr(keras.applications, self.source.application)
-            try:
-                source = constructor(
-                    weights="imagenet", include_top=top, input_shape=(*tuple(input_shape)[:2], 3)
-                )
-            except Exception as e:  # noqa: BLE001  (Keras raises a bare Exception offline)
-                raise ConfigError(
-                    f"keras.applications could not load {self.source.application}'s "
-                    f"ImageNet weights: {first_line(e)}"
-                ) from None
+            source = imagenet_source(self.source.application, include_top=top, input_shape=input_shape)
             return port_weights(source, **options)
         except ConfigError as e:
             hint = (
@@ -381,7 +364,7 @@ def _combine(recipe: Recipe, parent: Path, results, log):
     rows, boundaries, phases = [], [], []
     for index, result in enumerate(results):
         name = recipe.phases[index].directory(index)
-        with open(result.run_dir / "history.csv", newline="", encoding="utf-8") as f:
+        with open(RunDir(result.run_dir).history, newline="", encoding="utf-8") as f:
             phase_rows = list(csv.DictReader(f))
         offset = len(rows)
         for row in phase_rows:
@@ -395,10 +378,10 @@ def _combine(recipe: Recipe, parent: Path, results, log):
     writer = csv.DictWriter(text, fieldnames=keys)
     writer.writeheader()
     writer.writerows(rows)
-    rundir.write_atomic(parent / "history.csv", text.getvalue())
-    plot_curves(rows, parent / "curves.png", title=recipe.name, phases=boundaries)
+    rundir.write_atomic(RunDir(parent).history, text.getvalue())
+    plot_curves(rows, RunDir(parent).curves, title=recipe.name, phases=boundaries)
     last = results[-1]
-    for name in ("model.keras", "data.json"):
+    for name in (RunDir.MODEL, RunDir.DATA):
         rundir.written(parent / name, lambda name=name: shutil.copy2(last.run_dir / name, parent / name))
     metrics = {
         "phases": phases,
@@ -407,13 +390,13 @@ def _combine(recipe: Recipe, parent: Path, results, log):
     }
     if "test" in last.metrics:
         metrics["test"] = last.metrics["test"]
-    rundir.write_atomic(parent / "metrics.json", json.dumps(metrics, indent=2))
+    rundir.write_atomic(RunDir(parent).metrics, json.dumps(metrics, indent=2))
     rundir.update_state(
         parent, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"), epochs=len(rows)
     )
     log(f"finetune done: {len(rows)} epochs in {len(phases)} phases; {_accuracies(phases)}")
-    log(f"  saved {parent / 'model.keras'}, metrics.json, history.csv, curves.png")
-    return RunResult(run_dir=parent, metrics=metrics, model_path=parent / "model.keras")
+    log(f"  saved {RunDir(parent).model}, metrics.json, history.csv, curves.png")
+    return RunResult(run_dir=parent, metrics=metrics, model_path=RunDir(parent).model)
 
 
 def _accuracies(phases: list[dict]) -> str:

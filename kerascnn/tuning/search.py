@@ -41,6 +41,7 @@ from kerascnn.config import ConfigError, check_folder, first_line, option
 from kerascnn.config.limits import read_json
 from kerascnn.recipe import Recipe, with_values
 from kerascnn.runs import rundir
+from kerascnn.runs.rundir import RunDir
 from kerascnn.training.checkpoints import Terminated, stop_on_sigterm
 from kerascnn.training.compile import StopOnNonFinite
 from kerascnn.training.fit import progress
@@ -57,7 +58,7 @@ __all__ = [
     "tune_fingerprint",
 ]
 
-STATE = "tune.json"  # the search's fingerprint and status, beside keras-tuner's project
+STATE = RunDir.SEARCH_STATE  # the search's fingerprint and status, beside keras-tuner's project
 
 
 class RecipeHyperModel(keras_tuner.HyperModel):
@@ -242,7 +243,7 @@ def tune(
 
 def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
     t = recipe.tune
-    check_project(path / "tuner")
+    check_project(RunDir(path).tuner)
     keras.utils.set_random_seed(recipe.train.seed)
     verbose = progress(verbose)
     hypermodel = RecipeHyperModel(recipe, verbose=verbose)
@@ -251,7 +252,7 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
         hypermodel=hypermodel,
         objective=keras_tuner.Objective(t.objective, direction=direction),
         directory=str(path),
-        project_name="tuner",
+        project_name=RunDir.TUNER,
         overwrite=False,
         seed=recipe.train.seed,
         executions_per_trial=t.executions_per_trial,
@@ -309,9 +310,9 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
     completed = [r for r in rows if r.status == "COMPLETED" and r.score is not None]
     if completed:
         best_values = completed[0].values
-        best_path = path / "best_recipe.yaml"
+        best_path = RunDir(path).best_recipe
         _write_best(recipe, best_values, completed[0], len(rows), best_path)
-    _write_results(rows, path / "results.csv")
+    _write_results(rows, RunDir(path).results)
     rundir.update_state(
         path,
         STATE,
@@ -323,7 +324,7 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
     if not completed:
         raise SearchFailed(
             rows,
-            where=str(path / "results.csv"),
+            where=str(RunDir(path).results),
             again="search again into a new directory (--output DIR; this one is kept)",
         )
     if best_path is not None:
@@ -434,7 +435,7 @@ def _directory(recipe: Recipe, directory, restart: bool):
     made_by_workers = (
         _role() == "chief"
         and path.exists()
-        and {child.name for child in path.iterdir()} <= {"tuner", rundir.LOCK}
+        and {child.name for child in path.iterdir()} <= {RunDir.TUNER, RunDir.LOCK}
     )
     if rundir.read_state(path, STATE) is None and rundir.has_content(path) and not made_by_workers:
         if not restart:

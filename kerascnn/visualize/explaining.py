@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
+from kerascnn.runs.rundir import RunDir
 
 METHODS = ("gradcam", "occlusion", "saliency", "guided")
 
@@ -212,7 +213,7 @@ def show_features(
 def _normalization_for_filters(target):
     """Filters need no preprocessing: a bare model gets a normalization only to be loaded."""
     path = Path(str(target)) if isinstance(target, (str, Path)) else None
-    if path is not None and path.is_file() and not (path.parent / "data.json").is_file():
+    if path is not None and path.is_file() and not RunDir(path.parent).data.is_file():
         return "none"
     import keras
 

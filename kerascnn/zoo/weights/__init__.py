@@ -17,6 +17,7 @@ from kerascnn.zoo.weights.cards import (
     check_weights_file,
     hub_file,
     hub_id_of,
+    network_of,
     resolve_weights,
 )
 from kerascnn.zoo.weights.channels import adapt_input_channels
@@ -36,6 +37,7 @@ __all__ = [
     "PRETRAINED",
     "hub_file",
     "hub_id_of",
+    "network_of",
     "card_for_file",
     "check_weights_file",
     "TimmArchitecture",

@@ -147,6 +147,24 @@ def port_weights(
     return target
 
 
+def imagenet_source(application: str, *, include_top: bool, input_shape=None):
+    """keras.applications' `application` with its ImageNet weights, downloaded by Keras (into its
+    cache): the one place kerascnn asks keras.applications for weights. Fails with a `ConfigError`
+    (the caller says how to go on without internet)."""
+    import keras
+
+    options = {"weights": "imagenet", "include_top": include_top}
+    if input_shape is not None:
+        options["input_shape"] = (*tuple(input_shape)[:2], 3)
+    try:
+        return getattr(keras.applications, application)(**options)
+    except Exception as e:  # noqa: BLE001  (a failed download has many exception types; Keras
+        # raises a bare Exception offline)
+        raise ConfigError(
+            f"could not fetch the ImageNet weights of {application}: {first_line(e)}"
+        ) from None
+
+
 # --- the source ------------------------------------------------------------------------------------
 
 

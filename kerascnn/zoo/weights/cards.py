@@ -30,6 +30,7 @@ __all__ = [
     "resolve_weights",
     "hub_file",
     "hub_id_of",
+    "network_of",
     "card_for_file",
     "check_weights_file",
 ]
@@ -320,14 +321,21 @@ def card_for_file(name: str, path: str | Path) -> Pretrained:
     return dataclasses.replace(card, hub_id=f"file {path}", top1=None, top5=None)
 
 
-def _check_architecture(name: str, hub_id: str) -> None:
+def network_of(hub_id: str) -> str:
+    """The kerascnn network that computes the architecture of timm's weights `hub_id`
+    ("timm/resnet50.a1_in1k" -> "resnet50"); a `ConfigError` for one kerascnn does not port."""
     from kerascnn.zoo.weights.timm import ARCHITECTURES
 
     timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
     if timm_name not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES))
         raise ConfigError(f"kerascnn has no port of timm's {timm_name!r} ({hub_id}); it ports {known}.")
-    model = ARCHITECTURES[timm_name].model
+    return ARCHITECTURES[timm_name].model
+
+
+def _check_architecture(name: str, hub_id: str) -> None:
+    model = network_of(hub_id)
+    timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
     if model != name:
         raise ConfigError(
             f"the weights {hub_id} are timm's {timm_name}, which is kerascnn's {model!r}, not {name!r}.",

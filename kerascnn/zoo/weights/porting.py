@@ -77,20 +77,13 @@ def port(
 
 def _port_timm(source, weights, input_shape, classes, include_top):
     """timm's weights: a Hub id, or a kerascnn model name and a local model.safetensors."""
-    from kerascnn.zoo.weights.cards import hub_id_of, resolve_weights
-    from kerascnn.zoo.weights.timm import ARCHITECTURES
+    from kerascnn.zoo.weights.cards import hub_id_of, network_of, resolve_weights
 
     hub_id = hub_id_of(source)
     if hub_id is not None:
         if weights is not None:
             raise ConfigError("give a Hub id or --weights, not both.")
-        timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
-        if timm_name not in ARCHITECTURES:
-            raise ConfigError(
-                f"kerascnn has no port of timm's {timm_name!r}; it ports "
-                f"{', '.join(sorted(ARCHITECTURES))}."
-            )
-        name, weights = ARCHITECTURES[timm_name].model, hub_id
+        name, weights = network_of(hub_id), hub_id
     else:
         from kerascnn.zoo import get_model_info
 
@@ -128,22 +121,17 @@ def _port_timm(source, weights, input_shape, classes, include_top):
 
 def _port_application(source, weights, input_shape, classes, include_top):
     """keras.applications' weights: its network's name, with a weights file or downloaded."""
-    from kerascnn.config.errors import first_line
-    from kerascnn.zoo.weights.applications import find_source, port_weights
+    from kerascnn.zoo.weights.applications import find_source, imagenet_source, port_weights
 
     spec = find_source(source)  # a typo fails before anything loads
     if weights is not None:
         source = weights
     else:
-        import keras
-
         try:
-            source = getattr(keras.applications, spec.application)(
-                weights="imagenet", include_top=include_top
-            )
-        except Exception as e:  # noqa: BLE001  (a failed download has many exception types)
+            source = imagenet_source(spec.application, include_top=include_top)
+        except ConfigError as e:
             raise ConfigError(
-                f"could not fetch the ImageNet weights of {spec.application}: {first_line(e)}",
+                e.message,
                 hint="without internet, download the .h5 elsewhere and pass --weights FILE.",
             ) from None
     model = port_weights(
