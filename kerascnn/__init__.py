@@ -133,6 +133,7 @@ MOVED = {
     "kerascnn.zoo.timm_port": "kerascnn.zoo.weights.timm",
     "kerascnn.zoo.port": "kerascnn.zoo.weights.applications",
     "kerascnn.zoo.transfer": "kerascnn.zoo.weights.channels",
+    "kerascnn.config.schema": "kerascnn.config.validation",
 }
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__"]

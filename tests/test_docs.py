@@ -27,7 +27,7 @@ def test_committed_reference_is_current(name, generated):
 
 
 def test_every_recipe_key_is_described():
-    from kerascnn.config.schema import parameters
+    from kerascnn.config.validation import parameters
 
     text = reference.recipe_reference()  # raises if a key has no description
     for section, cls in reference._recipe_sections():

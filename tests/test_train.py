@@ -672,7 +672,7 @@ def test_a_log_written_to_a_file_has_one_plain_line_per_epoch(tmp_path, monkeypa
     import yaml
 
     from kerascnn.cli import main
-    from kerascnn.training.fit import progress
+    from kerascnn.training.compile import progress
 
     doc = {
         "model": {"spec": SMALL_CNN},

@@ -66,7 +66,7 @@ def recipe_reference() -> str:
     Raises:
         ValueError: a key of the schema that its section's docstring does not document.
     """
-    from kerascnn.config.schema import describe, parameters
+    from kerascnn.config.validation import describe, parameters
     from kerascnn.recipe import TOP_LEVEL
 
     lines = [

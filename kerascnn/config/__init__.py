@@ -11,7 +11,7 @@ from kerascnn.config.errors import (
     option,
 )
 from kerascnn.config.paths import check_folder, check_new_file
-from kerascnn.config.schema import check_call, check_keys, check_value, describe, parameters
+from kerascnn.config.validation import check_call, check_keys, check_value, describe, parameters
 
 __all__ = [
     "ConfigError",

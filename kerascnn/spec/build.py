@@ -49,7 +49,7 @@ from kerascnn.blocks.head import classifier_head
 from kerascnn.blocks.notation import LayerSpec, build_layer, parse_layer
 from kerascnn.config import ConfigError, Source, check_call, check_keys, check_value, load_document
 from kerascnn.config.errors import did_you_mean
-from kerascnn.config.schema import accepts_var_kwargs, parameters
+from kerascnn.config.validation import accepts_var_kwargs, parameters
 from kerascnn.keras_internals import plain_variable_scopes, recursion_headroom
 
 TOP_KEYS = ("name", "input_shape", "defaults", "stem", "stages", "post", "head")

@@ -128,6 +128,19 @@ def schedule_callbacks(t, *, has_val: bool, verbose: int = 0) -> list:
     return found
 
 
+def progress(verbose: int | str = "auto") -> int:
+    """Keras' `verbose` for `fit`: "auto" is the live progress bar (1) where someone watches it, a
+    terminal or a notebook, and one plain line per epoch (2) when standard output goes to a file
+    or a pipe: Keras' bar, which Keras 3 draws whenever the platform is POSIX, would fill a log
+    with its carriage returns and escape codes, redrawn many times an epoch."""
+    import sys
+
+    if verbose != "auto":
+        return int(verbose)
+    interactive = getattr(sys.stdout, "isatty", lambda: False)() or "ipykernel" in sys.modules
+    return 1 if interactive else 2
+
+
 @contextlib.contextmanager
 def averaged_weights(model):
     """The model holds the optimizer's moving average of its weights while the context lasts (its

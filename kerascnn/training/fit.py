@@ -26,7 +26,13 @@ from kerascnn.recipe import Recipe
 from kerascnn.runs import rundir
 from kerascnn.runs.rundir import RunDir
 from kerascnn.training import checkpoints, devices
-from kerascnn.training.compile import check_outputs, compile_model, repeat_labels, schedule_callbacks
+from kerascnn.training.compile import (
+    check_outputs,
+    compile_model,
+    progress,
+    repeat_labels,
+    schedule_callbacks,
+)
 
 
 @dataclass
@@ -414,19 +420,6 @@ def plot_curves(
     fig.suptitle(title)
     fig.tight_layout()
     rundir.written(target, lambda: fig.savefig(target))
-
-
-def progress(verbose: int | str = "auto") -> int:
-    """Keras' `verbose` for `fit`: "auto" is the live progress bar (1) where someone watches it, a
-    terminal or a notebook, and one plain line per epoch (2) when standard output goes to a file
-    or a pipe: Keras' bar, which Keras 3 draws whenever the platform is POSIX, would fill a log
-    with its carriage returns and escape codes, redrawn many times an epoch."""
-    import sys
-
-    if verbose != "auto":
-        return int(verbose)
-    interactive = getattr(sys.stdout, "isatty", lambda: False)() or "ipykernel" in sys.modules
-    return 1 if interactive else 2
 
 
 def _plural(n: int, word: str) -> str:

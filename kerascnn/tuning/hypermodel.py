@@ -315,7 +315,7 @@ def _resolve_space(defaults: dict, changes: dict, models: list[str], input_shape
     """The checked space {key: SpaceEntry} and, per family key, the chosen models it applies to."""
     from kerascnn.blocks import CONV_ARGS
     from kerascnn.config import Source, check_call
-    from kerascnn.config.schema import parameters
+    from kerascnn.config.validation import parameters
     from kerascnn.recipe import SpaceEntry, space_entry_problem, space_points
     from kerascnn.spec import validate_spec
     from kerascnn.zoo import MODELS, get_model_info

@@ -43,8 +43,7 @@ from kerascnn.recipe import Recipe, with_values
 from kerascnn.runs import rundir
 from kerascnn.runs.rundir import RunDir
 from kerascnn.training.checkpoints import Terminated, stop_on_sigterm
-from kerascnn.training.compile import StopOnNonFinite
-from kerascnn.training.fit import progress
+from kerascnn.training.compile import StopOnNonFinite, progress
 from kerascnn.tuning.hypermodel import SearchFailed, declare
 
 __all__ = [
