@@ -269,3 +269,22 @@ def test_no_command_line_function_is_longer_than_80_lines():
                     if lines > 80:
                         long.append(f"{name}:{node.name} ({lines} lines)")
     assert long == [], long
+
+
+def test_the_old_import_paths_still_import_the_moved_modules():
+    """Users' `import kerascnn.search` or `from kerascnn.finetune import freeze` keep working: the
+    old path is the moved module itself, with a DeprecationWarning that names the new path."""
+    import importlib
+    import sys
+
+    import pytest
+
+    import kerascnn
+
+    assert kerascnn.MOVED
+    for old, new in kerascnn.MOVED.items():
+        sys.modules.pop(old, None)
+        with pytest.warns(DeprecationWarning, match=new.replace(".", r"\.")):
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new), old
+    from kerascnn.finetune import freeze  # noqa: F401  (the form README's users wrote)

@@ -365,10 +365,11 @@ def test_port_of_a_bare_safetensors_file_records_the_cards_feeding_or_refuses(tm
         f"0.229/0.224/0.225)"
     ) in err
     card = PRETRAINED["resnet18"]
-    facts = read_feeding(output)
-    assert facts["preprocessing"] == card.preprocessing(224, 3)
-    assert facts["weights"] == f"file {weights}" and facts["reported_top1"] is None
-    assert "no timm config.json beside" in facts["assumed"]
+    feeding = read_feeding(output)
+    assert feeding.preprocessing.to_dict() == card.preprocessing(224, 3)
+    source = feeding.details["source"]
+    assert source["weights"] == f"file {weights}" and source["reported_top1"] is None
+    assert "no timm config.json beside" in feeding.details["assumed"]
     pre = load_trained(output).preprocessing
     assert (pre.load_size, pre.resize, pre.interpolation) == ((235, 235), "shorter", "bicubic")
     Image.fromarray(np.full((300, 400, 3), 128, np.uint8)).save(tmp_path / "grey.png")

@@ -221,7 +221,7 @@ def add_port(commands) -> None:
 
 
 def run_port(args) -> int:
-    from kerascnn.zoo.weights.porting import check_port_output, port
+    from kerascnn.runs.porting import check_port_output, port
 
     check_port_output(args.output, args.weights)  # before Keras loads
     quiet_backend()

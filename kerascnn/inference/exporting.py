@@ -14,7 +14,6 @@ files are written by TensorFlow itself.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from kerascnn.config import ConfigError
 from kerascnn.config.installed import installed
+from kerascnn.runs.feeding import Feeding
 from kerascnn.runs.rundir import RunDir
 
 # kerascnn's names -> Keras' `model.export(format=...)`, and what each format needs installed.
@@ -133,13 +133,14 @@ def export(
     model.export(str(out), format=FORMATS[format], verbose=False)
     got = _RUNNERS[format](out, x)
     difference = float(np.max(np.abs(np.asarray(got, "float64") - expected)))
-    facts = {
-        **trained.preprocessing.to_dict(),
-        "class_names": trained.class_names,
-        "input": "network input: sized, cropped and normalized as these values say",
-    }
+    feeding = Feeding(
+        trained.preprocessing,
+        tuple(trained.class_names),
+        {"input": "network input: sized, cropped and normalized as these values say"},
+    )
+    facts = feeding.to_dict()
     with open(sidecar, "x", encoding="utf-8") as f:  # "x": never over a file made meanwhile
-        f.write(json.dumps(facts, indent=2) + "\n")
+        f.write(feeding.to_json() + "\n")
     if not difference <= TOLERANCE:
         raise ExportMismatch(
             f"{out} ({format}) differs from the Keras model by {difference:.3g} on "

@@ -94,13 +94,22 @@ class RunDir:
         """The model to use: the finished run's `model.keras`, else an unfinished run's best or last."""
         return next((p for p in (self.model, self.best, self.last) if p.is_file()), None)
 
-    def feeding(self) -> dict:
-        """data.json as it was written: class names, sizes, normalization (`kerascnn.data.Preprocessing`
-        reads it with `from_dict`)."""
-        return read_json(self.data)
+    def feeding(self):
+        """How the run's model is fed (data.json): a `kerascnn.runs.feeding.Feeding`."""
+        from kerascnn.runs.feeding import Feeding
 
-    def write_feeding(self, facts: dict) -> None:
-        write_atomic(self.data, json.dumps(facts, indent=2))
+        record = read_json(self.data)
+        try:
+            return Feeding.from_dict(record)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            what = f"no {e.args[0]!r}" if isinstance(e, KeyError) else str(e)
+            raise ConfigError(
+                f"{self.data} does not say how the run's model is fed ({what}): not a data.json "
+                f"kerascnn wrote."
+            ) from None
+
+    def write_feeding(self, feeding) -> None:
+        write_atomic(self.data, feeding.to_json())
 
 
 class DiskWriteError(ConfigError):

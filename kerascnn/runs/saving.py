@@ -64,19 +64,18 @@ def load_model(
         raise ConfigError(f"{path}: Keras could not load the model: {first_line(e)}") from e
 
 
-def write_feeding(path, facts: dict) -> None:
-    """Record in a saved `.keras` archive how its model expects its images (`facts`: the
-    preprocessing as `kerascnn.data.Preprocessing.to_dict` gives it, and where the weights came
-    from), so that `kerascnn evaluate` and `predict` feed it without being told."""
-    import json
+def write_feeding(path, feeding) -> None:
+    """Record in a saved `.keras` archive how its model expects its images (a
+    `kerascnn.runs.feeding.Feeding`: the preprocessing, and where the weights came from), so that
+    `kerascnn evaluate` and `predict` feed it without being told."""
     import zipfile
 
     with zipfile.ZipFile(path, "a") as archive:
-        archive.writestr(FEEDING, json.dumps(facts, indent=1))
+        archive.writestr(FEEDING, feeding.to_json())
 
 
-def read_feeding(path) -> dict | None:
-    """What `write_feeding` recorded in a `.keras` archive, or None."""
+def read_feeding(path):
+    """What `write_feeding` recorded in a `.keras` archive (a `Feeding`), or None."""
     import zipfile
 
     from kerascnn.config import ConfigError
@@ -93,7 +92,12 @@ def read_feeding(path) -> dict | None:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None
-    return facts if isinstance(facts, dict) else None
+    from kerascnn.runs.feeding import Feeding
+
+    try:
+        return Feeding.from_dict(facts)
+    except (KeyError, TypeError, ValueError, AttributeError):  # not a record kerascnn wrote
+        return None
 
 
 def check_archive(path, trusted_modules: tuple[str, ...] = ()) -> None:

@@ -51,8 +51,7 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
             ImageNet mean subtracted: ported VGG and ResNet weights), "tf" ([-1, 1]) or "none"
             (0-255 as they are).
     """
-    from kerascnn.data import Preprocessing
-    from kerascnn.runs.saving import load_model
+    from kerascnn.runs.saving import load_model, read_feeding
     from kerascnn.zoo import drop_side_outputs
 
     model_path, run_dir = _locate(target)
@@ -63,13 +62,10 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
             raise ConfigError(
                 f"{run_dir} records how its images were normalized; drop {option('normalize')}."
             )
-        facts = RunDir(run_dir).feeding()
-        pre = Preprocessing.from_dict(facts)
-        names = [str(n) for n in facts.get("class_names") or range(classes)]
-    elif normalize is None and _feeding(model_path) is not None:  # a model ported from weights
-        facts = _feeding(model_path)
-        pre = Preprocessing.from_dict(facts["preprocessing"])
-        names = [str(n) for n in facts.get("class_names") or range(classes)]
+        feeding = RunDir(run_dir).feeding()
+        pre, names = feeding.preprocessing, feeding.names(classes)
+    elif normalize is None and (feeding := read_feeding(model_path)) is not None:  # ported weights
+        pre, names = feeding.preprocessing, feeding.names(classes)
     else:
         pre, names = _bare(model, normalize, model_path)
     if len(names) != classes or tuple(model.input_shape[1:]) != pre.input_shape:
@@ -113,7 +109,7 @@ def check_target(target) -> None:
     check_archive(model_path)
     if run_dir is not None and RunDir(run_dir).data.is_file():
         try:
-            RunDir(run_dir).feeding()
+            read_json(RunDir(run_dir).data)  # within the limits; what it says is read by load_trained
         except ConfigError:
             raise
         except (OSError, ValueError) as e:
@@ -167,13 +163,6 @@ def _bare(model, normalize, what):
         shape, shape[:2], "stretch", tuple(mean), tuple(std), bgr=normalize == "caffe" and channels == 3
     )
     return pre, [str(i) for i in range(int(model.output_shape[-1]))]
-
-
-def _feeding(model_path: Path) -> dict | None:
-    from kerascnn.runs.saving import read_feeding
-
-    facts = read_feeding(model_path)
-    return facts if facts and isinstance(facts.get("preprocessing"), dict) else None
 
 
 BAD_IMAGES = ("error", "skip")

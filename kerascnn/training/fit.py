@@ -24,6 +24,7 @@ import keras
 from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe
 from kerascnn.runs import rundir
+from kerascnn.runs.feeding import Feeding
 from kerascnn.runs.rundir import RunDir
 from kerascnn.training import checkpoints, devices
 from kerascnn.training.compile import (
@@ -149,7 +150,7 @@ def _run(
     train_ds, val_ds, test_ds = (repeat_labels(ds, outputs) for ds in (data.train, data.val, data.test))
     with strategy.scope():
         build_training_state(model, train_ds)
-    RunDir(path).write_feeding(data.to_dict())
+    RunDir(path).write_feeding(Feeding.from_dict(data.to_dict()))
 
     monitor = _monitor(model, has_val=val_ds is not None)
     start_epoch, rows, best_so_far = (

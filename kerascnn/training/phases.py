@@ -125,10 +125,7 @@ class Start:
                     (f"{self.path} holds no finished kerascnn run (model.keras and data.json)."),
                     hint="finish the run first (kerascnn train its recipe), or name a .keras file.",
                 )
-            from kerascnn.data import Preprocessing
-
-            facts = RunDir(self.path).feeding()
-            self.normalization = Preprocessing.from_dict(facts)
+            self.normalization = RunDir(self.path).feeding().preprocessing
             self.path = model_path
         elif self.path.suffix != ".keras":
             raise recipe.error(

@@ -1,5 +1,6 @@
-"""`kerascnn port`: published weights saved as a kerascnn model, a `.keras` file that records how
-the weights expect their images (timm's), so that evaluate and predict feed it as they were trained."""
+"""`kerascnn port`: published weights (resolved by `kerascnn.zoo.weights`) saved as a kerascnn model,
+a `.keras` file that records how the weights expect their images (timm's: a `Feeding`), so that
+evaluate and predict feed it as the weights were trained. Never over an existing file."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kerascnn.config import ConfigError
+from kerascnn.runs.feeding import Feeding
+from kerascnn.runs.saving import write_feeding
 
 __all__ = ["port", "Ported", "check_port_output"]
 
@@ -63,14 +66,12 @@ def port(
         weights is not None and Path(weights).suffix == ".safetensors"
     )
     make = _port_timm if timm else _port_application
-    model, facts, described, note = make(source, weights, input_shape, classes, include_top)
+    model, feeding, described, note = make(source, weights, input_shape, classes, include_top)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     model.save(output)
-    if facts is not None:
-        from kerascnn.runs.saving import write_feeding
-
-        write_feeding(output, facts)
+    if feeding is not None:
+        write_feeding(output, feeding)
     count = sum(int(w.numpy().size) for w in model.weights)
     return Ported(path=output, model=model, weights=count, source=described, note=note)
 
@@ -110,13 +111,17 @@ def _port_timm(source, weights, input_shape, classes, include_top):
         options["classes"] = classes
     shape = input_shape or (pretrained.input_size,) * 2 + (3,)
     model = kerascnn.build(name, weights=str(source.path), input_shape=shape, **options)
-    facts = {
-        "preprocessing": pretrained.preprocessing(model.input_shape[1], model.input_shape[3]),
-        **pretrained.to_dict(),
-    }
+    from kerascnn.data import Preprocessing
+
+    details = {"source": pretrained.to_dict()}
     if note is not None:
-        facts["assumed"] = note
-    return model, facts, source.described, note
+        details["assumed"] = note
+    feeding = Feeding(
+        Preprocessing.from_dict(pretrained.preprocessing(model.input_shape[1], model.input_shape[3])),
+        None,
+        details,
+    )
+    return model, feeding, source.described, note
 
 
 def _port_application(source, weights, input_shape, classes, include_top):
