@@ -156,6 +156,10 @@ def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
     rates = [float(row["learning_rate"]) for row in history(run)]
     assert rates[0] > rates[-1]  # cosine
     assert all(float(row["seconds"]) > 0 for row in history(run))  # each epoch's time
+    # Each epoch's throughput and data wait (kerascnn.training.throughput), kept in metrics.json.
+    assert all(float(row["images_per_second"]) > 0 for row in history(run))
+    assert all(0 <= float(row["data_wait"]) <= 1 for row in history(run))
+    assert {"images_per_second", "data_wait"} <= set(result.metrics["final"])
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
     # The saved recipe reloads to the same run; the saved model reloads in safe mode.
     assert load_recipe(run / "recipe.yaml").fingerprint == r.fingerprint
@@ -814,3 +818,29 @@ def test_the_verbs_are_callable_from_the_top(tmp_path, monkeypatch):
     assert run.run_dir == Path("runs/lenet5_digits") and run.metrics["epochs"] == 1
     with pytest.raises(ConfigError, match="no shipped recipe named 'lenet5_digit'"):
         kerascnn.train("lenet5_digit")
+
+
+def test_the_throughput_callback_measures_images_per_second_and_the_wait_for_data():
+    """Between steps is waiting for data (timm's data time); the epoch's time ends with its last
+    step (validation is not counted)."""
+    from kerascnn.training.throughput import Throughput
+
+    now = [0.0]
+    callback = Throughput(images=400, clock=lambda: now[0])
+    callback.on_epoch_begin(0)
+    for step in range(4):  # 0.3 s waiting for the batch, then a 0.2 s step
+        now[0] += 0.3
+        callback.on_train_batch_begin(step)
+        now[0] += 0.2
+        callback.on_train_batch_end(step)
+    now[0] += 5.0  # validation
+    logs = {"loss": 1.0}
+    callback.on_epoch_end(0, logs)
+    assert logs == {"loss": 1.0, "images_per_second": 200.0, "data_wait": 0.6}
+
+
+def test_each_epoch_s_log_line_carries_images_per_second_and_the_data_wait(tmp_path, capsys):
+    r = recipe(tmp_path, train={"epochs": 1})
+    train(r, verbose=2, log=lambda *a: None)
+    line = next(x for x in capsys.readouterr().out.splitlines() if " - loss: " in x)
+    assert "images_per_second: " in line and "data_wait: " in line, line

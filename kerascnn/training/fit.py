@@ -34,6 +34,7 @@ from kerascnn.training.compile import (
     repeat_labels,
     schedule_callbacks,
 )
+from kerascnn.training.throughput import Throughput
 
 
 @dataclass
@@ -156,7 +157,11 @@ def _run(
     start_epoch, rows, best_so_far = (
         checkpoints.restore(model, path, monitor, log) if resume else (0, [], None)
     )
-    callbacks = [checkpoints.Checkpoints(path, monitor, rows, best_so_far)]
+    # Throughput first: the row Checkpoints writes and Keras' epoch line carry its numbers.
+    callbacks = [
+        Throughput(data.sizes.get("train", 0)),
+        checkpoints.Checkpoints(path, monitor, rows, best_so_far),
+    ]
     logs = recipe.output.tensorboard and tensorboard_available()
     if logs:
         callbacks.append(keras.callbacks.TensorBoard(str(RunDir(path).logs)))
@@ -365,9 +370,15 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
             + ", ".join(
                 f"{k} {v:.4f}"
                 for k, v in metrics["final"].items()
-                if k not in ("learning_rate", "seconds")
+                if k not in ("learning_rate", "seconds", "images_per_second", "data_wait")
             )
         )
+        final = metrics["final"]
+        if "images_per_second" in final and "data_wait" in final:
+            report.append(
+                f"  last epoch trained {final['images_per_second']:,.0f} images/s, "
+                f"{final['data_wait']:.0%} of its time waiting for data"
+            )
     if "test" in metrics:
         report.append(
             "  test (best weights) " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
