@@ -5,7 +5,13 @@ what it names, calls the verb and prints."""
 
 from __future__ import annotations
 
-from kerascnn.cli.arguments import check_new_plot, positive_int, require_images, require_targets
+from kerascnn.cli.arguments import (
+    check_new_plot,
+    positive_int,
+    recipe_file,
+    require_images,
+    require_targets,
+)
 from kerascnn.cli.scripting import quiet_backend
 from kerascnn.runs.trained import NORMALIZATIONS
 
@@ -96,10 +102,11 @@ def run_explain(args) -> int:
 def add_show(commands) -> None:
     show = commands.add_parser(
         "show",
-        help="a trained model's filters, or one image's feature maps stage by stage",
+        help="a trained model's filters, one image's feature maps, or a recipe's training batch",
         description="`show filters`: a convolution's filters as a grid (AlexNet's Fig. 3: the "
         "first layer's). `show features`: one image's strongest feature maps at the "
-        "output of each stage.",
+        "output of each stage. `show batch`: a recipe's first training batch as the network "
+        "receives it (augmented, denormalized for display), with labels.",
     )
     shown = show.add_subparsers(dest="what", metavar="WHAT", required=True)
     filters = shown.add_parser(
@@ -137,9 +144,34 @@ def add_show(commands) -> None:
         help="how to normalize images for a model outside a run directory",
     )
     features.set_defaults(run=run_show)
+    batch = shown.add_parser(
+        "batch",
+        help="a recipe's first training batch as the network receives it, with labels",
+        description="Load the recipe's data and draw its first training batch after "
+        "augmentation, each image denormalized for display (x * std + mean) with its "
+        "label (mixed labels with their shares): how the recipe feeds its network.",
+    )
+    batch.add_argument("recipe", metavar="RECIPE", help="a recipe file, or a shipped recipe's name")
+    batch.add_argument(
+        "--out", required=True, metavar="FILE.png", help="the picture (never overwritten)"
+    )
+    batch.add_argument(
+        "--count", type=positive_int, metavar="N", help="the first N images (default: up to 64)"
+    )
+    batch.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key, e.g. --set data.augment.randaugment=2 (repeatable)",
+    )
+    batch.set_defaults(run=run_show)
 
 
 def run_show(args) -> int:
+    if args.what == "batch":
+        return run_show_batch(args)
     require_targets(args.target)
     if args.what == "features":
         require_images([args.image])
@@ -152,4 +184,15 @@ def run_show(args) -> int:
     else:
         path = show_features(args.target, args.image, args.out, top=args.top, normalize=args.normalize)
     print(f"saved {path}")
+    return 0
+
+
+def run_show_batch(args) -> int:
+    recipe = recipe_file(args, args.overrides)  # every recipe error before the data loads
+    check_new_plot(args.out, "--out")
+    quiet_backend()
+    from kerascnn.visualize import show_batch
+
+    shown = show_batch(recipe, args.out, count=args.count)
+    print(f"saved {shown.path}: {len(shown.labels)} images; {shown.normalization}")
     return 0
