@@ -78,6 +78,7 @@ _EXPORTS = {
     "HyperCNN": "kerascnn.tuning.hypermodel",
     # The verbs: a recipe in, a result out.
     "train": "kerascnn.training",
+    "lr_find": "kerascnn.training",
     "tune": "kerascnn.tuning.search",
     "evaluate": "kerascnn.inference",
     "predict": "kerascnn.inference",

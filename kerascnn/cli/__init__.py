@@ -1,7 +1,8 @@
 """The `kerascnn` command. Thin: parses arguments, calls the API, prints.
 
-One module per group of commands (`recipes`: train, tune, recipes; `models`: list, summary, compare,
-port; `trained`: evaluate, predict, export; `pictures`: explain, show), each command an `add_<name>`
+One module per group of commands (`recipes`: train, tune, lr-find, recipes; `models`: list,
+summary, compare, port; `trained`: evaluate, predict, export; `pictures`: explain, show), each
+command an `add_<name>`
 that declares its arguments and a `run_<name>` that checks what they name and calls the verb;
 `arguments` holds what they share: the model argument, the checks before Keras loads, the files a
 command may write (never one that exists).
@@ -20,7 +21,7 @@ import sys
 from kerascnn import __version__
 from kerascnn.cli.models import add_compare, add_list, add_port, add_summary
 from kerascnn.cli.pictures import add_explain, add_show
-from kerascnn.cli.recipes import add_recipes, add_train, add_tune
+from kerascnn.cli.recipes import add_lr_find, add_recipes, add_train, add_tune
 from kerascnn.cli.trained import add_evaluate, add_export, add_predict
 
 __all__ = ["main", "build_parser"]
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_list(commands)
     add_train(commands)
     add_tune(commands)
+    add_lr_find(commands)
     add_recipes(commands)
     add_evaluate(commands)
     add_predict(commands)

@@ -5,7 +5,7 @@ what it names, calls the verb and prints."""
 
 from __future__ import annotations
 
-from kerascnn.cli.arguments import print_table, recipe_file
+from kerascnn.cli.arguments import check_new_plot, positive_int, print_table, recipe_file
 from kerascnn.cli.scripting import add_train_options, quiet_backend, recipe_overrides
 
 
@@ -107,4 +107,55 @@ def run_recipes(args) -> int:
     for recipe in shipped_recipes().values():
         table.add_row(recipe.name, recipe.network, recipe.dataset, recipe.reported)
     print_table(table)
+    return 0
+
+
+def add_lr_find(commands) -> None:
+    finder = commands.add_parser(
+        "lr-find",
+        help="sweep a recipe's learning rate (the range test) and suggest one",
+        description="The learning-rate range test (Smith 2017): about a hundred training steps "
+        "of the recipe's model and data while the rate grows exponentially, the loss of each "
+        "step, and a suggested rate (a tenth of the one with the lowest loss) printed as the "
+        "--set to train with. Writes no run directory; --out draws loss against rate.",
+    )
+    finder.add_argument("recipe", metavar="RECIPE", help="a recipe file, or a shipped recipe's name")
+    finder.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key, e.g. --set data.batch_size=64 (repeatable)",
+    )
+    finder.add_argument("--steps", type=positive_int, default=100, help="steps (default 100)")
+    finder.add_argument("--start", type=float, default=1e-7, help="first rate (default 1e-7)")
+    finder.add_argument("--end", type=float, default=10.0, help="last rate (default 10)")
+    finder.add_argument("--out", metavar="FILE.png", help="the plot (never overwritten)")
+    finder.add_argument("--quiet", action="store_true", help="no progress bar")
+    finder.set_defaults(run=run_lr_find)
+
+
+def run_lr_find(args) -> int:
+    recipe = recipe_file(args, args.overrides)  # every recipe error before the data loads
+    if args.out is not None:
+        check_new_plot(args.out, "--out")
+    quiet_backend()
+    import kerascnn
+
+    found = kerascnn.lr_find(
+        recipe,
+        start=args.start,
+        end=args.end,
+        steps=args.steps,
+        out=args.out,
+        verbose=0 if args.quiet else "auto",
+    )
+    print(
+        f"lr-find: {len(found.rates)} steps from {found.rates[0]:.3g} to {found.rates[-1]:.3g}; "
+        f"lowest loss at {found.lowest:.3g}, steepest fall at {found.steepest:.3g}"
+    )
+    if found.plot is not None:
+        print(f"saved {found.plot}")
+    print(f"suggested: --set {found.override()}")
     return 0

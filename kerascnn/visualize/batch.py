@@ -110,9 +110,9 @@ def show_batch(recipe, path: str | Path, *, count: int | None = None) -> ShownBa
     """
     from kerascnn.data import load_data
     from kerascnn.training.run import as_recipe
-    from kerascnn.visualize.explaining import _new_picture
+    from kerascnn.visualize.explaining import new_picture
 
-    path = _new_picture(path)
+    path = new_picture(path)
     if path.suffix.lower() != ".png":
         from kerascnn.config import ConfigError
 

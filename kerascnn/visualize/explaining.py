@@ -190,7 +190,7 @@ def show_filters(
     """A convolution's filters as a picture (default: the first convolution)."""
     from kerascnn.visualize.pictures import plot_filters
 
-    path = _new_picture(path)
+    path = new_picture(path)
     return plot_filters(
         as_trained(target, normalize or _normalization_for_filters(target)).model, path, layer=layer
     )
@@ -202,7 +202,7 @@ def show_features(
     """One image's strongest feature maps, stage by stage."""
     from kerascnn.visualize.pictures import plot_features
 
-    path = _new_picture(path)
+    path = new_picture(path)
     trained = as_trained(target, normalize)
     x, shown, files = read_images(trained, [image])
     if len(files) != 1:
@@ -220,7 +220,7 @@ def _normalization_for_filters(target):
     return "none" if isinstance(target, keras.Model) else None
 
 
-def _new_picture(path) -> Path:
+def new_picture(path) -> Path:
     from kerascnn.config import check_new_file, option
 
     path = Path(path)
