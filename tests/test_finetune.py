@@ -165,6 +165,12 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     # The run directory's recipe.yaml, data.json and model.keras: evaluate repeats the test.
     assert evaluate(tmp_path / "fine").accuracy == pytest.approx(result.metrics["test"]["accuracy"])
     assert json.loads((tmp_path / "fine" / "run.json").read_text())["status"] == "finished"
+    # Each model card says where its weights started: the run, then the phase before.
+    card = (tmp_path / "fine" / "README.md").read_text()
+    assert f"Started from: {start.run_dir / 'model.keras'}." in card and "Terms of" not in card
+    assert "| phase 1-head, best epoch |" in card and "| phase 2-top, best epoch |" in card
+    second = (tmp_path / "fine" / "2-top" / "README.md").read_text()
+    assert f"Started from: {tmp_path / 'fine' / '1-head' / 'model.keras'}." in second
     assert lines[-2].endswith(
         "test accuracy after each: 1-head "
         f"{result.metrics['phases'][0]['test']['accuracy']:.4f}; 2-top "

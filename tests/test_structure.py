@@ -126,6 +126,7 @@ RUN_FILES = {
     "tune.json",
     "results.csv",
     "best_recipe.yaml",
+    "README.md",
 }
 
 

@@ -290,6 +290,8 @@ def test_a_fine_tuning_recipe_from_a_timm_file_and_evaluate_feeds_it_as_the_weig
     }
     result = train(load_recipe(doc, name="fine"), verbose=0, log=lambda *a: None)
     assert [p["phase"] for p in result.metrics["phases"]] == ["1-head", "2-top"]
+    card = (tmp_path / "fine" / "README.md").read_text()  # the model card names the weights' terms
+    assert f"Started from: timm's {weights}" in card and "Terms of the starting weights: " in card
     facts = json.loads((tmp_path / "fine" / "data.json").read_text())
     assert facts["mean"] == [127.5] * 3 and facts["std"] == [127.5] * 3
     # and fed as the weights expect where [data] does not say: the shorter side to 32 / 0.9, the

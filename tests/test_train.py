@@ -161,6 +161,13 @@ def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
     assert all(0 <= float(row["data_wait"]) <= 1 for row in history(run))
     assert {"images_per_second", "data_wait"} <= set(result.metrics["final"])
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    # The model card (kerascnn.runs.card): what, on what, the results, how to feed it, again.
+    card = (run / "README.md").read_text()
+    assert card.startswith(f"# {r.name}\n") and "Started from: random initialization." in card
+    assert f"| test (best weights) | {result.metrics['test']['accuracy']:.4f} |" in card
+    pre = json.loads((run / "data.json").read_text())
+    assert f"mean ({', '.join(f'{m:g}' for m in pre['mean'])})" in card
+    assert f"kerascnn train {run / 'recipe.yaml'} --output " in card
     # The saved recipe reloads to the same run; the saved model reloads in safe mode.
     assert load_recipe(run / "recipe.yaml").fingerprint == r.fingerprint
     import kerascnn

@@ -13,6 +13,7 @@ runs/lenet5_digits/
   history.csv      one row per epoch; metrics.json: best/final/test metrics, time, images/s
   logs/            TensorBoard
   curves.png       loss and accuracy, training vs validation
+  README.md        the model card: trained on what, results, how to feed it, how to reproduce it
 ```
 
 Rules: a directory holding an unfinished run of the same recipe (same fingerprint) is resumed; one
@@ -61,6 +62,7 @@ class RunDir:
     METRICS = "metrics.json"
     CURVES = "curves.png"
     LOGS = "logs"  # TensorBoard
+    CARD = "README.md"  # the model card (kerascnn.runs.card)
     LOCK = LOCK
     # A search's directory.
     SEARCH_STATE = "tune.json"  # the search's fingerprint and status
@@ -85,6 +87,7 @@ class RunDir:
     metrics = property(lambda self: self.path / self.METRICS)
     curves = property(lambda self: self.path / self.CURVES)
     logs = property(lambda self: self.path / self.LOGS)
+    card = property(lambda self: self.path / self.CARD)
     search_state = property(lambda self: self.path / self.SEARCH_STATE)
     tuner = property(lambda self: self.path / self.TUNER)
     results = property(lambda self: self.path / self.RESULTS)

@@ -24,6 +24,7 @@ import keras
 from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe
 from kerascnn.runs import rundir
+from kerascnn.runs.card import write_card
 from kerascnn.runs.feeding import Feeding
 from kerascnn.runs.rundir import RunDir
 from kerascnn.training import checkpoints, devices
@@ -62,11 +63,14 @@ def fit_recipe(
     verbose: int | str = "auto",
     log=print,
     normalization=None,
+    start: tuple[str, str | None] | None = None,
 ) -> RunResult:
     """Run a recipe without `[finetune]` (or one fine-tuning phase's recipe) with one `model.fit`;
     `kerascnn.training.train` is the entry that also runs `[finetune]` recipes. The arguments are
     `train`'s; `normalization` is a `Preprocessing` to normalize the images as, instead of the
-    recipe's `normalize` (a fine-tuning phase: as the pretrained network expects them)."""
+    recipe's `normalize` (a fine-tuning phase: as the pretrained network expects them); `start`:
+    where the weights started from and their terms, in words, for the run's model card (None:
+    random initialization)."""
     if recipe.finetune is not None and recipe.phase is None:
         raise ValueError("a recipe with [finetune] runs its phases: kerascnn.training.train(recipe).")
     if model is not None:
@@ -98,7 +102,7 @@ def fit_recipe(
         keras.mixed_precision.set_global_policy(precision)
         try:
             with checkpoints.stop_on_sigterm():
-                return _run(recipe, model, path, resume, precision, verbose, log, normalization)
+                return _run(recipe, model, path, resume, precision, verbose, log, normalization, start)
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the backup holds every finished epoch
             if RunDir(path).state.exists():
                 rundir.update_state(path, status="interrupted")
@@ -129,7 +133,15 @@ def _unwritable(error: OSError, path: Path) -> Exception:
 
 
 def _run(
-    recipe: Recipe, builder, path: Path, resume: bool, precision: str, verbose, log, normalization
+    recipe: Recipe,
+    builder,
+    path: Path,
+    resume: bool,
+    precision: str,
+    verbose,
+    log,
+    normalization,
+    start=None,
 ) -> RunResult:
     from kerascnn.data import load_data
 
@@ -231,7 +243,10 @@ def _run(
     seconds = time.perf_counter() - started
     trained_epochs = t.epochs - start_epoch
 
-    return _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log)
+    result = _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log)
+    start, terms = start or (None, None)
+    write_card(path, start=start, start_terms=terms)  # after run.json says "finished"
+    return result
 
 
 def tensorboard_available() -> bool:

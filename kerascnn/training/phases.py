@@ -31,6 +31,7 @@ from kerascnn.config import ConfigError
 from kerascnn.config.limits import read_json
 from kerascnn.recipe import Recipe
 from kerascnn.runs import rundir
+from kerascnn.runs.card import write_card
 from kerascnn.runs.rundir import RunDir
 
 
@@ -67,7 +68,7 @@ def run_phases(recipe: Recipe, *, restart: bool = False, verbose="auto", log=pri
             results.append(result)
             previous = result.model_path
         try:
-            return _combine(recipe, parent, results, log)
+            return _combine(recipe, parent, results, log, start)
         except OSError as e:  # a full disk: every phase is kept
             raise rundir.unwritable(
                 e, parent, resume=("every phase is kept; free some space and run the same command again")
@@ -92,7 +93,15 @@ def _train_phase(sub: Recipe, index: int, start: Start, previous: Path | None, v
             )
         return start.set_trainable(model, phase, index)
 
-    return fit_recipe(sub, model=build, verbose=verbose, log=log, normalization=start.normalization)
+    begins = (start.describe(), start.terms()) if previous is None else (f"{previous}", None)
+    return fit_recipe(
+        sub,
+        model=build,
+        verbose=verbose,
+        log=log,
+        normalization=start.normalization,
+        start=begins,
+    )
 
 
 class Start:
@@ -188,6 +197,19 @@ class Start:
         if "interpolation" not in given:
             changes["interpolation"] = pretrained.interpolation
         return dataclasses.replace(self.recipe, data=dataclasses.replace(d, **changes))
+
+    def terms(self) -> str | None:
+        """The terms of published starting weights, in words (None for the user's own)."""
+        from kerascnn.runs.card import TERMS
+
+        if self.timm is not None:
+            hub_id = self.timm[1].pretrained.hub_id if self.timm[1].pretrained else None
+            if hub_id and hub_id.startswith("timm/"):
+                return TERMS["hub"].format(id=hub_id)
+            return "those of the weights file's publisher (see where it was downloaded)"
+        if self.recipe.finetune.application is not None:
+            return TERMS["application"]
+        return None
 
     def describe(self) -> str:
         f = self.recipe.finetune
@@ -354,7 +376,7 @@ def _load(path: Path):
     return load_model(path)
 
 
-def _combine(recipe: Recipe, parent: Path, results, log):
+def _combine(recipe: Recipe, parent: Path, results, log, start: Start):
     """The fine-tuning run's own files from its phases'."""
     from kerascnn.training.fit import RunResult, plot_curves
 
@@ -391,6 +413,7 @@ def _combine(recipe: Recipe, parent: Path, results, log):
     rundir.update_state(
         parent, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"), epochs=len(rows)
     )
+    write_card(parent, start=start.describe(), start_terms=start.terms())
     log(f"finetune done: {len(rows)} epochs in {len(phases)} phases; {_accuracies(phases)}")
     log(f"  saved {RunDir(parent).model}, metrics.json, history.csv, curves.png")
     return RunResult(run_dir=parent, metrics=metrics, model_path=RunDir(parent).model)
