@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 
 
-def test_the_sweep_suggests_a_rate_the_quickstart_learns_at_and_writes_no_run(
-    tmp_path, monkeypatch, capsys
-):
-    from kerascnn.cli import main
-    from kerascnn.recipe import load_recipe
-    from kerascnn.recipe.shipped import find_recipe
-    from kerascnn.training import lr_find, train
+def test_the_sweep_s_rates_grow_exponentially_and_it_writes_no_run(tmp_path, monkeypatch):
+    from kerascnn.training import lr_find
 
     monkeypatch.chdir(tmp_path)
     found = lr_find("lenet5_digits", out="sweep.png")
@@ -29,16 +24,28 @@ def test_the_sweep_suggests_a_rate_the_quickstart_learns_at_and_writes_no_run(
     assert 1e-5 < found.suggestion < 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.png"]  # no run directory
 
-    recipe = load_recipe(find_recipe("lenet5_digits"), [found.override(), "train.epochs=3"])
-    result = train(recipe, verbose=0, log=lambda *a: None)
-    losses = [float(r["loss"]) for r in _history(result.run_dir)]
-    assert len(losses) == 3 and losses[0] > losses[1] > losses[2], losses
 
-    assert main(["lr-find", "lenet5_digits", "--steps", "30", "--quiet"]) == 0
+@pytest.mark.slow
+def test_the_quickstart_learns_at_the_suggested_rate(tmp_path, monkeypatch, capsys):
+    """End to end: the command line's suggestion, then a 3-epoch run at it."""
+    from kerascnn.cli import main
+    from kerascnn.recipe import load_recipe
+    from kerascnn.recipe.shipped import find_recipe
+    from kerascnn.training import train
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["lr-find", "lenet5_digits", "--quiet"]) == 0
     said = capsys.readouterr().out.splitlines()
     assert said[0].startswith("lr-find: ") and " steps from 1e-07 to " in said[0]  # or fewer: it
     # stops where the loss passes four times its lowest
     assert said[-1].startswith("suggested: --set train.learning_rate=")
+    override = said[-1].removeprefix("suggested: --set ")
+    assert list(tmp_path.iterdir()) == []  # the sweep wrote nothing
+
+    recipe = load_recipe(find_recipe("lenet5_digits"), [override, "train.epochs=3"])
+    result = train(recipe, verbose=0, log=lambda *a: None)
+    losses = [float(r["loss"]) for r in _history(result.run_dir)]
+    assert len(losses) == 3 and losses[0] > losses[1] > losses[2], losses
 
 
 def test_each_step_s_loss_is_recovered_from_keras_running_mean():
