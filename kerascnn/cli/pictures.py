@@ -12,7 +12,7 @@ from kerascnn.cli.arguments import (
     require_images,
     require_targets,
 )
-from kerascnn.cli.scripting import quiet_backend
+from kerascnn.cli.scripting import add_set_option, quiet_backend
 from kerascnn.runs.trained import NORMALIZATIONS
 
 
@@ -158,14 +158,7 @@ def add_show(commands) -> None:
     batch.add_argument(
         "--count", type=positive_int, metavar="N", help="the first N images (default: up to 64)"
     )
-    batch.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe key, e.g. --set data.augment.randaugment=2 (repeatable)",
-    )
+    add_set_option(batch, example="data.augment.randaugment=2")
     batch.set_defaults(run=run_show)
 
 

@@ -6,7 +6,7 @@ what it names, calls the verb and prints."""
 from __future__ import annotations
 
 from kerascnn.cli.arguments import check_new_plot, positive_int, print_table, recipe_file
-from kerascnn.cli.scripting import add_train_options, quiet_backend, recipe_overrides
+from kerascnn.cli.scripting import add_set_option, add_train_options, quiet_backend, recipe_overrides
 
 
 def add_train(commands) -> None:
@@ -120,14 +120,7 @@ def add_lr_find(commands) -> None:
         "--set to train with. Writes no run directory; --out draws loss against rate.",
     )
     finder.add_argument("recipe", metavar="RECIPE", help="a recipe file, or a shipped recipe's name")
-    finder.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe key, e.g. --set data.batch_size=64 (repeatable)",
-    )
+    add_set_option(finder, example="data.batch_size=64")
     finder.add_argument("--steps", type=positive_int, default=100, help="steps (default 100)")
     finder.add_argument("--start", type=float, default=1e-7, help="first rate (default 1e-7)")
     finder.add_argument("--end", type=float, default=10.0, help="last rate (default 10)")

@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-__all__ = ["add_train_options", "recipe_overrides", "run_script", "quiet_backend"]
+__all__ = ["add_train_options", "add_set_option", "recipe_overrides", "run_script", "quiet_backend"]
 
 
 def add_train_options(
@@ -20,6 +20,14 @@ def add_train_options(
 ) -> None:
     """--set, --output, --restart, --quiet: the options of `kerascnn train`, `kerascnn tune` and
     of recipe scripts (the help texts say what --output and --restart mean for each)."""
+    add_set_option(parser, example=example)
+    parser.add_argument("--output", metavar="DIR", help=output)
+    parser.add_argument("--restart", action="store_true", help=restart)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_set_option(parser: argparse.ArgumentParser, *, example: str) -> None:
+    """--set KEY=VALUE (repeatable), into `args.overrides`: every command that takes a recipe."""
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -28,9 +36,6 @@ def add_train_options(
         metavar="KEY=VALUE",
         help=f"override a recipe key, e.g. --set {example} (repeatable)",
     )
-    parser.add_argument("--output", metavar="DIR", help=output)
-    parser.add_argument("--restart", action="store_true", help=restart)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def recipe_overrides(args) -> list[str]:

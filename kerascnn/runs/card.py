@@ -43,7 +43,7 @@ def card_text(run_dir, *, start: str | None = None, start_terms: str | None = No
     details = feeding.details
     name = state.get("recipe") or Path(run_dir).name
     sizes = details.get("sizes") or {}
-    classes = feeding.names(int(details.get("classes") or 0)) if details.get("classes") else []
+    classes = feeding.names(int(details.get("classes") or 0))
     lines = [f"# {name}", ""]
     lines += [
         f"A convolutional network trained with kerascnn {state.get('kerascnn', kerascnn.__version__)}"

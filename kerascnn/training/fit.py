@@ -158,7 +158,7 @@ def _run(
         rundir.check_architecture(path, model, resume=resume)
         outputs = len(model.outputs)
         check_outputs(model, t, lambda message: recipe.error(("train", "aux_loss_weights"), message))
-        steps = data.steps_per_epoch or _count_batches(data.train)
+        steps = epoch_steps(data)
         compile_model(model, recipe, steps)
     train_ds, val_ds, test_ds = (repeat_labels(ds, outputs) for ds in (data.train, data.val, data.test))
     with strategy.scope():
@@ -459,5 +459,8 @@ def _monitor(model, *, has_val: bool) -> str:
     return "val_loss" if has_val else "loss"
 
 
-def _count_batches(ds) -> int:
-    return len(ds) if hasattr(ds, "steps") else sum(1 for _ in ds)
+def epoch_steps(data) -> int:
+    """Training batches in an epoch of `load_data`'s result: counted by the grain path without
+    making them; a tf.data dataset is iterated once."""
+    ds = data.train
+    return data.steps_per_epoch or (len(ds) if hasattr(ds, "steps") else sum(1 for _ in ds))

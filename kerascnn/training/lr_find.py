@@ -98,7 +98,7 @@ def lr_find(
     from kerascnn.data import load_data
     from kerascnn.data.feed import for_keras
     from kerascnn.training.compile import compile_model, progress
-    from kerascnn.training.fit import build_model, check_spec
+    from kerascnn.training.fit import build_model, check_spec, epoch_steps
     from kerascnn.training.run import as_recipe
 
     if not (0 < start < end) or steps < 10:
@@ -130,7 +130,7 @@ def lr_find(
         from kerascnn.zoo import drop_side_outputs
 
         model = drop_side_outputs(model)
-    per_epoch = data.steps_per_epoch or sum(1 for _ in data.train)
+    per_epoch = epoch_steps(data)
     compile_model(model, recipe, per_epoch)
     rates = start * (end / start) ** (np.arange(steps) / (steps - 1))
     sweep = _Sweep(rates)

@@ -105,7 +105,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         from kerascnn.training.compile import check_outputs, compile_model
-        from kerascnn.training.fit import build_model
+        from kerascnn.training.fit import build_model, epoch_steps
 
         if self.declaring:
             self.values(hp)
@@ -119,7 +119,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
                 f"the model cannot be built: {first_line(e)}"
             ) from None
         check_outputs(model, recipe.train, keras_tuner.errors.FailedTrialError)
-        compile_model(model, recipe, data.steps_per_epoch or sum(1 for _ in data.train))
+        compile_model(model, recipe, epoch_steps(data))
         return model
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
