@@ -79,11 +79,13 @@ _EXPORTS = {
     # The verbs: a recipe in, a result out.
     "train": "kerascnn.training",
     "lr_find": "kerascnn.training",
+    "show_batch": "kerascnn.training",
     "tune": "kerascnn.tuning.search",
     "evaluate": "kerascnn.inference",
     "predict": "kerascnn.inference",
     "export": "kerascnn.inference.exporting",
     "explain": "kerascnn.visualize",
+    "write_report": "kerascnn.report",
 }
 # The documented modules (docs/api.md is generated from their `__all__`), in the reading order of
 # the package: the model side, then what trains, tunes, evaluates and explains, then the rest.
@@ -103,6 +105,7 @@ PUBLIC_MODULES = (
     "kerascnn.inference",
     "kerascnn.inference.exporting",
     "kerascnn.visualize",
+    "kerascnn.report",
     "kerascnn.runs",
     "kerascnn.cli.scripting",
     "kerascnn.layers",

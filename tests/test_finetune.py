@@ -171,7 +171,14 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     assert "| phase 1-head, best epoch |" in card and "| phase 2-top, best epoch |" in card
     second = (tmp_path / "fine" / "2-top" / "README.md").read_text()
     assert f"Started from: {tmp_path / 'fine' / '1-head' / 'model.keras'}." in second
-    assert lines[-2].endswith(
+    assert lines[-1] == f"  report {tmp_path / 'fine' / 'report.html'}"
+    # The fine-tuning run's page links each phase's own page.
+    page = (tmp_path / "fine" / "report.html").read_text()
+    for phase in ("1-head", "2-top"):
+        assert f'href="{phase}/report.html"' in page
+        assert (tmp_path / "fine" / phase / "report.html").is_file()
+        assert (tmp_path / "fine" / phase / "batch.png").is_file()
+    assert lines[-3].endswith(
         "test accuracy after each: 1-head "
         f"{result.metrics['phases'][0]['test']['accuracy']:.4f}; 2-top "
         f"{result.metrics['test']['accuracy']:.4f}"
@@ -200,13 +207,15 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     )
     again = train(untested, restart=True, verbose=0, log=lines.append)
     assert again.run_dir == tmp_path / "fine-2"
-    assert "test" not in again.metrics and "nan" not in lines[-2]
+    assert "test" not in again.metrics and "nan" not in lines[-3]
     best = [p["best"]["val_accuracy"] for p in again.metrics["phases"]]
-    assert lines[-2].endswith(
+    assert lines[-3].endswith(
         f"the data has no test split; validation accuracy at each phase's "
         f"best epoch: 1-head {best[0]:.4f}; 2-top {best[1]:.4f} (every "
         f"epoch in history.csv)"
     )
+    # Its page: the validation split's results, said as such.
+    assert "Confusion matrix (val split" in (tmp_path / "fine-2" / "report.html").read_text()
 
 
 @pytest.mark.parametrize(

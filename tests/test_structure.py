@@ -127,6 +127,8 @@ RUN_FILES = {
     "results.csv",
     "best_recipe.yaml",
     "README.md",
+    "batch.png",
+    "report.html",
 }
 
 

@@ -80,6 +80,15 @@ def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
     assert len({r["train.learning_rate"] for r in rows}) == 3  # sampled, not repeated
     scores = [float(r["objective"]) for r in rows]
     assert scores == sorted(scores, reverse=True)  # best first
+    # The search's page: every trial, the best first, and the best trial named.
+    from test_report import read_page
+
+    page = read_page(result.directory / "report.html")
+    table = page.tables["trial-table"]
+    assert [row[0]["text"] for row in table[1:]] == [r["trial"] for r in rows]
+    assert [float(row[-2]["text"]) for row in table[1:]] == pytest.approx(scores, abs=1e-4)
+    text = (result.directory / "report.html").read_text()
+    assert f"Trial {rows[0]['trial']}: " in text and "best_recipe.yaml" in text
     best = load_recipe(result.best_recipe)
     assert best.tune is None and best.name == "search_best"
     assert best.train.learning_rate == pytest.approx(float(rows[0]["train.learning_rate"]))

@@ -1,7 +1,7 @@
 """The `kerascnn` command. Thin: parses arguments, calls the API, prints.
 
 One module per group of commands (`recipes`: train, tune, lr-find, recipes; `models`: list,
-summary, compare, port; `trained`: evaluate, predict, export; `pictures`: explain, show), each
+summary, compare, port; `trained`: evaluate, predict, export, report; `pictures`: explain, show), each
 command an `add_<name>`
 that declares its arguments and a `run_<name>` that checks what they name and calls the verb;
 `arguments` holds what they share: the model argument, the checks before Keras loads, the files a
@@ -22,7 +22,7 @@ from kerascnn import __version__
 from kerascnn.cli.models import add_compare, add_list, add_port, add_summary
 from kerascnn.cli.pictures import add_explain, add_show
 from kerascnn.cli.recipes import add_lr_find, add_recipes, add_train, add_tune
-from kerascnn.cli.trained import add_evaluate, add_export, add_predict
+from kerascnn.cli.trained import add_evaluate, add_export, add_predict, add_report
 
 __all__ = ["main", "build_parser"]
 
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare(commands)
     add_port(commands)
     add_export(commands)
+    add_report(commands)
     add_explain(commands)
     add_show(commands)
     return parser

@@ -184,7 +184,7 @@ def run_show_batch(args) -> int:
     recipe = recipe_file(args, args.overrides)  # every recipe error before the data loads
     check_new_plot(args.out, "--out")
     quiet_backend()
-    from kerascnn.visualize import show_batch
+    from kerascnn.training import show_batch
 
     shown = show_batch(recipe, args.out, count=args.count)
     print(f"saved {shown.path}: {len(shown.labels)} images; {shown.normalization}")

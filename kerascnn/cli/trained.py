@@ -1,4 +1,4 @@
-"""The commands over trained models: `kerascnn evaluate`, `predict`, `export`.
+"""The commands over trained models: `kerascnn evaluate`, `predict`, `export`, `report`.
 
 Each command is two functions: `add_<command>` declares its arguments, `run_<command>` checks
 what it names, calls the verb and prints."""
@@ -274,4 +274,48 @@ def run_export(args) -> int:
         f"{done.max_difference:.2g} on {done.checked} {done.inputs} (allowed {done.tolerance:g}); "
         f"how to feed it: {done.path.parent / (done.path.name + '.preprocessing.json')}"
     )
+    return 0
+
+
+def add_report(commands) -> None:
+    report = commands.add_parser(
+        "report",
+        help="a run's page (report.html): data, curves, confusion matrix, mistakes with Grad-CAM; "
+        "several runs compared on one page",
+        description="Write RUN/report.html again for a run, a fine-tuning run or a search (every "
+        "run writes it when it ends): the recipe, the data, the learning curves, the "
+        "test metrics, the confusion matrix and per-class precision/recall/F1, the most "
+        "confused pairs, the most confident mistakes with their Grad-CAM, a training "
+        "batch as the network receives it, throughput and the environment; a search's "
+        "page shows its trials. With several runs: one page comparing them (curves "
+        "overlaid, metrics side by side), written to --out. One self-contained file: "
+        "open it in a browser, nothing is fetched.",
+    )
+    report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a run or search directory")
+    report.add_argument(
+        "--out",
+        metavar="FILE.html",
+        help="the comparison page of several runs (default compare.html); never written over a "
+        "file kerascnn did not write",
+    )
+    report.set_defaults(run=run_report)
+
+
+def run_report(args) -> int:
+    from kerascnn.config.errors import ConfigError
+    from kerascnn.report.facts import kind_of
+
+    for run in args.runs:
+        kind_of(run)  # a folder that is no run nor search: said before the backend loads
+    if len(args.runs) == 1 and args.out is not None:
+        raise ConfigError(
+            "--out names the page comparing several runs; one run's page is its report.html."
+        )
+    quiet_backend()
+    from kerascnn.report import compare_runs, write_report
+
+    if len(args.runs) == 1:
+        print(f"report {write_report(args.runs[0])}")
+    else:
+        print(f"report {compare_runs(args.runs, args.out or 'compare.html')}")
     return 0

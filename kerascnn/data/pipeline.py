@@ -178,6 +178,7 @@ class Data:
             "sizes": self.sizes,
             "classes": self.classes,
             "class_names": self.class_names,
+            **({"train_counts": list(self.train_counts)} if self.train_counts else {}),
             **self.preprocessing.to_dict(),
         }
 

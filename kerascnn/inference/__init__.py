@@ -7,7 +7,7 @@ class names), so evaluation and prediction repeat exactly what validation did du
 normalization must be named (`normalize="unit"`, "imagenet", "caffe", "tf" or "none").
 """
 
-from kerascnn.inference.evaluation import Evaluation, evaluate, plot_confusion
+from kerascnn.inference.evaluation import Evaluation, Mistake, evaluate, plot_confusion
 from kerascnn.inference.prediction import Prediction, predict
 from kerascnn.inference.views import CROPS
 from kerascnn.runs.trained import (
@@ -22,6 +22,7 @@ from kerascnn.runs.trained import (
 __all__ = [
     "Trained",
     "Evaluation",
+    "Mistake",
     "Prediction",
     "load_trained",
     "trained_model",

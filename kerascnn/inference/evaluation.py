@@ -5,6 +5,7 @@ GoogLeNet's way), under the papers' test protocols (`crops`, `scales`: see `kera
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,19 @@ from kerascnn.config import ConfigError
 from kerascnn.inference.datasets import labelled_images
 from kerascnn.inference.views import load_sizes, views
 from kerascnn.runs.trained import Trained, check_policy, load_trained
+
+
+@dataclass
+class Mistake:
+    """A wrong prediction: the image's place in the split's order, its true and predicted class
+    (indices), the predicted class's probability, and the image as the network saw it (0-255,
+    cropped, before normalization: `Trained.preprocessing.normalize` makes the network's input)."""
+
+    index: int
+    true: int
+    predicted: int
+    confidence: float
+    image: np.ndarray
 
 
 @dataclass
@@ -35,6 +49,7 @@ class Evaluation:
     model: str = ""
     protocol: dict = field(default_factory=lambda: {"crops": 1, "scales": None})
     members: list[Evaluation] = field(default_factory=list)
+    mistakes: list[Mistake] = field(default_factory=list)  # the most confident wrong predictions
 
     def to_dict(self) -> dict:
         out = {
@@ -65,6 +80,7 @@ def evaluate(
     bad_images: str = "error",
     crops: int = 1,
     scales=None,
+    mistakes: int = 0,
 ) -> Evaluation:
     """Accuracy, top-5 accuracy, loss, per-class accuracy and confusion matrix of a trained model,
     or of an ensemble of them.
@@ -85,6 +101,9 @@ def evaluate(
         scales: the sizes each image's shorter side is brought to before cropping, e.g.
             `[256, 288, 320]` (VGG's multi-scale test); the softmax is averaged over scales too.
             Default: the run's own load size.
+        mistakes: keep this many of the most confident wrong predictions, with their images
+            (`Evaluation.mistakes`, most confident first; ties: the earlier image first). One
+            model, one view.
 
     Returns:
         An `Evaluation`: images evaluated, loss, accuracy, top-5 accuracy (more than 5 classes),
@@ -100,6 +119,8 @@ def evaluate(
         raise ConfigError("an ensemble needs at least one model. Received: an empty list.")
     members = [t if isinstance(t, Trained) else load_trained(t, normalize=normalize) for t in targets]
     first = members[0]
+    if mistakes and (ensemble or crops != 1 or scales is not None):
+        raise ConfigError("mistakes are kept for one model and one view (crops=1, no scales).")
     for other in members[1:]:
         _check_member(first, other)
     scales = None if scales is None else list(scales)
@@ -107,13 +128,17 @@ def evaluate(
     crop = first.preprocessing.input_shape[:2]
     sums = [0.0] * len(members)
     labels = None
+    kept = []  # a heap of the most confident wrong predictions
     for size in sizes:
         dataset, what, skipped = labelled_images(first, data, split, batch_size, bad_images, size)
-        found, ys = [[] for _ in members], []
+        found, ys, seen = [[] for _ in members], [], 0
         for x, y in dataset.as_numpy_iterator():
             ys.append(np.asarray(y))
             for k, member in enumerate(members):
                 found[k].append(sum(_probabilities(member, view) for view in views(x, crop, crops)))
+            if mistakes:
+                _keep_mistakes(kept, mistakes, found[0][-1], ys[-1], views(x, crop, 1)[0], seen)
+            seen += len(ys[-1])
         if not ys:
             raise ConfigError(f"{what} holds no images.")
         y = np.concatenate(ys).astype(int)
@@ -139,6 +164,7 @@ def evaluate(
         for s, m in zip(sums, members)
     ]
     if not ensemble:
+        scored[0].mistakes = [m for _, _, m in sorted(kept, key=lambda e: (-e[0], -e[1]))]
         return scored[0]
     average = sum(s / views_per_image for s in sums) / len(members)
     result = _score(
@@ -152,6 +178,24 @@ def evaluate(
     )
     result.members = scored
     return result
+
+
+def _keep_mistakes(kept: list, limit: int, p: np.ndarray, y: np.ndarray, images, start: int):
+    """Push a batch's wrong predictions into `kept` (a min-heap on (confidence, -index)), at most
+    `limit`: the most confident stay."""
+    predicted = p.argmax(1)
+    for i in np.flatnonzero(predicted != y):
+        confidence = float(p[i, predicted[i]])
+        entry = (confidence, -(start + int(i)))
+        if len(kept) >= limit and entry <= kept[0][:2]:
+            continue
+        image = np.clip(np.rint(images[i]), 0, 255).astype(np.uint8)
+        mistake = Mistake(start + int(i), int(y[i]), int(predicted[i]), confidence, image)
+        item = (*entry, mistake)
+        if len(kept) < limit:
+            heapq.heappush(kept, item)
+        else:
+            heapq.heapreplace(kept, item)
 
 
 def _probabilities(member: Trained, images: np.ndarray) -> np.ndarray:

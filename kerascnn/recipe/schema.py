@@ -436,10 +436,14 @@ class OutputSection:
         dir: the run directory (default `runs/<recipe name>`, relative to where the command runs;
             `--output` on the command line).
         tensorboard: write TensorBoard logs to `<dir>/logs`.
+        report: write `<dir>/report.html` when the run ends (`kerascnn.report`: it evaluates
+            the model on the test split once more, with Grad-CAM on its worst mistakes);
+            `kerascnn report DIR` writes it any time.
     """
 
     dir: str | None = None
     tensorboard: bool = True
+    report: bool = True
 
 
 SECTIONS = {

@@ -12,7 +12,7 @@ from pathlib import Path
 from kerascnn.config.limits import read_json
 from kerascnn.runs.rundir import RunDir, write_atomic
 
-__all__ = ["write_card", "card_text"]
+__all__ = ["write_card", "card_text", "feeding_text"]
 
 # Where published weights' terms are stated (kerascnn does not restate a licence it cannot check).
 TERMS = {
@@ -65,7 +65,7 @@ def card_text(run_dir, *, start: str | None = None, start_terms: str | None = No
     if start_terms:
         lines += ["", f"Terms of the starting weights: {start_terms}."]
     lines += ["", "## Results", ""] + _results(metrics)
-    lines += ["", "## How to feed it", "", _feeding_text(pre)]
+    lines += ["", "## How to feed it", "", feeding_text(pre)]
     lines += [
         "",
         f"`kerascnn predict {run_dir} IMAGE ...` and `kerascnn evaluate {run_dir}` read this from "
@@ -112,7 +112,7 @@ def _results(metrics: dict) -> list[str]:
 _METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
 
 
-def _feeding_text(pre) -> str:
+def feeding_text(pre) -> str:
     h, w, c = pre.input_shape
     resize = {
         "stretch": f"resized to {pre.load_size[0]}x{pre.load_size[1]}",

@@ -13,6 +13,8 @@ runs/lenet5_digits/
   history.csv      one row per epoch; metrics.json: best/final/test metrics, time, images/s
   logs/            TensorBoard
   curves.png       loss and accuracy, training vs validation
+  batch.png        the first training batch as the network receives it (augmented, denormalized)
+  report.html      the run on one page (`kerascnn.report`): data, curves, test results, mistakes
   README.md        the model card: trained on what, results, how to feed it, how to reproduce it
 ```
 
@@ -63,6 +65,8 @@ class RunDir:
     CURVES = "curves.png"
     LOGS = "logs"  # TensorBoard
     CARD = "README.md"  # the model card (kerascnn.runs.card)
+    BATCH = "batch.png"  # the first training batch as the network receives it
+    REPORT = "report.html"  # the run's (or the search's) page (kerascnn.report)
     LOCK = LOCK
     # A search's directory.
     SEARCH_STATE = "tune.json"  # the search's fingerprint and status
@@ -88,6 +92,8 @@ class RunDir:
     curves = property(lambda self: self.path / self.CURVES)
     logs = property(lambda self: self.path / self.LOGS)
     card = property(lambda self: self.path / self.CARD)
+    batch = property(lambda self: self.path / self.BATCH)
+    report = property(lambda self: self.path / self.REPORT)
     search_state = property(lambda self: self.path / self.SEARCH_STATE)
     tuner = property(lambda self: self.path / self.TUNER)
     results = property(lambda self: self.path / self.RESULTS)

@@ -105,6 +105,31 @@ def describe_device() -> str:
     return f"CPU ({os.cpu_count()} cores, {keras.backend.backend()})"
 
 
+def environment(precision: str, distribution: str) -> dict:
+    """What a run ran on, for run.json and its report: versions, backend, device, precision."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import numpy
+
+    backend = keras.backend.backend()
+    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend)
+    try:
+        backend_version = version(package)
+    except PackageNotFoundError:
+        backend_version = "?"
+    return {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": f"{backend} {backend_version}",
+        "numpy": numpy.__version__,
+        "platform": platform.platform(terse=True),
+        "device": describe_device(),
+        "precision": precision,
+        "distribution": distribution,
+    }
+
+
 class NoStrategy:
     num_replicas_in_sync = 1
 

@@ -23,6 +23,7 @@ import keras
 
 from kerascnn.config import ConfigError
 from kerascnn.recipe import Recipe
+from kerascnn.report import write_report
 from kerascnn.runs import rundir
 from kerascnn.runs.card import write_card
 from kerascnn.runs.feeding import Feeding
@@ -164,6 +165,11 @@ def _run(
     with strategy.scope():
         build_training_state(model, train_ds)
     RunDir(path).write_feeding(Feeding.from_dict(data.to_dict()))
+    rundir.update_state(path, environment=devices.environment(precision, strategy_name))
+    if not RunDir(path).batch.exists():  # what the network is fed, before it is fed it
+        from kerascnn.visualize.batch import draw_batch
+
+        draw_batch(data, RunDir(path).batch, name=recipe.name)
 
     monitor = _monitor(model, has_val=val_ds is not None)
     start_epoch, rows, best_so_far = (
@@ -246,6 +252,8 @@ def _run(
     result = _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log)
     start, terms = start or (None, None)
     write_card(path, start=start, start_terms=terms)  # after run.json says "finished"
+    if recipe.output.report:
+        log(f"  report {write_report(path)}")
     return result
 
 
@@ -417,6 +425,7 @@ def plot_curves(
     if not rows:
         return
     from matplotlib.figure import Figure  # no pyplot: leaves the backend alone
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [int(r["epoch"]) for r in rows]
     fig = Figure(figsize=(10, 4), dpi=110)
@@ -426,9 +435,11 @@ def plot_curves(
             k for k in rows[0] if k == metric or (k.endswith(f"_{metric}") and not k.startswith("val_"))
         ][:1]
         for key in keys:
-            ax.plot(epochs, [float(r[key]) for r in rows], label="training")
+            marker = "o" if len(rows) < 20 else None  # one epoch is a point, not a line
+            ax.plot(epochs, [float(r[key]) for r in rows], label="training", marker=marker, markersize=3)
             if f"val_{key}" in rows[0]:
-                ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], label="validation")
+                values = [float(r[f"val_{key}"]) for r in rows]
+                ax.plot(epochs, values, label="validation", marker=marker, markersize=3)
         for start, name in phases:
             ax.axvline(start + 0.5, color="grey", linestyle="--", linewidth=0.8)
             ax.annotate(
@@ -440,6 +451,7 @@ def plot_curves(
                 fontsize=8,
                 color="grey",
             )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

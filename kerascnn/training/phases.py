@@ -30,6 +30,7 @@ from pathlib import Path
 from kerascnn.config import ConfigError
 from kerascnn.config.limits import read_json
 from kerascnn.recipe import Recipe
+from kerascnn.report import write_report
 from kerascnn.runs import rundir
 from kerascnn.runs.card import write_card
 from kerascnn.runs.rundir import RunDir
@@ -416,6 +417,8 @@ def _combine(recipe: Recipe, parent: Path, results, log, start: Start):
     write_card(parent, start=start.describe(), start_terms=start.terms())
     log(f"finetune done: {len(rows)} epochs in {len(phases)} phases; {_accuracies(phases)}")
     log(f"  saved {RunDir(parent).model}, metrics.json, history.csv, curves.png")
+    if recipe.output.report:
+        log(f"  report {write_report(parent)}")
     return RunResult(run_dir=parent, metrics=metrics, model_path=RunDir(parent).model)
 
 

@@ -40,6 +40,7 @@ import keras_tuner
 from kerascnn.config import ConfigError, check_folder, first_line, option
 from kerascnn.config.limits import read_json
 from kerascnn.recipe import Recipe, with_values
+from kerascnn.report import write_report
 from kerascnn.runs import rundir
 from kerascnn.runs.rundir import RunDir
 from kerascnn.training.checkpoints import Terminated, stop_on_sigterm
@@ -317,9 +318,13 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
         STATE,
         status="finished" if completed else "failed",
         trials=len(rows),
+        objective=t.objective,
+        direction=direction,
         seconds=round(time.perf_counter() - started, 1),
     )
     log(format_results(rows, t.objective))
+    if recipe.output.report:
+        log(f"report {write_report(path)}")
     if not completed:
         raise SearchFailed(
             rows,

@@ -1,8 +1,8 @@
 """Seeing what a network learned: Grad-CAM, ZFNet's occlusion sensitivity, saliency and guided
 backpropagation as arrays (`gradcam`, `occlusion`, `saliency`) and as pictures over image files
 (`explain`), a layer's filters (`plot_filters`, AlexNet's Fig. 3) and each stage's strongest
-feature maps (`plot_features`), and a recipe's first training batch as the network receives it
-(`show_batch`).
+feature maps (`plot_features`), and a first training batch as the network receives it
+(`draw_batch`; a recipe's: `kerascnn.training.show_batch`).
 
 The arrays take network inputs (sized and normalized) and work on any Functional classification
 model: a run's, a zoo or spec network, one of your own. Grad-CAM's layer is found from the stage
@@ -10,7 +10,7 @@ structure (`target_layer`: the last stage's output, through concatenations), or 
 """
 
 from kerascnn.visualize.attribution import gradcam, saliency
-from kerascnn.visualize.batch import ShownBatch, show_batch
+from kerascnn.visualize.batch import ShownBatch, draw_batch
 from kerascnn.visualize.explaining import (
     METHODS,
     Explained,
@@ -35,7 +35,7 @@ __all__ = [
     "stage_features",
     "show_filters",
     "show_features",
-    "show_batch",
+    "draw_batch",
     "ShownBatch",
     "feature_stages",
     "target_layer",

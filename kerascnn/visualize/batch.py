@@ -1,5 +1,6 @@
 """One training batch as the network receives it (after augmentation), made back into pictures:
-`kerascnn show batch RECIPE`. The quickest check of how a recipe feeds its network (fastai's
+`kerascnn show batch RECIPE` (`kerascnn.training.show_batch`) and every run's `batch.png`. The
+quickest check of how a recipe feeds its network (fastai's
 `show_batch`, Ultralytics' `train_batch*.jpg`): a network fine-tuned on images normalized otherwise
 than its weights expect predicts nonsense, and the picture shows it at once.
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ShownBatch", "show_batch", "denormalize", "batch_picture", "first_batch"]
+__all__ = ["ShownBatch", "draw_batch", "denormalize", "batch_picture", "first_batch"]
 
 GAP = 4  # pixels between tiles
 CAPTION = 14  # the label strip under each tile
@@ -25,7 +26,7 @@ TITLE = 34  # the two title lines
 
 @dataclass
 class ShownBatch:
-    """What `show_batch` drew: the picture, and where each image's tile is in it.
+    """What `draw_batch` drew: the picture, and where each image's tile is in it.
 
     Attributes:
         path: the PNG written.
@@ -98,48 +99,27 @@ def batch_picture(images: np.ndarray, labels: list[str], title: str, *, columns:
     return canvas, boxes, scale
 
 
-def show_batch(recipe, path: str | Path, *, count: int | None = None) -> ShownBatch:
-    """Write `path` (PNG): the recipe's first training batch as the network receives it, after
-    augmentation, denormalized for display, each image with its label. A fine-tuning recipe's
-    images are normalized as its starting weights expect (a run's data.json, timm's card), as its
-    phases feed them.
-
-    Args:
-        recipe: a recipe (file, shipped name, dict or `Recipe`).
-        count: show the first `count` images of the batch (default: the whole batch, up to 64).
-    """
-    from kerascnn.data import load_data
-    from kerascnn.training.run import as_recipe
-    from kerascnn.visualize.explaining import new_picture
-
-    path = new_picture(path)
-    if path.suffix.lower() != ".png":
-        from kerascnn.config import ConfigError
-
-        raise ConfigError(f"a batch is drawn as a .png. Received: {str(path)!r}.")
-    recipe = as_recipe(recipe)
-    normalization = None
-    if recipe.finetune is not None:  # normalized as the starting weights expect, as the phases do
-        from kerascnn.training.phases import Start
-
-        start = Start(recipe)
-        recipe, normalization = start.recipe, start.normalization
-    data = load_data(recipe, normalization=normalization)
+def draw_batch(data, path: str | Path, *, name: str, count: int | None = None) -> ShownBatch:
+    """Write `path` (PNG): the first training batch of `data` (`kerascnn.data.load_data`'s result)
+    as the network receives it, denormalized for display, each image with its label; `name` (the
+    recipe's) heads the title. `kerascnn.training.show_batch` draws a recipe's; a run draws its
+    own into `batch.png` before it trains."""
     x, y = first_batch(data)
     count = min(len(x), count or 64)
-    images = denormalize(x[:count], data.preprocessing)
-    labels = [label_text(row, data.class_names) for row in y[:count]]
     pre = data.preprocessing
+    images = denormalize(x[:count], pre)
+    labels = [label_text(row, data.class_names) for row in y[:count]]
     mean = "/".join(f"{m:g}" for m in pre.mean)
     std = "/".join(f"{s:g}" for s in pre.std)
     normalization = (
         f"shown as x * std + mean (std {std}, mean {mean}" + (", BGR to RGB" if pre.bgr else "") + ")"
     )
     title = (
-        f"{recipe.name}: the first training batch, {count} of {len(x)} images as the network "
+        f"{name}: the first training batch, {count} of {len(x)} images as the network "
         f"receives them ({'x'.join(map(str, pre.input_shape))})\n{normalization}"
     )
     canvas, boxes, scale = batch_picture(images, labels, title)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
     return ShownBatch(path, images, labels, boxes, scale, normalization)
