@@ -199,6 +199,19 @@ def _recipes(tmp_path) -> dict:
     return {"start": start, "fine": fine, "search": search}
 
 
+def _assert_reports(tmp_path, runs) -> None:
+    """Each run's and the search's report page, written without TensorFlow: the held-out results
+    with their Grad-CAM gallery, the fine-tuning run's links to its phases, the search's trials."""
+    for name in runs:
+        text = (tmp_path / name / "report.html").read_text(encoding="utf-8")
+        assert text.startswith("<!-- kerascnn report -->") and 'id="confusion"' in text, name
+        assert 'class="cam"' in text or "No mistakes to show" in text, name
+    fine = (tmp_path / "fine" / "report.html").read_text(encoding="utf-8")
+    assert 'href="1-head/report.html"' in fine and 'href="2-top/report.html"' in fine
+    search = (tmp_path / "search_tune" / "report.html").read_text(encoding="utf-8")
+    assert search.count('<td class="name">COMPLETED</td>') == 2
+
+
 @pytest.mark.slow
 def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
     env = _environment(tmp_path)
@@ -294,6 +307,7 @@ def test_every_verb_runs_on_jax_without_tensorflow(tmp_path):
         assert f"-{i}.png: " in out
     assert len(list((tmp_path / "explained").glob("*_gradcam.png"))) == 3
     assert "60,850" in out and "| alexnet |" in out  # summary's parameters, compare's table
+    _assert_reports(tmp_path, ["quick", "folder-run", "fine", "fine/2-top", "resnet"])
     assert (tmp_path / "r18.keras").is_file()  # port
     assert (tmp_path / "filters.png").is_file() and (tmp_path / "features.png").is_file()
     assert (
@@ -351,3 +365,4 @@ def test_train_evaluate_predict_and_gradcam_run_on_pytorch_without_tensorflow(tm
     assert [
         row.split(",")[0] for row in (tmp_path / "quick" / "history.csv").read_text().splitlines()[1:]
     ] == ["1", "2", "3"]
+    _assert_reports(tmp_path, ["quick", "fine", "fine/1-head"])

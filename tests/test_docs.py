@@ -92,8 +92,8 @@ def test_ci_runs_the_readme_test_command_then_the_slow_tier():
     tests = next(line for line in readme.splitlines() if 'pip install -q ".[test]"' in line)
     assert '-m "not slow"' in tests
     full = (
-        'pip install -q "torch==2.13.0" "ruff==0.17.6" && ruff check . && ruff format --check . '
-        "&& pytest -n auto -m slow"
-    )  # PyTorch: slow tier only; ruff: the linter
+        'pip install -q "torch==2.13.0" "ruff==0.17.6" && tests/install_browser.sh && ruff check . '
+        "&& ruff format --check . && pytest -n auto -m slow"
+    )  # PyTorch: slow tier only; Chromium: the report page's test; ruff: the linter
     assert ci == [tests, full]
     assert f"\n{full}\n" in readme

@@ -118,7 +118,8 @@ def tiny_run(tmp_path, name="start", **data):
             **data,
         },
         "train": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.01},
-        "output": {"dir": str(tmp_path / name), "tensorboard": False},
+        # The starting run: no report page (the fine-tuning runs below write theirs).
+        "output": {"dir": str(tmp_path / name), "tensorboard": False, "report": False},
     }
     return train(load_recipe(doc, name=name), verbose=0, log=lambda *a: None)
 
@@ -140,7 +141,8 @@ def finetune_doc(tmp_path, weights, **tables):
                 {"name": "top", "epochs": 1, "unfreeze": 1, "learning_rate": 0.001},
             ],
         },
-        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False},
+        # Report pages only where a test asks (output={"report": True}): three pages a run.
+        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False, "report": False},
     }
     for key, value in tables.items():
         doc[key] = {**doc.get(key, {}), **value}
@@ -157,7 +159,7 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
 
     start = tiny_run(tmp_path)
     lines = []
-    recipe = load_recipe(finetune_doc(tmp_path, start.run_dir), name="fine")
+    recipe = load_recipe(finetune_doc(tmp_path, start.run_dir, output={"report": True}), name="fine")
     result = train(recipe, verbose=0, log=lines.append)
     assert result.model_path == tmp_path / "fine" / "model.keras"
     from kerascnn.inference import evaluate
@@ -203,7 +205,8 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     # its last line says so and gives each phase's validation accuracy instead (not "nan").
     lines.clear()
     untested = load_recipe(
-        finetune_doc(tmp_path, start.run_dir, data={"test_fraction": 0.0}), name="fine"
+        finetune_doc(tmp_path, start.run_dir, data={"test_fraction": 0.0}, output={"report": True}),
+        name="fine",
     )
     again = train(untested, restart=True, verbose=0, log=lines.append)
     assert again.run_dir == tmp_path / "fine-2"

@@ -48,6 +48,11 @@ def run_notebook(name: str, tmp_path: Path, report: str | None = None, **setting
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
     )
     client.execute()
+    # A cell that shows a report page shows it: the page in an iframe.
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "show_report(" in cell.source:
+            shown = [out.get("data", {}).get("text/html", "") for out in cell.outputs]
+            assert any(h.startswith("<iframe") and "kerascnn report" in h for h in shown), cell.source
     if report:
         text = "".join(out.get("text", "") for out in notebook.cells[-1].outputs)
         return json.loads(text.split("REPORT ", 1)[1])

@@ -112,7 +112,7 @@ def tiny_recipe(tmp_path, data=None, **train):
                 "mixed_precision": False,
                 **train,
             },
-            "output": {"dir": str(tmp_path / "run"), "tensorboard": False},
+            "output": {"dir": str(tmp_path / "run"), "tensorboard": False, "report": False},
         },
         name="ema",
     )

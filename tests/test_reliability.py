@@ -44,7 +44,8 @@ def small_recipe(run: Path, **train_table) -> dict:
             "steps_per_execution": 1,
             **train_table,
         },
-        "output": {"dir": str(run), "tensorboard": False},
+        # No report page: cheaper runs (test_report.py tests the page).
+        "output": {"dir": str(run), "tensorboard": False, "report": False},
     }
 
 

@@ -35,7 +35,8 @@ def recipe(tmp_path, **tables):
             "batch_size": 32,
         },
         "train": {"epochs": 3, "optimizer": "adam", "learning_rate": 0.01},
-        "output": {"dir": str(tmp_path / "run"), "tensorboard": False},
+        # No TensorBoard logs and no report page: cheaper runs (test_report.py tests the page).
+        "output": {"dir": str(tmp_path / "run"), "tensorboard": False, "report": False},
     }
     for key, value in tables.items():
         doc[key] = {**doc.get(key, {}), **value}

@@ -24,7 +24,7 @@ from kerascnn.report.figures import overlaid_curves, png_uri, trial_scores
 from kerascnn.report.page import render, write_page
 from kerascnn.runs.rundir import RunDir
 
-__all__ = ["write_report", "compare_runs"]
+__all__ = ["write_report", "compare_runs", "show_report", "ReportView"]
 
 
 def write_report(path) -> Path:
@@ -171,3 +171,35 @@ def _model_of(run) -> str:
         return "?"
     model = doc.get("model") or {}
     return str(model.get("name") or ("spec" if model.get("spec") else "?"))
+
+
+class ReportView:
+    """A report page shown in a notebook: the page in an `<iframe srcdoc>` (its styles stay in
+    it), `path` where it lies."""
+
+    def __init__(self, path: Path, height: int = 720):
+        self.path, self.height = Path(path), height
+
+    def __repr__(self) -> str:
+        return f"ReportView({str(self.path)!r})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from kerascnn.config.limits import read_bounded
+
+        text = read_bounded(self.path, 256 << 20, what="a report page").decode("utf-8")
+        return (
+            f'<iframe title="{html.escape(str(self.path))}" srcdoc="{html.escape(text)}" '
+            f'style="width: 100%; height: {self.height}px; border: 1px solid #dde2ea"></iframe>'
+        )
+
+
+def show_report(path, *, height: int = 720) -> ReportView:
+    """A run's, a search's or a comparison's page, to show in a notebook (`display` it, or end a
+    cell with it). A run or search directory without a page gets one written first."""
+    path = Path(path)
+    if path.is_dir():
+        page = RunDir(path).report
+        path = page if page.is_file() else write_report(path)
+    return ReportView(path, height)
