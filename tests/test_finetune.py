@@ -174,8 +174,9 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     second = (tmp_path / "fine" / "2-top" / "README.md").read_text()
     assert f"Started from: {tmp_path / 'fine' / '1-head' / 'model.keras'}." in second
     assert lines[-1] == f"  report {tmp_path / 'fine' / 'report.html'}"
-    # The fine-tuning run's page links each phase's own page.
+    # The fine-tuning run's page links each phase's own page, and says what it ran on.
     page = (tmp_path / "fine" / "report.html").read_text()
+    assert "did not record its environment" not in page and '<td class="name">precision</td>' in page
     for phase in ("1-head", "2-top"):
         assert f'href="{phase}/report.html"' in page
         assert (tmp_path / "fine" / phase / "report.html").is_file()

@@ -236,7 +236,7 @@ def test_recipes_with_randaugment_mixup_and_cutmix_train_on_soft_labels(tmp_path
                 "augment": {"randaugment": 2, "mixup": 0.2, "cutmix": 1.0},
             },
             "train": {"epochs": 1},
-            "output": {"dir": str(tmp_path / "run"), "tensorboard": False},
+            "output": {"dir": str(tmp_path / "run"), "tensorboard": False, "report": False},
         },
         name="mixed",
     )

@@ -320,7 +320,7 @@ def test_fine_tuning_runs_hold_their_directory_too(tmp_path):
     doc = {
         "data": small_recipe(start)["data"],
         "finetune": {"weights": str(start), "phases": [{"name": "head", "epochs": 1}]},
-        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False},
+        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False, "report": False},
     }
     with held_by_another_process(tmp_path / "fine") as holder:
         with pytest.raises(
@@ -793,7 +793,7 @@ def test_the_data_decides_classes_and_input_shape_and_grayscale_needs_an_explici
     doc = {
         "data": {"source": "digits", "image_size": [32, 32], "batch_size": 64},
         "finetune": {"weights": str(rgb), "phases": [{"name": "head", "epochs": 1}]},
-        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False},
+        "output": {"dir": str(tmp_path / "fine"), "tensorboard": False, "report": False},
     }
     with pytest.raises(
         ConfigError,

@@ -72,6 +72,13 @@ def test_every_finished_run_writes_its_page_and_its_batch(run):
     alts = [i["alt"] for i in page.images]
     assert "loss and accuracy per epoch" in alts and "the first training batch" in alts
     assert all(i["src"].startswith("data:image/png;base64,") for i in page.images)
+    # Images per class and split: each split's column sums to its size.
+    sizes = json.loads((run.run_dir / "data.json").read_text())["sizes"]
+    table = page.tables["class-counts"]
+    assert [c["text"] for c in table[0]] == ["class", "train", "val", "test"]
+    assert [row[0]["text"] for row in table[1:]] == [str(k) for k in range(10)]
+    for k, split in enumerate(("train", "val", "test"), 1):
+        assert sum(int(row[k]["text"]) for row in table[1:]) == sizes[split]
     environment = json.loads((run.run_dir / "run.json").read_text())["environment"]
     assert environment["backend"].startswith("tensorflow") and environment["device"].startswith("CPU")
     text = (run.run_dir / "report.html").read_text()
@@ -149,74 +156,83 @@ def test_evaluate_keeps_the_mistakes_it_is_asked_for(run):
 
 
 def test_report_again_compare_and_refusals(run, tmp_path, capsys):
+    import shutil
+
     from kerascnn.cli import main
 
     page = run.run_dir / "report.html"
     page.unlink()
     assert main(["report", str(run.run_dir)]) == 0
     assert page.is_file() and f"report {page}" in capsys.readouterr().out
-    # A second run beside it: the two compared on one page.
-    other = kerascnn.train(
-        "lenet5_digits",
-        overrides=[
-            "train.epochs=2",
-            f"output.dir={json.dumps(str(tmp_path / 'digits'))}",
-            "output.report=false",
-        ],
-        verbose=0,
-        log=lambda line: None,
-    )
-    assert not (other.run_dir / "report.html").exists()  # output.report = false
+    # A second run beside it (its copy, one epoch more in its files): the two on one page.
+    other = shutil.copytree(run.run_dir, tmp_path / "digits", ignore=shutil.ignore_patterns(".lock"))
+    history = other / "history.csv"
+    rows = history.read_text().splitlines()
+    history.write_text("\n".join([*rows, "2" + rows[-1][1:]]) + "\n")
+    metrics = json.loads((other / "metrics.json").read_text())
+    (other / "metrics.json").write_text(json.dumps({**metrics, "epochs": 2}))
     out = tmp_path / "compare.html"
-    assert main(["report", str(run.run_dir), str(other.run_dir), "--out", str(out)]) == 0
+    assert main(["report", str(run.run_dir), str(other), "--out", str(out)]) == 0
     compared = read_page(out)
     table = compared.tables["side-by-side"]
-    assert [c["text"] for c in table[0][1:]] == ["lenet5_digits (digits)", "lenet5_digits (digits)"] or [
-        c["text"] for c in table[0][1:]
-    ] == [f"lenet5_digits ({run.run_dir.name})", f"lenet5_digits ({other.run_dir.name})"]
+    assert [c["text"] for c in table[0][1:]] == [
+        f"lenet5_digits ({run.run_dir.name})",
+        f"lenet5_digits ({other.name})",
+    ] or run.run_dir.name == other.name
     epochs = next(row for row in table if row[0]["text"] == "epochs")
     assert [c["text"] for c in epochs[1:]] == ["1", "2"]
-    assert main(["report", str(run.run_dir), str(other.run_dir), "--out", str(out)]) == 0  # its own page
+    assert main(["report", str(run.run_dir), str(other), "--out", str(out)]) == 0  # its own page
     foreign = tmp_path / "notes.html"
     foreign.write_text("<p>mine</p>")
-    assert main(["report", str(run.run_dir), str(other.run_dir), "--out", str(foreign)]) == 2
+    assert main(["report", str(run.run_dir), str(other), "--out", str(foreign)]) == 2
     assert foreign.read_text() == "<p>mine</p>"
     assert "is not a page kerascnn wrote" in capsys.readouterr().err
-    assert main(["report", str(tmp_path)]) == 2
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "no run directory at" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
     assert "holds no run.json (a run) nor tune.json (a search)" in capsys.readouterr().err
+    assert main(["report", str(run.run_dir), "--out", str(out)]) == 2  # --out: several runs
 
 
-def test_user_text_is_escaped(tmp_path):
+def test_user_text_is_escaped(run, tmp_path):
     """A class named like markup (a folder's name is the user's) is shown, never run."""
-    from PIL import Image
+    import shutil
 
-    from kerascnn.recipe import load_recipe
     from kerascnn.report import write_report
 
-    rng = np.random.default_rng(0)
-    names = ["<img src=x onerror=alert(1)>", "plain"]
-    for split, count in (("train", 10), ("test", 6)):
-        for k, name in enumerate(names):
-            folder = tmp_path / split / name
-            folder.mkdir(parents=True)
-            for i in range(count):
-                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8) // (k + 1)).save(
-                    folder / f"{i}.png"
-                )
-    doc = {
-        "name": "escaped",
-        "model": {"name": "lenet5"},
-        "data": {
-            "source": "folder",
-            "path": str(tmp_path / "train"),
-            "test_path": str(tmp_path / "test"),
-            "image_size": [32, 32],
-            "batch_size": 8,
-            "validation_split": 0.0,
-        },
-        "train": {"epochs": 1},
-        "output": {"dir": str(tmp_path / "run"), "report": False},
-    }
-    result = kerascnn.train(load_recipe(doc), verbose=0, log=lambda line: None)
-    text = write_report(result.run_dir).read_text(encoding="utf-8")
+    copy = shutil.copytree(run.run_dir, tmp_path / "copy", ignore=shutil.ignore_patterns(".lock"))
+    feeding = json.loads((copy / "data.json").read_text())
+    feeding["class_names"][0] = "<img src=x onerror=alert(1)>"
+    (copy / "data.json").write_text(json.dumps(feeding))
+    text = write_report(copy).read_text(encoding="utf-8")
     assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+
+
+def test_a_confusion_matrix_of_many_classes_is_a_picture(run, tmp_path, monkeypatch):
+    """Past `TABLE_CLASSES` (ImageNet's 1000 classes would be a million cells) the matrix is a
+    picture; the per-class table stays."""
+    import shutil
+
+    from kerascnn.report import results, write_report
+
+    monkeypatch.setattr(results, "TABLE_CLASSES", 5)
+    copy = shutil.copytree(run.run_dir, tmp_path / "copy", ignore=shutil.ignore_patterns(".lock"))
+    page = read_page(write_report(copy))
+    assert "confusion" not in page.tables and len(page.tables["per-class"]) == 11
+    assert "the confusion matrix" in [i["alt"] for i in page.images]
+
+
+def test_a_run_whose_data_is_gone_still_gets_its_page(run, tmp_path):
+    """`kerascnn report` on a run whose recipe's data can no longer be read: the page without the
+    held-out results, saying why."""
+    import shutil
+
+    from kerascnn.report import write_report
+
+    copy = shutil.copytree(run.run_dir, tmp_path / "copy", ignore=shutil.ignore_patterns(".lock"))
+    recipe = copy / "recipe.yaml"
+    recipe.write_text(recipe.read_text().replace("source: digits", "source: folder\n  path: /nowhere"))
+    page = read_page(write_report(copy))
+    assert "confusion" not in page.tables and "metrics" in page.tables
+    assert "The held-out results could not be made" in (copy / "report.html").read_text()

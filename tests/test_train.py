@@ -151,8 +151,10 @@ def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
         "best.keras",
         "model.keras",
         "curves.png",
+        "batch.png",
     } <= {p.name for p in run.iterdir()}
     assert not (run / "backup").exists()
+    assert not (run / "report.html").exists()  # output.report = false (the helper's)
     assert [int(row["epoch"]) for row in history(run)] == [1, 2, 3, 4, 5, 6]
     rates = [float(row["learning_rate"]) for row in history(run)]
     assert rates[0] > rates[-1]  # cosine
@@ -665,7 +667,7 @@ def test_a_minimal_recipe_learns_with_the_default_training(tmp_path, model):
         "model": model,
         "data": {"source": "glyphs", "samples": 1200, "batch_size": 64},
         "train": {"epochs": 3},
-        "output": {"dir": str(tmp_path / "run"), "tensorboard": False},
+        "output": {"dir": str(tmp_path / "run"), "tensorboard": False, "report": False},
     }
     r = load_recipe(doc, name="minimal")
     assert (r.train.optimizer, r.train.learning_rate, r.train.schedule) == ("adam", 1e-3, "constant")
@@ -808,7 +810,7 @@ def test_the_verbs_are_callable_from_the_top(tmp_path, monkeypatch):
             "image_size": [12, 12],
             "batch_size": 32,
         },
-        "output": {"dir": str(tmp_path / "run"), "tensorboard": False},
+        "output": {"dir": str(tmp_path / "run"), "tensorboard": False, "report": False},
     }
     run = kerascnn.train(doc, overrides=["train.epochs=1"], verbose=0, log=lambda *a: None)
     assert isinstance(run, kerascnn.training.RunResult) and run.metrics["epochs"] == 1

@@ -16,7 +16,7 @@ import numpy as np
 
 from kerascnn.data.mixing import mixer, randaugment
 from kerascnn.data.resize import fit_size
-from kerascnn.data.sources import load_source
+from kerascnn.data.sources import load_source, split_counts
 from kerascnn.recipe import Recipe
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -135,6 +135,7 @@ class Data:
     steps_per_epoch: int | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # unreadable images left out: path -> why
     train_counts: list[int] | None = None  # training images per class, where the source knows
+    counts: dict[str, list[int]] = field(default_factory=dict)  # per split, where known unread
     pipeline: str = "tf.data"  # or "grain": the datasets are `kerascnn.data.feed.Feed`s
     on_device: bool = False  # training batches made on the accelerator (`kerascnn.data.device`)
 
@@ -178,7 +179,7 @@ class Data:
             "sizes": self.sizes,
             "classes": self.classes,
             "class_names": self.class_names,
-            **({"train_counts": list(self.train_counts)} if self.train_counts else {}),
+            **({"counts": self.counts} if self.counts else {}),
             **self.preprocessing.to_dict(),
         }
 
@@ -262,6 +263,7 @@ def load_data(
         description=splits.description,
         skipped=splits.skipped,
         train_counts=splits.train_counts,
+        counts=split_counts(splits),
         steps_per_epoch=None
         if train_size is None
         else (train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)),

@@ -264,6 +264,17 @@ def _split_arrays(
     )
 
 
+def split_counts(splits: Splits) -> dict[str, list[int]]:
+    """Images per class of each split whose labels are known without reading it (arrays and image
+    files; a tfds split read through tf.data is not counted): {"train": [...], "test": [...]}."""
+    counts = {"train": splits.train_counts} if splits.train_counts else {}
+    for name in ("val", "test"):
+        labels = getattr(getattr(splits, name), "labels", None)
+        if isinstance(labels, np.ndarray):
+            counts[name] = _counts(labels, splits.classes)
+    return counts
+
+
 def _counts(labels, classes: int) -> list[int]:
     """Images per class of a split's labels."""
     return np.bincount(np.asarray(labels, "int64"), minlength=classes).tolist()

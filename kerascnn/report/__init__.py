@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from kerascnn.config import ConfigError
 from kerascnn.report.facts import kind_of, read_run, read_search
 from kerascnn.report.figures import overlaid_curves, png_uri, trial_scores
 from kerascnn.report.page import render, write_page
@@ -50,11 +51,12 @@ def _run_page(path) -> Path:
     from kerascnn.runs.card import feeding_text
 
     run = read_run(path)
-    held = (
-        held_out(run.path, run.feeding)
-        if run.feeding is not None and RunDir(path).trained_model()
-        else None
-    )
+    held, unavailable = None, None
+    try:
+        if run.feeding is not None and RunDir(path).trained_model() is not None:
+            held = held_out(run.path, run.feeding)
+    except ConfigError as e:  # the data moved or went since the run: the rest of the page stands
+        unavailable = f"The held-out results could not be made: {e}"
     sizes = (run.feeding.details.get("sizes") or {}) if run.feeding else {}
     skipped = run.metrics.get("skipped_images", {}).get("files", {})
     keys, rows = _metric_table(run.metrics)
@@ -62,6 +64,7 @@ def _run_page(path) -> Path:
         "run.html",
         run=run,
         held=held,
+        unavailable=unavailable,
         sizes=[(s, sizes[s]) for s in ("train", "val", "test") if s in sizes],
         skipped=sorted(skipped.items()),
         feeding_text=feeding_text(run.feeding.preprocessing) if run.feeding else "",
@@ -111,8 +114,6 @@ def compare_runs(paths, out) -> Path:
     """Write `out` (.html): the runs' curves overlaid and their metrics side by side; never over a
     file kerascnn did not write."""
     import os
-
-    from kerascnn.config import ConfigError
 
     paths = [Path(p) for p in paths]
     if len(paths) < 2:

@@ -20,8 +20,8 @@ MAX_PICTURE_BYTES = 32 << 20  # curves.png, batch.png
 
 
 def kind_of(path) -> str:
-    """ "run" (run.json: a run or a fine-tuning run) or "search" (tune.json); anything else is an
-    error that says what the folder lacks."""
+    """What a directory holds: "run" (run.json: a run or a fine-tuning run) or "search"
+    (tune.json); anything else is an error that says what the folder lacks."""
     run = RunDir(path)
     if not run.path.is_dir():
         raise ConfigError(f"no run directory at {str(path)!r}.")
@@ -69,20 +69,21 @@ class RunFacts:
     phases: list[str] = field(default_factory=list)  # a fine-tuning run's phase directories
 
     @property
-    def finished(self) -> bool:
-        return self.state.get("status") == "finished"
-
-    @property
     def class_names(self) -> list[str]:
         if self.feeding is None:
             return []
         return self.feeding.names(int(self.feeding.details.get("classes") or 0))
 
+    def count_splits(self) -> list[str]:
+        """The splits whose images per class data.json records."""
+        counts = (self.feeding.details.get("counts") if self.feeding else None) or {}
+        return [s for s in ("train", "val", "test") if s in counts]
+
     def data_rows(self) -> list[dict]:
-        """Per class: the training images (where the source counted them) beside the class."""
-        counts = (self.feeding.details.get("train_counts") if self.feeding else None) or []
+        """Per class: its images in each split that data.json counts (`count_splits`)."""
+        counts = (self.feeding.details.get("counts") if self.feeding else None) or {}
         return [
-            {"name": name, "train": counts[i] if i < len(counts) else None}
+            {"name": name, **{s: counts[s][i] for s in self.count_splits() if i < len(counts[s])}}
             for i, name in enumerate(self.class_names)
         ]
 

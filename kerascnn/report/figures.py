@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 
-__all__ = ["png_uri", "upscaled", "heat_overlay", "overlaid_curves", "trial_scores"]
+__all__ = ["png_uri", "upscaled", "heat_overlay", "overlaid_curves", "trial_scores", "confusion_picture"]
 
 SHOWN = 128  # the side an image of the gallery is enlarged to, at least (whole pixels)
 
@@ -101,5 +101,20 @@ def trial_scores(trials: list[dict], objective: str) -> bytes | None:
     ax.set_xlabel("trial")
     ax.set_ylabel(objective)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def confusion_picture(rates) -> bytes:
+    """A row-normalized confusion matrix too large for a table (ImageNet's 1000 classes) as a
+    picture: one pixel-square a cell, true classes down, predicted across."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 6.2), dpi=110)
+    ax = fig.subplots()
+    image = ax.imshow(np.asarray(rates), cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xlabel("predicted class (index)")
+    ax.set_ylabel("true class (index)")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
     fig.tight_layout()
     return _png(fig)

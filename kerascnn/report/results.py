@@ -15,6 +15,7 @@ __all__ = ["HeldOut", "held_out", "class_table", "confused_pairs", "GALLERY"]
 
 GALLERY = 12  # mistakes shown
 PAIRS = 10  # most-confused pairs listed
+TABLE_CLASSES = 60  # up to this many classes the confusion matrix is a table, beyond a picture
 
 
 @dataclass
@@ -39,6 +40,16 @@ class HeldOut:
     gallery: list[Shown]
     cam_note: str | None = None
     profile: dict = field(default_factory=dict)
+
+    @property
+    def as_table(self) -> bool:
+        return len(self.evaluation.class_names) <= TABLE_CLASSES
+
+    def picture(self) -> str:
+        """The matrix as a picture (a data URI), for more classes than a table holds."""
+        from kerascnn.report.figures import confusion_picture
+
+        return png_uri(confusion_picture(self.rates))
 
     @property
     def rates(self) -> list[list[float]]:

@@ -49,7 +49,9 @@ def card_text(run_dir, *, start: str | None = None, start_terms: str | None = No
         f"A convolutional network trained with kerascnn {state.get('kerascnn', kerascnn.__version__)}"
         f" ({state.get('finished') or 'unfinished'}). Files: `model.keras` (the model for "
         f"inference), `recipe.yaml` (the recipe, every default filled in), `data.json` (how it is "
-        f"fed), `metrics.json`, `history.csv`, `curves.png`.",
+        f"fed), `metrics.json`, `history.csv`, `curves.png`"
+        + (", `batch.png` (a training batch as the network receives it)" if run.batch.exists() else "")
+        + f" and `report.html`, the run on one page (`kerascnn report {run_dir}` writes it again).",
         "",
         "## Trained on",
         "",

@@ -412,7 +412,11 @@ def _combine(recipe: Recipe, parent: Path, results, log, start: Start):
         metrics["test"] = last.metrics["test"]
     rundir.write_atomic(RunDir(parent).metrics, json.dumps(metrics, indent=2))
     rundir.update_state(
-        parent, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"), epochs=len(rows)
+        parent,
+        status="finished",
+        finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+        epochs=len(rows),
+        environment=(rundir.read_state(last.run_dir) or {}).get("environment", {}),
     )
     write_card(parent, start=start.describe(), start_terms=start.terms())
     log(f"finetune done: {len(rows)} epochs in {len(phases)} phases; {_accuracies(phases)}")
