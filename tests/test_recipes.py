@@ -147,6 +147,7 @@ def test_search_recipe_trials_build_and_train_on_tfds_mock_data(path):
     assert np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.slow  # end to end, a recipe script's runs: over 10 s on 2 cores
 def test_inception_small_script(tmp_path, capsys):
     """A network composed from the blocks in Python, trained by the TOML recipes' trainer; its
     parameters match Zhang et al. (2017), Table 1."""
@@ -179,6 +180,7 @@ def test_inception_small_script(tmp_path, capsys):
     assert "Hint: Pass --restart to start a new run" in err  # a command line's words
 
 
+@pytest.mark.slow  # end to end, a recipe script's runs: over 10 s on 2 cores
 def test_resnet_depths_script(tmp_path):
     script = runpy.run_path(str(REPO / "recipes" / "resnet_depths_cifar10.py"))
     argv = [
