@@ -163,12 +163,12 @@ def _side_by_side(runs) -> list[tuple[str, list[str]]]:
 
 
 def _model_of(run) -> str:
-    """The recipe's model name (or "spec"), read from recipe.yaml."""
-    import yaml
+    """The recipe's model name (or "spec"), read from recipe.yaml by the safe document loader."""
+    from kerascnn.config import load_document
 
     try:
-        doc = yaml.safe_load(run.recipe_text or "") or {}
-    except yaml.YAMLError:
+        doc, _ = load_document(RunDir(run.path).recipe)
+    except ConfigError:
         return "?"
     model = doc.get("model") or {}
     return str(model.get("name") or ("spec" if model.get("spec") else "?"))

@@ -4,18 +4,15 @@ another machine, from the files alone. Every file is read with a bound on its si
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kerascnn.config import ConfigError
 from kerascnn.config.limits import MAX_DOCUMENT_BYTES, read_bounded, read_json
-from kerascnn.runs.rundir import RunDir
+from kerascnn.runs.rundir import RunDir, read_rows
 
 __all__ = ["RunFacts", "SearchFacts", "read_run", "read_search", "kind_of"]
 
-MAX_CSV_BYTES = 64 << 20  # history.csv, results.csv: a row an epoch or a trial
 MAX_PICTURE_BYTES = 32 << 20  # curves.png, batch.png
 
 
@@ -33,14 +30,6 @@ def kind_of(path) -> str:
         f"{path} holds no {RunDir.STATE} (a run) nor {RunDir.SEARCH_STATE} (a search): not a "
         f"directory kerascnn train or kerascnn tune wrote."
     )
-
-
-def read_csv(path: Path) -> list[dict]:
-    """A CSV file's rows (none when the file is missing)."""
-    if not path.is_file():
-        return []
-    text = read_bounded(path, MAX_CSV_BYTES, what="a CSV file kerascnn wrote").decode("utf-8")
-    return [dict(r) for r in csv.DictReader(io.StringIO(text))]
 
 
 def read_text(path: Path, limit: int = MAX_DOCUMENT_BYTES) -> str | None:
@@ -107,7 +96,7 @@ def read_run(path) -> RunFacts:
         raise ConfigError(f"{run.state} is not a run record kerascnn wrote.")
     feeding = run.feeding() if run.data.is_file() else None
     metrics = read_json(run.metrics) if run.metrics.is_file() else {}
-    history = read_csv(run.history)
+    history = read_rows(run.history)
     phases = [str(p.get("phase")) for p in metrics.get("phases", []) if isinstance(p, dict)]
     return RunFacts(
         path=run.path,
@@ -158,6 +147,6 @@ def read_search(path) -> SearchFacts:
         path=run.path,
         name=str(state.get("recipe") or run.path.name),
         state=state,
-        trials=read_csv(run.results),
+        trials=read_rows(run.results),
         best_recipe=read_text(run.best_recipe),
     )

@@ -33,15 +33,11 @@ def _environment():
     return env
 
 
-def _number(value) -> str:
-    """12345678 -> "12.3 M"; small numbers as they are."""
-    if value in (None, ""):
-        return ""
-    value = float(value)
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.1f} {unit}"
-    return f"{value:g}"
+def _number(value, unit: str = "") -> str:
+    """12345678 -> "12.3M", bytes with unit="B" -> "4.71 MiB" (`kerascnn.analysis.formatting`)."""
+    from kerascnn.analysis.formatting import human
+
+    return "" if value in (None, "") else human(float(value), unit)
 
 
 def render(template: str, **values) -> str:

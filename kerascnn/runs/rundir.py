@@ -41,7 +41,7 @@ from pathlib import Path
 
 from kerascnn import __version__
 from kerascnn.config import ConfigError, check_folder, option
-from kerascnn.config.limits import read_json
+from kerascnn.config.limits import read_bounded, read_json
 from kerascnn.config.paths import os_reason
 from kerascnn.recipe import Recipe, dump
 
@@ -343,6 +343,38 @@ def read_state(path: Path, name: str = RunDir.STATE) -> dict | None:
 def write_state(path: Path, state: dict, name: str = RunDir.STATE) -> None:
     """Atomic: a crash leaves the old file or the new one, never half of one."""
     write_atomic(Path(path) / name, json.dumps(state, indent=2))
+
+
+MAX_TABLE_BYTES = 64 << 20  # history.csv, results.csv: a row an epoch or a trial
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a CSV file kerascnn wrote (history.csv, results.csv), each a dict of its
+    columns; none when the file is missing (a run that has finished no epoch yet)."""
+    import csv
+    import io
+
+    try:
+        data = read_bounded(path, MAX_TABLE_BYTES, what="a CSV file kerascnn wrote")
+    except FileNotFoundError:
+        return []
+    return [dict(r) for r in csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))]
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """Write rows as a CSV file, whole or not at all: the columns in the order they first appear
+    (a column a later row adds comes last; earlier rows leave it empty)."""
+    import csv
+    import io
+
+    keys = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=keys or ["epoch"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue())
 
 
 def write_atomic(target: Path, text: str) -> None:

@@ -30,9 +30,7 @@ kill (its loss is in history.csv, step 2 before step 3) is only replaced by a be
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -44,6 +42,8 @@ from pathlib import Path
 from kerascnn.config import ConfigError, first_line, option
 from kerascnn.config.limits import read_json
 from kerascnn.runs.rundir import RunDir, write_atomic, written
+from kerascnn.runs.rundir import read_rows as read_history  # history.csv's rows
+from kerascnn.runs.rundir import write_rows as write_history
 from kerascnn.training.compile import StopOnNonFinite, averaged_weights
 
 __all__ = [
@@ -120,26 +120,6 @@ def _digest(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def read_history(path: Path) -> list[dict]:
-    """history.csv's rows (an empty list when there is none yet)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return [dict(r) for r in csv.DictReader(f)]
-    except FileNotFoundError:
-        return []
-
-
-def write_history(path: Path, rows: list[dict]) -> None:
-    keys = []
-    for row in rows:
-        keys += [k for k in row if k not in keys]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=keys or ["epoch"])
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, text.getvalue())
 
 
 def _records(backup: Path) -> list[Path]:

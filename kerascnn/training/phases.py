@@ -20,8 +20,6 @@ interrupted phase resumes from its last finished epoch, the phases after it foll
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import shutil
 import time
@@ -384,21 +382,13 @@ def _combine(recipe: Recipe, parent: Path, results, log, start: Start):
     rows, boundaries, phases = [], [], []
     for index, result in enumerate(results):
         name = recipe.phases[index].directory(index)
-        with open(RunDir(result.run_dir).history, newline="", encoding="utf-8") as f:
-            phase_rows = list(csv.DictReader(f))
+        phase_rows = rundir.read_rows(RunDir(result.run_dir).history)
         offset = len(rows)
         for row in phase_rows:
             rows.append({"phase": name, **row, "epoch": offset + int(row["epoch"])})
         boundaries.append((offset, name))
         phases.append({"phase": name, **result.metrics})
-    keys = []
-    for row in rows:
-        keys += [k for k in row if k not in keys]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    rundir.write_atomic(RunDir(parent).history, text.getvalue())
+    rundir.write_rows(RunDir(parent).history, rows)
     plot_curves(rows, RunDir(parent).curves, title=recipe.name, phases=boundaries)
     last = results[-1]
     for name in (RunDir.MODEL, RunDir.DATA):
