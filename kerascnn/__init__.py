@@ -110,7 +110,7 @@ PUBLIC_MODULES = (
     "kerascnn.cli.scripting",
     "kerascnn.layers",
     "kerascnn.losses",
-    "kerascnn.schedules",
+    "kerascnn.optim",
     "kerascnn.keras_internals",
     "kerascnn.config",
 )
@@ -131,7 +131,8 @@ MOVED = {
     "kerascnn.shipped": "kerascnn.recipe.shipped",
     "kerascnn.building": "kerascnn.keras_internals",
     "kerascnn.training.rundir": "kerascnn.runs.rundir",
-    "kerascnn.training.schedules": "kerascnn.schedules",
+    "kerascnn.training.schedules": "kerascnn.optim.schedules",
+    "kerascnn.schedules": "kerascnn.optim.schedules",
     "kerascnn.inference.loading": "kerascnn.runs.trained",
     "kerascnn.zoo.pretrained": "kerascnn.zoo.weights.cards",
     "kerascnn.zoo.timm_port": "kerascnn.zoo.weights.timm",

@@ -52,7 +52,9 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def call(self, inputs):
         dtype = inputs.dtype
-        x = ops.cast(inputs, "float32")  # the sum of squares overflows float16 easily
+        # The sum of squares overflows float16 easily: 16-bit inputs are summed in float32 (float64
+        # stays float64).
+        x = inputs if dtype in ("float32", "float64") else ops.cast(inputs, "float32")
         squared = ops.square(x)
         half = self.size // 2
         channels = x.shape[-1]
@@ -119,7 +121,9 @@ class ScaledAdd(keras.layers.Layer):
 
     def call(self, inputs):
         shortcut, residual = inputs
-        return shortcut + ops.cast(self.scale, residual.dtype) * residual
+        # convert_to_tensor, not cast: a Python float cast goes through float32 on TensorFlow.
+        scale = ops.convert_to_tensor(self.scale, dtype=keras.backend.standardize_dtype(residual.dtype))
+        return shortcut + scale * residual
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

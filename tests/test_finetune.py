@@ -170,7 +170,7 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
     # Each model card says where its weights started: the run, then the phase before.
     card = (tmp_path / "fine" / "README.md").read_text()
     assert f"Started from: {start.run_dir / 'model.keras'}." in card and "Terms of" not in card
-    assert "| phase 1-head, best epoch |" in card and "| phase 2-top, best epoch |" in card
+    assert "| phase 1-head, best epoch (" in card and "| phase 2-top, best epoch (" in card
     second = (tmp_path / "fine" / "2-top" / "README.md").read_text()
     assert f"Started from: {tmp_path / 'fine' / '1-head' / 'model.keras'}." in second
     assert lines[-1] == f"  report {tmp_path / 'fine' / 'report.html'}"
@@ -237,8 +237,8 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
             "finetune.phases[0].learning_rate: must be positive. Received: -1.0.",
         ),
         (
-            {"finetune": {"phases": [{"epochs": 2, "warmup_epochs": 2}]}},
-            "finetune.phases[0].warmup_epochs: must be between 0 and epochs - 1",
+            {"finetune": {"phases": [{"epochs": 2, "warmup": 2}]}},
+            "finetune.phases[0].warmup: must be between 0 and epochs - 1",
         ),
         (
             {"finetune": {"phases": [{"epochs": 1, "unfreeze": 1.5}]}},

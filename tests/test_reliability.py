@@ -216,7 +216,7 @@ def test_the_best_model_is_replaced_only_by_a_better_one_after_a_resume(tmp_path
         return (tmp_path / "best.keras").stat().st_ino
 
     best = written()
-    start, rows, threshold = checkpoints.restore(model, tmp_path, "val_loss", log=lambda *a: None)
+    start, rows, threshold, _ = checkpoints.restore(model, tmp_path, "val_loss", log=lambda *a: None)
     assert (start, [int(r["epoch"]) for r in rows], threshold) == (2, [1, 2], 0.3)
     again = checkpoints.Checkpoints(tmp_path, "val_loss", rows, threshold)
     again.set_model(model)
@@ -619,6 +619,145 @@ def test_on_the_grain_path_a_resumed_run_ends_bit_identical_to_one_never_stopped
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
+PAPER_UPDATE = {  # the papers' update step: Torch's Nesterov SGD, the L2 penalty on everything
+    "optimizer": "sgd",
+    "learning_rate": 0.1,
+    "nesterov": True,
+    "momentum_form": "torch",
+    "weight_decay": 5e-3,
+    "weight_decay_form": "l2",
+    "weight_decay_scope": "all",
+}
+
+
+# Iterations: a constant warm-up and a milestone in iterations; 24 iterations of 9-batch epochs (the
+# last cut to 6); 8 batches a call asked, 3 taken (a call ends at an epoch's end on the grain path).
+ITERATIONS_RUN = dict(
+    PAPER_UPDATE,
+    iterations=24,
+    schedule="step",
+    schedule_unit="iterations",
+    milestones=[14],
+    warmup=4,
+    warmup_shape="constant",
+    warmup_learning_rate=0.01,
+    steps_per_execution=8,
+)
+
+
+def iterations_recipe(run):
+    doc = small_recipe(run, **ITERATIONS_RUN)
+    doc["data"].update(
+        pipeline="grain",
+        samples=360,  # 288 training images: 9 batches of 32
+        validation_split=0.0,
+        augment={"crop_padding": 2, "flip": True},
+    )
+    del doc["train"]["epochs"]  # iterations instead
+    return load_recipe(doc, name="t")
+
+
+@pytest.fixture(scope="module")
+def never_stopped(tmp_path_factory):
+    """The iterations run, never stopped (once for the module)."""
+    return train(iterations_recipe(tmp_path_factory.mktemp("whole") / "run"), **quiet).run_dir
+
+
+@pytest.mark.parametrize("stop_at", [(2, 3), (3, 3)], ids=["in-epoch-2", "in-the-cut-last-epoch"])
+def test_a_resumed_run_ends_with_the_weights_and_optimizer_state_of_one_never_stopped(
+    tmp_path, stop_at, never_stopped
+):
+    """The paper recipes' update (the L2 penalty through Nesterov momentum in Torch's form), their
+    schedules (a warm-up and a milestone in iterations, a run cut at an iteration) and several
+    batches a call, on the grain path: stopped inside an epoch and resumed, a run ends with the
+    history, weights and optimizer state (momentum buffers, step count), bit for bit, of a run never
+    stopped. (Before, 8 batches a call ran a 41-batch epoch to iteration 48 and a resumed run
+    trained 178 steps instead of 164.)"""
+
+    original = checkpoints.Checkpoints.on_train_batch_end
+    epoch, batch = stop_at
+
+    def stop(self, index, logs=None):
+        original(self, index, logs)
+        if self._epoch == epoch and index + 1 == batch:
+            raise KeyboardInterrupt
+
+    checkpoints.Checkpoints.on_train_batch_end = stop
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(iterations_recipe(tmp_path / "stopped"), **quiet)
+    finally:
+        checkpoints.Checkpoints.on_train_batch_end = original
+    assert history_epochs(tmp_path / "stopped") == list(range(1, epoch))
+    resumed = train(iterations_recipe(tmp_path / "stopped"), **quiet)
+    assert_same_end(never_stopped, resumed.run_dir, 24)
+    assert kerascnn.load_model(resumed.run_dir / "last.keras").steps_per_execution == 3
+
+
+def assert_same_end(whole: Path, resumed: Path, iterations: int) -> None:
+    """The two runs' histories (but what is measured), weights and optimizer state are equal."""
+    timings = ("seconds", "images_per_second", "data_wait")  # measured, not computed
+
+    def rows(run):
+        return [
+            {k: v for k, v in r.items() if k not in timings}
+            for r in checkpoints.read_history(run / "history.csv")
+        ]
+
+    assert rows(resumed) == rows(whole)
+    a, b = (kerascnn.load_model(run / "last.keras") for run in (whole, resumed))
+    assert int(b.optimizer.iterations.numpy()) == iterations
+    for x, y in zip(a.weights + a.optimizer.variables, b.weights + b.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(x.numpy()), np.asarray(y.numpy()), err_msg=x.path)
+
+
+def test_a_plateau_schedule_stopped_and_resumed_lowers_the_rate_when_one_never_stopped_does(tmp_path):
+    """ "Divide by 10 when the validation error stops improving" (AlexNet, VGG): the plateau's
+    counters (the best value so far, the epochs waited) are part of each epoch's backup, and the
+    lowered rate is in the backup of the epoch that lowered it. A run stopped one epoch before the
+    rate drops, its counter at 1 of its patience of 2, lowers the rate at the same epoch after the
+    resume (Keras' own callback starts its counters over: the drop came late or never)."""
+
+    def recipe(run):
+        doc = small_recipe(
+            run,
+            **dict(PAPER_UPDATE, epochs=8, learning_rate=1.0),
+            schedule="plateau",
+            plateau_monitor="loss",
+            patience=2,
+            gamma=0.5,
+        )
+        doc["data"].update(
+            pipeline="grain",
+            samples=120,
+            classes=12,
+            validation_split=0.0,
+            augment={"crop_padding": 2, "flip": True},
+        )
+        return load_recipe(doc, name="t")
+
+    whole = train(recipe(tmp_path / "whole"), **quiet)
+    rates = [float(r["learning_rate"]) for r in checkpoints.read_history(whole.run_dir / "history.csv")]
+    lowered = next(i for i, rate in enumerate(rates) if rate < rates[0])  # lowered at the end of it
+    assert lowered >= 3, rates  # the stop comes after the counters started
+    original = checkpoints.Checkpoints.on_epoch_begin
+
+    def stop(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch + 1 == lowered:  # one epoch before the rate drops
+            raise KeyboardInterrupt
+
+    checkpoints.Checkpoints.on_epoch_begin = stop
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(recipe(tmp_path / "stopped"), **quiet)
+    finally:
+        checkpoints.Checkpoints.on_epoch_begin = original
+    assert history_epochs(tmp_path / "stopped") == list(range(1, lowered))
+    resumed = train(recipe(tmp_path / "stopped"), **quiet)
+    assert_same_end(whole.run_dir, resumed.run_dir, 8 * 3)
+
+
 def _image_folder(root: Path, classes="ab", per_class=4, suffix=".png") -> Path:
     from PIL import Image
 
@@ -807,3 +946,34 @@ def test_the_data_decides_classes_and_input_shape_and_grayscale_needs_an_explici
     result = train(load_recipe(doc, name="t"), **quiet)
     assert result.metrics["epochs"] == 1 and len(result.metrics["phases"]) == 1
     assert json.loads((tmp_path / "converted" / "data.json").read_text())["input_shape"][-1] == 3
+
+
+def test_the_final_model_is_reported_as_the_papers_do_and_the_best_beside_it(tmp_path):
+    """`[output] model = "final"` (the paper recipes): model.keras holds the weights training ended
+    with, metrics.json's `test` is theirs, and `test_final` and `test_best` are what `kerascnn
+    evaluate` computes on last.keras and best.keras; the log and the model card label each."""
+    from kerascnn.inference import evaluate
+    from kerascnn.runs.metrics import tested
+
+    doc = small_recipe(tmp_path / "run", epochs=4, seed=2, learning_rate=0.3)
+    doc["output"]["model"] = "final"
+    lines = []
+    result = train(load_recipe(doc, name="t"), verbose=0, log=lines.append)
+    m = result.metrics
+    assert m["model"] == "final" and m["best_epoch"] == 3 != m["epochs"]  # two models to tell apart
+    run = result.run_dir
+    assert m["test"] == m["test_final"] != m["test_best"]
+    for which, name in (("final", "last.keras"), ("best", "best.keras")):
+        assert evaluate(run / name).accuracy == pytest.approx(m[f"test_{which}"]["accuracy"], abs=1e-6)
+    final, chosen = kerascnn.load_model(run / "last.keras"), kerascnn.load_model(run / "model.keras")
+    for a, b in zip(chosen.weights, final.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    labels = [label for label, _ in tested(m)]
+    assert labels == [
+        "test, final weights (epoch 4): the run's model",
+        "test, best weights (epoch 3), lowest val_loss",
+    ]
+    card = (run / "README.md").read_text()
+    for label in labels:
+        assert any(line.startswith(f"  {label}: accuracy ") for line in lines), lines
+        assert f"| {label} |" in card

@@ -167,7 +167,13 @@ def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
     # The model card (kerascnn.runs.card): what, on what, the results, how to feed it, again.
     card = (run / "README.md").read_text()
     assert card.startswith(f"# {r.name}\n") and "Started from: random initialization." in card
-    assert f"| test (best weights) | {result.metrics['test']['accuracy']:.4f} |" in card
+    # The test result of the run's model, labelled: the best epoch's weights (the default).
+    from kerascnn.runs.metrics import tested
+
+    (label, values), *other = tested(result.metrics)
+    assert label.endswith(": the run's model") and values == result.metrics["test"]
+    assert ("best weights" in label) == (result.metrics["best_epoch"] != 6) and len(other) <= 1
+    assert f"| {label} | {result.metrics['test']['accuracy']:.4f} |" in card
     pre = json.loads((run / "data.json").read_text())
     assert f"mean ({', '.join(f'{m:g}' for m in pre['mean'])})" in card
     assert f"kerascnn train {run / 'recipe.yaml'} --output " in card

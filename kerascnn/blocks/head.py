@@ -111,4 +111,7 @@ def _global_pool(x, pool, name):
 
 
 def _output(x, activation, name):
-    return keras.layers.Activation(activation or "linear", dtype="float32", name=f"{name}_pred")(x)
+    """The classifier's activation in float32 at least: under mixed precision the softmax and the
+    loss stay float32; a model built under the float64 policy keeps float64."""
+    wide = "float64" if keras.config.dtype_policy().compute_dtype == "float64" else "float32"
+    return keras.layers.Activation(activation or "linear", dtype=wide, name=f"{name}_pred")(x)

@@ -26,10 +26,11 @@ def check_finetune(r) -> None:
     f = r.finetune
     if "model" in r.document:
         raise r.error(("model",), "a recipe with [finetune] starts from its `weights`; remove [model].")
-    if "epochs" in r.document.get("train", {}):
-        raise r.error(
-            ("train", "epochs"), "each fine-tuning phase gives its own epochs; remove train.epochs."
-        )
+    for key in ("epochs", "iterations"):
+        if key in r.document.get("train", {}):
+            raise r.error(
+                ("train", key), f"each fine-tuning phase gives its own epochs; remove train.{key}."
+            )
     if not r.phases:
         raise r.error(
             ("finetune",),
@@ -308,13 +309,14 @@ def _check_train(r) -> None:
     if sorted(set(t.milestones)) != list(t.milestones) or any(e < 1 for e in t.milestones):
         raise r.error(
             ("train", "milestones"),
-            f"must be increasing positive epochs. Received: {list(t.milestones)}.",
+            f"must be increasing positive {t.schedule_unit}. Received: {list(t.milestones)}.",
         )
-    if t.schedule in ("plateau", "onecycle") and t.warmup_epochs:
+    if t.schedule in ("plateau", "onecycle") and t.warmup:
         raise r.error(
-            ("train", "warmup_epochs"),
-            f"schedule {t.schedule!r} sets the learning rate itself; remove warmup_epochs.",
+            ("train", "warmup"),
+            f"schedule {t.schedule!r} sets the learning rate itself; remove warmup.",
         )
+    _check_update(r)
     if t.distribution == "multi_worker":
         if not t.workers:
             raise r.error(
@@ -354,8 +356,50 @@ def _check_train(r) -> None:
             ("train", "workers" if t.workers else "worker"),
             'workers and worker apply to distribution = "multi_worker" only.',
         )
-    if not 0 <= t.warmup_epochs < t.epochs:  # epochs >= 1 was checked above
+    if t.iterations is not None:
+        if "epochs" in r.document.get("train", {}):
+            raise r.error(("train", "iterations"), "give epochs or iterations, not both.")
+        if t.iterations < 1:
+            raise r.error(
+                ("train", "iterations"), f"must be a positive integer. Received: {t.iterations!r}."
+            )
+    if t.warmup < 0 or (t.schedule_unit == "epochs" and t.warmup >= t.epochs and not t.iterations):
         raise r.error(
-            ("train", "warmup_epochs"),
-            f"must be between 0 and epochs - 1. Received: {t.warmup_epochs!r}.",
+            ("train", "warmup"),
+            (
+                f"must be between 0 and epochs - 1. Received: {t.warmup!r}."
+                if t.schedule_unit == "epochs"
+                else f"must be 0 or more iterations. Received: {t.warmup!r}."
+            ),
+        )
+
+
+def _check_update(r) -> None:
+    """The update step's settings that only make sense together: the decay's form with the
+    optimizer, SGD's momentum form, the warm-up's rate."""
+    t = r.train
+    if t.weight_decay < 0:
+        raise r.error(("train", "weight_decay"), f"must be 0 or more. Received: {t.weight_decay!r}.")
+    if t.optimizer == "adamw" and t.weight_decay_form == "l2":
+        raise r.error(
+            ("train", "weight_decay_form"),
+            "AdamW is Adam with decoupled weight decay; Adam with the L2 penalty is "
+            'optimizer = "adam" with weight_decay_form = "l2".',
+        )
+    if t.momentum_form == "torch" and t.optimizer != "sgd":
+        raise r.error(
+            ("train", "momentum_form"),
+            f"is SGD's (where its learning rate sits); optimizer {t.optimizer!r} has its own. "
+            f"Received: {t.momentum_form!r}.",
+        )
+    if t.warmup_shape == "constant" and t.warmup and not t.warmup_learning_rate > 0:
+        raise r.error(
+            ("train", "warmup_learning_rate"),
+            "a constant warm-up holds this rate: it must be positive.",
+            hint="warmup_learning_rate = 0.01 (ResNet-110's, for 400 iterations).",
+        )
+    if t.warmup_learning_rate < 0:
+        raise r.error(
+            ("train", "warmup_learning_rate"),
+            f"must be 0 or more. Received: {t.warmup_learning_rate!r}.",
         )

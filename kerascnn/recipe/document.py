@@ -32,11 +32,36 @@ ADDED_LATER = {
     ("data", "seed"): None,
     ("train", "ema"): False,
     ("train", "ema_momentum"): 0.999,
+    ("train", "iterations"): None,
+    ("train", "momentum_form"): "caffe",
+    ("train", "schedule_unit"): "epochs",
+    ("train", "plateau_monitor"): "val_loss",
+    ("train", "warmup_shape"): "linear",
+    ("train", "warmup_learning_rate"): 0.0,
     ("augment", "mixup"): 0.0,
     ("augment", "cutmix"): 0.0,
     ("augment", "randaugment"): 0,
     ("augment", "randaugment_magnitude"): 0.5,
 }
+
+
+def _as_before(doc: dict) -> None:
+    """The update step's keys as the fingerprint hashed them before they were renamed, so that a
+    run begun then resumes: `weight_decay_scope` was `decay_all`, `warmup` was `warmup_epochs`, and
+    `weight_decay_form = "auto"` was the only form (decoupled) wherever it still means that (no
+    decay, or AdamW). Where "auto" now means the L2 penalty (SGD, Adam, RMSprop with a decay), the
+    update differs from the run's and the fingerprint does too."""
+    t = doc["train"]
+    if "weight_decay_scope" in t:
+        t["decay_all"] = t.pop("weight_decay_scope") == "all"
+    for section in (t, *doc.get("finetune", {}).get("phases", [])):
+        if "warmup" in section:
+            section["warmup_epochs"] = section.pop("warmup")
+        for key in ("weight_decay_form", "weight_decay_scope"):
+            if key in section and section is not t and section[key] is None:
+                section.pop(key)
+    if t.get("weight_decay_form") == "auto" and (not t.get("weight_decay") or t["optimizer"] == "adamw"):
+        t.pop("weight_decay_form")
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,7 @@ class Recipe:
         extended) and `[output]`: a resumed run must have the same one."""
         doc = self.resolved()  # defaults filled in: the same run however it is written
         doc["train"].pop("epochs", None)
+        _as_before(doc)
         for (table, key), default in ADDED_LATER.items():  # runs that leave them out keep
             section = doc["data"].get("augment", {}) if table == "augment" else doc.get(table, {})
             if key in section and section[key] == default:  # the hash they had

@@ -42,9 +42,13 @@ def load_recipe(
     return validate_recipe(document, src, path=path, name=name)
 
 
+# A run's length is train.epochs or train.iterations: an override of either replaces the other.
+LENGTHS = {("train", "epochs"): "iterations", ("train", "iterations"): "epochs"}
+
+
 def apply_override(document: dict, text: str) -> tuple[str, ...]:
     """`train.epochs=3` -> document["train"]["epochs"] = 3 (the value read as TOML); returns the
-    key path."""
+    key path. `train.epochs` replaces a recipe's `train.iterations`, and the other way round."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     parts = key.split(".")
@@ -84,6 +88,8 @@ def apply_override(document: dict, text: str) -> tuple[str, ...]:
         path += (part,)
         if i == len(parts) - 1:
             node[part] = value
+            if path in LENGTHS and isinstance(node, dict):  # the run's length, said once
+                node.pop(LENGTHS[path], None)
         elif isinstance(node, dict):
             node = node.setdefault(part, {})
         else:

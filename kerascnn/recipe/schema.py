@@ -178,6 +178,9 @@ class TrainSection:
 
     Attributes:
         epochs: epochs to train (a resumed run finishes this many in all).
+        iterations: the run's length in optimizer steps instead of `epochs` (He et al.'s 64k
+            iterations on CIFAR-10): as many epochs as it takes, the last one cut where the
+            iterations end, whatever the training split's size.
         optimizer: "sgd", "adam", "adamw" or "rmsprop". The default, Adam at 0.001 with a
             constant rate (Keras' own default), trains every small zoo network on the offline data
             from the first epoch; the papers' settings (SGD with momentum 0.9 at 0.1 and a step
@@ -185,15 +188,35 @@ class TrainSection:
         learning_rate: the base learning rate.
         momentum: SGD and RMSprop momentum.
         nesterov: Nesterov momentum (SGD).
-        weight_decay: decoupled weight decay, as Keras optimizers apply it (`w -= lr * wd * w`; for
-            SGD this is the papers' L2 penalty up to the momentum term).
-        decay_all: also decay BN's scale and shift and the biases (off: the common practice).
-        schedule: "constant", "step" (x `gamma` at each of `milestones`, in epochs, or every
-            `step_every` epochs), "cosine",
-            "plateau" (x `gamma` when the validation loss stalls `patience` epochs: AlexNet's
-            "divide by 10"), or "onecycle".
+        momentum_form: where SGD's learning rate sits: "caffe" (inside the velocity, `v = m * v -
+            lr * g; w += v`: Caffe, cuda-convnet, Keras) or "torch" (outside the buffer, `b = m * b
+            + g; w -= lr * b`: Torch7 with dampening 0, PyTorch). The two agree while the rate is
+            constant; after a milestone the "caffe" velocity still carries the old rate for some
+            steps, where "torch" lowers the whole step at once.
+        weight_decay: the weight decay coefficient (`weight_decay_form` says how it applies).
+        weight_decay_form: "l2": the L2 penalty, coupled: `wd * w` added to the gradient before
+            momentum and Nesterov (and before Adam's normalization), as Caffe, cuda-convnet, Torch7
+            and PyTorch's SGD apply `weight_decay`; "decoupled": `w -= lr * wd * w` beside the
+            update (Loshchilov & Hutter 2019), as Keras' optimizers and AdamW apply it. Under
+            momentum 0.9 the L2 penalty acts about ten times as strongly as the same coefficient
+            decoupled. "auto": decoupled for AdamW, "l2" for the others.
+        weight_decay_scope: "all" (every trainable variable, BN's scale and shift and the biases
+            included: the classic papers' code) or "kernels" (variables of two or more dimensions
+            only: timm's rule, leaving BN and biases undecayed).
+        schedule: "constant", "step" (x `gamma` at each of `milestones`, or every `step_every`),
+            "cosine", "plateau" (x `gamma` when `plateau_monitor` stalls `patience` epochs:
+            AlexNet's "divide by 10"), or "onecycle".
+        schedule_unit: the unit of `milestones`, `step_every` and `warmup`: "epochs" or
+            "iterations" (optimizer steps: He et al.'s 32k and 48k on CIFAR-10, the same whatever
+            the training split's size).
         milestones, step_every, gamma, patience, min_learning_rate: schedule settings.
-        warmup_epochs: linear warm-up from 0 (step, cosine, constant).
+        plateau_monitor: what "plateau" watches: "val_loss", "val_accuracy" (the validation error
+            of AlexNet and VGG), "loss" or "accuracy" (the training split's, used also when the
+            data has no validation split).
+        warmup: the warm-up's length in `schedule_unit` (step, cosine, constant; 0: none).
+        warmup_shape: "linear" (from `warmup_learning_rate` up to `learning_rate`) or "constant"
+            (`warmup_learning_rate` throughout the warm-up: ResNet-110's 0.01 for 400 iterations).
+        warmup_learning_rate: the rate a linear warm-up starts from, or a constant warm-up's rate.
         label_smoothing: e.g. 0.1 (Inception-v3).
         ema: a moving average of the weights (Keras' `use_ema`) is what validation, best.keras
             and the run's model use; every backup holds it, so a resumed run keeps it.
@@ -220,19 +243,26 @@ class TrainSection:
     """
 
     epochs: int = 10
+    iterations: int | None = None
     optimizer: Optimizer = "adam"
     learning_rate: float = 0.001
     momentum: float = 0.9
     nesterov: bool = False
+    momentum_form: Literal["caffe", "torch"] = "caffe"
     weight_decay: float = 0.0
-    decay_all: bool = False
+    weight_decay_form: Literal["auto", "l2", "decoupled"] = "auto"
+    weight_decay_scope: Literal["all", "kernels"] = "kernels"
     schedule: Schedule = "constant"
+    schedule_unit: Literal["epochs", "iterations"] = "epochs"
     milestones: tuple[int, ...] = ()
     step_every: int = 0
     gamma: float = 0.1
     patience: int = 5
+    plateau_monitor: Literal["val_loss", "val_accuracy", "loss", "accuracy"] = "val_loss"
     min_learning_rate: float = 0.0
-    warmup_epochs: int = 0
+    warmup: int = 0
+    warmup_shape: Literal["linear", "constant"] = "linear"
+    warmup_learning_rate: float = 0.0
     label_smoothing: float = 0.0
     ema: bool = False
     ema_momentum: float = 0.999
@@ -307,14 +337,21 @@ PHASE_TRAIN_KEYS = (
     "learning_rate",
     "momentum",
     "nesterov",
+    "momentum_form",
     "weight_decay",
+    "weight_decay_form",
+    "weight_decay_scope",
     "schedule",
+    "schedule_unit",
     "milestones",
     "step_every",
     "gamma",
     "patience",
+    "plateau_monitor",
     "min_learning_rate",
-    "warmup_epochs",
+    "warmup",
+    "warmup_shape",
+    "warmup_learning_rate",
     "label_smoothing",
     "ema",
     "ema_momentum",
@@ -323,10 +360,11 @@ PHASE_TRAIN_KEYS = (
 
 @dataclass(frozen=True)
 class _PhaseKeys:
-    """`[[finetune.phases]]`: one phase of fine-tuning. It starts from the previous phase's best
-    weights (the first from `weights`), trains what `unfreeze` names and the new classifier, and
-    is a run directory of its own inside the recipe's (`<dir>/<n>-<name>/`), resumed like any run;
-    a finished phase is kept, never trained again.
+    """`[[finetune.phases]]`: one phase of fine-tuning. It starts from the previous phase's model
+    (its best weights, or its final ones with `[output] model = "final"`; the first from
+    `weights`), trains what `unfreeze` names and the new classifier, and is a run directory of its
+    own inside the recipe's (`<dir>/<n>-<name>/`), resumed like any run; a finished phase is kept,
+    never trained again.
 
     Attributes:
         epochs: this phase's epochs.
@@ -337,10 +375,11 @@ class _PhaseKeys:
             top K stages that have weights) or a fraction (the top fraction of the layers).
         batchnorm: let the unfrozen BatchNormalization layers train and update their statistics
             (off: they stay in inference mode; see `kerascnn.training.freezing`).
-        optimizer, learning_rate, momentum, nesterov, weight_decay, schedule, milestones,
-            step_every, gamma, patience, min_learning_rate, warmup_epochs, label_smoothing, ema,
-            ema_momentum: this phase's own, instead of `[train]`'s (a smaller learning rate for
-            deeper unfreezing).
+        optimizer, learning_rate, momentum, nesterov, momentum_form, weight_decay,
+            weight_decay_form, weight_decay_scope, schedule, schedule_unit, milestones,
+            step_every, gamma, patience, plateau_monitor, min_learning_rate, warmup, warmup_shape,
+            warmup_learning_rate, label_smoothing, ema, ema_momentum: this phase's own, instead of
+            `[train]`'s (a smaller learning rate for deeper unfreezing).
     """
 
     epochs: int
@@ -439,11 +478,20 @@ class OutputSection:
         report: write `<dir>/report.html` when the run ends (`kerascnn.report`: it evaluates
             the model on the test split once more, with Grad-CAM on its worst mistakes);
             `kerascnn report DIR` writes it any time.
+        model: the run's model (`model.keras`, and the test result reported first): "best" (the
+            best epoch by `best_by`) or "final" (the weights training ended with: what most papers
+            report). The other model's test result is reported beside it, labelled.
+        best_by: what chooses the best epoch (best.keras): "val_loss" (the lowest) or
+            "val_accuracy" (the highest: the lowest validation error, as Huang et al.'s stochastic
+            depth reports); the training split's loss or accuracy when there is no validation
+            split.
     """
 
     dir: str | None = None
     tensorboard: bool = True
     report: bool = True
+    model: Literal["best", "final"] = "best"
+    best_by: Literal["val_loss", "val_accuracy"] = "val_loss"
 
 
 SECTIONS = {

@@ -23,6 +23,7 @@ from kerascnn.config import ConfigError
 from kerascnn.report.facts import kind_of, read_run, read_search
 from kerascnn.report.figures import overlaid_curves, png_uri, trial_scores
 from kerascnn.report.page import render, write_page
+from kerascnn.runs.metrics import result_rows
 from kerascnn.runs.rundir import RunDir
 
 __all__ = ["write_report", "compare_runs", "show_report", "ReportView"]
@@ -81,18 +82,9 @@ _SHOWN = ("accuracy", "loss", "val_accuracy", "val_loss", "top5_accuracy")
 
 
 def _metric_table(metrics: dict) -> tuple[list[str], list[tuple[str, dict]]]:
-    """metrics.json as rows: the test split's (best weights), each phase's best, the best and the
-    last epoch."""
-    rows = []
-    if "test" in metrics:
-        rows.append(("test (best weights)", metrics["test"]))
-    for phase in metrics.get("phases", []):
-        if "best" in phase:
-            rows.append((f"{phase['phase']}, best epoch ({phase.get('best_epoch')})", phase["best"]))
-    if "best" in metrics:
-        rows.append((f"best epoch ({metrics.get('best_epoch')})", metrics["best"]))
-    if "final" in metrics:
-        rows.append((f"last epoch ({metrics.get('epochs')})", metrics["final"]))
+    """metrics.json as rows (`kerascnn.runs.metrics.result_rows`: the test results of the run's
+    model and of the other, each phase's best, the best and the last epoch)."""
+    rows = result_rows(metrics)
     keys = [k for k in _SHOWN if any(k in values for _, values in rows)]
     return keys, rows
 
@@ -148,11 +140,12 @@ def _side_by_side(runs) -> list[tuple[str, list[str]]]:
         ("model", [_model_of(r) for r in runs]),
         ("epochs", [str(r.metrics.get("epochs", len(r.history))) for r in runs]),
         ("best epoch", [str(r.metrics.get("best_epoch") or "") for r in runs]),
+        ("the run's model", [f"{r.metrics.get('model', 'best')} weights" for r in runs]),
     ]
     for key in ("accuracy", "loss", "top5_accuracy"):
         cells = [value(r.metrics, "test", key) for r in runs]
         if any(cells):
-            rows.append((f"test {key}", cells))
+            rows.append((f"test {key} (the run's model)", cells))
     for key in ("val_accuracy", "val_loss", "accuracy", "loss"):
         cells = [value(r.metrics, "best", key) for r in runs]
         if any(cells):

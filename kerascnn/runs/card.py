@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kerascnn.config.limits import read_json
+from kerascnn.runs.metrics import result_rows
 from kerascnn.runs.rundir import RunDir, write_atomic
 
 __all__ = ["write_card", "card_text", "feeding_text"]
@@ -93,15 +94,7 @@ def _results(metrics: dict) -> list[str]:
         cells = [f"{values[k]:.4f}" if isinstance(values.get(k), (int, float)) else "" for k in _METRICS]
         return f"| {label} | " + " | ".join(cells) + " |"
 
-    if "test" in metrics:
-        rows.append(row("test (best weights)", metrics["test"]))
-    for phase in metrics.get("phases", []):
-        if "best" in phase:
-            rows.append(row(f"phase {phase['phase']}, best epoch", phase["best"]))
-    if "best" in metrics:
-        rows.append(row(f"best epoch ({metrics.get('best_epoch')})", metrics["best"]))
-    if "final" in metrics:
-        rows.append(row(f"last epoch ({metrics.get('epochs')})", metrics["final"]))
+    rows += [row(label, values) for label, values in result_rows(metrics)]
     extra = []
     if metrics.get("images_per_second"):
         extra.append(

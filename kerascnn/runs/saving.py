@@ -37,7 +37,7 @@ def load_model(
     import keras
 
     import kerascnn.layers  # noqa: F401  (registers the toolkit's layers and activations)
-    import kerascnn.schedules  # noqa: F401  (a checkpoint's optimizer uses EpochSchedule)
+    import kerascnn.optim  # noqa: F401  (a checkpoint's optimizer and its schedule)
     from kerascnn.config import ConfigError, first_line
 
     path = Path(path)

@@ -10,7 +10,8 @@ the old one (an atomic rename on POSIX and Windows). At the end of each epoch, i
    epoch's history row). The record is the commit: written after the file it names, so a record
    always names a complete file. The two newest epochs are kept.
 2. `history.csv`, with the epoch's row.
-3. `best.keras`, when the monitored loss is the lowest so far.
+3. `best.keras`, when the monitored value is the best so far (the lowest loss, the highest
+   accuracy: `[output] best_by`).
 
 A rerun resumes from the newest backup whose file matches its record and loads; when that one is
 damaged (a disk error, a hand edit) it says so and falls back to the one before, and when no backup
@@ -51,6 +52,8 @@ __all__ = [
     "Terminated",
     "TrainingDiverged",
     "atomic_save",
+    "best_of",
+    "higher_is_better",
     "read_history",
     "restore",
     "stop_on_sigterm",
@@ -66,7 +69,7 @@ class TrainingDiverged(ConfigError):
     def __init__(self, message: str):
         super().__init__(
             message,
-            hint=f"lower train.learning_rate (or add warmup_epochs) and run "
+            hint=f"lower train.learning_rate (or add a warm-up: train.warmup) and run "
             f"again with {option('restart', True)}; this run is kept "
             f"as it is.",
         )
@@ -130,11 +133,12 @@ def _records(backup: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.stem[len("epoch-") :]), reverse=True)
 
 
-def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[dict], float | None]:
+def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[dict], float | None, dict]:
     """Load the newest good backup into `model` (built and compiled).
 
     Returns the epochs it holds (0: none, start from the beginning), the history rows up to them,
-    and the lowest `monitor` value the run has recorded (the best model's threshold).
+    the best `monitor` value the run has recorded (the best model's threshold), and the state
+    of the callbacks that keep one (`Checkpoints(stateful=...)`: the plateau's counters), by key.
     Raises `ConfigError` when epochs were recorded but no backup is readable.
     """
     run_dir = Path(run_dir)
@@ -153,6 +157,7 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
                 model.optimizer.build(model.trainable_variables)
             model.load_weights(weights)
             row = dict(record["row"])
+            states = dict(record.get("callbacks", {}))
         except Exception as e:  # noqa: BLE001  (any failure: try the previous backup)
             damaged.append(f"{record_path.name}: {first_line(e)}")
             continue
@@ -165,7 +170,7 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
         by_epoch.setdefault(epoch, row)
         kept = [by_epoch[e] for e in sorted(by_epoch) if e <= epoch]
         values = [float(r[monitor]) for r in [*rows, row] if r.get(monitor) not in (None, "")]
-        return epoch, kept, min(values, default=None)
+        return epoch, kept, best_of(monitor, values), states
     if damaged or rows:
         what = (
             f"every backup is unreadable ({'; '.join(damaged)})"
@@ -177,21 +182,38 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
             f"again from scratch over its files.",
             hint=f"pass {option('restart', True)} to start a new run beside it (this one is kept).",
         )
-    return 0, [], None
+    return 0, [], None, {}
+
+
+def higher_is_better(monitor: str) -> bool:
+    """An accuracy is best at its highest, a loss at its lowest."""
+    return "accuracy" in monitor
+
+
+def best_of(monitor: str, values) -> float | None:
+    """The best of `monitor`'s values (None: none)."""
+    values = list(values)
+    if not values:
+        return None
+    return max(values) if higher_is_better(monitor) else min(values)
 
 
 class Checkpoints(StopOnNonFinite):
     """The run's files, epoch by epoch (the module docstring gives the order and why), last.keras
     when training ends, and a stop with `TrainingDiverged` as soon as the training loss is not
     finite (`StopOnNonFinite`; nothing from the diverged epoch is written: the backup and
-    best.keras stay good)."""
+    best.keras stay good). The callbacks in `stateful` (each with a `key` and a `state()`: the
+    plateau's counters) run before this one, and their state at the end of each epoch is part of
+    that epoch's backup record, so that a resumed run carries on from it."""
 
-    def __init__(self, run_dir: Path, monitor: str, rows: list[dict], best: float | None):
+    def __init__(self, run_dir: Path, monitor: str, rows: list[dict], best: float | None, stateful=()):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.monitor = monitor
         self.rows = list(rows)
-        self.best = math.inf if best is None else best
+        self.higher = higher_is_better(monitor)
+        self.best = (-math.inf if self.higher else math.inf) if best is None else best
+        self.stateful = list(stateful)
 
     def on_train_begin(self, logs=None):
         (self.run_dir / BACKUP).mkdir(exist_ok=True)
@@ -220,13 +242,14 @@ class Checkpoints(StopOnNonFinite):
         self.rows.append(row)
         write_history(RunDir(self.run_dir).history, self.rows)
         value = row.get(self.monitor)
-        if value is not None and value < self.best:
+        if value is not None and (value > self.best if self.higher else value < self.best):
             self.best = value
             with averaged_weights(self.model):  # validated on the average (`ema`): kept so
                 atomic_save(self.model, RunDir(self.run_dir).best)
 
     def on_train_end(self, logs=None):
-        atomic_save(self.model, RunDir(self.run_dir).last)
+        with averaged_weights(self.model):  # the final model is the average too (`ema`)
+            atomic_save(self.model, RunDir(self.run_dir).last)
 
     def _commit_backup(self, epoch: int, row: dict) -> None:
         backup = self.run_dir / BACKUP
@@ -238,6 +261,7 @@ class Checkpoints(StopOnNonFinite):
             "size": weights.stat().st_size,
             "sha256": _digest(weights),
             "row": row,
+            "callbacks": {c.key: c.state() for c in self.stateful},
         }
         write_atomic(backup / f"epoch-{epoch:04d}.json", json.dumps(record, indent=1))
         for old in _records(backup)[KEEP:]:

@@ -20,50 +20,95 @@ __all__ = [
     "schedule_callbacks",
     "repeat_labels",
     "StopOnNonFinite",
+    "Plateau",
+    "decay_form",
+    "run_length",
     "steps_per_execution",
+    "streams_note",
+    "streams_of",
 ]
 
 
 def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
-    """The optimizer of a `[train]` section (`kerascnn.recipe.TrainSection`): "sgd" (momentum,
-    Nesterov), "adam", "adamw" or "rmsprop" at `learning_rate` under `schedule` (an
-    `EpochSchedule` stepping per batch, or a constant rate that ReduceLROnPlateau changes), with
-    decoupled weight decay `weight_decay`, BN's scale and shift and the biases left out unless
-    `decay_all`, and the moving average of the weights with `ema`."""
+    """The optimizer of a `[train]` section (`kerascnn.recipe.TrainSection`): "sgd" (momentum in
+    `momentum_form`, Nesterov), "adam", "adamw" or "rmsprop" at `learning_rate` under `schedule` (a
+    `kerascnn.optim.Schedule` stepping per batch, in epochs or iterations, or a constant rate that
+    `Plateau` changes), with weight decay in `weight_decay_form` over `weight_decay_scope`
+    (`kerascnn.optim`), and the moving average of the weights with `ema`."""
+    from kerascnn import optim
+
     if t.schedule == "plateau":
         rate = t.learning_rate
     else:
-        from kerascnn.schedules import EpochSchedule
-
         epochs = t.epochs if epochs is None else epochs
-        milestones = t.milestones or tuple(
-            range(t.step_every, epochs, t.step_every or 1) if t.step_every else ()
+        length = _length(t, epochs, steps_per_epoch)
+        milestones = t.milestones or (
+            tuple(range(t.step_every, math.ceil(length), t.step_every)) if t.step_every else ()
         )
-        rate = EpochSchedule(
-            "constant" if t.schedule == "constant" else t.schedule,
+        rate = optim.Schedule(
+            t.schedule,
             t.learning_rate,
             steps_per_epoch,
-            epochs,
+            length,
             milestones,
             t.gamma,
-            t.warmup_epochs,
-            t.min_learning_rate,
+            warmup=t.warmup,
+            warmup_shape=t.warmup_shape,
+            warmup_learning_rate=t.warmup_learning_rate,
+            min_learning_rate=t.min_learning_rate,
+            unit=t.schedule_unit,
         )
-    decay = t.weight_decay or None
+    decay = dict(
+        weight_decay=t.weight_decay or None,
+        weight_decay_form=decay_form(t),
+        weight_decay_scope=t.weight_decay_scope,
+    )
     average = {"use_ema": True, "ema_momentum": t.ema_momentum} if t.ema else {}
     if t.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(
-            rate, momentum=t.momentum, nesterov=t.nesterov, weight_decay=decay, **average
+        return optim.SGD(
+            rate,
+            momentum=float(t.momentum),
+            nesterov=t.nesterov,
+            momentum_form=t.momentum_form,
+            **decay,
+            **average,
         )
-    elif t.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(rate, weight_decay=decay, **average)
-    elif t.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(rate, weight_decay=t.weight_decay, **average)
-    else:
-        optimizer = keras.optimizers.RMSprop(rate, momentum=t.momentum, weight_decay=decay, **average)
-    if t.weight_decay and not t.decay_all:
-        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    return optimizer
+    if t.optimizer == "adam":
+        return optim.Adam(rate, **decay, **average)
+    if t.optimizer == "adamw":
+        return optim.AdamW(rate, **{**decay, "weight_decay": t.weight_decay}, **average)
+    return optim.RMSprop(rate, momentum=float(t.momentum), **decay, **average)
+
+
+def run_length(t, steps_per_epoch: int) -> tuple[int, int]:
+    """The run's epochs and the batches of its last one: `epochs` whole epochs, or with
+    `iterations` (He et al.'s 64k) as many epochs as it takes, the last one cut where the
+    iterations end."""
+    if not t.iterations:
+        return t.epochs, steps_per_epoch
+    epochs = -(-t.iterations // steps_per_epoch)
+    return epochs, t.iterations - (epochs - 1) * steps_per_epoch
+
+
+def decay_form(t) -> str:
+    """`weight_decay_form` resolved: "auto" is decoupled for AdamW and the L2 penalty for the
+    others, as PyTorch's optimizers and Caffe apply `weight_decay`."""
+    if t.weight_decay_form != "auto":
+        return t.weight_decay_form
+    return "decoupled" if t.optimizer == "adamw" else "l2"
+
+
+def _length(t, epochs: int, steps_per_epoch: int) -> float:
+    """The run's length in the schedule's unit."""
+    steps = t.iterations or epochs * steps_per_epoch
+    return steps if t.schedule_unit == "iterations" else steps / steps_per_epoch
+
+
+def streams_of(data) -> tuple[int, ...]:
+    """The epoch lengths, in batches, of `load_data`'s training and validation splits that Keras
+    reads as one stream of every epoch (`kerascnn.data.feed.for_keras`: the grain and device
+    paths); () when tf.data feeds them, whose epochs end by themselves."""
+    return tuple(len(ds) for ds in (data.train, data.val) if getattr(ds, "is_feed", False))
 
 
 def make_loss(t):
@@ -85,18 +130,19 @@ def check_outputs(model, t, error) -> None:
         )
 
 
-def compile_model(model, recipe, steps_per_epoch: int) -> None:
+def compile_model(model, recipe, steps_per_epoch: int, *, streams=()) -> None:
     """Compile `model` as the recipe's `[train]` says (optimizer, loss weighted over the
-    auxiliary outputs, accuracy on the main one, XLA, batches per call), and make the optimizer's
-    slots now, eagerly: made inside the first traced train step instead, each costs ~8 ms on
-    TensorFlow (5 s for ResNet-56's 336 variables, against 0.3 s here)."""
+    auxiliary outputs, accuracy on the main one, XLA, batches per call: `steps_per_execution`,
+    with `streams` the epoch lengths of the splits fed as one stream of every epoch's batches),
+    and make the optimizer's slots now, eagerly: made inside the first traced train step instead,
+    each costs ~8 ms on TensorFlow (5 s for ResNet-56's 336 variables, against 0.3 s here)."""
     t = recipe.train
     loss = make_loss(t)
     outputs = len(model.outputs)
     kwargs = dict(
         optimizer=make_optimizer(t, steps_per_epoch),
         jit_compile=t.jit_compile,
-        steps_per_execution=steps_per_execution(t.steps_per_execution, recipe),
+        steps_per_execution=steps_per_execution(t.steps_per_execution, recipe, streams=streams),
     )
     if outputs == 1:
         model.compile(loss=loss, metrics=["accuracy"], **kwargs)
@@ -110,22 +156,48 @@ def compile_model(model, recipe, steps_per_epoch: int) -> None:
     model.optimizer.build(model.trainable_variables)
 
 
-def schedule_callbacks(t, *, has_val: bool, verbose: int = 0) -> list:
-    """The callbacks `[train]` needs: "plateau" is Keras' ReduceLROnPlateau on the validation loss
-    (the training loss without validation data); with `ema`, validation runs on the average
-    (Keras' SwapEMAWeights)."""
+def schedule_callbacks(t, *, has_val: bool, verbose: int = 0, state: dict | None = None) -> list:
+    """The callbacks `[train]` needs: "plateau" is `Plateau` on `plateau_monitor` (the training
+    split's metric without validation data), its counters from `state` (a resumed run's backup:
+    `Plateau.state`); with `ema`, validation runs on the average (Keras' SwapEMAWeights)."""
     found = [keras.callbacks.SwapEMAWeights()] if t.ema else []
     if t.schedule == "plateau":
+        monitor = t.plateau_monitor if has_val else t.plateau_monitor.removeprefix("val_")
         found.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss" if has_val else "loss",
+            Plateau(
+                monitor=monitor,
                 factor=t.gamma,
                 patience=t.patience,
                 min_lr=t.min_learning_rate,
                 verbose=verbose,
+                state=(state or {}).get(Plateau.key),
             )
         )
     return found
+
+
+class Plateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras' ReduceLROnPlateau whose counters (the best value, the epochs waited, the cooldown)
+    are part of a run's state: `state()` goes into each epoch's backup record, and a resumed run
+    starts from them (`state=`), so that it lowers the rate at the epochs a run never stopped
+    would. Keras' own starts them over at every `fit`."""
+
+    key = "plateau"
+
+    def __init__(self, *args, state: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._resumed = state
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._resumed:
+            self.best = self._resumed["best"]
+            self.wait = int(self._resumed["wait"])
+            self.cooldown_counter = int(self._resumed["cooldown_counter"])
+
+    def state(self) -> dict:
+        best = None if self.best is None else float(self.best)
+        return {"best": best, "wait": int(self.wait), "cooldown_counter": int(self.cooldown_counter)}
 
 
 def progress(verbose: int | str = "auto") -> int:
@@ -195,13 +267,20 @@ class StopOnNonFinite(keras.callbacks.Callback):
         )
 
 
-def steps_per_execution(setting, recipe=None) -> int:
+def steps_per_execution(setting, recipe=None, *, streams=()) -> int:
     """`train.steps_per_execution` for a model compiled now; "auto": 8 on TensorFlow, where Keras
     runs them in one `tf.while_loop` (no extra memory or tracing; 4-10% faster for LeNet-5 on 2
     cores, where a step costs about 1.3 ms of Python around the compiled call), 1 on JAX, which
     unrolls them into one program (compile time and memory grow with it: give it explicitly for
     small models), on PyTorch, and under a `tf.distribute` strategy, where Keras' multi-step loop
-    fails (Keras 3.15: "You must feed a value for placeholder tensor")."""
+    fails (Keras 3.15: "You must feed a value for placeholder tensor").
+
+    `streams`: the epoch lengths of the splits Keras reads as one stream of every epoch's batches
+    (the grain and device paths, `for_keras`). Keras cuts such a stream into calls of this many
+    batches and runs whole calls, so a call that crossed an epoch's end would train on the next
+    epoch's batches in this one (a 41-batch epoch ending at iteration 48) and a resumed run would
+    part from one never stopped: the number is lowered to the largest that divides every length.
+    `streams_note` says so in words."""
     backend = keras.backend.backend()
     distributed = False
     if backend == "tensorflow":
@@ -209,12 +288,28 @@ def steps_per_execution(setting, recipe=None) -> int:
 
         distributed = tf.distribute.has_strategy()
     if setting == "auto":
-        return 8 if backend == "tensorflow" and not distributed else 1
-    if distributed and setting > 1 and recipe is not None:
-        raise recipe.error(
-            ("train", "steps_per_execution"),
-            f"Keras cannot run several batches a call under TensorFlow's "
-            f"MirroredStrategy. Received: {setting}.",
-            hint='leave it "auto" (1 under a strategy) or set 1.',
-        )
-    return int(setting)
+        chosen = 8 if backend == "tensorflow" and not distributed else 1
+    else:
+        if distributed and setting > 1 and recipe is not None:
+            raise recipe.error(
+                ("train", "steps_per_execution"),
+                f"Keras cannot run several batches a call under TensorFlow's "
+                f"MirroredStrategy. Received: {setting}.",
+                hint='leave it "auto" (1 under a strategy) or set 1.',
+            )
+        chosen = int(setting)
+    common = math.gcd(*streams) if streams else 0
+    if common:
+        chosen = max(d for d in range(1, chosen + 1) if common % d == 0)
+    return chosen
+
+
+def streams_note(chosen: int, setting, streams=()) -> str:
+    """Why a run takes fewer batches a call than asked (`steps_per_execution`), or ""."""
+    asked = steps_per_execution(setting)
+    if not streams or chosen >= asked:
+        return ""
+    lengths = " and ".join(str(n) for n in streams)
+    return (
+        f" ({asked} asked: a call ends where an epoch ends, and the epochs here are {lengths} batches)"
+    )

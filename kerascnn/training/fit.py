@@ -4,9 +4,8 @@ The path of a run: validate (done when the recipe loaded) -> run directory (resu
 seed, precision, distribution -> data (tf.data or grain) -> model (zoo or spec) -> compile
 (optimizer, weight
 decay, schedule, label smoothing, auxiliary losses) -> fit with callbacks (backup for resume, last and
-best checkpoints, history, TensorBoard: `checkpoints`) -> test evaluation with the best weights ->
-model.keras,
-metrics.json, curves.png.
+best checkpoints, history, TensorBoard: `checkpoints`) -> the run's model (`[output] model`: the final
+weights or the best epoch's) as model.keras, both tested -> metrics.json, curves.png.
 """
 
 from __future__ import annotations
@@ -34,7 +33,10 @@ from kerascnn.training.compile import (
     compile_model,
     progress,
     repeat_labels,
+    run_length,
     schedule_callbacks,
+    streams_note,
+    streams_of,
 )
 from kerascnn.training.throughput import Throughput
 
@@ -160,7 +162,10 @@ def _run(
         outputs = len(model.outputs)
         check_outputs(model, t, lambda message: recipe.error(("train", "aux_loss_weights"), message))
         steps = epoch_steps(data)
-        compile_model(model, recipe, steps)
+        epochs, last_steps = run_length(t, steps)
+        # A cut last epoch is a stream of its own length too.
+        streams = streams_of(data) + ((last_steps,) if streams_of(data) and last_steps < steps else ())
+        compile_model(model, recipe, steps, streams=streams)
     train_ds, val_ds, test_ds = (repeat_labels(ds, outputs) for ds in (data.train, data.val, data.test))
     with strategy.scope():
         build_training_state(model, train_ds)
@@ -171,19 +176,25 @@ def _run(
 
         draw_batch(data, RunDir(path).batch, name=recipe.name)
 
-    monitor = _monitor(model, has_val=val_ds is not None)
-    start_epoch, rows, best_so_far = (
-        checkpoints.restore(model, path, monitor, log) if resume else (0, [], None)
+    monitor = _monitor(recipe, has_val=val_ds is not None)
+    start_epoch, rows, best_so_far, states = (
+        checkpoints.restore(model, path, monitor, log) if resume else (0, [], None, {})
     )
-    # Throughput first: the row Checkpoints writes and Keras' epoch line carry its numbers.
+    # Throughput first: the row Checkpoints writes and Keras' epoch line carry its numbers; the
+    # schedule's callbacks before Checkpoints, so that an epoch's backup holds what they changed
+    # at its end (the plateau's lower rate, its counters).
+    schedule = schedule_callbacks(t, has_val=val_ds is not None, verbose=1, state=states)
+    throughput = Throughput(data.sizes.get("train", 0))
     callbacks = [
-        Throughput(data.sizes.get("train", 0)),
-        checkpoints.Checkpoints(path, monitor, rows, best_so_far),
+        throughput,
+        *schedule,
+        checkpoints.Checkpoints(
+            path, monitor, rows, best_so_far, stateful=[c for c in schedule if hasattr(c, "state")]
+        ),
     ]
     logs = recipe.output.tensorboard and tensorboard_available()
     if logs:
         callbacks.append(keras.callbacks.TensorBoard(str(RunDir(path).logs)))
-    callbacks += schedule_callbacks(t, has_val=val_ds is not None, verbose=1)
 
     params = model.count_params()
     sizes = " / ".join(f"{k} {data.sizes[k]:,}" for k in ("train", "val", "test") if k in data.sizes)
@@ -212,8 +223,14 @@ def _run(
     log(
         f"  device {devices.describe_device()}; precision {precision}; distribution "
         f"{strategy_name}; "
-        f"{model.steps_per_execution} batch{'es' if model.steps_per_execution > 1 else ''} a call; "
-        f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(t.epochs, 'epoch')}"
+        f"{model.steps_per_execution} batch{'es' if model.steps_per_execution > 1 else ''} a call"
+        f"{streams_note(model.steps_per_execution, t.steps_per_execution, streams)}; "
+        f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(epochs, 'epoch')}"
+        + (
+            f" ({t.iterations:,} iterations: the last epoch {_plural(last_steps, 'batch')})"
+            if t.iterations
+            else ""
+        )
     )
     if recipe.output.tensorboard and not logs:
         log(
@@ -223,31 +240,25 @@ def _run(
         )
 
     started = time.perf_counter()
-    # Also when the backup holds every epoch (killed after the last one): fit then trains nothing,
-    # and last.keras is written from the restored weights.
-    from kerascnn.data.feed import for_keras
-
-    # The grain path's batches from the first epoch to run on: a resumed run sees the very
-    # batches it would have seen (`kerascnn.data.feed`).
-    train_input, steps_per_epoch = for_keras(train_ds, start_epoch, t.epochs - start_epoch)
-    val_input, val_steps = for_keras(val_ds, 0, t.epochs - start_epoch)
     try:
-        model.fit(
-            train_input,
-            validation_data=val_input,
-            epochs=t.epochs,
-            initial_epoch=start_epoch,
-            steps_per_epoch=steps_per_epoch,
-            validation_steps=val_steps,
+        _fit(
+            model,
+            train_ds,
+            val_ds,
+            start_epoch,
+            epochs,
+            steps,
+            last_steps,
+            batch=recipe.data.batch_size,
             callbacks=callbacks,
             verbose=verbose,
-            shuffle=False,
-        )  # the data shuffles
+            throughput=throughput,
+        )
     except checkpoints.TrainingDiverged as e:
         rundir.update_state(path, status="diverged", error=e.message)
         raise
     seconds = time.perf_counter() - started
-    trained_epochs = t.epochs - start_epoch
+    trained_epochs = epochs - start_epoch
 
     result = _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log)
     start, terms = start or (None, None)
@@ -255,6 +266,52 @@ def _run(
     if recipe.output.report:
         log(f"  report {write_report(path)}")
     return result
+
+
+def _fit(
+    model,
+    train_ds,
+    val_ds,
+    start_epoch,
+    epochs,
+    steps,
+    last_steps,
+    *,
+    batch,
+    callbacks,
+    verbose,
+    throughput,
+):
+    """`model.fit` from `start_epoch` to `epochs`; a last epoch cut short (`train.iterations`) is a
+    call of its own that takes only its `last_steps` batches. Also when the backup holds every
+    epoch (killed after the last one): fit then trains nothing, and last.keras is written from the
+    restored weights."""
+    from kerascnn.data.feed import for_keras
+
+    whole = epochs if last_steps == steps else epochs - 1
+    calls = [(first, end) for first, end in ((start_epoch, whole), (whole, epochs)) if first < end]
+    for first, end in calls or [(start_epoch, epochs)]:
+        # The grain path's batches from the first epoch to run on: a resumed run sees the very
+        # batches it would have seen (`kerascnn.data.feed`).
+        train_input, per_epoch = for_keras(train_ds, first, end - first)
+        cut = end > whole
+        if cut and per_epoch is None:
+            train_input = train_input.take(last_steps)  # tf.data: an epoch that ends there
+        elif cut:
+            per_epoch = last_steps
+        throughput.images = min(last_steps * batch, throughput.full) if cut else throughput.full
+        val_input, val_steps = for_keras(val_ds, 0, end - first)
+        model.fit(
+            train_input,
+            validation_data=val_input,
+            epochs=end,
+            initial_epoch=first,
+            steps_per_epoch=per_epoch,
+            validation_steps=val_steps,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )  # the data shuffles
 
 
 def tensorboard_available() -> bool:
@@ -340,16 +397,17 @@ def build_training_state(model, dataset) -> None:
 def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) -> RunResult:
     from kerascnn.runs.saving import load_model
 
-    rows = checkpoints.read_history(RunDir(path).history)
-    best_row = min(rows, key=lambda r: float(r.get(monitor, "inf"))) if rows else {}
-    best = load_model(RunDir(path).best) if RunDir(path).best.exists() else load_model(RunDir(path).last)
-    # A new Functional model over the same layers: main output only, and not compiled (no
-    # optimizer in the file, nothing but Keras and kerascnn's layers needed to load it).
-    inference = keras.Model(best.inputs, best.outputs[0], name=best.name)
+    run = RunDir(path)
+    rows = checkpoints.read_history(run.history)
+    scored = [r for r in rows if r.get(monitor) not in (None, "")]
+    best_value = checkpoints.best_of(monitor, (float(r[monitor]) for r in scored))
+    best_row = next((r for r in scored if float(r[monitor]) == best_value), {})
+    chosen = recipe.output.model
     metrics = {
         "epochs": len(rows),
         "monitor": monitor,
         "best_epoch": int(best_row["epoch"]) if best_row else None,
+        "model": chosen,
         "best": _numbers(best_row),
         "final": _numbers(rows[-1]) if rows else {},
         "seconds": round(seconds, 2),
@@ -361,19 +419,18 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
     }
     if data.skipped:
         metrics["skipped_images"] = {"count": len(data.skipped), "files": data.skipped}
-    model_path = RunDir(path).model
-    checkpoints.atomic_save(
-        inference, model_path
-    )  # before compiling: no optimizer state in the inference model
+    # The final weights (last.keras) and the best epoch's (best.keras): the same when the best
+    # epoch is the last.
+    same = not run.best.exists() or (bool(rows) and metrics["best_epoch"] == len(rows))
+    files = {"final": run.last, "best": run.last if same else run.best}
+    loaded = load_model(files[chosen])
+    # A new Functional model over the same layers: main output only, and not compiled (no
+    # optimizer in the file, nothing but Keras and kerascnn's layers needed to load it).
+    inference = keras.Model(loaded.inputs, loaded.outputs[0], name=loaded.name)
+    model_path = run.model
+    checkpoints.atomic_save(inference, model_path)  # before compiling: no optimizer state
     if test_ds is not None:
-        inference.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
-        first = test_ds.map(lambda x, y: (x, y[0] if isinstance(y, tuple) else y))
-        build_training_state(inference, first)
-        from kerascnn.data.feed import for_keras
-
-        test_input, test_steps = for_keras(first)
-        values = inference.evaluate(test_input, steps=test_steps, verbose=0, return_dict=True)
-        metrics["test"] = {k: float(v) for k, v in values.items()}
+        metrics.update(_tested(loaded, inference, files, chosen, same, test_ds))
     rundir.write_atomic(RunDir(path).metrics, json.dumps(metrics, indent=2))
     plot_curves(rows, RunDir(path).curves, title=recipe.name)
     rundir.update_state(
@@ -402,14 +459,39 @@ def _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log) 
                 f"  last epoch trained {final['images_per_second']:,.0f} images/s, "
                 f"{final['data_wait']:.0%} of its time waiting for data"
             )
-    if "test" in metrics:
-        report.append(
-            "  test (best weights) " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
-        )
+    from kerascnn.runs.metrics import tested
+
+    for label, values in tested(metrics):
+        report.append(f"  {label}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
     report.append(f"  saved {model_path}, metrics.json, history.csv, curves.png")
     for line in report:
         log(line)
     return RunResult(run_dir=path, metrics=metrics, model_path=model_path)
+
+
+def _tested(loaded, inference, files: dict, chosen: str, same: bool, test_ds) -> dict:
+    """metrics.json's test results: `test_final` and `test_best`, and `test`, the run's model's
+    (`chosen`). The run's model is evaluated, then the other file's weights are loaded into the same
+    compiled model (its test step traced once) and evaluated; once when they are the same."""
+    from kerascnn.data.feed import for_keras
+
+    first = test_ds.map(lambda x, y: (x, y[0] if isinstance(y, tuple) else y))
+    inference.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    build_training_state(inference, first)
+
+    def evaluate() -> dict:
+        test_input, test_steps = for_keras(first)
+        values = inference.evaluate(test_input, steps=test_steps, verbose=0, return_dict=True)
+        return {k: float(v) for k, v in values.items()}
+
+    other = "best" if chosen == "final" else "final"
+    found = {chosen: evaluate()}
+    if same:
+        found[other] = found[chosen]
+    else:
+        loaded.load_weights(files[other])  # weights only: the file is this run's own
+        found[other] = evaluate()
+    return {f"test_{k}": v for k, v in found.items()} | {"test": found[chosen]}
 
 
 def _numbers(row: dict) -> dict:
@@ -462,13 +544,15 @@ def plot_curves(
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    return f"{n} {word}" if n == 1 else f"{n} {'batches' if word == 'batch' else word + 's'}"
 
 
-def _monitor(model, *, has_val: bool) -> str:
-    """The best model is the one with the lowest validation loss (training loss without a
-    validation set): smoother than accuracy, which on small validation sets ties for many epochs."""
-    return "val_loss" if has_val else "loss"
+def _monitor(recipe, *, has_val: bool) -> str:
+    """What chooses the best epoch (best.keras): `[output] best_by`, the validation loss by default
+    (smoother than accuracy, which on small validation sets ties for many epochs); the training
+    split's without a validation set."""
+    best_by = recipe.output.best_by
+    return best_by if has_val else best_by.removeprefix("val_")
 
 
 def epoch_steps(data) -> int:

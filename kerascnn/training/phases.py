@@ -8,7 +8,7 @@ the top stages and go on with a smaller learning rate (phase 2).
 runs/glyphs_finetune/
   recipe.yaml, run.json   the whole recipe; "finished" once every phase is
   1-head/                 phase 1: a run directory like any (resumable, never clobbered)
-  2-top/                  phase 2: starts from 1-head/model.keras (its best weights)
+  2-top/                  phase 2: starts from 1-head/model.keras (its model: `[output] model`)
   model.keras, data.json  the last phase's model, and how its images are fed (evaluate, predict)
   history.csv, curves.png every phase's epochs in one table and one plot, phases marked
   metrics.json            each phase's metrics, and the last phase's test metrics
@@ -398,8 +398,9 @@ def _combine(recipe: Recipe, parent: Path, results, log, start: Start):
         "epochs": len(rows),
         "seconds": round(sum(p.get("seconds", 0.0) for p in phases), 2),
     }
-    if "test" in last.metrics:
-        metrics["test"] = last.metrics["test"]
+    for key in ("model", "test", "test_final", "test_best"):
+        if key in last.metrics:  # the last phase's model is the run's
+            metrics[key] = last.metrics[key]
     rundir.write_atomic(RunDir(parent).metrics, json.dumps(metrics, indent=2))
     rundir.update_state(
         parent,

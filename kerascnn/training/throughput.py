@@ -26,7 +26,7 @@ class Throughput(keras.callbacks.Callback):
 
     def __init__(self, images: int, clock=time.perf_counter):
         super().__init__()
-        self.images = int(images)
+        self.images = self.full = int(images)  # `images` is lowered for a cut last epoch
         self.clock = clock
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -105,7 +105,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return self._data[key]
 
     def build(self, hp):
-        from kerascnn.training.compile import check_outputs, compile_model
+        from kerascnn.training.compile import check_outputs, compile_model, streams_of
         from kerascnn.training.fit import build_model, epoch_steps
 
         if self.declaring:
@@ -120,7 +120,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
                 f"the model cannot be built: {first_line(e)}"
             ) from None
         check_outputs(model, recipe.train, keras_tuner.errors.FailedTrialError)
-        compile_model(model, recipe, epoch_steps(data))
+        compile_model(model, recipe, epoch_steps(data), streams=streams_of(data))
         return model
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):

@@ -63,10 +63,19 @@ CONFIGS = {
 }
 
 
-def vgg(*, config: Literal["A", "A-LRN", "B", "C", "D", "E"], dropout: float = 0.5) -> dict:
-    """A VGG configuration (a column of Table 1)."""
+def vgg(
+    *,
+    config: Literal["A", "A-LRN", "B", "C", "D", "E"],
+    dropout: float = 0.5,
+    kernel_initializer: str = "he_normal",
+) -> dict:
+    """A VGG configuration (a column of Table 1). `kernel_initializer`: the convolutions' ("he_normal"
+    by default; "glorot_uniform" is the random initialization the paper's Section 3.1 names for
+    training the deep configurations without pre-training, the one that goes with its inputs
+    centred but not scaled, `normalize = "caffe"`; the paper itself started them from configuration
+    A's weights, which started from N(0, 0.01))."""
     return {
-        "defaults": {"norm": "none"},
+        "defaults": {"norm": "none", "kernel_initializer": kernel_initializer},
         "stages": [{"blocks": [*layers, "maxpool"]} for layers in CONFIGS[config]],
         "head": {"pool": "flatten", "hidden": [4096, 4096], "dropout": dropout},
     }
