@@ -674,24 +674,33 @@ def test_a_resumed_run_ends_with_the_weights_and_optimizer_state_of_one_never_st
     stopped. (Before, 8 batches a call ran a 41-batch epoch to iteration 48 and a resumed run
     trained 178 steps instead of 164.)"""
 
-    original = checkpoints.Checkpoints.on_train_batch_end
     epoch, batch = stop_at
-
-    def stop(self, index, logs=None):
-        original(self, index, logs)
-        if self._epoch == epoch and index + 1 == batch:
-            raise KeyboardInterrupt
-
-    checkpoints.Checkpoints.on_train_batch_end = stop
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train(iterations_recipe(tmp_path / "stopped"), **quiet)
-    finally:
-        checkpoints.Checkpoints.on_train_batch_end = original
+    stopped_when(
+        "on_train_batch_end",
+        lambda self, index: self._epoch == epoch and index + 1 == batch,
+        lambda: train(iterations_recipe(tmp_path / "stopped"), **quiet),
+    )
     assert history_epochs(tmp_path / "stopped") == list(range(1, epoch))
     resumed = train(iterations_recipe(tmp_path / "stopped"), **quiet)
     assert_same_end(never_stopped, resumed.run_dir, 24)
     assert kerascnn.load_model(resumed.run_dir / "last.keras").steps_per_execution == 3
+
+
+def stopped_when(method: str, when, run) -> None:
+    """`run()` interrupted (Ctrl-C) in `Checkpoints.<method>` as soon as `when(self, index)`."""
+    original = getattr(checkpoints.Checkpoints, method)
+
+    def stop(self, index, logs=None):
+        original(self, index, logs)
+        if when(self, index):
+            raise KeyboardInterrupt
+
+    setattr(checkpoints.Checkpoints, method, stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run()
+    finally:
+        setattr(checkpoints.Checkpoints, method, original)
 
 
 def assert_same_end(whole: Path, resumed: Path, iterations: int) -> None:
@@ -740,19 +749,11 @@ def test_a_plateau_schedule_stopped_and_resumed_lowers_the_rate_when_one_never_s
     rates = [float(r["learning_rate"]) for r in checkpoints.read_history(whole.run_dir / "history.csv")]
     lowered = next(i for i, rate in enumerate(rates) if rate < rates[0])  # lowered at the end of it
     assert lowered >= 3, rates  # the stop comes after the counters started
-    original = checkpoints.Checkpoints.on_epoch_begin
-
-    def stop(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch + 1 == lowered:  # one epoch before the rate drops
-            raise KeyboardInterrupt
-
-    checkpoints.Checkpoints.on_epoch_begin = stop
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train(recipe(tmp_path / "stopped"), **quiet)
-    finally:
-        checkpoints.Checkpoints.on_epoch_begin = original
+    stopped_when(  # one epoch before the rate drops
+        "on_epoch_begin",
+        lambda self, epoch: epoch + 1 == lowered,
+        lambda: train(recipe(tmp_path / "stopped"), **quiet),
+    )
     assert history_epochs(tmp_path / "stopped") == list(range(1, lowered))
     resumed = train(recipe(tmp_path / "stopped"), **quiet)
     assert_same_end(whole.run_dir, resumed.run_dir, 8 * 3)

@@ -140,6 +140,11 @@ def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
     assert messages[3] == "  data   training images per class: 0 72, 1 72, 2 72, 3 72"
     assert f"precision {devices.precision('auto')}; " in messages[4]
     assert "; 8 batches a call; " in messages[4]
+    # The update in words: SGD's weight_decay is the L2 penalty ("auto"), on the kernels.
+    assert messages[5] == (
+        "  update weight decay 0.0001 as the L2 penalty (added to the gradient), on the kernels; "
+        "momentum 0.9, Nesterov, in Caffe's form"
+    )
     assert result.metrics["test"]["accuracy"] > 0.8  # chance: 0.25
     assert {
         "recipe.yaml",

@@ -329,77 +329,51 @@ def test_update_settings_that_do_not_go_together_are_refused_by_key(train, key, 
 # with the 5k validation split; ImageNet: 100 steps an epoch stand for its ~5,000).
 CIFAR_128, CIFAR_45K_128, CIFAR_64 = 391, 352, 782
 IMAGENET = 100
+# Torch7's optim.sgd with Nesterov and dampening 0 (the rate outside the buffer); He et al.'s
+# constant warm-up at 0.01 for 400 iterations, then 32k/48k.
+TORCH_NESTEROV = dict(momentum_form="torch", nesterov=True)
+HE_CIFAR = dict(weight_decay=1e-4, milestones=(32000, 48000))
+HE_WARMUP = dict(warmup=400, warmup_shape="constant", warmup_learning_rate=0.01)
+
+
+def epochs(*milestones, steps):
+    """Milestones in epochs (counted from 0, the rate changing at the epoch's start), in steps."""
+    return tuple(m * steps for m in milestones)
+
+
 PAPERS = {
     # He et al. 2016: Caffe's SGD, 32k/48k iterations; ResNet-110 and the pre-activation ResNets
-    # warm up at 0.01 for 400 iterations.
-    "resnet20_cifar10": (None, Rule(weight_decay=1e-4, milestones=(32000, 48000))),
-    "resnet110_cifar10": (
-        None,
-        Rule(
-            weight_decay=1e-4,
-            milestones=(32000, 48000),
-            warmup=400,
-            warmup_shape="constant",
-            warmup_learning_rate=0.01,
-        ),
-    ),
-    "preact_resnet164_cifar10": (
-        None,
-        Rule(
-            weight_decay=1e-4,
-            milestones=(32000, 48000),
-            warmup=400,
-            warmup_shape="constant",
-            warmup_learning_rate=0.01,
-        ),
-    ),
-    # Torch's optim.sgd with Nesterov and dampening 0 (the rate outside the buffer), every parameter
-    # decayed; the code's 1-based epochs: the rate drops at the start of epoch 250 -> step 249 * n.
+    # warm up.
+    "resnet20_cifar10": (None, Rule(**HE_CIFAR)),
+    "resnet110_cifar10": (None, Rule(**HE_CIFAR, **HE_WARMUP)),
+    "preact_resnet164_cifar10": (None, Rule(**HE_CIFAR, **HE_WARMUP)),
+    # The Torch codes, every parameter decayed; their 1-based epochs: the rate drops at the start
+    # of epoch 250 -> step 249 * n.
     "resnet110_stochastic_depth_cifar10": (
         CIFAR_45K_128,
-        Rule(
-            momentum_form="torch",
-            nesterov=True,
-            weight_decay=1e-4,
-            milestones=(249 * CIFAR_45K_128, 374 * CIFAR_45K_128),
-        ),
+        Rule(**TORCH_NESTEROV, weight_decay=1e-4, milestones=epochs(249, 374, steps=CIFAR_45K_128)),
     ),
     "wide_resnet28_10_cifar10": (
         CIFAR_128,
         Rule(
-            momentum_form="torch",
-            nesterov=True,
+            **TORCH_NESTEROV,
             weight_decay=5e-4,
             gamma=0.2,
-            milestones=(59 * CIFAR_128, 119 * CIFAR_128, 159 * CIFAR_128),
+            milestones=epochs(59, 119, 159, steps=CIFAR_128),
         ),
     ),
     "densenet_bc_100_12_cifar10": (
         CIFAR_64,
-        Rule(
-            momentum_form="torch",
-            nesterov=True,
-            weight_decay=1e-4,
-            milestones=(149 * CIFAR_64, 224 * CIFAR_64),
-        ),
+        Rule(**TORCH_NESTEROV, weight_decay=1e-4, milestones=epochs(149, 224, steps=CIFAR_64)),
     ),
     "resnext50_32x4d_imagenet": (
         IMAGENET,
-        Rule(
-            momentum_form="torch",
-            nesterov=True,
-            weight_decay=1e-4,
-            milestones=(30 * IMAGENET, 60 * IMAGENET, 90 * IMAGENET),
-        ),
+        Rule(**TORCH_NESTEROV, weight_decay=1e-4, milestones=epochs(30, 60, 90, steps=IMAGENET)),
     ),
     # Caffe (the rate inside the velocity), the ResNet recipe's decay on every parameter.
     "se_resnet50_imagenet": (
         IMAGENET,
-        Rule(
-            learning_rate=0.15,
-            weight_decay=1e-4,
-            milestones=(30 * IMAGENET, 60 * IMAGENET, 90 * IMAGENET),
-        ),
+        Rule(learning_rate=0.15, weight_decay=1e-4, milestones=epochs(30, 60, 90, steps=IMAGENET)),
     ),
     # cuda-convnet's and Caffe's: the decay inside the velocity, on the weights only (no bias decay);
     # the rate divided on a plateau, constant in between.
@@ -416,7 +390,7 @@ PAPERS = {
             weight_decay=2e-4,
             decay_scope="kernels",
             gamma=0.96,
-            milestones=tuple(e * IMAGENET for e in range(8, 120, 8)),
+            milestones=epochs(*range(8, 120, 8), steps=IMAGENET),
         ),
     ),
 }

@@ -22,6 +22,7 @@ __all__ = [
     "StopOnNonFinite",
     "Plateau",
     "decay_form",
+    "describe_update",
     "run_length",
     "steps_per_execution",
     "streams_note",
@@ -88,6 +89,26 @@ def run_length(t, steps_per_epoch: int) -> tuple[int, int]:
         return t.epochs, steps_per_epoch
     epochs = -(-t.iterations // steps_per_epoch)
     return epochs, t.iterations - (epochs - 1) * steps_per_epoch
+
+
+def describe_update(t) -> str:
+    """The update step in words, for a run's log: "weight decay 1e-4 as the L2 penalty (added to
+    the gradient), on every parameter; momentum 0.9, Nesterov, in Torch's form"."""
+    form = decay_form(t)
+    words = (
+        f"weight decay {t.weight_decay:g} "
+        + (
+            "as the L2 penalty (added to the gradient)"
+            if form == "l2"
+            else "decoupled (w -= lr * wd * w)"
+        )
+        + (", on every parameter" if t.weight_decay_scope == "all" else ", on the kernels")
+    )
+    if t.optimizer in ("sgd", "rmsprop") and t.momentum:
+        words += f"; momentum {t.momentum:g}" + (", Nesterov" if t.nesterov else "")
+        if t.optimizer == "sgd":
+            words += f", in {'Caffe' if t.momentum_form == 'caffe' else 'Torch'}'s form"
+    return words
 
 
 def decay_form(t) -> str:

@@ -31,6 +31,7 @@ from kerascnn.training import checkpoints, devices
 from kerascnn.training.compile import (
     check_outputs,
     compile_model,
+    describe_update,
     progress,
     repeat_labels,
     run_length,
@@ -232,6 +233,8 @@ def _run(
             else ""
         )
     )
+    if t.weight_decay:
+        log(f"  update {describe_update(t)}")
     if recipe.output.tensorboard and not logs:
         log(
             "  note   no TensorBoard logs: Keras writes them with TensorFlow, which is not "
