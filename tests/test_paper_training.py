@@ -425,7 +425,10 @@ def test_the_shipped_resnet20_recipe_as_shipped_is_the_papers_update_for_ten_ste
     weights on the same batches, against `torch.optim.SGD(lr=0.1, momentum=0.9, weight_decay=1e-4)`
     (at a constant rate Caffe's form and PyTorch's are one update)."""
     torch.set_num_threads(2)  # batches of 128: torch's threads pay here (reset by the fixture)
-    case = Case("resnet20_cifar10", ["train.iterations=10"], examples=1280, form="torch")
+    # No test split: the 1,280 mock test images would cost a float64 evaluation, nothing trained.
+    case = Case(
+        "resnet20_cifar10", ["train.iterations=10", 'data.test_split=""'], examples=1280, form="torch"
+    )
     run_dir, twin, recipe, data = _run(case, tmp_path)
     assert recipe.data.batch_size == 128 and recipe.train.weight_decay == 1e-4
     expected = _reference(case, twin, recipe, data, 10)

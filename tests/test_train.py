@@ -832,7 +832,7 @@ def test_the_verbs_are_callable_from_the_top(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = kerascnn.train(
         "lenet5_digits",
-        overrides=["train.epochs=1", "output.tensorboard=false"],
+        overrides=["train.epochs=1", "output.tensorboard=false", "output.report=false"],
         verbose=0,
         log=lambda *a: None,
     )
