@@ -449,3 +449,18 @@ def test_the_l2_penalty_is_applied_to_unscaled_gradients_under_mixed_precision(f
         optimizer.apply(scaled, variables)
     rule = Rule(momentum_form="torch", nesterov=True, weight_decay=5e-3, schedule="constant")
     assert_close([keras.ops.convert_to_numpy(v) for v in variables], run(rule, weights, gradients))
+
+
+def test_a_search_recipe_is_refused_a_length_in_iterations():
+    """A search's trials are compared in whole epochs (Hyperband counts them): `iterations` in a
+    recipe with [tune] is named before anything runs."""
+    from kerascnn.config import ConfigError
+
+    doc = {
+        "model": {"name": "lenet5"},
+        "data": {"source": "digits"},
+        "train": {"iterations": 100},
+        "tune": {"space": {"train.learning_rate": {"type": "choice", "values": [0.1, 0.01]}}},
+    }
+    with pytest.raises(ConfigError, match=r"train\.iterations: a search's trials train .* whole epochs"):
+        load_recipe(doc, name="r")

@@ -3,6 +3,7 @@ fine-tuning's weights come from and each phase's training, checked before anythi
 
 from __future__ import annotations
 
+import os
 import re
 
 from kerascnn.config import ConfigError, Source, check_call
@@ -294,6 +295,27 @@ def _check_train(r) -> None:
             raise r.error(("train", key), f"must be a positive integer. Received: {value!r}.")
     if t.learning_rate <= 0:
         raise r.error(("train", "learning_rate"), f"must be positive. Received: {t.learning_rate!r}.")
+    _check_schedule(r)
+    _check_update(r)
+    _check_workers(r)
+
+
+def _check_schedule(r) -> None:
+    """The run's length, the milestones and the warm-up."""
+    t = r.train
+    if t.iterations is not None:
+        if "epochs" in r.document.get("train", {}):
+            raise r.error(("train", "iterations"), "give epochs or iterations, not both.")
+        if t.iterations < 1:
+            raise r.error(
+                ("train", "iterations"), f"must be a positive integer. Received: {t.iterations!r}."
+            )
+        if r.tune is not None:
+            raise r.error(
+                ("train", "iterations"),
+                "a search's trials train and are compared in whole epochs (Hyperband counts them).",
+                hint="give train.epochs in a recipe with [tune].",
+            )
     if t.schedule == "step" and not t.milestones and not t.step_every:
         raise r.error(
             ("train", "milestones"),
@@ -316,53 +338,6 @@ def _check_train(r) -> None:
             ("train", "warmup"),
             f"schedule {t.schedule!r} sets the learning rate itself; remove warmup.",
         )
-    _check_update(r)
-    if t.distribution == "multi_worker":
-        if not t.workers:
-            raise r.error(
-                ("train", "workers"),
-                "distribution 'multi_worker' needs the workers' addresses, the coordinator first.",
-                hint='workers = ["10.0.0.1:1234", "10.0.0.2:1234"].',
-            )
-        for address in t.workers:
-            host, _, port = address.rpartition(":")
-            if not host or not port.isdigit():
-                raise r.error(
-                    ("train", "workers"),
-                    f'each worker is "host:port". Received: {address!r}.',
-                    value=address,
-                )
-        worker = t.worker
-        if worker is None:
-            import os
-
-            text = os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "")
-            if not text.isdigit():
-                raise r.error(
-                    ("train", "worker"),
-                    "which worker is this process? Give "
-                    "--set train.worker=N (N from 0) or set "
-                    "KERAS_DISTRIBUTION_PROCESS_ID.",
-                )
-            worker = int(text)
-        if not 0 <= worker < len(t.workers):
-            raise r.error(
-                ("train", "worker"),
-                f"must be between 0 and {len(t.workers) - 1} (the "
-                f"number of workers - 1). Received: {worker!r}.",
-            )
-    elif t.workers or t.worker is not None:
-        raise r.error(
-            ("train", "workers" if t.workers else "worker"),
-            'workers and worker apply to distribution = "multi_worker" only.',
-        )
-    if t.iterations is not None:
-        if "epochs" in r.document.get("train", {}):
-            raise r.error(("train", "iterations"), "give epochs or iterations, not both.")
-        if t.iterations < 1:
-            raise r.error(
-                ("train", "iterations"), f"must be a positive integer. Received: {t.iterations!r}."
-            )
     if t.warmup < 0 or (t.schedule_unit == "epochs" and t.warmup >= t.epochs and not t.iterations):
         raise r.error(
             ("train", "warmup"),
@@ -371,6 +346,49 @@ def _check_train(r) -> None:
                 if t.schedule_unit == "epochs"
                 else f"must be 0 or more iterations. Received: {t.warmup!r}."
             ),
+        )
+
+
+def _check_workers(r) -> None:
+    """distribution = "multi_worker": the workers' addresses and this process's index."""
+    t = r.train
+    if t.distribution != "multi_worker":
+        if t.workers or t.worker is not None:
+            raise r.error(
+                ("train", "workers" if t.workers else "worker"),
+                'workers and worker apply to distribution = "multi_worker" only.',
+            )
+        return
+    if not t.workers:
+        raise r.error(
+            ("train", "workers"),
+            "distribution 'multi_worker' needs the workers' addresses, the coordinator first.",
+            hint='workers = ["10.0.0.1:1234", "10.0.0.2:1234"].',
+        )
+    for address in t.workers:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise r.error(
+                ("train", "workers"),
+                f'each worker is "host:port". Received: {address!r}.',
+                value=address,
+            )
+    worker = t.worker
+    if worker is None:
+        text = os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "")
+        if not text.isdigit():
+            raise r.error(
+                ("train", "worker"),
+                "which worker is this process? Give "
+                "--set train.worker=N (N from 0) or set "
+                "KERAS_DISTRIBUTION_PROCESS_ID.",
+            )
+        worker = int(text)
+    if not 0 <= worker < len(t.workers):
+        raise r.error(
+            ("train", "worker"),
+            f"must be between 0 and {len(t.workers) - 1} (the "
+            f"number of workers - 1). Received: {worker!r}.",
         )
 
 

@@ -180,7 +180,8 @@ class TrainSection:
         epochs: epochs to train (a resumed run finishes this many in all).
         iterations: the run's length in optimizer steps instead of `epochs` (He et al.'s 64k
             iterations on CIFAR-10): as many epochs as it takes, the last one cut where the
-            iterations end, whatever the training split's size.
+            iterations end, whatever the training split's size. Not with [tune] (its trials are
+            compared in whole epochs).
         optimizer: "sgd", "adam", "adamw" or "rmsprop". The default, Adam at 0.001 with a
             constant rate (Keras' own default), trains every small zoo network on the offline data
             from the first epoch; the papers' settings (SGD with momentum 0.9 at 0.1 and a step

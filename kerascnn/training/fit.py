@@ -164,8 +164,9 @@ def _run(
         check_outputs(model, t, lambda message: recipe.error(("train", "aux_loss_weights"), message))
         steps = epoch_steps(data)
         epochs, last_steps = run_length(t, steps)
-        # A cut last epoch is a stream of its own length too.
-        streams = streams_of(data) + ((last_steps,) if streams_of(data) and last_steps < steps else ())
+        streams = streams_of(data)
+        if streams and last_steps < steps:  # a cut last epoch is a stream of its own length too
+            streams += (last_steps,)
         compile_model(model, recipe, steps, streams=streams)
     train_ds, val_ds, test_ds = (repeat_labels(ds, outputs) for ds in (data.train, data.val, data.test))
     with strategy.scope():
@@ -181,51 +182,87 @@ def _run(
     start_epoch, rows, best_so_far, states = (
         checkpoints.restore(model, path, monitor, log) if resume else (0, [], None, {})
     )
-    # Throughput first: the row Checkpoints writes and Keras' epoch line carry its numbers; the
-    # schedule's callbacks before Checkpoints, so that an epoch's backup holds what they changed
-    # at its end (the plateau's lower rate, its counters).
-    schedule = schedule_callbacks(t, has_val=val_ds is not None, verbose=1, state=states)
     throughput = Throughput(data.sizes.get("train", 0))
-    callbacks = [
-        throughput,
-        *schedule,
-        checkpoints.Checkpoints(
-            path, monitor, rows, best_so_far, stateful=[c for c in schedule if hasattr(c, "state")]
-        ),
-    ]
     logs = recipe.output.tensorboard and tensorboard_available()
+    callbacks = _callbacks(
+        t, path, throughput, monitor, rows, best_so_far, states, has_val=val_ds is not None
+    )
     if logs:
         callbacks.append(keras.callbacks.TensorBoard(str(RunDir(path).logs)))
+    for line in _start_lines(
+        recipe,
+        path,
+        model,
+        data,
+        resumed_after=start_epoch if resume else None,
+        precision=precision,
+        strategy_name=strategy_name,
+        streams=streams,
+        length=(epochs, last_steps),
+        tensorboard=logs,
+    ):
+        log(line)
 
-    params = model.count_params()
+    started = time.perf_counter()
+    try:
+        cut = (last_steps, last_steps * recipe.data.batch_size) if last_steps < steps else None
+        _fit(model, (train_ds, val_ds), (start_epoch, epochs, cut), callbacks, verbose, throughput)
+    except checkpoints.TrainingDiverged as e:
+        rundir.update_state(path, status="diverged", error=e.message)
+        raise
+    seconds = time.perf_counter() - started
+    result = _finish(recipe, path, data, test_ds, monitor, seconds, epochs - start_epoch, log)
+    start, terms = start or (None, None)
+    write_card(path, start=start, start_terms=terms)  # after run.json says "finished"
+    if recipe.output.report:
+        log(f"  report {write_report(path)}")
+    return result
+
+
+def _callbacks(t, path, throughput, monitor, rows, best_so_far, states, *, has_val: bool) -> list:
+    """The run's callbacks in their order: throughput first (the row Checkpoints writes and Keras'
+    epoch line carry its numbers), then the schedule's, then Checkpoints, so that an epoch's
+    backup holds what the schedule changed at its end (the plateau's lower rate, its counters)."""
+    schedule = schedule_callbacks(t, has_val=has_val, verbose=1, state=states)
+    stateful = [c for c in schedule if hasattr(c, "state")]
+    return [
+        throughput,
+        *schedule,
+        checkpoints.Checkpoints(path, monitor, rows, best_so_far, stateful=stateful),
+    ]
+
+
+def _start_lines(
+    recipe, path, model, data, *, resumed_after, precision, strategy_name, streams, length, tensorboard
+) -> list[str]:
+    """The lines a run's log starts with: the run, the model, the data, the device and the update."""
+    t = recipe.train
+    epochs, last_steps = length
+    outputs = len(model.outputs)
     sizes = " / ".join(f"{k} {data.sizes[k]:,}" for k in ("train", "val", "test") if k in data.sizes)
-    log(
+    lines = [
         f"kerascnn train: {recipe.name} -> {path}"
-        + (f" (resuming after epoch {start_epoch})" if resume else "")
-    )
-    log(
-        f"  model  {model.name}: {params:,} parameters, input {'x'.join(map(str, data.input_shape))}"
-        f", {data.classes} classes" + (f", {outputs - 1} auxiliary heads" if outputs > 1 else "")
-    )
-    log(
+        + (f" (resuming after epoch {resumed_after})" if resumed_after is not None else ""),
+        f"  model  {model.name}: {model.count_params():,} parameters, input "
+        f"{'x'.join(map(str, data.input_shape))}, {data.classes} classes"
+        + (f", {outputs - 1} auxiliary heads" if outputs > 1 else ""),
         f"  data   {data.description}: {sizes} images, batch {recipe.data.batch_size}; "
-        f"{data.pipeline}" + (" (training batches made on the device)" if data.on_device else "")
-    )
-    for line in data.describe_classes():
-        log(f"  data   {line}")
+        f"{data.pipeline}" + (" (training batches made on the device)" if data.on_device else ""),
+        *(f"  data   {line}" for line in data.describe_classes()),
+    ]
     if data.skipped:
         from kerascnn.data.folder import describe_bad
 
-        log(
+        lines.append(
             f"  data   skipped {len(data.skipped)} unreadable image file"
             f'{"s" if len(data.skipped) > 1 else ""} (data.bad_images = "skip"): '
             + describe_bad(data.skipped, shown=len(data.skipped))
         )
-    log(
+    calls = model.steps_per_execution
+    lines.append(
         f"  device {devices.describe_device()}; precision {precision}; distribution "
-        f"{strategy_name}; "
-        f"{model.steps_per_execution} batch{'es' if model.steps_per_execution > 1 else ''} a call"
-        f"{streams_note(model.steps_per_execution, t.steps_per_execution, streams)}; "
+        f"{strategy_name}; {calls} batch{'es' if calls > 1 else ''} a call"
+        f"{streams_note(calls, t.steps_per_execution, streams)}; "
         f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {_plural(epochs, 'epoch')}"
         + (
             f" ({t.iterations:,} iterations: the last epoch {_plural(last_steps, 'batch')})"
@@ -234,64 +271,27 @@ def _run(
         )
     )
     if t.weight_decay:
-        log(f"  update {describe_update(t)}")
-    if recipe.output.tensorboard and not logs:
-        log(
+        lines.append(f"  update {describe_update(t)}")
+    if recipe.output.tensorboard and not tensorboard:
+        lines.append(
             "  note   no TensorBoard logs: Keras writes them with TensorFlow, which is not "
             "installed here (history.csv and curves.png hold the same numbers; "
             "output.tensorboard = false drops this line)"
         )
-
-    started = time.perf_counter()
-    try:
-        _fit(
-            model,
-            train_ds,
-            val_ds,
-            start_epoch,
-            epochs,
-            steps,
-            last_steps,
-            batch=recipe.data.batch_size,
-            callbacks=callbacks,
-            verbose=verbose,
-            throughput=throughput,
-        )
-    except checkpoints.TrainingDiverged as e:
-        rundir.update_state(path, status="diverged", error=e.message)
-        raise
-    seconds = time.perf_counter() - started
-    trained_epochs = epochs - start_epoch
-
-    result = _finish(recipe, path, data, test_ds, monitor, seconds, trained_epochs, log)
-    start, terms = start or (None, None)
-    write_card(path, start=start, start_terms=terms)  # after run.json says "finished"
-    if recipe.output.report:
-        log(f"  report {write_report(path)}")
-    return result
+    return lines
 
 
-def _fit(
-    model,
-    train_ds,
-    val_ds,
-    start_epoch,
-    epochs,
-    steps,
-    last_steps,
-    *,
-    batch,
-    callbacks,
-    verbose,
-    throughput,
-):
-    """`model.fit` from `start_epoch` to `epochs`; a last epoch cut short (`train.iterations`) is a
-    call of its own that takes only its `last_steps` batches. Also when the backup holds every
-    epoch (killed after the last one): fit then trains nothing, and last.keras is written from the
-    restored weights."""
+def _fit(model, datasets, span, callbacks, verbose, throughput) -> None:
+    """`model.fit` over `span`: the first epoch, the end, and for a last epoch cut short by
+    `train.iterations` its batches and images (else None): such an epoch is a call of its own that
+    takes only those batches. Also when the backup holds every epoch (killed after the last one):
+    fit then trains nothing, and last.keras is written from the restored weights."""
     from kerascnn.data.feed import for_keras
 
-    whole = epochs if last_steps == steps else epochs - 1
+    train_ds, val_ds = datasets
+    start_epoch, epochs, cut_epoch = span
+    last_steps, last_images = cut_epoch or (None, None)
+    whole = epochs if cut_epoch is None else epochs - 1
     calls = [(first, end) for first, end in ((start_epoch, whole), (whole, epochs)) if first < end]
     for first, end in calls or [(start_epoch, epochs)]:
         # The grain path's batches from the first epoch to run on: a resumed run sees the very
@@ -302,7 +302,7 @@ def _fit(
             train_input = train_input.take(last_steps)  # tf.data: an epoch that ends there
         elif cut:
             per_epoch = last_steps
-        throughput.images = min(last_steps * batch, throughput.full) if cut else throughput.full
+        throughput.images = last_images if cut else throughput.full
         val_input, val_steps = for_keras(val_ds, 0, end - first)
         model.fit(
             train_input,
