@@ -149,6 +149,7 @@ def finetune_doc(tmp_path, weights, **tables):
     return doc
 
 
+@pytest.mark.slow  # 17 s end to end (test_freeze_report_and_two_phases_read_the_same_stages: two phases)
 def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_path):
     import json
     import os

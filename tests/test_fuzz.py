@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import keras
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -169,6 +170,7 @@ def test_random_recipe_text_gives_a_recipe_or_a_config_error(text, suffix):
             pass
 
 
+@pytest.mark.slow  # 19 s: 40 networks built; the recipe parser's fuzzing stays in the default tier
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(specs)
 def test_random_specs_give_a_model_or_a_config_error(spec):

@@ -68,6 +68,7 @@ def quiet(*a):
     pass
 
 
+@pytest.mark.slow  # 10 s end to end; the shipped offline search runs in the default tier
 def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
     from kerascnn.cli import main
     from kerascnn.tuning.search import tune

@@ -373,7 +373,8 @@ except Exception as e:
 """
 
 
-@pytest.mark.parametrize("backend", ["jax", pytest.param("torch", marks=pytest.mark.slow)])
+@pytest.mark.slow  # 12 s a backend, in a process of its own; the TensorFlow pictures in the default tier
+@pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_the_gradient_pictures_on_jax_and_pytorch_are_tensorflows(tmp_path, backend):
     """Grad-CAM (the default layer and a stage), saliency and guided backpropagation computed with
     `jax.grad` in a JAX process, and `torch.autograd` in a PyTorch one, equal TensorFlow's
