@@ -1,6 +1,7 @@
 """What kerascnn needs of Keras beyond its public API, in this one module: room for Keras' recursion
 on very deep graphs, variables created without TensorFlow's per-layer name scopes (a third faster
-builds), and a compiled model's training state built before its first step (`symbolic_build`). What
+builds), a compiled model's training state built before its first step (`symbolic_build`), and the
+dtype of the backend's stateless seeds (`random_seed_dtype`). What
 reaches into Keras' internals falls back to Keras' own behaviour, with a warning once, when a Keras
 release lays them out otherwise.
 
@@ -31,6 +32,7 @@ import sys
 
 __all__ = [
     "plain_variable_scopes",
+    "random_seed_dtype",
     "recursion_headroom",
     "symbolic_build",
     "DEEP_GRAPH_RECURSION_LIMIT",
@@ -125,3 +127,11 @@ def _unpatched(why: str) -> None:
         f"this Keras lays out its backend differently ({why}). Models are the same; "
         f"building deep ones is slower.",
     )
+
+
+def random_seed_dtype() -> str:
+    """The dtype of a stateless seed on the Keras backend (uint32 on JAX, int64 on TensorFlow): what
+    `keras.random`'s functions take from a `SeedGenerator` (`kerascnn.data.mixing`)."""
+    from keras.src import backend
+
+    return backend.random_seed_dtype()

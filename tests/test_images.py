@@ -5,6 +5,7 @@ a function of (seed, epoch, batch) so a resumed run sees what it would have seen
 
 import numpy as np
 import pytest
+from augmentations import EVERY_DRAW
 
 from kerascnn.data import images
 
@@ -241,6 +242,38 @@ def test_grain_batches_are_a_function_of_seed_epoch_and_batch():
     assert not np.array_equal(fed.order(5), fed.order(6))
     soft = fed.batch(0, 0)[1]
     assert not np.all(np.isin(soft, (0.0, 1.0)))  # MixUp's soft labels
+    np.testing.assert_allclose(soft.sum(1), 1, atol=1e-5)
+
+
+def test_tf_data_epochs_are_a_function_of_seed_and_epoch():
+    """The tf.data path's side of a resume that sees the batches it would have seen: the first pass
+    of `train_from(2)` is the third pass of `train` (order, random-resized crops, padded crops,
+    flips, RandAugment, MixUp or CutMix), a second `load_data` makes the same epochs (RandAugment's
+    draws no longer depend on which of tf.data's parallel calls ran first), and epochs differ."""
+    pytest.importorskip("tensorflow")
+    from kerascnn.data import load_data
+
+    data = {
+        "source": "glyphs",
+        "classes": 4,
+        "samples": 120,
+        "batch_size": 16,
+        "augment": EVERY_DRAW,
+    }
+
+    def epoch(ds):
+        return [tuple(np.asarray(part) for part in batch) for batch in ds]
+
+    loaded = load_data(_recipe("tf.data", **data))
+    passes = [epoch(loaded.train) for _ in range(3)]
+    late = epoch(load_data(_recipe("tf.data", **data)).train_from(2))
+    assert len(late) == len(passes[2]) == loaded.steps_per_epoch
+    for (x, y), (x2, y2) in zip(late, passes[2], strict=True):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+    assert not np.array_equal(passes[0][0][0], passes[1][0][0])
+    soft = np.concatenate([y for _, y in passes[0]])
+    assert not np.all(np.isin(soft, (0.0, 1.0)))  # mixed labels
     np.testing.assert_allclose(soft.sum(1), 1, atol=1e-5)
 
 

@@ -2,10 +2,10 @@
 
 A `Feed` is one split, batched. Batch `k` of epoch `e` is a pure function of (seed, e, k): the
 epoch's order is a permutation drawn from (seed, e), each batch's augmentation from (seed, e, k). So
-a run killed in the middle resumes with the very batches it would have seen (the tf.data path's
-shuffle starts over), and `Feed.dataset(first_epoch, epochs)` is a `grain.MapDataset` of batch
-indices, read ahead by grain's threads (`grain.ReadOptions`): what `model.fit` takes on every
-backend since Keras 3.11.
+a run killed in the middle resumes with the very batches it would have seen (as on the tf.data
+path, `kerascnn.data.pipeline.Data.train_from`), and `Feed.dataset(first_epoch, epochs)` is a
+`grain.MapDataset` of batch indices, read ahead by grain's threads (`grain.ReadOptions`): what
+`model.fit` takes on every backend since Keras 3.11.
 
 Why grain: Keras reads its datasets natively (keras#21494), its `MapDataset` gives random access by
 index (the resumable order above) and its reading threads the parallelism; processes
@@ -28,6 +28,8 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
+
+from kerascnn.data.mixing import augmented, numpy_draws
 
 __all__ = [
     "Batches",
@@ -316,9 +318,8 @@ class Augmenter:
                 images = random_flips(images, rng)
             if self.rand_augment is not None:
                 with keras.device("cpu"):
-                    images = keras.ops.convert_to_numpy(self.rand_augment(images, training=True)).astype(
-                        np.float32
-                    )
+                    images, _ = augmented(self.rand_augment, images, None, numpy_draws(rng))
+                    images = keras.ops.convert_to_numpy(images).astype(np.float32)
         elif self.cropped and self.centre_crop:
             from kerascnn.data.images import crop_or_pad
 
@@ -330,12 +331,8 @@ class Augmenter:
         if self.mixers:
             layer = self.mixers[0 if len(self.mixers) == 1 else int(rng.random() >= 0.5)]
             with keras.device("cpu"):
-                data = {"images": x, "labels": y}
-                change = layer.get_random_transformation(
-                    data, training=True, seed=int(rng.integers(2**31))
-                )
-                x = keras.ops.convert_to_numpy(layer.transform_images(x, change, training=True))
-                y = keras.ops.convert_to_numpy(layer.transform_labels(y, change, training=True))
+                x, y = augmented(layer, x, y, numpy_draws(rng))
+                x, y = keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y)
         return x.astype(np.float32), y.astype(np.float32)
 
     def shaped(self, images: np.ndarray) -> np.ndarray:

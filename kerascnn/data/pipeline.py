@@ -10,6 +10,7 @@ prediction repeat exactly what validation did during training.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -138,6 +139,14 @@ class Data:
     counts: dict[str, list[int]] = field(default_factory=dict)  # per split, where known unread
     pipeline: str = "tf.data"  # or "grain": the datasets are `kerascnn.data.feed.Feed`s
     on_device: bool = False  # training batches made on the accelerator (`kerascnn.data.device`)
+    train_epochs: Callable[[int], object] | None = None  # tf.data: see `train_from`
+
+    def train_from(self, first: int):
+        """The training batches for `model.fit(..., initial_epoch=first)`: on the tf.data path a
+        dataset whose k-th pass is epoch `first + k` (`train` is `train_from(0)`), so a resumed run
+        trains on the batches the run never stopped would have; a grain `Feed` as it is (it is
+        given its first epoch by `kerascnn.data.feed.for_keras`)."""
+        return self.train if self.train_epochs is None else self.train_epochs(first)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -269,6 +278,7 @@ def load_data(
         else (train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)),
         pipeline=path,
         on_device=getattr(sets["train"], "on_device", False),
+        train_epochs=sets.get("train_epochs"),
     )
 
 
@@ -356,7 +366,8 @@ def _jax_accelerator() -> bool:
 
 
 def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -> dict:
-    """The tf.data path's batches."""
+    """The tf.data path's batches: the training split as `epochs_from(first)`, a dataset whose k-th
+    pass is epoch `first + k`; validation and test as plain datasets."""
     import tensorflow as tf
 
     d, aug = recipe.data, recipe.augment
@@ -369,6 +380,12 @@ def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_c
         for k, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
     }
     cropped = load_size != (h, w)
+    drawn = bool(aug.crop_padding or aug.flip or (cropped and aug.scale is None))
+    rand_augment, mix = randaugment(aug, seed), mixer(aug, seed)
+    # Autotuning off: AUTOTUNE parallelism is then one thread per core, and prefetch buffers still
+    # grow while the model waits (tf.data's prefetch autotuner, separate from the model-based one).
+    options = tf.data.Options()
+    options.autotune.enabled = d.autotune
 
     def finish(image, label):
         return pre.normalize(image), tf.one_hot(label, splits.classes)
@@ -376,57 +393,108 @@ def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_c
     def each_output(image, y):  # GoogLeNet's auxiliary heads: the labels once per output
         return image, (y if outputs == 1 else tuple([y] * outputs))
 
-    rand_augment, mix = randaugment(aug, seed), mixer(aug, seed)
-
-    def resized_crop(image, label):  # a crop of its own size for each image: one at a time
-        return _random_resized_crop(image, aug.scale, aug.ratio, (h, w)), label
-
     def augment(images, labels, seed):  # the whole batch at once: 1.7x the images/s
-        crop, pad, flips = tf.unstack(tf.random.experimental.stateless_split(seed, 3), num=3)
+        crop, pad, flips, rand, mixing = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 5), num=5
+        )
         if cropped and aug.scale is None:
             images = random_crops(images, (h, w), crop)
         if aug.crop_padding:
             images = random_crops(images, (h, w), pad, padding=aug.crop_padding)
         if aug.flip:
             images = random_flips(images, flips)
+        if rand_augment is not None:
+            images = rand_augment(images, rand)
+        images, labels = finish(images, labels)
+        if mix is not None:
+            images, labels = mix(images, labels, mixing)
         return images, labels
 
-    def batched(ds, training):
+    def numbered(ds):  # each element with its place in the epoch
+        return tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
+
+    def epoch(number, ds):
+        """Epoch `number`'s batches: the order, each image's crop and each batch's augmentation
+        drawn statelessly from (seed, epoch, place), so an epoch is the same whenever it is made:
+        in a run never stopped, and in one resumed at it."""
+        _unseeded_graph()
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(number, tf.int64)])
+        order, crops, batches = tf.unstack(tf.random.experimental.stateless_split(key, 3), num=3)
+        shuffle_seed = tf.random.stateless_uniform((), order, None, None, dtype=tf.int64)
+        ds = ds.shuffle(d.shuffle_buffer, seed=shuffle_seed)
+        if aug.scale is not None:  # a crop of its own size for each image: one at a time
+
+            def resized_crop(xy, place):
+                seed = tf.random.experimental.stateless_fold_in(crops, place)
+                return _random_resized_crop(xy[0], aug.scale, aug.ratio, (h, w), seed), xy[1]
+
+            ds = numbered(ds).map(resized_crop, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(d.batch_size, drop_remainder=drop_remainder)
+        if drawn or rand_augment is not None or mix is not None:
+            ds = numbered(ds).map(
+                lambda xy, b: augment(*xy, tf.random.experimental.stateless_fold_in(batches, b)),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        else:
+            ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.map(each_output) if outputs > 1 else ds
+
+    def training(ds):
+        if d.cache:
+            ds = ds.cache()  # once, before the epochs: each epoch reads the same cache
+        count = int(ds.cardinality())
+        steps = None
+        if count >= 0:
+            steps = count // d.batch_size if drop_remainder else -(-count // d.batch_size)
+
+        def epochs_from(first: int = 0):
+            passes = _passes(first)
+            batches = passes.flat_map(lambda number: epoch(number, ds))
+            if steps is not None:  # Keras' progress bar counts an epoch's batches
+                batches = batches.apply(tf.data.experimental.assert_cardinality(steps))
+            return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+        return epochs_from
+
+    def evaluation(ds):
         if d.cache:
             ds = ds.cache()
-        if training:
-            ds = ds.shuffle(d.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-            if aug.scale is not None:
-                ds = ds.map(resized_crop, num_parallel_calls=tf.data.AUTOTUNE)
-        elif cropped and centre_crop:
+        if cropped and centre_crop:
             ds = ds.map(lambda x, y: (pre.centre(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.batch(d.batch_size, drop_remainder=drop_remainder)
-        if training and (aug.crop_padding or aug.flip or (cropped and aug.scale is None)):
-            # Stateless draws from a seed per batch: the same recipe and seed augment the same
-            # way, however many batches tf.data prepares at once; new seeds each epoch.
-            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-            ds = tf.data.Dataset.zip(ds, seeds).map(
-                lambda xy, s: augment(*xy, s), num_parallel_calls=tf.data.AUTOTUNE
-            )
-        if training and rand_augment is not None:
-            ds = ds.map(lambda x, y: (rand_augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
-        if training and mix is not None:
-            ds = ds.map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(d.batch_size, drop_remainder=drop_remainder).map(
+            finish, num_parallel_calls=tf.data.AUTOTUNE
+        )
         if outputs > 1:
             ds = ds.map(each_output, num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
-    # Autotuning off: AUTOTUNE parallelism is then one thread per core, and prefetch buffers still
-    # grow while the model waits (tf.data's prefetch autotuner, separate from the model-based one).
-    options = tf.data.Options()
-    options.autotune.enabled = d.autotune
-
+    epochs_from = training(shaped["train"])
     return {
-        "train": batched(shaped["train"], True),
-        "val": None if shaped["val"] is None else batched(shaped["val"], False),
-        "test": None if shaped["test"] is None else batched(shaped["test"], False),
+        "train": epochs_from(0),
+        "train_epochs": epochs_from,
+        "val": None if shaped["val"] is None else evaluation(shaped["val"]),
+        "test": None if shaped["test"] is None else evaluation(shaped["test"]),
     }
+
+
+def _passes(first: int):
+    """A dataset of one number, `first` on its first pass, then `first + 1`, ...: what a training
+    dataset's k-th pass (Keras' epoch `first + k`) is made from. (A variable counts the passes: a
+    Python generator's pass costs 25 ms more.)"""
+    import tensorflow as tf
+
+    number = tf.Variable(first - 1, dtype=tf.int64, trainable=False, name="epoch")
+    return tf.data.Dataset.range(1).map(lambda _: number.assign_add(1))
+
+
+def _unseeded_graph():
+    """Inside a tf.data function: a dataset's seed from a tensor there does not depend on the global
+    seed, and works with every global seed (TensorFlow's `random_seed.get_seed` compares the pair
+    (global seed, tensor) with (0, 0) in Python, which fails on a tensor when the global seed is 0:
+    `tf.random.set_seed(0)`, a recipe's `seed = 0`)."""
+    import tensorflow as tf
+
+    tf.compat.v1.get_default_graph().seed = None
 
 
 def random_crops(images, size, seed, *, padding: int = 0):
@@ -505,13 +573,15 @@ def _statistics(kind, train, shaping, path: str) -> tuple[list[float], list[floa
     return [float(m) for m in mean], [float(max(s, 1e-3)) for s in std]
 
 
-def _random_resized_crop(image, scale, ratio, size):
-    """The Inception-style crop: a random box covering `scale` of the area with aspect `ratio`."""
+def _random_resized_crop(image, scale, ratio, size, seed):
+    """The Inception-style crop: a random box covering `scale` of the area with aspect `ratio`,
+    drawn from `seed` (a stateless seed, 2 integers)."""
     import tensorflow as tf
 
-    begin, extent, _ = tf.image.sample_distorted_bounding_box(
+    begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.shape(image),
         bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seed,
         min_object_covered=0.0,
         aspect_ratio_range=tuple(ratio),
         area_range=tuple(scale),
@@ -519,4 +589,4 @@ def _random_resized_crop(image, scale, ratio, size):
         use_image_if_no_bounding_boxes=True,
     )
     crop = tf.slice(image, begin, extent)
-    return tf.image.resize(crop, size)
+    return tf.ensure_shape(tf.image.resize(crop, size), (*size, image.shape[-1]))  # channels kept

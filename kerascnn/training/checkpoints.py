@@ -17,11 +17,10 @@ A rerun resumes from the newest backup whose file matches its record and loads; 
 damaged (a disk error, a hand edit) it says so and falls back to the one before, and when no backup
 is readable although epochs were recorded, it stops with a message rather than start from scratch.
 What is replayed: the interrupted epoch, from its start, from the weights and optimizer state at the
-end of the last finished epoch (as Keras' `BackupAndRestore` does). On the tf.data path the
-replayed epochs see their images in another order than an uninterrupted run would (tf.data's
-shuffle starts over), so a resumed run is equivalent to, not bit-identical with, one that was never
-stopped; on the grain path each epoch's order and augmentation are functions of the seed and the
-epoch (`kerascnn.data.feed`), so the replayed epochs see the batches the first run would have.
+end of the last finished epoch (as Keras' `BackupAndRestore` does). On either input path each
+epoch's order and augmentation are functions of the seed and the epoch (`Data.train_from`,
+`kerascnn.data.feed`), so the replayed epochs see the batches the first run would have, and the run
+ends bit-identical to one never stopped.
 
 History rows come from the records as well as history.csv, so a kill between steps 1 and 2 loses no
 row; the best model's threshold is the lowest loss in either, so a best.keras written just before a

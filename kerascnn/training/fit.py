@@ -206,7 +206,11 @@ def _run(
     started = time.perf_counter()
     try:
         cut = (last_steps, last_steps * recipe.data.batch_size) if last_steps < steps else None
-        _fit(model, (train_ds, val_ds), (start_epoch, epochs, cut), callbacks, verbose, throughput)
+
+        def train_from(first):
+            return repeat_labels(data.train_from(first), outputs)
+
+        _fit(model, (train_from, val_ds), (start_epoch, epochs, cut), callbacks, verbose, throughput)
     except checkpoints.TrainingDiverged as e:
         rundir.update_state(path, status="diverged", error=e.message)
         raise
@@ -282,21 +286,22 @@ def _start_lines(
 
 
 def _fit(model, datasets, span, callbacks, verbose, throughput) -> None:
-    """`model.fit` over `span`: the first epoch, the end, and for a last epoch cut short by
+    """`model.fit` over `span`, the training batches `train_from(first)` and the validation split
+    (`datasets`): the first epoch, the end, and for a last epoch cut short by
     `train.iterations` its batches and images (else None): such an epoch is a call of its own that
     takes only those batches. Also when the backup holds every epoch (killed after the last one):
     fit then trains nothing, and last.keras is written from the restored weights."""
     from kerascnn.data.feed import for_keras
 
-    train_ds, val_ds = datasets
+    train_from, val_ds = datasets
     start_epoch, epochs, cut_epoch = span
     last_steps, last_images = cut_epoch or (None, None)
     whole = epochs if cut_epoch is None else epochs - 1
     calls = [(first, end) for first, end in ((start_epoch, whole), (whole, epochs)) if first < end]
     for first, end in calls or [(start_epoch, epochs)]:
-        # The grain path's batches from the first epoch to run on: a resumed run sees the very
-        # batches it would have seen (`kerascnn.data.feed`).
-        train_input, per_epoch = for_keras(train_ds, first, end - first)
+        # The batches from the first epoch to run on, on either path: a resumed run sees the very
+        # batches it would have seen (`Data.train_from`, `kerascnn.data.feed`).
+        train_input, per_epoch = for_keras(train_from(first), first, end - first)
         cut = end > whole
         if cut and per_epoch is None:
             train_input = train_input.take(last_steps)  # tf.data: an epoch that ends there

@@ -130,7 +130,9 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         recipe = self.trial_recipe(hp)
         data = self.data(recipe)
         outputs = len(model.outputs)
-        train, val = (repeat_labels(ds, outputs) for ds in (data.train, data.val))
+        first = kwargs.get("initial_epoch", 0)  # Hyperband goes on with a trial's model
+        # Every trial on the same epochs' batches (a trial's epoch k: the run's epoch k).
+        train, val = (repeat_labels(ds, outputs) for ds in (data.train_from(first), data.val))
         build_training_state(model, train)
         kwargs.setdefault("epochs", recipe.train.epochs)
         kwargs.setdefault("verbose", self.verbose)
@@ -142,7 +144,6 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         ]
         from kerascnn.data.feed import for_keras
 
-        first = kwargs.get("initial_epoch", 0)  # Hyperband goes on with a trial's model
         train, steps = for_keras(train, first, kwargs["epochs"] - first)
         val, val_steps = for_keras(val, 0, kwargs["epochs"] - first)
         if steps is not None:
