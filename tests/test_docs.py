@@ -35,6 +35,25 @@ def test_every_recipe_key_is_described():
             assert f"| `{key}` |" in text, f"[{section}] {key}"
 
 
+def test_every_key_of_a_section_has_its_own_words():
+    """No two keys of a table share a meaning (the fine-tuning phase's [train] keys once all said
+    "this phase's own, instead of [train]'s"; five [train] keys "schedule settings"), and a phase's
+    [train] key says what [train]'s says."""
+    from kerascnn.recipe import PHASE_TRAIN_KEYS
+
+    text = reference.recipe_reference()
+    for table in text.split("\n## ")[1:]:
+        rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| `")]
+        meanings = [row[-1] for row in rows]
+        shared = {m for m in meanings if meanings.count(m) > 1}
+        assert not shared, f"{table.splitlines()[0]}: keys share a meaning: {shared}"
+    train = reference.attribute_docs(__import__("kerascnn").recipe.TrainSection)
+    phase = reference.phase_train_docs()
+    assert set(phase) == set(PHASE_TRAIN_KEYS)
+    for key in PHASE_TRAIN_KEYS:
+        assert phase[key].endswith(train[key]), key
+
+
 def test_an_undescribed_key_is_an_error(monkeypatch):
     from kerascnn import recipe
 

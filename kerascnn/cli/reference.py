@@ -44,6 +44,18 @@ def attribute_docs(cls) -> dict[str, str]:
     return entries
 
 
+def phase_train_docs() -> dict[str, str]:
+    """The meaning of each `[train]` key a fine-tuning phase may set for itself: `[train]`'s own
+    description, said to be this phase's."""
+    from kerascnn.recipe import PHASE_TRAIN_KEYS, TrainSection
+
+    train = attribute_docs(TrainSection)
+    return {
+        name: f"this phase's own (unset: `[train]`'s); in `[train]`: {train[name]}"
+        for name in PHASE_TRAIN_KEYS
+    }
+
+
 def _recipe_sections():
     from kerascnn import recipe as r
 
@@ -66,6 +78,7 @@ def recipe_reference() -> str:
     Raises:
         ValueError: a key of the schema that its section's docstring does not document.
     """
+    from kerascnn import recipe as r
     from kerascnn.config.validation import describe, parameters
     from kerascnn.recipe import TOP_LEVEL
 
@@ -90,6 +103,8 @@ def recipe_reference() -> str:
         summary = (inspect.getdoc(cls) or "").split("\n\nAttributes:")[0]
         summary = summary.split("\n\n")[0].replace("\n", " ")
         docs = attribute_docs(cls)
+        if cls is r.PhaseSection:  # each of [train]'s keys a phase sets: in [train]'s own words
+            docs |= phase_train_docs()
         fields = {f.name: f for f in dataclasses.fields(cls)}
         lines += [
             f"## `[{key}]`",

@@ -88,7 +88,9 @@ class DataSection:
         data_dir: tfds' data directory.
         path: the image folder (source "folder").
         test_path: a folder of test images, same classes (source "folder").
-        train_split, test_split: tfds split names (`test_split = ""` for none).
+        train_split: the tfds split trained on (its last `validation_split` held out, e.g.
+            "train[:90%]" and "train[90%:]").
+        test_split: the tfds split tested on (`test_split = ""`: none).
         validation_split: the fraction of the training images held out for validation.
         test_fraction: digits, synthetic and glyphs: the fraction held out as the test set.
         image_size: [height, width] the network sees (default: the source's size).
@@ -106,7 +108,8 @@ class DataSection:
             mode), "caffe" (RGB to BGR, the ImageNet mean subtracted, no scaling: what
             keras.applications' VGG and ResNet weights expect), "tf" (to [-1, 1]: ResNetV2,
             InceptionResNetV2) or "none".
-        classes, samples: the generated tasks' (synthetic, glyphs) classes and number of images.
+        classes: the generated tasks' (synthetic, glyphs) number of classes.
+        samples: the generated tasks' number of images, over every split.
         class_subset: keep only these classes of the source (by label index), renumbered 0, 1, ...
             in this order: a split of one dataset into two tasks (CIFAR-10's animals and vehicles).
         train_per_class: keep this many training images of each class (digits, synthetic,
@@ -210,7 +213,15 @@ class TrainSection:
         schedule_unit: the unit of `milestones`, `step_every` and `warmup`: "epochs" or
             "iterations" (optimizer steps: He et al.'s 32k and 48k on CIFAR-10, the same whatever
             the training split's size).
-        milestones, step_every, gamma, patience, min_learning_rate: schedule settings.
+        milestones: "step": where the rate is multiplied by `gamma`, in `schedule_unit` (e.g.
+            [32000, 48000] iterations: He et al.'s CIFAR schedule).
+        step_every: "step" without `milestones`: multiply the rate by `gamma` every this many
+            `schedule_unit`s (AlexNet-style drops at a fixed interval).
+        gamma: the factor of each drop: "step"'s at each milestone, "plateau"'s at each stall
+            (0.1: divide by 10).
+        patience: "plateau": the epochs `plateau_monitor` may go without improving before the
+            rate is multiplied by `gamma`.
+        min_learning_rate: the floor: where "cosine" ends, and below which "plateau" does not go.
         plateau_monitor: what "plateau" watches: "val_loss", "val_accuracy" (the validation error
             of AlexNet and VGG), "loss" or "accuracy" (the training split's, used also when the
             data has no validation split).
@@ -376,11 +387,11 @@ class _PhaseKeys:
             top K stages that have weights) or a fraction (the top fraction of the layers).
         batchnorm: let the unfrozen BatchNormalization layers train and update their statistics
             (off: they stay in inference mode; see `kerascnn.training.freezing`).
-        optimizer, learning_rate, momentum, nesterov, momentum_form, weight_decay,
-            weight_decay_form, weight_decay_scope, schedule, schedule_unit, milestones,
-            step_every, gamma, patience, plateau_monitor, min_learning_rate, warmup, warmup_shape,
-            warmup_learning_rate, label_smoothing, ema, ema_momentum: this phase's own, instead of
-            `[train]`'s (a smaller learning rate for deeper unfreezing).
+
+    A phase may also set any of `[train]`'s `PHASE_TRAIN_KEYS` for itself (a smaller learning rate
+    for deeper unfreezing, its own schedule and warm-up): each means what it means in `[train]`,
+    for this phase alone; unset, `[train]`'s value holds (docs/recipes.md lists them, each in
+    `[train]`'s words).
     """
 
     epochs: int
@@ -426,7 +437,10 @@ class TuneSection:
         max_trials: trials to run (random, bayesian).
         executions_per_trial: models trained per trial, their objective averaged.
         max_epochs: hyperband's most epochs for one model (default train.epochs).
-        factor, hyperband_iterations: hyperband's reduction factor and brackets' repeats.
+        factor: hyperband's reduction factor: each round keeps about 1/factor of the models and
+            trains them factor times as many epochs (keras-tuner's `factor`, 3 in Li et al.).
+        hyperband_iterations: how many times hyperband's whole set of brackets is run (more:
+            more models tried, for the same `max_epochs`).
         max_consecutive_failed_trials: stop the search after this many failed trials in a row.
         space: `"key.path" = {type = ...}` per tuned recipe key (see `SpaceEntry`), e.g.
             `"train.learning_rate" = {type = "float", min = 1e-4, max = 1e-1, sampling = "log"}`.
@@ -452,7 +466,10 @@ class SpaceEntry:
         type: "choice" (`values`), "int" or "float" (`min`, `max`, `step`, `sampling`),
             "boolean", or "fixed" (`value`).
         values: the choices (numbers, strings or booleans, all of one kind).
-        min, max, step: the range (inclusive) and its step.
+        min: the range's lowest value ("int", "float"), included.
+        max: the range's highest value, included.
+        step: the distance between the values tried ("int": default 1; "float": none, any value;
+            with "log" sampling, a factor).
         sampling: "linear", "log" or "reverse_log".
         value: a fixed value.
         default: the value tried first (default: keras-tuner's, the first choice or `min`).
