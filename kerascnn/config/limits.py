@@ -27,13 +27,16 @@ __all__ = [
     "MAX_JSON_BYTES",
     "MAX_DEPTH",
     "MAX_VALUES",
+    "MAX_EPOCHS",
     "MAX_MEMBER_BYTES",
     "MAX_CONFIG_BYTES",
     "MAX_RATIO",
     "MAX_MEMBERS",
     "MAX_HEADER_BYTES",
     "MAX_PIXELS",
+    "decode_text",
     "read_bounded",
+    "read_json_object",
     "read_json",
     "loads_json",
     "check_nesting",
@@ -48,6 +51,7 @@ MAX_DOCUMENT_BYTES = 1 << 20  # a recipe or spec file (TOML, YAML): 1 MiB
 MAX_JSON_BYTES = 64 << 20  # a JSON file kerascnn or keras-tuner wrote in a run directory: 64 MiB
 MAX_DEPTH = 100  # nesting of a recipe, spec or JSON document (a Keras config: 11-12 a model)
 MAX_VALUES = 100_000  # values in a recipe or spec, with YAML's aliases expanded
+MAX_EPOCHS = 100_000  # epochs a recipe may ask for (or trials a search): the rows a table can hold
 MAX_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json (ResNet-1202's: 4.1 MB)
 MAX_MEMBER_BYTES = 16 << 30  # any member of a .keras archive, declared (VGG-19's weights: 0.55 GB)
 MAX_RATIO = 100  # declared size / compressed size of a .keras member (Keras stores: 1)
@@ -112,11 +116,35 @@ def check_nesting(
         stack.extend((child, depth + 1) for child in children)
 
 
-def loads_json(data: bytes | str, *, file) -> object:
-    """JSON text, parsed and its nesting checked (`check_nesting`); a `ValueError` for text that
-    is not JSON, a `ConfigError` for nesting past the limit."""
+def decode_text(data: bytes, *, file) -> str:
+    """UTF-8 bytes as text; a `ConfigError` naming the file and the first byte that is not."""
     try:
-        value = json.loads(data)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"the file is not UTF-8 text (byte {e.start} is 0x{data[e.start]:02x}): damaged, or not "
+            f"a file kerascnn wrote.",
+            file=_name(file),
+        ) from None
+
+
+def loads_json(data: bytes | str, *, file) -> object:
+    """JSON text, parsed and its nesting checked (`check_nesting`); a `ConfigError` (a
+    `ValueError`) naming the file for bytes that are not UTF-8, text that is not JSON (an emptied
+    or cut-short file), and nesting past the limit."""
+    text = decode_text(data, file=file) if isinstance(data, bytes) else data
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        what = (
+            "empty"
+            if not text.strip()
+            else f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+        )
+        raise ConfigError(
+            f"the file is {what}: damaged (emptied or cut short?), or not a file kerascnn wrote.",
+            file=_name(file),
+        ) from None
     except RecursionError:
         raise ConfigError(
             f"the document nests deeper than {MAX_DEPTH} levels, kerascnn's limit "
@@ -128,9 +156,28 @@ def loads_json(data: bytes | str, *, file) -> object:
 
 
 def read_json(path: str | Path, limit: int = MAX_JSON_BYTES) -> object:
-    """A JSON file of at most `limit` bytes and `MAX_DEPTH` levels. Raises `OSError` and
-    `ValueError` as `json.loads(path.read_text())` would, `ConfigError` past a limit."""
+    """A JSON file of at most `limit` bytes and `MAX_DEPTH` levels. Raises `OSError` as
+    `open` would, `ConfigError` (a `ValueError`) naming the file for one that is not UTF-8 JSON
+    or is past a limit."""
     return loads_json(read_bounded(path, limit, what="a JSON file"), file=path)
+
+
+def read_json_object(path: str | Path, limit: int = MAX_JSON_BYTES) -> dict:
+    """`read_json` of a file that holds a JSON object (a run's metrics.json, run.json, data.json):
+    any other value is refused, naming the file and what it holds."""
+    value = read_json(path, limit)
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"the file holds {_kind(value)} where kerascnn writes an object ({{...}}): damaged, or "
+            f"not a file kerascnn wrote.",
+            file=_name(path),
+        )
+    return value
+
+
+def _kind(value) -> str:
+    names = {list: "a list", str: "a string", bool: "true or false", type(None): "null"}
+    return names.get(type(value), "a number")
 
 
 # --- .keras archives ---------------------------------------------------------------------------------

@@ -69,7 +69,12 @@ def _recipe_dataset(trained: Trained, raw, data, split: str, batch_size: int, ba
         "data.cache=false",
         f'data.bad_images="{bad_images}"',
     ]
-    recipe = load_recipe(source, overrides)
+    try:
+        recipe = load_recipe(source, overrides)
+    except ConfigError as e:  # the run's recipe.yaml, changed since: said of that file
+        if e.file is not None or e.origin is not None:
+            raise
+        raise ConfigError(e.message, path=e.path, file=str(recipe_path), hint=e.hint) from None
     loaded = load_data(recipe, normalization=raw, centre_crop=False)
     dataset = loaded.test if split == "test" else loaded.val
     if dataset is None:

@@ -7,6 +7,7 @@ import os
 import re
 
 from kerascnn.config import ConfigError, Source, check_call
+from kerascnn.config.limits import MAX_EPOCHS
 from kerascnn.recipe.schema import PhaseSection
 
 __all__ = ["check_semantics", "check_finetune", "parse_phase"]
@@ -38,6 +39,12 @@ def check_finetune(r) -> None:
             "give at least one phase.",
             hint='[[finetune.phases]] with epochs = 5 (and unfreeze = "none": the new '
             "classifier alone).",
+        )
+    if sum(p.epochs for p in r.phases) > MAX_EPOCHS:  # the fine-tuning run's history: every phase's
+        raise r.error(
+            ("finetune", "phases"),
+            f"the phases' epochs must add up to at most {MAX_EPOCHS:,}. Received: "
+            f"{sum(p.epochs for p in r.phases):,}.",
         )
     if not f.weights:
         raise r.error(
@@ -293,6 +300,8 @@ def _check_train(r) -> None:
     ]:
         if value < 1:
             raise r.error(("train", key), f"must be a positive integer. Received: {value!r}.")
+    if t.epochs > MAX_EPOCHS:  # a row of history.csv an epoch: what a run's readers are bounded by
+        raise r.error(("train", "epochs"), f"must be at most {MAX_EPOCHS:,}. Received: {t.epochs!r}.")
     if t.learning_rate <= 0:
         raise r.error(("train", "learning_rate"), f"must be positive. Received: {t.learning_rate!r}.")
     _check_schedule(r)

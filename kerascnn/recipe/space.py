@@ -92,6 +92,12 @@ def check_tune(r, with_values) -> None:
     ]:
         if value < 1:
             raise r.error(("tune", key), f"must be a positive integer. Received: {value!r}.")
+    from kerascnn.config.limits import MAX_EPOCHS
+
+    if t.max_trials > MAX_EPOCHS:  # results.csv: a row a trial, its readers bounded by this
+        raise r.error(
+            ("tune", "max_trials"), f"must be at most {MAX_EPOCHS:,}. Received: {t.max_trials!r}."
+        )
     if t.factor < 2:
         raise r.error(("tune", "factor"), f"must be 2 or more. Received: {t.factor!r}.")
     objectives = ["val_accuracy", "val_loss", "accuracy", "loss"]

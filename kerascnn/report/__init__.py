@@ -71,11 +71,20 @@ def _run_page(path) -> Path:
         feeding_text=feeding_text(run.feeding.preprocessing) if run.feeding else "",
         metric_keys=keys,
         metric_rows=rows,
-        throughput=run.throughput(),
+        throughput=(throughput := run.throughput()),
+        every=_every(len(throughput)),
         environment=list((run.state.get("environment") or {}).items()),
         **_common(),
     )
     return write_page(RunDir(path).report, text)
+
+
+TABLE_ROWS = 50  # epochs a page's table lists; history.csv holds each
+
+
+def _every(epochs: int) -> int:
+    """List every k-th epoch (and the last) so that a table has at most `TABLE_ROWS` rows."""
+    return max(1, -(-epochs // TABLE_ROWS))
 
 
 _SHOWN = ("accuracy", "loss", "val_accuracy", "val_loss", "top5_accuracy")

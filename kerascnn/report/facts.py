@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kerascnn.config import ConfigError
-from kerascnn.config.limits import MAX_DOCUMENT_BYTES, read_bounded, read_json
-from kerascnn.runs.rundir import RunDir, read_rows
+from kerascnn.config.limits import MAX_DOCUMENT_BYTES, read_bounded, read_json_object
+from kerascnn.runs.rundir import RunDir, read_history, read_rows
 
 __all__ = ["RunFacts", "SearchFacts", "read_run", "read_search", "kind_of"]
 
@@ -91,12 +91,10 @@ class RunFacts:
 
 def read_run(path) -> RunFacts:
     run = RunDir(path)
-    state = read_json(run.state)
-    if not isinstance(state, dict):
-        raise ConfigError(f"{run.state} is not a run record kerascnn wrote.")
+    state = read_json_object(run.state)
     feeding = run.feeding() if run.data.is_file() else None
-    metrics = read_json(run.metrics) if run.metrics.is_file() else {}
-    history = read_rows(run.history)
+    metrics = read_json_object(run.metrics) if run.metrics.is_file() else {}
+    history = read_history(run.history)
     phases = [str(p.get("phase")) for p in metrics.get("phases", []) if isinstance(p, dict)]
     return RunFacts(
         path=run.path,
@@ -140,9 +138,7 @@ class SearchFacts:
 
 def read_search(path) -> SearchFacts:
     run = RunDir(path)
-    state = read_json(run.search_state)
-    if not isinstance(state, dict):
-        raise ConfigError(f"{run.search_state} is not a search record kerascnn wrote.")
+    state = read_json_object(run.search_state)
     return SearchFacts(
         path=run.path,
         name=str(state.get("recipe") or run.path.name),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kerascnn.config.limits import read_json
+from kerascnn.config.limits import read_json_object
 from kerascnn.runs.metrics import result_rows
 from kerascnn.runs.rundir import RunDir, write_atomic
 
@@ -37,8 +37,8 @@ def card_text(run_dir, *, start: str | None = None, start_terms: str | None = No
     import kerascnn
 
     run = RunDir(run_dir)
-    state = read_json(run.state)
-    metrics = read_json(run.metrics)
+    state = read_json_object(run.state)
+    metrics = read_json_object(run.metrics)
     feeding = run.feeding()
     pre = feeding.preprocessing
     details = feeding.details

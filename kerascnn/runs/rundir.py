@@ -41,7 +41,7 @@ from pathlib import Path
 
 from kerascnn import __version__
 from kerascnn.config import ConfigError, check_folder, option
-from kerascnn.config.limits import read_bounded, read_json
+from kerascnn.config.limits import MAX_EPOCHS, read_json, read_json_object
 from kerascnn.config.paths import os_reason
 from kerascnn.recipe import Recipe, dump
 
@@ -107,7 +107,7 @@ class RunDir:
         """How the run's model is fed (data.json): a `kerascnn.runs.feeding.Feeding`."""
         from kerascnn.runs.feeding import Feeding
 
-        record = read_json(self.data)
+        record = read_json_object(self.data)
         try:
             return Feeding.from_dict(record)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -258,7 +258,17 @@ def prepare(
     if worker:
         path = path.with_name(f"{path.name}.worker{worker}")
     check_folder(path, what="the run directory")
-    if read_state(path) is None and has_content(path):
+    try:
+        state = read_state(path)
+    except ConfigError as e:  # which recipe made it, and whether it finished: unknown
+        raise ConfigError(
+            f"{e.message} kerascnn cannot tell which recipe made this run nor whether it "
+            f"finished, and will not write into it.",
+            file=e.file,
+            hint=f"pass {option('restart', True)} to start a new run in {free_path(path)} (this "
+            f"one is kept), or set output.dir.",
+        ) from None
+    if state is None and has_content(path):
         if not restart:
             raise ConfigError(
                 f"{path} exists and is not a kerascnn run directory; kerascnn will not write into it.",
@@ -332,12 +342,12 @@ def check_architecture(path: Path, model, *, resume: bool) -> None:
 
 
 def read_state(path: Path, name: str = RunDir.STATE) -> dict | None:
+    """The run's state record (run.json), None when there is none yet; a `ConfigError` naming the
+    file when it is damaged (not UTF-8 JSON, not an object)."""
     try:
-        return read_json(Path(path) / name)
+        return read_json_object(Path(path) / name)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    except (OSError, ValueError):
-        return {"status": "unreadable"}
 
 
 def write_state(path: Path, state: dict, name: str = RunDir.STATE) -> None:
@@ -346,19 +356,84 @@ def write_state(path: Path, state: dict, name: str = RunDir.STATE) -> None:
 
 
 MAX_TABLE_BYTES = 64 << 20  # history.csv, results.csv: a row an epoch or a trial
+MAX_TABLE_ROWS = MAX_EPOCHS  # a run writes a row an epoch, a search one a trial: at most this many
 
 
-def read_rows(path: Path) -> list[dict]:
+def read_rows(path: Path, *, required: tuple[str, ...] = ()) -> list[dict]:
     """The rows of a CSV file kerascnn wrote (history.csv, results.csv), each a dict of its
-    columns; none when the file is missing (a run that has finished no epoch yet)."""
+    columns; none when the file is missing (a run that has finished no epoch yet).
+
+    Read as a stream, within what a run can have written: at most `MAX_TABLE_BYTES` bytes (a larger
+    file is refused unread) and `MAX_TABLE_ROWS` rows (refused at the first row past them). A file
+    that is not UTF-8, a row with more or fewer fields than the header (a file cut short), or a
+    header without the `required` columns is refused in one `ConfigError` naming the file and line.
+    """
     import csv
-    import io
 
     try:
-        data = read_bounded(path, MAX_TABLE_BYTES, what="a CSV file kerascnn wrote")
+        f = open(path, encoding="utf-8", newline="")  # noqa: SIM115  (closed below)
     except FileNotFoundError:
         return []
-    return [dict(r) for r in csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))]
+
+    def damaged(message: str, line: int | None = None) -> ConfigError:
+        return ConfigError(
+            f"{message}: damaged, or not a file kerascnn wrote.", file=str(path), line=line
+        )
+
+    with f:
+        if os.fstat(f.fileno()).st_size > MAX_TABLE_BYTES:
+            raise ConfigError(
+                f"the file is larger than {MAX_TABLE_BYTES >> 20} MiB, kerascnn's limit for a "
+                f"table it wrote; refused unread.",
+                file=str(path),
+            )
+        reader = csv.DictReader(f)
+        rows = []
+        try:
+            missing = [c for c in required if c not in (reader.fieldnames or required)]
+            if missing:
+                raise damaged(f"its header has no {', '.join(map(repr, missing))} column", 1)
+            width = len(reader.fieldnames or ())
+            for row in reader:
+                if None in row or None in row.values():
+                    fields = width + len(row.get(None, ())) - sum(v is None for v in row.values())
+                    raise damaged(
+                        f"the row has {fields} fields where the header has {width} (cut short?)",
+                        reader.line_num,
+                    )
+                if len(rows) == MAX_TABLE_ROWS:
+                    raise ConfigError(
+                        f"the file holds more than {MAX_TABLE_ROWS:,} rows, where a run writes "
+                        f"one an epoch (at most {MAX_EPOCHS:,}); refused.",
+                        file=str(path),
+                    )
+                rows.append(row)
+        except UnicodeDecodeError as e:
+            raise damaged(f"the file is not UTF-8 text ({e.reason})", reader.line_num + 1) from None
+        except csv.Error as e:
+            raise damaged(f"not CSV ({e})", reader.line_num) from None
+    return rows
+
+
+def read_history(path: Path) -> list[dict]:
+    """history.csv's rows (`read_rows`), each with an integer epoch and a number (or nothing) in
+    every column but a fine-tuning run's "phase"."""
+    rows = read_rows(path, required=("epoch",))
+    for line, row in enumerate(rows, 2):
+        for key, value in row.items():
+            if key == "phase" or (value == "" and key != "epoch"):
+                continue
+            try:
+                int(value) if key == "epoch" else float(value)
+            except ValueError:
+                kind = "an integer" if key == "epoch" else "a number"
+                raise ConfigError(
+                    f"{key} is {value!r} where kerascnn writes {kind}: damaged, or not a history "
+                    f"kerascnn wrote.",
+                    file=str(path),
+                    line=line,
+                ) from None
+    return rows
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:

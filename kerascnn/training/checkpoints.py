@@ -41,8 +41,12 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError, first_line, option
 from kerascnn.config.limits import read_json
-from kerascnn.runs.rundir import RunDir, write_atomic, written
-from kerascnn.runs.rundir import read_rows as read_history  # history.csv's rows
+from kerascnn.runs.rundir import (
+    RunDir,
+    read_history,  # history.csv's rows, checked
+    write_atomic,
+    written,
+)
 from kerascnn.runs.rundir import write_rows as write_history
 from kerascnn.training.compile import StopOnNonFinite, averaged_weights
 

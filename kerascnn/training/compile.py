@@ -12,6 +12,9 @@ import math
 
 import keras
 
+from kerascnn.config import ConfigError
+from kerascnn.config.limits import MAX_EPOCHS
+
 __all__ = [
     "make_optimizer",
     "make_loss",
@@ -88,6 +91,11 @@ def run_length(t, steps_per_epoch: int) -> tuple[int, int]:
     if not t.iterations:
         return t.epochs, steps_per_epoch
     epochs = -(-t.iterations // steps_per_epoch)
+    if epochs > MAX_EPOCHS:  # a row of history.csv an epoch: what a run's readers are bounded by
+        raise ConfigError(
+            f"train.iterations = {t.iterations:,} takes {epochs:,} epochs of {steps_per_epoch:,} "
+            f"batches; a run may have at most {MAX_EPOCHS:,}."
+        )
     return epochs, t.iterations - (epochs - 1) * steps_per_epoch
 
 

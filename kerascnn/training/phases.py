@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from kerascnn.config import ConfigError
-from kerascnn.config.limits import read_json
+from kerascnn.config.limits import read_json_object
 from kerascnn.recipe import Recipe
 from kerascnn.report import write_report
 from kerascnn.runs import rundir
@@ -60,7 +60,7 @@ def run_phases(recipe: Recipe, *, restart: bool = False, verbose="auto", log=pri
                 and RunDir(sub.run_dir()).model.is_file()
             ):
                 log(f"phase {index + 1} ({phase.directory(index)}): finished before; kept")
-                metrics = read_json(RunDir(sub.run_dir()).metrics)
+                metrics = read_json_object(RunDir(sub.run_dir()).metrics)
                 result = RunResult(sub.run_dir(), metrics, RunDir(sub.run_dir()).model)
             else:
                 result = _train_phase(sub, index, start, previous, verbose, log)
@@ -382,7 +382,7 @@ def _combine(recipe: Recipe, parent: Path, results, log, start: Start):
     rows, boundaries, phases = [], [], []
     for index, result in enumerate(results):
         name = recipe.phases[index].directory(index)
-        phase_rows = rundir.read_rows(RunDir(result.run_dir).history)
+        phase_rows = rundir.read_history(RunDir(result.run_dir).history)
         offset = len(rows)
         for row in phase_rows:
             rows.append({"phase": name, **row, "epoch": offset + int(row["epoch"])})

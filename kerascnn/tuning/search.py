@@ -38,7 +38,7 @@ import keras
 import keras_tuner
 
 from kerascnn.config import ConfigError, check_folder, first_line, option
-from kerascnn.config.limits import read_json
+from kerascnn.config.limits import read_json_object
 from kerascnn.recipe import Recipe, with_values
 from kerascnn.report import write_report
 from kerascnn.runs import rundir
@@ -493,12 +493,13 @@ def check_project(project: Path) -> None:
     than a traceback from inside keras-tuner, or a search that quietly forgets trials."""
     for file in sorted(Path(project).rglob("*.json")) if Path(project).is_dir() else []:
         try:
-            read_json(file)
+            read_json_object(file)  # keras-tuner writes an object in each
         except (OSError, ValueError) as e:
             trial = file.parent.name if file.parent.name.startswith("trial_") else None
+            why = e.message if isinstance(e, ConfigError) else f"unreadable ({first_line(e)})"
             raise ConfigError(
-                f"the search's file {file} is unreadable ({first_line(e)}): truncated or "
-                f"damaged, kerascnn cannot resume the search from it.",
+                f"{why} kerascnn cannot resume the search from it.",
+                file=str(file),
                 hint=(f"delete {file.parent} to run that trial again, " if trial else "")
                 + f"or pass {option('restart', True)} to start a new search beside this one (it "
                 f"is kept).",
