@@ -1,6 +1,7 @@
 """Command lines over recipes, for `kerascnn` and for recipe scripts (`recipes/*.py`): the options
 of `kerascnn train` (`--set`, `--output`, `--restart`, `--quiet`), the overrides they make, a script's
-whole command line (`run_script`), and starting the backend without TensorFlow's start-up chatter."""
+whole command line (`run_script`), and starting the backend without TensorFlow's start-up chatter
+(and, on JAX, with its compilations kept between runs)."""
 
 from __future__ import annotations
 
@@ -84,13 +85,25 @@ def _toml_string(text: str) -> str:
 
 
 def quiet_backend() -> None:
-    """Import Keras and its backend without TensorFlow's C++ start-up chatter.
+    """Import Keras and its backend without TensorFlow's C++ start-up chatter, and on JAX keep what
+    it compiles between runs: every command that loads the backend starts here.
 
     TensorFlow 2.21 logs through abseil before abseil is initialised, which ignores
     TF_CPP_MIN_LOG_LEVEL (abseil-cpp#1718, #1957), so file descriptor 2 is pointed at /dev/null while
     the backend loads and finds its devices. Python exceptions are unaffected. Anyone who sets
     TF_CPP_MIN_LOG_LEVEL themselves gets TensorFlow's own behaviour.
+
+    On the JAX backend, JAX's persistent compilation cache is turned on in kerascnn's cache folder
+    before anything compiles (`kerascnn.config.cache.jax_compilation_cache`; `KERASCNN_JAX_CACHE=0`
+    turns it off).
     """
+    _load_backend()
+    from kerascnn.config.cache import jax_compilation_cache
+
+    jax_compilation_cache()
+
+
+def _load_backend() -> None:
     if "keras" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"

@@ -347,12 +347,12 @@ def images_dataset(
 
 
 def cache_folder() -> Path:
-    """Where kerascnn remembers which images it has checked: `$KERASCNN_CACHE`, else
-    `$XDG_CACHE_HOME/kerascnn`, else `~/.cache/kerascnn`."""
-    if os.environ.get("KERASCNN_CACHE"):
-        return Path(os.environ["KERASCNN_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "kerascnn"
+    """Where kerascnn remembers which images it has checked: its cache folder
+    (`kerascnn.config.cache.cache_dir`: `$KERASCNN_CACHE`, else `$XDG_CACHE_HOME/kerascnn`, else
+    `~/.cache/kerascnn`)."""
+    from kerascnn.config.cache import cache_dir
+
+    return cache_dir()
 
 
 class _Cache:
