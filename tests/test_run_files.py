@@ -200,6 +200,9 @@ def test_a_history_is_read_within_what_a_run_can_write(tmp_path, runs):
         read_history(history)
     with pytest.raises(ConfigError, match="train.epochs: must be at most 100,000"):
         load_recipe({**recipe_doc(tmp_path), "train": {"epochs": MAX_EPOCHS + 1}}, name="t")
+    phases = [{"epochs": 60_000}, {"epochs": 40_001}]  # a fine-tuning run's history holds both
+    with pytest.raises(ConfigError, match="phases' epochs must add up to at most 100,000"):
+        load_recipe({"finetune": {"weights": "x.keras", "phases": phases}, "data": {"source": "digits"}})
 
     run = tmp_path / "run"
     shutil.copytree(runs["finished"], run)

@@ -36,6 +36,7 @@ __all__ = [
     "MAX_PIXELS",
     "decode_text",
     "read_bounded",
+    "too_large",
     "read_json_object",
     "read_json",
     "loads_json",
@@ -80,11 +81,16 @@ def read_bounded(path: str | Path, limit: int, *, what: str) -> bytes:
     with open(path, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise ConfigError(
-            f"the file is larger than {_size(limit)}, kerascnn's limit for {what}; refused unread.",
-            file=str(path),
-        )
+        raise too_large(path, limit, what=what)
     return data
+
+
+def too_large(path, limit: int, *, what: str) -> ConfigError:
+    """The refusal of a file past `limit` bytes, read no further (`what`: the kind of file)."""
+    return ConfigError(
+        f"the file is larger than {_size(limit)}, kerascnn's limit for {what}; refused unread.",
+        file=str(path),
+    )
 
 
 def check_nesting(

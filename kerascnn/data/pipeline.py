@@ -275,7 +275,7 @@ def load_data(
         counts=split_counts(splits),
         steps_per_epoch=None
         if train_size is None
-        else (train_size // d.batch_size if drop_remainder else -(-train_size // d.batch_size)),
+        else batches_of(train_size, d.batch_size, drop_remainder),
         pipeline=path,
         on_device=getattr(sets["train"], "on_device", False),
         train_epochs=sets.get("train_epochs"),
@@ -367,21 +367,16 @@ def _jax_accelerator() -> bool:
 
 def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -> dict:
     """The tf.data path's batches: the training split as `epochs_from(first)`, a dataset whose k-th
-    pass is epoch `first + k`; validation and test as plain datasets."""
+    pass is epoch `first + k` (`_training_epochs`); validation and test as plain datasets."""
     import tensorflow as tf
 
-    d, aug = recipe.data, recipe.augment
-    h, w = pre.input_shape[:2]
-    load_size = tuple(pre.load_size)
+    d = recipe.data
     shaped = {
         k: None
         if part is None
         else part.tf_dataset().map(lambda x, y: (pre.shape(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         for k, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
     }
-    cropped = load_size != (h, w)
-    drawn = bool(aug.crop_padding or aug.flip or (cropped and aug.scale is None))
-    rand_augment, mix = randaugment(aug, seed), mixer(aug, seed)
     # Autotuning off: AUTOTUNE parallelism is then one thread per core, and prefetch buffers still
     # grow while the model waits (tf.data's prefetch autotuner, separate from the model-based one).
     options = tf.data.Options()
@@ -391,7 +386,50 @@ def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_c
         return pre.normalize(image), tf.one_hot(label, splits.classes)
 
     def each_output(image, y):  # GoogLeNet's auxiliary heads: the labels once per output
-        return image, (y if outputs == 1 else tuple([y] * outputs))
+        return image, tuple([y] * outputs)
+
+    def evaluation(ds):
+        if d.cache:
+            ds = ds.cache()
+        if tuple(pre.load_size) != tuple(pre.input_shape[:2]) and centre_crop:
+            ds = ds.map(lambda x, y: (pre.centre(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(d.batch_size, drop_remainder=drop_remainder).map(
+            finish, num_parallel_calls=tf.data.AUTOTUNE
+        )
+        if outputs > 1:
+            ds = ds.map(each_output, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+    epochs_from = _training_epochs(
+        shaped["train"],
+        recipe,
+        pre,
+        seed=seed,
+        finish=finish,
+        each_output=each_output if outputs > 1 else None,
+        drop_remainder=drop_remainder,
+        options=options,
+    )
+    return {
+        "train": epochs_from(0),
+        "train_epochs": epochs_from,
+        "val": None if shaped["val"] is None else evaluation(shaped["val"]),
+        "test": None if shaped["test"] is None else evaluation(shaped["test"]),
+    }
+
+
+def _training_epochs(ds, recipe, pre, *, seed, finish, each_output, drop_remainder, options):
+    """The training split's batches as `epochs_from(first)`: a dataset whose k-th pass is epoch
+    `first + k`, each epoch's order, crops and batch augmentation drawn statelessly from (seed,
+    epoch, place), so that an epoch is the same whenever it is made: in a run never stopped, and
+    in one resumed at it."""
+    import tensorflow as tf
+
+    d, aug = recipe.data, recipe.augment
+    h, w = pre.input_shape[:2]
+    cropped = tuple(pre.load_size) != (h, w)
+    drawn = bool(aug.crop_padding or aug.flip or (cropped and aug.scale is None))
+    rand_augment, mix = randaugment(aug, seed), mixer(aug, seed)
 
     def augment(images, labels, seed):  # the whole batch at once: 1.7x the images/s
         crop, pad, flips, rand, mixing = tf.unstack(
@@ -413,68 +451,46 @@ def _tf_datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_c
     def numbered(ds):  # each element with its place in the epoch
         return tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
 
-    def epoch(number, ds):
-        """Epoch `number`'s batches: the order, each image's crop and each batch's augmentation
-        drawn statelessly from (seed, epoch, place), so an epoch is the same whenever it is made:
-        in a run never stopped, and in one resumed at it."""
+    def epoch(number):
         _unseeded_graph()
         key = tf.stack([tf.constant(seed, tf.int64), tf.cast(number, tf.int64)])
         order, crops, batches = tf.unstack(tf.random.experimental.stateless_split(key, 3), num=3)
         shuffle_seed = tf.random.stateless_uniform((), order, None, None, dtype=tf.int64)
-        ds = ds.shuffle(d.shuffle_buffer, seed=shuffle_seed)
+        made = ds.shuffle(d.shuffle_buffer, seed=shuffle_seed)
         if aug.scale is not None:  # a crop of its own size for each image: one at a time
 
             def resized_crop(xy, place):
                 seed = tf.random.experimental.stateless_fold_in(crops, place)
                 return _random_resized_crop(xy[0], aug.scale, aug.ratio, (h, w), seed), xy[1]
 
-            ds = numbered(ds).map(resized_crop, num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.batch(d.batch_size, drop_remainder=drop_remainder)
+            made = numbered(made).map(resized_crop, num_parallel_calls=tf.data.AUTOTUNE)
+        made = made.batch(d.batch_size, drop_remainder=drop_remainder)
         if drawn or rand_augment is not None or mix is not None:
-            ds = numbered(ds).map(
+            made = numbered(made).map(
                 lambda xy, b: augment(*xy, tf.random.experimental.stateless_fold_in(batches, b)),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
         else:
-            ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.map(each_output) if outputs > 1 else ds
+            made = made.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+        return made if each_output is None else made.map(each_output)
 
-    def training(ds):
-        if d.cache:
-            ds = ds.cache()  # once, before the epochs: each epoch reads the same cache
-        count = int(ds.cardinality())
-        steps = None
-        if count >= 0:
-            steps = count // d.batch_size if drop_remainder else -(-count // d.batch_size)
+    if d.cache:
+        ds = ds.cache()  # once, before the epochs: each epoch reads the same cache
+    count = int(ds.cardinality())
+    steps = batches_of(count, d.batch_size, drop_remainder) if count >= 0 else None
 
-        def epochs_from(first: int = 0):
-            passes = _passes(first)
-            batches = passes.flat_map(lambda number: epoch(number, ds))
-            if steps is not None:  # Keras' progress bar counts an epoch's batches
-                batches = batches.apply(tf.data.experimental.assert_cardinality(steps))
-            return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
+    def epochs_from(first: int = 0):
+        batches = _passes(first).flat_map(epoch)
+        if steps is not None:  # Keras' progress bar counts an epoch's batches
+            batches = batches.apply(tf.data.experimental.assert_cardinality(steps))
+        return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
 
-        return epochs_from
+    return epochs_from
 
-    def evaluation(ds):
-        if d.cache:
-            ds = ds.cache()
-        if cropped and centre_crop:
-            ds = ds.map(lambda x, y: (pre.centre(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.batch(d.batch_size, drop_remainder=drop_remainder).map(
-            finish, num_parallel_calls=tf.data.AUTOTUNE
-        )
-        if outputs > 1:
-            ds = ds.map(each_output, num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
-    epochs_from = training(shaped["train"])
-    return {
-        "train": epochs_from(0),
-        "train_epochs": epochs_from,
-        "val": None if shaped["val"] is None else evaluation(shaped["val"]),
-        "test": None if shaped["test"] is None else evaluation(shaped["test"]),
-    }
+def batches_of(images: int, batch_size: int, drop_remainder: bool) -> int:
+    """The batches `images` make: the last smaller one counted unless it is dropped."""
+    return images // batch_size if drop_remainder else -(-images // batch_size)
 
 
 def _passes(first: int):

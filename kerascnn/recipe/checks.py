@@ -40,12 +40,6 @@ def check_finetune(r) -> None:
             hint='[[finetune.phases]] with epochs = 5 (and unfreeze = "none": the new '
             "classifier alone).",
         )
-    if sum(p.epochs for p in r.phases) > MAX_EPOCHS:  # the fine-tuning run's history: every phase's
-        raise r.error(
-            ("finetune", "phases"),
-            f"the phases' epochs must add up to at most {MAX_EPOCHS:,}. Received: "
-            f"{sum(p.epochs for p in r.phases):,}.",
-        )
     if not f.weights:
         raise r.error(
             ("finetune", "weights"),
@@ -148,8 +142,23 @@ def check_finetune(r) -> None:
 
 def check_semantics(r) -> None:
     """What types cannot say, table by table: exclusive keys, ranges, keys a source needs."""
-    for check in (_check_model, _check_data, _check_augment, _check_train):
+    for check in (_check_model, _check_data, _check_augment, _check_train, _check_length):
         check(r)
+
+
+def _check_length(r) -> None:
+    """At most `MAX_EPOCHS` epochs, a fine-tuning run's phases together: history.csv holds a row
+    an epoch, and what reads it back is bounded by this."""
+    if r.train.epochs > MAX_EPOCHS:
+        raise r.error(
+            ("train", "epochs"), f"must be at most {MAX_EPOCHS:,}. Received: {r.train.epochs!r}."
+        )
+    total = sum(p.epochs for p in r.phases)
+    if total > MAX_EPOCHS:
+        raise r.error(
+            ("finetune", "phases"),
+            f"the phases' epochs must add up to at most {MAX_EPOCHS:,}. Received: {total:,}.",
+        )
 
 
 def _check_model(r) -> None:
@@ -300,8 +309,6 @@ def _check_train(r) -> None:
     ]:
         if value < 1:
             raise r.error(("train", key), f"must be a positive integer. Received: {value!r}.")
-    if t.epochs > MAX_EPOCHS:  # a row of history.csv an epoch: what a run's readers are bounded by
-        raise r.error(("train", "epochs"), f"must be at most {MAX_EPOCHS:,}. Received: {t.epochs!r}.")
     if t.learning_rate <= 0:
         raise r.error(("train", "learning_rate"), f"must be positive. Received: {t.learning_rate!r}.")
     _check_schedule(r)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from kerascnn import __version__
 from kerascnn.config import ConfigError, check_folder, option
-from kerascnn.config.limits import MAX_EPOCHS, read_json, read_json_object
+from kerascnn.config.limits import MAX_EPOCHS, read_json, read_json_object, too_large
 from kerascnn.config.paths import os_reason
 from kerascnn.recipe import Recipe, dump
 
@@ -382,11 +382,7 @@ def read_rows(path: Path, *, required: tuple[str, ...] = ()) -> list[dict]:
 
     with f:
         if os.fstat(f.fileno()).st_size > MAX_TABLE_BYTES:
-            raise ConfigError(
-                f"the file is larger than {MAX_TABLE_BYTES >> 20} MiB, kerascnn's limit for a "
-                f"table it wrote; refused unread.",
-                file=str(path),
-            )
+            raise too_large(path, MAX_TABLE_BYTES, what="a table kerascnn wrote")
         reader = csv.DictReader(f)
         rows = []
         try:
