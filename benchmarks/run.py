@@ -168,7 +168,7 @@ def part_trainer(quick: bool) -> str:
     import kerascnn
     from kerascnn.data import load_data
     from kerascnn.recipe import load_recipe
-    from kerascnn.training import train
+    from kerascnn.verbs import train
 
     samples, epochs, repeats, batch = (1600, 4, 3, 64) if quick else (4000, 6, 5, 128)
     work = Path(tempfile.mkdtemp(prefix="kerascnn-bench-"))

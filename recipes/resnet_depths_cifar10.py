@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     from kerascnn.config import ConfigError
     from kerascnn.recipe import load_recipe
     from kerascnn.runs import rundir
-    from kerascnn.training import train
+    from kerascnn.verbs import train
 
     base = Path(args.output) if args.output else Path("runs")
     args.output = None  # each depth gets its own directory under `base`

@@ -11,7 +11,7 @@ import pytest
 from kerascnn.config import ConfigError
 from kerascnn.inference.exporting import export
 from kerascnn.recipe import load_recipe
-from kerascnn.training import train
+from kerascnn.verbs import train
 
 SPEC = {
     "defaults": {"norm": "batch"},

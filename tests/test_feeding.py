@@ -1,4 +1,4 @@
-"""How a trained model is fed is one record (`kerascnn.runs.feeding.Feeding`) in one form: a run's
+"""How a trained model is fed is one record (`kerascnn.data.feeding.Feeding`) in one form: a run's
 data.json, the kerascnn.json member of a ported `.keras` file and an export's preprocessing.json are
 the same flat object, and the nested form `kerascnn port` wrote before still reads."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from kerascnn.data import Preprocessing
-from kerascnn.runs.feeding import Feeding
+from kerascnn.data.feeding import Feeding
 from kerascnn.zoo.weights import PRETRAINED
 
 PRE = Preprocessing((224, 224, 3), (256, 256), "shorter", (123.7, 116.3, 103.5), (58.4, 57.1, 57.4))
@@ -57,4 +57,4 @@ def test_a_data_json_that_does_not_say_how_to_feed_is_one_clear_error(tmp_path):
     with pytest.raises(
         ConfigError, match=r"data.json does not say how the run's model is fed \(no 'input_shape'\)"
     ):
-        RunDir(tmp_path).feeding()
+        Feeding.read(RunDir(tmp_path).data)

@@ -105,7 +105,7 @@ def run_cli(*argv):
 
 def tiny_run(tmp_path, name="start", **data):
     from kerascnn.recipe import load_recipe
-    from kerascnn.training import train
+    from kerascnn.verbs import train
 
     doc = {
         "model": {"spec": {k: v for k, v in SPEC.items() if k != "input_shape"}},
@@ -156,7 +156,7 @@ def test_finished_phases_are_kept_and_a_finished_run_is_never_overwritten(tmp_pa
 
     from kerascnn.config import ConfigError
     from kerascnn.recipe import load_recipe
-    from kerascnn.training import train
+    from kerascnn.verbs import train
 
     start = tiny_run(tmp_path)
     lines = []
@@ -299,7 +299,7 @@ def test_finetune_errors_at_run_time_come_before_the_data(tmp_path, monkeypatch)
     import kerascnn.data
     from kerascnn.config import ConfigError
     from kerascnn.recipe import load_recipe
-    from kerascnn.training import train
+    from kerascnn.verbs import train
 
     start = tiny_run(tmp_path)
     quiet = dict(verbose=0, log=lambda *a: None)
@@ -429,7 +429,7 @@ def test_a_stage_name_with_an_underscore_is_refused_with_the_reason(tmp_path):
     `unfreeze = K`, trainable_report and the phases."""
     from kerascnn.config import ConfigError
     from kerascnn.recipe import load_recipe
-    from kerascnn.training import train
+    from kerascnn.verbs import train
 
     spec = {**NAMED, "stages": [{**NAMED["stages"][0], "name": "conv_a"}, *NAMED["stages"][1:]]}
     message = (
@@ -457,8 +457,8 @@ def test_freeze_report_and_two_phases_read_the_same_stages(tmp_path):
 
     from kerascnn.recipe import load_recipe
     from kerascnn.spec import stage_of
-    from kerascnn.training import train
     from kerascnn.training.freezing import trainable_stages
+    from kerascnn.verbs import train
 
     model = kerascnn.build_from_spec(
         {**NAMED, "input_shape": [16, 16, 3], "head": {"pool": "avg", "classes": 3}}

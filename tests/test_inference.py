@@ -11,7 +11,7 @@ from kerascnn.config import ConfigError
 from kerascnn.data import synthetic_images
 from kerascnn.inference import evaluate, load_trained, predict
 from kerascnn.recipe import load_recipe
-from kerascnn.training import train
+from kerascnn.verbs import train
 
 SPEC = {
     "defaults": {"norm": "batch"},

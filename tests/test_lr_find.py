@@ -31,7 +31,7 @@ def test_the_quickstart_learns_at_the_suggested_rate(tmp_path, monkeypatch, caps
     from kerascnn.cli import main
     from kerascnn.recipe import load_recipe
     from kerascnn.recipe.shipped import find_recipe
-    from kerascnn.training import train
+    from kerascnn.verbs import train
 
     monkeypatch.chdir(tmp_path)
     assert main(["lr-find", "lenet5_digits", "--quiet"]) == 0

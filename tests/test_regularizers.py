@@ -153,7 +153,8 @@ def test_a_run_with_ema_saves_the_average_and_resuming_keeps_it(tmp_path, monkey
     """The run's model is the average; a run interrupted after epoch 1 and resumed ends with the
     same weights as one trained in one go (the average is in every backup). No shuffling, so that
     both see the same batches."""
-    from kerascnn.training import checkpoints, train
+    from kerascnn.training import checkpoints
+    from kerascnn.verbs import train
 
     quiet = dict(verbose=0, log=lambda *a: None)
     same = {"shuffle_buffer": 1}
@@ -221,7 +222,7 @@ def test_mixed_labels_are_the_combination_the_images_received(kind):
 def test_recipes_with_randaugment_mixup_and_cutmix_train_on_soft_labels(tmp_path, source, channels):
     from kerascnn.data import load_data
     from kerascnn.recipe import load_recipe
-    from kerascnn.training import train
+    from kerascnn.verbs import train
 
     recipe = load_recipe(
         {

@@ -21,7 +21,8 @@ from conftest import held_by_another_process
 import kerascnn
 from kerascnn.config import ConfigError
 from kerascnn.recipe import load_recipe
-from kerascnn.training import checkpoints, train
+from kerascnn.training import checkpoints
+from kerascnn.verbs import train
 
 REPO = Path(__file__).resolve().parents[1]
 quiet = dict(verbose=0, log=lambda *a: None)

@@ -18,7 +18,8 @@ import pytest
 
 from kerascnn.cli import main
 from kerascnn.recipe import dump, load_recipe
-from kerascnn.training import checkpoints, train
+from kerascnn.training import checkpoints
+from kerascnn.verbs import train
 
 FILES = ["metrics.json", "run.json", "data.json", "recipe.yaml", "history.csv"]
 DAMAGES = {

@@ -34,7 +34,7 @@ def glyph_recipe(**data):
 
 
 def test_the_picture_shows_the_pipeline_s_own_first_batch_denormalized(tmp_path):
-    from kerascnn.training import show_batch
+    from kerascnn.verbs import show_batch
 
     recipe = glyph_recipe()
     shown = show_batch(recipe, tmp_path / "batch.png")
@@ -86,7 +86,7 @@ def test_a_fine_tuning_recipe_is_shown_normalized_as_its_starting_run_was(tmp_pa
     new data: the picture undoes the same."""
     import json
 
-    from kerascnn.training import show_batch
+    from kerascnn.verbs import show_batch
 
     start = tmp_path / "pretrained"
     start.mkdir()

@@ -632,7 +632,7 @@ def test_variables_are_made_without_tensorflow_scopes_and_keep_their_keras_paths
     loaded, reentrant, restored after an error; Keras paths (what saving and freezing use) unchanged."""
     import keras.src.backend as backend
 
-    from kerascnn.keras_internals import plain_variable_scopes
+    from kerascnn.backend.internals import plain_variable_scopes
 
     before = backend.name_scope
     with pytest.raises(RuntimeError):
@@ -658,7 +658,7 @@ def test_the_build_speed_patch_falls_back_with_a_warning_when_keras_changes(monk
 
     import keras.src.backend as backend
 
-    from kerascnn import keras_internals as building
+    from kerascnn.backend import internals as building
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the patch applies to the TensorFlow backend only")

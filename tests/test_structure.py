@@ -87,7 +87,7 @@ def test_the_model_side_knows_nothing_of_training():
             "spec",
             "zoo",
             "config",
-            "keras_internals",
+            "backend",
         ):
             reached = {
                 t
@@ -225,7 +225,7 @@ def test_only_zoo_weights_talks_to_the_hub_and_to_keras_applications_weights():
 
 def test_no_module_imports_a_private_name_of_another_package():
     """A leading underscore means "this package's own": no module imports one from another
-    package, and only kerascnn/keras_internals.py reaches into Keras' private modules and names."""
+    package, and only kerascnn/backend/internals.py reaches into Keras' private modules and names."""
     found = []
     for name, tree in modules().items():
         package = name.split("/")[1] if name.count("/") > 1 else name
@@ -238,7 +238,7 @@ def test_no_module_imports_a_private_name_of_another_package():
                     private = alias.name.startswith("_") and not alias.name.startswith("__")
                     if private and target != package:
                         found.append(f"{name}: from {node.module} import {alias.name}")
-            internals = name == "kerascnn/keras_internals.py"
+            internals = name == "kerascnn/backend/internals.py"
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("keras.src"):
                 if not internals:
                     found.append(f"{name}: from {node.module}")
@@ -274,20 +274,34 @@ def test_no_command_line_function_is_longer_than_80_lines():
     assert long == [], long
 
 
-def test_the_old_import_paths_still_import_the_moved_modules():
-    """Users' `import kerascnn.search` or `from kerascnn.finetune import freeze` keep working: the
-    old path is the moved module itself, with a DeprecationWarning that names the new path."""
-    import importlib
+def test_no_module_calls_through_the_facade():
+    """`kerascnn.<name>` is the users' face: kerascnn's own modules import what they use from the
+    module that defines it (`from kerascnn.zoo import build`), never `import kerascnn` to call
+    `kerascnn.build`, so every dependency is an import a reader (and the structure test) sees.
+    The package's version is read from it, nothing else."""
+    found = []
+    for name, tree in modules().items():
+        if name == "kerascnn/__init__.py":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import) and any(a.name == "kerascnn" for a in node.names):
+                found.append(f"{name}:{node.lineno}: import kerascnn")
+            if isinstance(node, ast.ImportFrom) and node.module == "kerascnn" and node.level == 0:
+                names = [a.name for a in node.names if a.name != "__version__"]
+                facade = [
+                    n for n in names if not (PACKAGE / n).is_dir() and not (PACKAGE / f"{n}.py").exists()
+                ]
+                if facade:
+                    found.append(f"{name}:{node.lineno}: from kerascnn import {', '.join(facade)}")
+    assert found == [], found
+
+
+def test_the_root_package_installs_no_import_hooks():
+    """Importing kerascnn chooses the default backend and nothing else: no finder on
+    `sys.meta_path`, no old module paths kept importable (the package is unreleased)."""
+    import subprocess
     import sys
 
-    import pytest
-
-    import kerascnn
-
-    assert kerascnn.MOVED
-    for old, new in kerascnn.MOVED.items():
-        sys.modules.pop(old, None)
-        with pytest.warns(DeprecationWarning, match=new.replace(".", r"\.")):
-            module = importlib.import_module(old)
-        assert module is importlib.import_module(new), old
-    from kerascnn.finetune import freeze  # noqa: F401  (the form README's users wrote)
+    code = "import sys; before = list(sys.meta_path); import kerascnn; print(sys.meta_path == before)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "True", done.stderr

@@ -269,7 +269,7 @@ def test_a_fine_tuning_recipe_from_a_timm_file_and_evaluate_feeds_it_as_the_weig
     file), and `kerascnn evaluate` on the run applies them."""
     from kerascnn.inference import evaluate, load_trained
     from kerascnn.recipe import load_recipe
-    from kerascnn.training import train
+    from kerascnn.verbs import train
 
     weights = timm_download(tmp_path / "timm")
     doc = {
@@ -354,6 +354,7 @@ def test_port_of_a_bare_safetensors_file_records_the_cards_feeding_or_refuses(tm
     from PIL import Image
 
     from kerascnn.cli import main
+    from kerascnn.data.feeding import Feeding
     from kerascnn.inference import load_trained
     from kerascnn.runs.saving import read_feeding
 
@@ -367,7 +368,7 @@ def test_port_of_a_bare_safetensors_file_records_the_cards_feeding_or_refuses(tm
         f"0.229/0.224/0.225)"
     ) in err
     card = PRETRAINED["resnet18"]
-    feeding = read_feeding(output)
+    feeding = Feeding.recorded(read_feeding(output))
     assert feeding.preprocessing.to_dict() == card.preprocessing(224, 3)
     source = feeding.details["source"]
     assert source["weights"] == f"file {weights}" and source["reported_top1"] is None

@@ -16,7 +16,7 @@ import tensorflow as tf  # noqa: E402
 from torch_reference import TorchTwin  # noqa: E402
 
 import kerascnn  # noqa: E402
-from kerascnn.keras_internals import recursion_headroom  # noqa: E402
+from kerascnn.backend.internals import recursion_headroom  # noqa: E402
 from kerascnn.layers import ChannelPadding, DropPath, ScaledAdd, lecun_tanh  # noqa: E402
 from kerascnn.zoo.resnet import resnet  # noqa: E402
 

@@ -12,7 +12,7 @@ import pytest
 from kerascnn.cli.reference import recipe_reference
 from kerascnn.config import ConfigError
 from kerascnn.recipe import load_recipe
-from kerascnn.training import train
+from kerascnn.verbs import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -169,7 +169,7 @@ def test_synthetic_task_is_learned_and_the_run_directory_is_complete(tmp_path):
     assert all(0 <= float(row["data_wait"]) <= 1 for row in history(run))
     assert {"images_per_second", "data_wait"} <= set(result.metrics["final"])
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
-    # The model card (kerascnn.runs.card): what, on what, the results, how to feed it, again.
+    # The model card (kerascnn.report.card): what, on what, the results, how to feed it, again.
     card = (run / "README.md").read_text()
     assert card.startswith(f"# {r.name}\n") and "Started from: random initialization." in card
     # The test result of the run's model, labelled: the best epoch's weights (the default).
@@ -808,6 +808,7 @@ def test_the_verbs_are_callable_from_the_top(tmp_path, monkeypatch):
     import kerascnn
     import kerascnn.training.fit  # importing the packages does not shadow the verbs
     import kerascnn.tuning.search
+    import kerascnn.verbs.train
 
     for verb in ("train", "tune", "evaluate", "predict"):
         assert inspect.isfunction(getattr(kerascnn, verb)), verb
@@ -824,7 +825,7 @@ def test_the_verbs_are_callable_from_the_top(tmp_path, monkeypatch):
         "output": {"dir": str(tmp_path / "run"), "tensorboard": False, "report": False},
     }
     run = kerascnn.train(doc, overrides=["train.epochs=1"], verbose=0, log=lambda *a: None)
-    assert isinstance(run, kerascnn.training.RunResult) and run.metrics["epochs"] == 1
+    assert isinstance(run, kerascnn.verbs.RunResult) and run.metrics["epochs"] == 1
     assert (
         kerascnn.evaluate(run.run_dir).examples
         == json.loads((run.run_dir / "data.json").read_text())["sizes"]["test"]

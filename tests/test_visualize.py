@@ -9,6 +9,7 @@ import pytest
 
 from kerascnn import visualize
 from kerascnn.config import ConfigError
+from kerascnn.inference import explaining
 from kerascnn.spec import build_from_spec
 
 PATCH = 8
@@ -188,7 +189,7 @@ def test_saliency_and_guided_backpropagation_are_their_definitions():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from kerascnn.recipe import load_recipe
-    from kerascnn.training import train
+    from kerascnn.verbs import train
 
     root = tmp_path_factory.mktemp("explain")
     recipe = load_recipe(
@@ -240,7 +241,7 @@ def test_explain_draws_each_image(run, pngs, tmp_path, method, capsys):
     assert [p.name for p in pictures] == [f"img{i}_{method}.png" for i in range(3)]
     assert all(p.stat().st_size > 5000 for p in pictures)
     # Python: the arrays, at the network's input size; a class chosen by name.
-    found = visualize.explain(run, pngs / "img0.png", method=method, classes="2")
+    found = explaining.explain(run, pngs / "img0.png", method=method, classes="2")
     assert found[0].label == "2" and found[0].heatmap.shape == (20, 20)
     assert main(["explain", str(run), str(pngs), "--method", method, "--out", str(out)]) == 2
     assert "does not overwrite" in capsys.readouterr().err  # and nothing was redrawn
@@ -282,7 +283,7 @@ def test_show_filters_and_features(run, pngs, tmp_path, capsys):
     )
     capsys.readouterr()
     stages = visualize.stage_features(
-        visualize.explaining.as_trained(run).model, np.zeros((20, 20, 3), "float32"), top=4
+        explaining.as_trained(run).model, np.zeros((20, 20, 3), "float32"), top=4
     )
     assert list(stages) == ["stage1", "stage2"] and stages["stage2"].shape == (4, 10, 10)
 
@@ -361,6 +362,7 @@ import sys
 import numpy as np
 import kerascnn
 from kerascnn import visualize
+from kerascnn.inference import explaining
 model = kerascnn.load_model(sys.argv[1])
 x = np.load(sys.argv[2])
 np.savez(sys.argv[3], gradcam=visualize.gradcam(model, x, classes=[0, 1, 2]),

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from kerascnn.config import ConfigError
+from kerascnn.config.paths import new_picture
 
 __all__ = [
     "MODEL_FILES",
@@ -126,7 +127,7 @@ def require_targets(*targets: str) -> None:
     kerascnn's limits (the model archive, a run's data.json): said before the backend loads."""
 
     from kerascnn.config.errors import ConfigError
-    from kerascnn.runs.trained import check_target
+    from kerascnn.inference.trained import check_target
 
     for target in targets:
         if not Path(target).exists():
@@ -137,7 +138,7 @@ def require_targets(*targets: str) -> None:
 def require_images(items, *, bad_images: str = "error") -> None:
     """The image files named exist and, unless they are to be skipped, none is too large to
     decode (read from their headers): said before the backend loads."""
-    from kerascnn.runs.trained import check_image_sizes, image_files
+    from kerascnn.inference.trained import check_image_sizes, image_files
 
     files = image_files(items)
     if bad_images == "error":
@@ -145,18 +146,8 @@ def require_images(items, *, bad_images: str = "error") -> None:
 
 
 def check_new_plot(text: str, flag: str) -> None:
-    """A picture to write: a .png/.svg/.pdf name that is not taken (kerascnn never overwrites) in
-    a folder that takes files."""
-
-    from kerascnn.config import ConfigError, check_new_file
-
-    if Path(text).suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ConfigError(f"{flag} must end in .png, .svg or .pdf. Received: {text!r}.")
-    if Path(text).exists():
-        raise ConfigError(
-            f"{text!r} exists; kerascnn does not overwrite it. Choose another name or remove it first."
-        )
-    check_new_file(text, what=flag)
+    """A picture to write, named by `flag`: `kerascnn.config.paths.new_picture`'s check."""
+    new_picture(text, flag=flag)
 
 
 def model_arguments(parser) -> None:

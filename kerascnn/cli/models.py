@@ -221,10 +221,12 @@ def add_port(commands) -> None:
 
 
 def run_port(args) -> int:
-    from kerascnn.runs.porting import check_port_output, port
+    from kerascnn.runs.saving import check_port_output
 
     check_port_output(args.output, args.weights)  # before Keras loads
     quiet_backend()
+    from kerascnn.verbs.port import port
+
     saved = port(
         args.architecture,
         args.output,

@@ -13,7 +13,7 @@ from kerascnn.cli.arguments import (
     require_targets,
 )
 from kerascnn.cli.scripting import add_set_option, quiet_backend
-from kerascnn.runs.trained import NORMALIZATIONS
+from kerascnn.data.feeding import NORMALIZATIONS
 
 
 def add_explain(commands) -> None:
@@ -81,7 +81,7 @@ def run_explain(args) -> int:
     require_images(args.images)
     check_folder(args.out, what="--out")
     quiet_backend()
-    from kerascnn.visualize import explain
+    from kerascnn.inference.explaining import explain
 
     found = explain(
         args.target,
@@ -170,7 +170,7 @@ def run_show(args) -> int:
         require_images([args.image])
     check_new_plot(args.out, "--out")
     quiet_backend()
-    from kerascnn.visualize import show_features, show_filters
+    from kerascnn.inference.explaining import show_features, show_filters
 
     if args.what == "filters":
         path = show_filters(args.target, args.out, layer=args.layer)
@@ -184,7 +184,7 @@ def run_show_batch(args) -> int:
     recipe = recipe_file(args, args.overrides)  # every recipe error before the data loads
     check_new_plot(args.out, "--out")
     quiet_backend()
-    from kerascnn.training import show_batch
+    from kerascnn.verbs import show_batch
 
     shown = show_batch(recipe, args.out, count=args.count)
     print(f"saved {shown.path}: {len(shown.labels)} images; {shown.normalization}")

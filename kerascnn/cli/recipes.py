@@ -32,9 +32,9 @@ def run_train(args) -> int:
     recipe = recipe_file(args, recipe_overrides(args))
     check_folder(recipe.run_dir(), what="the run directory")
     quiet_backend()
-    import kerascnn
+    from kerascnn.verbs import train  # after quiet_backend: Keras loads here
 
-    kerascnn.train(recipe, restart=args.restart, verbose=0 if args.quiet else "auto")
+    train(recipe, restart=args.restart, verbose=0 if args.quiet else "auto")
     return 0
 
 
@@ -67,11 +67,9 @@ def run_tune(args) -> int:
     recipe = recipe_file(args, args.overrides)  # --output is the search's directory
     check_folder(recipe.search_dir(args.output), what="the search directory")
     quiet_backend()
-    import kerascnn
+    from kerascnn.tuning import tune
 
-    kerascnn.tune(
-        recipe, directory=args.output, restart=args.restart, verbose=0 if args.quiet else "auto"
-    )
+    tune(recipe, directory=args.output, restart=args.restart, verbose=0 if args.quiet else "auto")
     return 0
 
 
@@ -134,9 +132,9 @@ def run_lr_find(args) -> int:
     if args.out is not None:
         check_new_plot(args.out, "--out")
     quiet_backend()
-    import kerascnn
+    from kerascnn.training import lr_find
 
-    found = kerascnn.lr_find(
+    found = lr_find(
         recipe,
         start=args.start,
         end=args.end,

@@ -69,7 +69,7 @@ def run_script(
         with on_command_line():
             loaded = load_recipe(recipe, recipe_overrides(args))
             quiet_backend()
-            from kerascnn.training import train
+            from kerascnn.verbs import train
 
             train(loaded, model=model, restart=args.restart, verbose=0 if args.quiet else "auto")
     except ConfigError as e:

@@ -16,8 +16,8 @@ from kerascnn.cli.arguments import (
     sizes,
 )
 from kerascnn.cli.scripting import quiet_backend
+from kerascnn.data.feeding import NORMALIZATIONS
 from kerascnn.inference.views import CROPS
-from kerascnn.runs.trained import NORMALIZATIONS
 
 
 def add_evaluate(commands) -> None:

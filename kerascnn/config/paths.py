@@ -20,9 +20,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from kerascnn.config.errors import ConfigError, first_line
+from kerascnn.config.errors import ConfigError, first_line, option
 
-__all__ = ["check_folder", "check_new_file", "describe_os_error", "os_reason"]
+__all__ = ["check_folder", "check_new_file", "new_picture", "describe_os_error", "os_reason"]
 
 
 def check_folder(path: str | Path, *, what: str) -> Path:
@@ -127,3 +127,19 @@ def _as_given(part: Path, path: Path) -> str:
 
 def _refused(path: Path, what: str, problem: str) -> ConfigError:
     return ConfigError(f"{what} {str(path)!r} cannot be written: {problem}.")
+
+
+def new_picture(path, *, flag: str | None = None) -> Path:
+    """A picture to write: a .png/.svg/.pdf name that is not taken (kerascnn never overwrites) in
+    a folder that takes files; checked before anything is computed. `flag`: the command-line option
+    that named it, for the message (default: the Python argument `path`)."""
+    path = Path(path)
+    what = flag or option("out", python="path")
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ConfigError(f"{what} must be a .png, .svg or .pdf file. Received: {str(path)!r}.")
+    if path.exists():
+        raise ConfigError(
+            f"{str(path)!r} exists; kerascnn does not overwrite pictures. Choose another name or "
+            "remove it first."
+        )
+    return check_new_file(path, what=what)

@@ -124,7 +124,7 @@ def numpy_draws(rng):
     batch's own NumPy generator."""
     import keras
 
-    from kerascnn.keras_internals import random_seed_dtype
+    from kerascnn.backend.internals import random_seed_dtype
 
     dtype = random_seed_dtype()
     return _draws(lambda k: keras.ops.convert_to_tensor(rng.integers(0, 2**31 - 1, 2), dtype=dtype))

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
+from kerascnn.inference.trained import Trained
 from kerascnn.runs.rundir import RunDir
-from kerascnn.runs.trained import Trained
 
 
 def raw_preprocessing(pre, size):

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn.backend.internals import build_training_state
 from kerascnn.config import ConfigError
+from kerascnn.data.feed import for_keras
 from kerascnn.inference.datasets import labelled_images
+from kerascnn.inference.trained import Trained, check_policy, load_trained
 from kerascnn.inference.views import load_sizes, views
-from kerascnn.runs.trained import Trained, check_policy, load_trained
 
 
 @dataclass
@@ -269,34 +271,35 @@ def _score(
 
 def plot_confusion(result: Evaluation, target: str | Path, title: str = "") -> None:
     """The confusion matrix as a picture, rows the true class, columns the predicted one."""
-    from matplotlib.figure import Figure  # no pyplot: leaves the backend alone
+    from kerascnn.visualize.figures import confusion, save  # matplotlib, Keras: when drawn
 
-    matrix = np.asarray(result.confusion, dtype=float)
-    rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    k = len(result.class_names)
-    size = min(3 + 0.4 * k, 14)
-    fig = Figure(figsize=(size, size), dpi=110)
-    ax = fig.subplots()
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    if k <= 30:
-        ax.set_xticks(range(k), result.class_names, rotation=90)
-        ax.set_yticks(range(k), result.class_names)
-        if k <= 15:
-            for i in range(k):
-                for j in range(k):
-                    if matrix[i, j]:
-                        ax.text(
-                            j,
-                            i,
-                            int(matrix[i, j]),
-                            ha="center",
-                            va="center",
-                            fontsize=8,
-                            color="white" if rates[i, j] > 0.5 else "black",
-                        )
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or f"accuracy {result.accuracy:.2%} on {result.examples} images")
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(target)
+    title = title or f"accuracy {result.accuracy:.2%} on {result.examples} images"
+    save(confusion(result.confusion, result.class_names, title), target)
+
+
+def test_results(loaded, files: dict, chosen: str, test_ds) -> dict:
+    """metrics.json's test results of a finished run: `test_final` and `test_best`, and `test`,
+    the run's model's (`chosen`, whose weights `loaded` holds; `files`: the final and best weights'
+    files, the same file when the best epoch is the last). The main output is evaluated: the run's
+    model, then the other file's weights loaded into the same compiled model (its test step traced
+    once); once when they are the same."""
+    import keras  # here: the command line reads this package before it loads Keras
+
+    inference = keras.Model(loaded.inputs, loaded.outputs[0], name=loaded.name)
+    first = test_ds.map(lambda x, y: (x, y[0] if isinstance(y, tuple) else y))
+    inference.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    build_training_state(inference, first)
+
+    def evaluate() -> dict:
+        test_input, test_steps = for_keras(first)
+        values = inference.evaluate(test_input, steps=test_steps, verbose=0, return_dict=True)
+        return {k: float(v) for k, v in values.items()}
+
+    other = "best" if chosen == "final" else "final"
+    found = {chosen: evaluate()}
+    if files[other] == files[chosen]:
+        found[other] = found[chosen]
+    else:
+        loaded.load_weights(files[other])  # weights only: the file is this run's own
+        found[other] = evaluate()
+    return {f"test_{k}": v for k, v in found.items()} | {"test": found[chosen]}

@@ -22,7 +22,7 @@ import numpy as np
 
 from kerascnn.config import ConfigError
 from kerascnn.config.installed import installed
-from kerascnn.runs.feeding import Feeding
+from kerascnn.data.feeding import Feeding
 from kerascnn.runs.rundir import RunDir
 
 # kerascnn's names -> Keras' `model.export(format=...)`, and what each format needs installed.

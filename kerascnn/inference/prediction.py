@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
-from kerascnn.runs.trained import Trained, check_policy, image_files, load_trained
+from kerascnn.inference.trained import Trained, check_policy, image_files, load_trained
 
 
 @dataclass

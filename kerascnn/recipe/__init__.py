@@ -23,14 +23,20 @@ dir = "runs/lenet5_digits"
 
 A fine-tuning recipe has `[finetune]` (FinetuneSection: the starting weights, the new classifier) and
 `[[finetune.phases]]` (PhaseSection: epochs, what to unfreeze, the phase's own learning rate) instead of
-`[model]`; `kerascnn.training.phases` runs it.
+`[model]`; `kerascnn.train` runs its phases.
 
 Command-line overrides (`--set train.epochs=3`) are applied to the parsed document before validation,
 their values read as TOML values (`3`, `0.1`, `true`, `"text"`, `[32, 32]`; bare words are strings).
 """
 
 from kerascnn.recipe.document import Recipe, dump, is_recipe
-from kerascnn.recipe.loading import apply_override, load_recipe, validate_recipe, with_values
+from kerascnn.recipe.loading import (
+    apply_override,
+    as_recipe,
+    load_recipe,
+    validate_recipe,
+    with_values,
+)
 from kerascnn.recipe.schema import (  # noqa: F401  (the tables' names, for the reference)
     OPTIONAL,
     PHASE_TRAIN_KEYS,
@@ -50,6 +56,7 @@ from kerascnn.recipe.space import space_entry_problem, space_points
 
 __all__ = [
     "load_recipe",
+    "as_recipe",
     "Recipe",
     "ModelSection",
     "DataSection",

@@ -9,6 +9,7 @@ import re
 from kerascnn.config import ConfigError, Source, check_call
 from kerascnn.config.limits import MAX_EPOCHS
 from kerascnn.recipe.schema import PhaseSection
+from kerascnn.zoo.weights.starts import check_start
 
 __all__ = ["check_semantics", "check_finetune", "parse_phase"]
 
@@ -40,70 +41,31 @@ def check_finetune(r) -> None:
             hint='[[finetune.phases]] with epochs = 5 (and unfreeze = "none": the new '
             "classifier alone).",
         )
-    if not f.weights:
-        raise r.error(
-            ("finetune", "weights"),
-            'must name a run directory, a .keras file or, with application, "imagenet".',
-        )
-    if f.model is not None and f.application is not None:
-        raise r.error(
-            ("finetune", "model"),
-            "give `model` (timm's weights) or `application` (keras.applications'), not both.",
-        )
-    if f.application is not None:
-        from kerascnn.zoo.weights.applications import find_source
-
-        try:
-            source = find_source(f.application)
-        except ConfigError as e:
-            raise r.error(("finetune", "application"), e.message, hint=e.hint) from None
-        expected = source.preprocessing
-        if r.data.normalize != expected:
-            raise r.error(
-                ("data", "normalize"),
-                (
-                    f"{source.application}'s weights expect inputs normalized as "
-                    f'keras.applications prepares them: normalize = "{expected}". Received: '
-                    f"{r.data.normalize!r}."
-                ),
-            )
-    elif f.timm:
-        from kerascnn.zoo.weights.cards import hub_id_of
-
-        if f.model is not None:
-            from kerascnn.zoo import get_model_info
-
-            try:
-                get_model_info(f.model)
-            except ConfigError as e:
-                raise r.error(("finetune", "model"), e.message, hint=e.hint) from None
-        elif f.weights == "imagenet" or hub_id_of(f.weights) is None:
-            raise r.error(
-                ("finetune", "model"),
-                'timm\'s weights in a file, or "imagenet", need the network: give `model`.',
-                hint='model = "resnet50".',
-            )
-        if "normalize" in r.document.get("data", {}):
-            raise r.error(
-                ("data", "normalize"),
-                "timm's weights say how their images are "
-                "normalized (their mean and std); remove "
-                "data.normalize.",
-            )
-    elif f.weights == "imagenet":
-        raise r.error(
-            ("finetune", "weights"),
-            '"imagenet" needs the network: `model` (timm\'s '
-            "weights, kerascnn list --pretrained) or "
-            "`application` (keras.applications').",
-            hint='model = "resnet50".',
-        )
-    elif f.normalized_by_start and "normalize" in r.document.get("data", {}):
+    try:
+        start = check_start(f.weights, model=f.model, application=f.application)
+    except ConfigError as e:
+        raise r.error(("finetune", *e.path), e.message, hint=e.hint) from None
+    given = "normalize" in r.document.get("data", {})
+    if start.kind == "application" and r.data.normalize != start.application.preprocessing:
         raise r.error(
             ("data", "normalize"),
-            "fine-tuning from a run directory normalizes the "
-            "images as that run did (its data.json); remove "
+            (
+                f"{start.application.application}'s weights expect inputs normalized as "
+                f"keras.applications prepares them: normalize = "
+                f'"{start.application.preprocessing}". Received: {r.data.normalize!r}.'
+            ),
+        )
+    if start.kind == "timm" and given:
+        raise r.error(
+            ("data", "normalize"),
+            "timm's weights say how their images are normalized (their mean and std); remove "
             "data.normalize.",
+        )
+    if start.kind == "run" and given:
+        raise r.error(
+            ("data", "normalize"),
+            "fine-tuning from a run directory normalizes the images as that run did (its "
+            "data.json); remove data.normalize.",
         )
     if not f.new_head and (f.dropout or "keep_hidden" in r.document["finetune"]):
         raise r.error(

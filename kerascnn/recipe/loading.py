@@ -13,6 +13,7 @@ from kerascnn.config.limits import MAX_DEPTH, MAX_VALUES, check_nesting
 from kerascnn.recipe.checks import check_finetune, check_semantics, parse_phase
 from kerascnn.recipe.document import Recipe
 from kerascnn.recipe.schema import OPTIONAL, SECTIONS, TOP_LEVEL, AugmentSection
+from kerascnn.recipe.shipped import find_recipe
 from kerascnn.recipe.space import check_tune, parse_space
 
 __all__ = ["load_recipe", "apply_override", "validate_recipe", "with_values"]
@@ -44,6 +45,26 @@ def load_recipe(
 
 # A run's length is train.epochs or train.iterations: an override of either replaces the other.
 LENGTHS = {("train", "epochs"): "iterations", ("train", "iterations"): "epochs"}
+
+
+def as_recipe(recipe: Recipe | str | Path | dict, overrides=()) -> Recipe:
+    """A `Recipe` from what the verbs accept: a loaded one, a file, the name of a shipped recipe
+    ("lenet5_digits") or a dict; `overrides` as `--set` takes them ("train.epochs=3")."""
+    if isinstance(recipe, Recipe):
+        if overrides:
+            raise ValueError(
+                "overrides apply to a recipe file or dict; this Recipe is loaded "
+                "already: load_recipe(path, overrides)."
+            )
+        return recipe
+    if isinstance(recipe, dict):
+        return load_recipe(recipe, list(overrides))
+    if isinstance(recipe, (str, Path)):
+        return load_recipe(find_recipe(recipe), list(overrides))
+    raise TypeError(
+        f"`recipe` is a Recipe, a file, a shipped recipe's name or a dict. Received: "
+        f"{type(recipe).__name__}."
+    )
 
 
 def apply_override(document: dict, text: str) -> tuple[str, ...]:

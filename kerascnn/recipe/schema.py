@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kerascnn.zoo.weights.starts import kind_of
+
 __all__ = [
     "ModelSection",
     "DataSection",
@@ -327,19 +329,14 @@ class FinetuneSection:
     def timm(self) -> bool:
         """Starting from timm's weights (a Hub id, a model.safetensors, or "imagenet" with
         `model`)."""
-        from kerascnn.zoo.weights.cards import hub_id_of
-
-        return self.application is None and (
-            self.model is not None
-            or hub_id_of(self.weights) is not None
-            or self.weights.endswith(".safetensors")
-        )
+        return kind_of(self.weights, model=self.model, application=self.application) == "timm"
 
     @property
     def normalized_by_start(self) -> bool:
         """The start says how to normalize: a run directory (its data.json), or timm's weights
         (their mean and std: kerascnn's table, or timm's config.json beside the file)."""
-        return self.timm or (self.application is None and not self.weights.endswith(".keras"))
+        kind = kind_of(self.weights, model=self.model, application=self.application)
+        return kind in ("run", "timm")
 
 
 # The [train] keys a phase may set for itself; the others (seed, precision, distribution, ...)

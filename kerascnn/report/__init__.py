@@ -19,12 +19,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from kerascnn import __version__
 from kerascnn.config import ConfigError
 from kerascnn.report.facts import kind_of, read_run, read_search
-from kerascnn.report.figures import overlaid_curves, png_uri, trial_scores
+from kerascnn.report.figures import png_uri
 from kerascnn.report.page import render, write_page
 from kerascnn.runs.metrics import result_rows
 from kerascnn.runs.rundir import RunDir
+from kerascnn.visualize.figures import overlaid_curves, trial_scores
 
 __all__ = ["write_report", "compare_runs", "show_report", "ReportView"]
 
@@ -38,18 +40,16 @@ def write_report(path) -> Path:
 
 
 def _common() -> dict:
-    import kerascnn
-
     return {
-        "version": kerascnn.__version__,
+        "version": __version__,
         "written": time.strftime("%Y-%m-%d %H:%M:%S"),
         "png": png_uri,
     }
 
 
 def _run_page(path) -> Path:
+    from kerascnn.report.card import feeding_text
     from kerascnn.report.results import held_out
-    from kerascnn.runs.card import feeding_text
 
     run = read_run(path)
     held, unavailable = None, None

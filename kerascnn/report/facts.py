@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError
 from kerascnn.config.limits import MAX_DOCUMENT_BYTES, read_bounded, read_json_object
+from kerascnn.data.feeding import Feeding
 from kerascnn.runs.rundir import RunDir, read_history, read_rows
 
 __all__ = ["RunFacts", "SearchFacts", "read_run", "read_search", "kind_of"]
@@ -50,7 +51,7 @@ class RunFacts:
     name: str
     state: dict
     recipe_text: str | None
-    feeding: object | None  # kerascnn.runs.feeding.Feeding (None: no data.json yet)
+    feeding: object | None  # kerascnn.data.feeding.Feeding (None: no data.json yet)
     metrics: dict
     history: list[dict]
     curves: bytes | None
@@ -92,7 +93,7 @@ class RunFacts:
 def read_run(path) -> RunFacts:
     run = RunDir(path)
     state = read_json_object(run.state)
-    feeding = run.feeding() if run.data.is_file() else None
+    feeding = Feeding.read(run.data) if run.data.is_file() else None
     metrics = read_json_object(run.metrics) if run.metrics.is_file() else {}
     history = read_history(run.history)
     phases = [str(p.get("phase")) for p in metrics.get("phases", []) if isinstance(p, dict)]

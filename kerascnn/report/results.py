@@ -47,7 +47,7 @@ class HeldOut:
 
     def picture(self) -> str:
         """The matrix as a picture (a data URI), for more classes than a table holds."""
-        from kerascnn.report.figures import confusion_picture
+        from kerascnn.visualize.figures import confusion_picture
 
         return png_uri(confusion_picture(self.rates))
 

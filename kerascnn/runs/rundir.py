@@ -64,7 +64,7 @@ class RunDir:
     METRICS = "metrics.json"
     CURVES = "curves.png"
     LOGS = "logs"  # TensorBoard
-    CARD = "README.md"  # the model card (kerascnn.runs.card)
+    CARD = "README.md"  # the model card (kerascnn.report.card)
     BATCH = "batch.png"  # the first training batch as the network receives it
     REPORT = "report.html"  # the run's (or the search's) page (kerascnn.report)
     LOCK = LOCK
@@ -103,19 +103,15 @@ class RunDir:
         """The model to use: the finished run's `model.keras`, else an unfinished run's best or last."""
         return next((p for p in (self.model, self.best, self.last) if p.is_file()), None)
 
-    def feeding(self):
-        """How the run's model is fed (data.json): a `kerascnn.runs.feeding.Feeding`."""
-        from kerascnn.runs.feeding import Feeding
-
-        record = read_json_object(self.data)
-        try:
-            return Feeding.from_dict(record)
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            what = f"no {e.args[0]!r}" if isinstance(e, KeyError) else str(e)
+    def finished_model(self) -> Path:
+        """A finished run's `model.keras`, which its data.json says how to feed (a run to start
+        from); an error naming the directory when it holds no finished run."""
+        if not self.model.is_file() or not self.data.is_file():
             raise ConfigError(
-                f"{self.data} does not say how the run's model is fed ({what}): not a data.json "
-                f"kerascnn wrote."
-            ) from None
+                f"{self.path} holds no finished kerascnn run (model.keras and data.json).",
+                hint="finish the run first (kerascnn train its recipe), or name a .keras file.",
+            )
+        return self.model
 
     def write_feeding(self, feeding) -> None:
         write_atomic(self.data, feeding.to_json())

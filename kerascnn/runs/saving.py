@@ -1,15 +1,17 @@
 """Loading models: the one loader every kerascnn command uses (`load_model`: safe mode, hostile
 files refused before Keras reads them), and the facts a saved model records about how it is fed
 (`write_feeding`, `read_feeding`). Loading the deepest graphs needs room for Keras' recursion
-(`kerascnn.keras_internals`)."""
+(`kerascnn.backend.internals`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from kerascnn.keras_internals import plain_variable_scopes, recursion_headroom
+from kerascnn.backend.internals import plain_variable_scopes, recursion_headroom
+from kerascnn.config import ConfigError, check_new_file, option
+from kerascnn.zoo.weights.cards import check_weights_file
 
-__all__ = ["load_model", "check_archive", "write_feeding", "read_feeding"]
+__all__ = ["load_model", "check_archive", "write_feeding", "read_feeding", "check_port_output"]
 
 # A member of a `.keras` archive that Keras does not read: how the model expects its images (a model
 # ported from published weights: their size, crop, interpolation, mean and std).
@@ -38,7 +40,7 @@ def load_model(
 
     import kerascnn.layers  # noqa: F401  (registers the toolkit's layers and activations)
     import kerascnn.optim  # noqa: F401  (a checkpoint's optimizer and its schedule)
-    from kerascnn.config import ConfigError, first_line
+    from kerascnn.config import first_line
 
     path = Path(path)
     if not path.is_file():
@@ -66,7 +68,7 @@ def load_model(
 
 def write_feeding(path, feeding) -> None:
     """Record in a saved `.keras` archive how its model expects its images (a
-    `kerascnn.runs.feeding.Feeding`: the preprocessing, and where the weights came from), so that
+    `kerascnn.data.feeding.Feeding`: the preprocessing, and where the weights came from), so that
     `kerascnn evaluate` and `predict` feed it without being told."""
     import zipfile
 
@@ -75,7 +77,8 @@ def write_feeding(path, feeding) -> None:
 
 
 def read_feeding(path):
-    """What `write_feeding` recorded in a `.keras` archive (a `Feeding`), or None."""
+    """What `write_feeding` recorded in a `.keras` archive (a JSON object: read it with
+    `kerascnn.data.feeding.Feeding.recorded`), or None."""
     import zipfile
 
     from kerascnn.config import ConfigError
@@ -92,12 +95,7 @@ def read_feeding(path):
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None
-    from kerascnn.runs.feeding import Feeding
-
-    try:
-        return Feeding.from_dict(facts)
-    except (KeyError, TypeError, ValueError, AttributeError):  # not a record kerascnn wrote
-        return None
+    return facts if isinstance(facts, dict) else None
 
 
 def check_archive(path, trusted_modules: tuple[str, ...] = ()) -> None:
@@ -168,3 +166,21 @@ def check_archive(path, trusted_modules: tuple[str, ...] = ()) -> None:
             walk(value, layer)
 
     walk(config, "")
+
+
+def check_port_output(output, weights=None) -> None:
+    """The output of `kerascnn port` is a new .keras file and the weights file exists: checked
+    before anything loads."""
+    output = Path(output)
+    if output.suffix != ".keras":
+        raise ConfigError(f"{option('output')} must end in .keras. Received: {str(output)!r}.")
+    if output.exists():
+        raise ConfigError(
+            f"{str(output)!r} exists; kerascnn never overwrites a saved model. "
+            f"Choose another name or remove it first."
+        )
+    check_new_file(output, what=option("output"))
+    if weights is not None and not Path(weights).is_file():
+        raise ConfigError(f"no weights file at {weights!r}.")
+    if weights is not None and Path(weights).suffix == ".safetensors":
+        check_weights_file(weights)

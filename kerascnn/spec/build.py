@@ -43,6 +43,7 @@ from typing import Any
 
 import keras
 
+from kerascnn.backend.internals import plain_variable_scopes, recursion_headroom
 from kerascnn.blocks import BLOCKS, CONV_ARGS, SIDE_OUTPUTS
 from kerascnn.blocks.core import conv_bn_act
 from kerascnn.blocks.head import classifier_head
@@ -50,7 +51,6 @@ from kerascnn.blocks.notation import LayerSpec, build_layer, parse_layer
 from kerascnn.config import ConfigError, Source, check_call, check_keys, check_value, load_document
 from kerascnn.config.errors import did_you_mean
 from kerascnn.config.validation import accepts_var_kwargs, parameters
-from kerascnn.keras_internals import plain_variable_scopes, recursion_headroom
 
 TOP_KEYS = ("name", "input_shape", "defaults", "stem", "stages", "post", "head")
 STAGE_KEYS = ("name", "block", "repeats", "blocks")  # the rest of a repeated stage: block arguments
@@ -207,7 +207,7 @@ def assemble(plan: Plan) -> Graph:
     inputs = keras.Input(shape=plan.input_shape, name="input")
     x = inputs
     stage_outputs, side_outputs = {}, []
-    with plain_variable_scopes():  # a third faster on TensorFlow (kerascnn.keras_internals)
+    with plain_variable_scopes():  # a third faster on TensorFlow (kerascnn.backend.internals)
         for stage, items in plan.stages:
             for item in items:
                 y = _build_item(x, item, stage, plan)

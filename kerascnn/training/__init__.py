@@ -1,10 +1,10 @@
-"""Training: `train(recipe)` runs a recipe with `model.fit` into a resumable run directory;
-`lr_find(recipe)` sweeps its learning rate first (Smith's range test); `show_batch(recipe, path)`
-draws its first training batch as the network receives it."""
+"""Training: a recipe's `model.fit` in its run directory (`fit`), the update set up for it
+(`compile`), how a run resumes (`checkpoints`), the device and precision (`devices`), a
+fine-tuning recipe's phases (`phases`) and what freezing means (`freezing`); `lr_find(recipe)`
+sweeps a recipe's learning rate first (Smith's range test). A whole run, composed of these and
+the after-run work: `kerascnn.verbs.train`."""
 
-from kerascnn.training.batches import show_batch
-from kerascnn.training.fit import RunResult, build_model
+from kerascnn.training.fit import build_model
 from kerascnn.training.lr_find import LRFind, lr_find
-from kerascnn.training.run import train
 
-__all__ = ["RunResult", "build_model", "train", "lr_find", "LRFind", "show_batch"]
+__all__ = ["build_model", "lr_find", "LRFind"]

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError, first_line, option
 from kerascnn.config.limits import read_json
+from kerascnn.runs.metrics import best_of, higher_is_better
 from kerascnn.runs.rundir import (
     RunDir,
     read_history,  # history.csv's rows, checked
@@ -186,19 +187,6 @@ def restore(model, run_dir: Path, monitor: str, log=print) -> tuple[int, list[di
             hint=f"pass {option('restart', True)} to start a new run beside it (this one is kept).",
         )
     return 0, [], None, {}
-
-
-def higher_is_better(monitor: str) -> bool:
-    """An accuracy is best at its highest, a loss at its lowest."""
-    return "accuracy" in monitor
-
-
-def best_of(monitor: str, values) -> float | None:
-    """The best of `monitor`'s values (None: none)."""
-    values = list(values)
-    if not values:
-        return None
-    return max(values) if higher_is_better(monitor) else min(values)
 
 
 class Checkpoints(StopOnNonFinite):

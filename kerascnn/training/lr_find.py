@@ -22,6 +22,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kerascnn.config import ConfigError
+from kerascnn.data import load_data
+from kerascnn.data.feed import for_keras
+from kerascnn.recipe import as_recipe
+from kerascnn.training.compile import compile_model, progress
+from kerascnn.training.fit import build_model, check_spec, epoch_steps
+from kerascnn.visualize import figures
+from kerascnn.zoo import drop_side_outputs
+
 __all__ = ["LRFind", "lr_find"]
 
 
@@ -94,22 +103,13 @@ def lr_find(
     """Sweep the learning rate from `start` to `end` over `steps` training steps of the recipe's
     model and data, and suggest one (see the module docstring). `out`: a .png/.svg/.pdf of loss
     against rate (never overwritten)."""
-    from kerascnn.config import ConfigError
-    from kerascnn.data import load_data
-    from kerascnn.data.feed import for_keras
-    from kerascnn.training.compile import compile_model, progress
-    from kerascnn.training.fit import build_model, check_spec, epoch_steps
-    from kerascnn.training.run import as_recipe
-
     if not (0 < start < end) or steps < 10:
         raise ConfigError(
             f"the sweep needs 0 < start < end and at least 10 steps. Received: start={start}, "
             f"end={end}, steps={steps}."
         )
     if out is not None:
-        from kerascnn.visualize.explaining import new_picture
-
-        out = new_picture(out)
+        out = figures.new_picture(out)
     recipe = as_recipe(recipe)
     if recipe.finetune is not None:
         raise ConfigError(
@@ -127,8 +127,6 @@ def lr_find(
     data = load_data(recipe, drop_remainder=True)  # equal batches: each step's loss is exact
     model = build_model(recipe, data.input_shape, data.classes)
     if len(model.outputs) > 1:
-        from kerascnn.zoo import drop_side_outputs
-
         model = drop_side_outputs(model)
     per_epoch = epoch_steps(data)
     compile_model(model, recipe, per_epoch)
@@ -150,8 +148,6 @@ def lr_find(
 def _result(rates, losses, smoothed, out, title) -> LRFind:
     finite = [i for i, s in enumerate(smoothed) if math.isfinite(s)]
     if len(finite) < 5:
-        from kerascnn.config import ConfigError
-
         raise ConfigError(
             f"the loss was not finite from the sweep's first steps (rate {rates[0]:g}): "
             f"nothing to suggest; start lower."
@@ -170,28 +166,5 @@ def _result(rates, losses, smoothed, out, title) -> LRFind:
         suggestion=float(rates[low]) / 10,
     )
     if out is not None:
-        found.plot = _plot(found, Path(out), title)
+        found.plot = figures.save(figures.lr_sweep(found, title), out)
     return found
-
-
-def _plot(found: LRFind, path: Path, title: str) -> Path:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4), dpi=110)
-    ax = fig.subplots()
-    ax.plot(found.rates, found.losses, color="0.75", linewidth=0.8, label="loss of each step")
-    ax.plot(found.rates, found.smoothed, label="smoothed")
-    ax.axvline(found.suggestion, color="C2", linestyle="--", label=f"suggested {found.suggestion:.3g}")
-    ax.axvline(found.lowest, color="C3", linestyle=":", label=f"lowest loss {found.lowest:.3g}")
-    ax.set_xscale("log")
-    finite = [v for v in found.smoothed if math.isfinite(v)]
-    lowest = min([v for v in found.losses if math.isfinite(v)] + finite)
-    ax.set_ylim(lowest * 0.9, min(max(finite), 4 * min(finite)) * 1.1)
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("training loss")
-    ax.set_title(f"{title}: learning-rate range test")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path

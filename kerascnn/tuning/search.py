@@ -124,8 +124,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return model
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
+        from kerascnn.backend.internals import build_training_state
         from kerascnn.training.compile import repeat_labels, schedule_callbacks
-        from kerascnn.training.fit import build_training_state
 
         recipe = self.trial_recipe(hp)
         data = self.data(recipe)
@@ -218,7 +218,7 @@ def tune(
         directory: where the search lives (default: the run directory's name + "_tune").
         restart: start a new search beside one made by a different recipe (never deletes).
     """
-    from kerascnn.training.run import as_recipe
+    from kerascnn.recipe import as_recipe
 
     recipe = as_recipe(recipe, overrides)
     if recipe.tune is None:

@@ -1,8 +1,9 @@
-"""Seeing what a network learned: Grad-CAM, ZFNet's occlusion sensitivity, saliency and guided
-backpropagation as arrays (`gradcam`, `occlusion`, `saliency`) and as pictures over image files
-(`explain`), a layer's filters (`plot_filters`, AlexNet's Fig. 3) and each stage's strongest
-feature maps (`plot_features`), and a first training batch as the network receives it
-(`draw_batch`; a recipe's: `kerascnn.training.show_batch`).
+"""Pictures: what a network learned — Grad-CAM, ZFNet's occlusion sensitivity, saliency and guided
+backpropagation as arrays (`gradcam`, `occlusion`, `saliency`), a layer's filters (`plot_filters`,
+AlexNet's Fig. 3), each stage's strongest feature maps (`plot_features`), a first training batch as
+the network receives it (`draw_batch`) — and every chart (`figures`: curves, confusion matrices,
+trial scores, the learning-rate range test). Over image files and trained runs:
+`kerascnn.inference.explain`; a recipe's batch: `kerascnn.show_batch`.
 
 The arrays take network inputs (sized and normalized) and work on any Functional classification
 model: a run's, a zoo or spec network, one of your own. Grad-CAM's layer is found from the stage
@@ -11,13 +12,6 @@ structure (`target_layer`: the last stage's output, through concatenations), or 
 
 from kerascnn.visualize.attribution import gradcam, saliency
 from kerascnn.visualize.batch import ShownBatch, draw_batch
-from kerascnn.visualize.explaining import (
-    METHODS,
-    Explained,
-    explain,
-    show_features,
-    show_filters,
-)
 from kerascnn.visualize.occlusion import occlusion
 from kerascnn.visualize.pictures import overlay, plot_features, plot_filters, stage_features
 from kerascnn.visualize.targets import feature_stages, target_layer
@@ -26,15 +20,10 @@ __all__ = [
     "gradcam",
     "occlusion",
     "saliency",
-    "explain",
-    "Explained",
-    "METHODS",
     "overlay",
     "plot_filters",
     "plot_features",
     "stage_features",
-    "show_filters",
-    "show_features",
     "draw_batch",
     "ShownBatch",
     "feature_stages",

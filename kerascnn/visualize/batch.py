@@ -1,5 +1,5 @@
 """One training batch as the network receives it (after augmentation), made back into pictures:
-`kerascnn show batch RECIPE` (`kerascnn.training.show_batch`) and every run's `batch.png`. The
+`kerascnn show batch RECIPE` (`kerascnn.verbs.show_batch`) and every run's `batch.png`. The
 quickest check of how a recipe feeds its network (fastai's
 `show_batch`, Ultralytics' `train_batch*.jpg`): a network fine-tuned on images normalized otherwise
 than its weights expect predicts nonsense, and the picture shows it at once.
@@ -102,7 +102,7 @@ def batch_picture(images: np.ndarray, labels: list[str], title: str, *, columns:
 def draw_batch(data, path: str | Path, *, name: str, count: int | None = None) -> ShownBatch:
     """Write `path` (PNG): the first training batch of `data` (`kerascnn.data.load_data`'s result)
     as the network receives it, denormalized for display, each image with its label; `name` (the
-    recipe's) heads the title. `kerascnn.training.show_batch` draws a recipe's; a run draws its
+    recipe's) heads the title. `kerascnn.verbs.show_batch` draws a recipe's; a run draws its
     own into `batch.png` before it trains."""
     x, y = first_batch(data)
     count = min(len(x), count or 64)

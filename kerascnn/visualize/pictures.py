@@ -11,13 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
+from kerascnn.visualize.figures import _figure
+from kerascnn.visualize.figures import save as _save
 from kerascnn.visualize.targets import feature_stages
-
-
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=110)
 
 
 def _show(ax, image: np.ndarray) -> None:
@@ -158,9 +154,3 @@ def plot_features(
     fig.tight_layout()
     _save(fig, path)
     return Path(path)
-
-
-def _save(fig, path) -> None:
-    """The figure to `path`, its folder made now that there is something to put in it."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)

@@ -9,11 +9,11 @@ from typing import Literal
 
 import keras
 
+from kerascnn.backend.internals import recursion_headroom
 from kerascnn.blocks import CONV_ARGS
 from kerascnn.blocks.core import conv_bn_act
 from kerascnn.config import ConfigError, Source, check_call
 from kerascnn.config.validation import parameters
-from kerascnn.keras_internals import recursion_headroom
 from kerascnn.spec import assemble, validate_spec
 from kerascnn.zoo.registry import get_model_info
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from kerascnn.config import ConfigError
+from kerascnn.data import load_data
+from kerascnn.recipe import as_recipe
+from kerascnn.training.phases import Start
 from kerascnn.visualize.batch import ShownBatch, draw_batch
+from kerascnn.visualize.figures import new_picture
 
 __all__ = ["show_batch"]
 
@@ -22,18 +26,12 @@ def show_batch(recipe, path: str | Path, *, count: int | None = None) -> ShownBa
         recipe: a recipe (file, shipped name, dict or `Recipe`).
         count: show the first `count` images of the batch (default: the whole batch, up to 64).
     """
-    from kerascnn.data import load_data
-    from kerascnn.training.run import as_recipe
-    from kerascnn.visualize.explaining import new_picture
-
     path = new_picture(path)
     if path.suffix.lower() != ".png":
         raise ConfigError(f"a batch is drawn as a .png. Received: {str(path)!r}.")
     recipe = as_recipe(recipe)
     normalization = None
     if recipe.finetune is not None:  # normalized as the starting weights expect, as the phases do
-        from kerascnn.training.phases import Start
-
         start = Start(recipe)
         recipe, normalization = start.recipe, start.normalization
     data = load_data(recipe, normalization=normalization)

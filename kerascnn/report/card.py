@@ -9,20 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kerascnn import __version__
 from kerascnn.config.limits import read_json_object
+from kerascnn.data.feeding import Feeding
 from kerascnn.runs.metrics import result_rows
 from kerascnn.runs.rundir import RunDir, write_atomic
 
 __all__ = ["write_card", "card_text", "feeding_text"]
-
-# Where published weights' terms are stated (kerascnn does not restate a licence it cannot check).
-TERMS = {
-    "hub": "the model card of https://huggingface.co/{id} states the weights' licence",
-    "application": (
-        "keras.applications' ImageNet weights: their terms are those of the Keras applications "
-        "documentation (https://keras.io/api/applications/) and of the original papers' releases"
-    ),
-}
 
 
 def write_card(run_dir, *, start: str | None = None, start_terms: str | None = None) -> Path:
@@ -34,12 +27,10 @@ def write_card(run_dir, *, start: str | None = None, start_terms: str | None = N
 
 
 def card_text(run_dir, *, start: str | None = None, start_terms: str | None = None) -> str:
-    import kerascnn
-
     run = RunDir(run_dir)
     state = read_json_object(run.state)
     metrics = read_json_object(run.metrics)
-    feeding = run.feeding()
+    feeding = Feeding.read(run.data)
     pre = feeding.preprocessing
     details = feeding.details
     name = state.get("recipe") or Path(run_dir).name
@@ -47,7 +38,7 @@ def card_text(run_dir, *, start: str | None = None, start_terms: str | None = No
     classes = feeding.names(int(details.get("classes") or 0))
     lines = [f"# {name}", ""]
     lines += [
-        f"A convolutional network trained with kerascnn {state.get('kerascnn', kerascnn.__version__)}"
+        f"A convolutional network trained with kerascnn {state.get('kerascnn', __version__)}"
         f" ({state.get('finished') or 'unfinished'}). Files: `model.keras` (the model for "
         f"inference), `recipe.yaml` (the recipe, every default filled in), `data.json` (how it is "
         f"fed), `metrics.json`, `history.csv`, `curves.png`"

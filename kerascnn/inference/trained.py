@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError, option
 from kerascnn.config.limits import read_json
+from kerascnn.data.feeding import NORMALIZATIONS, Feeding
 from kerascnn.data.folder import OTHER_IMAGE_FORMATS
 from kerascnn.runs.rundir import RunDir
 
@@ -38,7 +39,6 @@ class Trained:
 
 # What a model outside a run directory may be told about its input (keras.applications' modes:
 # "imagenet" is "torch", "caffe" is VGG's and ResNet's BGR mean subtraction, "tf" is [-1, 1]).
-NORMALIZATIONS = ("unit", "imagenet", "caffe", "tf", "none")
 
 
 def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained:
@@ -62,9 +62,9 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
             raise ConfigError(
                 f"{run_dir} records how its images were normalized; drop {option('normalize')}."
             )
-        feeding = RunDir(run_dir).feeding()
+        feeding = Feeding.read(RunDir(run_dir).data)
         pre, names = feeding.preprocessing, feeding.names(classes)
-    elif normalize is None and (feeding := read_feeding(model_path)) is not None:  # ported weights
+    elif normalize is None and (feeding := Feeding.recorded(read_feeding(model_path))):  # ported
         pre, names = feeding.preprocessing, feeding.names(classes)
     else:
         pre, names = _bare(model, normalize, model_path)

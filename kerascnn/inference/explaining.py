@@ -9,8 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, check_folder, option
+from kerascnn.data.folder import check_images, describe_bad
+from kerascnn.data.images import load_image
+from kerascnn.inference.trained import Trained, image_files, load_trained, trained_model
 from kerascnn.runs.rundir import RunDir
+from kerascnn.visualize.attribution import gradcam, saliency
+from kerascnn.visualize.figures import new_picture
+from kerascnn.visualize.occlusion import occlusion
+from kerascnn.visualize.pictures import overlay, plot_features, plot_filters
+from kerascnn.visualize.targets import target_layer
 
 METHODS = ("gradcam", "occlusion", "saliency", "guided")
 
@@ -33,8 +41,6 @@ def as_trained(target, normalize: str | None = None):
     """A run directory, a `.keras` file, a `Trained` or a model in memory (with `normalize`)."""
     import keras
 
-    from kerascnn.inference import Trained, load_trained, trained_model
-
     if isinstance(target, Trained):
         return target
     if isinstance(target, keras.Model):
@@ -45,10 +51,6 @@ def as_trained(target, normalize: str | None = None):
 def read_images(trained, files) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     """(network inputs, the same images 0-255 as the network sees them, the files): every file
     checked first; one that cannot be read is an error naming it."""
-    from kerascnn.data.folder import check_images, describe_bad
-    from kerascnn.data.images import load_image
-    from kerascnn.inference import image_files
-
     files = image_files(files)
     pre = trained.preprocessing
     channels = pre.input_shape[2]
@@ -85,11 +87,6 @@ def explain(
         classes: None (each image's top class), a class index or name, or one per image.
         window, stride: the occluding square (occlusion).
     """
-    from kerascnn.visualize.attribution import gradcam, saliency
-    from kerascnn.visualize.occlusion import occlusion
-    from kerascnn.visualize.pictures import overlay
-    from kerascnn.visualize.targets import target_layer
-
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}: choose {', '.join(METHODS)}.")
     if method != "gradcam" and layer is not None:
@@ -127,9 +124,6 @@ def picture_paths(images, out, method: str) -> list[Path]:
     """The picture `explain` draws for each image file (`<out>/<image name>_<method>.png`),
     checked before any model loads: `out` is a folder that takes files, no picture is there yet
     (never overwritten) and no two images would be drawn as the same picture."""
-    from kerascnn.config import check_folder, option
-    from kerascnn.inference import image_files
-
     out = check_folder(out, what=option("out"))
     files = image_files(images)
     pictures = [out / f"{f.stem}_{method}.png" for f in files]
@@ -188,8 +182,6 @@ def show_filters(
     target, path: str | Path, *, layer: str | None = None, normalize: str | None = None
 ) -> Path:
     """A convolution's filters as a picture (default: the first convolution)."""
-    from kerascnn.visualize.pictures import plot_filters
-
     path = new_picture(path)
     return plot_filters(
         as_trained(target, normalize or _normalization_for_filters(target)).model, path, layer=layer
@@ -200,8 +192,6 @@ def show_features(
     target, image, path: str | Path, *, top: int = 8, normalize: str | None = None
 ) -> Path:
     """One image's strongest feature maps, stage by stage."""
-    from kerascnn.visualize.pictures import plot_features
-
     path = new_picture(path)
     trained = as_trained(target, normalize)
     x, shown, files = read_images(trained, [image])
@@ -218,14 +208,3 @@ def _normalization_for_filters(target):
     import keras
 
     return "none" if isinstance(target, keras.Model) else None
-
-
-def new_picture(path) -> Path:
-    from kerascnn.config import check_new_file, option
-
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ConfigError(f"a picture is a .png, .svg or .pdf file. Received: {str(path)!r}.")
-    if path.exists():
-        raise ConfigError(f"{path} exists; kerascnn does not overwrite pictures.")
-    return check_new_file(path, what=option("out", python="path"))

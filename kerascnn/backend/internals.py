@@ -35,6 +35,7 @@ __all__ = [
     "random_seed_dtype",
     "recursion_headroom",
     "symbolic_build",
+    "build_training_state",
     "DEEP_GRAPH_RECURSION_LIMIT",
 ]
 
@@ -99,12 +100,27 @@ def symbolic_build(model, data_batch) -> None:
     if build is None:
         _warn_once(
             "symbolic_build",
+            "build_training_state",
             "kerascnn could not build a model's training state ahead of its first step (this "
             "Keras has no Trainer._symbolic_build): the same training, one more trace of the "
             "first step on TensorFlow.",
         )
         return
     build(data_batch=data_batch)
+
+
+def build_training_state(model, dataset) -> None:
+    """A compiled model's metric and loss variables made now, from a dataset's element spec
+    (`symbolic_build`). Keras on TensorFlow makes them inside the first traced train step when no
+    distribution strategy is set, and a `tf.function` whose first trace creates variables is traced
+    a second time: every run would pay for two traces of its train step (BENCHMARKS.md)."""
+    import keras
+    from keras import tree
+
+    batch = tree.map_structure(
+        lambda spec: keras.KerasTensor(tuple(spec.shape), spec.dtype.name), dataset.element_spec
+    )
+    symbolic_build(model, batch)
 
 
 _WARNED = []

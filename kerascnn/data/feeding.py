@@ -1,5 +1,5 @@
 """How a trained model is fed, in one form wherever kerascnn writes it down: the network's input
-(`kerascnn.data.Preprocessing`: size, resize, crop, interpolation, mean, std, BGR), the class names,
+(`Preprocessing`: size, resize, crop, interpolation, mean, std, BGR), the class names,
 and what else the writer knows, as one flat JSON object:
 
 - a run directory's `data.json` (with the data's `description`, split `sizes` and `classes`),
@@ -15,8 +15,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
-__all__ = ["Feeding"]
+from kerascnn.config import ConfigError
+from kerascnn.config.limits import read_json_object
+from kerascnn.data.pipeline import Preprocessing
+
+__all__ = ["Feeding", "NORMALIZATIONS"]
+
+# How a bare model's images are normalized when no record says: x / 255, the ImageNet mean and std,
+# Caffe's BGR minus the mean (ported VGG and ResNet weights), [-1, 1], or as they are.
+NORMALIZATIONS = ("unit", "imagenet", "caffe", "tf", "none")
 
 
 @dataclass(frozen=True)
@@ -35,9 +44,32 @@ class Feeding:
     details: dict = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, record: dict) -> Feeding:
-        from kerascnn.data import Preprocessing
+    def read(cls, path: str | Path) -> Feeding:
+        """A run's data.json (`RunDir(run).data`): one clear error when it does not say how the
+        run's model is fed."""
+        record = read_json_object(path)
+        try:
+            return cls.from_dict(record)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            what = f"no {e.args[0]!r}" if isinstance(e, KeyError) else str(e)
+            raise ConfigError(
+                f"{path} does not say how the run's model is fed ({what}): not a data.json "
+                f"kerascnn wrote."
+            ) from None
 
+    @classmethod
+    def recorded(cls, record: dict | None) -> Feeding | None:
+        """The record a `.keras` archive holds (`kerascnn.runs.saving.read_feeding`), or None when
+        there is none or it is not one kerascnn wrote."""
+        if record is None:
+            return None
+        try:
+            return cls.from_dict(record)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Feeding:
         record = dict(record)
         nested = record.pop("preprocessing", None)
         if isinstance(nested, dict):  # kerascnn.json as `kerascnn port` wrote it before this record

@@ -1,0 +1,3 @@
+"""What depends on the Keras backend, in one place: the backend chosen when nobody chose one,
+before Keras is imported (`choice`), and what kerascnn needs of Keras beyond its public API
+(`internals`). This package's face imports nothing, so `import kerascnn` stays free of Keras."""
