@@ -259,18 +259,24 @@ def test_no_module_imports_a_private_name_of_another_package():
     assert found == [], found
 
 
-def test_no_command_line_function_is_longer_than_80_lines():
-    """kerascnn/cli/: one small function per command that declares its arguments, one that checks
+def test_no_function_body_is_longer_than_80_lines():
+    """Across the package a function's body, from its first statement after the docstring to its
+    end, is at most 80 lines: a longer one does several jobs, each of which a helper can name. The
+    docstring does not count (the public builders carry their paper's table in it). The command line
+    is a package too: one small function per command that declares its arguments, one that checks
     them and calls the verb."""
-    long = []
     assert "kerascnn/cli/__init__.py" in modules()  # a package, not one module
+    long = []
     for name, tree in modules().items():
-        if name.startswith("kerascnn/cli/"):
-            for node in ast.walk(tree):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    lines = node.end_lineno - node.lineno + 1
-                    if lines > 80:
-                        long.append(f"{name}:{node.name} ({lines} lines)")
+        prose = docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                if isinstance(body[0], ast.Expr) and id(body[0].value) in prose:
+                    body = body[1:]
+                lines = node.end_lineno - body[0].lineno + 1 if body else 0
+                if lines > 80:
+                    long.append(f"{name}:{node.name} ({lines} lines)")
     assert long == [], long
 
 

@@ -218,82 +218,38 @@ def bottleneck_block(
         name: prefix of every layer name.
         **conv_args: forwarded to `conv_bn_act`.
     """
-    if stride_on not in ("1x1", "3x3"):
-        raise ValueError(
-            f"Layer '{name}': `stride_on` must be '1x1' or '3x3'. Received: stride_on={stride_on!r}"
-        )
-    _width(base_width, name, what="base_width")
-    inner = _width(filters * width_factor * base_width / 64, name) * groups
-    out = _width(filters * expansion, name)
-    stride_1x1, stride_3x3 = (strides, 1) if stride_on == "1x1" else (1, strides)
-    if preact:
-        pre = norm_act(x, name=f"{name}_preact", **conv_args)
-        short = _shortcut(
-            x,
-            pre,
-            filters=out,
-            strides=strides,
-            kind=shortcut,
-            preact=True,
-            name=name,
-            conv_args=conv_args,
-        )
-        y = _bare_conv(
-            pre,
-            filters=inner,
-            kernel_size=1,
-            strides=stride_1x1,
-            name=f"{name}_conv1",
-            conv_args=conv_args,
-        )
-        y = conv_bn_act(
-            y,
-            filters=inner,
-            kernel_size=3,
-            strides=stride_3x3,
-            groups=groups,
-            preact=True,
-            name=f"{name}_conv2",
-            **conv_args,
-        )
-        y = conv_bn_act(
-            y,
-            filters=out,
-            kernel_size=1,
-            preact=True,
-            name=f"{name}_conv3",
-            **_last(conv_args, zero_init_last, preact=True),
-        )
-    else:
-        short = _shortcut(
-            x,
-            x,
-            filters=out,
-            strides=strides,
-            kind=shortcut,
-            preact=False,
-            name=name,
-            conv_args=conv_args,
-        )
-        y = conv_bn_act(
-            x, filters=inner, kernel_size=1, strides=stride_1x1, name=f"{name}_conv1", **conv_args
-        )
-        y = conv_bn_act(
-            y,
-            filters=inner,
-            kernel_size=3,
-            strides=stride_3x3,
-            groups=groups,
-            name=f"{name}_conv2",
-            **conv_args,
-        )
-        y = conv_bn_act(
-            y,
-            filters=out,
-            kernel_size=1,
-            name=f"{name}_conv3",
-            **_last({**conv_args, "activation": None}, zero_init_last, preact=False),
-        )
+    stride_1x1, stride_3x3 = _bottleneck_strides(strides, stride_on, name)
+    inner, out = _bottleneck_widths(
+        filters,
+        expansion=expansion,
+        groups=groups,
+        base_width=base_width,
+        width_factor=width_factor,
+        name=name,
+    )
+    source = norm_act(x, name=f"{name}_preact", **conv_args) if preact else x
+    short = _shortcut(
+        x,
+        source,
+        filters=out,
+        strides=strides,
+        kind=shortcut,
+        preact=preact,
+        name=name,
+        conv_args=conv_args,
+    )
+    y = _bottleneck_branch(
+        source,
+        inner=inner,
+        out=out,
+        stride_1x1=stride_1x1,
+        stride_3x3=stride_3x3,
+        groups=groups,
+        preact=preact,
+        zero_init_last=zero_init_last,
+        name=name,
+        conv_args=conv_args,
+    )
     return _merge(
         y,
         short,
@@ -303,6 +259,64 @@ def bottleneck_block(
         drop_path=drop_path,
         name=name,
         conv_args=conv_args,
+    )
+
+
+def _bottleneck_strides(strides, stride_on, name):
+    """The strides of a bottleneck's 1x1 and 3x3 convolutions: the block's on the one `stride_on`
+    names, 1 on the other."""
+    if stride_on not in ("1x1", "3x3"):
+        raise ValueError(
+            f"Layer '{name}': `stride_on` must be '1x1' or '3x3'. Received: stride_on={stride_on!r}"
+        )
+    return (strides, 1) if stride_on == "1x1" else (1, strides)
+
+
+def _bottleneck_widths(filters, *, expansion, groups, base_width, width_factor, name):
+    """A bottleneck's inner width (ResNeXt's `int(filters * width_factor * d / 64) * C`) and its
+    output width (`filters * expansion`), each at least one channel."""
+    _width(base_width, name, what="base_width")
+    inner = _width(filters * width_factor * base_width / 64, name) * groups
+    return inner, _width(filters * expansion, name)
+
+
+def _bottleneck_branch(
+    x, *, inner, out, stride_1x1, stride_3x3, groups, preact, zero_init_last, name, conv_args
+):
+    """A bottleneck's residual branch, `{name}_conv1` to `{name}_conv3`: a 1x1 down to `inner`
+    channels, the grouped 3x3, a 1x1 up to `out`. In a pre-activation block `x` is the
+    pre-activated input, so the first convolution has no BN-act of its own."""
+    if preact:
+        y = _bare_conv(
+            x,
+            filters=inner,
+            kernel_size=1,
+            strides=stride_1x1,
+            name=f"{name}_conv1",
+            conv_args=conv_args,
+        )
+    else:
+        y = conv_bn_act(
+            x, filters=inner, kernel_size=1, strides=stride_1x1, name=f"{name}_conv1", **conv_args
+        )
+    y = conv_bn_act(
+        y,
+        filters=inner,
+        kernel_size=3,
+        strides=stride_3x3,
+        groups=groups,
+        preact=preact,
+        name=f"{name}_conv2",
+        **conv_args,
+    )
+    last = conv_args if preact else {**conv_args, "activation": None}
+    return conv_bn_act(
+        y,
+        filters=out,
+        kernel_size=1,
+        preact=preact,
+        name=f"{name}_conv3",
+        **_last(last, zero_init_last, preact=preact),
     )
 
 

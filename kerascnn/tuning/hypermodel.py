@@ -313,13 +313,8 @@ def _expand(models, registry) -> list[str]:
 
 def _resolve_space(defaults: dict, changes: dict, models: list[str], input_shape, classes):
     """The checked space {key: SpaceEntry} and, per family key, the chosen models it applies to."""
-    from kerascnn.blocks import CONV_ARGS
-    from kerascnn.config import Source, check_call
     from kerascnn.config.validation import parameters
-    from kerascnn.recipe import SpaceEntry, space_entry_problem, space_points
-    from kerascnn.spec import validate_spec
     from kerascnn.zoo import MODELS, get_model_info
-    from kerascnn.zoo.factory import make_spec
 
     infos = {n: get_model_info(n) for n in models}
     families = {info.family: info.builder for info in MODELS.values()}
@@ -327,25 +322,7 @@ def _resolve_space(defaults: dict, changes: dict, models: list[str], input_shape
     space, applies = {}, {}
     for key, raw in {**defaults, **changes}.items():
         given = key in changes
-        if key == "model":
-            raise ConfigError("space['model']: the models are chosen by the `models` argument.")
-        family, option = None, None
-        if key not in TRAINING_KEYS:
-            family, _, option = key.partition(".")
-            if family not in families or not option:
-                allowed = [*TRAINING_KEYS, *(f"{f}.<option>" for f in families)]
-                raise ConfigError(
-                    f"space: unknown key {key!r}; keys are {', '.join(allowed)}.",
-                    hint=did_you_mean(key, [*TRAINING_KEYS, *DEFAULT_SPACE]),
-                )
-            # GoogLeNet's `aux` adds outputs, which one compiled loss cannot train.
-            known = [p for p in parameters(families[family]) if p != "aux"] + list(CONV_ARGS)
-            if option not in known:
-                raise ConfigError(
-                    f"space[{key!r}]: the {family} family has no option {option!r}; "
-                    f"it has {', '.join(known)}.",
-                    hint=did_you_mean(option, known),
-                )
+        family, option = _family_option(key, families)
         if raw is None:  # removed: the family's default stays
             continue
         if family is not None and family not in chosen_families:
@@ -355,26 +332,7 @@ def _resolve_space(defaults: dict, changes: dict, models: list[str], input_shape
                     f"is of the {family} family."
                 )
             continue
-        if isinstance(raw, (list, tuple)):
-            raw = {"type": "choice", "values": list(raw)}
-        if not isinstance(raw, dict):
-            raise ConfigError(
-                f"space[{key!r}] takes a dict such as {{'type': 'choice', "
-                f"'values': [...]}}, a list of choices or None. Received: {raw!r}."
-            )
-        entry = SpaceEntry(
-            **check_call(SpaceEntry, raw, path=(), source=Source(), what=f"space[{key!r}]", skip=())
-        )
-        problem = space_entry_problem(entry)
-        if problem:
-            where = "".join(f"[{p!r}]" for p in problem[0])
-            raise ConfigError(f"space[{key!r}]{where}: {problem[1]}")
-        if key == "optimizer":
-            wrong = [v for v in (entry.values or [entry.value]) if v not in OPTIMIZERS]
-            if entry.type not in ("choice", "fixed") or wrong:
-                raise ConfigError(
-                    f"space['optimizer']: the optimizers are {', '.join(OPTIMIZERS)}. Received: {raw!r}."
-                )
+        entry = _space_entry(key, raw)
         if family is not None:
             of_family = [n for n in models if infos[n].family == family]
             free = [n for n in of_family if option not in infos[n].variant]
@@ -387,27 +345,92 @@ def _resolve_space(defaults: dict, changes: dict, models: list[str], input_shape
                 continue
             if entry.default is None and entry.type != "fixed":
                 entry = _family_default(entry, parameters(families[family]).get(option))
-            matters = []
-            for n in free:
-                specs = []
-                for _, value in space_points({key: entry}):
-                    try:
-                        spec = make_spec(n, {option: value})
-                        validate_spec(spec, input_shape=input_shape, classes=classes)
-                    except ConfigError as e:
-                        raise ConfigError(
-                            f"space[{key!r}]: the value {value!r} does not suit {n}: {e}"
-                        ) from None
-                    specs.append(spec)
-                # An option the model ignores (stride_on in basic blocks) is not searched for it.
-                if any(spec != specs[0] for spec in specs[1:]) or entry.type == "fixed":
-                    matters.append(n)
+            matters = _models_it_changes(key, entry, option, free, input_shape, classes)
             if not matters:
                 continue
-            free = matters
-            applies[key] = free
+            applies[key] = matters
         space[key] = entry
     return space, applies
+
+
+def _family_option(key: str, families: dict) -> tuple[str | None, str | None]:
+    """A space key's family and option ("resnet.attention": ("resnet", "attention")), (None, None)
+    for a training key; an unknown key, family or option is refused with the ones there are."""
+    from kerascnn.blocks import CONV_ARGS
+    from kerascnn.config.validation import parameters
+
+    if key == "model":
+        raise ConfigError("space['model']: the models are chosen by the `models` argument.")
+    if key in TRAINING_KEYS:
+        return None, None
+    family, _, option = key.partition(".")
+    if family not in families or not option:
+        allowed = [*TRAINING_KEYS, *(f"{f}.<option>" for f in families)]
+        raise ConfigError(
+            f"space: unknown key {key!r}; keys are {', '.join(allowed)}.",
+            hint=did_you_mean(key, [*TRAINING_KEYS, *DEFAULT_SPACE]),
+        )
+    # GoogLeNet's `aux` adds outputs, which one compiled loss cannot train.
+    known = [p for p in parameters(families[family]) if p != "aux"] + list(CONV_ARGS)
+    if option not in known:
+        raise ConfigError(
+            f"space[{key!r}]: the {family} family has no option {option!r}; it has {', '.join(known)}.",
+            hint=did_you_mean(option, known),
+        )
+    return family, option
+
+
+def _space_entry(key: str, raw):
+    """The checked `SpaceEntry` of `space[key]`: a dict of its fields or a list of choices."""
+    from kerascnn.config import Source, check_call
+    from kerascnn.recipe import SpaceEntry, space_entry_problem
+
+    if isinstance(raw, (list, tuple)):
+        raw = {"type": "choice", "values": list(raw)}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"space[{key!r}] takes a dict such as {{'type': 'choice', "
+            f"'values': [...]}}, a list of choices or None. Received: {raw!r}."
+        )
+    entry = SpaceEntry(
+        **check_call(SpaceEntry, raw, path=(), source=Source(), what=f"space[{key!r}]", skip=())
+    )
+    problem = space_entry_problem(entry)
+    if problem:
+        where = "".join(f"[{p!r}]" for p in problem[0])
+        raise ConfigError(f"space[{key!r}]{where}: {problem[1]}")
+    if key == "optimizer":
+        wrong = [v for v in (entry.values or [entry.value]) if v not in OPTIMIZERS]
+        if entry.type not in ("choice", "fixed") or wrong:
+            raise ConfigError(
+                f"space['optimizer']: the optimizers are {', '.join(OPTIMIZERS)}. Received: {raw!r}."
+            )
+    return entry
+
+
+def _models_it_changes(key: str, entry, option: str, models: list[str], input_shape, classes):
+    """Of `models` (those that leave `option` free), the ones whose spec a value of `entry` changes
+    (a fixed entry: all of them); every value is checked against every one of them."""
+    from kerascnn.recipe import space_points
+    from kerascnn.spec import validate_spec
+    from kerascnn.zoo.factory import make_spec
+
+    matters = []
+    for n in models:
+        specs = []
+        for _, value in space_points({key: entry}):
+            try:
+                spec = make_spec(n, {option: value})
+                validate_spec(spec, input_shape=input_shape, classes=classes)
+            except ConfigError as e:
+                raise ConfigError(
+                    f"space[{key!r}]: the value {value!r} does not suit {n}: {e}"
+                ) from None
+            specs.append(spec)
+        # An option the model ignores (stride_on in basic blocks) is not searched for it.
+        if any(spec != specs[0] for spec in specs[1:]) or entry.type == "fixed":
+            matters.append(n)
+    return matters
 
 
 def _family_default(entry, parameter):

@@ -249,6 +249,33 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
     verbose = progress(verbose)
     hypermodel = RecipeHyperModel(recipe, verbose=verbose)
     direction = t.direction or ("max" if "acc" in t.objective else "min")
+    tuner = _tuner(recipe, hypermodel, path, direction)
+    role = _role()
+    if role == "worker":  # the chief's oracle hands out the trials and keeps the results
+        log(
+            f"kerascnn tune: {recipe.name}: worker {os.environ['KERASTUNER_TUNER_ID']} of the "
+            f"search at {os.environ['KERASTUNER_ORACLE_IP']}:"
+            f"{os.environ.get('KERASTUNER_ORACLE_PORT', '')}"
+        )
+        tuner.search(verbose=verbose)
+        return TuneResult(directory=path, trials=[], best_recipe=None, best_values={})
+    done = _ended(tuner)
+    log(
+        f"kerascnn tune: {recipe.name} -> {path}"
+        + (f" (resuming after {done} trials)" if done else "")
+        + f"; {t.tuner} search of {len(recipe.space)} keys, objective {t.objective} "
+        + f"({direction})"
+        + ("; chief: the workers train" if role == "chief" else "")
+    )
+    started = time.perf_counter()
+    _run_trials(tuner, path, verbose, log)
+    return _conclude(recipe, tuner, path, direction, started, log)
+
+
+def _tuner(recipe: Recipe, hypermodel: RecipeHyperModel, path: Path, direction: str):
+    """The recipe's keras-tuner tuner (`[tune] tuner`) over `hypermodel`, its project in `path`:
+    made anew, or resumed from what is there."""
+    t = recipe.tune
     common = dict(
         hypermodel=hypermodel,
         objective=keras_tuner.Objective(t.objective, direction=direction),
@@ -272,24 +299,12 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
     else:
         tuner = keras_tuner.RandomSearch(max_trials=t.max_trials, **common)
     hypermodel.declaring = False
-    role = _role()
-    if role == "worker":  # the chief's oracle hands out the trials and keeps the results
-        log(
-            f"kerascnn tune: {recipe.name}: worker {os.environ['KERASTUNER_TUNER_ID']} of the "
-            f"search at {os.environ['KERASTUNER_ORACLE_IP']}:"
-            f"{os.environ.get('KERASTUNER_ORACLE_PORT', '')}"
-        )
-        tuner.search(verbose=verbose)
-        return TuneResult(directory=path, trials=[], best_recipe=None, best_values={})
-    done = _ended(tuner)
-    log(
-        f"kerascnn tune: {recipe.name} -> {path}"
-        + (f" (resuming after {done} trials)" if done else "")
-        + f"; {t.tuner} search of {len(recipe.space)} keys, objective {t.objective} "
-        + f"({direction})"
-        + ("; chief: the workers train" if role == "chief" else "")
-    )
-    started = time.perf_counter()
+    return tuner
+
+
+def _run_trials(tuner, path: Path, verbose, log) -> None:
+    """Run the search's trials until its budget is spent or too many fail in a row; interrupted
+    (Ctrl-C or SIGTERM), mark the search so, say how to resume it and raise."""
     try:
         with _plain_display(verbose), stop_on_sigterm():
             tuner.search(verbose=verbose)
@@ -305,6 +320,13 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
             f"trial{'' if ended == 1 else 's'} kept; the one that was running starts again)"
         )
         raise
+
+
+def _conclude(recipe: Recipe, tuner, path: Path, direction: str, started: float, log) -> TuneResult:
+    """What an ended search leaves: results.csv, the best trial's recipe, the search's status and
+    (with `[output] report`) its report page; the results logged, and SearchFailed when no trial
+    completed."""
+    t = recipe.tune
     rows = trial_rows(tuner, recipe)
     best_values = {}
     best_path = None
