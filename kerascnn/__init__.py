@@ -22,8 +22,8 @@ def _default_backend() -> None:
     """Keras' default backend is TensorFlow (and Keras writes "tensorflow" into keras.json on its
     first import): where TensorFlow is not installed and neither `KERAS_BACKEND` nor keras.json
     names another backend, kerascnn asks Keras for JAX, else PyTorch, before Keras is imported
-    (Keras itself would fail on its first import). The TensorFlow-free install of README relies
-    on it; the backend shows on each run's device line."""
+    (Keras itself would fail on its first import). The TensorFlow-free install of docs/devices.md
+    relies on it; the backend shows on each run's device line."""
     import importlib.util
     import json
     import os
