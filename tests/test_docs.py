@@ -4,6 +4,7 @@ undocumented."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from kerascnn.cli import reference
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+README = DOCS.parent / "README.md"
+README_LINES = 250  # the front door; the manual is in docs/'s guides (issue 44, point 7)
+LAYOUT_LINES = 45  # README's "Layout" counts as at most this many of them
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +120,69 @@ def test_ci_runs_the_readme_test_command_then_the_slow_tier():
     )  # PyTorch: slow tier only; Chromium: the report page's test; ruff: the linter
     assert ci == [tests, full]
     assert f"\n{full}\n" in readme
+
+
+def test_the_readme_is_a_front_door_of_at_most_250_lines():
+    """README says what kerascnn is, how to set it up, what runs on which backend and a short tour,
+    then points to docs/'s guides; its Layout section is counted as at most 45 lines."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = lines.index("## Layout")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    counted = len(lines) - max(end - start - LAYOUT_LINES, 0)
+    assert counted <= README_LINES, f"README.md: {counted} lines (Layout as {LAYOUT_LINES})"
+
+
+def _outside_code_blocks(text: str) -> str:
+    """The Markdown without its fenced code blocks (a `# comment` there is no heading)."""
+    kept, fenced = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: its text (a link's text, code without backticks) lowercased,
+    punctuation but '-' and '_' removed, spaces made '-'."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
+    return "".join(c for c in text if c.isalnum() or c in "-_ ").replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    """Every heading's anchor in a Markdown file; a repeated one gets -1, -2, ... as on GitHub."""
+    found: set[str] = set()
+    seen: dict[str, int] = {}
+    for line in _outside_code_blocks(path.read_text(encoding="utf-8")).splitlines():
+        heading = re.match(r"#{1,6} +(.*?)(?: +#+)? *$", line)
+        if heading:
+            slug = _anchor(heading[1])
+            found.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+            seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def test_anchors_follow_githubs_rules():
+    assert _anchor("Set-up (fresh machine, Python ≥ 3.10)") == "set-up-fresh-machine-python--310"
+    assert _anchor("The model zoo (`kerascnn.build`)") == "the-model-zoo-kerascnnbuild"
+    assert _anchor("`kerascnn.keras_internals`") == "kerascnnkeras_internals"
+
+
+@pytest.mark.parametrize("page", ["README.md", *(f"docs/{p.name}" for p in sorted(DOCS.glob("*.md")))])
+def test_every_relative_link_points_to_a_file_and_heading_that_exist(page):
+    """A link into the repository names a file that is there and, with an #anchor into a Markdown
+    file, a heading of it: moving a section to another page cannot leave a link behind."""
+    path = DOCS.parent / page
+    prose = re.sub(r"`[^`]*`", "", _outside_code_blocks(path.read_text(encoding="utf-8")))
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]*)(?:\s+\"[^\"]*\")?\)", prose):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(f"{target}: no heading #{anchor} in {linked.name}")
+    assert not broken, f"{page}: {broken}"

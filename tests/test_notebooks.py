@@ -71,8 +71,8 @@ def test_the_series_is_complete_and_stored_without_outputs():
                 assert cell.outputs == [] and cell.execution_count is None, (
                     f"{name}: a code cell is stored with its outputs; clear them before committing"
                 )
-    readme = (NOTEBOOKS.parent / "README.md").read_text(encoding="utf-8")
-    assert all(f"notebooks/{name}.ipynb" in readme for name in ORDER)
+    guide = (NOTEBOOKS.parent / "docs" / "training.md").read_text(encoding="utf-8")
+    assert all(f"../notebooks/{name}.ipynb" in guide for name in ORDER)
 
 
 @pytest.mark.slow
@@ -141,7 +141,7 @@ def test_04_transfer_beats_training_from_scratch_and_frozen_layers_stay_bit_iden
     scratch, frozen_features, fine_tuned = report["accuracy"]
     assert report["pretrained"] > 0.7
     # Measured (seed 0): scratch 0.770, frozen features 0.865, after phase 2 0.888; seeds 1 and 2
-    # give margins of 13 and 9 points (README).
+    # give margins of 13 and 9 points (docs/finetuning.md).
     assert frozen_features >= scratch + 0.06, report
     assert fine_tuned >= scratch + 0.08, report
     assert report["phases"] == ["1-head", "2-top"]
@@ -189,7 +189,7 @@ def test_06_your_own_architecture(tmp_path):
 @pytest.mark.slow
 def test_07_what_the_network_sees(tmp_path):
     """Filters, feature maps, Grad-CAM and occlusion of trained glyphs networks, and the papers'
-    test protocols, with short training (the default 40 epochs: README's numbers)."""
+    test protocols, with short training (the default 40 epochs: docs/evaluation.md's numbers)."""
     report = run_notebook(
         "07_what_the_network_sees",
         tmp_path,

@@ -133,8 +133,8 @@ def _name(requirement: str) -> str:
 
 
 def test_the_install_without_tensorflow_lists_every_other_dependency():
-    """requirements/no-tensorflow.txt (README, "Without TensorFlow") is pyproject.toml's
-    dependencies, the same versions, but TensorFlow and TensorBoard, and with JAX."""
+    """requirements/no-tensorflow.txt (docs/devices.md, "Installing without TensorFlow") is
+    pyproject.toml's dependencies, the same versions, but TensorFlow and TensorBoard, and with JAX."""
     import tomllib
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
@@ -150,10 +150,10 @@ def test_the_install_without_tensorflow_lists_every_other_dependency():
 
 @pytest.mark.slow
 def test_the_install_without_tensorflow_trains_the_quickstart_on_jax(tmp_path):
-    """README's command for a machine without TensorFlow, in a new environment: the dependencies
-    from requirements/no-tensorflow.txt (nothing among them pulls TensorFlow or TensorBoard in),
-    kerascnn without its own, then `kerascnn train lenet5_digits` from another directory with no
-    backend chosen: kerascnn asks Keras for JAX, and the quickstart trains."""
+    """docs/devices.md's command for a machine without TensorFlow, in a new environment: the
+    dependencies from requirements/no-tensorflow.txt (nothing among them pulls TensorFlow or
+    TensorBoard in), kerascnn without its own, then `kerascnn train lenet5_digits` from another
+    directory with no backend chosen: kerascnn asks Keras for JAX, and the quickstart trains."""
     env = tmp_path / "env"
     venv.create(env, with_pip=True)
     python = env / "bin" / "python"

@@ -206,8 +206,8 @@ def test_a_search_whose_every_trial_failed_ends_with_one_error_listing_the_reaso
 
 
 def test_the_shipped_offline_search_runs_from_its_name(tmp_path, monkeypatch):
-    """recipes/lenet5_digits_search.toml: a search a newcomer can run without internet (the README's
-    first tuning example): scikit-learn's digits, found by name from any directory; here one trial
+    """recipes/lenet5_digits_search.toml: a search a newcomer can run without internet (docs/search.md's
+    first example): scikit-learn's digits, found by name from any directory; here one trial
     of 1 epoch (the full one: 5 trials of 4 epochs, about 30 s on 2 cores)."""
     from kerascnn.cli import main
 

@@ -15,8 +15,8 @@ def choose_default() -> None:
     """Keras' default backend is TensorFlow (and Keras writes "tensorflow" into keras.json on its
     first import): where TensorFlow is not installed and neither `KERAS_BACKEND` nor keras.json
     names another backend, kerascnn asks Keras for JAX, else PyTorch, before Keras is imported
-    (Keras itself would fail on its first import). The TensorFlow-free install relies on it; the
-    backend shows on each run's device line."""
+    (Keras itself would fail on its first import). The TensorFlow-free install (docs/devices.md)
+    relies on it; the backend shows on each run's device line."""
     if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
         return
     if _found("tensorflow"):
