@@ -44,7 +44,7 @@ _EXPORTS = {
     "train": "kerascnn.verbs",
     "lr_find": "kerascnn.training",
     "show_batch": "kerascnn.verbs",
-    "tune": "kerascnn.tuning.search",
+    "tune": "kerascnn.verbs",
     "evaluate": "kerascnn.inference",
     "predict": "kerascnn.inference",
     "export": "kerascnn.inference.exporting",

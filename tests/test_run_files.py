@@ -140,7 +140,7 @@ SEARCH_FILES = ["tune.json", "results.csv", "tuner/kerascnn/trial_0/trial.json"]
 @pytest.fixture(scope="module")
 def search(tmp_path_factory):
     """A finished two-trial search (one epoch a trial) and its recipe document."""
-    from kerascnn.tuning.search import tune
+    from kerascnn.verbs import tune
 
     root = tmp_path_factory.mktemp("search")
     doc = recipe_doc(root / "search")

@@ -72,7 +72,7 @@ def quiet(*a):
 @pytest.mark.slow  # 10 s end to end; the shipped offline search runs in the default tier
 def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
     from kerascnn.cli import main
-    from kerascnn.tuning.search import tune
+    from kerascnn.verbs import tune
 
     recipe = load_recipe(document(tmp_path), name="search")
     result = tune(recipe, verbose=0, log=quiet)
@@ -129,7 +129,7 @@ def test_random_search_writes_a_best_recipe_that_trains(tmp_path):
 def test_bayesian_search_fits_its_model_after_the_initial_points(tmp_path):
     """keras-tuner's BayesianOptimization: with one hyperparameter, 3 random points, then its
     Gaussian process proposes the 4th. An int range with a step (the batch size)."""
-    from kerascnn.tuning.search import tune
+    from kerascnn.verbs import tune
 
     doc = document(
         tmp_path,
@@ -151,7 +151,7 @@ def test_bayesian_search_fits_its_model_after_the_initial_points(tmp_path):
 def test_hyperband_and_a_failed_trial_that_does_not_stop_the_search(tmp_path):
     """Hyperband over registered models, one of which cannot take 16x16 images (LeNet-5's C5
     needs 5x5 maps): its trials are recorded as failed with the reason, the others complete."""
-    from kerascnn.tuning.search import tune
+    from kerascnn.verbs import tune
 
     doc = document(
         tmp_path,
@@ -239,7 +239,7 @@ def test_one_search_directory_has_one_writer(tmp_path):
     """A second `kerascnn tune` on a search directory another process holds is refused at once,
     naming the directory and the process (the lock is released when its holder ends)."""
     from kerascnn.runs.rundir import DirectoryLock
-    from kerascnn.tuning.search import tune
+    from kerascnn.verbs import tune
 
     recipe = load_recipe(document(tmp_path), name="locked")
     with held_by_another_process(tmp_path / "run_tune") as holder:
@@ -256,7 +256,7 @@ def test_one_search_directory_has_one_writer(tmp_path):
 
 
 def test_a_nan_loss_fails_its_trial(tmp_path):
-    from kerascnn.tuning.search import tune
+    from kerascnn.verbs import tune
 
     doc = document(
         tmp_path,

@@ -67,7 +67,7 @@ def run_tune(args) -> int:
     recipe = recipe_file(args, args.overrides)  # --output is the search's directory
     check_folder(recipe.search_dir(args.output), what="the search directory")
     quiet_backend()
-    from kerascnn.tuning import tune
+    from kerascnn.verbs import tune
 
     tune(recipe, directory=args.output, restart=args.restart, verbose=0 if args.quiet else "auto")
     return 0

@@ -1,5 +1,6 @@
-"""Hyperparameter search with keras-tuner: a recipe's `[tune]` table searched by `tune(recipe)`
-(`search`), and `HyperCNN`, the zoo as a keras-tuner HyperModel of its own (`hypermodel`)."""
+"""Hyperparameter search with keras-tuner: a recipe's `[tune]` table searched (`run_search`; with
+its page: `kerascnn.tune`), and `HyperCNN`, the zoo as a keras-tuner HyperModel of its own
+(`hypermodel`)."""
 
 from kerascnn.tuning.hypermodel import DEFAULT_SPACE, HyperCNN, SearchFailed
 from kerascnn.tuning.search import (
@@ -8,13 +9,13 @@ from kerascnn.tuning.search import (
     TrialRow,
     TuneResult,
     format_results,
+    run_search,
     trial_rows,
-    tune,
     tune_fingerprint,
 )
 
 __all__ = [
-    "tune",
+    "run_search",
     "TuneResult",
     "TrialRow",
     "RecipeHyperModel",

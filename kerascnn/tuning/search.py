@@ -40,15 +40,14 @@ import keras_tuner
 from kerascnn.config import ConfigError, check_folder, first_line, option
 from kerascnn.config.limits import read_json_object
 from kerascnn.recipe import Recipe, with_values
-from kerascnn.report import write_report
 from kerascnn.runs import rundir
 from kerascnn.runs.rundir import RunDir
 from kerascnn.training.checkpoints import Terminated, stop_on_sigterm
 from kerascnn.training.compile import StopOnNonFinite, progress
-from kerascnn.tuning.hypermodel import SearchFailed, declare
+from kerascnn.tuning.hypermodel import declare
 
 __all__ = [
-    "tune",
+    "run_search",
     "RecipeHyperModel",
     "TuneResult",
     "TrialRow",
@@ -194,9 +193,15 @@ class TuneResult:
     trials: list[TrialRow]
     best_recipe: Path | None
     best_values: dict
+    ended: bool = True  # False on a worker of a distributed search: the chief ends it
+
+    @property
+    def completed(self) -> list[TrialRow]:
+        """The trials that completed with a score, the best first."""
+        return [r for r in self.trials if r.status == "COMPLETED" and r.score is not None]
 
 
-def tune(
+def run_search(
     recipe: Recipe | str | Path | dict,
     *,
     overrides=(),
@@ -205,19 +210,9 @@ def tune(
     verbose="auto",
     log=print,
 ) -> TuneResult:
-    """Run a recipe's `[tune]` search: `kerascnn.tune("lenet5_digits_search")` (resuming an
-    interrupted one).
-
-    Returns:
-        A `TuneResult`: every trial (`trials`, the best first), the best values and the best
-        trial's recipe file (`best_recipe`, which `kerascnn.train` runs as is).
-
-    Args:
-        recipe: a `Recipe`, a recipe file, a shipped recipe's name, or a dict of its tables.
-        overrides: "key=value" changes, as `kerascnn tune --set` takes them.
-        directory: where the search lives (default: the run directory's name + "_tune").
-        restart: start a new search beside one made by a different recipe (never deletes).
-    """
+    """A recipe's `[tune]` search, run (or resumed) to its end: results.csv, the best trial's
+    recipe and the search's status written, the results logged. The arguments are
+    `kerascnn.tune`'s, which composes it with the search's page."""
     from kerascnn.recipe import as_recipe
 
     recipe = as_recipe(recipe, overrides)
@@ -258,7 +253,7 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
             f"{os.environ.get('KERASTUNER_ORACLE_PORT', '')}"
         )
         tuner.search(verbose=verbose)
-        return TuneResult(directory=path, trials=[], best_recipe=None, best_values={})
+        return TuneResult(directory=path, trials=[], best_recipe=None, best_values={}, ended=False)
     done = _ended(tuner)
     log(
         f"kerascnn tune: {recipe.name} -> {path}"
@@ -323,43 +318,27 @@ def _run_trials(tuner, path: Path, verbose, log) -> None:
 
 
 def _conclude(recipe: Recipe, tuner, path: Path, direction: str, started: float, log) -> TuneResult:
-    """What an ended search leaves: results.csv, the best trial's recipe, the search's status and
-    (with `[output] report`) its report page; the results logged, and SearchFailed when no trial
-    completed."""
+    """What an ended search leaves: results.csv, the best trial's recipe and the search's status;
+    the results logged."""
     t = recipe.tune
     rows = trial_rows(tuner, recipe)
-    best_values = {}
-    best_path = None
-    completed = [r for r in rows if r.status == "COMPLETED" and r.score is not None]
-    if completed:
-        best_values = completed[0].values
-        best_path = RunDir(path).best_recipe
-        _write_best(recipe, best_values, completed[0], len(rows), best_path)
+    result = TuneResult(directory=path, trials=rows, best_recipe=None, best_values={})
+    if result.completed:
+        best = result.completed[0]
+        result.best_values, result.best_recipe = best.values, RunDir(path).best_recipe
+        _write_best(recipe, best.values, best, len(rows), result.best_recipe)
     _write_results(rows, RunDir(path).results)
     rundir.update_state(
         path,
         STATE,
-        status="finished" if completed else "failed",
+        status="finished" if result.completed else "failed",
         trials=len(rows),
         objective=t.objective,
         direction=direction,
         seconds=round(time.perf_counter() - started, 1),
     )
     log(format_results(rows, t.objective))
-    if recipe.output.report:
-        log(f"report {write_report(path)}")
-    if not completed:
-        raise SearchFailed(
-            rows,
-            where=str(RunDir(path).results),
-            again="search again into a new directory (--output DIR; this one is kept)",
-        )
-    if best_path is not None:
-        log(
-            f"best: trial {completed[0].trial}, {t.objective} {completed[0].score:.4f}; "
-            f"train it with: kerascnn train {best_path}"
-        )
-    return TuneResult(directory=path, trials=rows, best_recipe=best_path, best_values=best_values)
+    return result
 
 
 _ENDED = ("COMPLETED", "FAILED", "INVALID")

@@ -11,7 +11,15 @@ from kerascnn.runs.metrics import tested
 from kerascnn.training import checkpoints, devices
 from kerascnn.training.compile import describe_update, streams_note
 
-__all__ = ["plural", "started", "finished", "interrupted", "finetune_started", "finetune_finished"]
+__all__ = [
+    "best_trial",
+    "plural",
+    "started",
+    "finished",
+    "interrupted",
+    "finetune_started",
+    "finetune_finished",
+]
 
 
 def plural(n: int, word: str) -> str:
@@ -140,4 +148,12 @@ def _accuracies(phases: list[dict]) -> str:
     return (
         f"the data has no test or validation split; training accuracy at the end of each "
         f"phase: {each('final', 'accuracy')} (every epoch in history.csv)"
+    )
+
+
+def best_trial(best, objective: str, recipe_file: Path) -> str:
+    """A search's last line: its best trial, and how to train it."""
+    return (
+        f"best: trial {best.trial}, {objective} {best.score:.4f}; "
+        f"train it with: kerascnn train {recipe_file}"
     )
