@@ -1,28 +1,18 @@
 """What kerascnn needs of Keras beyond its public API, in this one module: room for Keras' recursion
-on very deep graphs, variables created without TensorFlow's per-layer name scopes (a third faster
-builds), a compiled model's training state built before its first step (`symbolic_build`), and the
-dtype of the backend's stateless seeds (`random_seed_dtype`). What
-reaches into Keras' internals falls back to Keras' own behaviour, with a warning once, when a Keras
-release lays them out otherwise.
+on very deep graphs (`recursion_headroom`), variables created without TensorFlow's per-layer name
+scopes (`plain_variable_scopes`), a compiled model's training state built before its first step
+(`symbolic_build`, `build_training_state`), and the dtype of the backend's stateless seeds
+(`random_seed_dtype`). What reaches into Keras' internals falls back to Keras' own behaviour, with
+a warning once, when a Keras release lays them out otherwise (slower, never wrong).
 
 Keras builds a Functional model's graph map with a recursive depth-first walk, one Python frame per
-layer on the longest path (`keras/src/ops/function.py`, `_build_map_helper`). The CIFAR ResNet-1202
-(4,213 Keras layers) and pre-activation ResNet-1001 (3,342) go past Python's default limit of 1,000
-frames, both when they are built and when they are loaded. `kerascnn.build`, `build_from_spec` and
-`kerascnn.load_model` raise the limit for the duration of that walk; calling plain
-`keras.saving.load_model` on such a model needs `sys.setrecursionlimit(20_000)` first. Calling,
-training, predicting and saving need nothing.
-
-On TensorFlow, creating a variable inside a layer costs about 0.8 ms where a bare one costs 0.15 ms:
-Keras opens a `tf.name_scope` per layer, the scoped name becomes the `debug_name` attribute of the
-variable's `VarHandleOp`, and an attribute never seen before misses TensorFlow's eager kernel cache.
-ResNet-1202 has 6,007 variables: 11.2 s to build, 7.2 s with the layers' TensorFlow name scopes left
-out while the variables are made (`plain_variable_scopes`). Nothing in Keras 3 reads those names
-(weights are found by their Keras paths, `stage1_block1_conv1/kernel`, which do not change); only the
-TensorFlow-level `variable.value.name` is shorter (`kernel:0`).
-
-`plain_variable_scopes` reaches into Keras' internals (`keras.src.backend.name_scope`); if a future
-Keras lays them out otherwise, it warns once and builds as Keras does (slower, never wrong).
+layer on the longest path (`keras/src/ops/function.py`, `_build_map_helper`): the 1,000-layer CIFAR
+ResNets go past Python's default limit of 1,000 frames when they are built and loaded, so
+`kerascnn.build`, `build_from_spec` and `kerascnn.load_model` raise it for that walk (plain
+`keras.saving.load_model` on such a model needs `sys.setrecursionlimit(20_000)` first). Inside a
+layer's `tf.name_scope` each new variable misses TensorFlow's eager kernel cache; nothing in Keras 3
+reads those scoped names (weights are found by their Keras paths, which do not change). What each
+costs and saves is measured in BENCHMARKS.md ("the trainer's start-up", "build times").
 """
 
 from __future__ import annotations

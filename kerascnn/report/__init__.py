@@ -7,8 +7,8 @@ skipped and why, how images are fed); the learning curves; the metrics; on the t
 the validation split), the confusion matrix (row-normalized, the counts kept), per-class
 precision, recall and F1, the most-confused pairs and the most confident mistakes with their
 Grad-CAM; a training batch as the network receives it (`batch.png`); images/s and the share of
-each epoch spent waiting for data; the network's parameters and multiply-adds; the environment.
-What Ultralytics' classify runs and fastai's `plot_top_losses`/`most_confused` show, on one page.
+each epoch spent waiting for data; the network's parameters and multiply-adds; the environment
+(docs/training.md, "The run's page"). A model card (`card`: README.md) beside it.
 
 Every page is one file, its pictures inside it (`data:` URIs): it opens from the file system,
 copied anywhere, with nothing fetched.
