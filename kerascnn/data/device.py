@@ -26,7 +26,7 @@ import numpy as np
 
 from kerascnn.data.feed import Batches
 
-__all__ = ["DeviceFeed", "usable"]
+__all__ = ["DeviceFeed", "device_feed", "usable"]
 
 
 def usable(recipe, part, *, accelerator: bool) -> str | None:
@@ -45,6 +45,45 @@ def usable(recipe, part, *, accelerator: bool) -> str | None:
     if recipe.data.on_device == "auto" and not accelerator:
         return "there is no accelerator"
     return None
+
+
+def device_feed(recipe, part, pre, classes: int, seed: int, drop_remainder: bool):
+    """A `DeviceFeed` of the training split where it applies (see `data.on_device`), else None;
+    asked for by `on_device = true` where it cannot, one line says why."""
+    import keras
+
+    if recipe.data.on_device is False:
+        return None
+    accelerator = keras.backend.backend() == "jax" and _jax_accelerator()
+    why = usable(recipe, part, accelerator=accelerator)
+    if why is not None:
+        if recipe.data.on_device is True:
+            raise recipe.error(
+                ("data", "on_device"),
+                f"the training images cannot be held and augmented on the device: {why}.",
+            )
+        return None
+    from kerascnn.data.feed import ShapedPart
+
+    images, labels = ShapedPart(part, pre, cache=False).read(np.arange(len(part)))
+    aug = recipe.augment
+    return DeviceFeed(
+        images,
+        labels,
+        pre=pre,
+        classes=classes,
+        batch_size=recipe.data.batch_size,
+        seed=seed,
+        crop_padding=aug.crop_padding,
+        flip=aug.flip,
+        drop_remainder=drop_remainder,
+    )
+
+
+def _jax_accelerator() -> bool:
+    import jax
+
+    return jax.default_backend() != "cpu"
 
 
 class DeviceFeed(Batches):

@@ -3,7 +3,7 @@
 A `Feed` is one split, batched. Batch `k` of epoch `e` is a pure function of (seed, e, k): the
 epoch's order is a permutation drawn from (seed, e), each batch's augmentation from (seed, e, k). So
 a run killed in the middle resumes with the very batches it would have seen (as on the tf.data
-path, `kerascnn.data.pipeline.Data.train_from`), and `Feed.dataset(first_epoch, epochs)` is a
+path, `kerascnn.data.Data.train_from`), and `Feed.dataset(first_epoch, epochs)` is a
 `grain.MapDataset` of batch indices, read ahead by grain's threads (`grain.ReadOptions`): what
 `model.fit` takes on every backend since Keras 3.11.
 
@@ -13,7 +13,7 @@ index (the resumable order above) and its reading threads the parallelism; proce
 array work let go of the GIL, so threads are used (BENCHMARKS.md measures the path on in-memory
 sources against arrays; image folders on this path are not measured yet).
 
-What each recipe key means is the tf.data path's (`kerascnn.data.pipeline`), in NumPy
+What each recipe key means is the tf.data path's (`kerascnn.data.tfdata`), in NumPy
 (`kerascnn.data.images` for resizes): the random-resized crop (after TensorFlow's
 `sample_distorted_bounding_box` rule, ten tries, the whole image otherwise), crops of `image_size`
 from `load_size`, padded crops, flips, then Keras' own RandAugment, MixUp and CutMix layers (on the
@@ -33,6 +33,9 @@ from kerascnn.data.mixing import augmented, numpy_draws
 
 __all__ = [
     "Batches",
+    "batches_of",
+    "feeds",
+    "shaped_sample",
     "Feed",
     "Augmenter",
     "ShapedPart",
@@ -93,9 +96,7 @@ class Batches:
         self.size, self.batch_size = int(size), int(batch_size)
         self.seed, self.drop_remainder, self.maps = seed, drop_remainder, tuple(maps)
         self.limit, self.shard = limit, tuple(shard)
-        self.steps = (
-            self.size // self.batch_size if drop_remainder else math.ceil(self.size / self.batch_size)
-        )
+        self.steps = batches_of(self.size, self.batch_size, drop_remainder)
         if limit is not None:
             self.steps = min(self.steps, int(limit))
         self._orders: dict[int, np.ndarray] = {}
@@ -211,6 +212,62 @@ class Feed(Batches):
         )
 
 
+def batches_of(images: int, batch_size: int, drop_remainder: bool) -> int:
+    """The batches `images` make: the last smaller one counted unless it is dropped."""
+    return images // batch_size if drop_remainder else -(-images // batch_size)
+
+
+def feeds(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop, train=None) -> dict:
+    """The grain path's batches of each split (`Feed`s); `train`: the training split's batches
+    made elsewhere (`kerascnn.data.device.DeviceFeed`), used instead of a `Feed`."""
+    d = recipe.data
+    shard = (0, 1)
+    if recipe.train.distribution == "multi_worker":  # each process its share of every batch
+        import jax
+
+        shard = (jax.process_index(), jax.process_count())
+
+    def feed(part, training):
+        if part is None:
+            return None
+        if training and train is not None:
+            fed = train
+        else:
+            make = Augmenter(
+                pre=pre,
+                classes=splits.classes,
+                augment=recipe.augment,
+                training=training,
+                seed=seed,
+                centre_crop=centre_crop,
+            )
+            fed = Feed(
+                ShapedPart(part, pre, cache=d.cache),
+                d.batch_size,
+                make,
+                seed=seed if training else None,
+                drop_remainder=drop_remainder,
+                shard=shard,
+            )
+        return fed if outputs == 1 else fed.map(lambda x, y: (x, tuple([y] * outputs)))
+
+    return {
+        "train": feed(splits.train, True),
+        "val": feed(splits.val, False),
+        "test": feed(splits.test, False),
+    }
+
+
+def shaped_sample(part, shaping, count: int):
+    """The first `count` images of a split (the source's order), shaped by `shaping`
+    (`Preprocessing.shape`), as NumPy batches of up to 512."""
+    sample = min(len(part), count)
+    return (
+        shape_images(shaping, part.read(np.arange(start, min(start + 512, sample)))[0])
+        for start in range(0, sample, 512)
+    )
+
+
 def for_keras(dataset, first_epoch: int = 0, epochs: int = 1):
     """What `model.fit`/`evaluate` take for a split: a tf.data dataset as it is, a `Feed` as grain
     batches from `first_epoch` for `epochs` epochs; and the steps per epoch to give Keras
@@ -228,7 +285,7 @@ def for_keras(dataset, first_epoch: int = 0, epochs: int = 1):
 
 def random_crops(images: np.ndarray, size, rng, *, padding: int = 0) -> np.ndarray:
     """Each image's crop of `size` at its own uniform random place, after `padding` zeros on
-    each side (`kerascnn.data.pipeline.random_crops`)."""
+    each side (`kerascnn.data.tfdata.random_crops`)."""
     if padding:
         images = np.pad(images, [(0, 0), (padding, padding), (padding, padding), (0, 0)])
     n, height, width = images.shape[:3]
@@ -280,7 +337,7 @@ def random_resized_crop(image: np.ndarray, scale, ratio, size, rng) -> np.ndarra
 
 class Augmenter:
     """A raw batch at `load_size` (float32 0-255) -> the network's input, training or not: the
-    NumPy twin of the tf.data path's `batched` (`kerascnn.data.pipeline`)."""
+    NumPy twin of the tf.data path's `batched` (`kerascnn.data.tfdata`)."""
 
     def __init__(
         self, *, pre, classes: int, augment=None, training: bool, seed: int, centre_crop: bool = True
