@@ -13,23 +13,18 @@ index (the resumable order above) and its reading threads the parallelism; proce
 array work let go of the GIL, so threads are used (BENCHMARKS.md measures the path on in-memory
 sources against arrays; image folders on this path are not measured yet).
 
-What each recipe key means is the tf.data path's (`kerascnn.data.tfdata`), in NumPy
-(`kerascnn.data.images` for resizes): the random-resized crop (after TensorFlow's
-`sample_distorted_bounding_box` rule, ten tries, the whole image otherwise), crops of `image_size`
-from `load_size`, padded crops, flips, then Keras' own RandAugment, MixUp and CutMix layers (on the
-CPU, `keras.device("cpu")`), normalization and one-hot labels.
+What each recipe key means is its row of `kerascnn.data.augment.TABLE`; this path applies the
+rows' NumPy operations (`Augmenter`, `kerascnn.data.augment_numpy`), then normalization and one-hot
+labels.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Callable
 
 import numpy as np
-
-from kerascnn.data.mixing import augmented, numpy_draws
 
 __all__ = [
     "Batches",
@@ -42,9 +37,6 @@ __all__ = [
     "shape_images",
     "Spec",
     "for_keras",
-    "random_crops",
-    "random_flips",
-    "random_resized_crop",
 ]
 
 
@@ -280,103 +272,33 @@ def for_keras(dataset, first_epoch: int = 0, epochs: int = 1):
     return dataset.dataset(first_epoch, epochs), len(dataset)
 
 
-# --- augmentation in NumPy: the tf.data path's, one batch at a time -----------------------------
-
-
-def random_crops(images: np.ndarray, size, rng, *, padding: int = 0) -> np.ndarray:
-    """Each image's crop of `size` at its own uniform random place, after `padding` zeros on
-    each side (`kerascnn.data.tfdata.random_crops`)."""
-    if padding:
-        images = np.pad(images, [(0, 0), (padding, padding), (padding, padding), (0, 0)])
-    n, height, width = images.shape[:3]
-    top = rng.integers(0, height - size[0] + 1, n)
-    left = rng.integers(0, width - size[1] + 1, n)
-    rows = top[:, None] + np.arange(size[0])
-    cols = left[:, None] + np.arange(size[1])
-    return images[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-
-
-def random_flips(images: np.ndarray, rng) -> np.ndarray:
-    """Each image mirrored left to right with probability 1/2."""
-    flip = rng.random(len(images)) < 0.5
-    out = images.copy()
-    out[flip] = images[flip, :, ::-1]
-    return out
-
-
-def random_resized_crop(image: np.ndarray, scale, ratio, size, rng) -> np.ndarray:
-    """The Inception-style crop as TensorFlow's `sample_distorted_bounding_box` draws it (area in
-    `scale` of the image's, aspect in `ratio`, ten tries, else the whole image), resized to
-    `size` (bilinear)."""
-    from kerascnn.data.images import resize
-
-    height, width = image.shape[:2]
-    area = height * width
-    box = (0, 0, height, width)
-    for _ in range(10):
-        aspect = rng.uniform(ratio[0], ratio[1])
-        low = int(round(math.sqrt(scale[0] * area / aspect)))
-        high = int(round(math.sqrt(scale[1] * area / aspect)))
-        if round(high * aspect) > width:
-            high = int((width + 0.5 - 1e-7) / aspect)
-        high = min(high, height)
-        low = min(low, high)
-        h = int(rng.integers(low, high + 1)) if low < high else high
-        w = int(round(h * aspect))
-        if w * h < scale[0] * area:
-            h += 1
-            w = int(round(h * aspect))
-        if scale[0] * area <= w * h <= scale[1] * area and 0 < w <= width and 0 < h <= height:
-            top = int(rng.integers(0, height - h + 1))
-            left = int(rng.integers(0, width - w + 1))
-            box = (top, left, h, w)
-            break
-    top, left, h, w = box
-    return resize(image[top : top + h, left : left + w], size)
-
-
 class Augmenter:
-    """A raw batch at `load_size` (float32 0-255) -> the network's input, training or not: the
-    NumPy twin of the tf.data path's `batched` (`kerascnn.data.tfdata`)."""
+    """A raw batch at `load_size` (float32 0-255) -> the network's input, training or not: in
+    training, the augmentations the recipe asks for (`kerascnn.data.augment.TABLE`, their NumPy
+    operations) drawn from the batch's generator in the table's order; else the centre crop."""
 
     def __init__(
         self, *, pre, classes: int, augment=None, training: bool, seed: int, centre_crop: bool = True
     ):
-        from kerascnn.data.mixing import mixer_layers, randaugment_layer
+        from kerascnn.data.augment import Setting, asked
+        from kerascnn.data.augment_numpy import one_per_batch
 
-        self.pre, self.classes, self.training = pre, classes, training
-        self.aug, self.centre_crop = augment, centre_crop
+        self.pre, self.classes, self.centre_crop = pre, classes, centre_crop
         self.size = tuple(pre.input_shape[:2])
         self.cropped = tuple(pre.load_size) != self.size
         self.mean = np.asarray(pre.mean, np.float32)
         self.std = np.asarray(pre.std, np.float32)
-        on = training and augment is not None
-        self.rand_augment = randaugment_layer(augment, seed) if on else None
-        self.mixers = mixer_layers(augment, seed) if on else []
+        self.training = training and augment is not None
+        setting = Setting.of(augment, pre, seed) if self.training else None
+        rows = asked(setting) if self.training else []
+        self.steps = [row.numpy(setting) for row in rows if row.stage != "mixed"]
+        self.mix = one_per_batch([row.numpy(setting) for row in rows if row.stage == "mixed"])
 
     def __call__(self, images, labels, rng):
-        import keras
-
         images = self.shaped(images)
-        if self.training and self.aug is not None:
-            aug = self.aug
-            if aug.scale is not None:
-                images = np.stack(
-                    [
-                        random_resized_crop(image, aug.scale, aug.ratio, self.size, rng)
-                        for image in images
-                    ]
-                )
-            elif self.cropped:
-                images = random_crops(images, self.size, rng)
-            if aug.crop_padding:
-                images = random_crops(images, self.size, rng, padding=aug.crop_padding)
-            if aug.flip:
-                images = random_flips(images, rng)
-            if self.rand_augment is not None:
-                with keras.device("cpu"):
-                    images, _ = augmented(self.rand_augment, images, None, numpy_draws(rng))
-                    images = keras.ops.convert_to_numpy(images).astype(np.float32)
+        if self.training:
+            for step in self.steps:
+                images, labels = step(images, labels, rng)
         elif self.cropped and self.centre_crop:
             from kerascnn.data.images import crop_or_pad
 
@@ -385,11 +307,8 @@ class Augmenter:
             images = images[..., ::-1]
         x = (images - self.mean) / self.std
         y = np.eye(self.classes, dtype=np.float32)[labels]
-        if self.mixers:
-            layer = self.mixers[0 if len(self.mixers) == 1 else int(rng.random() >= 0.5)]
-            with keras.device("cpu"):
-                x, y = augmented(layer, x, y, numpy_draws(rng))
-                x, y = keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y)
+        if self.mix is not None:
+            x, y = self.mix(x, y, rng)
         return x.astype(np.float32), y.astype(np.float32)
 
     def shaped(self, images: np.ndarray) -> np.ndarray:

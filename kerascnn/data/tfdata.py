@@ -3,10 +3,10 @@ epochs each a function of (seed, epoch) so that a resumed run trains on the batc
 
 from __future__ import annotations
 
+from kerascnn.data.augment_tf import one_per_batch
 from kerascnn.data.feed import batches_of
-from kerascnn.data.mixing import mixer, randaugment
 
-__all__ = ["datasets", "shaped_sample", "random_crops", "random_flips", "random_resized_crop"]
+__all__ = ["datasets", "mixer", "shaped_sample"]
 
 
 def datasets(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -> dict:
@@ -69,28 +69,8 @@ def _training_epochs(ds, recipe, pre, *, seed, finish, each_output, drop_remaind
     in one resumed at it."""
     import tensorflow as tf
 
-    d, aug = recipe.data, recipe.augment
-    h, w = pre.input_shape[:2]
-    cropped = tuple(pre.load_size) != (h, w)
-    drawn = bool(aug.crop_padding or aug.flip or (cropped and aug.scale is None))
-    rand_augment, mix = randaugment(aug, seed), mixer(aug, seed)
-
-    def augment(images, labels, seed):  # the whole batch at once: 1.7x the images/s
-        crop, pad, flips, rand, mixing = tf.unstack(
-            tf.random.experimental.stateless_split(seed, 5), num=5
-        )
-        if cropped and aug.scale is None:
-            images = random_crops(images, (h, w), crop)
-        if aug.crop_padding:
-            images = random_crops(images, (h, w), pad, padding=aug.crop_padding)
-        if aug.flip:
-            images = random_flips(images, flips)
-        if rand_augment is not None:
-            images = rand_augment(images, rand)
-        images, labels = finish(images, labels)
-        if mix is not None:
-            images, labels = mix(images, labels, mixing)
-        return images, labels
+    d = recipe.data
+    each_image, each_batch = _augmentations(recipe.augment, pre, seed, finish)
 
     def numbered(ds):  # each element with its place in the epoch
         return tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
@@ -101,17 +81,16 @@ def _training_epochs(ds, recipe, pre, *, seed, finish, each_output, drop_remaind
         order, crops, batches = tf.unstack(tf.random.experimental.stateless_split(key, 3), num=3)
         shuffle_seed = tf.random.stateless_uniform((), order, None, None, dtype=tf.int64)
         made = ds.shuffle(d.shuffle_buffer, seed=shuffle_seed)
-        if aug.scale is not None:  # a crop of its own size for each image: one at a time
+        if each_image is not None:  # a crop of its own size for each image: one at a time
 
-            def resized_crop(xy, place):
-                seed = tf.random.experimental.stateless_fold_in(crops, place)
-                return random_resized_crop(xy[0], aug.scale, aug.ratio, (h, w), seed), xy[1]
+            def image(xy, place):
+                return each_image(*xy, tf.random.experimental.stateless_fold_in(crops, place))
 
-            made = numbered(made).map(resized_crop, num_parallel_calls=tf.data.AUTOTUNE)
+            made = numbered(made).map(image, num_parallel_calls=tf.data.AUTOTUNE)
         made = made.batch(d.batch_size, drop_remainder=drop_remainder)
-        if drawn or rand_augment is not None or mix is not None:
+        if each_batch is not None:
             made = numbered(made).map(
-                lambda xy, b: augment(*xy, tf.random.experimental.stateless_fold_in(batches, b)),
+                lambda xy, b: each_batch(*xy, tf.random.experimental.stateless_fold_in(batches, b)),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
         else:
@@ -130,6 +109,64 @@ def _training_epochs(ds, recipe, pre, *, seed, finish, each_output, drop_remaind
         return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
 
     return epochs_from
+
+
+def _augmentations(augment, pre, seed, finish):
+    """The training augmentations the recipe asks for (`kerascnn.data.augment.TABLE`, their tf.data
+    operations) as `(each_image, each_batch)`: `each_image(image, label, seed)` for the rows of
+    stage "image" (None: none asked), `each_batch(images, labels, seed)` for the others, `finish`
+    (normalization, one-hot) between the raw rows and the mixing ones (None: none asked). A seed
+    is split in one per row of the table of that stage (the mixing rows share one), asked or not:
+    each row draws the same numbers whatever else is asked."""
+
+    from kerascnn.data.augment import TABLE, Setting, asked
+
+    setting = Setting.of(augment, pre, seed)
+    slots = {stage: [row for row in TABLE if row.stage == stage] for stage in ("image", "batch")}
+    image_steps, batch_steps = (
+        [(slots[stage].index(row), row.tf_data(setting)) for row in asked(setting, stage)]
+        for stage in ("image", "batch")
+    )
+    mix = mixer(augment, seed)
+
+    def each_image(image, label, seed):
+        seeds = _split(seed, len(slots["image"]))
+        for slot, step in image_steps:
+            image, label = step(image, label, seeds[slot])
+        return image, label
+
+    def each_batch(images, labels, seed):  # the whole batch at once: 1.7x the images/s
+        seeds = _split(seed, len(slots["batch"]) + 1)
+        for slot, step in batch_steps:
+            images, labels = step(images, labels, seeds[slot])
+        images, labels = finish(images, labels)
+        if mix is not None:
+            images, labels = mix(images, labels, seeds[-1])
+        return images, labels
+
+    return (
+        each_image if image_steps else None,
+        each_batch if batch_steps or mix is not None else None,
+    )
+
+
+def _split(seed, count: int) -> list:
+    """`count` stateless seeds drawn from `seed` (`seed` itself when one is wanted)."""
+    import tensorflow as tf
+
+    if count == 1:
+        return [seed]
+    return tf.unstack(tf.random.experimental.stateless_split(seed, count), num=count)
+
+
+def mixer(augment, seed: int):
+    """The tf.data path's mixing of a batch, `mix(images, one-hot labels, seed) -> (images,
+    labels)`: the mixing rows of the table the recipe asks for (MixUp, CutMix), one of them per
+    batch; None when it asks for none."""
+    from kerascnn.data.augment import Setting, asked
+
+    setting = Setting(augment, seed=seed)
+    return one_per_batch([row.tf_data(setting) for row in asked(setting, "mixed")])
 
 
 def _passes(first: int):
@@ -161,46 +198,3 @@ def shaped_sample(part, shaping, count: int):
         lambda x, y: (shaping.shape(x), y), num_parallel_calls=tf.data.AUTOTUNE
     )
     return (images for images, _ in shaped.take(count).batch(512).as_numpy_iterator())
-
-
-def random_crops(images, size, seed, *, padding: int = 0):
-    """A batch's crops of `size`, each image's at its own random place (uniform over every place
-    that fits), from the images padded by `padding` zeros on each side: one gather per axis.
-    `seed`: a stateless seed (2 integers)."""
-    import tensorflow as tf
-
-    if padding:
-        images = tf.pad(images, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
-    n, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
-    down, across = tf.unstack(tf.random.experimental.stateless_split(seed, 2), num=2)
-    top = tf.random.stateless_uniform((n, 1), down, 0, height - size[0] + 1, tf.int32)
-    left = tf.random.stateless_uniform((n, 1), across, 0, width - size[1] + 1, tf.int32)
-    images = tf.gather(images, top + tf.range(size[0]), axis=1, batch_dims=1)
-    return tf.gather(images, left + tf.range(size[1]), axis=2, batch_dims=1)
-
-
-def random_flips(images, seed):
-    """Each image of a batch mirrored left to right with probability 1/2."""
-    import tensorflow as tf
-
-    flip = tf.random.stateless_uniform((tf.shape(images)[0], 1, 1, 1), seed) < 0.5
-    return tf.where(flip, images[:, :, ::-1], images)
-
-
-def random_resized_crop(image, scale, ratio, size, seed):
-    """The Inception-style crop: a random box covering `scale` of the area with aspect `ratio`,
-    drawn from `seed` (a stateless seed, 2 integers)."""
-    import tensorflow as tf
-
-    begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(image),
-        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-        seed=seed,
-        min_object_covered=0.0,
-        aspect_ratio_range=tuple(ratio),
-        area_range=tuple(scale),
-        max_attempts=10,
-        use_image_if_no_bounding_boxes=True,
-    )
-    crop = tf.slice(image, begin, extent)
-    return tf.ensure_shape(tf.image.resize(crop, size), (*size, image.shape[-1]))  # channels kept
