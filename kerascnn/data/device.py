@@ -1,22 +1,19 @@
-"""Small images held on the accelerator and augmented there (JAX): the CIFAR recipes' padded random
-crops and flips without the host in the loop.
+"""The device input path: small images held on the accelerator and augmented there (JAX), so that
+no host work stands between two training steps; after the "CIFAR-10 on the GPU in seconds" line of
+work (Page 2018; Jordan, airbench, 2024).
 
-The training split is copied to the device once (uint8 when its values are whole numbers 0-255, as
-CIFAR's are: 150 MB for 50,000 32x32x3 images); each batch is gathered, cropped, flipped,
-normalized and one-hot encoded there by one jitted function, and handed to `model.fit` as device
-arrays (Keras passes `jax.Array`s through untouched). The order is the grain path's (the epoch's
-permutation of the seed and the epoch, `kerascnn.data.feed.Feed.order`), the draws JAX's, from a key
-folded with the epoch and the batch: so a resumed run sees the very batches it would have seen here
-too. This is the approach of the "CIFAR-10 on the GPU in seconds" line of work (Page 2018,
-Jordan's airbench 2024): with ResNet-20-sized models a GPU waits on a host feed (BENCHMARKS.md: the
-host feed was 30 % of a ResNet-20 epoch on an H100).
-
-Differences from doing it in the train step itself: the augmentation is its own jitted call before
-each step, not fused into the step (one extra dispatch a batch, no host work, no transfer).
+The training split is copied to the device once (uint8 when its values are whole numbers 0-255);
+each batch is gathered, augmented (the rows of `kerascnn.data.augment.TABLE` the recipe asks for,
+their JAX operations), normalized and one-hot encoded there by one jitted function, its own call
+before each step, and handed to `model.fit` as device arrays (Keras passes `jax.Array`s through
+untouched). The order is the grain path's (`kerascnn.data.feed.Batches.order`), the draws JAX's from
+a key folded with the epoch and the batch: a resumed run sees the very batches it would have seen.
+What the host feed costs a small network, and what CIFAR takes on the device: BENCHMARKS.md, "GPU:
+ResNet-50 bf16 training on one H100".
 
 `data.on_device`: "auto" uses it on JAX with an accelerator when the source holds its images in
-memory and every augmentation asked for has a JAX operation (`kerascnn.data.augment.TABLE`: crops
-and flips); true asks for it (also on a CPU: the tests).
+memory and every augmentation asked for has a JAX operation; true asks for it (also on a CPU: the
+tests); a recipe it cannot feed is refused, saying why (`usable`).
 """
 
 from __future__ import annotations

@@ -1,21 +1,14 @@
-"""The grain input path: batches made in NumPy by threads, no TensorFlow, on any Keras backend.
+"""The grain input path: a recipe's splits as batches made in NumPy by grain's threads, without
+TensorFlow, on any Keras backend.
 
 A `Feed` is one split, batched. Batch `k` of epoch `e` is a pure function of (seed, e, k): the
-epoch's order is a permutation drawn from (seed, e), each batch's augmentation from (seed, e, k). So
-a run killed in the middle resumes with the very batches it would have seen (as on the tf.data
-path, `kerascnn.data.Data.train_from`), and `Feed.dataset(first_epoch, epochs)` is a
-`grain.MapDataset` of batch indices, read ahead by grain's threads (`grain.ReadOptions`): what
-`model.fit` takes on every backend since Keras 3.11.
-
-Why grain: Keras reads its datasets natively (keras#21494), its `MapDataset` gives random access by
-index (the resumable order above) and its reading threads the parallelism; processes
-(`mp_prefetch`) are one option away for decoders that hold the GIL. Pillow's decoders and NumPy's
-array work let go of the GIL, so threads are used (BENCHMARKS.md measures the path on in-memory
-sources against arrays; image folders on this path are not measured yet).
-
-What each recipe key means is its row of `kerascnn.data.augment.TABLE`; this path applies the
-rows' NumPy operations (`Augmenter`, `kerascnn.data.augment_numpy`), then normalization and one-hot
-labels.
+epoch's order is a permutation drawn from (seed, e), each batch's augmentation (`Augmenter`: the rows
+of `kerascnn.data.augment.TABLE` the recipe asks for, their NumPy operations) from (seed, e, k). So a
+run killed in the middle resumes with the very batches it would have seen, and
+`Feed.dataset(first_epoch, epochs)` is a `grain.MapDataset` of batch indices read ahead by grain's
+threads (Pillow's decoding and NumPy's array work let go of the GIL): what `model.fit` takes on every
+backend (keras#21494). How fast, against arrays, on sources held in memory (image folders are not
+measured yet): BENCHMARKS.md, "the input paths on each backend".
 """
 
 from __future__ import annotations

@@ -171,8 +171,8 @@ def mixer(augment, seed: int):
 
 def _passes(first: int):
     """A dataset of one number, `first` on its first pass, then `first + 1`, ...: what a training
-    dataset's k-th pass (Keras' epoch `first + k`) is made from. (A variable counts the passes: a
-    Python generator's pass costs 25 ms more.)"""
+    dataset's k-th pass (Keras' epoch `first + k`) is made from. (A variable counts the passes,
+    not a Python generator: BENCHMARKS.md, "the tf.data path's epochs drawn from (seed, epoch)".)"""
     import tensorflow as tf
 
     number = tf.Variable(first - 1, dtype=tf.int64, trainable=False, name="epoch")
