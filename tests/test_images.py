@@ -278,7 +278,7 @@ def test_tf_data_epochs_are_a_function_of_seed_and_epoch():
 
 
 def test_numpy_augmentations_mean_what_the_tf_data_ones_do():
-    from kerascnn.data.feed import random_crops, random_flips, random_resized_crop
+    from kerascnn.data.augment_numpy import random_crops, random_flips, random_resized_crop
 
     rng = np.random.default_rng(5)
     x = np.arange(2 * 6 * 6, dtype="float32").reshape(2, 6, 6, 1)

@@ -190,7 +190,7 @@ def test_mixed_labels_are_the_combination_the_images_received(kind):
     is exactly that combination of the two one-hot labels."""
     import tensorflow as tf
 
-    from kerascnn.data.mixing import mixer
+    from kerascnn.data.tfdata import mixer
     from kerascnn.recipe import AugmentSection
 
     augment = AugmentSection(

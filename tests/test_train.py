@@ -254,7 +254,7 @@ def test_augmentation_draws_each_image_its_own_crop_and_flip_a_batch_at_a_time(t
     import tensorflow as tf
 
     from kerascnn.data import load_data
-    from kerascnn.data.pipeline import random_crops, random_flips
+    from kerascnn.data.augment_tf import random_crops, random_flips
 
     images = tf.reshape(tf.range(2 * 6 * 5, dtype=tf.float32) + 1, (2, 6, 5, 1))
     places, pairs = set(), set()

@@ -1,7 +1,8 @@
-"""Data for recipes: sources (digits, synthetic, image folders, tensorflow-datasets) and the tf.data
-pipeline that feeds `model.fit`."""
+"""Data for recipes: sources (digits, synthetic, image folders, tensorflow-datasets), the
+preprocessing record, and the input paths (tf.data, grain, the device) that feed `model.fit`."""
 
-from kerascnn.data.pipeline import Data, Preprocessing, load_data
+from kerascnn.data.load import Data, load_data
+from kerascnn.data.preprocessing import Preprocessing
 from kerascnn.data.sources import declared_input, synthetic_images
 
 __all__ = ["Data", "Preprocessing", "load_data", "declared_input", "synthetic_images"]

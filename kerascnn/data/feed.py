@@ -1,47 +1,35 @@
-"""The grain input path: batches made in NumPy by threads, no TensorFlow, on any Keras backend.
+"""The grain input path: a recipe's splits as batches made in NumPy by grain's threads, without
+TensorFlow, on any Keras backend.
 
 A `Feed` is one split, batched. Batch `k` of epoch `e` is a pure function of (seed, e, k): the
-epoch's order is a permutation drawn from (seed, e), each batch's augmentation from (seed, e, k). So
-a run killed in the middle resumes with the very batches it would have seen (as on the tf.data
-path, `kerascnn.data.pipeline.Data.train_from`), and `Feed.dataset(first_epoch, epochs)` is a
-`grain.MapDataset` of batch indices, read ahead by grain's threads (`grain.ReadOptions`): what
-`model.fit` takes on every backend since Keras 3.11.
-
-Why grain: Keras reads its datasets natively (keras#21494), its `MapDataset` gives random access by
-index (the resumable order above) and its reading threads the parallelism; processes
-(`mp_prefetch`) are one option away for decoders that hold the GIL. Pillow's decoders and NumPy's
-array work let go of the GIL, so threads are used (BENCHMARKS.md measures the path on in-memory
-sources against arrays; image folders on this path are not measured yet).
-
-What each recipe key means is the tf.data path's (`kerascnn.data.pipeline`), in NumPy
-(`kerascnn.data.images` for resizes): the random-resized crop (after TensorFlow's
-`sample_distorted_bounding_box` rule, ten tries, the whole image otherwise), crops of `image_size`
-from `load_size`, padded crops, flips, then Keras' own RandAugment, MixUp and CutMix layers (on the
-CPU, `keras.device("cpu")`), normalization and one-hot labels.
+epoch's order is a permutation drawn from (seed, e), each batch's augmentation (`Augmenter`: the rows
+of `kerascnn.data.augment.TABLE` the recipe asks for, their NumPy operations) from (seed, e, k). So a
+run killed in the middle resumes with the very batches it would have seen, and
+`Feed.dataset(first_epoch, epochs)` is a `grain.MapDataset` of batch indices read ahead by grain's
+threads (Pillow's decoding and NumPy's array work let go of the GIL): what `model.fit` takes on every
+backend (keras#21494). How fast, against arrays, on sources held in memory (image folders are not
+measured yet): BENCHMARKS.md, "the input paths on each backend".
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Callable
 
 import numpy as np
 
-from kerascnn.data.mixing import augmented, numpy_draws
-
 __all__ = [
     "Batches",
+    "batches_of",
+    "feeds",
+    "shaped_sample",
     "Feed",
     "Augmenter",
     "ShapedPart",
     "shape_images",
     "Spec",
     "for_keras",
-    "random_crops",
-    "random_flips",
-    "random_resized_crop",
 ]
 
 
@@ -93,9 +81,7 @@ class Batches:
         self.size, self.batch_size = int(size), int(batch_size)
         self.seed, self.drop_remainder, self.maps = seed, drop_remainder, tuple(maps)
         self.limit, self.shard = limit, tuple(shard)
-        self.steps = (
-            self.size // self.batch_size if drop_remainder else math.ceil(self.size / self.batch_size)
-        )
+        self.steps = batches_of(self.size, self.batch_size, drop_remainder)
         if limit is not None:
             self.steps = min(self.steps, int(limit))
         self._orders: dict[int, np.ndarray] = {}
@@ -211,6 +197,62 @@ class Feed(Batches):
         )
 
 
+def batches_of(images: int, batch_size: int, drop_remainder: bool) -> int:
+    """The batches `images` make: the last smaller one counted unless it is dropped."""
+    return images // batch_size if drop_remainder else -(-images // batch_size)
+
+
+def feeds(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop, train=None) -> dict:
+    """The grain path's batches of each split (`Feed`s); `train`: the training split's batches
+    made elsewhere (`kerascnn.data.device.DeviceFeed`), used instead of a `Feed`."""
+    d = recipe.data
+    shard = (0, 1)
+    if recipe.train.distribution == "multi_worker":  # each process its share of every batch
+        import jax
+
+        shard = (jax.process_index(), jax.process_count())
+
+    def feed(part, training):
+        if part is None:
+            return None
+        if training and train is not None:
+            fed = train
+        else:
+            make = Augmenter(
+                pre=pre,
+                classes=splits.classes,
+                augment=recipe.augment,
+                training=training,
+                seed=seed,
+                centre_crop=centre_crop,
+            )
+            fed = Feed(
+                ShapedPart(part, pre, cache=d.cache),
+                d.batch_size,
+                make,
+                seed=seed if training else None,
+                drop_remainder=drop_remainder,
+                shard=shard,
+            )
+        return fed if outputs == 1 else fed.map(lambda x, y: (x, tuple([y] * outputs)))
+
+    return {
+        "train": feed(splits.train, True),
+        "val": feed(splits.val, False),
+        "test": feed(splits.test, False),
+    }
+
+
+def shaped_sample(part, shaping, count: int):
+    """The first `count` images of a split (the source's order), shaped by `shaping`
+    (`Preprocessing.shape`), as NumPy batches of up to 512."""
+    sample = min(len(part), count)
+    return (
+        shape_images(shaping, part.read(np.arange(start, min(start + 512, sample)))[0])
+        for start in range(0, sample, 512)
+    )
+
+
 def for_keras(dataset, first_epoch: int = 0, epochs: int = 1):
     """What `model.fit`/`evaluate` take for a split: a tf.data dataset as it is, a `Feed` as grain
     batches from `first_epoch` for `epochs` epochs; and the steps per epoch to give Keras
@@ -223,103 +265,33 @@ def for_keras(dataset, first_epoch: int = 0, epochs: int = 1):
     return dataset.dataset(first_epoch, epochs), len(dataset)
 
 
-# --- augmentation in NumPy: the tf.data path's, one batch at a time -----------------------------
-
-
-def random_crops(images: np.ndarray, size, rng, *, padding: int = 0) -> np.ndarray:
-    """Each image's crop of `size` at its own uniform random place, after `padding` zeros on
-    each side (`kerascnn.data.pipeline.random_crops`)."""
-    if padding:
-        images = np.pad(images, [(0, 0), (padding, padding), (padding, padding), (0, 0)])
-    n, height, width = images.shape[:3]
-    top = rng.integers(0, height - size[0] + 1, n)
-    left = rng.integers(0, width - size[1] + 1, n)
-    rows = top[:, None] + np.arange(size[0])
-    cols = left[:, None] + np.arange(size[1])
-    return images[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-
-
-def random_flips(images: np.ndarray, rng) -> np.ndarray:
-    """Each image mirrored left to right with probability 1/2."""
-    flip = rng.random(len(images)) < 0.5
-    out = images.copy()
-    out[flip] = images[flip, :, ::-1]
-    return out
-
-
-def random_resized_crop(image: np.ndarray, scale, ratio, size, rng) -> np.ndarray:
-    """The Inception-style crop as TensorFlow's `sample_distorted_bounding_box` draws it (area in
-    `scale` of the image's, aspect in `ratio`, ten tries, else the whole image), resized to
-    `size` (bilinear)."""
-    from kerascnn.data.images import resize
-
-    height, width = image.shape[:2]
-    area = height * width
-    box = (0, 0, height, width)
-    for _ in range(10):
-        aspect = rng.uniform(ratio[0], ratio[1])
-        low = int(round(math.sqrt(scale[0] * area / aspect)))
-        high = int(round(math.sqrt(scale[1] * area / aspect)))
-        if round(high * aspect) > width:
-            high = int((width + 0.5 - 1e-7) / aspect)
-        high = min(high, height)
-        low = min(low, high)
-        h = int(rng.integers(low, high + 1)) if low < high else high
-        w = int(round(h * aspect))
-        if w * h < scale[0] * area:
-            h += 1
-            w = int(round(h * aspect))
-        if scale[0] * area <= w * h <= scale[1] * area and 0 < w <= width and 0 < h <= height:
-            top = int(rng.integers(0, height - h + 1))
-            left = int(rng.integers(0, width - w + 1))
-            box = (top, left, h, w)
-            break
-    top, left, h, w = box
-    return resize(image[top : top + h, left : left + w], size)
-
-
 class Augmenter:
-    """A raw batch at `load_size` (float32 0-255) -> the network's input, training or not: the
-    NumPy twin of the tf.data path's `batched` (`kerascnn.data.pipeline`)."""
+    """A raw batch at `load_size` (float32 0-255) -> the network's input, training or not: in
+    training, the augmentations the recipe asks for (`kerascnn.data.augment.TABLE`, their NumPy
+    operations) drawn from the batch's generator in the table's order; else the centre crop."""
 
     def __init__(
         self, *, pre, classes: int, augment=None, training: bool, seed: int, centre_crop: bool = True
     ):
-        from kerascnn.data.mixing import mixer_layers, randaugment_layer
+        from kerascnn.data.augment import Setting, asked
+        from kerascnn.data.augment_numpy import one_per_batch
 
-        self.pre, self.classes, self.training = pre, classes, training
-        self.aug, self.centre_crop = augment, centre_crop
+        self.pre, self.classes, self.centre_crop = pre, classes, centre_crop
         self.size = tuple(pre.input_shape[:2])
         self.cropped = tuple(pre.load_size) != self.size
         self.mean = np.asarray(pre.mean, np.float32)
         self.std = np.asarray(pre.std, np.float32)
-        on = training and augment is not None
-        self.rand_augment = randaugment_layer(augment, seed) if on else None
-        self.mixers = mixer_layers(augment, seed) if on else []
+        self.training = training and augment is not None
+        setting = Setting.of(augment, pre, seed) if self.training else None
+        rows = asked(setting) if self.training else []
+        self.steps = [row.numpy(setting) for row in rows if row.stage != "mixed"]
+        self.mix = one_per_batch([row.numpy(setting) for row in rows if row.stage == "mixed"])
 
     def __call__(self, images, labels, rng):
-        import keras
-
         images = self.shaped(images)
-        if self.training and self.aug is not None:
-            aug = self.aug
-            if aug.scale is not None:
-                images = np.stack(
-                    [
-                        random_resized_crop(image, aug.scale, aug.ratio, self.size, rng)
-                        for image in images
-                    ]
-                )
-            elif self.cropped:
-                images = random_crops(images, self.size, rng)
-            if aug.crop_padding:
-                images = random_crops(images, self.size, rng, padding=aug.crop_padding)
-            if aug.flip:
-                images = random_flips(images, rng)
-            if self.rand_augment is not None:
-                with keras.device("cpu"):
-                    images, _ = augmented(self.rand_augment, images, None, numpy_draws(rng))
-                    images = keras.ops.convert_to_numpy(images).astype(np.float32)
+        if self.training:
+            for step in self.steps:
+                images, labels = step(images, labels, rng)
         elif self.cropped and self.centre_crop:
             from kerascnn.data.images import crop_or_pad
 
@@ -328,11 +300,8 @@ class Augmenter:
             images = images[..., ::-1]
         x = (images - self.mean) / self.std
         y = np.eye(self.classes, dtype=np.float32)[labels]
-        if self.mixers:
-            layer = self.mixers[0 if len(self.mixers) == 1 else int(rng.random() >= 0.5)]
-            with keras.device("cpu"):
-                x, y = augmented(layer, x, y, numpy_draws(rng))
-                x, y = keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y)
+        if self.mix is not None:
+            x, y = self.mix(x, y, rng)
         return x.astype(np.float32), y.astype(np.float32)
 
     def shaped(self, images: np.ndarray) -> np.ndarray:

@@ -1,15 +1,11 @@
-"""Batch-level augmentation with Keras' own layers, applied in the tf.data pipeline a batch at a time:
-RandAugment on the raw images (`keras.layers.RandAugment`), then MixUp or CutMix on the normalized
-images and their one-hot labels (`keras.layers.MixUp`, `keras.layers.CutMix`, its labels mixed by the
-exact share of pixels pasted): the labels become the convex combination the images received, and the
-loss (categorical cross-entropy) follows them.
-
-Keras' layers are used rather than written again: they are the reference implementations users of
-keras-cv and keras-hub know, and they run inside tf.data on any backend, and in the grain path's
-threads (`kerascnn.data.feed`) on the backend's CPU device. Each batch's random numbers come from
-that batch's seed (`augmented`, `tf_draws`, `numpy_draws`), not from the layers' own state: the
-same seed makes the same batches however many are made at once, and a resumed run makes the ones
-it would have made.
+"""Keras' own augmentation layers as the tf.data and grain paths run them a batch at a time
+(`kerascnn.data.augment_tf`, `kerascnn.data.augment_numpy`): RandAugment on the raw images, then
+MixUp or CutMix on the normalized images and their one-hot labels (CutMix's labels mixed by the exact
+share of pixels pasted), the labels the convex combination the images received. They run inside
+tf.data on any backend and in the grain path's threads on the backend's CPU device. Each batch's
+random numbers come from that batch's seed (`augmented`, `tf_draws`, `numpy_draws`), not from the
+layers' own state: the same seed makes the same batches however many are made at once, and a
+resumed run makes the ones it would have made.
 """
 
 from __future__ import annotations
@@ -18,20 +14,17 @@ import sys
 
 __all__ = [
     "augmented",
-    "mixer",
-    "mixer_layers",
+    "cutmix_layer",
+    "mixup_layer",
     "numpy_draws",
-    "randaugment",
     "randaugment_layer",
     "tf_draws",
 ]
 
 
 def randaugment_layer(augment, seed: int):
-    """`keras.layers.RandAugment` as the recipe sets it (its draws from the seed given to
-    `augmented`), or None when it is off."""
-    if not augment.randaugment:
-        return None
+    """`keras.layers.RandAugment` as the recipe sets it (`randaugment`, `randaugment_magnitude`),
+    its draws from the seed given to `augmented`."""
     return _seeded_randaugment()(
         value_range=(0, 255),
         num_ops=augment.randaugment,
@@ -41,18 +34,16 @@ def randaugment_layer(augment, seed: int):
     )  # whatever the training precision
 
 
-def mixer_layers(augment, seed: int) -> list:
-    """The recipe's MixUp and CutMix layers (none, one, or both: one of them per batch)."""
+def mixup_layer(augment, seed: int):
+    """`keras.layers.MixUp` as the recipe sets it (`mixup`: its alpha)."""
     import keras
 
-    layers = []
-    if augment.mixup:
-        layers.append(keras.layers.MixUp(alpha=augment.mixup, seed=seed, dtype="float32"))
-    if augment.cutmix:
-        layers.append(
-            _exact_cutmix()(factor=(augment.cutmix, augment.cutmix), seed=seed, dtype="float32")
-        )
-    return layers
+    return keras.layers.MixUp(alpha=augment.mixup, seed=seed, dtype="float32")
+
+
+def cutmix_layer(augment, seed: int):
+    """CutMix as the recipe sets it (`cutmix`: its alpha), its labels mixed by the pixels pasted."""
+    return _exact_cutmix()(factor=(augment.cutmix, augment.cutmix), seed=seed, dtype="float32")
 
 
 def augmented(layer, images, labels, draws):
@@ -68,47 +59,6 @@ def augmented(layer, images, labels, draws):
         if labels is not None:
             labels = layer.transform_labels(labels, change, training=True)
     return images, labels
-
-
-def randaugment(augment, seed: int):
-    """A function of a batch of raw images (0-255) and its seed (a stateless TensorFlow seed)
-    applying RandAugment, or None when it is off."""
-    layer = randaugment_layer(augment, seed)
-    if layer is None:
-        return None
-
-    def apply(images, batch_seed):
-        return augmented(layer, images, None, tf_draws(batch_seed))[0]
-
-    return apply
-
-
-def mixer(augment, seed: int):
-    """A function of a batch `(images, one-hot labels)` and its seed (a stateless TensorFlow seed)
-    returning them mixed (MixUp, CutMix, or one of the two per batch when both are set), or None
-    when neither is set."""
-    if not augment.mixup and not augment.cutmix:
-        return None
-    import tensorflow as tf
-
-    layers = mixer_layers(augment, seed)
-
-    def run(layer, images, labels, batch_seed):
-        mixed, y = augmented(layer, images, tf.cast(labels, images.dtype), tf_draws(batch_seed))
-        return mixed, tf.cast(y, labels.dtype)
-
-    if len(layers) == 1:
-        return lambda images, labels, batch_seed: run(layers[0], images, labels, batch_seed)
-
-    def either(images, labels, batch_seed):
-        which, draws = tf.unstack(tf.random.experimental.stateless_split(batch_seed, 2), num=2)
-        return tf.cond(
-            tf.random.stateless_uniform((), which) < 0.5,
-            lambda: run(layers[0], images, labels, draws),
-            lambda: run(layers[1], images, labels, draws),
-        )
-
-    return either
 
 
 def tf_draws(batch_seed):

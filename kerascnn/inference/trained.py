@@ -145,7 +145,7 @@ def _bare(model, normalize, what):
     """The preprocessing and class names of a model that records neither: its input size, the
     named normalization, classes 0..k-1."""
     from kerascnn.data import Preprocessing
-    from kerascnn.data.pipeline import fixed_statistics
+    from kerascnn.data.preprocessing import fixed_statistics
 
     if normalize not in NORMALIZATIONS:
         raise ConfigError(
