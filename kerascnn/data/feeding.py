@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kerascnn.config import ConfigError
 from kerascnn.config.limits import read_json_object
-from kerascnn.data.pipeline import Preprocessing
+from kerascnn.data.preprocessing import Preprocessing
 
 __all__ = ["Feeding", "NORMALIZATIONS"]
 
