@@ -14,7 +14,6 @@ from kerascnn.cli import reference
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 README = DOCS.parent / "README.md"
 README_LINES = 250  # the front door; the manual is in docs/'s guides (issue 44, point 7)
-LAYOUT_LINES = 45  # README's "Layout" counts as at most this many of them
 
 
 @pytest.fixture(scope="module")
@@ -123,13 +122,38 @@ def test_ci_runs_the_readme_test_command_then_the_slow_tier():
 
 
 def test_the_readme_is_a_front_door_of_at_most_250_lines():
-    """README says what kerascnn is, how to set it up, what runs on which backend and a short tour,
-    then points to docs/'s guides; its Layout section is counted as at most 45 lines."""
+    """README says what kerascnn is, how to set it up, what runs on which backend, a short tour
+    and the package's layout, then points to docs/'s guides."""
     lines = README.read_text(encoding="utf-8").splitlines()
-    start = lines.index("## Layout")
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    counted = len(lines) - max(end - start - LAYOUT_LINES, 0)
-    assert counted <= README_LINES, f"README.md: {counted} lines (Layout as {LAYOUT_LINES})"
+    assert len(lines) <= README_LINES, f"README.md: {len(lines)} lines"
+
+
+def test_the_readme_layout_is_the_package_and_its_imports_point_down_it():
+    """README's Layout names every package and module at kerascnn's root, and each one imports only
+    what the list puts below it (the floors of the house, read from the source)."""
+    from test_structure import PACKAGE, import_graph
+
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index("## Layout") :].split("```")[1]
+    order = []
+    for line in block.splitlines():
+        if line.startswith("kerascnn/"):
+            head = re.split(r"\s{2,}", line)[0]
+            order += [n.strip().removeprefix("kerascnn/").strip("/") for n in head.split(",")]
+    order = [n.removesuffix(".py") for n in order]
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    root = packages | {p.stem for p in PACKAGE.glob("*.py") if p.name != "__init__.py"}
+    assert sorted(order) == sorted(root), (sorted(order), sorted(root))
+    graph = import_graph()
+    place = {name: i for i, name in enumerate(order)}
+    upward = []
+    for module, targets in graph.items():
+        source = module.split(".")[1] if module.count(".") else None
+        for target in targets:
+            goal = target.split(".")[1] if target.count(".") else None
+            if source in place and goal in place and source != goal and place[goal] < place[source]:
+                upward.append(f"{module} -> {target}")
+    assert upward == [], upward
 
 
 def _outside_code_blocks(text: str) -> str:
@@ -166,7 +190,7 @@ def anchors(path: Path) -> set[str]:
 def test_anchors_follow_githubs_rules():
     assert _anchor("Set-up (fresh machine, Python ≥ 3.10)") == "set-up-fresh-machine-python--310"
     assert _anchor("The model zoo (`kerascnn.build`)") == "the-model-zoo-kerascnnbuild"
-    assert _anchor("`kerascnn.keras_internals`") == "kerascnnkeras_internals"
+    assert _anchor("`kerascnn.backend.internals`") == "kerascnnbackendinternals"
 
 
 @pytest.mark.parametrize("page", ["README.md", *(f"docs/{p.name}" for p in sorted(DOCS.glob("*.md")))])
