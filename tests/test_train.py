@@ -204,13 +204,14 @@ def test_trainer_defaults_follow_the_device(tmp_path, monkeypatch):
     TensorFlow; tf.data's autotuner off unless asked for (BENCHMARKS.md has the measurements)."""
     import tensorflow as tf
 
+    from kerascnn.backend import devices as backend_devices
     from kerascnn.data import load_data
     from kerascnn.training import compile as compile_setup
     from kerascnn.training import devices
 
-    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)  # AMX or AVX-512 BF16
+    monkeypatch.setattr(backend_devices, "cpu_has_bf16", lambda: True)  # AMX or AVX-512 BF16
     assert [devices.precision(s) for s in ("auto", True, False)] == ["mixed_bfloat16"] * 2 + ["float32"]
-    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(backend_devices, "cpu_has_bf16", lambda: False)
     assert [devices.precision(s) for s in ("auto", True, False)] == [
         "float32",
         "mixed_bfloat16",

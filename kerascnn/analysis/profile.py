@@ -19,6 +19,7 @@ from keras import tree
 
 from kerascnn.analysis.costs import find_rule
 from kerascnn.analysis.result import LayerProfile, Profile, positive_int
+from kerascnn.backend.internals import producing_layer, producing_node
 
 
 def profile(model, *, batch_size: int = 1, input_shape: Sequence[int | None] | None = None) -> Profile:
@@ -188,12 +189,8 @@ def _reading_order(graph) -> list:
     reduction and convolution, ..., then the concatenation (Keras' own order groups by depth)."""
     stop = {id(t) for t in graph.inputs}
 
-    def producer(tensor):
-        operation, node_index, _ = tensor._keras_history
-        return operation._inbound_nodes[node_index]
-
     order, done = [], set()
-    stack = [(producer(t), False) for t in reversed(graph.outputs) if id(t) not in stop]
+    stack = [(producing_node(t), False) for t in reversed(graph.outputs) if id(t) not in stop]
     while stack:
         node, expanded = stack.pop()
         if id(node) in done:
@@ -204,8 +201,8 @@ def _reading_order(graph) -> list:
             continue
         stack.append((node, True))
         for t in reversed(node.input_tensors):
-            if id(t) not in stop and id(producer(t)) not in done:
-                stack.append((producer(t), False))
+            if id(t) not in stop and id(producing_node(t)) not in done:
+                stack.append((producing_node(t), False))
     return [node for node in order if not node.is_input]
 
 
@@ -241,9 +238,8 @@ def _graph_of(model):
 
 def _input_name(tensor) -> str:
     """The InputLayer's name (`input_layer`, `img`), not the tensor's (`keras_tensor_17`)."""
-    history = getattr(tensor, "_keras_history", None)
-    operation = getattr(history, "operation", None)
-    return getattr(operation, "name", None) or getattr(tensor, "name", None) or "input"
+    layer = producing_layer(tensor)
+    return getattr(layer, "name", None) or getattr(tensor, "name", None) or "input"
 
 
 def _itemsize(dtype) -> int:

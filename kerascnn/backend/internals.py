@@ -26,6 +26,8 @@ __all__ = [
     "recursion_headroom",
     "symbolic_build",
     "build_training_state",
+    "producing_layer",
+    "producing_node",
     "DEEP_GRAPH_RECURSION_LIMIT",
 ]
 
@@ -91,12 +93,28 @@ def symbolic_build(model, data_batch) -> None:
         _warn_once(
             "symbolic_build",
             "build_training_state",
+            "producing_layer",
+            "producing_node",
             "kerascnn could not build a model's training state ahead of its first step (this "
             "Keras has no Trainer._symbolic_build): the same training, one more trace of the "
             "first step on TensorFlow.",
         )
         return
     build(data_batch=data_batch)
+
+
+def producing_layer(tensor):
+    """The layer whose output a symbolic tensor of a Functional graph is (Keras' `_keras_history`),
+    or None for a tensor that is no layer's output."""
+    history = getattr(tensor, "_keras_history", None)
+    return None if history is None else history[0]
+
+
+def producing_node(tensor):
+    """The graph node that made a symbolic tensor: its layer's call (`_inbound_nodes`) that gave
+    it, with that call's inputs (`node.input_tensors`)."""
+    operation, node_index, _ = tensor._keras_history
+    return operation._inbound_nodes[node_index]
 
 
 def build_training_state(model, dataset) -> None:

@@ -6,10 +6,9 @@
 - `jax/`: on the JAX backend, JAX's persistent compilation cache: the XLA programs a command compiles
   (the train, evaluation and predict steps, the initializers), so that a second run, a resume, a
   search's trials, a model read back for its test and `kerascnn evaluate` load what was compiled
-  before instead of compiling it again (BENCHMARKS.md, issue 43: the quickstart's second run on JAX
-  19 s instead of 32 s on 2 cores). `KERASCNN_JAX_CACHE=0` turns it off; a folder JAX was given
-  (`JAX_COMPILATION_CACHE_DIR`) is used as it is. Entries are small (the quickstart's 109: 1.1 MB)
-  and never needed: the folder may be removed between runs.
+  before instead of compiling it again (what it saves: BENCHMARKS.md). `KERASCNN_JAX_CACHE=0`
+  turns it off; a folder JAX was given (`JAX_COMPILATION_CACHE_DIR`) is used as it is. Entries are
+  small and never needed: the folder may be removed between runs.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kerascnn.backend.devices import accelerators
 from kerascnn.data.feed import Batches
 
 __all__ = ["DeviceFeed", "device_feed", "usable"]
@@ -52,7 +53,7 @@ def device_feed(recipe, part, pre, classes: int, seed: int, drop_remainder: bool
 
     if recipe.data.on_device is False:
         return None
-    accelerator = keras.backend.backend() == "jax" and _jax_accelerator()
+    accelerator = keras.backend.backend() == "jax" and bool(accelerators())
     why = usable(recipe, part, pre, accelerator=accelerator)
     if why is not None:
         if recipe.data.on_device is True:
@@ -74,12 +75,6 @@ def device_feed(recipe, part, pre, classes: int, seed: int, drop_remainder: bool
         augment=recipe.augment,
         drop_remainder=drop_remainder,
     )
-
-
-def _jax_accelerator() -> bool:
-    import jax
-
-    return jax.default_backend() != "cpu"
 
 
 class DeviceFeed(Batches):

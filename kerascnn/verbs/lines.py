@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kerascnn.backend.devices import describe_device
 from kerascnn.data.folder import describe_bad
 from kerascnn.runs.metrics import tested
-from kerascnn.training import checkpoints, devices
+from kerascnn.training import checkpoints
 from kerascnn.training.compile import describe_update, streams_note
 
 __all__ = [
@@ -50,7 +51,7 @@ def started(run) -> list[str]:
         )
     calls = model.steps_per_execution
     lines.append(
-        f"  device {devices.describe_device()}; precision {run.precision}; distribution "
+        f"  device {describe_device()}; precision {run.precision}; distribution "
         f"{run.strategy_name}; {calls} batch{'es' if calls > 1 else ''} a call"
         f"{streams_note(calls, t.steps_per_execution, run.streams)}; "
         f"{t.optimizer} lr {t.learning_rate:g} ({t.schedule}), {plural(epochs, 'epoch')}"

@@ -17,7 +17,8 @@ import contextlib
 
 import numpy as np
 
-from kerascnn.visualize.targets import chosen_classes, require_gradients, score_source, target_layer
+from kerascnn.backend.gradients import gradient, require_gradients
+from kerascnn.visualize.targets import chosen_classes, score_source, target_layer
 
 
 def gradcam(model, images, *, classes=None, layer: str | None = None) -> np.ndarray:
@@ -48,7 +49,7 @@ def gradcam(model, images, *, classes=None, layer: str | None = None) -> np.ndar
     else:  # the network after the layer, differentiated at the layer's output
         maps = keras.Model(model.inputs[0], target.output)(images, training=False)
         head = _head(model, target, source)
-        grads = _gradient(lambda a: _picked_sum(to_scores(head(a, training=False)), picked), maps)
+        grads = gradient(lambda a: _picked_sum(to_scores(head(a, training=False)), picked), maps)
     maps = np.asarray(keras.ops.convert_to_numpy(maps), "float32")
     weights = grads.mean(axis=(1, 2), keepdims=True)  # alpha_k^c, Eq. 1
     cam = np.maximum((weights * maps).sum(-1, keepdims=True), 0)  # Eq. 2
@@ -68,7 +69,7 @@ def saliency(model, images, *, classes=None, guided: bool = False) -> np.ndarray
     source, to_scores = score_source(model)
     probe = keras.Model(model.inputs[0], source)
     with _guided_relus(model) if guided else contextlib.nullcontext():
-        grads = _gradient(lambda x: _picked_sum(to_scores(probe(x, training=False)), picked), images)
+        grads = gradient(lambda x: _picked_sum(to_scores(probe(x, training=False)), picked), images)
     return _unit(np.abs(grads).max(-1))
 
 
@@ -79,31 +80,6 @@ def _picked_sum(scores, picked: np.ndarray):
 
     chosen = keras.ops.take_along_axis(scores, keras.ops.convert_to_tensor(picked[:, None]), 1)
     return keras.ops.sum(keras.ops.cast(chosen, "float32"))
-
-
-def _gradient(fn, x) -> np.ndarray:
-    """d fn / d x as float32 NumPy, with the backend's own differentiation (`fn` returns a
-    scalar): TensorFlow's GradientTape, `jax.grad` or `torch.autograd`."""
-    import keras
-
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return np.asarray(jax.grad(fn)(keras.ops.convert_to_tensor(x)), "float32")
-    if keras.backend.backend() == "torch":
-        import torch
-
-        x = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(fn(x), x)
-        return grad.detach().float().cpu().numpy()
-    import tensorflow as tf
-
-    x = tf.convert_to_tensor(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        value = fn(x)
-    return np.asarray(tf.cast(tape.gradient(value, x), "float32"))
 
 
 def _head(model, target, source):

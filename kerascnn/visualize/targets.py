@@ -7,6 +7,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from kerascnn.backend.internals import producing_layer
 from kerascnn.config import ConfigError
 from kerascnn.config.errors import did_you_mean
 from kerascnn.spec import stage_of
@@ -73,7 +74,7 @@ def score_source(model):
     class scores before the squashing (Grad-CAM and saliency differentiate scores, not
     probabilities: Selvaraju et al. 2017, Sec. 3; Simonyan et al. 2014, Sec. 2)."""
     output = model.outputs[0]
-    layer = output._keras_history[0]
+    layer = producing_layer(output)
     name = getattr(getattr(layer, "activation", None), "__name__", "")
     if isinstance(layer, keras.layers.Activation) and name in SQUASHING:
         return layer.input, lambda z: z
@@ -107,19 +108,3 @@ def chosen_classes(model, images: np.ndarray, classes) -> np.ndarray:
             f"({n}). Received: {classes!r}."
         )
     return picked
-
-
-GRADIENT_BACKENDS = ("tensorflow", "jax", "torch")
-
-
-def require_gradients() -> str:
-    """The backend, when kerascnn differentiates on it (TensorFlow, JAX, PyTorch); otherwise one
-    line."""
-    backend = keras.backend.backend()
-    if backend not in GRADIENT_BACKENDS:
-        raise ConfigError(
-            f"gradient pictures (gradcam, saliency, guided) need the TensorFlow, "
-            f"JAX or PyTorch backend; this process runs {backend!r}. Occlusion "
-            f"works on any backend."
-        )
-    return backend
