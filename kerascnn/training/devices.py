@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import keras
 
+from kerascnn.data.choice import pipeline
+
 if TYPE_CHECKING:
     from kerascnn.recipe import Recipe
 
@@ -189,8 +191,6 @@ def strategy_for(setting: str, recipe: Recipe):
     elif backend == "jax" and setting in ("auto", "multi_worker"):
         devices = keras.distribution.list_devices()
         if len(devices) > 1:
-            from kerascnn.data.choice import pipeline
-
             # Keras shards a tf.data dataset across processes itself; the grain path's batches
             # are each process's share already (`kerascnn.data.feed.Feed`'s `shard`).
             keras.distribution.set_distribution(
