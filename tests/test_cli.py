@@ -30,6 +30,16 @@ def test_help_does_not_load_keras():
     assert "summary" in result.stdout
 
 
+def test_report_refuses_a_folder_that_is_no_run_before_loading_keras(tmp_path):
+    """`kerascnn report DIR` on a folder that holds no run.json nor tune.json: one line, and no
+    backend loaded (nor TensorFlow's start-up noise on stderr) to say it."""
+    result = run_without_backend(f"assert main(['report', {str(tmp_path)!r}]) == 2\n")
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path} holds no run.json (a run) nor tune.json (a search): not a directory "
+        "kerascnn train or kerascnn tune wrote."
+    ]
+
+
 def test_console_script_installed():
     script = Path(sys.executable).with_name("kerascnn")
     script = str(script) if script.exists() else shutil.which("kerascnn")

@@ -7,8 +7,10 @@ that declares its arguments and a `run_<name>` that checks what they name and ca
 `arguments` holds what they share: the model argument, the checks before Keras loads, the files a
 command may write (never one that exists).
 
-Keras and TensorFlow are imported inside the commands that need them, so `kerascnn --help` answers at
-once.
+What loads Keras (the verbs, training, analysis, the report, the pictures, a model's build) is
+imported inside a command's `run_` function, or the `arguments` helper it calls, after its checks and
+`quiet_backend()`; everything else at the top of its module. So `--help`, `list` and a refused
+argument answer before Keras loads, and TensorFlow's start-up noise stays off stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from kerascnn.cli.models import add_compare, add_list, add_port, add_summary
 from kerascnn.cli.pictures import add_explain, add_show
 from kerascnn.cli.recipes import add_lr_find, add_recipes, add_train, add_tune
 from kerascnn.cli.trained import add_evaluate, add_export, add_predict, add_report
+from kerascnn.config.errors import ConfigError, on_command_line
+from kerascnn.config.paths import describe_os_error
 
 __all__ = ["main", "build_parser"]
 
@@ -33,8 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from kerascnn.config.errors import ConfigError, on_command_line
-
     try:
         with on_command_line():  # advice names --flags, not Python arguments
             return args.run(args)
@@ -45,8 +47,6 @@ def main(argv: list[str] | None = None) -> int:
         if e.filename is None or isinstance(e, BrokenPipeError):
             raise
         # A path the checks before the work could not foresee (it changed meanwhile): one line.
-        from kerascnn.config.paths import describe_os_error
-
         print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 74 if e.errno in _DISK_FULL else 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during training (its message is logged)

@@ -10,8 +10,14 @@ import io
 import sys
 from pathlib import Path
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, load_document
 from kerascnn.config.paths import new_picture
+from kerascnn.data import declared_input
+from kerascnn.inference.trained import check_image_sizes, check_target, image_files
+from kerascnn.recipe import is_recipe, load_recipe
+from kerascnn.recipe.shipped import find_recipe
+from kerascnn.runs.saving import check_archive, load_model
+from kerascnn.zoo import MODELS, get_model_info
 
 __all__ = [
     "MODEL_FILES",
@@ -37,9 +43,6 @@ def check_model_argument(text: str) -> None:
     """A model argument that is neither a file nor a registered name fails before Keras loads, and
     so does a file past kerascnn's limits (a spec's size, nesting and aliases; a `.keras`
     archive's members and config: `kerascnn.config.limits`)."""
-
-    from kerascnn.zoo import MODELS, get_model_info
-
     path = Path(text)
     if path.is_file():
         if path.suffix.lower() not in MODEL_FILES:
@@ -48,12 +51,8 @@ def check_model_argument(text: str) -> None:
                 f"(.keras). Received a {path.suffix or 'file without suffix'}."
             )
         if path.suffix.lower() == ".keras":
-            from kerascnn.runs.saving import check_archive
-
             check_archive(path)
         else:
-            from kerascnn.config import load_document
-
             load_document(path)
         return
     if text in MODELS:
@@ -68,8 +67,6 @@ def model_for(text: str, input_shape=None, classes: int | None = None):
 
     path = Path(text)
     if path.is_file() and path.suffix.lower() == ".keras":
-        from kerascnn.runs.saving import load_model
-
         if classes is not None:
             raise ConfigError("--classes cannot change a saved model.")
         model = load_model(path)
@@ -77,9 +74,6 @@ def model_for(text: str, input_shape=None, classes: int | None = None):
             raise ConfigError("--input-shape cannot change a saved model; profile it at its own input.")
         return model
     if path.is_file():
-        from kerascnn.config import load_document
-        from kerascnn.recipe import is_recipe
-
         document, _ = load_document(path)
         if is_recipe(document):
             return recipe_model(path, input_shape, classes)
@@ -95,8 +89,6 @@ def recipe_model(path, input_shape=None, classes: int | None = None):
     """A recipe's model at the recipe's input size, without reading its data: the image size,
     channels and classes its data source declares (`kerascnn.data.declared_input`), or
     `input_shape` and `classes`."""
-    from kerascnn.data import declared_input
-    from kerascnn.recipe import load_recipe
     from kerascnn.training import build_model
 
     recipe = load_recipe(path)
@@ -116,19 +108,12 @@ def recipe_model(path, input_shape=None, classes: int | None = None):
 def recipe_file(args, overrides: list[str]):
     """The command's recipe (a file, or a shipped recipe's name), validated with its overrides:
     every error before Keras loads."""
-    from kerascnn.recipe import load_recipe
-    from kerascnn.recipe.shipped import find_recipe
-
     return load_recipe(find_recipe(args.recipe), overrides)
 
 
 def require_targets(*targets: str) -> None:
     """Each run directory or model file named exists, and what will be read of it is within
     kerascnn's limits (the model archive, a run's data.json): said before the backend loads."""
-
-    from kerascnn.config.errors import ConfigError
-    from kerascnn.inference.trained import check_target
-
     for target in targets:
         if not Path(target).exists():
             raise ConfigError(f"no run directory or model at {target!r}.")
@@ -138,8 +123,6 @@ def require_targets(*targets: str) -> None:
 def require_images(items, *, bad_images: str = "error") -> None:
     """The image files named exist and, unless they are to be skipped, none is too large to
     decode (read from their headers): said before the backend loads."""
-    from kerascnn.inference.trained import check_image_sizes, image_files
-
     files = image_files(items)
     if bad_images == "error":
         check_image_sizes(files)

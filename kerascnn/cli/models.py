@@ -18,6 +18,10 @@ from kerascnn.cli.arguments import (
     shape,
 )
 from kerascnn.cli.scripting import quiet_backend
+from kerascnn.config.errors import ConfigError, did_you_mean
+from kerascnn.runs.saving import check_port_output
+from kerascnn.zoo import MODELS, list_models
+from kerascnn.zoo.weights.cards import PRETRAINED
 
 
 def add_list(commands) -> None:
@@ -39,9 +43,6 @@ def add_list(commands) -> None:
 
 def run_list(args) -> int:
     from rich.table import Table
-
-    from kerascnn.config.errors import ConfigError, did_you_mean
-    from kerascnn.zoo import MODELS, list_models
 
     families = sorted({info.family for info in MODELS.values()})
     if args.family is not None and args.family not in families:
@@ -221,8 +222,6 @@ def add_port(commands) -> None:
 
 
 def run_port(args) -> int:
-    from kerascnn.runs.saving import check_port_output
-
     check_port_output(args.output, args.weights)  # before Keras loads
     quiet_backend()
     from kerascnn.verbs.port import port
@@ -245,9 +244,6 @@ def run_port(args) -> int:
 
 def _list_pretrained(family: str | None) -> int:
     from rich.table import Table
-
-    from kerascnn.zoo import MODELS
-    from kerascnn.zoo.weights.cards import PRETRAINED
 
     table = Table(title=None, box=None, header_style="bold", pad_edge=False)
     for column, justify in [

@@ -13,6 +13,7 @@ from kerascnn.cli.arguments import (
     require_targets,
 )
 from kerascnn.cli.scripting import add_set_option, quiet_backend
+from kerascnn.config import check_folder
 from kerascnn.data.feeding import NORMALIZATIONS
 
 
@@ -75,8 +76,6 @@ def add_explain(commands) -> None:
 
 
 def run_explain(args) -> int:
-    from kerascnn.config import check_folder
-
     require_targets(args.target)
     require_images(args.images)
     check_folder(args.out, what="--out")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from kerascnn.cli.arguments import check_new_plot, positive_int, print_table, recipe_file
 from kerascnn.cli.scripting import add_set_option, add_train_options, quiet_backend, recipe_overrides
+from kerascnn.config import check_folder
+from kerascnn.recipe.shipped import copy_recipe, shipped_recipes
 
 
 def add_train(commands) -> None:
@@ -27,12 +29,10 @@ def add_train(commands) -> None:
 
 
 def run_train(args) -> int:
-    from kerascnn.config import check_folder
-
     recipe = recipe_file(args, recipe_overrides(args))
     check_folder(recipe.run_dir(), what="the run directory")
     quiet_backend()
-    from kerascnn.verbs import train  # after quiet_backend: Keras loads here
+    from kerascnn.verbs import train
 
     train(recipe, restart=args.restart, verbose=0 if args.quiet else "auto")
     return 0
@@ -62,8 +62,6 @@ def add_tune(commands) -> None:
 
 
 def run_tune(args) -> int:
-    from kerascnn.config import check_folder
-
     recipe = recipe_file(args, args.overrides)  # --output is the search's directory
     check_folder(recipe.search_dir(args.output), what="the search directory")
     quiet_backend()
@@ -91,8 +89,6 @@ def add_recipes(commands) -> None:
 
 
 def run_recipes(args) -> int:
-    from kerascnn.recipe.shipped import copy_recipe, shipped_recipes
-
     if args.copy is not None:
         for path in copy_recipe(args.copy, args.to):
             print(f"copied {path}")

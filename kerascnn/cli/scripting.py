@@ -9,6 +9,10 @@ import argparse
 import os
 import sys
 
+from kerascnn.config.cache import jax_compilation_cache
+from kerascnn.config.errors import ConfigError, on_command_line
+from kerascnn.recipe import load_recipe
+
 __all__ = ["add_train_options", "add_set_option", "recipe_overrides", "run_script", "quiet_backend"]
 
 
@@ -57,9 +61,6 @@ def run_script(
         recipe: the recipe as a dict (the tables of a TOML recipe).
         model: a function `(input_shape, classes) -> keras.Model`, for a recipe without [model].
     """
-    from kerascnn.config.errors import ConfigError, on_command_line
-    from kerascnn.recipe import load_recipe
-
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -98,8 +99,6 @@ def quiet_backend() -> None:
     turns it off).
     """
     _load_backend()
-    from kerascnn.config.cache import jax_compilation_cache
-
     jax_compilation_cache()
 
 

@@ -16,8 +16,13 @@ from kerascnn.cli.arguments import (
     sizes,
 )
 from kerascnn.cli.scripting import quiet_backend
+from kerascnn.config.errors import ConfigError
 from kerascnn.data.feeding import NORMALIZATIONS
+from kerascnn.data.folder import describe_bad
+from kerascnn.inference import evaluate, plot_confusion, predict
+from kerascnn.inference.exporting import ExportMismatch, check_destination, export
 from kerascnn.inference.views import CROPS
+from kerascnn.runs.rundir import RunDir
 
 
 def add_evaluate(commands) -> None:
@@ -92,8 +97,6 @@ def run_evaluate(args) -> int:
         check_new_plot(args.confusion, "--confusion")
     require_targets(*args.targets)
     quiet_backend()
-    from kerascnn.inference import evaluate, plot_confusion
-
     ensemble = len(args.targets) > 1
     result = evaluate(
         args.targets if ensemble else args.targets[0],
@@ -106,8 +109,6 @@ def run_evaluate(args) -> int:
         scales=args.scales,
     )
     if result.skipped:
-        from kerascnn.data.folder import describe_bad
-
         print(
             f"skipped {len(result.skipped)} unreadable image file"
             f"{'s' if len(result.skipped) > 1 else ''}: "
@@ -195,8 +196,6 @@ def run_predict(args) -> int:
     require_targets(args.target)
     require_images(args.images, bad_images=args.bad_images)
     quiet_backend()
-    from kerascnn.inference import predict
-
     results = predict(
         args.target, args.images, top=args.top, normalize=args.normalize, bad_images=args.bad_images
     )
@@ -255,13 +254,9 @@ def add_export(commands) -> None:
 
 
 def run_export(args) -> int:
-    from kerascnn.inference.exporting import check_destination
-
     require_targets(args.target)
     check_destination(args.out, args.format)
     quiet_backend()
-    from kerascnn.inference.exporting import ExportMismatch, export
-
     try:
         done = export(
             args.target, args.out, format=args.format, images=args.images, normalize=args.normalize
@@ -302,11 +297,8 @@ def add_report(commands) -> None:
 
 
 def run_report(args) -> int:
-    from kerascnn.config.errors import ConfigError
-    from kerascnn.report.facts import kind_of
-
     for run in args.runs:
-        kind_of(run)  # a folder that is no run nor search: said before the backend loads
+        RunDir(run).kind()  # a folder that is no run nor search: said before the backend loads
     if len(args.runs) == 1 and args.out is not None:
         raise ConfigError(
             "--out names the page comparing several runs; one run's page is its report.html."

@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 from kerascnn.config.errors import ConfigError
+from kerascnn.config.paths import os_reason
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -260,8 +261,6 @@ def check_safetensors(path: str | Path) -> None:
             head = f.read(8)
         size = os.path.getsize(path)
     except OSError as e:
-        from kerascnn.config.paths import os_reason
-
         raise ConfigError(f"cannot read {path}: {os_reason(e)}.") from None
     if len(head) < 8:
         raise ConfigError(

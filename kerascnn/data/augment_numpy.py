@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from kerascnn.data.images import resize
 from kerascnn.data.mixing import augmented, cutmix_layer, mixup_layer, numpy_draws, randaugment_layer
 
 __all__ = [
@@ -140,7 +141,6 @@ def random_resized_crop(image: np.ndarray, scale, ratio, size, rng) -> np.ndarra
     """The Inception-style crop as TensorFlow's `sample_distorted_bounding_box` draws it (area in
     `scale` of the image's, aspect in `ratio`, ten tries, else the whole image), resized to
     `size` (bilinear)."""
-    from kerascnn.data.images import resize
 
     height, width = image.shape[:2]
     area = height * width

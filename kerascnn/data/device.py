@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kerascnn.backend.devices import accelerators
-from kerascnn.data.feed import Batches
+from kerascnn.data.augment import TABLE, Setting, asked, refusal
+from kerascnn.data.feed import Batches, ShapedPart
 
 __all__ = ["DeviceFeed", "device_feed", "usable"]
 
@@ -29,8 +29,6 @@ __all__ = ["DeviceFeed", "device_feed", "usable"]
 def usable(recipe, part, pre, *, accelerator: bool) -> str | None:
     """Why the device feed cannot take this recipe's training split (None: it can)."""
     import keras
-
-    from kerascnn.data.augment import Setting, refusal
 
     if keras.backend.backend() != "jax":
         return "it runs on JAX"
@@ -53,6 +51,8 @@ def device_feed(recipe, part, pre, classes: int, seed: int, drop_remainder: bool
 
     if recipe.data.on_device is False:
         return None
+    from kerascnn.backend.devices import accelerators  # keeps kerascnn.data free of Keras
+
     accelerator = keras.backend.backend() == "jax" and bool(accelerators())
     why = usable(recipe, part, pre, accelerator=accelerator)
     if why is not None:
@@ -62,7 +62,6 @@ def device_feed(recipe, part, pre, classes: int, seed: int, drop_remainder: bool
                 f"the training images cannot be held and augmented on the device: {why}.",
             )
         return None
-    from kerascnn.data.feed import ShapedPart
 
     images, labels = ShapedPart(part, pre, cache=False).read(np.arange(len(part)))
     return DeviceFeed(
@@ -156,7 +155,6 @@ def _batch_maker(pre, classes: int, augment, seed: int):
     gathered, the augmentations asked for applied (`kerascnn.data.augment.TABLE`, their JAX
     operations, each row its own key of `key`, split once per row that has one), normalized and
     one-hot: `kerascnn.data.feed.Augmenter`'s steps, traced into one function."""
-    from kerascnn.data.augment import TABLE, Setting, asked, refusal
 
     slots = [row for row in TABLE if row.jax is not None]
     steps = []

@@ -19,6 +19,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from kerascnn.data.augment import Setting, asked
+from kerascnn.data.augment_numpy import one_per_batch
+from kerascnn.data.images import crop_or_pad
+
 __all__ = [
     "Batches",
     "batches_of",
@@ -273,8 +277,6 @@ class Augmenter:
     def __init__(
         self, *, pre, classes: int, augment=None, training: bool, seed: int, centre_crop: bool = True
     ):
-        from kerascnn.data.augment import Setting, asked
-        from kerascnn.data.augment_numpy import one_per_batch
 
         self.pre, self.classes, self.centre_crop = pre, classes, centre_crop
         self.size = tuple(pre.input_shape[:2])
@@ -293,8 +295,6 @@ class Augmenter:
             for step in self.steps:
                 images, labels = step(images, labels, rng)
         elif self.cropped and self.centre_crop:
-            from kerascnn.data.images import crop_or_pad
-
             images = crop_or_pad(images, *self.size)
         if self.pre.bgr:
             images = images[..., ::-1]

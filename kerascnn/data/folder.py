@@ -31,8 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn.config.cache import cache_dir
 from kerascnn.config.limits import check_pixels, read_json
-from kerascnn.data.images import KERAS_FORMATS  # Keras' five; WebP too where it is decoded
+from kerascnn.data.choice import decoder as default
+from kerascnn.data.images import (
+    KERAS_FORMATS,  # Keras' five; WebP too where it is decoded
+    decode_failure,
+)
+from kerascnn.data.images import readable_formats as pillow_formats
+from kerascnn.data.resize import fit_size
 
 __all__ = [
     "unreadable_format",
@@ -83,8 +90,6 @@ def readable_formats(decoder: str | None = None) -> tuple[str, ...]:
     (TensorFlow 2.17 and later; Pillow built with libwebp). `decoder`: "tensorflow" or "pillow"
     (default: the one of this backend's input path, `kerascnn.data.choice`)."""
     if _decoder(decoder) == "pillow":
-        from kerascnn.data.images import readable_formats as pillow_formats
-
         return pillow_formats()
     import tensorflow as tf
 
@@ -100,7 +105,6 @@ def unreadable_format(suffix: str, decoder: str | None = None) -> str:
 def _decoder(decoder: str | None) -> str:
     if decoder is not None:
         return decoder
-    from kerascnn.data.choice import decoder as default
 
     return default()
 
@@ -266,8 +270,6 @@ def _pillow_failures(paths: list[str], channels: int) -> dict[str, str]:
     """Decode every file with Pillow in threads (its decoders let go of the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from kerascnn.data.images import decode_failure
-
     with ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4)) as pool:
         found = pool.map(lambda path: decode_failure(path, channels), paths, chunksize=16)
         reasons = list(_progress(found, len(paths), 1))
@@ -329,8 +331,6 @@ def images_dataset(
     side resized, the centre cropped), float32 0-255, int32 labels."""
     import tensorflow as tf
 
-    from kerascnn.data.resize import fit_size
-
     height, width = int(size[0]), int(size[1])
 
     def load(path, label):
@@ -350,7 +350,6 @@ def cache_folder() -> Path:
     """Where kerascnn remembers which images it has checked: its cache folder
     (`kerascnn.config.cache.cache_dir`: `$KERASCNN_CACHE`, else `$XDG_CACHE_HOME/kerascnn`, else
     `~/.cache/kerascnn`)."""
-    from kerascnn.config.cache import cache_dir
 
     return cache_dir()
 

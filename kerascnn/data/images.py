@@ -26,6 +26,8 @@ import os
 
 import numpy as np
 
+from kerascnn.data.choice import decoder as default
+
 __all__ = [
     "load_image",
     "decode",
@@ -51,8 +53,6 @@ def load_image(path, channels: int, decoder: str | None = None) -> np.ndarray:
     decodes (`decoder`: "tensorflow" or "pillow"; default `kerascnn.data.choice.decoder()`): what
     prediction and explanation feed through `Preprocessing`, as validation did in training."""
     if decoder is None:
-        from kerascnn.data.choice import decoder as default
-
         decoder = default()
     if decoder == "tensorflow":
         import tensorflow as tf

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kerascnn.config import ConfigError
+from kerascnn.data import device, feed, tfdata
+from kerascnn.data.choice import pipeline
 from kerascnn.data.feed import batches_of
 from kerascnn.data.preprocessing import Preprocessing, fixed_statistics, measured_statistics
 from kerascnn.data.sources import load_source, split_counts
@@ -116,8 +119,6 @@ def load_data(
         centre_crop: False: the validation and test images stay at `load_size`, uncropped (the
             test-time protocols of `kerascnn.evaluate` take their own crops).
     """
-    from kerascnn.config import ConfigError
-    from kerascnn.data.choice import pipeline
 
     d = recipe.data
     try:
@@ -185,13 +186,10 @@ def load_data(
 def _grain(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -> dict:
     """The grain path's batches (`kerascnn.data.feed`), the training split's made on the device
     where that applies (`kerascnn.data.device`)."""
-    from kerascnn.data.device import device_feed
-    from kerascnn.data.feed import feeds
-
     on_device = None
     if splits.train is not None:
-        on_device = device_feed(recipe, splits.train, pre, splits.classes, seed, drop_remainder)
-    return feeds(
+        on_device = device.device_feed(recipe, splits.train, pre, splits.classes, seed, drop_remainder)
+    return feed.feeds(
         recipe,
         splits,
         pre,
@@ -205,9 +203,7 @@ def _grain(recipe, splits, pre, *, seed, outputs, drop_remainder, centre_crop) -
 
 def _tf_data(recipe, splits, pre, **options) -> dict:
     """The tf.data path's batches (`kerascnn.data.tfdata`)."""
-    from kerascnn.data.tfdata import datasets
-
-    return datasets(recipe, splits, pre, **options)
+    return tfdata.datasets(recipe, splits, pre, **options)
 
 
 def _statistics(kind, train, shaping, path: str) -> tuple[list[float], list[float]]:
@@ -216,8 +212,5 @@ def _statistics(kind, train, shaping, path: str) -> tuple[list[float], list[floa
     channels = shaping.input_shape[2]
     if kind != "standardize":
         return fixed_statistics(kind, channels)
-    if path == "tf.data":
-        from kerascnn.data.tfdata import shaped_sample
-    else:
-        from kerascnn.data.feed import shaped_sample
-    return measured_statistics(shaped_sample(train, shaping, STATS_SAMPLE), channels)
+    sample = tfdata.shaped_sample if path == "tf.data" else feed.shaped_sample
+    return measured_statistics(sample(train, shaping, STATS_SAMPLE), channels)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sys
 
+from kerascnn.backend.internals import random_seed_dtype
+
 __all__ = [
     "augmented",
     "cutmix_layer",
@@ -73,8 +75,6 @@ def numpy_draws(rng):
     """Seeds for Keras' random layers on the backend's CPU (the grain path): from `rng`, the
     batch's own NumPy generator."""
     import keras
-
-    from kerascnn.backend.internals import random_seed_dtype
 
     dtype = random_seed_dtype()
     return _draws(lambda k: keras.ops.convert_to_tensor(rng.integers(0, 2**31 - 1, 2), dtype=dtype))

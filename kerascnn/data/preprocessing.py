@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from kerascnn.data import images
+from kerascnn.data.images import crop_or_pad
 from kerascnn.data.resize import fit_size
 
 __all__ = ["Preprocessing", "fixed_statistics", "measured_statistics"]
@@ -63,8 +65,6 @@ class Preprocessing:
         NumPy image is shaped in NumPy (`kerascnn.data.images`, TensorFlow's numbers)."""
         channels = self.input_shape[2]
         if isinstance(image, np.ndarray):
-            from kerascnn.data import images
-
             image = image.astype(np.float32)
             if image.shape[-1] != channels:
                 image = images.grey_to_rgb(image) if channels == 3 else images.rgb_to_grey(image)
@@ -83,8 +83,6 @@ class Preprocessing:
         if tuple(self.load_size) == (h, w):
             return image
         if isinstance(image, np.ndarray):
-            from kerascnn.data.images import crop_or_pad
-
             return crop_or_pad(image, h, w)
         import tensorflow as tf
 
@@ -135,8 +133,8 @@ def measured_statistics(batches, channels: int) -> tuple[list[float], list[float
     total = np.zeros(channels)
     squares = np.zeros(channels)
     count = 0
-    for images in batches:
-        flat = images.reshape(-1, channels).astype("float64")
+    for batch in batches:
+        flat = batch.reshape(-1, channels).astype("float64")
         total += flat.sum(0)
         squares += (flat**2).sum(0)
         count += flat.shape[0]

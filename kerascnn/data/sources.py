@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError, first_line
+from kerascnn.data.folder import describe_bad, images_dataset, index_folder, readable_formats
+from kerascnn.data.images import decode, fit_size, resize_with_pad
 from kerascnn.recipe import Recipe
 
 
@@ -68,7 +70,6 @@ class FilesPart(Part):
         self.resize, self.interpolation = resize, interpolation
 
     def read(self, indices):
-        from kerascnn.data.images import decode, fit_size, resize_with_pad
 
         images = np.empty((len(indices), *self.size, self.channels), "float32")
         for n, i in enumerate(indices):
@@ -80,7 +81,6 @@ class FilesPart(Part):
         return images, self.labels[indices]
 
     def tf_dataset(self):
-        from kerascnn.data.folder import images_dataset
 
         return images_dataset(
             self.paths,
@@ -514,7 +514,6 @@ def _folder(recipe, d, seed, decoder: str):
 def _indexed(recipe, key: str, root: Path, **options):
     """The folder's images, checked once (`kerascnn.data.folder`): files that cannot be read stop
     the run here, listed, or with `data.bad_images = "skip"` are left out and reported."""
-    from kerascnn.data.folder import describe_bad, index_folder
 
     index = index_folder(root, **options)
     if index.bad and recipe.data.bad_images == "error":
@@ -543,7 +542,6 @@ def _indexed(recipe, key: str, root: Path, **options):
 
 
 def _formats():
-    from kerascnn.data.folder import readable_formats
 
     return readable_formats()
 

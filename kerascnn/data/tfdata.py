@@ -3,6 +3,7 @@ epochs each a function of (seed, epoch) so that a resumed run trains on the batc
 
 from __future__ import annotations
 
+from kerascnn.data.augment import TABLE, Setting, asked
 from kerascnn.data.augment_tf import one_per_batch
 from kerascnn.data.feed import batches_of
 
@@ -119,8 +120,6 @@ def _augmentations(augment, pre, seed, finish):
     is split in one per row of the table of that stage (the mixing rows share one), asked or not:
     each row draws the same numbers whatever else is asked."""
 
-    from kerascnn.data.augment import TABLE, Setting, asked
-
     setting = Setting.of(augment, pre, seed)
     slots = {stage: [row for row in TABLE if row.stage == stage] for stage in ("image", "batch")}
     image_steps, batch_steps = (
@@ -163,7 +162,6 @@ def mixer(augment, seed: int):
     """The tf.data path's mixing of a batch, `mix(images, one-hot labels, seed) -> (images,
     labels)`: the mixing rows of the table the recipe asks for (MixUp, CutMix), one of them per
     batch; None when it asks for none."""
-    from kerascnn.data.augment import Setting, asked
 
     setting = Setting(augment, seed=seed)
     return one_per_batch([row.tf_data(setting) for row in asked(setting, "mixed")])

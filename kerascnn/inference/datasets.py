@@ -8,16 +8,20 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, load_document
+from kerascnn.data import Preprocessing, load_data
+from kerascnn.data.choice import decoder
+from kerascnn.data.feed import Feed
+from kerascnn.data.folder import describe_bad, index_folder
+from kerascnn.data.sources import FilesPart
 from kerascnn.inference.trained import Trained
+from kerascnn.recipe import load_recipe
 from kerascnn.runs.rundir import RunDir
 
 
 def raw_preprocessing(pre, size):
     """`pre`'s way of bringing images to a size (resize, interpolation, channels), to `size`,
     without a crop or a normalization."""
-    from kerascnn.data import Preprocessing
-
     channels = pre.input_shape[2]
     return Preprocessing(
         (int(size[0]), int(size[1]), channels),
@@ -41,10 +45,6 @@ def labelled_images(
 
 
 def _recipe_dataset(trained: Trained, raw, data, split: str, batch_size: int, bad_images: str):
-    from kerascnn.config import load_document
-    from kerascnn.data import load_data
-    from kerascnn.recipe import load_recipe
-
     if data is None:
         if trained.run_dir is None or not RunDir(trained.run_dir).recipe.is_file():
             raise ConfigError(
@@ -98,10 +98,6 @@ def _argmax(y):
 
 def _folder_dataset(trained: Trained, raw, folder: Path, batch_size: int, bad_images: str):
     """Labelled images in class sub-folders; each sub-folder must be one of the model's classes."""
-    from kerascnn.data.choice import decoder
-    from kerascnn.data.folder import describe_bad, index_folder
-    from kerascnn.data.sources import FilesPart
-
     names = sorted(p.name for p in folder.iterdir() if p.is_dir())
     unknown = [n for n in names if n not in trained.class_names]
     if not names or unknown:
@@ -129,7 +125,6 @@ def _folder_dataset(trained: Trained, raw, folder: Path, batch_size: int, bad_im
     )
     table = np.asarray([trained.class_names.index(n) for n in names], "int32")
     if decoder() == "pillow":  # the grain path: no TensorFlow
-        from kerascnn.data.feed import Feed
 
         def make(images, labels, rng):
             return np.stack([raw(image) for image in images]), table[labels]

@@ -271,7 +271,7 @@ def _score(
 
 def plot_confusion(result: Evaluation, target: str | Path, title: str = "") -> None:
     """The confusion matrix as a picture, rows the true class, columns the predicted one."""
-    from kerascnn.visualize.figures import confusion, save  # matplotlib, Keras: when drawn
+    from kerascnn.visualize.figures import confusion, save  # keeps kerascnn.inference free of Keras
 
     title = title or f"accuracy {result.accuracy:.2%} on {result.examples} images"
     save(confusion(result.confusion, result.class_names, title), target)

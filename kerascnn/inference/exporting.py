@@ -20,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.config import ConfigError
+from kerascnn.config import ConfigError, check_new_file, option
 from kerascnn.config.installed import installed
 from kerascnn.data.feeding import Feeding
+from kerascnn.inference.datasets import labelled_images
+from kerascnn.inference.trained import Trained, load_trained
+from kerascnn.inference.views import views
 from kerascnn.runs.rundir import RunDir
 
 # kerascnn's names -> Keras' `model.export(format=...)`, and what each format needs installed.
@@ -101,8 +104,6 @@ def export(
     """
     import keras
 
-    from kerascnn.inference import Trained, load_trained
-
     out, sidecar = check_destination(out, format)
     backend = keras.backend.backend()
     if backend not in BACKENDS[format]:
@@ -163,8 +164,6 @@ def check_destination(out: str | Path, format: str) -> tuple[Path, Path]:
     folder for "saved_model", a new .onnx or .tflite file) and the file that says how to feed it
     beside it (`<out>.preprocessing.json`): neither exists (nothing is overwritten) and the folder
     they go in takes files. Returns both paths."""
-    from kerascnn.config import check_new_file, option
-
     if format not in FORMATS:
         raise ConfigError(
             f"unknown export format {format!r}: choose "
@@ -206,9 +205,6 @@ def _sample(trained, count: int) -> tuple[np.ndarray, str]:
     """Up to `count` of the run's test images as the network takes them, or random inputs."""
     recipe = RunDir(trained.run_dir).recipe if trained.run_dir is not None else None
     if recipe is not None and recipe.is_file():
-        from kerascnn.inference.datasets import labelled_images
-        from kerascnn.inference.views import views
-
         pre = trained.preprocessing
         dataset, what, _ = labelled_images(trained, None, "test", count, "skip", pre.load_size)
         for raw, _ in dataset.take(1).as_numpy_iterator():

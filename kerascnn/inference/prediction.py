@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
+from kerascnn.data.folder import check_images, describe_bad, readable_formats, unreadable_format
+from kerascnn.data.images import load_image
 from kerascnn.inference.trained import Trained, check_policy, image_files, load_trained
 
 
@@ -52,9 +54,6 @@ def predict(
         One `Prediction` per image file, in order: its path, the `top` classes best first with
         their probabilities (or, skipped, the reason it could not be read).
     """
-    from kerascnn.data.folder import check_images, describe_bad, unreadable_format
-    from kerascnn.data.images import load_image
-
     check_policy(bad_images)
     trained = target if isinstance(target, Trained) else load_trained(target, normalize=normalize)
     files = image_files(images)
@@ -65,7 +64,11 @@ def predict(
     channels = pre.input_shape[2]
     bad = check_images([str(f) for f in files], channels=channels)
     bad.update(
-        {str(f): unreadable_format(f.suffix) for f in files if f.suffix.lower() not in _readable()}
+        {
+            str(f): unreadable_format(f.suffix)
+            for f in files
+            if f.suffix.lower() not in readable_formats()
+        }
     )
     if bad and bad_images == "error":
         raise ConfigError(
@@ -90,9 +93,3 @@ def predict(
         found.get(str(f)) or Prediction(path=str(f), classes=[], probabilities=[], error=bad[str(f)])
         for f in files
     ]
-
-
-def _readable() -> tuple[str, ...]:
-    from kerascnn.data.folder import readable_formats
-
-    return readable_formats()

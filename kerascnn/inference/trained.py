@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kerascnn.config import ConfigError, option
-from kerascnn.config.limits import read_json
+from kerascnn.config.limits import check_pixels, read_json
+from kerascnn.data import Preprocessing
 from kerascnn.data.feeding import NORMALIZATIONS, Feeding
-from kerascnn.data.folder import OTHER_IMAGE_FORMATS
+from kerascnn.data.folder import OTHER_IMAGE_FORMATS, describe_bad
+from kerascnn.data.preprocessing import fixed_statistics
 from kerascnn.runs.rundir import RunDir
+from kerascnn.runs.saving import check_archive, load_model, read_feeding
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 # Image formats TensorFlow cannot decode are found in folders too, so that they are named, not ignored
@@ -51,8 +54,7 @@ def load_trained(target: str | Path, *, normalize: str | None = None) -> Trained
             ImageNet mean subtracted: ported VGG and ResNet weights), "tf" ([-1, 1]) or "none"
             (0-255 as they are).
     """
-    from kerascnn.runs.saving import load_model, read_feeding
-    from kerascnn.zoo import drop_side_outputs
+    from kerascnn.zoo import drop_side_outputs  # keeps kerascnn.inference free of Keras
 
     model_path, run_dir = _locate(target)
     model = drop_side_outputs(load_model(model_path))
@@ -103,8 +105,6 @@ def check_target(target) -> None:
     backend (`kerascnn.config.limits`): the model archive (its members, its config, what it
     names: `kerascnn.runs.saving.check_archive`) and the run's data.json. The command line calls it
     before Keras loads, so that a hostile file costs nothing."""
-    from kerascnn.runs.saving import check_archive
-
     model_path, run_dir = _locate(target)
     check_archive(model_path)
     if run_dir is not None and RunDir(run_dir).data.is_file():
@@ -119,9 +119,6 @@ def check_target(target) -> None:
 def check_image_sizes(files) -> None:
     """No image file is too large to decode (`kerascnn.config.limits.MAX_PIXELS`, read from the
     headers without decoding); a `ConfigError` naming those that are."""
-    from kerascnn.config.limits import check_pixels
-    from kerascnn.data.folder import describe_bad
-
     large = {str(f): why for f in files if (why := check_pixels(f)) is not None}
     if large:
         raise ConfigError(
@@ -144,9 +141,6 @@ def trained_model(model, *, normalize: str) -> Trained:
 def _bare(model, normalize, what):
     """The preprocessing and class names of a model that records neither: its input size, the
     named normalization, classes 0..k-1."""
-    from kerascnn.data import Preprocessing
-    from kerascnn.data.preprocessing import fixed_statistics
-
     if normalize not in NORMALIZATIONS:
         raise ConfigError(
             f"{what} is not in a run directory, so how its images were "

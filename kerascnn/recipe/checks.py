@@ -9,6 +9,7 @@ import re
 from kerascnn.config import ConfigError, Source, check_call
 from kerascnn.config.limits import MAX_EPOCHS
 from kerascnn.recipe.schema import PhaseSection
+from kerascnn.zoo import get_model_info
 from kerascnn.zoo.weights.starts import check_start
 
 __all__ = ["check_semantics", "check_finetune", "parse_phase"]
@@ -135,8 +136,6 @@ def _check_model(r) -> None:
             "give exactly one of `name` (a registered model) and `spec` (a spec file or table).",
         )
     if m.name is not None:
-        from kerascnn.zoo import get_model_info
-
         try:
             get_model_info(m.name)
         except ConfigError as e:

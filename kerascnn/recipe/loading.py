@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from kerascnn.config import ConfigError, Source, check_call, check_keys, load_document
+from kerascnn.config.errors import did_you_mean
 from kerascnn.config.limits import MAX_DEPTH, MAX_VALUES, check_nesting
 from kerascnn.recipe.checks import check_finetune, check_semantics, parse_phase
 from kerascnn.recipe.document import Recipe
@@ -76,8 +77,6 @@ def apply_override(document: dict, text: str) -> tuple[str, ...]:
     if not sep or not key or not all(parts):
         raise ConfigError(f"--set expects KEY=VALUE such as train.epochs=3. Received: {text!r}.")
     if parts[0] not in TOP_LEVEL:
-        from kerascnn.config.errors import did_you_mean
-
         raise ConfigError(
             f"--set {key}: unknown table {parts[0]!r}.",
             hint=did_you_mean(parts[0], TOP_LEVEL) or f"the tables are {', '.join(SECTIONS)}.",

@@ -20,7 +20,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerascnn.config import ConfigError, check_folder, check_new_file, option
+from kerascnn.config import ConfigError, check_folder, check_new_file, load_document, option
+from kerascnn.config.errors import did_you_mean
 
 __all__ = ["ShippedRecipe", "recipes_folder", "shipped_recipes", "find_recipe", "copy_recipe"]
 
@@ -83,8 +84,6 @@ def find_recipe(text: str | Path) -> Path:
         return path
     name = path.stem if path.suffix in (*RECIPE_SUFFIXES, ".py") else path.name
     recipes = shipped_recipes()
-    from kerascnn.config.errors import did_you_mean
-
     if len(path.parts) > 1:  # a path, not a name
         raise ConfigError(
             f"no recipe file at {str(text)!r}.",
@@ -113,8 +112,6 @@ def copy_recipe(name: str, to: str | Path = ".") -> list[Path]:
     nothing is overwritten. Returns the files written."""
     recipes = shipped_recipes()
     if name not in recipes:
-        from kerascnn.config.errors import did_you_mean
-
         raise ConfigError(
             f"no shipped recipe named {name!r}.",
             hint=did_you_mean(name, list(recipes)) or "`kerascnn recipes` lists them.",
@@ -141,8 +138,6 @@ def copy_recipe(name: str, to: str | Path = ".") -> list[Path]:
 
 
 def _describe(path: Path) -> ShippedRecipe:
-    from kerascnn.config import load_document
-
     document, _ = load_document(path)
     model = document.get("model", {})
     finetune = document.get("finetune", {})
@@ -181,8 +176,6 @@ def _spec_file(recipe: Path) -> str | None:
     """The spec file a recipe names relative to itself (`model.spec = "specs/x.toml"`)."""
     if recipe.suffix not in RECIPE_SUFFIXES:
         return None
-    from kerascnn.config import load_document
-
     document, _ = load_document(recipe)
     spec = document.get("model", {}).get("spec")
     if isinstance(spec, str) and not Path(spec).is_absolute() and (recipe.parent / spec).is_file():

@@ -5,6 +5,8 @@ sets values on a recipe and validates it anew)."""
 from __future__ import annotations
 
 from kerascnn.config import ConfigError, Source, check_call
+from kerascnn.config.errors import did_you_mean
+from kerascnn.config.limits import MAX_EPOCHS
 from kerascnn.recipe.schema import SpaceEntry, TuneSection
 
 __all__ = ["parse_space", "space_points", "space_entry_problem", "check_tune"]
@@ -92,8 +94,6 @@ def check_tune(r, with_values) -> None:
     ]:
         if value < 1:
             raise r.error(("tune", key), f"must be a positive integer. Received: {value!r}.")
-    from kerascnn.config.limits import MAX_EPOCHS
-
     if t.max_trials > MAX_EPOCHS:  # results.csv: a row a trial, its readers bounded by this
         raise r.error(
             ("tune", "max_trials"), f"must be at most {MAX_EPOCHS:,}. Received: {t.max_trials!r}."
@@ -102,8 +102,6 @@ def check_tune(r, with_values) -> None:
         raise r.error(("tune", "factor"), f"must be 2 or more. Received: {t.factor!r}.")
     objectives = ["val_accuracy", "val_loss", "accuracy", "loss"]
     if t.objective not in objectives:
-        from kerascnn.config.errors import did_you_mean
-
         raise r.error(
             ("tune", "objective"),
             f"must be a metric the training logs: {', '.join(objectives)}. Received: {t.objective!r}.",

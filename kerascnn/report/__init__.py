@@ -20,10 +20,13 @@ import time
 from pathlib import Path
 
 from kerascnn import __version__
-from kerascnn.config import ConfigError
-from kerascnn.report.facts import kind_of, read_run, read_search
+from kerascnn.config import ConfigError, load_document
+from kerascnn.config.limits import read_bounded
+from kerascnn.report.card import feeding_text
+from kerascnn.report.facts import read_run, read_search
 from kerascnn.report.figures import png_uri
 from kerascnn.report.page import render, write_page
+from kerascnn.report.results import held_out
 from kerascnn.runs.metrics import result_rows
 from kerascnn.runs.rundir import RunDir
 from kerascnn.visualize.figures import overlaid_curves, trial_scores
@@ -32,9 +35,9 @@ __all__ = ["write_report", "compare_runs", "show_report", "ReportView"]
 
 
 def write_report(path) -> Path:
-    """Write `<path>/report.html` for a run, a fine-tuning run or a search (`kind_of`), over the
+    """Write `<path>/report.html` for a run, a fine-tuning run or a search (`RunDir.kind`), over the
     page written before; returns its path."""
-    if kind_of(path) == "search":
+    if RunDir(path).kind() == "search":
         return _search_page(path)
     return _run_page(path)
 
@@ -48,9 +51,6 @@ def _common() -> dict:
 
 
 def _run_page(path) -> Path:
-    from kerascnn.report.card import feeding_text
-    from kerascnn.report.results import held_out
-
     run = read_run(path)
     held, unavailable = None, None
     try:
@@ -120,7 +120,7 @@ def compare_runs(paths, out) -> Path:
     if len(paths) < 2:
         raise ConfigError(f"comparing needs two runs or more. Received: {len(paths)}.")
     for p in paths:
-        if kind_of(p) != "run":
+        if RunDir(p).kind() != "run":
             raise ConfigError(f"{p} is a search, not a run: its page is `kerascnn report {p}`.")
     runs = [read_run(p) for p in paths]
     names = _distinct([r.name for r in runs], paths)
@@ -166,8 +166,6 @@ def _side_by_side(runs) -> list[tuple[str, list[str]]]:
 
 def _model_of(run) -> str:
     """The recipe's model name (or "spec"), read from recipe.yaml by the safe document loader."""
-    from kerascnn.config import load_document
-
     try:
         doc, _ = load_document(RunDir(run.path).recipe)
     except ConfigError:
@@ -188,8 +186,6 @@ class ReportView:
 
     def _repr_html_(self) -> str:
         import html
-
-        from kerascnn.config.limits import read_bounded
 
         text = read_bounded(self.path, 256 << 20, what="a report page").decode("utf-8")
         return (

@@ -7,30 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kerascnn.config import ConfigError
 from kerascnn.config.limits import MAX_DOCUMENT_BYTES, read_bounded, read_json_object
 from kerascnn.data.feeding import Feeding
 from kerascnn.runs.rundir import RunDir, read_history, read_rows
 
-__all__ = ["RunFacts", "SearchFacts", "read_run", "read_search", "kind_of"]
+__all__ = ["RunFacts", "SearchFacts", "read_run", "read_search"]
 
 MAX_PICTURE_BYTES = 32 << 20  # curves.png, batch.png
-
-
-def kind_of(path) -> str:
-    """What a directory holds: "run" (run.json: a run or a fine-tuning run) or "search"
-    (tune.json); anything else is an error that says what the folder lacks."""
-    run = RunDir(path)
-    if not run.path.is_dir():
-        raise ConfigError(f"no run directory at {str(path)!r}.")
-    if run.search_state.is_file():
-        return "search"
-    if run.state.is_file():
-        return "run"
-    raise ConfigError(
-        f"{path} holds no {RunDir.STATE} (a run) nor {RunDir.SEARCH_STATE} (a search): not a "
-        f"directory kerascnn train or kerascnn tune wrote."
-    )
 
 
 def read_text(path: Path, limit: int = MAX_DOCUMENT_BYTES) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kerascnn.analysis.formatting import human
 from kerascnn.config import ConfigError
 from kerascnn.runs.rundir import write_atomic
 
@@ -35,8 +36,6 @@ def _environment():
 
 def _number(value, unit: str = "") -> str:
     """12345678 -> "12.3M", bytes with unit="B" -> "4.71 MiB" (`kerascnn.analysis.formatting`)."""
-    from kerascnn.analysis.formatting import human
-
     return "" if value in (None, "") else human(float(value), unit)
 
 

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kerascnn.analysis import profile
+from kerascnn.config import ConfigError
+from kerascnn.inference import evaluate, load_trained
 from kerascnn.report.figures import heat_overlay, png_uri, upscaled
+from kerascnn.visualize import feature_stages, gradcam, target_layer
+from kerascnn.visualize.figures import confusion_picture
 
 __all__ = ["HeldOut", "held_out", "class_table", "confused_pairs", "GALLERY"]
 
@@ -47,8 +52,6 @@ class HeldOut:
 
     def picture(self) -> str:
         """The matrix as a picture (a data URI), for more classes than a table holds."""
-        from kerascnn.visualize.figures import confusion_picture
-
         return png_uri(confusion_picture(self.rates))
 
     @property
@@ -96,8 +99,6 @@ def split_of(feeding) -> str | None:
 def held_out(run_dir, feeding, *, gallery: int = GALLERY) -> HeldOut | None:
     """Evaluate the run's model on its test split (else validation) as `kerascnn evaluate` does,
     keeping the `gallery` most confident mistakes; None when the data has neither split."""
-    from kerascnn.inference import evaluate, load_trained
-
     split = split_of(feeding)
     if split is None:
         return None
@@ -120,9 +121,6 @@ def held_out(run_dir, feeding, *, gallery: int = GALLERY) -> HeldOut | None:
 def _gallery(trained, mistakes, names) -> tuple[list[Shown], str | None]:
     if not mistakes:
         return [], None
-    from kerascnn.config import ConfigError
-    from kerascnn.visualize import gradcam
-
     images = np.stack([m.image for m in mistakes])
     x = np.asarray(trained.preprocessing.normalize(images.astype("float32")), "float32")
     try:
@@ -152,8 +150,6 @@ def cam_layer(model) -> str:
     """Grad-CAM's layer for the gallery: the last stage whose output is a map larger than 1x1 (the
     default, the last stage, is 1x1 in LeNet-5 and NiN-style heads: a map that cannot point at a
     part of the image)."""
-    from kerascnn.visualize import feature_stages, target_layer
-
     spatial = [
         name
         for name in feature_stages(model).values()
@@ -164,8 +160,6 @@ def cam_layer(model) -> str:
 
 def _profile(model) -> dict:
     """Parameters and multiply-adds of one image (`kerascnn.analysis.profile`)."""
-    from kerascnn.analysis import profile
-
     try:
         found = profile(model)
     except ValueError as e:  # not a graph kerascnn can read

@@ -103,6 +103,20 @@ class RunDir:
         """The model to use: the finished run's `model.keras`, else an unfinished run's best or last."""
         return next((p for p in (self.model, self.best, self.last) if p.is_file()), None)
 
+    def kind(self) -> str:
+        """What the directory holds: "run" (run.json: a run or a fine-tuning run) or "search"
+        (tune.json); anything else is an error that says what the folder lacks."""
+        if not self.path.is_dir():
+            raise ConfigError(f"no run directory at {str(self.path)!r}.")
+        if self.search_state.is_file():
+            return "search"
+        if self.state.is_file():
+            return "run"
+        raise ConfigError(
+            f"{self.path} holds no {self.STATE} (a run) nor {self.SEARCH_STATE} (a search): not a "
+            f"directory kerascnn train or kerascnn tune wrote."
+        )
+
     def finished_model(self) -> Path:
         """A finished run's `model.keras`, which its data.json says how to feed (a run to start
         from); an error naming the directory when it holds no finished run."""

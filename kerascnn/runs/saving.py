@@ -8,7 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from kerascnn.backend.internals import plain_variable_scopes, recursion_headroom
-from kerascnn.config import ConfigError, check_new_file, option
+from kerascnn.config import ConfigError, check_new_file, first_line, option
+from kerascnn.config.limits import (
+    MAX_CONFIG_BYTES,
+    MAX_JSON_BYTES,
+    loads_json,
+    open_archive,
+    read_member,
+)
 from kerascnn.zoo.weights.cards import check_weights_file
 
 __all__ = ["load_model", "check_archive", "write_feeding", "read_feeding", "check_port_output"]
@@ -36,11 +43,10 @@ def load_model(
         ConfigError: the file is missing, not a model, truncated, or names a Lambda layer or any
             class or function outside Keras, kerascnn and `trusted_modules`; it says which.
     """
-    import keras
+    import keras  # with the two below: keeps kerascnn.runs free of Keras
 
     import kerascnn.layers  # noqa: F401  (registers the toolkit's layers and activations)
     import kerascnn.optim  # noqa: F401  (a checkpoint's optimizer and its schedule)
-    from kerascnn.config import first_line
 
     path = Path(path)
     if not path.is_file():
@@ -81,9 +87,6 @@ def read_feeding(path):
     `kerascnn.data.feeding.Feeding.recorded`), or None."""
     import zipfile
 
-    from kerascnn.config import ConfigError
-    from kerascnn.config.limits import MAX_JSON_BYTES, loads_json, open_archive, read_member
-
     try:
         with open_archive(path) as archive:
             if FEEDING not in archive.namelist():
@@ -108,9 +111,6 @@ def check_archive(path, trusted_modules: tuple[str, ...] = ()) -> None:
     sizes and compression ratios, config.json's size (read no further than declared) and nesting.
     """
     import zipfile
-
-    from kerascnn.config import ConfigError
-    from kerascnn.config.limits import MAX_CONFIG_BYTES, loads_json, open_archive, read_member
 
     path = Path(path)
     try:

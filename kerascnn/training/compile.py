@@ -12,6 +12,7 @@ import math
 
 import keras
 
+from kerascnn import optim
 from kerascnn.config import ConfigError
 from kerascnn.config.limits import MAX_EPOCHS
 
@@ -39,8 +40,6 @@ def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
     `kerascnn.optim.Schedule` stepping per batch, in epochs or iterations, or a constant rate that
     `Plateau` changes), with weight decay in `weight_decay_form` over `weight_decay_scope`
     (`kerascnn.optim`), and the moving average of the weights with `ema`."""
-    from kerascnn import optim
-
     if t.schedule == "plateau":
         rate = t.learning_rate
     else:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import keras
 
 from kerascnn.backend.devices import describe_device, native_half
+from kerascnn.data.choice import pipeline
 
 if TYPE_CHECKING:
     from kerascnn.recipe import Recipe
@@ -124,8 +125,6 @@ def strategy_for(setting: str, recipe: Recipe):
     elif backend == "jax" and setting in ("auto", "multi_worker"):
         devices = keras.distribution.list_devices()
         if len(devices) > 1:
-            from kerascnn.data.choice import pipeline
-
             # Keras shards a tf.data dataset across processes itself; the grain path's batches
             # are each process's share already (`kerascnn.data.feed.Feed`'s `shard`).
             keras.distribution.set_distribution(

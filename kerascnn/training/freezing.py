@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import keras
 
 from kerascnn.blocks import classifier_head
+from kerascnn.config.errors import did_you_mean
 from kerascnn.spec import stage_of
 
 __all__ = [
@@ -68,8 +69,6 @@ def _cut(model, up_to) -> int:
     if isinstance(up_to, str):
         hits = [i for i, layer in enumerate(layers) if _matches(layer.name, up_to)]
         if not hits:
-            from kerascnn.config.errors import did_you_mean
-
             stages = _stage_names(model)
             hint = did_you_mean(up_to, stages) or f"its stages are {', '.join(stages)}."
             raise ValueError(

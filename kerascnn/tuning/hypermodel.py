@@ -35,9 +35,16 @@ from collections.abc import Mapping, Sequence
 
 import keras_tuner
 
-from kerascnn.config import ConfigError, first_line
+from kerascnn.blocks import CONV_ARGS
+from kerascnn.config import ConfigError, Source, check_call, first_line
 from kerascnn.config.errors import did_you_mean
+from kerascnn.config.validation import parameters
 from kerascnn.losses import CrossEntropy, label_problem
+from kerascnn.recipe import SpaceEntry, TrainSection, space_entry_problem, space_points
+from kerascnn.spec import validate_spec
+from kerascnn.training.compile import make_optimizer
+from kerascnn.zoo import MODELS, get_model_info
+from kerascnn.zoo.factory import build, check_task, make_spec
 
 __all__ = ["HyperCNN", "DEFAULT_SPACE", "SearchFailed", "declare"]
 
@@ -136,9 +143,6 @@ class HyperCNN(keras_tuner.HyperModel):
         tunable: bool = True,
     ):
         super().__init__(name=name, tunable=tunable)
-        from kerascnn.zoo import MODELS
-        from kerascnn.zoo.factory import check_task
-
         self.models = _expand(models, MODELS)
         shape = tuple(input_shape)
         if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
@@ -171,8 +175,6 @@ class HyperCNN(keras_tuner.HyperModel):
                 declare(hp, key, entry)
 
     def build(self, hp):
-        from kerascnn.zoo import build
-
         # A tuner declared the space already (declare_hyperparameters); a bare HyperParameters
         # gets it here. Values are read, not declared: keras-tuner builds once per conditional
         # scope it sees in build() while it collects the space, and each build is a real model.
@@ -234,9 +236,6 @@ class HyperCNN(keras_tuner.HyperModel):
         """The trial's optimizer: "optimizer" at "learning_rate" (and "weight_decay", "momentum"),
         made as a recipe's `[train]` makes it (`kerascnn.training.compile.make_optimizer`: the same
         defaults, weight decay kept off BN and biases)."""
-        from kerascnn.recipe import TrainSection
-        from kerascnn.training.compile import make_optimizer
-
         values = {k: hp.get(k) for k in TRAINING_KEYS if k in hp}
         train = TrainSection(**{k: v for k, v in values.items() if v is not None})
         return make_optimizer(train)
@@ -313,9 +312,6 @@ def _expand(models, registry) -> list[str]:
 
 def _resolve_space(defaults: dict, changes: dict, models: list[str], input_shape, classes):
     """The checked space {key: SpaceEntry} and, per family key, the chosen models it applies to."""
-    from kerascnn.config.validation import parameters
-    from kerascnn.zoo import MODELS, get_model_info
-
     infos = {n: get_model_info(n) for n in models}
     families = {info.family: info.builder for info in MODELS.values()}
     chosen_families = {info.family for info in infos.values()}
@@ -356,9 +352,6 @@ def _resolve_space(defaults: dict, changes: dict, models: list[str], input_shape
 def _family_option(key: str, families: dict) -> tuple[str | None, str | None]:
     """A space key's family and option ("resnet.attention": ("resnet", "attention")), (None, None)
     for a training key; an unknown key, family or option is refused with the ones there are."""
-    from kerascnn.blocks import CONV_ARGS
-    from kerascnn.config.validation import parameters
-
     if key == "model":
         raise ConfigError("space['model']: the models are chosen by the `models` argument.")
     if key in TRAINING_KEYS:
@@ -382,9 +375,6 @@ def _family_option(key: str, families: dict) -> tuple[str | None, str | None]:
 
 def _space_entry(key: str, raw):
     """The checked `SpaceEntry` of `space[key]`: a dict of its fields or a list of choices."""
-    from kerascnn.config import Source, check_call
-    from kerascnn.recipe import SpaceEntry, space_entry_problem
-
     if isinstance(raw, (list, tuple)):
         raw = {"type": "choice", "values": list(raw)}
     if not isinstance(raw, dict):
@@ -411,10 +401,6 @@ def _space_entry(key: str, raw):
 def _models_it_changes(key: str, entry, option: str, models: list[str], input_shape, classes):
     """Of `models` (those that leave `option` free), the ones whose spec a value of `entry` changes
     (a fixed entry: all of them); every value is checked against every one of them."""
-    from kerascnn.recipe import space_points
-    from kerascnn.spec import validate_spec
-    from kerascnn.zoo.factory import make_spec
-
     matters = []
     for n in models:
         specs = []

@@ -37,13 +37,25 @@ from pathlib import Path
 import keras
 import keras_tuner
 
+from kerascnn.backend.internals import build_training_state
 from kerascnn.config import ConfigError, check_folder, first_line, option
 from kerascnn.config.limits import read_json_object
-from kerascnn.recipe import Recipe, with_values
+from kerascnn.data import load_data
+from kerascnn.data.feed import for_keras
+from kerascnn.recipe import Recipe, as_recipe, with_values
 from kerascnn.runs import rundir
 from kerascnn.runs.rundir import RunDir
 from kerascnn.training.checkpoints import Terminated, stop_on_sigterm
-from kerascnn.training.compile import StopOnNonFinite, progress
+from kerascnn.training.compile import (
+    StopOnNonFinite,
+    check_outputs,
+    compile_model,
+    progress,
+    repeat_labels,
+    schedule_callbacks,
+    streams_of,
+)
+from kerascnn.training.fit import build_model, epoch_steps
 from kerascnn.tuning.hypermodel import declare
 
 __all__ = [
@@ -96,17 +108,12 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             ) from None
 
     def data(self, recipe: Recipe):
-        from kerascnn.data import load_data
-
         key = json.dumps([recipe.resolved()["data"], recipe.train.seed], sort_keys=True)
         if key not in self._data:
             self._data[key] = load_data(recipe)
         return self._data[key]
 
     def build(self, hp):
-        from kerascnn.training.compile import check_outputs, compile_model, streams_of
-        from kerascnn.training.fit import build_model, epoch_steps
-
         if self.declaring:
             self.values(hp)
             return None
@@ -123,9 +130,6 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return model
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
-        from kerascnn.backend.internals import build_training_state
-        from kerascnn.training.compile import repeat_labels, schedule_callbacks
-
         recipe = self.trial_recipe(hp)
         data = self.data(recipe)
         outputs = len(model.outputs)
@@ -141,8 +145,6 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             FailOnNaN(),
             *schedule_callbacks(recipe.train, has_val=val is not None),
         ]
-        from kerascnn.data.feed import for_keras
-
         train, steps = for_keras(train, first, kwargs["epochs"] - first)
         val, val_steps = for_keras(val, 0, kwargs["epochs"] - first)
         if steps is not None:
@@ -213,8 +215,6 @@ def run_search(
     """A recipe's `[tune]` search, run (or resumed) to its end: results.csv, the best trial's
     recipe and the search's status written, the results logged. The arguments are
     `kerascnn.tune`'s, which composes it with the search's page."""
-    from kerascnn.recipe import as_recipe
-
     recipe = as_recipe(recipe, overrides)
     if recipe.tune is None:
         raise recipe.error(

@@ -18,6 +18,7 @@ import contextlib
 import numpy as np
 
 from kerascnn.backend.gradients import gradient, require_gradients
+from kerascnn.config import ConfigError
 from kerascnn.visualize.targets import chosen_classes, score_source, target_layer
 
 
@@ -86,8 +87,6 @@ def _head(model, target, source):
     """The network from `target`'s output to `source`, as a model of its own (JAX differentiates
     functions, not tapes); a layer that something after it goes around is refused, naming it."""
     import keras
-
-    from kerascnn.config import ConfigError
 
     try:
         return keras.Model(target.output, source)

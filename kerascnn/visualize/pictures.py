@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError
+from kerascnn.config.errors import did_you_mean
 from kerascnn.visualize.figures import _figure
 from kerascnn.visualize.figures import save as _save
 from kerascnn.visualize.targets import feature_stages
@@ -58,8 +59,6 @@ def plot_filters(model, path: str | Path, *, layer: str | None = None, limit: in
     try:
         found = model.get_layer(name)
     except ValueError:
-        from kerascnn.config.errors import did_you_mean
-
         convs = [
             x.name for x in model.layers if len(getattr(getattr(x, "kernel", None), "shape", ())) == 4
         ]

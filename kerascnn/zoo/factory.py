@@ -10,12 +10,14 @@ from typing import Literal
 import keras
 
 from kerascnn.backend.internals import recursion_headroom
-from kerascnn.blocks import CONV_ARGS
+from kerascnn.blocks import CONV_ARGS, SIDE_OUTPUTS
 from kerascnn.blocks.core import conv_bn_act
 from kerascnn.config import ConfigError, Source, check_call
 from kerascnn.config.validation import parameters
 from kerascnn.spec import assemble, validate_spec
 from kerascnn.zoo.registry import get_model_info
+from kerascnn.zoo.weights.cards import resolve_weights
+from kerascnn.zoo.weights.timm import architecture_for, detect_layout, load_timm_weights, read_state_dict
 
 TASK_ACTIVATIONS = {"multiclass": "softmax", "binary": "sigmoid", "multilabel": "sigmoid"}
 
@@ -75,9 +77,6 @@ def build(
     info = get_model_info(name)
     source = architecture = state = None
     if weights is not None:  # read before anything is built: the file decides the arrangement
-        from kerascnn.zoo.weights.cards import resolve_weights
-        from kerascnn.zoo.weights.timm import architecture_for, detect_layout, read_state_dict
-
         source = resolve_weights(name, weights)
         state = read_state_dict(source.path)
         architecture = architecture_for(name, detect_layout(state), source=source.described)
@@ -128,8 +127,6 @@ def build(
     with recursion_headroom():
         model = keras.Model(graph.inputs, outputs, name=name)
     if architecture is not None:
-        from kerascnn.zoo.weights.timm import load_timm_weights
-
         head = include_top and task == "multiclass" and (classes in (None, 1000))
         load_timm_weights(model, state, architecture, source=source.described, head=head)
     return model
@@ -207,8 +204,6 @@ def drop_side_outputs(model):
 
 
 def _drop_side_outputs_from_spec(spec: dict) -> None:
-    from kerascnn.blocks import SIDE_OUTPUTS
-
     for stage in spec.get("stages", []):
         if "blocks" in stage:
             stage["blocks"] = [

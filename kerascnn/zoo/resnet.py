@@ -101,7 +101,7 @@ def resnet(
             f"`depths` and `widths` must have one entry per stage. "
             f"Received: depths={tuple(depths)}, widths={tuple(widths)}"
         )
-    from kerascnn.blocks.attention import ATTENTION
+    from kerascnn.blocks.attention import ATTENTION  # keeps kerascnn.zoo free of Keras
 
     if attention == "none":
         attention = None

@@ -35,6 +35,7 @@ import numpy as np
 
 from kerascnn.config import ConfigError, first_line
 from kerascnn.config.errors import did_you_mean
+from kerascnn.zoo.registry import get_model_info
 from kerascnn.zoo.weights.channels import adapt_input_channels
 
 
@@ -126,8 +127,6 @@ def port_weights(
         )
     src_shape = tuple(model.input_shape[1:])
     if input_shape is None:
-        from kerascnn.zoo.registry import get_model_info
-
         default = get_model_info(spec.model).input_shape
         input_shape = tuple(d if d is not None else default[i] for i, d in enumerate(src_shape))
     src_classes = model.output_shape[-1] if top else None
@@ -136,7 +135,7 @@ def port_weights(
     if classifier_activation == "auto":
         classifier_activation = _source_activation(model) if top else "softmax"
 
-    from kerascnn.zoo.factory import build
+    from kerascnn.zoo.factory import build  # keeps kerascnn.zoo.weights free of Keras
 
     kwargs = dict(input_shape=input_shape, include_top=include_top, pooling=pooling)
     if include_top:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kerascnn.config import ConfigError, first_line
+from kerascnn.config.limits import check_safetensors, read_json
+from kerascnn.zoo.weights.timm import ARCHITECTURES, architecture_for, detect_layout
 
 __all__ = [
     "Pretrained",
@@ -234,8 +236,6 @@ def check_weights_file(path: str | Path) -> None:
     """A timm `model.safetensors` and the `config.json` beside it are within kerascnn's limits
     (`kerascnn.config.limits`: the header the file declares, the config's size and nesting),
     checked before either is read for its content."""
-    from kerascnn.config.limits import check_safetensors
-
     check_safetensors(path)
     _beside(Path(path), None)
 
@@ -256,8 +256,6 @@ def _known(hub_id: str) -> Pretrained | None:
 def _beside(path: Path, hub_id: str | None) -> Pretrained | None:
     """The weights' facts from the `config.json` beside a `model.safetensors` (as the Hub and
     `huggingface-cli download` lay them out), with the tag kerascnn knows if the file names one."""
-    from kerascnn.config.limits import read_json
-
     config = Path(path).with_name("config.json")
     try:
         facts = read_json(config, CONFIG_LIMIT)
@@ -291,9 +289,6 @@ def card_for_file(name: str, path: str | Path) -> Pretrained:
     """
     import dataclasses
 
-    from kerascnn.config.limits import check_safetensors
-    from kerascnn.zoo.weights.timm import architecture_for, detect_layout
-
     path = Path(path)
     check_safetensors(path)
     try:
@@ -324,8 +319,6 @@ def card_for_file(name: str, path: str | Path) -> Pretrained:
 def network_of(hub_id: str) -> str:
     """The kerascnn network that computes the architecture of timm's weights `hub_id`
     ("timm/resnet50.a1_in1k" -> "resnet50"); a `ConfigError` for one kerascnn does not port."""
-    from kerascnn.zoo.weights.timm import ARCHITECTURES
-
     timm_name = hub_id.split("/", 1)[1].split(".", 1)[0]
     if timm_name not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES))

@@ -97,7 +97,7 @@ class StartingWeights:
         """The zoo network with these weights (kinds "timm" and "application") at `input_shape`
         (timm: default their card's size); `weighted=False`: the same architecture, no weights
         read (its layer names, to check what a phase unfreezes). Without its top, pooled."""
-        from kerascnn.zoo.factory import build  # Keras: checking a start never loads it
+        from kerascnn.zoo.factory import build  # keeps kerascnn.zoo.weights free of Keras
 
         options = dict(include_top=include_top, pooling=None if include_top else "avg")
         if self.kind == "application":

@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.config import ConfigError, first_line
+from kerascnn.config.limits import check_safetensors
+from kerascnn.zoo.weights.channels import adapt_input_channels
 
 __all__ = [
     "TimmArchitecture",
@@ -102,8 +104,6 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
-
-    from kerascnn.config.limits import check_safetensors
 
     path = Path(path)
     if not path.is_file():
@@ -415,8 +415,6 @@ def load_timm_weights(
                 )
             kernel = kernel.transpose(2, 3, 1, 0)
             if first_conv:
-                from kerascnn.zoo.weights.channels import adapt_input_channels
-
                 kernel = adapt_input_channels(kernel, layer.kernel.shape[-2], layer.name)
             arrays = [kernel]
             if layer.use_bias:
