@@ -1,8 +1,8 @@
 """What a run does after `model.fit`, each part through the package that owns it: the run's model
 chosen and saved for inference (`runs`), tested on the test split (`inference`), metrics.json and
 the run marked finished (`runs`), the curves and the first batch drawn (`visualize`), the model
-card and the page (`report`). A fine-tuning run's own files are made from its
-phases' the same way."""
+card and the page (`report`). A fine-tuning run's own files are made from its phases' the same
+way."""
 
 from __future__ import annotations
 
