@@ -277,15 +277,14 @@ def plot_confusion(result: Evaluation, target: str | Path, title: str = "") -> N
     save(confusion(result.confusion, result.class_names, title), target)
 
 
-def test_results(loaded, files: dict, chosen: str, test_ds) -> dict:
+def test_results(loaded, inference, files: dict, chosen: str, test_ds) -> dict:
     """metrics.json's test results of a finished run: `test_final` and `test_best`, and `test`,
-    the run's model's (`chosen`, whose weights `loaded` holds; `files`: the final and best weights'
-    files, the same file when the best epoch is the last). The main output is evaluated: the run's
-    model, then the other file's weights loaded into the same compiled model (its test step traced
-    once); once when they are the same."""
+    the run's model's (`chosen`, whose weights `loaded` holds, and `inference` its main output over
+    the same layers; `files`: the final and best weights' files, the same file when the best epoch
+    is the last). The run's model is evaluated, then the other file's weights loaded into the same
+    compiled model (its test step traced once); once when they are the same."""
     import keras  # here: the command line reads this package before it loads Keras
 
-    inference = keras.Model(loaded.inputs, loaded.outputs[0], name=loaded.name)
     first = test_ds.map(lambda x, y: (x, y[0] if isinstance(y, tuple) else y))
     inference.compile(loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
     build_training_state(inference, first)

@@ -50,7 +50,7 @@ def finish(run: Fit, *, start: tuple[str, str | None] | None = None, log=print) 
     checkpoints.atomic_save(inference, files.model)
     test = run.test
     if test is not None:
-        metrics.update(test_results(loaded, weights, metrics["model"], test))
+        metrics.update(test_results(loaded, inference, weights, metrics["model"], test))
     rundir.write_atomic(files.metrics, json.dumps(metrics, indent=2))
     _draw_curves(rows, files.curves, recipe.name)
     rundir.update_state(
