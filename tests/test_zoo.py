@@ -75,14 +75,66 @@ def test_model_learns_and_round_trips(name, tmp_path):
         assert np.all(np.isfinite(model(x, training=True).numpy()))
     else:
         assert_every_weight_gets_a_gradient(model, x)
-    if name in CHECKED_BY and name != DEEP_ROUND_TRIP:
+    if (name in CHECKED_BY and name != DEEP_ROUND_TRIP) or name in SAME_BLOCKS_AS:
         return
+    assert_round_trips(model, x, tmp_path)
+
+
+def assert_round_trips(model, x, tmp_path):
+    """`.keras` safe-mode round trip: the same outputs, the same weights under the same paths."""
     expected = model(x, training=False).numpy()
-    path = tmp_path / f"{name}.keras"
+    path = tmp_path / f"{model.name}.keras"
     model.save(path)
     loaded = kerascnn.load_model(path)  # keras.saving.load_model(safe_mode=True), deep-graph room
     np.testing.assert_allclose(loaded(x, training=False).numpy(), expected, rtol=1e-5, atol=1e-6)
     assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
+
+
+# Depth variants built of the very layer kinds of a shallower sibling: the sibling's `.keras` round
+# trip and backbone options run in the default tier, theirs in the slow tier, beside the check that
+# the two are made of the same kinds of layer (the default tier's share of the suite's time).
+SAME_BLOCKS_AS = {
+    **{f"resnet{d}": "resnet20" for d in (32, 44, 56, 110)},
+    **{f"plain{d}": "plain20" for d in (32, 44, 56)},
+    "plain34": "plain18",
+    "resnet34": "resnet18",
+    "preact_resnet34": "preact_resnet18",
+    **{v: "vgg11" for v in ("vgg13", "vgg16", "vgg19")},
+}  # not VGG-16 C (its 1x1 convolutions pad "valid"), not ZFNet (its own padding and pooling)
+
+
+def layer_kinds(model) -> dict:
+    """Each layer class with the options that change what it computes (not its width or name)."""
+    kinds = {}
+    for layer in model.layers:
+        config = layer.get_config()
+        drop = {
+            "name",
+            "filters",
+            "units",
+            "trainable",
+            "dtype",
+            "kernel_size",
+            "strides",
+            "pool_size",
+            "batch_shape",
+        }
+        kinds.setdefault(type(layer).__name__, set()).add(
+            repr(sorted((k, repr(v)) for k, v in config.items() if k not in drop))
+        )
+    return kinds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SAME_BLOCKS_AS))
+def test_depth_variants_are_their_siblings_layer_kinds_and_round_trip(name, tmp_path):
+    sibling = SAME_BLOCKS_AS[name]
+    assert sibling in MODELS and sibling not in SAME_BLOCKS_AS and sibling not in CHECKED_BY
+    model = kerascnn.build(name, input_shape=small_shape(name))
+    other = kerascnn.build(sibling, input_shape=small_shape(sibling))
+    assert layer_kinds(model) == layer_kinds(other)
+    x = np.random.default_rng(0).standard_normal((2, *model.input_shape[1:])).astype("float32")
+    assert_round_trips(model, x, tmp_path)
 
 
 # Deeper variants made of exactly the blocks of a smaller sibling, which gets the gradient check and
@@ -415,7 +467,14 @@ def test_googlenet_aux_heads_train_and_drop():
 SLOW_BUILDS = {"resnet1202", "preact_resnet1001", "densenet264", "inception_resnet_v2", "densenet201"}
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if n not in SLOW_BUILDS])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in SAME_BLOCKS_AS or n in CHECKED_BY else n
+        for n in list_models()
+        if n not in SLOW_BUILDS
+    ],
+)
 def test_backbones_take_any_size_channels_and_pooling(name):
     """keras.applications' option matrix over the registry: a backbone (`include_top=False`) with
     global average or max pooling, built for an open input size (None, None, C) with 1 or 4 channels
