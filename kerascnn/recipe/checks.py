@@ -12,7 +12,7 @@ from kerascnn.recipe.schema import PhaseSection
 from kerascnn.zoo import get_model_info
 from kerascnn.zoo.weights.starts import check_start
 
-__all__ = ["check_semantics", "check_finetune", "parse_phase"]
+__all__ = ["check_semantics", "check_finetune", "parse_phase", "budget_seconds"]
 
 
 def parse_phase(raw, index: int, source: Source) -> PhaseSection:
@@ -272,9 +272,52 @@ def _check_train(r) -> None:
             raise r.error(("train", key), f"must be a positive integer. Received: {value!r}.")
     if t.learning_rate <= 0:
         raise r.error(("train", "learning_rate"), f"must be positive. Received: {t.learning_rate!r}.")
+    _check_stopping(r)
     _check_schedule(r)
     _check_update(r)
     _check_workers(r)
+
+
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def budget_seconds(text: str) -> float:
+    """`train.time_budget` ("45s", "90m", "2h", "1.5h") in seconds; ValueError for anything else."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)\s*", str(text))
+    if found is None or float(found[1]) <= 0:
+        raise ValueError(
+            f'must be a positive duration such as "45s", "90m" or "2h". Received: {text!r}.'
+        )
+    return float(found[1]) * _UNITS[found[2]]
+
+
+def _check_stopping(r) -> None:
+    """Early stopping's patience and delta, and the time budget (one run's: not with [finetune]'s
+    phases nor [tune]'s trials)."""
+    t = r.train
+    if t.early_stopping < 0:
+        raise r.error(
+            ("train", "early_stopping"),
+            f"must be 0 (off) or a number of epochs. Received: {t.early_stopping!r}.",
+        )
+    if t.early_stopping_min_delta < 0:
+        raise r.error(
+            ("train", "early_stopping_min_delta"),
+            f"must be 0 or more. Received: {t.early_stopping_min_delta!r}.",
+        )
+    if t.time_budget is None:
+        return
+    try:
+        budget_seconds(t.time_budget)
+    except ValueError as e:
+        raise r.error(("train", "time_budget"), str(e)) from None
+    for table, what in (("finetune", "its phases"), ("tune", "a search's trials")):
+        if getattr(r, table) is not None:
+            raise r.error(
+                ("train", "time_budget"),
+                f"a time budget ends one run; a recipe with [{table}] runs {what}.",
+                hint="give the epochs instead.",
+            )
 
 
 def _check_schedule(r) -> None:

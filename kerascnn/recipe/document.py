@@ -38,6 +38,9 @@ ADDED_LATER = {
     ("train", "plateau_monitor"): "val_loss",
     ("train", "warmup_shape"): "linear",
     ("train", "warmup_learning_rate"): 0.0,
+    ("train", "early_stopping"): 0,
+    ("train", "early_stopping_min_delta"): 0.0,
+    ("train", "early_stopping_monitor"): "auto",
     ("augment", "mixup"): 0.0,
     ("augment", "cutmix"): 0.0,
     ("augment", "randaugment"): 0,
@@ -90,10 +93,11 @@ class Recipe:
 
     @property
     def fingerprint(self) -> str:
-        """A hash of everything that shapes the run but the epochs (so an unfinished run can be
-        extended) and `[output]`: a resumed run must have the same one."""
+        """A hash of everything that shapes the run but its length (the epochs and the time budget:
+        so an unfinished run can be extended) and `[output]`: a resumed run must have the same one."""
         doc = self.resolved()  # defaults filled in: the same run however it is written
         doc["train"].pop("epochs", None)
+        doc["train"].pop("time_budget", None)  # how long a command trains, as the epochs
         _as_before(doc)
         for (table, key), default in ADDED_LATER.items():  # runs that leave them out keep
             section = doc["data"].get("augment", {}) if table == "augment" else doc.get(table, {})

@@ -231,6 +231,18 @@ class TrainSection:
         warmup_shape: "linear" (from `warmup_learning_rate` up to `learning_rate`) or "constant"
             (`warmup_learning_rate` throughout the warm-up: ResNet-110's 0.01 for 400 iterations).
         warmup_learning_rate: the rate a linear warm-up starts from, or a constant warm-up's rate.
+        early_stopping: stop when `early_stopping_monitor` has not improved by more than
+            `early_stopping_min_delta` for this many epochs (0: never). The run is a finished run
+            whose model is the one `[output] model` names; its counters survive a kill.
+        early_stopping_min_delta: the smallest change that counts as an improvement.
+        early_stopping_monitor: what early stopping watches: "auto" (`[output] best_by`, what
+            chooses the best epoch), "val_loss", "val_accuracy", "loss" or "accuracy" (the training
+            split's, used also when the data has no validation split).
+        time_budget: the training time each command may take, e.g. "45s", "90m", "2h": an epoch
+            starts only when it fits, judged by the longest epoch so far; the run is then a
+            finished run, and running it again with more epochs than it trained
+            (`--set train.epochs=...`, or the same command when it stopped short of its epochs)
+            continues it with the whole budget again. Not with [finetune] or [tune].
         label_smoothing: e.g. 0.1 (Inception-v3).
         ema: a moving average of the weights (Keras' `use_ema`) is what validation, best.keras
             and the run's model use; every backup holds it, so a resumed run keeps it.
@@ -277,6 +289,10 @@ class TrainSection:
     warmup: int = 0
     warmup_shape: Literal["linear", "constant"] = "linear"
     warmup_learning_rate: float = 0.0
+    early_stopping: int = 0
+    early_stopping_min_delta: float = 0.0
+    early_stopping_monitor: Literal["auto", "val_loss", "val_accuracy", "loss", "accuracy"] = "auto"
+    time_budget: str | None = None
     label_smoothing: float = 0.0
     ema: bool = False
     ema_momentum: float = 0.999
@@ -361,6 +377,9 @@ PHASE_TRAIN_KEYS = (
     "warmup",
     "warmup_shape",
     "warmup_learning_rate",
+    "early_stopping",
+    "early_stopping_min_delta",
+    "early_stopping_monitor",
     "label_smoothing",
     "ema",
     "ema_momentum",

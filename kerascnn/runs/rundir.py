@@ -294,7 +294,7 @@ def prepare(
         state = read_state(path)
         if state is not None:
             same = state.get("fingerprint") == recipe.fingerprint
-            finished = state.get("status") == "finished"
+            finished = state.get("status") == "finished" and not _continued(state, recipe)
             if same and not finished and not restart:
                 return path, True, lock
             if not restart:
@@ -318,6 +318,13 @@ def prepare(
         lock.release()
         raise
     return path, False, lock
+
+
+def _continued(state: dict, recipe: Recipe) -> bool:
+    """Whether a finished run goes on: its time budget stopped it (`train.time_budget`) and the
+    recipe asks for more epochs than it trained (the same command, or `--set train.epochs=...`)."""
+    stopped = str(state.get("stopped") or "")
+    return stopped.startswith("time budget") and recipe.train.epochs > int(state.get("epochs") or 0)
 
 
 def begin(path: Path, recipe: Recipe) -> None:

@@ -30,7 +30,7 @@ from kerascnn.recipe import Recipe
 from kerascnn.runs import rundir
 from kerascnn.runs.rundir import RunDir
 from kerascnn.spec import build_from_spec, validate_spec
-from kerascnn.training import checkpoints, devices
+from kerascnn.training import checkpoints, devices, stopping
 from kerascnn.training.compile import (
     check_outputs,
     compile_model,
@@ -59,6 +59,8 @@ class Fit:
         precision, strategy_name: what the run trains with.
         tensorboard: whether TensorBoard logs are written.
         seconds: how long `fit` took this session (None before).
+        stopped: why the run ended before its last epoch, in words (`kerascnn.training.stopping`:
+            early stopping, the time budget), else None.
     """
 
     recipe: Recipe
@@ -77,6 +79,7 @@ class Fit:
     callbacks: list
     throughput: Throughput
     seconds: float | None = None
+    stopped: str | None = None
 
     @property
     def test(self):
@@ -151,14 +154,20 @@ def prepare(
     start_epoch, rows, best_so_far, states = (
         checkpoints.restore(model, path, monitor, log) if resume else (0, [], None, {})
     )
+    if resume:  # restored: training again (a finished run continued too)
+        rundir.update_state(path, status="running", stopped=None)
     throughput = Throughput(data.sizes.get("train", 0))
-    callbacks = _callbacks(t, path, throughput, monitor, rows, best_so_far, states, has_val=has_val)
+    stops = stopping.stopping_callbacks(t, monitor, epochs, has_val=has_val, state=states)
+    stopped = next((c.reason for c in stops if c.reason), None)
+    if stopped:  # stopped early, then killed before its files were made: train nothing more
+        epochs, last_steps = start_epoch, steps
+    callbacks = _callbacks(t, path, (throughput, stops), monitor, (rows, best_so_far, states), has_val)
     tensorboard = recipe.output.tensorboard and installed("tensorflow")
     if tensorboard:  # Keras writes the logs with `tensorflow.summary`
         callbacks.append(keras.callbacks.TensorBoard(str(RunDir(path).logs)))
     return Fit(
         recipe, path, resume, model, data, monitor, (epochs, last_steps), steps, streams,
-        start_epoch, precision, strategy_name, tensorboard, callbacks, throughput,
+        start_epoch, precision, strategy_name, tensorboard, callbacks, throughput, stopped=stopped,
     )  # fmt: skip
 
 
@@ -186,18 +195,24 @@ def fit(run: Fit, verbose) -> Fit:
     except checkpoints.TrainingDiverged as e:
         rundir.update_state(run.path, status="diverged", error=e.message)
         raise
-    return dataclasses.replace(run, seconds=time.perf_counter() - started)
+    stopped = next((c.reason for c in run.callbacks if getattr(c, "reason", None)), run.stopped)
+    return dataclasses.replace(run, seconds=time.perf_counter() - started, stopped=stopped)
 
 
-def _callbacks(t, path, throughput, monitor, rows, best_so_far, states, *, has_val: bool) -> list:
+def _callbacks(t, path, timing_and_stops, monitor, restored, has_val: bool) -> list:
     """The run's callbacks in their order: throughput first (the row Checkpoints writes and Keras'
-    epoch line carry its numbers), then the schedule's, then Checkpoints, so that an epoch's
-    backup holds what the schedule changed at its end (the plateau's lower rate, its counters)."""
+    epoch line carry its numbers), then the schedule's, then those that may stop the run, then
+    Checkpoints, so that an epoch's backup holds what the others changed at its end (the
+    plateau's lower rate, the counters of both). `restored`: the history rows, the best value
+    and the callbacks' state of a resumed run."""
+    throughput, stops = timing_and_stops
+    rows, best_so_far, states = restored
     schedule = schedule_callbacks(t, has_val=has_val, verbose=1, state=states)
-    stateful = [c for c in schedule if hasattr(c, "state")]
+    stateful = [c for c in [*schedule, *stops] if hasattr(c, "state")]
     return [
         throughput,
         *schedule,
+        *stops,
         checkpoints.Checkpoints(path, monitor, rows, best_so_far, stateful=stateful),
     ]
 
@@ -235,6 +250,8 @@ def _fit(model, datasets, span, callbacks, verbose, throughput) -> None:
             verbose=verbose,
             shuffle=False,
         )  # the data shuffles
+        if any(getattr(c, "reason", None) for c in callbacks):  # stopped early: not the cut epoch
+            break
 
 
 def build_model(recipe: Recipe, input_shape, classes, *, builder: Callable | None = None):

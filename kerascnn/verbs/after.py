@@ -37,6 +37,8 @@ def finish(run: Fit, *, start: tuple[str, str | None] | None = None, log=print) 
     rows = checkpoints.read_history(files.history)
     images = run.trained_epochs * run.data.sizes["train"] if "train" in run.data.sizes else None
     metrics = summary(rows, run.monitor, model=recipe.output.model, seconds=run.seconds, images=images)
+    if run.stopped:
+        metrics["stopped"] = run.stopped
     if run.data.skipped:
         metrics["skipped_images"] = {"count": len(run.data.skipped), "files": run.data.skipped}
     # The final weights (last.keras) and the best epoch's (best.keras): the same when the best
@@ -53,10 +55,16 @@ def finish(run: Fit, *, start: tuple[str, str | None] | None = None, log=print) 
         metrics.update(test_results(loaded, inference, weights, metrics["model"], test))
     rundir.write_atomic(files.metrics, json.dumps(metrics, indent=2))
     _draw_curves(rows, files.curves, recipe.name)
+    budget = bool(run.stopped) and run.stopped.startswith("time budget")
     rundir.update_state(
-        path, status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"), epochs=len(rows)
+        path,
+        status="finished",
+        finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+        epochs=len(rows),
+        stopped=run.stopped,
     )
-    shutil.rmtree(path / checkpoints.BACKUP, ignore_errors=True)  # finished: never resumed
+    if not budget:  # finished: never resumed (stopped by its time budget: more epochs continue it)
+        shutil.rmtree(path / checkpoints.BACKUP, ignore_errors=True)
     for line in lines.finished(metrics, files.model):
         log(line)
     if not files.batch.exists():  # what the network was fed

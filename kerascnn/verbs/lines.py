@@ -80,6 +80,8 @@ def finished(metrics: dict, model_path: Path) -> list[str]:
         f"done: {plural(metrics['epochs'], 'epoch')} in {metrics['seconds']:.1f} s this session"
         + (f" ({speed:,.0f} images/s)" if speed else "")
     ]
+    if metrics.get("stopped"):
+        lines.append(f"  stopped after epoch {metrics['epochs']}: {metrics['stopped']}")
     monitor, best = metrics["monitor"], metrics["best"]
     if monitor in best:
         lines.append(
