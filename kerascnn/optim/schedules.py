@@ -56,6 +56,9 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         warmup_learning_rate: where a linear warm-up starts, or the constant warm-up's rate.
         min_learning_rate: cosine's floor.
         unit: "epochs" or "iterations": the unit of `length`, `milestones` and `warmup`.
+        accumulation: batches per optimizer step (`train.gradient_accumulation_steps`): Keras
+            calls a schedule with the batches seen, and the schedule counts optimizer steps (an
+            iteration is an update; an epoch of `steps_per_epoch` batches is that many / N updates).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         warmup_learning_rate: float = 0.0,
         min_learning_rate: float = 0.0,
         unit: str = "epochs",
+        accumulation: int = 1,
     ):
         for name, value, choices in (
             ("kind", kind, KINDS),
@@ -90,13 +94,18 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_shape = warmup_shape
         self.warmup_learning_rate = float(warmup_learning_rate)
         self.min_learning_rate = float(min_learning_rate)
+        self.accumulation = int(accumulation)
 
     def steps(self, position: float) -> float:
         """A position in the schedule's unit, in optimizer steps."""
-        return float(position) * (self.steps_per_epoch if self.unit == "epochs" else 1)
+        if self.unit == "iterations":
+            return float(position)
+        return float(position) * self.steps_per_epoch / self.accumulation
 
     def __call__(self, step):
         dtype = keras.config.floatx()
+        if self.accumulation > 1:  # the batches Keras counts, as optimizer steps
+            step = ops.floor_divide(step, self.accumulation)
         step = ops.cast(step, dtype)
 
         def c(value):  # every constant a tensor of the dtype (Keras 3.15 promotes Python floats,
@@ -144,6 +153,7 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
             "warmup_learning_rate": self.warmup_learning_rate,
             "min_learning_rate": self.min_learning_rate,
             "unit": self.unit,
+            "accumulation": self.accumulation,
         }
 
 

@@ -414,8 +414,20 @@ def _check_workers(r) -> None:
 
 def _check_update(r) -> None:
     """The update step's settings that only make sense together: the decay's form with the
-    optimizer, SGD's momentum form, the warm-up's rate."""
+    optimizer, SGD's momentum form, the warm-up's rate, the batches an update takes."""
     t = r.train
+    if t.gradient_accumulation_steps < 1:
+        raise r.error(
+            ("train", "gradient_accumulation_steps"),
+            f"must be a positive integer (1: an update every batch). "
+            f"Received: {t.gradient_accumulation_steps!r}.",
+        )
+    if t.gradient_accumulation_steps > 1 and t.ema:
+        raise r.error(
+            ("train", "gradient_accumulation_steps"),
+            "not with train.ema: Keras' optimizers move the average at every batch, not at "
+            "every update.",
+        )
     if t.weight_decay < 0:
         raise r.error(("train", "weight_decay"), f"must be 0 or more. Received: {t.weight_decay!r}.")
     if t.optimizer == "adamw" and t.weight_decay_form == "l2":

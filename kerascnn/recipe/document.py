@@ -41,6 +41,7 @@ ADDED_LATER = {
     ("train", "early_stopping"): 0,
     ("train", "early_stopping_min_delta"): 0.0,
     ("train", "early_stopping_monitor"): "auto",
+    ("train", "gradient_accumulation_steps"): 1,
     ("augment", "mixup"): 0.0,
     ("augment", "cutmix"): 0.0,
     ("augment", "randaugment"): 0,

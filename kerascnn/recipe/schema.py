@@ -243,6 +243,11 @@ class TrainSection:
             finished run, and running it again with more epochs than it trained
             (`--set train.epochs=...`, or the same command when it stopped short of its epochs)
             continues it with the whole budget again. Not with [finetune] or [tune].
+        gradient_accumulation_steps: batches an optimizer step takes (Keras' own
+            `gradient_accumulation_steps`): the mean gradient of N batches of `batch_size` is one
+            update, as one batch of N x `batch_size` would give (without batch normalization,
+            whose statistics stay each batch's). The schedule and `iterations` count updates.
+            Not with `ema` (Keras would average at every batch).
         label_smoothing: e.g. 0.1 (Inception-v3).
         ema: a moving average of the weights (Keras' `use_ema`) is what validation, best.keras
             and the run's model use; every backup holds it, so a resumed run keeps it.
@@ -293,6 +298,7 @@ class TrainSection:
     early_stopping_min_delta: float = 0.0
     early_stopping_monitor: Literal["auto", "val_loss", "val_accuracy", "loss", "accuracy"] = "auto"
     time_budget: str | None = None
+    gradient_accumulation_steps: int = 1
     label_smoothing: float = 0.0
     ema: bool = False
     ema_momentum: float = 0.999

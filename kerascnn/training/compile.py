@@ -60,6 +60,7 @@ def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
             warmup_learning_rate=t.warmup_learning_rate,
             min_learning_rate=t.min_learning_rate,
             unit=t.schedule_unit,
+            accumulation=t.gradient_accumulation_steps,
         )
     decay = dict(
         weight_decay=t.weight_decay or None,
@@ -67,6 +68,8 @@ def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
         weight_decay_scope=t.weight_decay_scope,
     )
     average = {"use_ema": True, "ema_momentum": t.ema_momentum} if t.ema else {}
+    if t.gradient_accumulation_steps > 1:  # Keras' own: the mean gradient of N batches, one update
+        average["gradient_accumulation_steps"] = t.gradient_accumulation_steps
     if t.optimizer == "sgd":
         return optim.SGD(
             rate,
@@ -85,17 +88,18 @@ def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
 
 def run_length(t, steps_per_epoch: int) -> tuple[int, int]:
     """The run's epochs and the batches of its last one: `epochs` whole epochs, or with
-    `iterations` (He et al.'s 64k) as many epochs as it takes, the last one cut where the
-    iterations end."""
+    `iterations` (He et al.'s 64k optimizer steps, `gradient_accumulation_steps` batches each) as
+    many epochs as it takes, the last one cut where the iterations end."""
     if not t.iterations:
         return t.epochs, steps_per_epoch
-    epochs = -(-t.iterations // steps_per_epoch)
+    batches = t.iterations * t.gradient_accumulation_steps
+    epochs = -(-batches // steps_per_epoch)
     if epochs > MAX_EPOCHS:  # a row of history.csv an epoch: what a run's readers are bounded by
         raise ConfigError(
             f"train.iterations = {t.iterations:,} takes {epochs:,} epochs of {steps_per_epoch:,} "
             f"batches; a run may have at most {MAX_EPOCHS:,}."
         )
-    return epochs, t.iterations - (epochs - 1) * steps_per_epoch
+    return epochs, batches - (epochs - 1) * steps_per_epoch
 
 
 def describe_update(t) -> str:
@@ -127,9 +131,11 @@ def decay_form(t) -> str:
 
 
 def _length(t, epochs: int, steps_per_epoch: int) -> float:
-    """The run's length in the schedule's unit."""
-    steps = t.iterations or epochs * steps_per_epoch
-    return steps if t.schedule_unit == "iterations" else steps / steps_per_epoch
+    """The run's length in the schedule's unit (iterations: optimizer steps)."""
+    updates = t.iterations or epochs * steps_per_epoch / t.gradient_accumulation_steps
+    if t.schedule_unit == "iterations":
+        return updates
+    return updates * t.gradient_accumulation_steps / steps_per_epoch
 
 
 def streams_of(data) -> tuple[int, ...]:

@@ -63,6 +63,12 @@ def started(run) -> list[str]:
     )
     if t.weight_decay:
         lines.append(f"  update {describe_update(t)}")
+    if t.gradient_accumulation_steps > 1:
+        n = t.gradient_accumulation_steps
+        lines.append(
+            f"  update the mean gradient of {n} batches a step "
+            f"({n} x {recipe.data.batch_size} = {n * recipe.data.batch_size} images an update)"
+        )
     if recipe.output.tensorboard and not run.tensorboard:
         lines.append(
             "  note   no TensorBoard logs: Keras writes them with TensorFlow, which is not "
