@@ -366,3 +366,33 @@ def test_train_evaluate_predict_and_gradcam_run_on_pytorch_without_tensorflow(tm
         row.split(",")[0] for row in (tmp_path / "quick" / "history.csv").read_text().splitlines()[1:]
     ] == ["1", "2", "3"]
     _assert_reports(tmp_path, ["quick", "fine", "fine/1-head"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_training_controls_hold_on_jax_and_pytorch(backend, tmp_path):
+    """The tests of early stopping and the time budget, gradient accumulation and discriminative
+    rates (exact updates, bit-identical resumes), run again on JAX and on PyTorch (the default
+    tier runs them on TensorFlow)."""
+    pytest.importorskip(backend)
+    files = ["tests/test_stopping.py", "tests/test_accumulation.py", "tests/test_layer_decay.py"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--basetemp",
+            str(tmp_path),
+            *files,
+        ],
+        cwd=REPO,
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert " passed" in done.stdout and "skipped" not in done.stdout.splitlines()[-1]

@@ -64,18 +64,40 @@ def _choice(name: str, value, choices) -> str:
 class _Decay:
     """Weight decay of a stated form and scope on a Keras optimizer (the module docstring). Both
     forms are applied here, in each variable's `update_step`, Keras' own `weight_decay` left unset:
-    its decoupled decay casts the coefficient through float32 (`_constant`)."""
+    its decoupled decay casts the coefficient through float32 (`_constant`).
+
+    `rate_multipliers` (a variable's path -> a factor; the others 1): each variable's own learning
+    rate, as PyTorch's parameter groups give it (discriminative rates, layer-wise decay: the rate
+    is scaled, not the gradient, so Adam's steps shrink too, and decoupled decay with them)."""
 
     def __init__(
-        self, *args, weight_decay=None, weight_decay_form="decoupled", weight_decay_scope="all", **kwargs
+        self,
+        *args,
+        weight_decay=None,
+        weight_decay_form="decoupled",
+        weight_decay_scope="all",
+        rate_multipliers=None,
+        **kwargs,
     ):
         form = _choice("weight_decay_form", weight_decay_form, FORMS)
         scope = _choice("weight_decay_scope", weight_decay_scope, SCOPES)
         super().__init__(*args, weight_decay=None, **kwargs)
         self.weight_decay_form, self.weight_decay_scope = form, scope
         self.decay = None if weight_decay is None else float(weight_decay)
+        self.rate_multipliers = {str(k): float(v) for k, v in (rate_multipliers or {}).items()}
+        self._multipliers = []
+
+    def build(self, variables):
+        super().build(variables)
+        self._multipliers = [self.rate_multipliers.get(v.path, 1.0) for v in variables]
 
     def update_step(self, gradient, variable, learning_rate):
+        if self.rate_multipliers:
+            factor = self._multipliers[self._get_variable_index(variable)]
+            if factor != 1.0:
+                learning_rate = ops.multiply(
+                    ops.cast(learning_rate, variable.dtype), _constant(factor, variable)
+                )
         if self.decay and decays(variable, self.weight_decay_scope):
             decay = _constant(self.decay, variable)
             if self.weight_decay_form == "l2":  # the penalty's gradient, before the optimizer
@@ -95,6 +117,8 @@ class _Decay:
             weight_decay_form=self.weight_decay_form,
             weight_decay_scope=self.weight_decay_scope,
         )
+        if self.rate_multipliers:
+            config["rate_multipliers"] = dict(self.rate_multipliers)
         return config
 
 

@@ -416,6 +416,13 @@ def _check_update(r) -> None:
     """The update step's settings that only make sense together: the decay's form with the
     optimizer, SGD's momentum form, the warm-up's rate, the batches an update takes."""
     t = r.train
+    if t.layer_decay is not None and not 0.0 < t.layer_decay <= 1.0:
+        raise r.error(
+            ("train", "layer_decay"),
+            f"must be above 0 and at most 1 (each stage's rate that factor of the next one's). "
+            f"Received: {t.layer_decay!r}.",
+            hint="0.7 to 0.9 are common (timm's --layer-decay 0.65 for ViTs; fastai's slice).",
+        )
     if t.gradient_accumulation_steps < 1:
         raise r.error(
             ("train", "gradient_accumulation_steps"),

@@ -42,6 +42,7 @@ ADDED_LATER = {
     ("train", "early_stopping_min_delta"): 0.0,
     ("train", "early_stopping_monitor"): "auto",
     ("train", "gradient_accumulation_steps"): 1,
+    ("train", "layer_decay"): None,
     ("augment", "mixup"): 0.0,
     ("augment", "cutmix"): 0.0,
     ("augment", "randaugment"): 0,

@@ -243,6 +243,10 @@ class TrainSection:
             finished run, and running it again with more epochs than it trained
             (`--set train.epochs=...`, or the same command when it stopped short of its epochs)
             continues it with the whole budget again. Not with [finetune] or [tune].
+        layer_decay: discriminative learning rates (fastai; BEiT's and timm's layer-wise rate
+            decay): each stage that holds weights trains at the rate of the stage above it times
+            this factor (0 < factor <= 1), the classifier at `learning_rate`, the stem at
+            `learning_rate` x factor^(stages - 1) (`kerascnn.training.rates`). Unset: one rate.
         gradient_accumulation_steps: batches an optimizer step takes (Keras' own
             `gradient_accumulation_steps`): the mean gradient of N batches of `batch_size` is one
             update, as one batch of N x `batch_size` would give (without batch normalization,
@@ -299,6 +303,7 @@ class TrainSection:
     early_stopping_monitor: Literal["auto", "val_loss", "val_accuracy", "loss", "accuracy"] = "auto"
     time_budget: str | None = None
     gradient_accumulation_steps: int = 1
+    layer_decay: float | None = None
     label_smoothing: float = 0.0
     ema: bool = False
     ema_momentum: float = 0.999
@@ -383,6 +388,7 @@ PHASE_TRAIN_KEYS = (
     "warmup",
     "warmup_shape",
     "warmup_learning_rate",
+    "layer_decay",
     "early_stopping",
     "early_stopping_min_delta",
     "early_stopping_monitor",

@@ -15,6 +15,7 @@ import keras
 from kerascnn import optim
 from kerascnn.config import ConfigError
 from kerascnn.config.limits import MAX_EPOCHS
+from kerascnn.training.rates import rate_multipliers
 
 __all__ = [
     "make_optimizer",
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
+def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None, rate_multipliers=None):
     """The optimizer of a `[train]` section (`kerascnn.recipe.TrainSection`): "sgd" (momentum in
     `momentum_form`, Nesterov), "adam", "adamw" or "rmsprop" at `learning_rate` under `schedule` (a
     `kerascnn.optim.Schedule` stepping per batch, in epochs or iterations, or a constant rate that
@@ -66,6 +67,7 @@ def make_optimizer(t, steps_per_epoch: int = 1, epochs: int | None = None):
         weight_decay=t.weight_decay or None,
         weight_decay_form=decay_form(t),
         weight_decay_scope=t.weight_decay_scope,
+        rate_multipliers=rate_multipliers or None,
     )
     average = {"use_ema": True, "ema_momentum": t.ema_momentum} if t.ema else {}
     if t.gradient_accumulation_steps > 1:  # Keras' own: the mean gradient of N batches, one update
@@ -174,7 +176,9 @@ def compile_model(model, recipe, steps_per_epoch: int, *, streams=()) -> None:
     loss = make_loss(t)
     outputs = len(model.outputs)
     kwargs = dict(
-        optimizer=make_optimizer(t, steps_per_epoch),
+        optimizer=make_optimizer(
+            t, steps_per_epoch, rate_multipliers=rate_multipliers(model, t.layer_decay)
+        ),
         jit_compile=t.jit_compile,
         steps_per_execution=steps_per_execution(t.steps_per_execution, recipe, streams=streams),
     )

@@ -11,6 +11,7 @@ from kerascnn.data.folder import describe_bad
 from kerascnn.runs.metrics import tested
 from kerascnn.training import checkpoints
 from kerascnn.training.compile import describe_update, streams_note
+from kerascnn.training.rates import stage_rates
 
 __all__ = [
     "best_trial",
@@ -63,6 +64,13 @@ def started(run) -> list[str]:
     )
     if t.weight_decay:
         lines.append(f"  update {describe_update(t)}")
+    if t.layer_decay is not None and t.layer_decay != 1.0:
+        lines.append(
+            f"  update rates by stage (layer_decay {t.layer_decay:g}): "
+            + ", ".join(
+                f"{stage} x{factor:.3g}" for stage, factor in stage_rates(model, t.layer_decay).items()
+            )
+        )
     if t.gradient_accumulation_steps > 1:
         n = t.gradient_accumulation_steps
         lines.append(
