@@ -531,6 +531,12 @@ class OutputSection:
             "val_accuracy" (the highest: the lowest validation error, as Huang et al.'s stochastic
             depth reports); the training split's loss or accuracy when there is no validation
             split.
+        mlflow: track the run in MLflow (`pip install "kerascnn[mlflow]"`): a tracking URI (a
+            server's "http://host:5000", "sqlite:///mlflow.db", ...) or true (MLflow's own:
+            MLFLOW_TRACKING_URI, else "sqlite:///mlflow.db" where the command runs). The resolved
+            recipe becomes the MLflow run's parameters, each epoch's history row its metrics, the
+            test results and the run's files (model, card, page) its artifacts; a search's trials
+            are runs nested in the search's (`kerascnn.runs.tracking`).
     """
 
     dir: str | None = None
@@ -538,6 +544,7 @@ class OutputSection:
     report: bool = True
     model: Literal["best", "final"] = "best"
     best_by: Literal["val_loss", "val_accuracy"] = "val_loss"
+    mlflow: bool | str = False
 
 
 SECTIONS = {

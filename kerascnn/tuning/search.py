@@ -43,7 +43,7 @@ from kerascnn.config.limits import read_json_object
 from kerascnn.data import load_data
 from kerascnn.data.feed import for_keras
 from kerascnn.recipe import Recipe, as_recipe, with_values
-from kerascnn.runs import rundir
+from kerascnn.runs import rundir, tracking
 from kerascnn.runs.rundir import RunDir
 from kerascnn.training.checkpoints import Terminated, stop_on_sigterm
 from kerascnn.training.compile import (
@@ -86,6 +86,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         super().__init__(name=recipe.name)
         self.recipe = recipe
         self.verbose = progress(verbose)
+        self.tracker = None  # a `kerascnn.runs.tracking.Tracker`: each trial a nested MLflow run
         self._data: dict[str, object] = {}
         # While keras-tuner collects the space (it calls build() with the defaults when the tuner
         # is made), build() only declares it: no data read, no model built that may not fit.
@@ -150,12 +151,20 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         if steps is not None:
             kwargs.setdefault("steps_per_epoch", steps)
             kwargs.setdefault("validation_steps", val_steps)
+        tracked = None if self.tracker is None else self.tracker.trial(self.values(hp))
+        if tracked is not None:
+            callbacks.append(tracked.callback)
         try:
-            return model.fit(train, validation_data=val, callbacks=callbacks, **kwargs)
-        except Exception as e:  # noqa: BLE001  (out of memory has a class per backend)
+            history = model.fit(train, validation_data=val, callbacks=callbacks, **kwargs)
+        except BaseException as e:
+            if tracked is not None:
+                tracked.end("FAILED" if isinstance(e, Exception) else "KILLED")
             if "out of memory" in str(e).lower() or "resourceexhausted" in type(e).__name__.lower():
                 raise keras_tuner.errors.FailedTrialError(f"out of memory: {first_line(e)}") from None
             raise
+        if tracked is not None:
+            tracked.end("FINISHED")
+        return history
 
 
 class FailOnNaN(StopOnNonFinite):
@@ -229,6 +238,7 @@ def run_search(
             "tuning needs a recipe with [model]; fine-tuning recipes "
             "and models built in Python are not searched yet.",
         )
+    tracking.check_installed(recipe)
     path, lock = _directory(recipe, directory, restart)
     try:
         return _search(recipe, path, verbose, log)
@@ -263,8 +273,19 @@ def _search(recipe: Recipe, path: Path, verbose, log) -> TuneResult:
         + ("; chief: the workers train" if role == "chief" else "")
     )
     started = time.perf_counter()
-    _run_trials(tuner, path, verbose, log)
-    return _conclude(recipe, tuner, path, direction, started, log)
+    if recipe.output.mlflow:
+        hypermodel.tracker = tracking.Tracker(recipe, path, STATE)
+        log(f"  mlflow run {hypermodel.tracker.run_id} in {hypermodel.tracker.uri}")
+    try:
+        _run_trials(tuner, path, verbose, log)
+        result = _conclude(recipe, tuner, path, direction, started, log)
+    except BaseException:
+        if hypermodel.tracker is not None:  # interrupted (it resumes in the same MLflow run)
+            hypermodel.tracker.end("KILLED")
+        raise
+    if hypermodel.tracker is not None:
+        hypermodel.tracker.finish({}, files=(RunDir.RESULTS, RunDir.BEST_RECIPE))
+    return result
 
 
 def _tuner(recipe: Recipe, hypermodel: RecipeHyperModel, path: Path, direction: str):

@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 
 from kerascnn.recipe import Recipe, as_recipe
-from kerascnn.runs import rundir
+from kerascnn.runs import rundir, tracking
 from kerascnn.runs.metrics import RunResult
 from kerascnn.runs.rundir import RunDir
 from kerascnn.training import checkpoints, devices, phases
@@ -76,13 +76,26 @@ def run_recipe(
     phase: as the pretrained network expects them); `start`: where the weights started from and
     their terms, in words, for the model card (None: random initialization)."""
     recipe = fitting.checked(recipe, model)
+    tracking.check_installed(recipe)
     verbose = progress(verbose)
     with _session(recipe, restart=restart, log=log) as (path, resume):
         run = fitting.prepare(recipe, path, resume, builder=model, normalization=normalization, log=log)
         for line in lines.started(run):
             log(line)
-        run = fitting.fit(run, verbose)
-        return after.finish(run, start=start, log=log)
+        tracker = tracking.Tracker(recipe, path) if recipe.output.mlflow else None
+        if tracker is not None:
+            run.callbacks.append(tracker.callback())  # after Checkpoints: a committed epoch
+            log(f"  mlflow run {tracker.run_id} in {tracker.uri}")
+        try:
+            run = fitting.fit(run, verbose)
+            result = after.finish(run, start=start, log=log)
+        except BaseException:
+            if tracker is not None:  # interrupted (it resumes in the same MLflow run) or failed
+                tracker.end("KILLED")
+            raise
+        if tracker is not None:
+            tracker.finish(result.metrics)
+        return result
 
 
 @contextlib.contextmanager
