@@ -24,7 +24,7 @@ from kerascnn import __version__
 from kerascnn.cli.models import add_compare, add_list, add_port, add_summary
 from kerascnn.cli.pictures import add_explain, add_show
 from kerascnn.cli.recipes import add_lr_find, add_recipes, add_train, add_tune
-from kerascnn.cli.trained import add_evaluate, add_export, add_predict, add_report
+from kerascnn.cli.trained import add_average, add_evaluate, add_export, add_predict, add_report
 from kerascnn.config.errors import ConfigError, on_command_line
 from kerascnn.config.paths import describe_os_error
 
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_port(commands)
     add_export(commands)
     add_report(commands)
+    add_average(commands)
     add_explain(commands)
     add_show(commands)
     return parser

@@ -311,3 +311,33 @@ def run_report(args) -> int:
     else:
         print(f"report {compare_runs(args.runs, args.out or 'compare.html')}")
     return 0
+
+
+def add_average(commands) -> None:
+    average = commands.add_parser(
+        "average",
+        help="average a run's best kept epochs into averaged.keras, BN statistics recomputed, "
+        "and test it",
+        description="Average the weights of the epochs a finished run kept ([output] keep_best: "
+        "timm's checkpoint history) into RUN/averaged.keras, recompute its batch "
+        "normalization statistics on one pass of the run's training batches (SWA's practice), "
+        "test it on the run's test split and add the result to metrics.json "
+        "(test_averaged). `kerascnn evaluate RUN/averaged.keras` evaluates it like any model.",
+    )
+    average.add_argument("directory", metavar="RUN_DIR", help="a finished run that kept its best epochs")
+    average.add_argument(
+        "--k",
+        type=positive_int,
+        metavar="K",
+        help="average the K best of the kept epochs (default: all of them)",
+    )
+    average.set_defaults(run=run_average)
+
+
+def run_average(args) -> int:
+    RunDir(args.directory).kind()  # a folder that is no run: said before the backend loads
+    quiet_backend()
+    from kerascnn.verbs.average import average
+
+    average(args.directory, k=args.k)
+    return 0

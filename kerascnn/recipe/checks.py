@@ -273,6 +273,7 @@ def _check_train(r) -> None:
     if t.learning_rate <= 0:
         raise r.error(("train", "learning_rate"), f"must be positive. Received: {t.learning_rate!r}.")
     _check_stopping(r)
+    _check_output(r)
     _check_schedule(r)
     _check_update(r)
     _check_workers(r)
@@ -289,6 +290,19 @@ def budget_seconds(text: str) -> float:
             f'must be a positive duration such as "45s", "90m" or "2h". Received: {text!r}.'
         )
     return float(found[1]) * _UNITS[found[2]]
+
+
+def _check_output(r) -> None:
+    """The kept epochs and their average."""
+    o = r.output
+    if o.keep_best < 0:
+        raise r.error(("output", "keep_best"), f"must be 0 or more epochs. Received: {o.keep_best!r}.")
+    if o.average and o.keep_best < 2:
+        raise r.error(
+            ("output", "average"),
+            f"averages the kept epochs: set keep_best to 2 or more. "
+            f"Received: keep_best = {o.keep_best}.",
+        )
 
 
 def _check_stopping(r) -> None:

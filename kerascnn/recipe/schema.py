@@ -531,6 +531,12 @@ class OutputSection:
             "val_accuracy" (the highest: the lowest validation error, as Huang et al.'s stochastic
             depth reports); the training split's loss or accuracy when there is no validation
             split.
+        keep_best: keep the weights of the k best epochs by `best_by` in `<dir>/best_epochs/`
+            (timm's `--checkpoint-hist`; 0: none), for `kerascnn average` (or `average`).
+        average: when the run ends, average the kept epochs' weights into `averaged.keras`, their
+            BN statistics recomputed on the training batches (SWA's and timm's practice), tested
+            and reported beside the run's model (`kerascnn.training.averaging`); needs
+            `keep_best` of 2 or more.
         mlflow: track the run in MLflow (`pip install "kerascnn[mlflow]"`): a tracking URI (a
             server's "http://host:5000", "sqlite:///mlflow.db", ...) or true (MLflow's own:
             MLFLOW_TRACKING_URI, else "sqlite:///mlflow.db" where the command runs). The resolved
@@ -544,6 +550,8 @@ class OutputSection:
     report: bool = True
     model: Literal["best", "final"] = "best"
     best_by: Literal["val_loss", "val_accuracy"] = "val_loss"
+    keep_best: int = 0
+    average: bool = False
     mlflow: bool | str = False
 
 

@@ -60,6 +60,8 @@ class RunDir:
     LAST = "last.keras"
     BEST = "best.keras"
     MODEL = "model.keras"
+    KEPT = "best_epochs"  # the k best epochs' weights (`[output] keep_best`)
+    AVERAGED = "averaged.keras"  # their average (kerascnn.training.averaging)
     HISTORY = "history.csv"
     METRICS = "metrics.json"
     CURVES = "curves.png"
@@ -87,6 +89,8 @@ class RunDir:
     last = property(lambda self: self.path / self.LAST)
     best = property(lambda self: self.path / self.BEST)
     model = property(lambda self: self.path / self.MODEL)
+    kept = property(lambda self: self.path / self.KEPT)
+    averaged = property(lambda self: self.path / self.AVERAGED)
     history = property(lambda self: self.path / self.HISTORY)
     metrics = property(lambda self: self.path / self.METRICS)
     curves = property(lambda self: self.path / self.CURVES)

@@ -24,7 +24,15 @@ from kerascnn.runs.rundir import RunDir
 
 __all__ = ["check_installed", "tracking_uri", "Tracker", "EpochMetrics", "recipe_params"]
 
-ARTIFACTS = (RunDir.MODEL, RunDir.METRICS, RunDir.HISTORY, RunDir.CURVES, RunDir.CARD, RunDir.REPORT)
+ARTIFACTS = (
+    RunDir.MODEL,
+    RunDir.AVERAGED,
+    RunDir.METRICS,
+    RunDir.HISTORY,
+    RunDir.CURVES,
+    RunDir.CARD,
+    RunDir.REPORT,
+)
 DEFAULT_URI = "sqlite:///mlflow.db"
 
 
@@ -110,7 +118,7 @@ class Tracker:
     def finish(self, metrics: dict, files=ARTIFACTS) -> None:
         """The test results and the run's files; the MLflow run ended as FINISHED."""
         client = self.mlflow.MlflowClient(self.uri)
-        for which in ("test", "test_final", "test_best"):
+        for which in ("test", "test_final", "test_best", "test_averaged"):
             for key, value in (metrics.get(which) or {}).items():
                 client.log_metric(self.run_id, f"{which}_{key}", float(value))
         if metrics.get("stopped"):

@@ -31,6 +31,7 @@ from kerascnn.runs import rundir
 from kerascnn.runs.rundir import RunDir
 from kerascnn.spec import build_from_spec, validate_spec
 from kerascnn.training import checkpoints, devices, stopping
+from kerascnn.training.averaging import KeepBest
 from kerascnn.training.compile import (
     check_outputs,
     compile_model,
@@ -161,7 +162,10 @@ def prepare(
     stopped = next((c.reason for c in stops if c.reason), None)
     if stopped:  # stopped early, then killed before its files were made: train nothing more
         epochs, last_steps = start_epoch, steps
-    callbacks = _callbacks(t, path, (throughput, stops), monitor, (rows, best_so_far, states), has_val)
+    callbacks = _callbacks(
+        t, path, (throughput, stops), monitor, (rows, best_so_far, states), has_val,
+        keep_best=recipe.output.keep_best,
+    )  # fmt: skip
     tensorboard = recipe.output.tensorboard and installed("tensorflow")
     if tensorboard:  # Keras writes the logs with `tensorflow.summary`
         callbacks.append(keras.callbacks.TensorBoard(str(RunDir(path).logs)))
@@ -199,7 +203,7 @@ def fit(run: Fit, verbose) -> Fit:
     return dataclasses.replace(run, seconds=time.perf_counter() - started, stopped=stopped)
 
 
-def _callbacks(t, path, timing_and_stops, monitor, restored, has_val: bool) -> list:
+def _callbacks(t, path, timing_and_stops, monitor, restored, has_val: bool, keep_best=0) -> list:
     """The run's callbacks in their order: throughput first (the row Checkpoints writes and Keras'
     epoch line carry its numbers), then the schedule's, then those that may stop the run, then
     Checkpoints, so that an epoch's backup holds what the others changed at its end (the
@@ -209,11 +213,13 @@ def _callbacks(t, path, timing_and_stops, monitor, restored, has_val: bool) -> l
     rows, best_so_far, states = restored
     schedule = schedule_callbacks(t, has_val=has_val, verbose=1, state=states)
     stateful = [c for c in [*schedule, *stops] if hasattr(c, "state")]
+    kept = [KeepBest(path, monitor, keep_best, rows)] if keep_best else []
     return [
         throughput,
         *schedule,
         *stops,
         checkpoints.Checkpoints(path, monitor, rows, best_so_far, stateful=stateful),
+        *kept,  # the epoch's row in history.csv first
     ]
 
 

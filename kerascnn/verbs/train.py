@@ -19,6 +19,7 @@ from kerascnn.training import checkpoints, devices, phases
 from kerascnn.training import fit as fitting
 from kerascnn.training.compile import progress
 from kerascnn.verbs import after, lines
+from kerascnn.verbs.average import average
 
 __all__ = ["train", "run_recipe"]
 
@@ -89,6 +90,8 @@ def run_recipe(
         try:
             run = fitting.fit(run, verbose)
             result = after.finish(run, start=start, log=log)
+            if recipe.output.average:  # the kept epochs averaged, tested beside the run's model
+                result.metrics["test_averaged"] = average(path, log=log)
         except BaseException:
             if tracker is not None:  # interrupted (it resumes in the same MLflow run) or failed
                 tracker.end("KILLED")
