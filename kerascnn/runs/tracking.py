@@ -84,10 +84,13 @@ class Tracker:
         self.mlflow, self.path, self.recipe = mlflow, Path(path), recipe
         self.uri = tracking_uri(recipe.output.mlflow)
         mlflow.set_tracking_uri(self.uri)
-        self.experiment = mlflow.set_experiment(recipe.name or "kerascnn").experiment_id
+        # A fine-tuning phase ("glyphs_finetune/1-head") goes to its recipe's experiment.
+        experiment = (recipe.name or "kerascnn").split("/")[0]
+        self.experiment = mlflow.set_experiment(experiment).experiment_id
         known = (rundir.read_state(path, state) or {}).get("mlflow", {})
         resumed = known.get("run_id") if known.get("uri") == self.uri else None
-        self.run = mlflow.start_run(run_id=resumed, run_name=None if resumed else self.path.name)
+        name = recipe.name if recipe.phase is not None else self.path.name
+        self.run = mlflow.start_run(run_id=resumed, run_name=None if resumed else name)
         if resumed is None:
             mlflow.log_params(recipe_params(recipe))
             mlflow.set_tags(
