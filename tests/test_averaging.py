@@ -96,3 +96,27 @@ def test_averaging_errors_name_the_problem(tmp_path):
 
     with pytest.raises(ConfigError, match="kept 0 epoch"):
         average(tmp_path / "run")
+
+
+def test_a_run_stopped_and_resumed_keeps_the_epochs_one_never_stopped_keeps(tmp_path):
+    from test_reliability import stopped_when
+
+    def recipe(run):
+        doc = small_recipe(run, epochs=4, learning_rate=0.05)
+        doc["output"]["keep_best"] = 2
+        return load_recipe(doc, name="t")
+
+    whole = train(recipe(tmp_path / "whole"), verbose=0, log=lambda *a: None)
+    stopped_when(
+        "on_epoch_begin",
+        lambda self, epoch: epoch == 2,
+        lambda: train(recipe(tmp_path / "stopped"), verbose=0, log=lambda *a: None),
+    )
+    resumed = train(recipe(tmp_path / "stopped"), verbose=0, log=lambda *a: None)
+    assert sorted(kept_epochs(resumed.run_dir)) == sorted(kept_epochs(whole.run_dir))
+    for epoch, path in kept_epochs(whole.run_dir).items():  # the same weights, bit for bit
+        a, b = (kerascnn.load_model(run / "last.keras") for run in (whole.run_dir, resumed.run_dir))
+        a.load_weights(path)
+        b.load_weights(kept_epochs(resumed.run_dir)[epoch])
+        for x, y in zip(a.weights, b.weights, strict=True):
+            np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=f"epoch {epoch}: {x.path}")

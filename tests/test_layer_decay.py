@@ -101,3 +101,19 @@ def test_a_bad_layer_decay_is_named(tmp_path, value):
     with pytest.raises(ConfigError, match="must be above 0 and at most 1") as found:
         load_recipe(small_recipe(tmp_path / "run", layer_decay=value), name="t")
     assert "train.layer_decay" in str(found.value)
+
+
+def test_a_run_with_layer_decay_stopped_and_resumed_ends_as_one_never_stopped(tmp_path):
+    from test_reliability import assert_same_end, stopped_when
+
+    def recipe(run):
+        return load_recipe(small_recipe(run, epochs=3, layer_decay=0.5), name="t")
+
+    whole = train(recipe(tmp_path / "whole"), verbose=0, log=lambda *a: None)
+    stopped_when(
+        "on_epoch_begin",
+        lambda self, epoch: epoch == 2,
+        lambda: train(recipe(tmp_path / "stopped"), verbose=0, log=lambda *a: None),
+    )
+    resumed = train(recipe(tmp_path / "stopped"), verbose=0, log=lambda *a: None)
+    assert_same_end(whole.run_dir, resumed.run_dir, 3 * 7)
