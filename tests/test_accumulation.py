@@ -74,6 +74,7 @@ def test_iterations_count_updates(tmp_path):
     assert history_epochs(result.run_dir) == [1, 2]
 
 
+@pytest.mark.slow  # several runs end to end: the slow tier
 def test_a_run_stopped_inside_an_update_resumes_to_the_end_of_one_never_stopped(tmp_path):
     """5 batches an update, 36 batches an epoch: an update spans the epochs' end, its first
     batches' gradients in the backup of the epoch that ended in it."""

@@ -98,6 +98,7 @@ def test_averaging_errors_name_the_problem(tmp_path):
         average(tmp_path / "run")
 
 
+@pytest.mark.slow  # several runs end to end: the slow tier
 def test_a_run_stopped_and_resumed_keeps_the_epochs_one_never_stopped_keeps(tmp_path):
     from test_reliability import stopped_when
 

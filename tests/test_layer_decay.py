@@ -103,6 +103,7 @@ def test_a_bad_layer_decay_is_named(tmp_path, value):
     assert "train.layer_decay" in str(found.value)
 
 
+@pytest.mark.slow  # several runs end to end: the slow tier
 def test_a_run_with_layer_decay_stopped_and_resumed_ends_as_one_never_stopped(tmp_path):
     from test_reliability import assert_same_end, stopped_when
 

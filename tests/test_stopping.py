@@ -56,6 +56,7 @@ def test_early_stopping_ends_a_finished_run_that_says_why_and_reports_the_recipe
         _train(run, epochs=8, early_stopping=1, early_stopping_min_delta=10.0)
 
 
+@pytest.mark.slow  # several runs end to end: the slow tier
 def test_early_stopping_counters_survive_a_kill(tmp_path):
     """With a patience of 2 the run stops after epoch 3. Stopped at epoch 3's start, after epoch 2
     waited once, the resumed run stops there too, with the weights of one never stopped (counters
@@ -92,6 +93,7 @@ def test_early_stopping_counters_survive_a_kill(tmp_path):
     assert_same_end(whole.run_dir, late.run_dir, 3 * STEPS)
 
 
+@pytest.mark.slow  # several runs end to end: the slow tier
 def test_a_run_stopped_by_its_time_budget_is_finished_and_more_epochs_continue_it(tmp_path):
     """A budget no epoch fits in: every command trains one epoch (an epoch must start for the run to
     learn anything) and ends a finished run, its backup kept; the same command continues it, and so

@@ -21,6 +21,7 @@ def _recipe(run, uri):
     return load_recipe(doc, name="tracked")
 
 
+@pytest.mark.slow  # several runs end to end: the slow tier
 def test_a_run_is_tracked_in_mlflow_and_a_resumed_one_goes_on_in_the_same_run(tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.chdir(tmp_path)  # MLflow's artifacts go to ./mlruns
@@ -65,6 +66,7 @@ def test_without_mlflow_one_line_says_how_to_install_it(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()  # before anything was written
 
 
+@pytest.mark.slow  # several runs end to end: the slow tier
 def test_a_searchs_trials_are_runs_nested_in_the_searchs(tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     from test_tune import document
