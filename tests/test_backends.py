@@ -366,35 +366,3 @@ def test_train_evaluate_predict_and_gradcam_run_on_pytorch_without_tensorflow(tm
         row.split(",")[0] for row in (tmp_path / "quick" / "history.csv").read_text().splitlines()[1:]
     ] == ["1", "2", "3"]
     _assert_reports(tmp_path, ["quick", "fine", "fine/1-head"])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_the_training_controls_hold_on_jax_and_pytorch(backend, tmp_path):
-    """The tests of discriminative rates and gradient accumulation (exact updates, bit-identical
-    resumes) and of the kept epochs averaged, run again on JAX and on PyTorch (both tiers run them
-    on TensorFlow)."""
-    pytest.importorskip(backend)
-    # What each backend computes its own way: the update, the accumulation, BN's statistics in
-    # eager calls (early stopping, the time budget and MLflow are Keras callbacks over the logs).
-    files = ["tests/test_layer_decay.py", "tests/test_accumulation.py", "tests/test_averaging.py"]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--basetemp",
-            str(tmp_path),
-            *files,
-        ],
-        cwd=REPO,
-        env={**os.environ, "KERAS_BACKEND": backend},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    assert " passed" in done.stdout and "skipped" not in done.stdout.splitlines()[-1]

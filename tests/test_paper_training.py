@@ -437,11 +437,15 @@ def test_the_shipped_resnet20_recipe_as_shipped_is_the_papers_update_for_ten_ste
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_the_update_rules_hold_on_jax_and_pytorch(backend):
-    """tests/test_update_rules.py (every rule against NumPy, float64) on the other backends."""
+    """tests/test_update_rules.py (every rule against NumPy, float64) on the other backends, with
+    what else each backend computes its own way: each variable's rate (`layer_decay`), gradient
+    accumulation (N batches of B, one batch of N x B), BN statistics recomputed in eager calls."""
     env = dict(os.environ, KERAS_BACKEND=backend, JAX_ENABLE_X64="1")
+    bn = "test_averaging.py::test_batch_normalization_statistics_are_the_mean_of_the_batches"
+    files = ["test_update_rules.py", "test_layer_decay.py", "test_accumulation.py", bn]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-         str(REPO / "tests" / "test_update_rules.py")],
+         "-m", "not slow", *(str(REPO / "tests" / f) for f in files)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
