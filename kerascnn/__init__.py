@@ -44,6 +44,7 @@ _EXPORTS = {
     "train": "kerascnn.verbs",
     "lr_find": "kerascnn.training",
     "show_batch": "kerascnn.verbs",
+    "average": "kerascnn.verbs",
     "tune": "kerascnn.verbs",
     "evaluate": "kerascnn.inference",
     "predict": "kerascnn.inference",
