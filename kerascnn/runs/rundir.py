@@ -324,11 +324,20 @@ def prepare(
     return path, False, lock
 
 
+# How a reason for stopping early (run.json's "stopped") begins when the time budget gave it.
+BUDGET_STOP = "time budget"
+
+
+def stopped_by_budget(stopped: str | None) -> bool:
+    """Whether a run's reason for stopping early is its time budget (`train.time_budget`)."""
+    return str(stopped or "").startswith(BUDGET_STOP)
+
+
 def _continued(state: dict, recipe: Recipe) -> bool:
-    """Whether a finished run goes on: its time budget stopped it (`train.time_budget`) and the
-    recipe asks for more epochs than it trained (the same command, or `--set train.epochs=...`)."""
-    stopped = str(state.get("stopped") or "")
-    return stopped.startswith("time budget") and recipe.train.epochs > int(state.get("epochs") or 0)
+    """Whether a finished run goes on: its time budget stopped it and the recipe asks for more
+    epochs than it trained (the same command, or `--set train.epochs=...`)."""
+    epochs = int(state.get("epochs") or 0)
+    return stopped_by_budget(state.get("stopped")) and recipe.train.epochs > epochs
 
 
 def begin(path: Path, recipe: Recipe) -> None:

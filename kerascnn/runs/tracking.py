@@ -75,8 +75,9 @@ def recipe_params(recipe) -> dict[str, str]:
 
 
 class Tracker:
-    """One kerascnn run's MLflow run: `start` (new, or the one run.json names on a resume),
-    `callback()` for `model.fit`, `finish` with the run's files; `nested(name)` for a trial."""
+    """One kerascnn run's MLflow run, started anew or, on a resume, the one its state file names:
+    `callback()` for `model.fit`, `trial(values)` for a search's trial, `finish` with the results
+    and the run's files, `end(status)` when it stops otherwise."""
 
     def __init__(self, recipe, path: Path, state: str = RunDir.STATE):
         import mlflow  # the optional extra's: imported where it is used

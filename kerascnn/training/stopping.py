@@ -21,6 +21,7 @@ import keras
 
 from kerascnn.recipe.checks import budget_seconds
 from kerascnn.runs.metrics import higher_is_better
+from kerascnn.runs.rundir import BUDGET_STOP
 
 __all__ = ["EarlyStop", "TimeBudget", "stopping_callbacks"]
 
@@ -118,6 +119,6 @@ class TimeBudget(keras.callbacks.Callback):
         if epoch + 1 < self.epochs and used + self._longest > self.seconds:
             self.model.stop_training = True
             self.reason = (
-                f"time budget: {self.text} leaves no room for epoch {epoch + 2} ({used:.0f} s "
+                f"{BUDGET_STOP}: {self.text} leaves no room for epoch {epoch + 2} ({used:.0f} s "
                 f"used, the longest epoch took {self._longest:.0f} s)"
             )

@@ -55,7 +55,7 @@ def finish(run: Fit, *, start: tuple[str, str | None] | None = None, log=print) 
         metrics.update(test_results(loaded, inference, weights, metrics["model"], test))
     rundir.write_atomic(files.metrics, json.dumps(metrics, indent=2))
     _draw_curves(rows, files.curves, recipe.name)
-    budget = bool(run.stopped) and run.stopped.startswith("time budget")
+    budget = rundir.stopped_by_budget(run.stopped)
     rundir.update_state(
         path,
         status="finished",
