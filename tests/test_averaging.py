@@ -10,7 +10,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from test_reliability import small_recipe
+from test_reliability import small_recipe, whole_and_resumed
 
 import kerascnn
 from kerascnn import train
@@ -100,20 +100,12 @@ def test_averaging_errors_name_the_problem(tmp_path):
 
 @pytest.mark.slow  # several runs end to end: the slow tier
 def test_a_run_stopped_and_resumed_keeps_the_epochs_one_never_stopped_keeps(tmp_path):
-    from test_reliability import stopped_when
-
     def recipe(run):
         doc = small_recipe(run, epochs=4, learning_rate=0.05)
         doc["output"]["keep_best"] = 2
         return load_recipe(doc, name="t")
 
-    whole = train(recipe(tmp_path / "whole"), verbose=0, log=lambda *a: None)
-    stopped_when(
-        "on_epoch_begin",
-        lambda self, epoch: epoch == 2,
-        lambda: train(recipe(tmp_path / "stopped"), verbose=0, log=lambda *a: None),
-    )
-    resumed = train(recipe(tmp_path / "stopped"), verbose=0, log=lambda *a: None)
+    whole, resumed = whole_and_resumed(recipe, tmp_path)
     assert sorted(kept_epochs(resumed.run_dir)) == sorted(kept_epochs(whole.run_dir))
     for epoch, path in kept_epochs(whole.run_dir).items():  # the same weights, bit for bit
         a, b = (kerascnn.load_model(run / "last.keras") for run in (whole.run_dir, resumed.run_dir))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from test_reliability import small_recipe
+from test_reliability import assert_same_end, small_recipe, whole_and_resumed
 
 import kerascnn
 from kerascnn import optim, train
@@ -105,16 +105,8 @@ def test_a_bad_layer_decay_is_named(tmp_path, value):
 
 @pytest.mark.slow  # several runs end to end: the slow tier
 def test_a_run_with_layer_decay_stopped_and_resumed_ends_as_one_never_stopped(tmp_path):
-    from test_reliability import assert_same_end, stopped_when
-
     def recipe(run):
         return load_recipe(small_recipe(run, epochs=3, layer_decay=0.5), name="t")
 
-    whole = train(recipe(tmp_path / "whole"), verbose=0, log=lambda *a: None)
-    stopped_when(
-        "on_epoch_begin",
-        lambda self, epoch: epoch == 2,
-        lambda: train(recipe(tmp_path / "stopped"), verbose=0, log=lambda *a: None),
-    )
-    resumed = train(recipe(tmp_path / "stopped"), verbose=0, log=lambda *a: None)
+    whole, resumed = whole_and_resumed(recipe, tmp_path)
     assert_same_end(whole.run_dir, resumed.run_dir, 3 * 7)

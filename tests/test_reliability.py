@@ -61,10 +61,9 @@ def committed(run: Path) -> int:
     return int(records[-1].stem.split("-")[1]) if records else 0
 
 
-def interrupted_run(tmp_path, epochs=3) -> Path:
-    """A run stopped after its last epoch's backup, before it finished: a backup of each of the
-    last two epochs, history.csv and best.keras, status "interrupted"."""
-    run = tmp_path / "run"
+def stopped_before_its_files(run) -> None:
+    """`run()` interrupted (Ctrl-C) after its last epoch's backup, before the run's own files
+    (last.keras, metrics.json, ...) are written."""
     original = checkpoints.Checkpoints.on_train_end
 
     def stop(self, logs=None):
@@ -73,9 +72,18 @@ def interrupted_run(tmp_path, epochs=3) -> Path:
     checkpoints.Checkpoints.on_train_end = stop
     try:
         with pytest.raises(KeyboardInterrupt):
-            train(load_recipe(small_recipe(run, epochs=epochs), name="t"), **quiet)
+            run()
     finally:
         checkpoints.Checkpoints.on_train_end = original
+
+
+def interrupted_run(tmp_path, epochs=3) -> Path:
+    """A run stopped after its last epoch's backup, before it finished: a backup of each of the
+    last two epochs, history.csv and best.keras, status "interrupted"."""
+    run = tmp_path / "run"
+    stopped_before_its_files(
+        lambda: train(load_recipe(small_recipe(run, epochs=epochs), name="t"), **quiet)
+    )
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
     assert committed(run) == epochs and history_epochs(run) == list(range(1, epochs + 1))
     return run
@@ -713,6 +721,19 @@ def stopped_when(method: str, when, run) -> None:
             run()
     finally:
         setattr(checkpoints.Checkpoints, method, original)
+
+
+def whole_and_resumed(recipe, tmp_path, epoch: int = 2):
+    """The results of `recipe(path)` trained to its end, and of the same run stopped (Ctrl-C) at
+    the start of epoch `epoch + 1` and resumed."""
+    whole = train(recipe(tmp_path / "whole"), **quiet)
+    stopped_when(
+        "on_epoch_begin",
+        lambda self, index: index == epoch,
+        lambda: train(recipe(tmp_path / "stopped"), **quiet),
+    )
+    assert history_epochs(tmp_path / "stopped") == list(range(1, epoch + 1))
+    return whole, train(recipe(tmp_path / "stopped"), **quiet)
 
 
 def assert_same_end(whole: Path, resumed: Path, iterations: int) -> None:

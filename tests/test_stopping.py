@@ -8,13 +8,18 @@ import json
 
 import numpy as np
 import pytest
-from test_reliability import assert_same_end, history_epochs, small_recipe, stopped_when
+from test_reliability import (
+    assert_same_end,
+    history_epochs,
+    small_recipe,
+    stopped_before_its_files,
+    stopped_when,
+)
 
 import kerascnn
 from kerascnn import train
 from kerascnn.config import ConfigError
 from kerascnn.recipe import load_recipe
-from kerascnn.training import checkpoints
 
 STEPS = 7  # batches an epoch: 216 of small_recipe's 300 images train (test 20 %, val 10 %)
 
@@ -75,17 +80,7 @@ def test_early_stopping_counters_survive_a_kill(tmp_path):
     assert "stopped after epoch 3: early stopping" in log
     assert_same_end(whole.run_dir, resumed.run_dir, 3 * STEPS)
 
-    original = checkpoints.Checkpoints.on_train_end
-
-    def stop(self, logs=None):
-        raise KeyboardInterrupt
-
-    checkpoints.Checkpoints.on_train_end = stop
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            _train(tmp_path / "late", **table)
-    finally:
-        checkpoints.Checkpoints.on_train_end = original
+    stopped_before_its_files(lambda: _train(tmp_path / "late", **table))
     assert _state(tmp_path / "late")["status"] == "interrupted"
     late, log = _train(tmp_path / "late", **table)
     assert history_epochs(late.run_dir) == [1, 2, 3]  # nothing trained again
