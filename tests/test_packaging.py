@@ -160,13 +160,21 @@ def test_the_install_without_tensorflow_trains_the_quickstart_on_jax(tmp_path):
     clean = {
         k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "KERAS_BACKEND")
     }
-    for arguments in (
-        ["-r", str(REPO / "requirements" / "no-tensorflow.txt")],
-        ["--no-deps", str(REPO)],
-    ):
+    documented = (REPO / "docs" / "devices.md").read_text(encoding="utf-8")
+    assert (
+        "pip install -q uv && uv pip install -q -r requirements/no-tensorflow.txt && "
+        "uv pip install -q --no-deps ." in documented
+    )  # what this test runs
+    uv = [str(env / "bin" / "uv"), "pip", "install", "-q"]
+    installs = (
+        [str(python), "-m", "pip", "install", "-q", "uv"],
+        [*uv, "-r", str(REPO / "requirements" / "no-tensorflow.txt")],
+        [*uv, "--no-deps", str(REPO)],
+    )
+    for command in installs:  # as the activated environment runs them (uv installs into it)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", *arguments],
-            env=clean,
+            command,
+            env={**clean, "VIRTUAL_ENV": str(env)},
             check=True,
             capture_output=True,
             timeout=900,
