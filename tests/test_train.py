@@ -476,6 +476,7 @@ def test_set_errors_name_the_override_not_a_file_line(tmp_path):
 def test_step_every_and_a_model_built_in_python(tmp_path):
     import keras
 
+    from kerascnn.data.feeding import Feeding
     from kerascnn.runs import rundir
 
     def tiny(input_shape, classes):
@@ -509,8 +510,11 @@ def test_step_every_and_a_model_built_in_python(tmp_path):
     assert rates == pytest.approx([0.1, 0.05, 0.025])  # x 0.5 after every epoch
     # A resumed run must build the same layers.
     other = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    state = (result.run_dir / "run.json").read_text()
+    feeding = Feeding.read(result.run_dir / "data.json")
     with pytest.raises(ConfigError, match="the model built now differs"):
-        rundir.check_architecture(result.run_dir, other, resume=True)
+        rundir.record(result.run_dir, r, other, feeding, environment={}, resume=True)
+    assert (result.run_dir / "run.json").read_text() == state  # refused before it wrote
 
 
 # --- data: glyphs, class subsets, few labels, keras.applications normalizations -------------------

@@ -14,6 +14,7 @@ from kerascnn.config import ConfigError
 from kerascnn.data import device, feed, tfdata
 from kerascnn.data.choice import pipeline
 from kerascnn.data.feed import batches_of
+from kerascnn.data.feeding import Feeding
 from kerascnn.data.preprocessing import Preprocessing, fixed_statistics, measured_statistics
 from kerascnn.data.sources import load_source, split_counts
 from kerascnn.recipe import Recipe
@@ -84,16 +85,16 @@ class Data:
             )
         return lines
 
-    def to_dict(self) -> dict:
-        """What a run directory keeps (`data.json`) to feed evaluation and prediction the same way."""
-        return {
-            "description": self.description,
-            "sizes": self.sizes,
-            "classes": self.classes,
-            "class_names": self.class_names,
-            **({"counts": self.counts} if self.counts else {}),
-            **self.preprocessing.to_dict(),
-        }
+    @property
+    def feeding(self) -> Feeding:
+        """How a model trained on this data is fed, with the data's facts: what a run directory
+        keeps (`data.json`) to feed evaluation and prediction the same way."""
+        facts = {"description": self.description, "sizes": self.sizes, "classes": self.classes}
+        return Feeding(
+            self.preprocessing,
+            class_names=tuple(str(n) for n in self.class_names),
+            details={**facts, **({"counts": self.counts} if self.counts else {})},
+        )
 
 
 def load_data(

@@ -343,24 +343,28 @@ def _continued(state: dict, recipe: Recipe) -> bool:
 def begin(path: Path, recipe: Recipe) -> None:
     """A new run's first files: the resolved recipe and run.json ("running")."""
     write_atomic(RunDir(path).recipe, dump(recipe))
-    write_state(
-        path,
-        {
-            "recipe": recipe.name,
-            "fingerprint": recipe.fingerprint,
-            "status": "running",
-            "kerascnn": __version__,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        },
-    )
+    write_state(path, _new_state(recipe))
 
 
-def check_architecture(path: Path, model, *, resume: bool) -> None:
-    """Record the built model's architecture (a hash of its config) in run.json; a resumed run
-    whose model is built differently (its Python code changed) is refused."""
+def _new_state(recipe: Recipe) -> dict:
+    return {
+        "recipe": recipe.name,
+        "fingerprint": recipe.fingerprint,
+        "status": "running",
+        "kerascnn": __version__,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def record(path: Path, recipe: Recipe, model, feeding, *, environment: dict, resume: bool) -> None:
+    """A run's records, once its data is loaded and its model built: a new run's resolved recipe;
+    run.json with the model's architecture (a hash of its config: a resumed run whose model is
+    built differently, its Python code changed, is refused) and what the run trains on; data.json,
+    how the model is fed (`feeding`). Nothing is written for a run its data or model refused."""
     text = json.dumps(model.get_config(), sort_keys=True, default=str)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    recorded = (read_state(path) or {}).get("architecture")
+    state = (read_state(path) or {}) if resume else _new_state(recipe)
+    recorded = state.get("architecture")
     if resume and recorded and recorded != digest:
         raise ConfigError(
             f"the model built now differs from the one the run in {path} trained "
@@ -368,7 +372,10 @@ def check_architecture(path: Path, model, *, resume: bool) -> None:
             f"resume it with other layers.",
             hint=f"pass {option('restart', True)} to start a new run beside it.",
         )
-    update_state(path, architecture=digest)
+    if not resume:
+        write_atomic(RunDir(path).recipe, dump(recipe))
+    write_state(path, {**state, "architecture": digest, "environment": environment})
+    RunDir(path).write_feeding(feeding)
 
 
 def read_state(path: Path, name: str = RunDir.STATE) -> dict | None:

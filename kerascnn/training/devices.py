@@ -1,10 +1,11 @@
 """The devices a run trains on: which 16-bit float the hardware computes in (`precision`), how many
-batches a compiled call runs is in `kerascnn.training.compile`, and the distribution across devices and
-processes (`strategy_for`, `initialize_workers`). Chosen per machine by measurement
-(BENCHMARKS.md, "the trainer's defaults")."""
+batches a compiled call runs is in `kerascnn.training.compile`, the distribution across devices and
+processes (`strategy_for`, `initialize_workers`), and the process set up for a run (`process`).
+Chosen per machine by measurement (BENCHMARKS.md, "the trainer's defaults")."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ __all__ = [
     "NoStrategy",
     "initialize_workers",
     "strategy_for",
+    "process",
 ]
 
 
@@ -140,3 +142,17 @@ def strategy_for(setting: str, recipe: Recipe):
                 + (f", {processes} processes)" if processes > 1 else ")")
             )
     return NoStrategy(), "none"
+
+
+@contextlib.contextmanager
+def process(recipe: Recipe):
+    """The process set up for a run of `recipe`: its workers joined (yields this process's worker
+    index, None when it trains alone), the seed set, the dtype policy chosen (`precision`), and
+    float32 again after the run."""
+    worker = initialize_workers(recipe)
+    keras.utils.set_random_seed(recipe.train.seed)
+    keras.mixed_precision.set_global_policy(precision(recipe.train.mixed_precision))
+    try:
+        yield worker
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

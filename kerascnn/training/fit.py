@@ -6,8 +6,9 @@ the page) is composed by `kerascnn.verbs`.
 The path: the recipe checked (`checked`: a Python model function, an inline spec) -> in a claimed
 run directory, `prepare`: the data (tf.data or grain) -> the model (zoo, spec or function) in the
 distribution's scope -> compile (optimizer, weight decay, schedule, label smoothing, auxiliary
-losses) -> the training state built -> the backup restored (a resumed run) -> the callbacks (backup
-for resume, last and best checkpoints, history, TensorBoard: `checkpoints`) -> `fit`.
+losses) -> the run's records (recipe, run.json, data.json: `rundir.record`) -> the training state
+built -> the backup restored (a resumed run) -> the callbacks (backup for resume, last and best
+checkpoints, history, TensorBoard: `checkpoints`) -> `fit`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from kerascnn.config import ConfigError
 from kerascnn.config.installed import installed
 from kerascnn.data import load_data
 from kerascnn.data.feed import for_keras
-from kerascnn.data.feeding import Feeding
 from kerascnn.recipe import Recipe
 from kerascnn.runs import rundir
 from kerascnn.runs.rundir import RunDir
@@ -137,9 +137,6 @@ def prepare(
     )
     with strategy.scope():
         model = build_model(recipe, data.input_shape, data.classes, builder=builder)
-        if not resume:  # the data loaded and the model built: the run's first files
-            rundir.begin(path, recipe)
-        rundir.check_architecture(path, model, resume=resume)
         check_outputs(model, t, lambda message: recipe.error(("train", "aux_loss_weights"), message))
         steps = epoch_steps(data)
         epochs, last_steps = run_length(t, steps)
@@ -147,9 +144,10 @@ def prepare(
         if streams and last_steps < steps:  # a cut last epoch is a stream of its own length too
             streams += (last_steps,)
         compile_model(model, recipe, steps, streams=streams)
+        # The data loaded, the model built and compiled: the run's records (a new run's first files).
+        environment = devices.environment(precision, strategy_name)
+        rundir.record(path, recipe, model, data.feeding, environment=environment, resume=resume)
         build_training_state(model, repeat_labels(data.train, len(model.outputs)))
-    RunDir(path).write_feeding(Feeding.from_dict(data.to_dict()))
-    rundir.update_state(path, environment=devices.environment(precision, strategy_name))
     has_val = data.val is not None
     monitor = _monitor(recipe, has_val=has_val)
     start_epoch, rows, best_so_far, states = (

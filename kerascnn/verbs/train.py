@@ -9,8 +9,6 @@ import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import keras
-
 from kerascnn.recipe import Recipe, as_recipe
 from kerascnn.runs import rundir, tracking
 from kerascnn.runs.metrics import RunResult
@@ -106,10 +104,10 @@ def _session(recipe: Recipe, *, restart: bool, log):
     """The run directory claimed (resume or refuse) and the process set up for the run (workers,
     seed, precision, SIGTERM as Ctrl-C); an interruption marks the run "interrupted" and says how
     to resume, a file that could not be written (a full disk) is one plain error."""
-    distributed = devices.initialize_workers(recipe)
-    with rundir.claim(recipe, restart=restart, worker=distributed) as (path, resume):
-        keras.utils.set_random_seed(recipe.train.seed)
-        keras.mixed_precision.set_global_policy(devices.precision(recipe.train.mixed_precision))
+    with (
+        devices.process(recipe) as worker,
+        rundir.claim(recipe, restart=restart, worker=worker) as (path, resume),
+    ):
         try:
             with checkpoints.stop_on_sigterm():
                 yield path, resume
@@ -120,8 +118,6 @@ def _session(recipe: Recipe, *, restart: bool, log):
             raise
         except OSError as e:  # a full disk: only a file of this run (the data was read before)
             raise _unwritable(e, path) from None
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
 
 
 def _unwritable(error: OSError, path: Path) -> Exception:
