@@ -405,6 +405,8 @@ def test_auxiliary_losses(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"1 auxiliary output\(s\); give one weight for each"):
         train(missing, verbose=0, log=lambda *a: None)
+    left = tmp_path / "other"  # refused before the run's records: nothing there to resume
+    assert not (left / "run.json").exists() and not list(left.glob("*.yaml"))
 
 
 def test_killed_after_the_last_epoch_resumes_from_the_backup(tmp_path, monkeypatch):
