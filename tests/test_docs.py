@@ -4,6 +4,7 @@ undocumented."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -24,8 +25,12 @@ def generated():
 @pytest.mark.parametrize("name", reference.FILES)
 def test_committed_reference_is_current(name, generated):
     committed = (DOCS / name).read_text(encoding="utf-8")
+    changed = difflib.unified_diff(
+        committed.splitlines(), generated[name].splitlines(), "committed", "generated", lineterm=""
+    )
     assert committed == generated[name], (
-        f"docs/{name} is out of date: run `python -m kerascnn.cli.reference docs` and commit it"
+        f"docs/{name} is out of date: run `python -m kerascnn.cli.reference docs` and commit it\n"
+        + "\n".join(list(changed)[:40])
     )
 
 
