@@ -424,7 +424,9 @@ def test_the_shipped_resnet20_recipe_as_shipped_is_the_papers_update_for_ten_ste
     momentum 0.9, the L2 penalty 1e-4 on every parameter, crops and flips), ten steps from the same
     weights on the same batches, against `torch.optim.SGD(lr=0.1, momentum=0.9, weight_decay=1e-4)`
     (at a constant rate Caffe's form and PyTorch's are one update)."""
-    torch.set_num_threads(2)  # batches of 128: torch's threads pay here (reset by the fixture)
+    # Batches of 128: torch's threads pay here, where the cores are free (reset by the fixture);
+    # beside another pytest-xdist worker, its share (tests/conftest.py).
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 2))
     # No test split: the 1,280 mock test images would cost a float64 evaluation, nothing trained.
     case = Case(
         "resnet20_cifar10", ["train.iterations=10", 'data.test_split=""'], examples=1280, form="torch"
