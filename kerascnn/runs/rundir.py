@@ -340,20 +340,20 @@ def _continued(state: dict, recipe: Recipe) -> bool:
     return stopped_by_budget(state.get("stopped")) and recipe.train.epochs > epochs
 
 
-def begin(path: Path, recipe: Recipe) -> None:
-    """A new run's first files: the resolved recipe and run.json ("running")."""
+def begin(path: Path, recipe: Recipe, **state) -> None:
+    """A new run's first files: the resolved recipe and run.json ("running", with `state`)."""
     write_atomic(RunDir(path).recipe, dump(recipe))
-    write_state(path, _new_state(recipe))
-
-
-def _new_state(recipe: Recipe) -> dict:
-    return {
-        "recipe": recipe.name,
-        "fingerprint": recipe.fingerprint,
-        "status": "running",
-        "kerascnn": __version__,
-        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    write_state(
+        path,
+        {
+            "recipe": recipe.name,
+            "fingerprint": recipe.fingerprint,
+            "status": "running",
+            "kerascnn": __version__,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            **state,
+        },
+    )
 
 
 def record(path: Path, recipe: Recipe, model, feeding, *, environment: dict, resume: bool) -> None:
@@ -363,18 +363,19 @@ def record(path: Path, recipe: Recipe, model, feeding, *, environment: dict, res
     how the model is fed (`feeding`). Nothing is written for a run its data or model refused."""
     text = json.dumps(model.get_config(), sort_keys=True, default=str)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    state = (read_state(path) or {}) if resume else _new_state(recipe)
-    recorded = state.get("architecture")
-    if resume and recorded and recorded != digest:
-        raise ConfigError(
-            f"the model built now differs from the one the run in {path} trained "
-            f"(architecture {digest}, the run's {recorded}); kerascnn will not "
-            f"resume it with other layers.",
-            hint=f"pass {option('restart', True)} to start a new run beside it.",
-        )
     if not resume:
-        write_atomic(RunDir(path).recipe, dump(recipe))
-    write_state(path, {**state, "architecture": digest, "environment": environment})
+        begin(path, recipe, architecture=digest, environment=environment)
+    else:
+        state = read_state(path) or {}
+        recorded = state.get("architecture")
+        if recorded and recorded != digest:
+            raise ConfigError(
+                f"the model built now differs from the one the run in {path} trained "
+                f"(architecture {digest}, the run's {recorded}); kerascnn will not "
+                f"resume it with other layers.",
+                hint=f"pass {option('restart', True)} to start a new run beside it.",
+            )
+        write_state(path, {**state, "architecture": digest, "environment": environment})
     RunDir(path).write_feeding(feeding)
 
 
